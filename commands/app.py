@@ -1,0 +1,426 @@
+"""The application service: get -> domain call -> save, with retry on conflicts.
+
+Every write goes through `LedgerService`, whether it comes from the CLI, an import
+or the demo. It turns validated commands (commands.models) into domain calls,
+encrypts personal data before it reaches an event, claims record ids store-wide
+and retries a save that lost a race with another writer.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from commands import models
+from domain.community import Community
+from domain.errors import AlreadyExists, LedgerError, NotFound
+from domain.ids import community_id
+from infra import crypto
+from infra.codec import OrjsonMapper
+from infra.store import DEFAULT_TZ, FORMAT_VERSION, StoreError, StoreURL, eventsourcing_env, store_exists
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 8
+SNAPSHOT_INTERVAL = 100
+
+
+class Busy(LedgerError):
+    """Other writers kept winning the race for a community."""
+
+
+class TaizhangApplication(Application[UUID]):
+    name = "taizhang"
+    snapshotting_intervals = {Community: SNAPSHOT_INTERVAL}
+
+    def construct_mapper(self) -> OrjsonMapper:
+        return OrjsonMapper()
+
+
+@dataclass
+class KeySession:
+    """Data keys for one attempt: found in the store, or new and pending with the save."""
+
+    recorder: Any
+    master: crypto.MasterKey | None
+    cache: dict[str, bytes] = field(default_factory=dict)
+    pending: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    def _master(self) -> crypto.MasterKey:
+        if self.master is None:
+            raise crypto.KeyFileError("no key file: names and notes cannot be encrypted")
+        return self.master
+
+    def prefetch(self, key_ids: Iterable[str]) -> None:
+        wanted = [key_id for key_id in key_ids if key_id not in self.cache]
+        if not wanted:
+            return
+        master = self._master()
+        for key_id, (master_id, wrapped) in self.recorder.data_keys(wanted).items():
+            if master_id != master.key_id:
+                raise crypto.KeyFileError(
+                    f"data key {key_id} is wrapped by master key {master_id}, not {master.key_id}"
+                )
+            self.cache[key_id] = master.unwrap(key_id, wrapped)
+
+    def find(self, key_id: str) -> bytes | None:
+        if key_id not in self.cache:
+            self.prefetch([key_id])
+        return self.cache.get(key_id)
+
+    def get_or_create(self, key_id: str) -> bytes:
+        key = self.find(key_id)
+        if key is None:
+            master = self._master()
+            key = crypto.new_data_key()
+            self.cache[key_id] = key
+            self.pending.append((key_id, master.key_id, master.wrap(key_id, key)))
+        return key
+
+
+@dataclass
+class Change:
+    """What one attempt decided: the result, the aggregates to save, and their side rows."""
+
+    result: Any
+    aggregates: list[Community] = field(default_factory=list)
+    claims: list[tuple[str, str]] = field(default_factory=list)
+
+
+class LedgerService:
+    """One open store. Construct with `open()` or `create()`; close when done."""
+
+    def __init__(self, store: StoreURL, app: TaizhangApplication, key_file: Path) -> None:
+        self.store = store
+        self.app = app
+        self.key_file = key_file
+        self._master: crypto.MasterKey | None = None
+        self._master_error: str | None = None
+        self._tz: ZoneInfo | None = None
+
+    # ---- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, store: StoreURL, key_file: Path) -> LedgerService:
+        if not store_exists(store):
+            raise StoreError(f"no store at {store.display}; run taizhang init")
+        return cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+
+    @classmethod
+    def create(cls, store: StoreURL, key_file: Path, tz: str | None) -> tuple[LedgerService, bool]:
+        """Create the store if needed; returns (service, created). Refuses another time zone."""
+        existed = store_exists(store)
+        if store.backend == "sqlite" and store.path is not None:
+            store.path.parent.mkdir(parents=True, exist_ok=True)
+        service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=True)), key_file)
+        settings = service.recorder.settings()
+        if not settings:
+            zone = tz or DEFAULT_TZ
+            check_zone(zone)
+            service.recorder.put_settings(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "time_zone": zone,
+                    "created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+                }
+            )
+        elif tz and settings.get("time_zone") != tz:
+            service.close()
+            raise StoreError(
+                f"the store at {store.display} already uses time zone {settings.get('time_zone')}; it cannot change"
+            )
+        return service, not existed
+
+    def close(self) -> None:
+        self.app.close()
+
+    @property
+    def recorder(self) -> Any:
+        return self.app.recorder
+
+    @property
+    def tz(self) -> ZoneInfo:
+        if self._tz is None:
+            self._tz = ZoneInfo(self.recorder.settings().get("time_zone", DEFAULT_TZ))
+        return self._tz
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+    def validate(self, model: type[T], data: dict[str, Any]) -> T:
+        return models.validate(model, data, tz=self.tz, now=self.now())  # type: ignore[arg-type]
+
+    # ---- keys ----------------------------------------------------------------------------
+    @property
+    def master(self) -> crypto.MasterKey | None:
+        if self._master is None and self._master_error is None:
+            try:
+                self._master = crypto.load_key_file(self.key_file)
+            except crypto.KeyFileError as e:
+                self._master_error = str(e)
+        return self._master
+
+    def require_master(self) -> crypto.MasterKey:
+        master = self.master
+        if master is None:
+            raise crypto.KeyFileError(
+                f"{self._master_error}; names and notes cannot be encrypted "
+                "(set TAIZHANG_KEY_FILE to the store's key file)"
+            )
+        return master
+
+    def key_session(self) -> KeySession:
+        return KeySession(self.recorder, self.master)
+
+    # ---- the write loop ---------------------------------------------------------------
+    def get_community(self, code: str) -> Community:
+        try:
+            return self.app.repository.get(community_id(code))  # type: ignore[return-value]
+        except AggregateNotFoundError:
+            raise NotFound(f"community {code} is not established") from None
+
+    def _write(self, decide: Callable[[KeySession], Change]) -> Any:
+        """Run `decide` and save what it changed, redoing it after a lost race."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            keys = self.key_session()
+            change = decide(keys)
+            if not any(aggregate.pending_events for aggregate in change.aggregates):
+                return change.result
+            try:
+                self.app.save(*change.aggregates, claims=change.claims, data_keys=keys.pending)
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS:
+                    break
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+                continue
+            return change.result
+        raise Busy("the store is busy with other writers to the same community; try again")
+
+    # ---- communities ----------------------------------------------------------------------
+    def establish_community(self, cmd: models.EstablishCommunity, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            try:
+                self.app.repository.get(community_id(cmd.code))
+            except AggregateNotFoundError:
+                pass
+            else:
+                raise AlreadyExists(f"community {cmd.code} is already established")
+            community = Community.establish(
+                code=cmd.code,
+                name=cmd.name,
+                county=cmd.county,
+                township=cmd.township,
+                village=cmd.village,
+                natural_villages=cmd.natural_villages,
+                established_on=cmd.established_on or self.now().date(),
+                actor=actor,
+            )
+            return Change({"community": cmd.code, "created": True}, [community])
+
+        return self._write(decide)
+
+    # ---- residents ------------------------------------------------------------------------
+    def enroll_resident(self, cmd: models.EnrollResident, actor: str) -> dict[str, Any]:
+        self.require_master()
+
+        def decide(keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            self.apply_enroll(community, cmd, keys, actor)
+            return Change({"community": cmd.community, "resident": cmd.code}, [community])
+
+        return self._write(decide)
+
+    def apply_enroll(self, community: Community, cmd: models.EnrollResident, keys: KeySession, actor: str) -> None:
+        if cmd.code in community.residents:
+            raise AlreadyExists(f"resident {cmd.code} is already enrolled in community {cmd.community}")
+        key_id = crypto.resident_key_id(cmd.community, cmd.code)
+        data_key = keys.get_or_create(key_id)
+        community.enroll_resident(
+            code=cmd.code,
+            name=crypto.seal(key_id, data_key, cmd.name),
+            birth_date=crypto.seal(key_id, data_key, cmd.birth_date.isoformat()) if cmd.birth_date else None,
+            gender=cmd.gender,
+            categories=cmd.categories,
+            grid=cmd.grid,
+            household=cmd.household,
+            enrolled_on=cmd.enrolled_on,
+            actor=actor,
+        )
+
+    def update_resident(self, cmd: models.UpdateResident, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            community.update_resident(
+                code=cmd.code, categories=cmd.categories, grid=cmd.grid, household=cmd.household, actor=actor
+            )
+            return Change({"community": cmd.community, "resident": cmd.code}, [community])
+
+        return self._write(decide)
+
+    def depart_resident(self, cmd: models.DepartResident, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            community.depart_resident(code=cmd.code, reason=cmd.reason, on=cmd.on, actor=actor)
+            return Change({"community": cmd.community, "resident": cmd.code}, [community])
+
+        return self._write(decide)
+
+    # ---- providers ------------------------------------------------------------------------
+    def register_provider(self, cmd: models.RegisterProvider, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            self.apply_register(community, cmd, actor)
+            return Change({"community": cmd.community, "provider": cmd.code}, [community])
+
+        return self._write(decide)
+
+    @staticmethod
+    def apply_register(community: Community, cmd: models.RegisterProvider, actor: str) -> None:
+        community.register_provider(
+            code=cmd.code,
+            name=cmd.name,
+            role=cmd.role,
+            team=cmd.team,
+            registered_on=cmd.registered_on,
+            actor=actor,
+        )
+
+    def retire_provider(self, cmd: models.RetireProvider, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            community.retire_provider(code=cmd.code, on=cmd.on, actor=actor)
+            return Change({"community": cmd.community, "provider": cmd.code}, [community])
+
+        return self._write(decide)
+
+    # ---- services -------------------------------------------------------------------------
+    def record_service(self, cmd: models.RecordService, actor: str, record_id: str) -> dict[str, Any]:
+        if cmd.note is not None:
+            self.require_master()
+
+        def decide(keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            if record_id not in community.records:
+                owner = self.recorder.claims([record_id]).get(record_id)
+                if owner is not None:
+                    raise AlreadyExists(
+                        f"record {record_id} is already recorded in another community; use service correct"
+                    )
+            created = self.apply_record(community, cmd, record_id, keys, actor)
+            claims = [(record_id, str(community.id))] if created else []
+            return Change({"record_id": record_id, "created": created}, [community], claims)
+
+        return self._write(decide)
+
+    @staticmethod
+    def apply_record(
+        community: Community, cmd: models.RecordService, record_id: str, keys: KeySession, actor: str
+    ) -> bool:
+        note = note_mac = None
+        if cmd.note is not None:
+            key_id = crypto.note_key_id(record_id)
+            data_key = keys.get_or_create(key_id)
+            note = crypto.seal(key_id, data_key, cmd.note)
+            note_mac = crypto.mac(data_key, cmd.note)
+        return community.record_service(
+            record_id=record_id,
+            kind=cmd.kind,
+            residents=cmd.residents,
+            providers=cmd.providers,
+            occurred_at=cmd.occurred_at,
+            minutes=cmd.minutes,
+            place=cmd.place,
+            note=note,
+            note_mac=note_mac,
+            entered_on=cmd.entered_on,
+            actor=actor,
+        )
+
+    def correct_service(self, cmd: models.CorrectService, actor: str) -> dict[str, Any]:
+        if cmd.note is not None:
+            self.require_master()
+
+        def decide(keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            note = note_mac = None
+            if cmd.note is not None and community.record_status(cmd.record_id) is not None:
+                key_id = crypto.note_key_id(cmd.record_id)
+                data_key = keys.get_or_create(key_id)
+                note = crypto.seal(key_id, data_key, cmd.note)
+                note_mac = crypto.mac(data_key, cmd.note)
+            community.correct_service(
+                record_id=cmd.record_id,
+                reason=cmd.reason,
+                actor=actor,
+                kind=cmd.kind,
+                occurred_at=cmd.occurred_at,
+                minutes=cmd.minutes,
+                residents=cmd.residents,
+                providers=cmd.providers,
+                place=cmd.place,
+                note=note,
+                note_mac=note_mac,
+            )
+            return Change(
+                {"record_id": cmd.record_id, "revision": community.record_revision(cmd.record_id)}, [community]
+            )
+
+        return self._write(decide)
+
+    def void_service(self, cmd: models.VoidService, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            community = self.get_community(cmd.community)
+            community.void_service(record_id=cmd.record_id, reason=cmd.reason, actor=actor)
+            return Change({"record_id": cmd.record_id, "status": "voided"}, [community])
+
+        return self._write(decide)
+
+    # ---- bulk -----------------------------------------------------------------------------
+    def save_many(self, aggregates: list[Community], claims: list[tuple[str, str]], keys: KeySession) -> None:
+        """Save many aggregates' events in one transaction (imports, the demo)."""
+        self.app.save(*aggregates, claims=claims, data_keys=keys.pending)
+
+    # ---- reads ----------------------------------------------------------------------------
+    def communities(self) -> list[Community]:
+        """Every community, in code order, from the log of Established events."""
+        topic = Community.Established.TOPIC
+        ids: list[UUID] = []
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start, 1000, topics=[topic])
+            if not batch:
+                break
+            ids.extend(n.originator_id for n in batch)
+            start = batch[-1].id + 1
+        found = [self.app.repository.get(i) for i in ids]
+        return sorted(found, key=lambda c: c.code)  # type: ignore[no-any-return]
+
+    def open_envelope(self, envelope: dict[str, str] | None, keys: KeySession | None = None) -> str | None:
+        """The clear text of an envelope, or None when it cannot be opened (no key, erased)."""
+        if envelope is None or self.master is None:
+            return None
+        session = keys or self.key_session()
+        data_key = session.find(envelope["key_id"])
+        if data_key is None:
+            return None
+        return crypto.open_sealed(envelope, data_key)
+
+
+def check_zone(zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise models.Malformed("--tz", f"unknown time zone {zone!r}") from None
+
+
+def as_day(value: date | datetime | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()

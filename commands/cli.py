@@ -1,0 +1,241 @@
+"""The `taizhang` command line: global options, error handling, exit codes.
+
+Exit codes (DESIGN §5): 0 done; 2 malformed input, judged without the store;
+1 refused by the store. Every error is one line on stderr naming the field and
+the value; a refused or malformed command writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from eventsourcing.persistence import PersistenceError
+
+from commands import models
+from commands.app import LedgerService
+from commands.models import Malformed
+from commands.tabular import TabularError
+from domain.errors import LedgerError
+from infra.crypto import KeyFileError
+from infra.store import DEFAULT_DB, DEFAULT_TZ, BadURL, StoreError, StoreURL, parse_url
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class MalformedInput(click.ClickException):
+    exit_code = 2
+
+
+class Refused(click.ClickException):
+    exit_code = 1
+
+
+@dataclass
+class Env:
+    """What every command needs: the store URL, the actor, the language, the key file."""
+
+    db: str
+    actor: str | None
+    lang: str
+    key_file: Path | None
+    _service: LedgerService | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> StoreURL:
+        return parse_url(self.db)
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.store.default_key_file()
+
+    def service(self) -> LedgerService:
+        """The open store; a missing one is an error (only init and demo create)."""
+        if self._service is None:
+            self._service = LedgerService.open(self.store, self.key_path)
+        return self._service
+
+    def validate(self, model: type[T], data: dict[str, Any]) -> T:
+        """Validate a command against the store's time zone.
+
+        Malformed input is reported before a missing store: it can be judged
+        without one (in TAIZHANG_TZ, or Asia/Shanghai).
+        """
+        try:
+            service = self.service()
+        except StoreError:
+            zone = ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
+            models.validate(model, data, tz=zone, now=datetime.now(zone))  # type: ignore[arg-type]
+            raise
+        return service.validate(model, data)
+
+    def today(self) -> str:
+        """Today in the store's time zone (or the default zone when there is no store)."""
+        try:
+            return self.service().now().date().isoformat()
+        except StoreError:
+            return datetime.now(ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)).date().isoformat()
+
+    def writer(self) -> str:
+        """The actor of a write command; required (exit 2 when missing)."""
+        if not self.actor or not self.actor.strip():
+            raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
+        return self.actor.strip()
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+
+MESSAGES = {"en": "Error: ", "zh": "错误："}
+
+
+def _lang_from(args: Sequence[str] | None) -> str:
+    argv = list(args if args is not None else sys.argv[1:])
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("TAIZHANG_LANG", "en")
+
+
+class TaizhangGroup(click.Group):
+    """A group whose errors are always one line and whose exit codes follow the contract."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        prefix = MESSAGES.get(_lang_from(args), MESSAGES["en"])
+        code = 0
+        try:
+            result = super().main(args, prog_name or "taizhang", complete_var, standalone_mode=False, **extra)
+            code = result if isinstance(result, int) else 0
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+        except click.Abort:
+            click.echo(prefix + "aborted", err=True)
+            code = 1
+        except click.UsageError as e:
+            click.echo(prefix + _one_line(e.format_message()), err=True)
+            code = 2
+        except click.ClickException as e:
+            click.echo(prefix + _one_line(e.format_message()), err=True)
+            code = e.exit_code
+        except (Malformed, BadURL, TabularError) as e:
+            click.echo(prefix + _one_line(str(e)), err=True)
+            code = 2
+        except (LedgerError, StoreError, KeyFileError) as e:
+            click.echo(prefix + _one_line(str(e)), err=True)
+            code = 1
+        except PersistenceError as e:
+            click.echo(prefix + "database: " + _one_line(str(e)), err=True)
+            code = 1
+        except KeyboardInterrupt:
+            click.echo(prefix + "interrupted", err=True)
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@click.group(cls=TaizhangGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="taizhang", prog_name="taizhang")
+@click.option(
+    "--db",
+    envvar="TAIZHANG_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    metavar="URL",
+    help="The store: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB. Env: TAIZHANG_DB.",
+)
+@click.option("--actor", envvar="TAIZHANG_ACTOR", metavar="ID", help="Who acts; required to write. Env: TAIZHANG_ACTOR.")
+@click.option(
+    "--lang",
+    envvar="TAIZHANG_LANG",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of table labels and messages. Env: TAIZHANG_LANG.",
+)
+@click.option(
+    "--key-file",
+    envvar="TAIZHANG_KEY_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="The master key file (default: taizhang.key beside a SQLite store). Env: TAIZHANG_KEY_FILE.",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: str, actor: str | None, lang: str, key_file: Path | None) -> None:
+    """taizhang 台账 — the service-information ledger of new-type rural communities.
+
+    Clerks record services; supervisors query the ledgers; auditors replay history.
+    Run `taizhang init` once, then `taizhang COMMAND -h` for each command.
+    """
+    env = Env(db=db, actor=actor, lang=lang, key_file=key_file)
+    ctx.obj = env
+    ctx.call_on_close(env.close)
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    values = choices or ("table", "json", "csv")
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(values),
+        default=values[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def write_format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json prints the ids the command touched.",
+    )(func)
+
+
+def _register() -> None:
+    from commands import cli_community, cli_import, cli_people, cli_service, cli_store
+
+    for module in (cli_store, cli_community, cli_people, cli_service, cli_import):
+        module.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="taizhang")
+
+
+if __name__ == "__main__":
+    main()

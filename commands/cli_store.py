@@ -1,0 +1,112 @@
+"""`taizhang init` and `taizhang demo`: the only commands that create a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from commands.app import LedgerService, check_zone
+from commands.cli import Env, Refused, pass_env, write_format_option
+from commands.output import emit_write
+from commands.progress import Progress
+from infra import crypto
+from infra.store import store_exists
+
+
+def _ensure_key_file(path: Path) -> bool:
+    """Create the master key file if missing; an existing one is kept, never overwritten."""
+    if path.exists():
+        try:
+            crypto.load_key_file(path)
+        except crypto.KeyFileError as e:
+            raise Refused(f"{e}; refusing to overwrite it") from None
+        return False
+    crypto.create_key_file(path)
+    return True
+
+
+@click.command("init")
+@click.option("--tz", metavar="ZONE", help="Time zone of the store's local dates (default Asia/Shanghai). Fixed forever.")
+@write_format_option
+@pass_env
+def init(env: Env, tz: str | None, fmt: str) -> None:
+    """Create an empty store and its master key file.
+
+    The key file (default: taizhang.key beside a SQLite store) encrypts names,
+    birth dates and notes. It is never overwritten; back it up apart from the
+    database: without it personal data cannot be read.
+
+    \b
+    Example:
+      taizhang --db sqlite:///ledger.db init --tz Asia/Shanghai
+    """
+    if tz:
+        check_zone(tz)
+    store = env.store
+    if store_exists(store):
+        raise Refused(f"a store already exists at {store.display}")
+    key_path = env.key_path
+    created_key = _ensure_key_file(key_path)
+    service, _created = LedgerService.create(store, key_path, tz)
+    try:
+        result = {
+            "store": store.display,
+            "key_file": str(key_path),
+            "key_created": created_key,
+            "time_zone": str(service.tz),
+        }
+    finally:
+        service.close()
+    key_note = "created" if created_key else "existing, kept"
+    emit_write(
+        result,
+        fmt,
+        f"initialised {store.display} (time zone {result['time_zone']}); key file {key_path} ({key_note}) — back it up",
+    )
+
+
+@click.command("demo")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the sample; the same seed gives the same sample.")
+@write_format_option
+@pass_env
+def demo(env: Env, seed: int, fmt: str) -> None:
+    """Fill an empty store with a Hezhou-like sample: 5 counties, 60 communities, 3 months of services.
+
+    Creates the store and key file if they do not exist; refuses a store that
+    already holds events.
+
+    \b
+    Example:
+      taizhang --db sqlite:///demo.db demo --seed 7
+    """
+    from commands.demo import run_demo
+
+    store = env.store
+    key_path = env.key_path
+    if store_exists(store):
+        service = LedgerService.open(store, key_path)
+    else:
+        _ensure_key_file(key_path)
+        service, _created = LedgerService.create(store, key_path, None)
+    env._service = service
+    if service.recorder.max_notification_id():
+        raise Refused(f"the store at {store.display} already holds events; demo fills only an empty store")
+    actor = env.actor or "demo"
+    with Progress("loading demo", 1) as bar:
+        summary = run_demo(service, seed=seed, actor=actor, progress=lambda done, total: bar.set(done, total))
+    result = {"store": store.display, "seed": seed, **summary.as_dict()}
+    lines = [
+        f"loaded the demo (seed {seed}) into {store.display}:",
+        f"  {summary.counties} counties, {summary.townships} townships, {summary.communities} communities "
+        f"({summary.pilot} pilot, {summary.demonstration} demonstration)",
+        f"  {summary.residents} residents, {summary.providers} providers",
+        f"  {summary.services} services from {summary.first_day} to {summary.last_day} "
+        f"({summary.corrections} corrected, {summary.voids} voided, {summary.late} entered late)",
+    ]
+    emit_write(result, fmt, "\n".join(lines))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(init)
+    group.add_command(demo)

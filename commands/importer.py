@@ -1,0 +1,323 @@
+"""Importing the spreadsheets clerks already keep: communities, residents, providers, services.
+
+An import is all-or-nothing unless `skip_invalid`: every row is validated (exit 2
+problems) and checked against the store's rules (exit 1 problems) before anything
+is written; then all new events are saved in one transaction, with their record-id
+claims and data keys. A re-import adds nothing: existing codes and identical records
+count as `existing`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from commands import models, tabular
+from commands.app import Busy, KeySession, LedgerService
+from domain.community import Community
+from domain.errors import LedgerError
+from domain.ids import community_id, imported_record_id, utc_text
+from infra import crypto
+
+KINDS = ("communities", "residents", "providers", "services")
+MAX_ATTEMPTS = 5
+
+MODELS: dict[str, type[models.Command]] = {
+    "communities": models.EstablishCommunity,
+    "residents": models.EnrollResident,
+    "providers": models.RegisterProvider,
+    "services": models.RecordService,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int
+    field: str
+    problem: str
+    malformed: bool
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.problem}"
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    existing: int = 0
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def malformed(self) -> int:
+        return sum(1 for p in self.problems if p.malformed)
+
+    def counts(self) -> dict[str, int]:
+        return {"added": self.added, "existing": self.existing, "skipped": self.skipped}
+
+
+class ImportRefused(Exception):
+    """Rows had problems and the import wrote nothing."""
+
+    def __init__(self, result: ImportResult) -> None:
+        self.result = result
+        rows = len({p.row for p in result.problems})
+        kind = "malformed" if result.malformed else "refused"
+        super().__init__(f"{rows} row(s) {kind}; nothing imported (use --skip-invalid to import the good rows)")
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.result.malformed else 1
+
+
+Progress = Callable[[int, int], None]
+
+
+def _noop(_done: int, _total: int) -> None:
+    return None
+
+
+@dataclass
+class _Valid:
+    row: int
+    cmd: Any
+    record_id: str | None = None
+
+
+def _field_of(kind: str, message: str) -> str:
+    """Which column a rule's refusal is about, from its message."""
+    head = message.split(" ", 1)[0]
+    if head == "community":
+        return "community"
+    if kind == "services":
+        return {
+            "resident": "residents",
+            "provider": "providers",
+            "record": "record_id",
+            "minutes": "minutes",
+            "a": "residents" if "resident" in message else "providers",
+        }.get(head, "occurred_at")
+    return "code"
+
+
+def _data(kind: str, values: dict[str, object]) -> dict[str, Any]:
+    data = {name: value for name, value in values.items() if value is not None}
+    if kind == "services" and "residents" not in data:
+        data["residents"] = []
+    if kind == "services" and "providers" not in data:
+        data["providers"] = []
+    for listed in ("residents", "providers"):
+        if listed in data and not isinstance(data[listed], list):
+            data[listed] = tabular.split_list(data[listed])
+    return data
+
+
+def validate_rows(
+    service: LedgerService, kind: str, table: tabular.Table, progress: Progress
+) -> tuple[list[_Valid], list[Problem]]:
+    model = MODELS[kind]
+    valid: list[_Valid] = []
+    problems: list[Problem] = []
+    tz, now = service.tz, service.now()
+    total = len(table.rows)
+    for i, row in enumerate(table.rows, 1):
+        try:
+            cmd = models.validate(model, _data(kind, row.values), tz=tz, now=now)
+        except models.Malformed as e:
+            problems.append(Problem(row.number, e.field, e.message, malformed=True))
+        else:
+            valid.append(_Valid(row.number, cmd))
+        if i % 2000 == 0:
+            progress(i, total)
+    progress(total, total)
+    if kind == "services":
+        _assign_record_ids(valid)
+    return valid, problems
+
+
+def _assign_record_ids(valid: list[_Valid]) -> None:
+    """Rows without an id get uuid5 of their content and index among identical rows (frozen rule)."""
+    seen: Counter[tuple[Any, ...]] = Counter()
+    for item in valid:
+        cmd: models.RecordService = item.cmd
+        if cmd.record_id:
+            item.record_id = cmd.record_id
+            continue
+        content = (
+            cmd.community,
+            cmd.kind,
+            tuple(sorted(cmd.residents)),
+            tuple(sorted(cmd.providers)),
+            utc_text(cmd.occurred_at),
+            cmd.minutes,
+            cmd.place or "",
+        )
+        index = seen[content]
+        seen[content] += 1
+        item.record_id = imported_record_id(
+            community=cmd.community,
+            kind=cmd.kind,
+            residents=cmd.residents,
+            providers=cmd.providers,
+            occurred_at=cmd.occurred_at,
+            minutes=cmd.minutes,
+            place=cmd.place,
+            index=index,
+        )
+
+
+class _Attempt:
+    """One pass of applying the valid rows to freshly loaded aggregates."""
+
+    def __init__(self, service: LedgerService, kind: str, actor: str) -> None:
+        self.service = service
+        self.kind = kind
+        self.actor = actor
+        self.keys: KeySession = service.key_session()
+        self.aggregates: dict[str, Community | None] = {}
+        self.claims: list[tuple[str, str]] = []
+        self.claimed_here: dict[str, str] = {}
+        self.result = ImportResult()
+
+    def community(self, code: str) -> Community:
+        if code not in self.aggregates:
+            try:
+                self.aggregates[code] = self.service.app.repository.get(community_id(code))  # type: ignore[assignment]
+            except AggregateNotFoundError:
+                self.aggregates[code] = None
+        found = self.aggregates[code]
+        if found is None:
+            raise LedgerError(f"community {code} is not established")
+        return found
+
+    def run(self, valid: list[_Valid], progress: Progress) -> ImportResult:
+        if self.kind == "services":
+            self._prefetch(valid)
+        total = len(valid)
+        for i, item in enumerate(valid, 1):
+            try:
+                added = self._apply(item)
+            except LedgerError as e:
+                message = str(e)
+                self.result.problems.append(Problem(item.row, _field_of(self.kind, message), message, malformed=False))
+            else:
+                if added:
+                    self.result.added += 1
+                else:
+                    self.result.existing += 1
+            if i % 2000 == 0:
+                progress(i, total)
+        progress(total, total)
+        return self.result
+
+    def _prefetch(self, valid: list[_Valid]) -> None:
+        """Load communities, claims and note keys in bulk rather than row by row."""
+        for code in {item.cmd.community for item in valid}:
+            try:
+                self.community(code)
+            except LedgerError:
+                pass
+        unknown = []
+        existing_notes = []
+        for item in valid:
+            community = self.aggregates.get(item.cmd.community)
+            if community is not None and item.record_id in community.records:
+                if item.cmd.note is not None:
+                    existing_notes.append(crypto.note_key_id(item.record_id))
+            else:
+                unknown.append(item.record_id)
+        self.claimed_elsewhere = self.service.recorder.claims(unknown)
+        if existing_notes:
+            self.keys.prefetch(existing_notes)
+
+    def _apply(self, item: _Valid) -> bool:
+        cmd = item.cmd
+        if self.kind == "communities":
+            return self._establish(cmd)
+        community = self.community(cmd.community)
+        if self.kind == "residents":
+            if cmd.code in community.residents:
+                return False
+            self.service.apply_enroll(community, cmd, self.keys, self.actor)
+            return True
+        if self.kind == "providers":
+            if cmd.code in community.providers:
+                return False
+            LedgerService.apply_register(community, cmd, self.actor)
+            return True
+        record_id = item.record_id
+        assert record_id is not None
+        if record_id not in community.records:
+            owner = self.claimed_elsewhere.get(record_id) or self.claimed_here.get(record_id)
+            if owner is not None and owner != str(community.id):
+                raise LedgerError(f"record {record_id} is already recorded in another community; use service correct")
+        created = LedgerService.apply_record(community, cmd, record_id, self.keys, self.actor)
+        if created:
+            self.claims.append((record_id, str(community.id)))
+            self.claimed_here[record_id] = str(community.id)
+        return created
+
+    def _establish(self, cmd: models.EstablishCommunity) -> bool:
+        if cmd.code not in self.aggregates:
+            try:
+                self.community(cmd.code)
+            except LedgerError:
+                pass
+        if self.aggregates.get(cmd.code) is not None:
+            return False
+        self.aggregates[cmd.code] = Community.establish(
+            code=cmd.code,
+            name=cmd.name,
+            county=cmd.county,
+            township=cmd.township,
+            village=cmd.village,
+            natural_villages=cmd.natural_villages,
+            established_on=cmd.established_on or self.service.now().date(),
+            actor=self.actor,
+        )
+        return True
+
+    def changed(self) -> list[Community]:
+        return [c for c in self.aggregates.values() if c is not None and c.pending_events]
+
+
+def import_file(
+    service: LedgerService,
+    kind: str,
+    path: Path,
+    actor: str,
+    *,
+    skip_invalid: bool = False,
+    progress: Callable[[str], Progress] | None = None,
+) -> ImportResult:
+    """Import one file; raises ImportRefused (writing nothing) when rows have problems."""
+    stage = progress or (lambda _label: _noop)
+    table = tabular.read_table(path, kind)
+    if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
+        service.require_master()
+    valid, malformed = validate_rows(service, kind, table, stage("checking rows"))
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        pass_ = _Attempt(service, kind, actor)
+        result = pass_.run(valid, stage("applying rules"))
+        result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+        if result.problems and not skip_invalid:
+            raise ImportRefused(result)
+        result.skipped = len({p.row for p in result.problems})
+        changed = pass_.changed()
+        if not changed:
+            return result
+        try:
+            service.save_many(changed, pass_.claims, pass_.keys)
+        except IntegrityError:
+            if attempt == MAX_ATTEMPTS:
+                break
+            continue
+        return result
+    raise Busy("other writers kept changing the same communities during the import; try again")
+

@@ -1,0 +1,82 @@
+"""Printing results: table (aligned for Chinese text), json, csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import orjson
+
+FORMATS = ("table", "json", "csv")
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ";".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ";".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], headers: Sequence[str]) -> str:
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [display_width(h) for h in headers]
+    for line in cells:
+        widths = [max(w, display_width(c)) for w, c in zip(widths, line, strict=True)]
+    out = ["  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    out.append("  ".join("-" * w for w in widths))
+    out.extend("  ".join(_pad(c, w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells)
+    return "\n".join(out)
+
+
+def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in columns])
+    return buffer.getvalue().rstrip("\n")
+
+
+def render_json(document: Any) -> str:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    headers: Sequence[str] | None = None,
+) -> None:
+    """Print rows in the chosen format; json prints the list, csv the JSON fields in order."""
+    if fmt == "json":
+        click.echo(render_json(list(rows)))
+    elif fmt == "csv":
+        click.echo(render_csv(rows, columns))
+    else:
+        click.echo(render_table(rows, columns, headers or columns))
+
+
+def emit_write(result: dict[str, Any], fmt: str, message: str) -> None:
+    """A write command's outcome: the ids it touched as JSON, or one line for a person."""
+    if fmt == "json":
+        click.echo(render_json(result))
+    else:
+        click.echo(message)

@@ -1,0 +1,560 @@
+"""The Community aggregate: one per community, every service an immutable event on it.
+
+Stored format rules (DESIGN §2, §6): every class has an explicit, stable TOPIC;
+payloads are flat primitives (str, int, bool, None, lists of str, and the
+encrypted-envelope dicts); dates are ISO text; `class_version` is bumped with an
+`upcast_vN_vN+1` static method whenever a payload changes shape.
+
+The aggregate keeps only what its rules need, so snapshots stay small.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
+
+from domain.errors import AlreadyExists, NotActive, NotFound, RuleViolation
+from domain.ids import community_id, utc_text
+
+MIN_MINUTES = 1
+MAX_MINUTES = 24 * 60
+
+Envelope = dict[str, str]
+"""An encrypted field: {"alg", "key_id", "nonce", "ct"}. The domain never opens one."""
+
+# Positions in a record's compact state (a list keeps snapshots small).
+_STATUS, _DIGEST, _AT, _RESIDENTS, _PROVIDERS, _KIND, _MINUTES, _PLACE, _NOTE_MAC, _REVISION = range(10)
+
+CORRECTABLE = ("kind", "occurred_at", "minutes", "residents", "providers", "place", "note")
+
+
+def content_digest(
+    *,
+    kind: str,
+    residents: list[str],
+    providers: list[str],
+    occurred_at: datetime,
+    minutes: int,
+    place: str | None,
+    entered_on: str | None,
+    note_mac: str | None,
+) -> str:
+    """What makes two recordings of one record id "the same content"."""
+    canonical = json.dumps(
+        [kind, sorted(residents), sorted(providers), utc_text(occurred_at), minutes, place, entered_on, note_mac],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _day(value: date | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _check_moment(occurred_at: datetime) -> None:
+    if occurred_at.tzinfo is None:
+        raise ValueError("occurred_at must carry its UTC offset")
+
+
+class Community(Aggregate):
+    TOPIC = "taizhang:Community"
+
+    # ---- events -------------------------------------------------------------------
+    # Never put TOPIC on this base class: subclasses would inherit it silently.
+    class Event(Aggregate.Event):
+        actor: str
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "taizhang:Community.Created"
+
+    class Established(Created):
+        TOPIC = "taizhang:Community.Established"
+        code: str
+        name: str
+        county: str
+        township: str
+        village: str
+        natural_villages: list[str]
+        established_on: str
+
+    class ResidentEnrolled(Event):
+        TOPIC = "taizhang:Community.ResidentEnrolled"
+        code: str
+        name: Envelope
+        birth_date: Envelope | None
+        gender: str | None
+        categories: list[str]
+        grid: str | None
+        household: str | None
+        enrolled_on: str
+
+        def apply(self, community: Community) -> None:
+            community.residents[self.code] = {
+                "enrolled_on": self.enrolled_on,
+                "departed_on": None,
+                "categories": list(self.categories),
+                "grid": self.grid,
+                "household": self.household,
+            }
+
+    class ResidentUpdated(Event):
+        TOPIC = "taizhang:Community.ResidentUpdated"
+        code: str
+        categories: list[str] | None
+        grid: str | None
+        household: str | None
+
+        def apply(self, community: Community) -> None:
+            resident = community.residents[self.code]
+            if self.categories is not None:
+                resident["categories"] = list(self.categories)
+            if self.grid is not None:
+                resident["grid"] = self.grid
+            if self.household is not None:
+                resident["household"] = self.household
+
+    class ResidentDeparted(Event):
+        TOPIC = "taizhang:Community.ResidentDeparted"
+        code: str
+        reason: str
+        on: str
+
+        def apply(self, community: Community) -> None:
+            community.residents[self.code]["departed_on"] = self.on
+
+    class ProviderRegistered(Event):
+        TOPIC = "taizhang:Community.ProviderRegistered"
+        code: str
+        name: str
+        role: str
+        team: str | None
+        registered_on: str
+
+        def apply(self, community: Community) -> None:
+            community.providers[self.code] = {
+                "registered_on": self.registered_on,
+                "retired_on": None,
+                "role": self.role,
+            }
+
+    class ProviderRetired(Event):
+        TOPIC = "taizhang:Community.ProviderRetired"
+        code: str
+        on: str
+
+        def apply(self, community: Community) -> None:
+            community.providers[self.code]["retired_on"] = self.on
+
+    class ServiceRecorded(Event):
+        TOPIC = "taizhang:Community.ServiceRecorded"
+        record_id: str
+        kind: str
+        residents: list[str]
+        providers: list[str]
+        occurred_at: str
+        minutes: int
+        place: str | None
+        note: Envelope | None
+        note_mac: str | None
+        entered_on: str | None
+        digest: str
+
+        def apply(self, community: Community) -> None:
+            community.records[self.record_id] = [
+                "active",
+                self.digest,
+                self.occurred_at,
+                list(self.residents),
+                list(self.providers),
+                self.kind,
+                self.minutes,
+                self.place,
+                self.note_mac,
+                1,
+            ]
+
+    class ServiceCorrected(Event):
+        TOPIC = "taizhang:Community.ServiceCorrected"
+        record_id: str
+        reason: str
+        changes: dict[str, Any]
+        previous: dict[str, Any]
+
+        def apply(self, community: Community) -> None:
+            record = community.records[self.record_id]
+            for field, value in self.changes.items():
+                if field == "occurred_at":
+                    record[_AT] = value
+                elif field == "residents":
+                    record[_RESIDENTS] = list(value)
+                elif field == "providers":
+                    record[_PROVIDERS] = list(value)
+                elif field == "kind":
+                    record[_KIND] = value
+                elif field == "minutes":
+                    record[_MINUTES] = value
+                elif field == "place":
+                    record[_PLACE] = value
+                elif field == "note_mac":
+                    record[_NOTE_MAC] = value
+            record[_REVISION] += 1
+
+    class ServiceVoided(Event):
+        TOPIC = "taizhang:Community.ServiceVoided"
+        record_id: str
+        reason: str
+
+        def apply(self, community: Community) -> None:
+            community.records[self.record_id][_STATUS] = "voided"
+
+    class Snapshot(Aggregate.Snapshot):
+        TOPIC = "taizhang:Community.Snapshot"
+
+    # ---- construction ---------------------------------------------------------------
+    def __init__(
+        self,
+        code: str,
+        name: str,
+        county: str,
+        township: str,
+        village: str,
+        natural_villages: list[str],
+        established_on: str,
+    ) -> None:
+        self.code = code
+        self.name = name
+        self.county = county
+        self.township = township
+        self.village = village
+        self.natural_villages = list(natural_villages)
+        self.established_on = established_on
+        self.residents: dict[str, dict[str, Any]] = {}
+        self.providers: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, list[Any]] = {}
+
+    @classmethod
+    def establish(
+        cls,
+        *,
+        code: str,
+        name: str,
+        county: str,
+        township: str,
+        village: str,
+        natural_villages: list[str],
+        established_on: date | str,
+        actor: str,
+    ) -> Community:
+        for field, value in (("code", code), ("name", name), ("county", county), ("township", township), ("village", village)):
+            if not value or not value.strip():
+                raise RuleViolation(f"{field} must not be empty")
+        return cls._create(
+            cls.Established,
+            id=community_id(code),
+            code=code,
+            name=name,
+            county=county,
+            township=township,
+            village=village,
+            natural_villages=list(natural_villages),
+            established_on=_day(established_on),
+            actor=actor,
+        )
+
+    @staticmethod
+    def id_for(code: str) -> UUID:
+        return community_id(code)
+
+    # ---- residents ---------------------------------------------------------------------
+    def enroll_resident(
+        self,
+        *,
+        code: str,
+        name: Envelope,
+        birth_date: Envelope | None,
+        gender: str | None,
+        categories: list[str],
+        grid: str | None,
+        household: str | None,
+        enrolled_on: date | str | None,
+        actor: str,
+    ) -> None:
+        if code in self.residents:
+            raise AlreadyExists(f"resident {code} is already enrolled in community {self.code}")
+        self.trigger_event(
+            self.ResidentEnrolled,
+            code=code,
+            name=name,
+            birth_date=birth_date,
+            gender=gender,
+            categories=sorted(set(categories)),
+            grid=grid,
+            household=household,
+            enrolled_on=_day(enrolled_on) if enrolled_on else self.established_on,
+            actor=actor,
+        )
+
+    def update_resident(
+        self,
+        *,
+        code: str,
+        categories: list[str] | None,
+        grid: str | None,
+        household: str | None,
+        actor: str,
+    ) -> None:
+        resident = self._resident(code)
+        if resident["departed_on"] is not None:
+            raise NotActive(f"resident {code} departed on {resident['departed_on']} and cannot be updated")
+        new_categories = sorted(set(categories)) if categories is not None else None
+        if (
+            (new_categories is None or new_categories == resident["categories"])
+            and (grid is None or grid == resident["grid"])
+            and (household is None or household == resident["household"])
+        ):
+            raise RuleViolation(f"the update changes nothing for resident {code}")
+        self.trigger_event(
+            self.ResidentUpdated,
+            code=code,
+            categories=new_categories,
+            grid=grid,
+            household=household,
+            actor=actor,
+        )
+
+    def depart_resident(self, *, code: str, reason: str, on: date | str, actor: str) -> None:
+        resident = self._resident(code)
+        day = _day(on)
+        if resident["departed_on"] is not None:
+            raise NotActive(f"resident {code} already departed on {resident['departed_on']}")
+        if day < resident["enrolled_on"]:
+            raise RuleViolation(f"resident {code} was enrolled on {resident['enrolled_on']}, after {day}")
+        self.trigger_event(self.ResidentDeparted, code=code, reason=reason, on=day, actor=actor)
+
+    # ---- providers ----------------------------------------------------------------------
+    def register_provider(
+        self,
+        *,
+        code: str,
+        name: str,
+        role: str,
+        team: str | None,
+        registered_on: date | str | None,
+        actor: str,
+    ) -> None:
+        if code in self.providers:
+            raise AlreadyExists(f"provider {code} is already registered in community {self.code}")
+        self.trigger_event(
+            self.ProviderRegistered,
+            code=code,
+            name=name,
+            role=role,
+            team=team,
+            registered_on=_day(registered_on) if registered_on else self.established_on,
+            actor=actor,
+        )
+
+    def retire_provider(self, *, code: str, on: date | str, actor: str) -> None:
+        provider = self._provider(code)
+        day = _day(on)
+        if provider["retired_on"] is not None:
+            raise NotActive(f"provider {code} already retired on {provider['retired_on']}")
+        if day < provider["registered_on"]:
+            raise RuleViolation(f"provider {code} was registered on {provider['registered_on']}, after {day}")
+        self.trigger_event(self.ProviderRetired, code=code, on=day, actor=actor)
+
+    # ---- services -----------------------------------------------------------------------
+    def record_service(
+        self,
+        *,
+        record_id: str,
+        kind: str,
+        residents: list[str],
+        providers: list[str],
+        occurred_at: datetime,
+        minutes: int,
+        place: str | None,
+        note: Envelope | None,
+        note_mac: str | None,
+        entered_on: date | str | None,
+        actor: str,
+    ) -> bool:
+        """Record a service; False when the same record with the same content exists."""
+        _check_moment(occurred_at)
+        entered = _day(entered_on) if entered_on else None
+        digest = content_digest(
+            kind=kind,
+            residents=residents,
+            providers=providers,
+            occurred_at=occurred_at,
+            minutes=minutes,
+            place=place,
+            entered_on=entered,
+            note_mac=note_mac,
+        )
+        existing = self.records.get(record_id)
+        if existing is not None:
+            if existing[_DIGEST] == digest:
+                return False
+            raise AlreadyExists(f"record {record_id} is already recorded with other content; use service correct")
+        self._check_service(residents, providers, occurred_at, minutes)
+        self.trigger_event(
+            self.ServiceRecorded,
+            record_id=record_id,
+            kind=kind,
+            residents=list(residents),
+            providers=list(providers),
+            occurred_at=occurred_at.isoformat(),
+            minutes=minutes,
+            place=place,
+            note=note,
+            note_mac=note_mac,
+            entered_on=entered,
+            digest=digest,
+            actor=actor,
+        )
+        return True
+
+    def correct_service(
+        self,
+        *,
+        record_id: str,
+        reason: str,
+        actor: str,
+        kind: str | None = None,
+        occurred_at: datetime | None = None,
+        minutes: int | None = None,
+        residents: list[str] | None = None,
+        providers: list[str] | None = None,
+        place: str | None = None,
+        note: Envelope | None = None,
+        note_mac: str | None = None,
+    ) -> None:
+        record = self._active_record(record_id)
+        if not reason.strip():
+            raise RuleViolation("reason must not be empty")
+        changes: dict[str, Any] = {}
+        previous: dict[str, Any] = {}
+        at_text = occurred_at.isoformat() if occurred_at is not None else None
+        if occurred_at is not None:
+            _check_moment(occurred_at)
+        for field, value, index in (
+            ("kind", kind, _KIND),
+            ("occurred_at", at_text, _AT),
+            ("minutes", minutes, _MINUTES),
+            ("residents", residents, _RESIDENTS),
+            ("providers", providers, _PROVIDERS),
+            ("place", place, _PLACE),
+        ):
+            if value is None:
+                continue
+            current = record[index]
+            if field == "occurred_at":
+                same = datetime.fromisoformat(current) == occurred_at
+            else:
+                same = value == current
+            if not same:
+                changes[field] = list(value) if isinstance(value, list) else value
+                previous[field] = current
+        if note is not None and note_mac != record[_NOTE_MAC]:
+            changes["note"] = note
+            changes["note_mac"] = note_mac
+            previous["note_mac"] = record[_NOTE_MAC]
+        if not changes:
+            raise RuleViolation(f"the correction changes nothing in record {record_id}")
+        new_at = occurred_at if "occurred_at" in changes else datetime.fromisoformat(record[_AT])
+        self._check_service(
+            changes.get("residents", record[_RESIDENTS]),
+            changes.get("providers", record[_PROVIDERS]),
+            new_at,
+            changes.get("minutes", record[_MINUTES]),
+        )
+        self.trigger_event(
+            self.ServiceCorrected,
+            record_id=record_id,
+            reason=reason,
+            changes=changes,
+            previous=previous,
+            actor=actor,
+        )
+
+    def void_service(self, *, record_id: str, reason: str, actor: str) -> None:
+        self._active_record(record_id)
+        if not reason.strip():
+            raise RuleViolation("reason must not be empty")
+        self.trigger_event(self.ServiceVoided, record_id=record_id, reason=reason, actor=actor)
+
+    # ---- queries the rules and the application need ------------------------------------
+    def record_status(self, record_id: str) -> str | None:
+        record = self.records.get(record_id)
+        return None if record is None else record[_STATUS]
+
+    def record_note_mac(self, record_id: str) -> str | None:
+        return self.records[record_id][_NOTE_MAC]
+
+    def record_revision(self, record_id: str) -> int:
+        return self.records[record_id][_REVISION]
+
+    # ---- rules --------------------------------------------------------------------------
+    def _resident(self, code: str) -> dict[str, Any]:
+        try:
+            return self.residents[code]
+        except KeyError:
+            raise NotFound(f"resident {code} is not enrolled in community {self.code}") from None
+
+    def _provider(self, code: str) -> dict[str, Any]:
+        try:
+            return self.providers[code]
+        except KeyError:
+            raise NotFound(f"provider {code} is not registered in community {self.code}") from None
+
+    def _active_record(self, record_id: str) -> list[Any]:
+        record = self.records.get(record_id)
+        if record is None:
+            raise NotFound(f"record {record_id} is not in community {self.code}")
+        if record[_STATUS] != "active":
+            raise NotActive(f"record {record_id} is {record[_STATUS]} and cannot be changed")
+        return record
+
+    def _check_service(
+        self, residents: list[str], providers: list[str], occurred_at: datetime, minutes: int
+    ) -> None:
+        if not residents:
+            raise RuleViolation("a service needs at least one resident")
+        if not providers:
+            raise RuleViolation("a service needs at least one provider")
+        if len(set(residents)) != len(residents):
+            raise RuleViolation("a resident is listed twice")
+        if len(set(providers)) != len(providers):
+            raise RuleViolation("a provider is listed twice")
+        if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+            raise RuleViolation(f"minutes {minutes} is outside {MIN_MINUTES}-{MAX_MINUTES}")
+        day = occurred_at.date().isoformat()
+        if day < self.established_on:
+            raise RuleViolation(
+                f"the service on {day} is before community {self.code} was established on {self.established_on}"
+            )
+        for code in residents:
+            resident = self._resident(code)
+            if day < resident["enrolled_on"]:
+                raise NotActive(f"resident {code} was not yet enrolled on {day} (enrolled on {resident['enrolled_on']})")
+            if resident["departed_on"] is not None and day >= resident["departed_on"]:
+                raise NotActive(f"resident {code} had departed on {resident['departed_on']}, before the service on {day}")
+        for code in providers:
+            provider = self._provider(code)
+            if day < provider["registered_on"]:
+                raise NotActive(
+                    f"provider {code} was not yet registered on {day} (registered on {provider['registered_on']})"
+                )
+            if provider["retired_on"] is not None and day >= provider["retired_on"]:
+                raise NotActive(f"provider {code} had retired on {provider['retired_on']}, before the service on {day}")
+
+
+register_topic(Community.Snapshot.TOPIC, Community.Snapshot)

@@ -1,0 +1,122 @@
+"""Personal data at rest: AES-GCM envelopes under data keys wrapped by a master key.
+
+- The master key lives in a key file outside the database. `init` creates it;
+  nothing ever overwrites one.
+- Each resident has a data key (`res:COMMUNITY/CODE`) for name and birth date;
+  each record has one (`note:RECORD_ID`) for its note. Wrapped data keys live in
+  the `data_keys` table, never in the event log, so destroying a key erases the
+  data without touching history.
+- An envelope is {"alg", "key_id", "nonce", "ct"}; the key id is bound into the
+  ciphertext as associated data so an envelope cannot be moved to another key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ALG = "A256GCM"
+
+
+class KeyFileError(Exception):
+    """The key file is missing, unreadable or not a taizhang key file."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    key_id: str
+    key: bytes = field(repr=False)
+
+    def wrap(self, key_id: str, data_key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self.key).encrypt(nonce, data_key, key_id.encode())
+
+    def unwrap(self, key_id: str, wrapped: bytes) -> bytes:
+        try:
+            return AESGCM(self.key).decrypt(wrapped[:12], wrapped[12:], key_id.encode())
+        except InvalidTag:
+            raise KeyFileError(f"data key {key_id} was not wrapped by master key {self.key_id}") from None
+
+
+def create_key_file(path: Path) -> MasterKey:
+    """Write a new master key to `path` (mode 0600); refuse if anything is there."""
+    key = MasterKey(key_id="mk-" + secrets.token_hex(8), key=AESGCM.generate_key(bit_length=256))
+    document = {
+        "format": "taizhang-master-key",
+        "version": 1,
+        "key_id": key.key_id,
+        "key": _b64(key.key),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    return key
+
+
+def load_key_file(path: Path) -> MasterKey:
+    try:
+        document = orjson.loads(path.read_bytes())
+        if document.get("format") != "taizhang-master-key":
+            raise ValueError("not a taizhang master key file")
+        key = _unb64(document["key"])
+        if len(key) != 32:
+            raise ValueError("key is not 256 bits")
+        return MasterKey(key_id=str(document["key_id"]), key=key)
+    except FileNotFoundError:
+        raise KeyFileError(f"no key file at {path}") from None
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError) as e:
+        raise KeyFileError(f"key file {path} is unreadable: {e}") from None
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def seal(key_id: str, data_key: bytes, plaintext: str) -> dict[str, str]:
+    nonce = os.urandom(12)
+    ct = AESGCM(data_key).encrypt(nonce, plaintext.encode("utf-8"), key_id.encode())
+    return {"alg": ALG, "key_id": key_id, "nonce": _b64(nonce), "ct": _b64(ct)}
+
+
+def open_sealed(envelope: dict[str, str], data_key: bytes) -> str:
+    if envelope.get("alg") != ALG:
+        raise KeyFileError(f"unknown envelope algorithm {envelope.get('alg')!r}")
+    key_id = envelope["key_id"]
+    try:
+        return AESGCM(data_key).decrypt(_unb64(envelope["nonce"]), _unb64(envelope["ct"]), key_id.encode()).decode()
+    except InvalidTag:
+        raise KeyFileError(f"envelope under {key_id} does not open with its key") from None
+
+
+def mac(data_key: bytes, text: str) -> str:
+    """A keyed digest of a note, so the same note can be recognised without storing it."""
+    mac_key = hashlib.sha256(b"taizhang/note-mac\x00" + data_key).digest()
+    return hmac.new(mac_key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def resident_key_id(community: str, code: str) -> str:
+    return f"res:{community}/{code}"
+
+
+def note_key_id(record_id: str) -> str:
+    return f"note:{record_id}"

@@ -1,0 +1,142 @@
+"""From a database URL to eventsourcing's infrastructure, and the store's own settings.
+
+`sqlite:///PATH` is the embedded default (eventsourcing.sqlite); `postgresql://…`
+the server (eventsourcing.postgres, imported only then). A store that does not
+exist is never created here except by `init` and `demo` (create=True).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_DB = "sqlite:///taizhang.db"
+DEFAULT_TZ = "Asia/Shanghai"
+FORMAT_VERSION = "1"
+
+
+class StoreError(Exception):
+    """The store is missing, unreachable or not a taizhang store."""
+
+
+class BadURL(ValueError):
+    """The --db value cannot be understood (exit 2)."""
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    url: str
+    backend: str  # "sqlite" | "postgres"
+    path: Path | None = None
+    host: str = ""
+    port: str = ""
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+
+    @property
+    def display(self) -> str:
+        if self.backend == "sqlite":
+            return str(self.path)
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    def default_key_file(self) -> Path:
+        if self.backend == "sqlite" and self.path is not None:
+            return self.path.parent / "taizhang.key"
+        return Path("taizhang.key")
+
+
+def parse_url(url: str) -> StoreURL:
+    if url.startswith("sqlite:///"):
+        raw = url[len("sqlite:///") :]
+        if not raw or "?" in raw:
+            raise BadURL(f"--db: expected sqlite:///PATH, got {url!r}")
+        return StoreURL(url=url, backend="sqlite", path=Path(raw))
+    parts = urlsplit(url)
+    if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        dbname = parts.path.lstrip("/")
+        if not parts.hostname or not dbname:
+            raise BadURL(f"--db: expected postgresql://USER:PASS@HOST:PORT/DB, got {url!r}")
+        try:
+            port = str(parts.port or 5432)
+        except ValueError:
+            raise BadURL(f"--db: bad port in {url!r}") from None
+        return StoreURL(
+            url=url,
+            backend="postgres",
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            dbname=unquote(dbname),
+        )
+    raise BadURL(f"--db: unsupported URL {url!r} (use sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB)")
+
+
+def eventsourcing_env(store: StoreURL, *, create: bool) -> dict[str, str]:
+    """The environment an eventsourcing Application is constructed with."""
+    common = {"CREATE_TABLE": "y" if create else "n"}
+    if store.backend == "sqlite":
+        return {
+            **common,
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(store.path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "infra.sqlitestore:SQLiteLedgerRecorder",
+        }
+    return {
+        **common,
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": store.dbname,
+        "POSTGRES_HOST": store.host,
+        "POSTGRES_PORT": store.port,
+        "POSTGRES_USER": store.user,
+        "POSTGRES_PASSWORD": store.password,
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        "APPLICATION_RECORDER_TOPIC": "infra.pgstore:PostgresLedgerRecorder",
+    }
+
+
+def store_exists(store: StoreURL) -> bool:
+    """True when the URL names an initialised taizhang store. Creates nothing."""
+    if store.backend == "sqlite":
+        assert store.path is not None
+        if not store.path.is_file():
+            return False
+        try:
+            conn = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+            try:
+                row = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='taizhang_settings'"
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"{store.path} is not a readable SQLite database: {e}") from None
+        return row is not None
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=store.host,
+            port=store.port,
+            user=store.user,
+            password=store.password,
+            dbname=store.dbname,
+            connect_timeout=10,
+        ) as conn:
+            row = conn.execute("SELECT to_regclass('taizhang_settings') IS NOT NULL").fetchone()
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to {store.display}: {str(e).strip().splitlines()[0]}") from None
+    return bool(row and row[0])
+
+
+def env_default(name: str, default: str) -> str:
+    return os.environ.get(name) or default
