@@ -17,6 +17,9 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic, resolve_topic
 
 
+_AGGREGATE_DATETIMES = ("_created_on", "_modified_on")
+
+
 class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         return orjson.dumps(obj)
@@ -58,6 +61,12 @@ class OrjsonMapper(Mapper[UUID]):
         timestamp = state.get("timestamp")
         if isinstance(timestamp, str):
             state["timestamp"] = datetime.fromisoformat(timestamp)
+        snapshot_state = state.get("state")
+        if isinstance(snapshot_state, dict):
+            # A snapshot carries the aggregate's own datetimes as ISO text.
+            for name in _AGGREGATE_DATETIMES:
+                if isinstance(snapshot_state.get(name), str):
+                    snapshot_state[name] = datetime.fromisoformat(snapshot_state[name])
         originator_id = stored_event.originator_id
         state["originator_id"] = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
         state["originator_version"] = stored_event.originator_version

@@ -1,0 +1,106 @@
+"""The event format is forever: stores written by earlier versions must still decode.
+
+tests/fixtures/store_v1 was written by taizhang 0.1.0 (event format 1) with
+tests/fixtures/make_store_v1.py. Never regenerate it: add store_v2 beside it when
+the format changes, with upcasters, and keep this test passing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from eventsourcing.utils import resolve_topic
+
+from commands.app import LedgerService
+from domain.community import Community
+from domain.ids import community_id
+from infra.codec import OrjsonMapper, decode_payload
+from infra.store import parse_url
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "store_v1"
+RECORD = "00000000-0000-4000-8000-{:012d}"
+
+
+@pytest.fixture
+def v1(tmp_path: Path) -> LedgerService:
+    """A copy of the v1 store (opening a store may write to it)."""
+    shutil.copy(FIXTURE / "taizhang.db", tmp_path / "taizhang.db")
+    shutil.copy(FIXTURE / "taizhang.key", tmp_path / "taizhang.key")
+    service = LedgerService.open(parse_url(f"sqlite:///{tmp_path / 'taizhang.db'}"), tmp_path / "taizhang.key")
+    yield service
+    service.close()
+
+
+def test_every_stored_event_decodes_with_a_registered_topic(v1: LedgerService) -> None:
+    mapper = OrjsonMapper()
+    notifications = v1.recorder.select_notifications(1, 10_000)
+    topics = Counter(n.topic for n in notifications)
+    assert topics == {
+        "taizhang:Community.Established": 1,
+        "taizhang:Community.ResidentEnrolled": 2,
+        "taizhang:Community.ResidentUpdated": 1,
+        "taizhang:Community.ResidentDeparted": 1,
+        "taizhang:Community.ProviderRegistered": 2,
+        "taizhang:Community.ProviderRetired": 1,
+        "taizhang:Community.ServiceRecorded": 102,
+        "taizhang:Community.ServiceCorrected": 1,
+        "taizhang:Community.ServiceVoided": 1,
+    }
+    for notification in notifications:
+        event = mapper.to_domain_event(notification)
+        assert type(event) is resolve_topic(notification.topic)
+        assert event.originator_version == notification.originator_version
+
+
+def test_the_v1_aggregate_loads_from_snapshot_and_from_full_replay(v1: LedgerService) -> None:
+    community_uuid = community_id("HZ-P01")
+    loaded: Community = v1.app.repository.get(community_uuid)
+    events = list(v1.app.events.get(community_uuid))
+    replayed: Community | None = None
+    for event in events:
+        replayed = event.mutate(replayed)
+    assert replayed is not None
+    assert {k: v for k, v in vars(loaded).items() if k != "_pending_events"} == {
+        k: v for k, v in vars(replayed).items() if k != "_pending_events"
+    }
+    assert loaded.version == 112
+    assert loaded.residents["R002"]["departed_on"] == "2026-06-01"
+    assert loaded.residents["R002"]["grid"] == "第2网格"
+    assert loaded.providers["P02"]["retired_on"] == "2026-05-01"
+    assert loaded.record_status(RECORD.format(2)) == "voided"
+    assert loaded.record_revision(RECORD.format(1)) == 2
+    assert len(loaded.records) == 102
+
+
+def test_v1_personal_data_opens_with_the_v1_key(v1: LedgerService) -> None:
+    payloads = [decode_payload(n.state) for n in v1.recorder.select_notifications(1, 10_000)]
+    enrolled = {p["code"]: p for p in payloads if "enrolled_on" in p}
+    assert v1.open_envelope(enrolled["R001"]["name"]) == "张秀英"
+    assert v1.open_envelope(enrolled["R001"]["birth_date"]) == "1948-05-02"
+    assert v1.open_envelope(enrolled["R002"]["name"]) == "王小明"
+    corrected = next(p for p in payloads if "changes" in p)
+    assert v1.open_envelope(corrected["changes"]["note"]) == "更正：送米送油并检查用电"
+    first = next(p for p in payloads if p.get("record_id") == RECORD.format(1) and "kind" in p)
+    assert v1.open_envelope(first["note"]) == "第1次入户：送米送油"
+
+
+def test_v1_store_accepts_new_writes_and_keeps_idempotency(v1: LedgerService) -> None:
+    from tests.helpers import record
+
+    again = record(
+        v1,
+        "HZ-P01",
+        RECORD.format(3),
+        kind="life_care",
+        residents=["R001", "R002"],
+        providers=["P01"],
+        occurred_at="2026-02-02T12:00:00+08:00",
+        minutes=33,
+        place="home_visit",
+    )
+    assert again == {"record_id": RECORD.format(3), "created": False}
+    fresh = record(v1, "HZ-P01", residents=["R001"], providers=["P01"], occurred_at="2026-03-01 10:00")
+    assert fresh["created"] is True
