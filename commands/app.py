@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
 from commands import models
@@ -46,6 +46,23 @@ class TaizhangApplication(Application[UUID]):
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
 
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot each saved aggregate once, from memory, when it crossed an interval.
+
+        eventsourcing's default re-reads the store at every multiple of the interval,
+        which replays a bulk import a second time. The aggregate in memory is exactly
+        the stored state right after a successful save, so snapshot that.
+        """
+        if self.snapshots is None:
+            return
+        crossed: dict[UUID, Any] = {}
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            if isinstance(aggregate, Community) and event.originator_version % SNAPSHOT_INTERVAL == 0:
+                crossed[aggregate.id] = aggregate
+        for aggregate in crossed.values():
+            self.snapshots.put([Community.Snapshot.take(aggregate)])
+
 
 @dataclass
 class KeySession:
@@ -54,6 +71,7 @@ class KeySession:
     recorder: Any
     master: crypto.MasterKey | None
     cache: dict[str, bytes] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)
     pending: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def _master(self) -> crypto.MasterKey:
@@ -62,11 +80,13 @@ class KeySession:
         return self.master
 
     def prefetch(self, key_ids: Iterable[str]) -> None:
-        wanted = [key_id for key_id in key_ids if key_id not in self.cache]
+        wanted = [key_id for key_id in key_ids if key_id not in self.cache and key_id not in self.absent]
         if not wanted:
             return
         master = self._master()
-        for key_id, (master_id, wrapped) in self.recorder.data_keys(wanted).items():
+        found = self.recorder.data_keys(wanted)
+        self.absent.update(key_id for key_id in wanted if key_id not in found)
+        for key_id, (master_id, wrapped) in found.items():
             if master_id != master.key_id:
                 raise crypto.KeyFileError(
                     f"data key {key_id} is wrapped by master key {master_id}, not {master.key_id}"
@@ -74,7 +94,7 @@ class KeySession:
             self.cache[key_id] = master.unwrap(key_id, wrapped)
 
     def find(self, key_id: str) -> bytes | None:
-        if key_id not in self.cache:
+        if key_id not in self.cache and key_id not in self.absent:
             self.prefetch([key_id])
         return self.cache.get(key_id)
 
@@ -84,6 +104,7 @@ class KeySession:
             master = self._master()
             key = crypto.new_data_key()
             self.cache[key_id] = key
+            self.absent.discard(key_id)
             self.pending.append((key_id, master.key_id, master.wrap(key_id, key)))
         return key
 

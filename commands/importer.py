@@ -224,17 +224,16 @@ class _Attempt:
             except LedgerError:
                 pass
         unknown = []
-        existing_notes = []
+        notes = []
         for item in valid:
             community = self.aggregates.get(item.cmd.community)
-            if community is not None and item.record_id in community.records:
-                if item.cmd.note is not None:
-                    existing_notes.append(crypto.note_key_id(item.record_id))
-            else:
+            if community is None or item.record_id not in community.records:
                 unknown.append(item.record_id)
+            if item.cmd.note is not None:
+                notes.append(crypto.note_key_id(item.record_id))
         self.claimed_elsewhere = self.service.recorder.claims(unknown)
-        if existing_notes:
-            self.keys.prefetch(existing_notes)
+        if notes:
+            self.keys.prefetch(notes)
 
     def _apply(self, item: _Valid) -> bool:
         cmd = item.cmd

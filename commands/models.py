@@ -9,7 +9,6 @@ needs the store's time zone and the current time, passed as context:
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date, datetime, tzinfo
 from typing import Any
 from uuid import UUID
@@ -49,25 +48,31 @@ def first_problem(error: ValidationError) -> Malformed:
     return Malformed(field, message)
 
 
+# Control characters, bidirectional overrides, zero-width and other invisible format characters.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]")
+
+
 def _has_control(value: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value)
+    return _CONTROL.search(value) is not None
 
 
-def clean_text(value: Any, *, limit: int = MAX_TEXT, what: str = "text") -> str:
+def clean_text(value: Any, *, limit: int = MAX_TEXT, what: str = "text", multiline: bool = False) -> str:
     text = tabular.text(value)
     if text is None:
         raise ValueError(f"{what} must not be empty")
     if len(text) > limit:
         raise ValueError(f"{what} is longer than {limit} characters")
-    if _has_control(text):
+    if multiline:
+        text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    if _has_control(text.replace("\n", "").replace("\t", " ") if multiline else text):
         raise ValueError(f"{what} contains control characters: {text[:40]!r}")
     return text
 
 
-def optional_text(value: Any, *, limit: int = MAX_TEXT, what: str = "text") -> str | None:
+def optional_text(value: Any, *, limit: int = MAX_TEXT, what: str = "text", multiline: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    return clean_text(value, limit=limit, what=what)
+    return clean_text(value, limit=limit, what=what, multiline=multiline)
 
 
 def clean_code(value: Any) -> str:
@@ -321,7 +326,7 @@ class RecordService(Command):
     _residents = field_validator("residents", mode="before")(lambda v: _nonempty(codes(v, what="resident"), "resident"))
     _providers = field_validator("providers", mode="before")(lambda v: _nonempty(codes(v, what="provider"), "provider"))
     _minutes = field_validator("minutes", mode="before")(lambda v: _minutes(v))
-    _note = field_validator("note", mode="before")(lambda v: optional_text(v, limit=MAX_NOTE, what="note"))
+    _note = field_validator("note", mode="before")(lambda v: optional_text(v, limit=MAX_NOTE, what="note", multiline=True))
     _record = field_validator("record_id", mode="before")(lambda v: _record_id(v))
     _entered = field_validator("entered_on", mode="before")(lambda v: optional_day(v))
 
@@ -373,7 +378,7 @@ class CorrectService(Command):
         lambda v: None if not v else codes(v, what="provider")
     )
     _place = field_validator("place", mode="before")(lambda v: None if v is None else vocab(PLACES, v))
-    _note = field_validator("note", mode="before")(lambda v: optional_text(v, limit=MAX_NOTE, what="note"))
+    _note = field_validator("note", mode="before")(lambda v: optional_text(v, limit=MAX_NOTE, what="note", multiline=True))
 
     @field_validator("occurred_at", mode="before")
     @classmethod
