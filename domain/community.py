@@ -401,7 +401,9 @@ class Community(Aggregate):
         )
         existing = self.records.get(record_id)
         if existing is not None:
-            if existing[_DIGEST] == digest:
+            if existing[_DIGEST] == digest or self._matches_current(
+                existing, kind, residents, providers, occurred_at, minutes, place, note_mac
+            ):
                 return False
             raise AlreadyExists(f"record {record_id} is already recorded with other content; use service correct")
         self._check_service(residents, providers, occurred_at, minutes)
@@ -501,6 +503,29 @@ class Community(Aggregate):
 
     def record_revision(self, record_id: str) -> int:
         return self.records[record_id][_REVISION]
+
+    @staticmethod
+    def _matches_current(
+        record: list[Any],
+        kind: str,
+        residents: list[str],
+        providers: list[str],
+        occurred_at: datetime,
+        minutes: int,
+        place: str | None,
+        note_mac: str | None,
+    ) -> bool:
+        """A corrected record is also "the same" as its latest revision (an exported ledger re-imported)."""
+        return (
+            record[_REVISION] > 1
+            and record[_KIND] == kind
+            and sorted(record[_RESIDENTS]) == sorted(residents)
+            and sorted(record[_PROVIDERS]) == sorted(providers)
+            and datetime.fromisoformat(record[_AT]) == occurred_at
+            and record[_MINUTES] == minutes
+            and record[_PLACE] == place
+            and record[_NOTE_MAC] == note_mac
+        )
 
     # ---- rules --------------------------------------------------------------------------
     def _resident(self, code: str) -> dict[str, Any]:

@@ -1,0 +1,341 @@
+"""The demo sample (`taizhang demo`): deterministic, Hezhou-shaped, valid, only into an empty store.
+
+These use real SQLite stores in tmp directories; each demo run takes about a second.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commands import models
+from commands.app import LedgerService
+from commands.demo import COUNTIES, WINDOW_DAYS, DemoSummary, run_demo
+from domain.errors import LedgerError
+from infra import crypto
+from infra.codec import decode_payload
+from infra.store import parse_url
+
+TODAY = date(2026, 6, 30)
+ENVELOPES = ("name", "birth_date", "note")
+
+
+@dataclass
+class Run:
+    service: LedgerService
+    summary: DemoSummary
+    progress: list[tuple[int, int]]
+    events: list[tuple[int, str, str, int, dict[str, Any]]]  # position, topic, originator, version, payload
+
+    def topics(self) -> collections.Counter[str]:
+        return collections.Counter(topic.rsplit(".", 1)[-1] for _p, topic, _o, _v, _d in self.events)
+
+    def of(self, name: str) -> list[tuple[str, int, dict[str, Any]]]:
+        return [(o, v, d) for _p, topic, o, v, d in self.events if topic.endswith("." + name)]
+
+
+def new_service(directory: Path) -> LedgerService:
+    directory.mkdir(parents=True, exist_ok=True)
+    crypto.create_key_file(directory / "k.key")
+    service, _ = LedgerService.create(parse_url(f"sqlite:///{directory / 't.db'}"), directory / "k.key", None)
+    return service
+
+
+def events_of(service: LedgerService) -> list[tuple[int, str, str, int, dict[str, Any]]]:
+    return [
+        (n.id, n.topic, str(n.originator_id), n.originator_version, decode_payload(n.state))
+        for n in service.app.recorder.select_notifications(1, 10**6)
+    ]
+
+
+def demo(directory: Path, seed: int, today: date | None = TODAY) -> Run:
+    service = new_service(directory)
+    calls: list[tuple[int, int]] = []
+    summary = run_demo(service, seed=seed, today=today, progress=lambda done, total: calls.append((done, total)))
+    return Run(service, summary, calls, events_of(service))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    base = tmp_path_factory.mktemp("demo")
+    found = {"a": demo(base / "a", 1), "b": demo(base / "b", 1), "c": demo(base / "c", 2)}
+    yield found
+    for run in found.values():
+        run.service.close()
+
+
+def normalised(run: Run) -> list[tuple[Any, ...]]:
+    """Every event without what must differ between runs.
+
+    Dropped: the timestamp; the envelopes (random nonces; their key ids stay); the note
+    MAC and the record digest, which are keyed by fresh random data keys.
+    """
+    result = []
+    for _position, topic, originator, version, payload in run.events:
+        data = dict(payload)
+        data.pop("timestamp", None)
+        for name in ENVELOPES:
+            if isinstance(data.get(name), dict):
+                data[name] = data[name]["key_id"]
+        data.pop("digest", None)
+        if "note_mac" in data:
+            data["note_mac"] = data["note_mac"] is not None
+        result.append((topic, originator, version, sorted(data.items(), key=lambda kv: kv[0]).__repr__()))
+    return result
+
+
+def test_same_seed_gives_the_same_events(runs: dict[str, Run]) -> None:
+    a, b = runs["a"], runs["b"]
+    assert a.summary == b.summary
+    assert len(a.events) == len(b.events)
+    assert normalised(a) == normalised(b)
+
+
+def test_another_seed_gives_another_sample(runs: dict[str, Run]) -> None:
+    assert normalised(runs["a"]) != normalised(runs["c"])
+    records = lambda run: {d["record_id"] for _o, _v, d in run.of("ServiceRecorded")}  # noqa: E731
+    assert not records(runs["a"]) & records(runs["c"])
+
+
+def test_summary_counts_match_the_store(runs: dict[str, Run]) -> None:
+    run = runs["a"]
+    s, topics = run.summary, run.topics()
+    assert topics["Established"] == s.communities == 60
+    assert topics["ResidentEnrolled"] == s.residents
+    assert topics["ProviderRegistered"] == s.providers
+    assert topics["ServiceRecorded"] == s.services
+    assert topics["ServiceCorrected"] == s.corrections
+    assert topics["ServiceVoided"] == s.voids
+    assert topics["ResidentDeparted"] == s.departures
+    assert topics["ProviderRetired"] == s.retirements
+    assert set(topics) == {
+        "Established", "ResidentEnrolled", "ProviderRegistered", "ServiceRecorded", "ServiceCorrected",
+        "ServiceVoided", "ResidentDeparted", "ProviderRetired",
+    }  # fmt: skip
+    assert run.service.recorder.claims([d["record_id"] for _o, _v, d in run.of("ServiceRecorded")]).keys() == {
+        d["record_id"] for _o, _v, d in run.of("ServiceRecorded")
+    }
+    established = [d for _o, _v, d in run.of("Established")]
+    assert len({d["county"] for d in established}) == s.counties == 5
+    assert len({(d["county"], d["township"]) for d in established}) == s.townships
+    assert sum(d["code"].startswith("HZ-P") for d in established) == s.pilot == 10
+    assert sum(d["code"].startswith("HZ-D") for d in established) == s.demonstration == 50
+    assert run.progress == [(10, 60), (20, 60), (30, 60), (40, 60), (50, 60), (60, 60)]
+
+
+def test_volumes_are_those_of_a_city(runs: dict[str, Run]) -> None:
+    for run in runs.values():
+        s = run.summary
+        assert 3000 <= s.residents <= 4500
+        assert 4000 <= s.services <= 5500
+        assert 0.02 * s.services <= s.corrections <= 0.04 * s.services
+        assert 0.003 * s.services <= s.voids <= 0.02 * s.services
+        assert s.departures > 0 and s.retirements > 0
+        assert 0 < s.late < 0.2 * s.services
+
+
+def test_geography(runs: dict[str, Run]) -> None:
+    established = [d for _o, _v, d in runs["a"].of("Established")]
+    townships = {county: set(names) for county, names in COUNTIES}
+    assert set(townships) == {"八步区", "平桂区", "钟山县", "昭平县", "富川瑶族自治县"}
+    assert all(2 <= len(names) <= 4 for names in townships.values())
+    assert sorted(d["code"] for d in established) == sorted(
+        [f"HZ-P{i:02d}" for i in range(1, 11)] + [f"HZ-D{i:02d}" for i in range(1, 51)]
+    )
+    for county in townships:
+        mine = [d for d in established if d["county"] == county]
+        assert {d["township"] for d in mine} == townships[county]  # every township has a community
+        assert sum(d["code"].startswith("HZ-P") for d in mine) == 2
+    for d in established:
+        assert d["name"].endswith("社区") and d["village"].endswith("村")
+        assert 1 <= len(d["natural_villages"]) <= 4
+        assert len(set(d["natural_villages"])) == len(d["natural_villages"])
+        assert TODAY - timedelta(days=365) <= date.fromisoformat(d["established_on"]) < TODAY
+    assert len({d["name"] for d in established}) == 60
+
+
+def test_residents_fit_their_categories(runs: dict[str, Run]) -> None:
+    run = runs["a"]
+    keys = run.service.key_session()
+    households: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    per_category: collections.Counter[int] = collections.Counter()
+    for originator, _v, d in run.of("ResidentEnrolled"):
+        name = run.service.open_envelope(d["name"], keys)
+        birth_text = run.service.open_envelope(d["birth_date"], keys)
+        assert name and 2 <= len(name) <= 4 and birth_text
+        birth = date.fromisoformat(birth_text)
+        categories = set(d["categories"])
+        per_category[len(categories)] += 1
+        if "left_behind_child" in categories:
+            assert 2010 <= birth.year <= 2022
+        if categories & {"left_behind_elderly", "elderly_living_alone"}:
+            assert 1935 <= birth.year <= 1962
+        if "left_behind_woman" in categories:
+            assert d["gender"] == "female" and 1970 <= birth.year <= 2000
+        assert d["gender"] in ("male", "female")
+        assert d["grid"].startswith("第") and d["grid"].endswith("网格")
+        households[(originator, d["household"])].append({**d, "birth": birth})
+    assert per_category[0] and per_category[1] > per_category[2] > 0
+    assert all(1 <= len(members) <= 5 for members in households.values())
+    assert sum(len(m) > 1 for m in households.values()) > len(households) / 3
+    for (_community, code), members in households.items():
+        assert code.startswith("HZ-")
+        if any("left_behind_child" in m["categories"] for m in members) and not any(
+            "left_behind_woman" in m["categories"] for m in members
+        ):
+            assert any("left_behind_elderly" in m["categories"] for m in members)  # children live with a grandparent
+        assert len({m["grid"] for m in members}) == 1
+
+
+def test_providers(runs: dict[str, Run]) -> None:
+    run = runs["a"]
+    per_community = collections.Counter(o for o, _v, _d in run.of("ProviderRegistered"))
+    assert len(per_community) == 60 and all(4 <= n <= 10 for n in per_community.values())
+    roles = collections.defaultdict(set)
+    for originator, _v, d in run.of("ProviderRegistered"):
+        roles[originator].add(d["role"])
+        assert d["role"] in models.ROLES
+    assert all({"grid_worker", "cadre"} <= r for r in roles.values())
+    teams = {d["team"] for _o, _v, d in run.of("ProviderRegistered")}
+    assert {"党员先锋队", "巾帼志愿服务队"} <= teams
+
+
+def test_services_follow_the_rules_and_the_calendar(runs: dict[str, Run]) -> None:
+    """Check the domain's rules again from the stored events, and the order of each community's log."""
+    run = runs["a"]
+    by_community: dict[str, list[tuple[int, str, dict[str, Any]]]] = collections.defaultdict(list)
+    for _position, topic, originator, version, payload in run.events:
+        by_community[originator].append((version, topic.rsplit(".", 1)[-1], payload))
+    kinds: collections.Counter[str] = collections.Counter()
+    late = with_note = entered = 0
+    first_day, last_day = date.max, date.min
+    window_start = TODAY - timedelta(days=WINDOW_DAYS)
+    for events in by_community.values():
+        assert [v for v, _t, _d in events] == list(range(1, len(events) + 1))
+        assert events[0][1] == "Established"
+        established = events[0][2]["established_on"]
+        residents: dict[str, dict[str, Any]] = {}
+        providers: dict[str, dict[str, Any]] = {}
+        records: dict[str, dict[str, Any]] = {}
+        last_at = None
+        count = 0
+        for _version, name, d in events[1:]:
+            if name == "ResidentEnrolled":
+                residents[d["code"]] = {"from": d["enrolled_on"], "to": None}
+            elif name == "ResidentDeparted":
+                residents[d["code"]]["to"] = d["on"]
+            elif name == "ProviderRegistered":
+                providers[d["code"]] = {"from": d["registered_on"], "to": None}
+            elif name == "ProviderRetired":
+                providers[d["code"]]["to"] = d["on"]
+            elif name == "ServiceRecorded":
+                count += 1
+                at = datetime.fromisoformat(d["occurred_at"])
+                assert last_at is None or at >= last_at  # services in time order
+                last_at = at
+                day = at.date().isoformat()
+                assert established <= day <= TODAY.isoformat()
+                assert 8 <= at.hour <= 18 and at.utcoffset() == timedelta(hours=8)
+                assert 1 <= len(d["residents"]) <= 3 and 1 <= len(d["providers"]) <= 2
+                for code in d["residents"]:
+                    r = residents[code]
+                    assert r["from"] <= day and (r["to"] is None or day < r["to"])
+                for code in d["providers"]:
+                    p = providers[code]
+                    assert p["from"] <= day and (p["to"] is None or day < p["to"])
+                assert 15 <= d["minutes"] <= 240
+                assert d["place"] is None or d["place"] in models.PLACES
+                kinds[d["kind"]] += 1
+                with_note += d["note"] is not None
+                assert d["entered_on"] is not None  # `today` is in the past: every entry carries its date
+                gap = (date.fromisoformat(d["entered_on"]) - at.date()).days
+                assert 0 <= gap <= 20
+                entered += gap > 0
+                late += gap > 7
+                first_day, last_day = min(first_day, at.date()), max(last_day, at.date())
+                records[d["record_id"]] = {"at": at, "status": "active"}
+            elif name in ("ServiceCorrected", "ServiceVoided"):
+                record = records[d["record_id"]]  # refers to an earlier record …
+                assert record["status"] == "active"  # … that is still active
+                if name == "ServiceVoided":
+                    assert d["reason"] == "重复登记"
+                    record["status"] = "voided"
+                else:
+                    assert set(d["changes"]) <= {"minutes", "kind", "residents"} and d["reason"]
+        assert 40 <= count <= 125
+    s = run.summary
+    assert late == s.late
+    assert (first_day, last_day) == (s.first_day, s.last_day)
+    assert window_start <= first_day and last_day <= TODAY
+    assert 0.2 * s.services <= entered <= 0.4 * s.services  # paper ledgers written up later
+    assert 0.3 * s.services <= with_note <= 0.6 * s.services
+    assert kinds.most_common(2)[0][0] in ("life_care", "family_care")
+    assert {k for k, _n in kinds.most_common(2)} == {"life_care", "family_care"}
+    assert set(kinds) == set(models.KINDS.labels)
+    # The aggregates load (from their snapshots) after the bulk save.
+    for community in run.service.communities():
+        assert len(community.records) >= 40
+
+
+def test_a_store_with_events_is_refused(runs: dict[str, Run], tmp_path: Path) -> None:
+    run = runs["a"]
+    before = run.service.recorder.max_notification_id()
+    with pytest.raises(LedgerError, match="already holds events"):
+        run_demo(run.service, seed=1, today=TODAY)
+    assert run.service.recorder.max_notification_id() == before
+
+    service = new_service(tmp_path / "one")
+    try:
+        data = {"code": "X1", "name": "石门社区", "county": "八步区", "township": "贺街镇", "village": "石门村"}
+        service.establish_community(service.validate(models.EstablishCommunity, data), "clerk")
+        with pytest.raises(LedgerError, match="already holds events"):
+            run_demo(service, seed=3, today=TODAY)
+        assert service.recorder.event_count() == 1
+    finally:
+        service.close()
+
+
+def test_needs_the_master_key_and_writes_nothing_without_it(tmp_path: Path) -> None:
+    service, _ = LedgerService.create(parse_url(f"sqlite:///{tmp_path / 't.db'}"), tmp_path / "missing.key", None)
+    try:
+        with pytest.raises(crypto.KeyFileError):
+            run_demo(service, seed=1, today=TODAY)
+        assert not service.recorder.max_notification_id()
+    finally:
+        service.close()
+
+
+def test_a_future_today_is_malformed(tmp_path: Path) -> None:
+    service = new_service(tmp_path)
+    try:
+        with pytest.raises(models.Malformed):
+            run_demo(service, seed=1, today=service.now().date() + timedelta(days=1))
+        assert not service.recorder.max_notification_id()
+    finally:
+        service.close()
+
+
+def test_ending_today_nothing_is_in_the_future_and_recent_entries_are_not_late(tmp_path: Path) -> None:
+    run = demo(tmp_path, seed=5, today=None)
+    try:
+        now = run.service.now()
+        today = now.date()
+        assert run.summary.last_day <= today
+        recent_without_date = 0
+        for _o, _v, d in run.of("ServiceRecorded"):
+            at = datetime.fromisoformat(d["occurred_at"])
+            assert at <= now
+            if d["entered_on"] is None:
+                # recorded now, without a paper-ledger date: only within the last week
+                assert now - at < timedelta(days=7)
+                recent_without_date += 1
+        assert recent_without_date > 0
+        assert 0 < run.summary.late < run.summary.services * 0.2
+    finally:
+        run.service.close()
