@@ -150,6 +150,15 @@ class TaizhangGroup(click.Group):
         except KeyboardInterrupt:
             click.echo(prefix + "interrupted", err=True)
             code = 130
+        except Exception as e:  # a bug, not a user mistake: say so in one line
+            if os.environ.get("TAIZHANG_DEBUG"):
+                raise
+            click.echo(
+                f"{prefix}internal error: {type(e).__name__}: {_one_line(str(e))} "
+                "(please report it; set TAIZHANG_DEBUG=1 to see the traceback)",
+                err=True,
+            )
+            code = 1
         if standalone_mode:
             sys.exit(code)
         return code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 
 import click
@@ -95,7 +97,11 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     actor = env.actor or "demo"
     with Progress("loading demo", 1) as bar:
         summary = run_demo(service, seed=seed, actor=actor, progress=lambda done, total: bar.set(done, total))
-    result = {"store": store.display, "seed": seed, **summary.as_dict()}
+    result = {
+        "store": store.display,
+        "seed": seed,
+        **{k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(summary).items()},
+    }
     lines = [
         f"loaded the demo (seed {seed}) into {store.display}:",
         f"  {summary.counties} counties, {summary.townships} townships, {summary.communities} communities "
