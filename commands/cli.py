@@ -50,6 +50,7 @@ class Env:
     lang: str
     key_file: Path | None
     _service: LedgerService | None = field(default=None, repr=False)
+    _views: Any = field(default=None, repr=False)
 
     @property
     def store(self) -> StoreURL:
@@ -79,6 +80,13 @@ class Env:
             raise
         return service.validate(model, data)
 
+    def zone(self) -> ZoneInfo:
+        """The store's time zone (or TAIZHANG_TZ / Asia/Shanghai when there is no store)."""
+        try:
+            return self.service().tz
+        except StoreError:
+            return ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
+
     def today(self) -> str:
         """Today in the store's time zone (or the default zone when there is no store)."""
         try:
@@ -92,7 +100,21 @@ class Env:
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
         return self.actor.strip()
 
+    def views(self) -> Any:
+        """The read models of the open store (commands.views.Views)."""
+        if self._views is None:
+            from commands.views import Views
+
+            self._views = Views(self.service())
+        return self._views
+
+    def warn(self, message: str) -> None:
+        click.echo(("注意：" if self.lang == "zh" else "Note: ") + message, err=True)
+
     def close(self) -> None:
+        if self._views is not None:
+            self._views.close()
+            self._views = None
         if self._service is not None:
             self._service.close()
             self._service = None
@@ -233,9 +255,9 @@ def write_format_option(func: F) -> F:
 
 
 def _register() -> None:
-    from commands import cli_community, cli_import, cli_people, cli_service, cli_store
+    from commands import cli_community, cli_import, cli_ledger, cli_people, cli_projections, cli_service, cli_store
 
-    for module in (cli_store, cli_community, cli_people, cli_service, cli_import):
+    for module in (cli_store, cli_community, cli_people, cli_service, cli_import, cli_ledger, cli_projections):
         module.register(cli)
 
 

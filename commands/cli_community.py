@@ -85,29 +85,18 @@ def establish(
 @format_option()
 @pass_env
 def list_(env: Env, fmt: str) -> None:
-    """List every community with its counts of residents, providers and active records.
+    """List every community with its counts of active residents, providers and records.
 
     \b
     Example:
       taizhang community list --format csv > communities.csv
     """
-    service = env.service()
-    rows = []
-    for c in service.communities():
-        rows.append(
-            {
-                "code": c.code,
-                "name": c.name,
-                "county": c.county,
-                "township": c.township,
-                "village": c.village,
-                "natural_villages": c.natural_villages,
-                "established_on": c.established_on,
-                "residents": sum(1 for r in c.residents.values() if r["departed_on"] is None),
-                "providers": sum(1 for p in c.providers.values() if p["retired_on"] is None),
-                "records": sum(1 for rid in c.records if c.record_status(rid) == "active"),
-            }
-        )
+    from commands.cli_ledger import prepared_views
+    from projections.queries import community_rows
+
+    views = prepared_views(env, None)
+    with views.read() as conn:
+        rows = community_rows(conn)
     emit(rows, LIST_COLUMNS, fmt, HEADERS[env.lang])
 
 

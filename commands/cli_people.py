@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from commands import models
-from commands.cli import Env, pass_env, write_format_option
-from commands.output import emit_write
+from commands.cli import Env, format_option, pass_env, write_format_option
+from commands.labels import headers, localise
+from commands.output import emit, emit_write
 
 
 @click.group("resident")
@@ -193,6 +194,75 @@ def retire(env: Env, community: str, code: str, on: str | None, fmt: str) -> Non
     service = env.service()
     result = service.retire_provider(cmd, actor)
     emit_write(result, fmt, f"provider {cmd.code} retired from community {cmd.community} on {cmd.on}")
+
+
+
+
+RESIDENT_FIELDS = [
+    "code",
+    "name",
+    "birth_date",
+    "gender",
+    "categories",
+    "grid",
+    "household",
+    "enrolled_on",
+    "departed_on",
+    "departure_reason",
+]
+PROVIDER_FIELDS = ["code", "name", "role", "team", "registered_on", "retired_on"]
+
+
+@resident.command("list")
+@click.argument("community")
+@click.option("--category", metavar="CAT", help="Only residents of this category, e.g. 留守儿童.")
+@format_option()
+@pass_env
+def list_residents(env: Env, community: str, category: str | None, fmt: str) -> None:
+    """List a community's residents; names and birth dates are decrypted only for this output.
+
+    \b
+    Example:
+      taizhang resident list HZ-001 --category 留守儿童
+    """
+    from commands.cli_ledger import _refuse_unknown, prepared_views
+    from commands.views import open_notes
+    from domain.vocab import CATEGORIES
+    from projections.queries import resident_rows
+
+    try:
+        slug = CATEGORIES.parse(category) if category else None
+    except ValueError as e:
+        raise models.Malformed("--category", str(e)) from None
+    views = prepared_views(env, None)
+    with views.read() as conn:
+        rows = _refuse_unknown(lambda: resident_rows(conn, community, slug))
+    service = env.service()
+    if not (open_notes(service, rows, "name") and open_notes(service, rows, "birth_date")):
+        env.warn(f"no key file at {env.key_path}: names and birth dates are not shown")
+    shown = rows if fmt != "table" else [localise(r, env.lang) for r in rows]
+    emit(shown, RESIDENT_FIELDS, fmt, headers(RESIDENT_FIELDS, env.lang))
+
+
+@provider.command("list")
+@click.argument("community")
+@format_option()
+@pass_env
+def list_providers(env: Env, community: str, fmt: str) -> None:
+    """List a community's service providers.
+
+    \b
+    Example:
+      taizhang provider list HZ-001 --format csv
+    """
+    from commands.cli_ledger import _refuse_unknown, prepared_views
+    from projections.queries import provider_rows
+
+    views = prepared_views(env, None)
+    with views.read() as conn:
+        rows = _refuse_unknown(lambda: provider_rows(conn, community))
+    shown = rows if fmt != "table" else [localise(r, env.lang) for r in rows]
+    emit(shown, PROVIDER_FIELDS, fmt, headers(PROVIDER_FIELDS, env.lang))
 
 
 def register(group: click.Group) -> None:

@@ -6,7 +6,7 @@ import csv
 import io
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import orjson
@@ -64,14 +64,15 @@ def emit(
     columns: Sequence[str],
     fmt: str,
     headers: Sequence[str] | None = None,
+    file: TextIO | None = None,
 ) -> None:
     """Print rows in the chosen format; json prints the list, csv the JSON fields in order."""
     if fmt == "json":
-        click.echo(render_json(list(rows)))
+        click.echo(render_json(list(rows)), file=file)
     elif fmt == "csv":
-        click.echo(render_csv(rows, columns))
+        click.echo(render_csv(rows, columns), file=file)
     else:
-        click.echo(render_table(rows, columns, headers or columns))
+        click.echo(render_table(rows, columns, headers or columns), file=file)
 
 
 def emit_write(result: dict[str, Any], fmt: str, message: str) -> None:

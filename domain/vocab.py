@@ -17,13 +17,13 @@ class Vocabulary:
     labels: dict[str, tuple[str, str]]  # slug -> (zh, en)
 
     def parse(self, value: str) -> str:
-        """The slug for `value` (a slug with `_` or `-`, or the Chinese name)."""
+        """The slug for `value`: a slug with `_` or `-`, its Chinese name, or its English label."""
         key = value.strip()
         slug = key.lower().replace("-", "_").replace(" ", "_")
         if slug in self.labels:
             return slug
-        for candidate, (zh, _en) in self.labels.items():
-            if key == zh:
+        for candidate, (zh, en) in self.labels.items():
+            if key == zh or key.lower() == en.lower():
                 return candidate
         raise ValueError(f"unknown {self.field} {value!r} (one of: {', '.join(self.labels)})")
 

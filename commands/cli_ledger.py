@@ -1,0 +1,321 @@
+"""`taizhang ledger entries|summary`: the service-information ledgers (服务信息台账)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from commands import labels, tabular
+from commands.cli import Env, MalformedInput, Refused, pass_env
+from commands.output import emit
+from commands.progress import Progress
+from commands.views import Views, open_notes
+from domain.vocab import CATEGORIES, KINDS
+from projections import queries
+from projections.ledger import utc_ms
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SUMMARY_TAIL = ["records", "minutes", "residents_served", "kinds"]
+ENTRY_TABLE_FIELDS = [
+    "occurred_at",
+    "community",
+    "kind",
+    "residents",
+    "providers",
+    "minutes",
+    "place",
+    "status",
+    "revision",
+    "late",
+    "note",
+    "record_id",
+]
+
+
+def unit_options(func: F) -> F:
+    func = click.option("--county", metavar="NAME", help="Only this county or district, e.g. 八步区.")(func)
+    func = click.option("--township", metavar="COUNTY/NAME", help="Only this township, e.g. 八步区/贺街镇.")(func)
+    func = click.option("--community", metavar="CODE", help="Only this community.")(func)
+    return func
+
+
+def range_options(func: F) -> F:
+    func = click.option("--category", metavar="CAT", help="Only records serving a resident of this category, e.g. 留守儿童.")(func)
+    func = click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Only this kind of service; repeat for several.")(func)
+    func = click.option("--to", "date_to", metavar="DATE", help="Last day (inclusive, local date of the service).")(func)
+    func = click.option("--from", "date_from", metavar="DATE", help="First day (inclusive, local date of the service).")(func)
+    return func
+
+
+def moment_options(func: F) -> F:
+    func = click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")(func)
+    func = click.option("--at-position", "at_position", type=int, default=None, metavar="N", help="The ledger as it stood at log position N.")(func)
+    func = click.option("--as-of", "as_of", metavar="DT", help="The ledger as recorded at that moment (a date means the end of that day); later records, corrections and voids are not applied.")(func)
+    return func
+
+
+def output_options(func: F) -> F:
+    func = click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE instead of standard output (required for xlsx).")(func)
+    func = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx"]), default="table", show_default=True, help="Output format.")(func)
+    return func
+
+
+def parse_unit(community: str | None, township: str | None, county: str | None) -> queries.Unit | None:
+    given = [name for name, value in (("--community", community), ("--township", township), ("--county", county)) if value]
+    if len(given) > 1:
+        raise MalformedInput(f"{' and '.join(given)}: give at most one unit filter")
+    if community:
+        return queries.Unit("community", community=community.strip())
+    if township:
+        county_name, sep, name = township.partition("/")
+        if not sep or not county_name.strip() or not name.strip():
+            raise MalformedInput(f"--township: expected COUNTY/NAME, got {township!r}")
+        return queries.Unit("township", county=county_name.strip(), township=name.strip())
+    if county:
+        return queries.Unit("county", county=county.strip())
+    return None
+
+
+def _day(option: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return tabular.parse_date(value)
+    except tabular.CellError as e:
+        raise MalformedInput(f"{option}: {e}") from None
+
+
+def parse_filters(
+    env: Env,
+    *,
+    community: str | None,
+    township: str | None,
+    county: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    kinds: tuple[str, ...],
+    category: str | None,
+    as_of: str | None,
+    at_position: int | None,
+) -> queries.Filters:
+    """Everything judged without the store (exit 2 on a bad value)."""
+    unit = parse_unit(community, township, county)
+    first, last = _day("--from", date_from), _day("--to", date_to)
+    if first and last and first > last:
+        raise MalformedInput(f"--from {first} is after --to {last}")
+    try:
+        kind_slugs = tuple(dict.fromkeys(KINDS.parse(k) for k in kinds))
+    except ValueError as e:
+        raise MalformedInput(f"--kind: {e}") from None
+    try:
+        category_slug = CATEGORIES.parse(category) if category else None
+    except ValueError as e:
+        raise MalformedInput(f"--category: {e}") from None
+    if as_of is not None and at_position is not None:
+        raise MalformedInput("--as-of and --at-position: give at most one")
+    if at_position is not None and at_position < 0:
+        raise MalformedInput(f"--at-position: must be 0 or more, got {at_position}")
+    moment = queries.Moment(as_of=parse_as_of(env, as_of) if as_of else None, position=at_position)
+    return queries.Filters(unit, first, last, kind_slugs, category_slug, moment)
+
+
+def parse_as_of(env: Env, value: str) -> str:
+    """--as-of as fixed-width UTC text; a date means the end of that local day; never in the future."""
+    tz = env.zone()
+    try:
+        parsed, has_time = tabular.parse_datetime(value)
+    except tabular.CellError as e:
+        raise MalformedInput(f"--as-of: {e}") from None
+    if not has_time and parsed.tzinfo is None:
+        moment = datetime.combine(parsed.date() + timedelta(days=1), time(0), tz) - timedelta(milliseconds=1)
+    else:
+        moment = parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+    now = datetime.now(tz)
+    if moment > now:
+        if has_time or parsed.tzinfo is not None or moment.date() != now.date():
+            raise MalformedInput(f"--as-of: {value!r} is in the future")
+        moment = now  # "as of today": what has been recorded so far
+    return utc_ms(moment)
+
+
+def prepared_views(env: Env, wait: float | None) -> Views:
+    views = env.views()
+    with Progress("updating the ledger", 0) as bar:
+        views.prepare(wait=wait, progress=lambda done, total: bar.set(done, total), warn=env.warn)
+    return views
+
+
+def _check_output(fmt: str, output: Path | None) -> None:
+    if fmt == "xlsx" and output is None:
+        raise MalformedInput("--output: required with --format xlsx")
+
+
+def _emit(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, *, title: str, kind: str) -> None:
+    if fmt == "xlsx":
+        from commands.export import write_xlsx
+
+        assert output is not None
+        write_xlsx(output, rows, fields, env.lang, title=title, kind=kind)
+        click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+        return
+    shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
+    if output is not None:
+        with output.open("w", encoding="utf-8", newline="") as f:
+            emit(shown, fields, fmt, labels.headers(fields, env.lang), file=f)
+        return
+    emit(shown, fields, fmt, labels.headers(fields, env.lang))
+
+
+def _period(filters: queries.Filters) -> str:
+    if filters.date_from or filters.date_to:
+        return f"{filters.date_from or '…'} – {filters.date_to or '…'}"
+    return ""
+
+
+@click.group("ledger")
+def ledger() -> None:
+    """The service-information ledgers (服务信息台账): entries and summaries."""
+
+
+@ledger.command("entries")
+@unit_options
+@range_options
+@click.option("--include-voided", is_flag=True, help="Also list voided records.")
+@moment_options
+@output_options
+@pass_env
+def entries(
+    env: Env,
+    community: str | None,
+    township: str | None,
+    county: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    kinds: tuple[str, ...],
+    category: str | None,
+    include_voided: bool,
+    as_of: str | None,
+    at_position: int | None,
+    wait: float | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """List service records, one row per record with its current (or as-of) revision.
+
+    \b
+    Example:
+      taizhang ledger entries --community HZ-P01 --from 2026-03-01 --to 2026-03-31
+      taizhang --lang zh ledger entries --township 八步区/贺街镇 --format xlsx --output 贺街镇台账.xlsx
+      taizhang ledger entries --county 八步区 --as-of 2026-04-01 --format json
+    """
+    filters = parse_filters(
+        env, community=community, township=township, county=county, date_from=date_from, date_to=date_to,
+        kinds=kinds, category=category, as_of=as_of, at_position=at_position,
+    )
+    _check_output(fmt, output)
+    views = prepared_views(env, wait)
+    with views.read() as conn:
+        rows = _refuse_unknown(lambda: queries.entries(conn, filters, include_voided=include_voided))
+    if not open_notes(env.service(), rows):
+        env.warn(f"no key file at {env.key_path}: notes are not shown")
+    if fmt == "xlsx":
+        fields = list(queries.ENTRY_FIELDS) + ["entered_on"]
+    elif fmt == "table":
+        fields = ENTRY_TABLE_FIELDS
+    else:
+        fields = list(queries.ENTRY_FIELDS)
+        for row in rows:
+            row.pop("entered_on", None)
+    unit = filters.unit.describe() if filters.unit else "all communities"
+    _emit(env, rows, fields, fmt, output, title=_title(env, "entries", unit, filters), kind="entries")
+
+
+@ledger.command("summary")
+@click.option("--by", "by", type=click.Choice(["community", "township", "county"]), required=True, help="One row per unit of this level.")
+@unit_options
+@range_options
+@click.option("--per", "per", type=click.Choice(["month"]), default=None, help="Also split by month.")
+@moment_options
+@output_options
+@pass_env
+def summary(
+    env: Env,
+    by: str,
+    community: str | None,
+    township: str | None,
+    county: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    kinds: tuple[str, ...],
+    category: str | None,
+    per: str | None,
+    as_of: str | None,
+    at_position: int | None,
+    wait: float | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Count records, minutes and distinct residents served, per unit (zeros included).
+
+    Voided records never count. With --category, records serving a resident of it,
+    and only those residents in residents_served.
+
+    \b
+    Example:
+      taizhang ledger summary --by township --from 2026-01-01 --to 2026-03-31
+      taizhang ledger summary --by county --category 留守儿童 --per month --format csv
+    """
+    filters = parse_filters(
+        env, community=community, township=township, county=county, date_from=date_from, date_to=date_to,
+        kinds=kinds, category=category, as_of=as_of, at_position=at_position,
+    )
+    _check_output(fmt, output)
+    rows = summary_rows(env, filters, by=by, per_month=per == "month", wait=wait)
+    fields = summary_fields(by, per == "month")
+    unit = filters.unit.describe() if filters.unit else "all communities"
+    _emit(env, rows, fields, fmt, output, title=_title(env, "summary", unit, filters), kind="summary")
+
+
+def summary_fields(by: str, per_month: bool) -> list[str]:
+    fields = list(queries.LEVEL_KEYS[by])
+    if by == "community":
+        fields.append("community_name")
+    if per_month:
+        fields.append("month")
+    return fields + SUMMARY_TAIL
+
+
+def summary_rows(env: Env, filters: queries.Filters, *, by: str, per_month: bool = False, wait: float | None = None) -> list[dict[str, Any]]:
+    views = prepared_views(env, wait)
+    with views.read() as conn:
+        return _refuse_unknown(lambda: queries.summary(conn, filters, by=by, per_month=per_month))
+
+
+def _refuse_unknown(run: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    try:
+        return run()
+    except queries.UnknownUnit as e:
+        raise Refused(str(e)) from None
+
+
+def _title(env: Env, what: str, unit: str, filters: queries.Filters) -> str:
+    period = _period(filters)
+    if env.lang == "zh":
+        name = "服务信息台账" if what == "entries" else "服务信息汇总"
+    else:
+        name = "Service ledger" if what == "entries" else "Service summary"
+    moment = ""
+    if filters.moment.as_of:
+        moment = f" (as of {filters.moment.as_of})" if env.lang != "zh" else f"（截至 {filters.moment.as_of}）"
+    elif filters.moment.position is not None:
+        moment = f" (at position {filters.moment.position})"
+    return " ".join(part for part in (name, unit, period) if part) + moment
+
+
+def register(group: click.Group) -> None:
+    group.add_command(ledger)

@@ -1,0 +1,80 @@
+"""A ledger as a printable XLSX sheet (台账): title row, headers, one row per record, totals.
+
+The entries sheet uses the import's own column names, so it imports back with
+`taizhang import services` and adds nothing. Text cells are always stored as text,
+never as formulas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+from commands import labels
+
+
+def _cell_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ";".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def write_xlsx(path: Path, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "台账" if lang == "zh" else "ledger"
+    sheet.append([title])
+    sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
+    sheet.append(labels.headers(fields, lang))
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True)
+    for row in rows:
+        shown = labels.localise(row, lang)
+        values: list[Any] = []
+        for field in fields:
+            value = shown.get(field)
+            if field == "occurred_at" and isinstance(value, str):
+                # A real date-time cell, naive local time, as clerks' own sheets have it.
+                values.append(datetime.fromisoformat(value).replace(tzinfo=None))
+            else:
+                values.append(_cell_value(value))
+        sheet.append(values)
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+            elif isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+    _totals(sheet, rows, fields, lang, kind)
+    for index, field in enumerate(fields, start=1):
+        width = 12 if field not in ("record_id", "note", "community_name") else 24
+        sheet.column_dimensions[sheet.cell(row=2, column=index).column_letter].width = width
+    workbook.save(path)
+
+
+def _totals(sheet: Any, rows: list[dict[str, Any]], fields: list[str], lang: str, kind: str) -> None:
+    label = "合计" if lang == "zh" else "Total"
+    totals: list[Any] = [label] + [None] * (len(fields) - 1)
+    if kind == "entries":
+        totals[1] = f"{len(rows)} 条" if lang == "zh" else f"{len(rows)} records"
+        if "minutes" in fields:
+            totals[fields.index("minutes")] = sum(int(r.get("minutes") or 0) for r in rows)
+    else:
+        for field in ("records", "minutes", "residents_served"):
+            if field in fields:
+                totals[fields.index(field)] = sum(int(r.get(field) or 0) for r in rows)
+    sheet.append(totals)
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)

@@ -1,0 +1,94 @@
+"""Column labels for table and xlsx output, in the language of --lang."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.vocab import CATEGORIES, KINDS, PLACES, ROLES, Vocabulary
+
+FIELDS: dict[str, tuple[str, str]] = {
+    # field: (en, zh)
+    "record_id": ("record id", "记录编号"),
+    "community": ("community", "社区"),
+    "community_name": ("community name", "社区名称"),
+    "county": ("county", "县区"),
+    "township": ("township", "乡镇"),
+    "kind": ("kind", "服务类型"),
+    "residents": ("residents", "服务对象"),
+    "providers": ("providers", "服务人员"),
+    "occurred_at": ("occurred at", "服务时间"),
+    "minutes": ("minutes", "时长(分钟)"),
+    "place": ("place", "地点"),
+    "note": ("note", "备注"),
+    "entered_on": ("entered on", "登记日期"),
+    "status": ("status", "状态"),
+    "revision": ("revision", "修订次数"),
+    "late": ("late", "逾期登记"),
+    "recorded_at": ("recorded at", "录入时间"),
+    "recorded_by": ("recorded by", "录入人"),
+    "revised_at": ("revised at", "修订时间"),
+    "revised_by": ("revised by", "修订人"),
+    "month": ("month", "月份"),
+    "records": ("records", "服务记录"),
+    "residents_served": ("residents served", "服务对象人数"),
+    "kinds": ("by kind", "分类记录"),
+    "code": ("code", "编号"),
+    "name": ("name", "姓名"),
+    "village": ("village", "行政村"),
+    "natural_villages": ("natural villages", "自然村"),
+    "established_on": ("established", "成立日期"),
+    "birth_date": ("birth date", "出生日期"),
+    "gender": ("gender", "性别"),
+    "categories": ("categories", "类别"),
+    "grid": ("grid", "网格"),
+    "household": ("household", "户号"),
+    "enrolled_on": ("enrolled", "入册日期"),
+    "departed_on": ("departed", "离开日期"),
+    "departure_reason": ("departure reason", "离开原因"),
+    "role": ("role", "角色"),
+    "team": ("team", "队伍"),
+    "registered_on": ("registered", "登记日期"),
+    "retired_on": ("retired", "退出日期"),
+    "projection": ("projection", "视图"),
+    "position": ("position", "位置"),
+    "head": ("head", "日志末端"),
+    "lag": ("lag", "滞后"),
+}
+
+STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废")}
+
+
+def header(field: str, lang: str) -> str:
+    en, zh = FIELDS.get(field, (field, field))
+    return zh if lang == "zh" else en
+
+
+def headers(fields: list[str], lang: str) -> list[str]:
+    return [header(f, lang) for f in fields]
+
+
+def _vocab_label(vocabulary: Vocabulary, value: Any, lang: str) -> Any:
+    if isinstance(value, str) and value in vocabulary:
+        return vocabulary.label(value, lang)
+    return value
+
+
+def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A row with slugs turned into labels of `lang` (for table and xlsx output only)."""
+    out = dict(row)
+    if "kind" in out:
+        out["kind"] = _vocab_label(KINDS, out["kind"], lang)
+    if "place" in out:
+        out["place"] = _vocab_label(PLACES, out["place"], lang)
+    if "role" in out:
+        out["role"] = _vocab_label(ROLES, out["role"], lang)
+    if isinstance(out.get("categories"), list):
+        out["categories"] = [_vocab_label(CATEGORIES, c, lang) for c in out["categories"]]
+    if "status" in out and out["status"] in STATUS:
+        en, zh = STATUS[out["status"]]
+        out["status"] = zh if lang == "zh" else en
+    if isinstance(out.get("kinds"), dict):
+        out["kinds"] = {_vocab_label(KINDS, k, lang): v for k, v in out["kinds"].items()}
+    if isinstance(out.get("late"), bool) and lang == "zh":
+        out["late"] = "是" if out["late"] else "否"
+    return out

@@ -1,0 +1,252 @@
+"""The projection runner: the notification log, in batches, into the read models, exactly once.
+
+Each batch is one transaction holding the projection's row changes *and* its new
+tracking position, so a crash at any point leaves the views as they were after
+the previous batch, and the next run resumes there. Batches stay at or under
+1,000 events (on SQLite the write lock is then held well under 100 ms).
+
+On SQLite every write transaction starts with BEGIN IMMEDIATE (DESIGN §6: a read
+followed by a write in a deferred transaction fails with SQLITE_BUSY_SNAPSHOT
+when another process wrote in between). On PostgreSQL the tracking row is locked
+FOR UPDATE, so several workers can run and each event is still projected once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from infra.store import StoreURL
+
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Event:
+    """A stored event as projections see it: a plain payload and its place in the log."""
+
+    position: int
+    originator_id: str
+    topic: str
+    payload: dict[str, Any]
+    recorded_at: str  # fixed-width UTC text, e.g. 2026-03-05T01:30:00.123Z
+
+
+class Projection(Protocol):
+    name: str
+    metadata: MetaData
+
+    def reset(self) -> None:
+        """Forget anything cached between batches."""
+
+    def apply(self, conn: Connection, events: Sequence[Event]) -> None:
+        """Write the rows for these events in the caller's transaction."""
+
+
+def now_utc_text() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def engines(store: StoreURL) -> tuple[Engine, Engine]:
+    """(writer, reader) engines for the read models, in the same database as the events."""
+    if store.backend == "sqlite":
+        url = f"sqlite:///{store.path}"
+        writer = create_engine(url, poolclass=NullPool)
+        reader = create_engine(url, poolclass=NullPool)
+        _sqlite_transactions(writer, "BEGIN IMMEDIATE")
+        _sqlite_transactions(reader, "BEGIN")
+        return writer, reader
+    from sqlalchemy import URL
+
+    url_object = URL.create(
+        "postgresql+psycopg",
+        username=store.user,
+        password=store.password,
+        host=store.host,
+        port=int(store.port),
+        database=store.dbname,
+    )
+    writer = create_engine(url_object, pool_pre_ping=True)
+    return writer, writer
+
+
+def _sqlite_transactions(engine: Engine, begin: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+
+class Runner:
+    """Moves projections along the log. One instance per process."""
+
+    def __init__(self, recorder: Any, writer: Engine, projections: Sequence[Projection], backend: str) -> None:
+        self.recorder = recorder
+        self.writer = writer
+        self.projections = list(projections)
+        self.backend = backend
+        self._last_position: int | None = None
+
+    # ---- schema ------------------------------------------------------------------------------
+    def ensure_tables(self) -> None:
+        with self.writer.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS ledger_tracking ("
+                "projection VARCHAR PRIMARY KEY, position INTEGER NOT NULL, updated_at VARCHAR NOT NULL)"
+            )
+            for projection in self.projections:
+                projection.metadata.create_all(conn, checkfirst=True)
+                conn.execute(
+                    text(
+                        "INSERT INTO ledger_tracking (projection, position, updated_at) VALUES (:p, 0, :u) "
+                        "ON CONFLICT (projection) DO NOTHING"
+                    ),
+                    {"p": projection.name, "u": now_utc_text()},
+                )
+
+    def drop_tables(self) -> None:
+        with self.writer.begin() as conn:
+            for projection in self.projections:
+                projection.metadata.drop_all(conn, checkfirst=True)
+                conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
+        for projection in self.projections:
+            projection.reset()
+        self._last_position = None
+
+    # ---- positions ---------------------------------------------------------------------------
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def positions(self, conn: Connection | None = None) -> dict[str, int]:
+        def read(c: Connection) -> dict[str, int]:
+            rows = c.execute(text("SELECT projection, position FROM ledger_tracking")).all()
+            return {row[0]: int(row[1]) for row in rows}
+
+        if conn is not None:
+            return read(conn)
+        with self.writer.connect() as c:
+            return read(c)
+
+    def status(self) -> list[dict[str, Any]]:
+        head = self.head()
+        positions = self.positions()
+        return [
+            {
+                "projection": p.name,
+                "position": positions.get(p.name, 0),
+                "head": head,
+                "lag": head - positions.get(p.name, 0),
+            }
+            for p in self.projections
+        ]
+
+    def lag(self) -> int:
+        positions = self.positions()
+        head = self.head()
+        return max((head - positions.get(p.name, 0) for p in self.projections), default=0)
+
+    # ---- running -------------------------------------------------------------------------------
+    def run_batch(self, limit: int = BATCH_SIZE) -> int:
+        """Project the next batch; returns how many events it took (0 when caught up)."""
+        with self.writer.begin() as conn:
+            position = self._lock_position(conn)
+            notifications = self.recorder.select_notifications(position + 1, limit)
+            if not notifications:
+                return 0
+            events = self._decode(notifications)
+            if self._last_position != position:
+                for projection in self.projections:
+                    projection.reset()
+            for projection in self.projections:
+                projection.apply(conn, events)
+            last = events[-1].position
+            conn.execute(
+                text("UPDATE ledger_tracking SET position = :pos, updated_at = :u"),
+                {"pos": last, "u": now_utc_text()},
+            )
+        self._last_position = last
+        return len(events)
+
+    def _lock_position(self, conn: Connection) -> int:
+        """The position all projections stand at, locked for this transaction."""
+        suffix = " FOR UPDATE" if self.backend == "postgres" else ""
+        rows = conn.execute(text("SELECT projection, position FROM ledger_tracking" + suffix)).all()
+        positions = {row[0]: int(row[1]) for row in rows}
+        wanted = {p.name for p in self.projections}
+        if set(positions) != wanted or len(set(positions.values())) > 1:
+            raise RuntimeError(f"projection tracking rows are inconsistent: {positions}; run projections rebuild")
+        return next(iter(positions.values()))
+
+    def _decode(self, notifications: Sequence[Any]) -> list[Event]:
+        first, last = notifications[0].id, notifications[-1].id
+        commits = self.recorder.recorded_times(first, last)
+        events: list[Event] = []
+        index = 0
+        for n in notifications:
+            while index < len(commits) and commits[index][1] < n.id:
+                index += 1
+            if index >= len(commits) or commits[index][0] > n.id:
+                raise RuntimeError(f"event at position {n.id} has no recorded time")
+            events.append(
+                Event(
+                    position=n.id,
+                    originator_id=str(n.originator_id),
+                    topic=n.topic,
+                    payload=orjson.loads(n.state),
+                    recorded_at=commits[index][2],
+                )
+            )
+        return events
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None, until: int | None = None) -> int:
+        """Run batches until the projections reach the head of the log (or `until`)."""
+        target = until if until is not None else self.head()
+        start = min(self.positions().values(), default=0)
+        done = 0
+        while True:
+            moved = self.run_batch()
+            done += moved
+            if progress:
+                progress(min(start + done, target) - start, max(target - start, 0))
+            if moved == 0 or (until is not None and start + done >= until):
+                return done
+
+    def follow(self, stop: Callable[[], bool], interval: float = 0.5) -> None:
+        """Keep projecting until `stop()` is true; sleeps `interval` seconds when caught up."""
+        while not stop():
+            if self.run_batch() == 0:
+                time.sleep(interval)
+
+    def wait(self, timeout: float, interval: float = 0.2) -> bool:
+        """Wait until the projections reach the head as it is now; False on timeout."""
+        target = self.head()
+        deadline = time.monotonic() + timeout
+        while True:
+            if min(self.positions().values(), default=0) >= target:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+
+    def position_at(self, moment_utc: str) -> int:
+        """The last log position recorded at or before `moment_utc` (0 if none)."""
+        bound = "CAST(:m AS timestamptz)" if self.backend == "postgres" else ":m"
+        with self.writer.connect() as conn:
+            row = conn.execute(
+                text(f"SELECT max(last_position) FROM taizhang_commits WHERE recorded_at <= {bound}"),
+                {"m": moment_utc},
+            ).first()
+        return int(row[0] or 0) if row and row[0] is not None else 0

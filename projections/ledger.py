@@ -1,0 +1,457 @@
+"""The ledger projection: events -> directory, bitemporal revisions and monthly totals.
+
+A batch of decoded events is turned into row changes in memory and written with a
+few bulk statements, together with the tracking position, in the caller's
+transaction (infra.runner). Applying the same events one at a time or in one
+batch gives the same rows: that is tested.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, select, text, update
+
+from infra.runner import Event
+from projections import tables as t
+
+LATE_AFTER = timedelta(days=7)
+
+TOPIC = "taizhang:Community."
+ESTABLISHED = TOPIC + "Established"
+ENROLLED = TOPIC + "ResidentEnrolled"
+UPDATED = TOPIC + "ResidentUpdated"
+DEPARTED = TOPIC + "ResidentDeparted"
+REGISTERED = TOPIC + "ProviderRegistered"
+RETIRED = TOPIC + "ProviderRetired"
+RECORDED = TOPIC + "ServiceRecorded"
+CORRECTED = TOPIC + "ServiceCorrected"
+VOIDED = TOPIC + "ServiceVoided"
+
+
+def utc_ms(moment: datetime) -> str:
+    from datetime import timezone
+
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_utc(text_value: str) -> datetime:
+    return datetime.fromisoformat(text_value.replace("Z", "+00:00"))
+
+
+def is_late(occurred_at: str, recorded_at: str, entered_on: str | None) -> bool:
+    """Recorded (or written in the paper ledger, when `entered_on` is given) more than 7 days after."""
+    at = datetime.fromisoformat(occurred_at)
+    if entered_on:
+        return date.fromisoformat(entered_on) - at.date() > LATE_AFTER
+    return parse_utc(recorded_at) - at > LATE_AFTER
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _split(value: str) -> list[str]:
+    return [item for item in value.split(";") if item]
+
+
+class _Deltas:
+    """Changes to the monthly totals, summed in memory and upserted once per batch."""
+
+    def __init__(self) -> None:
+        self.kind: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        self.resident: dict[tuple[str, str, str], int] = defaultdict(int)
+        self.category_kind: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        self.category_resident: dict[tuple[str, str, str, str], int] = defaultdict(int)
+
+    def add(self, row: dict[str, Any], people: list[tuple[str, list[str]]], sign: int) -> None:
+        """Count (sign=+1) or uncount (-1) an active revision in its community and month."""
+        if row["status"] != "active":
+            return
+        community, month, kind, minutes = row["community"], row["month"], row["kind"], row["minutes"]
+        totals = self.kind[(community, month, kind)]
+        totals[0] += sign
+        totals[1] += sign * minutes
+        categories: set[str] = set()
+        for resident, resident_categories in people:
+            self.resident[(community, month, resident)] += sign
+            for category in resident_categories:
+                self.category_resident[(community, month, category, resident)] += sign
+            categories.update(resident_categories)
+        for category in categories:
+            totals = self.category_kind[(community, month, category, kind)]
+            totals[0] += sign
+            totals[1] += sign * minutes
+
+    def write(self, conn: Connection) -> None:
+        rows: list[dict[str, Any]] = [
+            {"c": c, "m": m, "k": k, "r": r, "n": n} for (c, m, k), (r, n) in self.kind.items() if r or n
+        ]
+        if rows:
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_month_kind (community, month, kind, records, minutes) "
+                    "VALUES (:c, :m, :k, :r, :n) ON CONFLICT (community, month, kind) DO UPDATE SET "
+                    "records = ledger_month_kind.records + excluded.records, "
+                    "minutes = ledger_month_kind.minutes + excluded.minutes"
+                ),
+                rows,
+            )
+        rows = [{"c": c, "m": m, "p": p, "r": r} for (c, m, p), r in self.resident.items() if r]
+        if rows:
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_month_resident (community, month, resident, records) "
+                    "VALUES (:c, :m, :p, :r) ON CONFLICT (community, month, resident) DO UPDATE SET "
+                    "records = ledger_month_resident.records + excluded.records"
+                ),
+                rows,
+            )
+        rows = [
+            {"c": c, "m": m, "g": g, "k": k, "r": r, "n": n}
+            for (c, m, g, k), (r, n) in self.category_kind.items()
+            if r or n
+        ]
+        if rows:
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_month_category_kind (community, month, category, kind, records, minutes) "
+                    "VALUES (:c, :m, :g, :k, :r, :n) ON CONFLICT (community, month, category, kind) DO UPDATE SET "
+                    "records = ledger_month_category_kind.records + excluded.records, "
+                    "minutes = ledger_month_category_kind.minutes + excluded.minutes"
+                ),
+                rows,
+            )
+        rows = [
+            {"c": c, "m": m, "g": g, "p": p, "r": r} for (c, m, g, p), r in self.category_resident.items() if r
+        ]
+        if rows:
+            conn.execute(
+                text(
+                    "INSERT INTO ledger_month_category_resident (community, month, category, resident, records) "
+                    "VALUES (:c, :m, :g, :p, :r) ON CONFLICT (community, month, category, resident) DO UPDATE SET "
+                    "records = ledger_month_category_resident.records + excluded.records"
+                ),
+                rows,
+            )
+
+
+class LedgerProjection:
+    """Projects Community events into the ledger tables."""
+
+    name = t.PROJECTION
+    metadata = t.metadata
+
+    def __init__(self) -> None:
+        self._communities: dict[str, tuple[str, str, str]] = {}  # community_id -> (code, county, township)
+
+    def reset(self) -> None:
+        """Forget cached directory state (another worker may have moved the tables on)."""
+        self._communities.clear()
+
+    # ---- one batch -------------------------------------------------------------------
+    def apply(self, conn: Connection, events: Sequence[Event]) -> None:
+        batch = _Batch(conn, self._communities)
+        for event in events:
+            batch.apply(event)
+        batch.write()
+
+
+class _Batch:
+    def __init__(self, conn: Connection, communities: dict[str, tuple[str, str, str]]) -> None:
+        self.conn = conn
+        self.communities = communities
+        self.new_communities: list[dict[str, Any]] = []
+        self.new_residents: dict[tuple[str, str], dict[str, Any]] = {}
+        self.resident_changes: dict[tuple[str, str], dict[str, Any]] = {}
+        self.new_providers: dict[tuple[str, str], dict[str, Any]] = {}
+        self.provider_changes: dict[tuple[str, str], dict[str, Any]] = {}
+        self.categories: dict[tuple[str, str], list[str]] = {}
+        # Current revision of each record touched: (row, people), and whether it is new in this batch.
+        self.current: dict[str, tuple[dict[str, Any], list[tuple[str, list[str]]]]] = {}
+        self.inserted: dict[tuple[str, int], tuple[dict[str, Any], list[tuple[str, list[str]]]]] = {}
+        self.closed: list[dict[str, Any]] = []
+        self.deltas = _Deltas()
+
+    # ---- lookups -------------------------------------------------------------------------
+    def community(self, community_id: str) -> tuple[str, str, str]:
+        found = self.communities.get(community_id)
+        if found is None:
+            row = self.conn.execute(
+                select(t.communities.c.code, t.communities.c.county, t.communities.c.township).where(
+                    t.communities.c.community_id == community_id
+                )
+            ).first()
+            if row is None:
+                raise LookupError(f"community {community_id} is not in the ledger tables")
+            found = (row[0], row[1], row[2])
+            self.communities[community_id] = found
+        return found
+
+    def resident_categories(self, community: str, resident: str) -> list[str]:
+        key = (community, resident)
+        if key not in self.categories:
+            row = self.conn.execute(
+                select(t.residents.c.categories).where(
+                    and_(t.residents.c.community == community, t.residents.c.code == resident)
+                )
+            ).first()
+            self.categories[key] = _split(row[0]) if row else []
+        return self.categories[key]
+
+    def current_revision(self, record_id: str) -> tuple[dict[str, Any], list[tuple[str, list[str]]]]:
+        if record_id in self.current:
+            return self.current[record_id]
+        row = self.conn.execute(
+            select(t.revisions).where(and_(t.revisions.c.record_id == record_id, t.revisions.c.recorded_to.is_(None)))
+        ).mappings().first()
+        if row is None:
+            raise LookupError(f"record {record_id} has no current revision in the ledger tables")
+        people = [
+            (r[0], _split(r[1]))
+            for r in self.conn.execute(
+                select(t.revision_residents.c.resident, t.revision_residents.c.categories).where(
+                    and_(t.revision_residents.c.record_id == record_id, t.revision_residents.c.seq == row["seq"])
+                )
+            )
+        ]
+        found = (dict(row), people)
+        self.current[record_id] = found
+        return found
+
+    # ---- events ---------------------------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        p = event.payload
+        topic = event.topic
+        if topic == RECORDED:
+            self.recorded(event)
+        elif topic == CORRECTED:
+            self.corrected(event)
+        elif topic == VOIDED:
+            self.voided(event)
+        elif topic == ESTABLISHED:
+            self.communities[event.originator_id] = (p["code"], p["county"], p["township"])
+            self.new_communities.append(
+                {
+                    "code": p["code"],
+                    "community_id": event.originator_id,
+                    "name": p["name"],
+                    "county": p["county"],
+                    "township": p["township"],
+                    "village": p["village"],
+                    "natural_villages": ";".join(p["natural_villages"]),
+                    "established_on": p["established_on"],
+                }
+            )
+        elif topic == ENROLLED:
+            code = self.community(event.originator_id)[0]
+            self.categories[(code, p["code"])] = list(p["categories"])
+            self.new_residents[(code, p["code"])] = {
+                "community": code,
+                "code": p["code"],
+                "name": _json(p["name"]),
+                "birth_date": _json(p["birth_date"]),
+                "gender": p["gender"],
+                "categories": ";".join(p["categories"]),
+                "grid": p["grid"],
+                "household": p["household"],
+                "enrolled_on": p["enrolled_on"],
+                "departed_on": None,
+                "departure_reason": None,
+            }
+        elif topic == UPDATED:
+            code = self.community(event.originator_id)[0]
+            change: dict[str, Any] = {}
+            if p["categories"] is not None:
+                change["categories"] = ";".join(p["categories"])
+                self.categories[(code, p["code"])] = list(p["categories"])
+            if p["grid"] is not None:
+                change["grid"] = p["grid"]
+            if p["household"] is not None:
+                change["household"] = p["household"]
+            self._change(self.new_residents, self.resident_changes, (code, p["code"]), change)
+        elif topic == DEPARTED:
+            code = self.community(event.originator_id)[0]
+            change = {"departed_on": p["on"], "departure_reason": p["reason"]}
+            self._change(self.new_residents, self.resident_changes, (code, p["code"]), change)
+        elif topic == REGISTERED:
+            code = self.community(event.originator_id)[0]
+            self.new_providers[(code, p["code"])] = {
+                "community": code,
+                "code": p["code"],
+                "name": p["name"],
+                "role": p["role"],
+                "team": p["team"],
+                "registered_on": p["registered_on"],
+                "retired_on": None,
+            }
+        elif topic == RETIRED:
+            code = self.community(event.originator_id)[0]
+            self._change(self.new_providers, self.provider_changes, (code, p["code"]), {"retired_on": p["on"]})
+
+    @staticmethod
+    def _change(
+        new: dict[tuple[str, str], dict[str, Any]],
+        changes: dict[tuple[str, str], dict[str, Any]],
+        key: tuple[str, str],
+        change: dict[str, Any],
+    ) -> None:
+        if key in new:
+            new[key].update(change)
+        else:
+            changes.setdefault(key, {}).update(change)
+
+    def recorded(self, event: Event) -> None:
+        p = event.payload
+        code, county, township = self.community(event.originator_id)
+        occurred = datetime.fromisoformat(p["occurred_at"])
+        row = {
+            "record_id": p["record_id"],
+            "seq": 1,
+            "community": code,
+            "county": county,
+            "township": township,
+            "kind": p["kind"],
+            "occurred_at": p["occurred_at"],
+            "occurred_utc": utc_ms(occurred),
+            "occurred_on": occurred.date().isoformat(),
+            "month": p["occurred_at"][:7],
+            "minutes": p["minutes"],
+            "place": p["place"],
+            "note": _json(p["note"]),
+            "residents": ";".join(p["residents"]),
+            "providers": ";".join(p["providers"]),
+            "entered_on": p["entered_on"],
+            "status": "active",
+            "revision": 1,
+            "late": is_late(p["occurred_at"], event.recorded_at, p["entered_on"]),
+            "recorded_at": event.recorded_at,
+            "recorded_by": p["actor"],
+            "revised_at": event.recorded_at,
+            "revised_by": p["actor"],
+            "recorded_from": event.recorded_at,
+            "recorded_to": None,
+            "position_from": event.position,
+            "position_to": None,
+        }
+        people = [(resident, list(self.resident_categories(code, resident))) for resident in p["residents"]]
+        self._insert(row, people)
+
+    def corrected(self, event: Event) -> None:
+        p = event.payload
+        old, old_people = self.current_revision(p["record_id"])
+        row = self._successor(old, event)
+        changes = p["changes"]
+        for field in ("kind", "minutes", "place", "note"):
+            if field in changes:
+                row[field] = _json(changes[field]) if field == "note" else changes[field]
+        if "occurred_at" in changes:
+            at = changes["occurred_at"]
+            row["occurred_at"] = at
+            row["occurred_utc"] = utc_ms(datetime.fromisoformat(at))
+            row["occurred_on"] = datetime.fromisoformat(at).date().isoformat()
+            row["month"] = at[:7]
+        people = old_people
+        if "residents" in changes:
+            row["residents"] = ";".join(changes["residents"])
+            people = [
+                (resident, list(self.resident_categories(row["community"], resident)))
+                for resident in changes["residents"]
+            ]
+        if "providers" in changes:
+            row["providers"] = ";".join(changes["providers"])
+        row["revision"] = old["revision"] + 1
+        row["late"] = is_late(row["occurred_at"], row["recorded_at"], row["entered_on"])
+        self._close(old, old_people, event)
+        self._insert(row, people)
+
+    def voided(self, event: Event) -> None:
+        old, old_people = self.current_revision(event.payload["record_id"])
+        row = self._successor(old, event)
+        row["status"] = "voided"
+        self._close(old, old_people, event)
+        self._insert(row, old_people)
+
+    @staticmethod
+    def _successor(old: dict[str, Any], event: Event) -> dict[str, Any]:
+        row = dict(old)
+        row.update(
+            seq=old["seq"] + 1,
+            revised_at=event.recorded_at,
+            revised_by=event.payload["actor"],
+            recorded_from=event.recorded_at,
+            recorded_to=None,
+            position_from=event.position,
+            position_to=None,
+        )
+        return row
+
+    def _insert(self, row: dict[str, Any], people: list[tuple[str, list[str]]]) -> None:
+        self.inserted[(row["record_id"], row["seq"])] = (row, people)
+        self.current[row["record_id"]] = (row, people)
+        self.deltas.add(row, people, +1)
+
+    def _close(self, old: dict[str, Any], people: list[tuple[str, list[str]]], event: Event) -> None:
+        self.deltas.add(old, people, -1)
+        old["recorded_to"] = event.recorded_at
+        old["position_to"] = event.position
+        if (old["record_id"], old["seq"]) not in self.inserted:
+            self.closed.append(
+                {"r": old["record_id"], "s": old["seq"], "to": event.recorded_at, "pto": event.position}
+            )
+
+    # ---- writing ----------------------------------------------------------------------------
+    def write(self) -> None:
+        conn = self.conn
+        if self.new_communities:
+            conn.execute(t.communities.insert(), self.new_communities)
+        if self.new_residents:
+            conn.execute(t.residents.insert(), list(self.new_residents.values()))
+        self._apply_changes(t.residents, self.resident_changes)
+        if self.new_providers:
+            conn.execute(t.providers.insert(), list(self.new_providers.values()))
+        self._apply_changes(t.providers, self.provider_changes)
+        if self.closed:
+            conn.execute(
+                text(
+                    "UPDATE ledger_revisions SET recorded_to = :to, position_to = :pto "
+                    "WHERE record_id = :r AND seq = :s"
+                ),
+                self.closed,
+            )
+        if self.inserted:
+            rows = [row for row, _people in self.inserted.values()]
+            conn.execute(t.revisions.insert(), rows)
+            residents_rows = []
+            category_rows = []
+            for (record_id, seq), (_row, people) in self.inserted.items():
+                categories: set[str] = set()
+                for resident, resident_categories in people:
+                    residents_rows.append(
+                        {
+                            "record_id": record_id,
+                            "seq": seq,
+                            "resident": resident,
+                            "categories": ";".join(resident_categories),
+                        }
+                    )
+                    categories.update(resident_categories)
+                category_rows.extend(
+                    {"record_id": record_id, "seq": seq, "category": category} for category in sorted(categories)
+                )
+            conn.execute(t.revision_residents.insert(), residents_rows)
+            if category_rows:
+                conn.execute(t.revision_categories.insert(), category_rows)
+        self.deltas.write(conn)
+
+    def _apply_changes(self, table: Any, changes: dict[tuple[str, str], dict[str, Any]]) -> None:
+        for (community, code), change in changes.items():
+            self.conn.execute(
+                update(table).where(and_(table.c.community == community, table.c.code == code)).values(**change)
+            )
+

@@ -1,0 +1,465 @@
+"""Reads over the ledger tables. Plain rows out; the CLI formats them.
+
+Current answers come from the monthly totals (whole months) and the current
+revisions (partial months). "As of" answers come from the bitemporal revisions:
+the rows valid at that recorded time (or log position) — never a replay.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from domain.vocab import KINDS
+
+
+class UnknownUnit(LookupError):
+    """A unit filter that names nothing in the ledger."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A filter: one community, one township of a county, or one county."""
+
+    level: str  # "community" | "township" | "county"
+    county: str | None = None
+    township: str | None = None
+    community: str | None = None
+
+    def where(self, alias: str = "c") -> tuple[str, dict[str, Any]]:
+        if self.level == "community":
+            return f"{alias}.code = :u_community", {"u_community": self.community}
+        if self.level == "township":
+            return (
+                f"{alias}.county = :u_county AND {alias}.township = :u_township",
+                {"u_county": self.county, "u_township": self.township},
+            )
+        return f"{alias}.county = :u_county", {"u_county": self.county}
+
+    def describe(self) -> str:
+        if self.level == "community":
+            return f"community {self.community}"
+        if self.level == "township":
+            return f"township {self.county}/{self.township}"
+        return f"county {self.county}"
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Which state of the ledger: current, as of a recorded time, or at a log position."""
+
+    as_of: str | None = None  # fixed-width UTC text
+    position: int | None = None
+
+    def where(self, alias: str = "r") -> tuple[str, dict[str, Any]]:
+        if self.as_of is not None:
+            return (
+                f"{alias}.recorded_from <= :m_as_of AND ({alias}.recorded_to IS NULL OR {alias}.recorded_to > :m_as_of)",
+                {"m_as_of": self.as_of},
+            )
+        if self.position is not None:
+            return (
+                f"{alias}.position_from <= :m_pos AND ({alias}.position_to IS NULL OR {alias}.position_to > :m_pos)",
+                {"m_pos": self.position},
+            )
+        return f"{alias}.recorded_to IS NULL", {}
+
+    @property
+    def current(self) -> bool:
+        return self.as_of is None and self.position is None
+
+
+@dataclass(frozen=True)
+class Filters:
+    unit: Unit | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    kinds: tuple[str, ...] = ()
+    category: str | None = None
+    moment: Moment = field(default_factory=Moment)
+
+
+def check_unit(conn: Connection, unit: Unit | None) -> None:
+    if unit is None:
+        return
+    clause, params = unit.where()
+    if conn.execute(text(f"SELECT 1 FROM ledger_communities c WHERE {clause} LIMIT 1"), params).first() is None:
+        raise UnknownUnit(f"no {unit.describe()} in the ledger")
+
+
+# ---- entries ------------------------------------------------------------------------------------
+ENTRY_FIELDS = [
+    "record_id",
+    "community",
+    "community_name",
+    "county",
+    "township",
+    "kind",
+    "residents",
+    "providers",
+    "occurred_at",
+    "minutes",
+    "place",
+    "note",
+    "status",
+    "revision",
+    "late",
+    "recorded_at",
+    "recorded_by",
+    "revised_at",
+    "revised_by",
+]
+
+
+def entries(conn: Connection, filters: Filters, *, include_voided: bool = False) -> list[dict[str, Any]]:
+    """Ledger entries ordered by (occurred_at, record_id); notes stay encrypted (JSON envelopes)."""
+    check_unit(conn, filters.unit)
+    clauses, params = _revision_filters(filters)
+    if not include_voided:
+        clauses.append("r.status = 'active'")
+    sql = (
+        "SELECT r.record_id, r.community, c.name AS community_name, r.county, r.township, r.kind, "
+        "r.residents, r.providers, r.occurred_at, r.minutes, r.place, r.note, r.status, r.revision, r.late, "
+        "r.recorded_at, r.recorded_by, r.revised_at, r.revised_by, r.entered_on "
+        "FROM ledger_revisions r JOIN ledger_communities c ON c.code = r.community "
+        f"WHERE {' AND '.join(clauses)} ORDER BY r.occurred_utc, r.record_id"
+    )
+    out = []
+    for row in conn.execute(text(sql), params).mappings():
+        item = dict(row)
+        item["residents"] = [x for x in item["residents"].split(";") if x]
+        item["providers"] = [x for x in item["providers"].split(";") if x]
+        item["late"] = bool(item["late"])
+        out.append(item)
+    return out
+
+
+def _revision_filters(filters: Filters, alias: str = "r") -> tuple[list[str], dict[str, Any]]:
+    clause, params = filters.moment.where(alias)
+    clauses = [clause]
+    if filters.unit is not None:
+        unit_clause, unit_params = _unit_on_revisions(filters.unit, alias)
+        clauses.append(unit_clause)
+        params.update(unit_params)
+    if filters.date_from is not None:
+        clauses.append(f"{alias}.occurred_on >= :d_from")
+        params["d_from"] = filters.date_from.isoformat()
+    if filters.date_to is not None:
+        clauses.append(f"{alias}.occurred_on <= :d_to")
+        params["d_to"] = filters.date_to.isoformat()
+    if filters.kinds:
+        names = [f":k{i}" for i in range(len(filters.kinds))]
+        clauses.append(f"{alias}.kind IN ({', '.join(names)})")
+        params.update({f"k{i}": kind for i, kind in enumerate(filters.kinds)})
+    if filters.category is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM ledger_revision_categories g "
+            f"WHERE g.record_id = {alias}.record_id AND g.seq = {alias}.seq AND g.category = :cat)"
+        )
+        params["cat"] = filters.category
+    return clauses, params
+
+
+def _unit_on_revisions(unit: Unit, alias: str) -> tuple[str, dict[str, Any]]:
+    if unit.level == "community":
+        return f"{alias}.community = :u_community", {"u_community": unit.community}
+    if unit.level == "township":
+        return (
+            f"{alias}.county = :u_county AND {alias}.township = :u_township",
+            {"u_county": unit.county, "u_township": unit.township},
+        )
+    return f"{alias}.county = :u_county", {"u_county": unit.county}
+
+
+# ---- summaries -----------------------------------------------------------------------------------
+LEVEL_KEYS = {
+    "county": ("county",),
+    "township": ("county", "township"),
+    "community": ("county", "township", "community"),
+}
+
+
+def _months(first: date, last: date) -> list[str]:
+    months = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _month_bounds(month: str) -> tuple[date, date]:
+    year, number = int(month[:4]), int(month[5:7])
+    return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+
+@dataclass
+class _Cell:
+    records: int = 0
+    minutes: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+
+def summary(conn: Connection, filters: Filters, *, by: str, per_month: bool = False) -> list[dict[str, Any]]:
+    """One row per unit known to the store (zeros included), sorted by county, township, community."""
+    check_unit(conn, filters.unit)
+    kinds = list(filters.kinds) or list(KINDS.labels)
+    communities = _communities(conn, filters.unit)
+    months = _summary_months(conn, filters) if per_month else [None]
+
+    # (community, month|None) -> totals, and (community, month|None) -> distinct residents
+    cells: dict[tuple[str, str | None], _Cell] = defaultdict(_Cell)
+    served: dict[tuple[str, str | None], set[str]] = defaultdict(set)
+    for community, month, kind, records, minutes in _kind_rows(conn, filters):
+        cell = cells[(community, month if per_month else None)]
+        cell.records += records
+        cell.minutes += minutes
+        cell.kinds[kind] = cell.kinds.get(kind, 0) + records
+    for community, month, resident in _resident_rows(conn, filters):
+        served[(community, month if per_month else None)].add(resident)
+
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for c in communities:
+        key_values = {"county": c["county"], "township": c["township"], "community": c["code"]}
+        unit_key = tuple(key_values[k] for k in LEVEL_KEYS[by])
+        for month in months:
+            key = (*unit_key, month)
+            group = groups.get(key)
+            if group is None:
+                group = {k: key_values[k] for k in LEVEL_KEYS[by]}
+                if by == "community":
+                    group["community_name"] = c["name"]
+                if month is not None:
+                    group["month"] = month
+                group.update(records=0, minutes=0, residents_served=0, kinds={k: 0 for k in kinds})
+                groups[key] = group
+            cell = cells.get((c["code"], month))
+            if cell is not None:
+                group["records"] += cell.records
+                group["minutes"] += cell.minutes
+                for kind, n in cell.kinds.items():
+                    group["kinds"][kind] = group["kinds"].get(kind, 0) + n
+            group["residents_served"] += len(served.get((c["code"], month), ()))
+    return [groups[key] for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
+
+
+def _communities(conn: Connection, unit: Unit | None) -> list[dict[str, Any]]:
+    clause, params = unit.where() if unit is not None else ("1 = 1", {})
+    rows = conn.execute(
+        text(f"SELECT c.code, c.name, c.county, c.township FROM ledger_communities c WHERE {clause} ORDER BY c.code"),
+        params,
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def _summary_months(conn: Connection, filters: Filters) -> list[str]:
+    first, last = filters.date_from, filters.date_to
+    if first is None or last is None:
+        row = conn.execute(text("SELECT min(month), max(month) FROM ledger_month_kind WHERE records > 0")).first()
+        lo = _month_bounds(row[0])[0] if row and row[0] else None
+        hi = _month_bounds(row[1])[1] if row and row[1] else None
+        first = first or lo
+        last = last or hi
+    if first is None or last is None or first > last:
+        return []
+    return _months(first, last)
+
+
+MonthSpan = tuple[str | None, str | None] | None
+"""Whole months (first, last) read from the monthly tables; None bounds are open; None = no month."""
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+def _month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _split_range(filters: Filters) -> tuple[MonthSpan, list[tuple[date | None, date | None]]]:
+    """The whole months the monthly tables answer, and the partial date ranges left for revisions."""
+    lo, hi = filters.date_from, filters.date_to
+    partial: list[tuple[date | None, date | None]] = []
+    first_full: date | None = None
+    last_full: date | None = None
+    if lo is not None:
+        if lo.day == 1:
+            first_full = lo
+        else:
+            month_end = _month_bounds(_month_of(lo))[1]
+            partial.append((lo, month_end if hi is None else min(month_end, hi)))
+            first_full = _next_month(lo)
+    if hi is not None:
+        month_start, month_end = _month_bounds(_month_of(hi))
+        if hi == month_end:
+            last_full = month_start
+        else:
+            start = month_start if lo is None else max(month_start, lo)
+            if not partial or start > partial[0][1]:  # type: ignore[operator]
+                partial.append((start, hi))
+            last_full = _month_bounds(_month_of(date.fromordinal(month_start.toordinal() - 1)))[0]
+    if first_full is not None and last_full is not None and first_full > last_full:
+        return None, partial
+    return (
+        _month_of(first_full) if first_full else None,
+        _month_of(last_full) if last_full else None,
+    ), partial
+
+
+def _month_clause(span: MonthSpan, alias: str) -> tuple[str, dict[str, Any]]:
+    if span is None:
+        return "1 = 0", {}
+    clauses, params = [], {}
+    if span[0] is not None:
+        clauses.append(f"{alias}.month >= :mo_lo")
+        params["mo_lo"] = span[0]
+    if span[1] is not None:
+        clauses.append(f"{alias}.month <= :mo_hi")
+        params["mo_hi"] = span[1]
+    return " AND ".join(clauses) or "1 = 1", params
+
+
+def _unit_on_totals(unit: Unit | None, alias: str) -> tuple[str, dict[str, Any]]:
+    if unit is None:
+        return "1 = 1", {}
+    if unit.level == "community":
+        return f"{alias}.community = :u_community", {"u_community": unit.community}
+    clause, params = unit.where("c")
+    return f"{alias}.community IN (SELECT c.code FROM ledger_communities c WHERE {clause})", params
+
+
+def _kind_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, str, int, int]]:
+    rows: list[tuple[str, str, str, int, int]] = []
+    if filters.moment.current:
+        full, partial = _split_range(filters)
+        table = "ledger_month_category_kind" if filters.category else "ledger_month_kind"
+        clauses, params = [], {}
+        month_clause, month_params = _month_clause(full, "t")
+        unit_clause, unit_params = _unit_on_totals(filters.unit, "t")
+        clauses += [month_clause, unit_clause, "t.records <> 0"]
+        params.update(month_params, **unit_params)
+        if filters.category:
+            clauses.append("t.category = :cat")
+            params["cat"] = filters.category
+        if filters.kinds:
+            names = [f":k{i}" for i in range(len(filters.kinds))]
+            clauses.append(f"t.kind IN ({', '.join(names)})")
+            params.update({f"k{i}": k for i, k in enumerate(filters.kinds)})
+        if full is not None:
+            rows += [
+                tuple(r)  # type: ignore[misc]
+                for r in conn.execute(
+                    text(f"SELECT t.community, t.month, t.kind, t.records, t.minutes FROM {table} t WHERE {' AND '.join(clauses)}"),
+                    params,
+                )
+            ]
+        ranges = partial
+    else:
+        ranges = [(filters.date_from, filters.date_to)]
+    for lo, hi in ranges:
+        sub = Filters(filters.unit, lo, hi, filters.kinds, filters.category, filters.moment)
+        clauses, params = _revision_filters(sub)
+        clauses.append("r.status = 'active'")
+        rows += [
+            tuple(r)  # type: ignore[misc]
+            for r in conn.execute(
+                text(
+                    "SELECT r.community, r.month, r.kind, count(*), sum(r.minutes) FROM ledger_revisions r "
+                    f"WHERE {' AND '.join(clauses)} GROUP BY r.community, r.month, r.kind"
+                ),
+                params,
+            )
+        ]
+    return rows
+
+
+def _resident_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    if filters.moment.current:
+        full, partial = _split_range(filters)
+        if filters.kinds:
+            # The monthly resident tables do not split by kind: count from the revisions.
+            full, partial = None, [(filters.date_from, filters.date_to)]
+        table = "ledger_month_category_resident" if filters.category else "ledger_month_resident"
+        month_clause, params = _month_clause(full, "t")
+        unit_clause, unit_params = _unit_on_totals(filters.unit, "t")
+        params.update(unit_params)
+        clauses = [month_clause, unit_clause, "t.records > 0"]
+        if filters.category:
+            clauses.append("t.category = :cat")
+            params["cat"] = filters.category
+        if full is not None:
+            rows += [
+                tuple(r)  # type: ignore[misc]
+                for r in conn.execute(
+                    text(f"SELECT t.community, t.month, t.resident FROM {table} t WHERE {' AND '.join(clauses)}"),
+                    params,
+                )
+            ]
+        ranges = partial
+    else:
+        ranges = [(filters.date_from, filters.date_to)]
+    for lo, hi in ranges:
+        sub = Filters(filters.unit, lo, hi, filters.kinds, filters.category, filters.moment)
+        clauses, params = _revision_filters(sub)
+        clauses.append("r.status = 'active'")
+        category_clause = ""
+        if filters.category:
+            category_clause = " AND (';' || p.categories || ';') LIKE :cat_like"
+            params["cat_like"] = f"%;{filters.category};%"
+        rows += [
+            tuple(r)  # type: ignore[misc]
+            for r in conn.execute(
+                text(
+                    "SELECT DISTINCT r.community, r.month, p.resident FROM ledger_revisions r "
+                    "JOIN ledger_revision_residents p ON p.record_id = r.record_id AND p.seq = r.seq "
+                    f"WHERE {' AND '.join(clauses)}{category_clause}"
+                ),
+                params,
+            )
+        ]
+    return rows
+
+
+# ---- directories ---------------------------------------------------------------------------------
+def community_rows(conn: Connection) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT c.code, c.name, c.county, c.township, c.village, c.natural_villages, c.established_on, "
+        "(SELECT count(*) FROM ledger_residents r WHERE r.community = c.code AND r.departed_on IS NULL) AS residents, "
+        "(SELECT count(*) FROM ledger_providers p WHERE p.community = c.code AND p.retired_on IS NULL) AS providers, "
+        "(SELECT coalesce(sum(t.records), 0) FROM ledger_month_kind t WHERE t.community = c.code) AS records "
+        "FROM ledger_communities c ORDER BY c.code"
+    )
+    out = []
+    for row in conn.execute(text(sql)).mappings():
+        item = dict(row)
+        item["natural_villages"] = [x for x in item["natural_villages"].split(";") if x]
+        out.append(item)
+    return out
+
+
+def resident_rows(conn: Connection, community: str, category: str | None) -> list[dict[str, Any]]:
+    check_unit(conn, Unit("community", community=community))
+    params: dict[str, Any] = {"c": community}
+    sql = "SELECT * FROM ledger_residents WHERE community = :c"
+    if category:
+        sql += " AND (';' || categories || ';') LIKE :cat"
+        params["cat"] = f"%;{category};%"
+    out = []
+    for row in conn.execute(text(sql + " ORDER BY code"), params).mappings():
+        item = dict(row)
+        item["categories"] = [x for x in item["categories"].split(";") if x]
+        out.append(item)
+    return out
+
+
+def provider_rows(conn: Connection, community: str) -> list[dict[str, Any]]:
+    check_unit(conn, Unit("community", community=community))
+    rows = conn.execute(text("SELECT * FROM ledger_providers WHERE community = :c ORDER BY code"), {"c": community})
+    return [dict(row) for row in rows.mappings()]

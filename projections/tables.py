@@ -1,0 +1,181 @@
+"""Read-model tables (SQLAlchemy Core). Rebuilt from the events at will; never the source of truth.
+
+Times are fixed-width UTC text (`2026-03-05T01:30:00.000Z`), comparable as text on
+both SQLite and PostgreSQL; local dates are `YYYY-MM-DD` text, months `YYYY-MM`.
+
+The ledger is bitemporal: `ledger_revisions` keeps one row per known state of a
+record, valid in recorded time from `recorded_from` (inclusive) to `recorded_to`
+(exclusive; NULL while current), and in log positions from `position_from` to
+`position_to`. "As of T" is a query over it, not a replay. The `ledger_month_*`
+tables keep current totals per community and month, so a summary costs what the
+answer costs, not what the history costs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
+
+metadata = MetaData()
+
+communities = Table(
+    "ledger_communities",
+    metadata,
+    Column("code", String, primary_key=True),
+    Column("community_id", String, nullable=False, unique=True),
+    Column("name", String, nullable=False),
+    Column("county", String, nullable=False),
+    Column("township", String, nullable=False),
+    Column("village", String, nullable=False),
+    Column("natural_villages", Text, nullable=False),
+    Column("established_on", String, nullable=False),
+)
+
+residents = Table(
+    "ledger_residents",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("code", String, primary_key=True),
+    Column("name", Text, nullable=False),  # encrypted envelope (JSON)
+    Column("birth_date", Text),  # encrypted envelope (JSON)
+    Column("gender", String),
+    Column("categories", Text, nullable=False),  # "cat1;cat2"
+    Column("grid", String),
+    Column("household", String),
+    Column("enrolled_on", String, nullable=False),
+    Column("departed_on", String),
+    Column("departure_reason", String),
+)
+
+providers = Table(
+    "ledger_providers",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("code", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("role", String, nullable=False),
+    Column("team", String),
+    Column("registered_on", String, nullable=False),
+    Column("retired_on", String),
+)
+
+revisions = Table(
+    "ledger_revisions",
+    metadata,
+    Column("record_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("community", String, nullable=False),
+    Column("county", String, nullable=False),
+    Column("township", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("occurred_at", String, nullable=False),  # local ISO 8601 with offset
+    Column("occurred_utc", String, nullable=False),  # UTC text, for ordering
+    Column("occurred_on", String, nullable=False),  # local date
+    Column("month", String, nullable=False),
+    Column("minutes", Integer, nullable=False),
+    Column("place", String),
+    Column("note", Text),  # encrypted envelope (JSON)
+    Column("residents", Text, nullable=False),  # "R1;R2"
+    Column("providers", Text, nullable=False),
+    Column("entered_on", String),
+    Column("status", String, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("recorded_at", String, nullable=False),
+    Column("recorded_by", String, nullable=False),
+    Column("revised_at", String, nullable=False),
+    Column("revised_by", String, nullable=False),
+    Column("recorded_from", String, nullable=False),
+    Column("recorded_to", String),
+    Column("position_from", Integer, nullable=False),
+    Column("position_to", Integer),
+    Index(
+        "ledger_revisions_current_community",
+        "community",
+        "occurred_on",
+        sqlite_where=text("recorded_to IS NULL"),
+        postgresql_where=text("recorded_to IS NULL"),
+    ),
+    Index(
+        "ledger_revisions_current_township",
+        "county",
+        "township",
+        "occurred_on",
+        sqlite_where=text("recorded_to IS NULL"),
+        postgresql_where=text("recorded_to IS NULL"),
+    ),
+    Index("ledger_revisions_community_time", "community", "occurred_on", "recorded_from"),
+    Index("ledger_revisions_township_time", "county", "township", "occurred_on", "recorded_from"),
+)
+
+revision_residents = Table(
+    "ledger_revision_residents",
+    metadata,
+    Column("record_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("resident", String, primary_key=True),
+    Column("categories", Text, nullable=False),  # the resident's categories when this revision was recorded
+)
+
+revision_categories = Table(
+    "ledger_revision_categories",
+    metadata,
+    Column("record_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("category", String, primary_key=True),
+)
+
+month_kind = Table(
+    "ledger_month_kind",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("month", String, primary_key=True),
+    Column("kind", String, primary_key=True),
+    Column("records", Integer, nullable=False),
+    Column("minutes", Integer, nullable=False),
+)
+
+month_resident = Table(
+    "ledger_month_resident",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("month", String, primary_key=True),
+    Column("resident", String, primary_key=True),
+    Column("records", Integer, nullable=False),
+)
+
+month_category_kind = Table(
+    "ledger_month_category_kind",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("month", String, primary_key=True),
+    Column("category", String, primary_key=True),
+    Column("kind", String, primary_key=True),
+    Column("records", Integer, nullable=False),
+    Column("minutes", Integer, nullable=False),
+)
+
+month_category_resident = Table(
+    "ledger_month_category_resident",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("month", String, primary_key=True),
+    Column("category", String, primary_key=True),
+    Column("resident", String, primary_key=True),
+    Column("records", Integer, nullable=False),
+)
+
+PROJECTION = "ledger"
+"""The one projection name in the tracking table: all ledger tables move together."""
+
+TABLES = [
+    communities,
+    residents,
+    providers,
+    revisions,
+    revision_residents,
+    revision_categories,
+    month_kind,
+    month_resident,
+    month_category_kind,
+    month_category_resident,
+]
