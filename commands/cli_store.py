@@ -52,6 +52,11 @@ def init(env: Env, tz: str | None, fmt: str) -> None:
     created_key = _ensure_key_file(key_path)
     service, _created = LedgerService.create(store, key_path, tz)
     try:
+        from commands.views import Views
+
+        views = Views(service)
+        views.runner.ensure_tables()
+        views.close()
         result = {
             "store": store.display,
             "key_file": str(key_path),
@@ -110,7 +115,24 @@ def demo(env: Env, seed: int, fmt: str) -> None:
         f"  {summary.services} services from {summary.first_day} to {summary.last_day} "
         f"({summary.corrections} corrected, {summary.voids} voided, {summary.late} entered late)",
     ]
-    emit_write(result, fmt, "\n".join(lines))
+    if fmt == "json":
+        emit_write(result, fmt, "")
+        return
+    click.echo("\n".join(lines))
+    _print_township_summary(env, summary.first_day, summary.last_day)
+
+
+def _print_township_summary(env: Env, first: date, last: date) -> None:
+    from commands.cli_ledger import summary_fields, summary_rows
+    from commands.labels import headers, localise
+    from commands.output import render_table
+    from projections.queries import Filters
+
+    rows = summary_rows(env, Filters(date_from=first, date_to=last), by="township")
+    fields = summary_fields("township", False)
+    heading = "乡镇服务汇总" if env.lang == "zh" else "services by township"
+    click.echo(f"\n{heading} {first} – {last}:")
+    click.echo(render_table([localise(r, env.lang) for r in rows], fields, headers(fields, env.lang)))
 
 
 def register(group: click.Group) -> None:
