@@ -160,6 +160,16 @@ class Runner:
     # ---- running -------------------------------------------------------------------------------
     def run_batch(self, limit: int = BATCH_SIZE) -> int:
         """Project the next batch; returns how many events it took (0 when caught up)."""
+        try:
+            return self._run_batch(limit)
+        except BaseException:
+            # The transaction rolled back: caches may hold state that was never committed.
+            for projection in self.projections:
+                projection.reset()
+            self._last_position = None
+            raise
+
+    def _run_batch(self, limit: int) -> int:
         with self.writer.begin() as conn:
             position = self._lock_position(conn)
             notifications = self.recorder.select_notifications(position + 1, limit)
