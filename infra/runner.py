@@ -102,6 +102,9 @@ class Runner:
     # ---- schema ------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
         with self.writer.begin() as conn:
+            if self.backend == "postgres":
+                # Two processes creating the same tables at once would collide in the catalog.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7263540912)")
             conn.exec_driver_sql(
                 "CREATE TABLE IF NOT EXISTS ledger_tracking ("
                 "projection VARCHAR PRIMARY KEY, position INTEGER NOT NULL, updated_at VARCHAR NOT NULL)"
