@@ -19,7 +19,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands import models
 from domain.community import Community
@@ -140,9 +140,15 @@ class LedgerService:
     def create(cls, store: StoreURL, key_file: Path, tz: str | None) -> tuple[LedgerService, bool]:
         """Create the store if needed; returns (service, created). Refuses another time zone."""
         existed = store_exists(store)
-        if store.backend == "sqlite" and store.path is not None:
-            store.path.parent.mkdir(parents=True, exist_ok=True)
-        service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=True)), key_file)
+        try:
+            if store.backend == "sqlite" and store.path is not None:
+                if store.path.is_dir():
+                    raise StoreError(f"cannot create a store at {store.display}: it is a directory")
+                store.path.parent.mkdir(parents=True, exist_ok=True)
+            app = TaizhangApplication(env=eventsourcing_env(store, create=True))
+        except (OSError, PersistenceError) as e:
+            raise StoreError(f"cannot create a store at {store.display}: {e}") from None
+        service = cls(store, app, key_file)
         settings = service.recorder.settings()
         if not settings:
             zone = tz or DEFAULT_TZ

@@ -9,115 +9,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import click
 from eventsourcing.persistence import PersistenceError
 
-from commands import models
-from commands.app import LedgerService
+from commands import cli_community, cli_import, cli_ledger, cli_people, cli_projections, cli_service, cli_store
+from commands.context import Env
 from commands.models import Malformed
 from commands.tabular import TabularError
 from domain.errors import LedgerError
 from infra.crypto import KeyFileError
-from infra.store import DEFAULT_DB, DEFAULT_TZ, BadURL, StoreError, StoreURL, parse_url
-
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
+from infra.store import DEFAULT_DB, BadURL, StoreError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-class MalformedInput(click.ClickException):
-    exit_code = 2
-
-
-class Refused(click.ClickException):
-    exit_code = 1
-
-
-@dataclass
-class Env:
-    """What every command needs: the store URL, the actor, the language, the key file."""
-
-    db: str
-    actor: str | None
-    lang: str
-    key_file: Path | None
-    _service: LedgerService | None = field(default=None, repr=False)
-    _views: Any = field(default=None, repr=False)
-
-    @property
-    def store(self) -> StoreURL:
-        return parse_url(self.db)
-
-    @property
-    def key_path(self) -> Path:
-        return self.key_file or self.store.default_key_file()
-
-    def service(self) -> LedgerService:
-        """The open store; a missing one is an error (only init and demo create)."""
-        if self._service is None:
-            self._service = LedgerService.open(self.store, self.key_path)
-        return self._service
-
-    def validate(self, model: type[T], data: dict[str, Any]) -> T:
-        """Validate a command against the store's time zone.
-
-        Malformed input is reported before a missing store: it can be judged
-        without one (in TAIZHANG_TZ, or Asia/Shanghai).
-        """
-        try:
-            service = self.service()
-        except StoreError:
-            zone = ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
-            models.validate(model, data, tz=zone, now=datetime.now(zone))  # type: ignore[arg-type]
-            raise
-        return service.validate(model, data)
-
-    def zone(self) -> ZoneInfo:
-        """The store's time zone (or TAIZHANG_TZ / Asia/Shanghai when there is no store)."""
-        try:
-            return self.service().tz
-        except StoreError:
-            return ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
-
-    def today(self) -> str:
-        """Today in the store's time zone (or the default zone when there is no store)."""
-        try:
-            return self.service().now().date().isoformat()
-        except StoreError:
-            return datetime.now(ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)).date().isoformat()
-
-    def writer(self) -> str:
-        """The actor of a write command; required (exit 2 when missing)."""
-        if not self.actor or not self.actor.strip():
-            raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
-        return self.actor.strip()
-
-    def views(self) -> Any:
-        """The read models of the open store (commands.views.Views)."""
-        if self._views is None:
-            from commands.views import Views
-
-            self._views = Views(self.service())
-        return self._views
-
-    def warn(self, message: str) -> None:
-        click.echo(("注意：" if self.lang == "zh" else "Note: ") + message, err=True)
-
-    def close(self) -> None:
-        if self._views is not None:
-            self._views.close()
-            self._views = None
-        if self._service is not None:
-            self._service.close()
-            self._service = None
 
 
 MESSAGES = {"en": "Error: ", "zh": "错误："}
@@ -228,40 +135,8 @@ def cli(ctx: click.Context, db: str, actor: str | None, lang: str, key_file: Pat
     ctx.call_on_close(env.close)
 
 
-pass_env = click.make_pass_decorator(Env)
-
-
-def format_option(*choices: str) -> Callable[[F], F]:
-    values = choices or ("table", "json", "csv")
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(values),
-        default=values[0],
-        show_default=True,
-        help="Output format.",
-    )
-
-
-def write_format_option(func: F) -> F:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="json prints the ids the command touched.",
-    )(func)
-
-
-def _register() -> None:
-    from commands import cli_community, cli_import, cli_ledger, cli_people, cli_projections, cli_service, cli_store
-
-    for module in (cli_store, cli_community, cli_people, cli_service, cli_import, cli_ledger, cli_projections):
-        module.register(cli)
-
-
-_register()
+for _module in (cli_store, cli_community, cli_people, cli_service, cli_import, cli_ledger, cli_projections):
+    _module.register(cli)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from commands import models
-from commands.cli import Env, format_option, pass_env, write_format_option
+from commands.context import Env, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
 
 LIST_COLUMNS = [
@@ -83,8 +83,9 @@ def establish(
 
 @community.command("list")
 @format_option()
+@click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
-def list_(env: Env, fmt: str) -> None:
+def list_(env: Env, fmt: str, wait: float | None) -> None:
     """List every community with its counts of active residents, providers and records.
 
     \b
@@ -94,7 +95,7 @@ def list_(env: Env, fmt: str) -> None:
     from commands.cli_ledger import prepared_views
     from projections.queries import community_rows
 
-    views = prepared_views(env, None)
+    views = prepared_views(env, wait)
     with views.read() as conn:
         rows = community_rows(conn)
     emit(rows, LIST_COLUMNS, fmt, HEADERS[env.lang])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from commands.cli import Env, pass_env
+from commands.context import Env, pass_env
 from commands.importer import KINDS, ImportRefused, import_file
 from commands.output import render_json
 from commands.progress import Progress
@@ -59,7 +59,7 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
     except ImportRefused as refused:
         for problem in refused.result.problems:
             click.echo(str(problem), err=True)
-        click.echo(f"Error: {refused}", err=True)
+        click.echo(("错误：" if env.lang == "zh" else "Error: ") + str(refused), err=True)
         raise click.exceptions.Exit(refused.exit_code) from None
     finally:
         if bars and bars[-1].enabled:

@@ -10,13 +10,12 @@ from typing import Any, TypeVar
 import click
 
 from commands import labels, tabular
-from commands.cli import Env, MalformedInput, Refused, pass_env
+from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import emit
 from commands.progress import Progress
-from commands.views import Views, open_notes
 from domain.vocab import CATEGORIES, KINDS
-from projections import queries
-from projections.ledger import utc_ms
+from projections import filters as queries
+from projections.filters import utc_ms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -143,7 +142,8 @@ def parse_as_of(env: Env, value: str) -> str:
     return utc_ms(moment)
 
 
-def prepared_views(env: Env, wait: float | None) -> Views:
+def prepared_views(env: Env, wait: float | None) -> Any:
+    """The open store's views, caught up (SQLite) or with their lag reported (PostgreSQL)."""
     views = env.views()
     with Progress("updating the ledger", 0) as bar:
         views.prepare(wait=wait, progress=lambda done, total: bar.set(done, total), warn=env.warn)
@@ -218,9 +218,12 @@ def entries(
         kinds=kinds, category=category, as_of=as_of, at_position=at_position,
     )
     _check_output(fmt, output)
+    from commands.views import open_notes
+    from projections import queries as reads
+
     views = prepared_views(env, wait)
     with views.read() as conn:
-        rows = _refuse_unknown(lambda: queries.entries(conn, filters, include_voided=include_voided))
+        rows = _refuse_unknown(lambda: reads.entries(conn, filters, include_voided=include_voided))
     if not open_notes(env.service(), rows):
         env.warn(f"no key file at {env.key_path}: notes are not shown")
     if fmt == "xlsx":
@@ -291,9 +294,11 @@ def summary_fields(by: str, per_month: bool) -> list[str]:
 
 
 def summary_rows(env: Env, filters: queries.Filters, *, by: str, per_month: bool = False, wait: float | None = None) -> list[dict[str, Any]]:
+    from projections import queries as reads
+
     views = prepared_views(env, wait)
     with views.read() as conn:
-        return _refuse_unknown(lambda: queries.summary(conn, filters, by=by, per_month=per_month))
+        return _refuse_unknown(lambda: reads.summary(conn, filters, by=by, per_month=per_month))
 
 
 def _refuse_unknown(run: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:

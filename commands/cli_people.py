@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from commands import models
-from commands.cli import Env, format_option, pass_env, write_format_option
+from commands.context import Env, format_option, pass_env, write_format_option
 from commands.labels import headers, localise
 from commands.output import emit, emit_write
 
@@ -217,8 +217,9 @@ PROVIDER_FIELDS = ["code", "name", "role", "team", "registered_on", "retired_on"
 @click.argument("community")
 @click.option("--category", metavar="CAT", help="Only residents of this category, e.g. 留守儿童.")
 @format_option()
+@click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
-def list_residents(env: Env, community: str, category: str | None, fmt: str) -> None:
+def list_residents(env: Env, community: str, category: str | None, fmt: str, wait: float | None) -> None:
     """List a community's residents; names and birth dates are decrypted only for this output.
 
     \b
@@ -234,7 +235,7 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str) -> 
         slug = CATEGORIES.parse(category) if category else None
     except ValueError as e:
         raise models.Malformed("--category", str(e)) from None
-    views = prepared_views(env, None)
+    views = prepared_views(env, wait)
     with views.read() as conn:
         rows = _refuse_unknown(lambda: resident_rows(conn, community, slug))
     service = env.service()
@@ -247,8 +248,9 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str) -> 
 @provider.command("list")
 @click.argument("community")
 @format_option()
+@click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
-def list_providers(env: Env, community: str, fmt: str) -> None:
+def list_providers(env: Env, community: str, fmt: str, wait: float | None) -> None:
     """List a community's service providers.
 
     \b
@@ -258,7 +260,7 @@ def list_providers(env: Env, community: str, fmt: str) -> None:
     from commands.cli_ledger import _refuse_unknown, prepared_views
     from projections.queries import provider_rows
 
-    views = prepared_views(env, None)
+    views = prepared_views(env, wait)
     with views.read() as conn:
         rows = _refuse_unknown(lambda: provider_rows(conn, community))
     shown = rows if fmt != "table" else [localise(r, env.lang) for r in rows]

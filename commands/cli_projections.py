@@ -8,7 +8,7 @@ from types import FrameType
 import click
 
 from commands import labels
-from commands.cli import Env, format_option, pass_env
+from commands.context import Env, format_option, pass_env
 from commands.output import emit, render_json
 from commands.progress import Progress
 

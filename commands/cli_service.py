@@ -7,7 +7,7 @@ from uuid import uuid4
 import click
 
 from commands import models
-from commands.cli import Env, MalformedInput, pass_env, write_format_option
+from commands.context import Env, MalformedInput, pass_env, write_format_option
 from commands.output import emit_write
 
 KIND_HELP = "production_development|life_care|emergency_aid|counseling|family_care|rights_protection (or 生活照料 …)."

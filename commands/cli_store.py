@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from commands.app import LedgerService, check_zone
-from commands.cli import Env, Refused, pass_env, write_format_option
+from commands.context import Env, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
 from infra import crypto
@@ -50,7 +50,12 @@ def init(env: Env, tz: str | None, fmt: str) -> None:
         raise Refused(f"a store already exists at {store.display}")
     key_path = env.key_path
     created_key = _ensure_key_file(key_path)
-    service, _created = LedgerService.create(store, key_path, tz)
+    try:
+        service, _created = LedgerService.create(store, key_path, tz)
+    except BaseException:
+        if created_key:
+            key_path.unlink(missing_ok=True)  # a failed init writes nothing
+        raise
     try:
         from commands.views import Views
 

@@ -345,6 +345,9 @@ class RecordService(Command):
     @field_validator("entered_on")
     @classmethod
     def _past(cls, v: date | None, info: ValidationInfo) -> date | None:
+        occurred = info.data.get("occurred_at")
+        if v is not None and occurred is not None and v < occurred.date():
+            raise ValueError(f"{v.isoformat()} is before the service on {occurred.date().isoformat()}")
         return not_future(v, info)
 
 

@@ -46,12 +46,18 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], headers
     return "\n".join(out)
 
 
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in the JSON
+    return _cell(value)
+
+
 def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in columns])
+        writer.writerow([_csv_cell(row.get(column)) for column in columns])
     return buffer.getvalue().rstrip("\n")
 
 

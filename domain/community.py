@@ -29,7 +29,7 @@ Envelope = dict[str, str]
 """An encrypted field: {"alg", "key_id", "nonce", "ct"}. The domain never opens one."""
 
 # Positions in a record's compact state (a list keeps snapshots small).
-_STATUS, _DIGEST, _AT, _RESIDENTS, _PROVIDERS, _KIND, _MINUTES, _PLACE, _NOTE_MAC, _REVISION = range(10)
+_STATUS, _DIGEST, _AT, _RESIDENTS, _PROVIDERS, _KIND, _MINUTES, _PLACE, _NOTE_MAC, _REVISION, _ENTERED = range(11)
 
 CORRECTABLE = ("kind", "occurred_at", "minutes", "residents", "providers", "place", "note")
 
@@ -178,6 +178,7 @@ class Community(Aggregate):
                 self.place,
                 self.note_mac,
                 1,
+                self.entered_on,
             ]
 
     class ServiceCorrected(Event):
@@ -402,7 +403,7 @@ class Community(Aggregate):
         existing = self.records.get(record_id)
         if existing is not None:
             if existing[_DIGEST] == digest or self._matches_current(
-                existing, kind, residents, providers, occurred_at, minutes, place, note_mac
+                existing, kind, residents, providers, occurred_at, minutes, place, note_mac, entered
             ):
                 return False
             raise AlreadyExists(f"record {record_id} is already recorded with other content; use service correct")
@@ -460,6 +461,8 @@ class Community(Aggregate):
             current = record[index]
             if field == "occurred_at":
                 same = datetime.fromisoformat(current) == occurred_at
+            elif field in ("residents", "providers"):
+                same = sorted(value) == sorted(current)  # a record's people are a set
             else:
                 same = value == current
             if not same:
@@ -514,10 +517,12 @@ class Community(Aggregate):
         minutes: int,
         place: str | None,
         note_mac: str | None,
+        entered_on: str | None,
     ) -> bool:
         """A corrected record is also "the same" as its latest revision (an exported ledger re-imported)."""
         return (
             record[_REVISION] > 1
+            and record[_ENTERED] == entered_on
             and record[_KIND] == kind
             and sorted(record[_RESIDENTS]) == sorted(residents)
             and sorted(record[_PROVIDERS]) == sorted(providers)

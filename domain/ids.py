@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID, uuid5
 
 COMMUNITY_NAMESPACE = UUID("5b0c58f8-0f5c-4b7e-9d55-2f1f6a7f2a01")
@@ -20,7 +20,7 @@ def utc_text(moment: datetime) -> str:
     """An aware datetime as fixed-width UTC text, to the second: 2026-03-05T01:30:00Z."""
     if moment.tzinfo is None:
         raise ValueError("a naive datetime has no place in the ledger")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def imported_record_id(

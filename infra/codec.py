@@ -16,7 +16,6 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-
 _AGGREGATE_DATETIMES = ("_created_on", "_modified_on")
 
 

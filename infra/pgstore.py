@@ -9,6 +9,7 @@ only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -31,9 +32,8 @@ STORE_TABLES = [
 
 def utc_text(value: Any) -> str:
     """A timestamptz as the same fixed-width UTC text the SQLite store keeps."""
-    from datetime import timezone
 
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):

@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, select, text, update
+from sqlalchemy import Connection, and_, select, update
 
 from infra.runner import Event
 from projections import tables as t
+from projections.filters import utc_ms
 
 LATE_AFTER = timedelta(days=7)
 
@@ -31,13 +32,6 @@ RETIRED = TOPIC + "ProviderRetired"
 RECORDED = TOPIC + "ServiceRecorded"
 CORRECTED = TOPIC + "ServiceCorrected"
 VOIDED = TOPIC + "ServiceVoided"
-
-
-def utc_ms(moment: datetime) -> str:
-    from datetime import timezone
-
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_utc(text_value: str) -> datetime:

@@ -1,0 +1,133 @@
+"""What every command shares: the environment (store, actor, language, key file), options, errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from commands import models
+from commands.app import LedgerService
+from infra.store import DEFAULT_TZ, StoreError, StoreURL, parse_url
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+class MalformedInput(click.ClickException):
+    exit_code = 2
+
+
+class Refused(click.ClickException):
+    exit_code = 1
+
+
+@dataclass
+class Env:
+    """What every command needs: the store URL, the actor, the language, the key file."""
+
+    db: str
+    actor: str | None
+    lang: str
+    key_file: Path | None
+    _service: LedgerService | None = field(default=None, repr=False)
+    _views: Any = field(default=None, repr=False)
+
+    @property
+    def store(self) -> StoreURL:
+        return parse_url(self.db)
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_file or self.store.default_key_file()
+
+    def service(self) -> LedgerService:
+        """The open store; a missing one is an error (only init and demo create)."""
+        if self._service is None:
+            self._service = LedgerService.open(self.store, self.key_path)
+        return self._service
+
+    def validate(self, model: type[T], data: dict[str, Any]) -> T:
+        """Validate a command against the store's time zone.
+
+        Malformed input is reported before a missing store: it can be judged
+        without one (in TAIZHANG_TZ, or Asia/Shanghai).
+        """
+        try:
+            service = self.service()
+        except StoreError:
+            zone = ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
+            models.validate(model, data, tz=zone, now=datetime.now(zone))  # type: ignore[arg-type]
+            raise
+        return service.validate(model, data)
+
+    def zone(self) -> ZoneInfo:
+        """The store's time zone (or TAIZHANG_TZ / Asia/Shanghai when there is no store)."""
+        try:
+            return self.service().tz
+        except StoreError:
+            return ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
+
+    def today(self) -> str:
+        """Today in the store's time zone (or the default zone when there is no store)."""
+        try:
+            return self.service().now().date().isoformat()
+        except StoreError:
+            return datetime.now(ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)).date().isoformat()
+
+    def writer(self) -> str:
+        """The actor of a write command; required (exit 2 when missing)."""
+        if not self.actor or not self.actor.strip():
+            raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
+        return self.actor.strip()
+
+    def views(self) -> Any:
+        """The read models of the open store (commands.views.Views)."""
+        if self._views is None:
+            from commands.views import Views
+
+            self._views = Views(self.service())
+        return self._views
+
+    def warn(self, message: str) -> None:
+        click.echo(("注意：" if self.lang == "zh" else "Note: ") + message, err=True)
+
+    def close(self) -> None:
+        if self._views is not None:
+            self._views.close()
+            self._views = None
+        if self._service is not None:
+            self._service.close()
+            self._service = None
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    values = choices or ("table", "json", "csv")
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(values),
+        default=values[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def write_format_option(func: F) -> F:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json prints the ids the command touched.",
+    )(func)
