@@ -31,12 +31,16 @@ from infra.store import DEFAULT_TZ, FORMAT_VERSION, StoreError, StoreURL, events
 
 T = TypeVar("T")
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 30
 SNAPSHOT_INTERVAL = 100
 
 
 class Busy(LedgerError):
     """Other writers kept winning the race for a community."""
+
+
+class _Stale(Exception):
+    """What was loaded is already out of date: load again and redo the decision."""
 
 
 class TaizhangApplication(Application[UUID]):
@@ -219,15 +223,16 @@ class LedgerService:
         """Run `decide` and save what it changed, redoing it after a lost race."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             keys = self.key_session()
-            change = decide(keys)
-            if not any(aggregate.pending_events for aggregate in change.aggregates):
-                return change.result
             try:
+                change = decide(keys)
+                if not any(aggregate.pending_events for aggregate in change.aggregates):
+                    return change.result
                 self.app.save(*change.aggregates, claims=change.claims, data_keys=keys.pending)
-            except IntegrityError:
+            except (IntegrityError, _Stale):
                 if attempt == MAX_ATTEMPTS:
                     break
-                time.sleep(random.uniform(0.005, 0.05) * attempt)
+                # Back off with jitter so two writers stop colliding in step.
+                time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
                 continue
             return change.result
         raise Busy("the store is busy with other writers to the same community; try again")
@@ -338,6 +343,8 @@ class LedgerService:
             community = self.get_community(cmd.community)
             if record_id not in community.records:
                 owner = self.recorder.claims([record_id]).get(record_id)
+                if owner == str(community.id):
+                    raise _Stale  # another writer recorded it here after we loaded the community
                 if owner is not None:
                     raise AlreadyExists(
                         f"record {record_id} is already recorded in another community; use service correct"

@@ -28,6 +28,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 MESSAGES = {"en": "Error: ", "zh": "错误："}
+_ENV: Env | None = None  # the running command's environment, for notes printed after success
 
 
 def _lang_from(args: Sequence[str] | None) -> str:
@@ -51,11 +52,15 @@ class TaizhangGroup(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        global _ENV
+        _ENV = None
         prefix = MESSAGES.get(_lang_from(args), MESSAGES["en"])
         code = 0
         try:
             result = super().main(args, prog_name or "taizhang", complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
+            if code == 0 and _ENV is not None:
+                _ENV.flush_notes()
         except click.exceptions.Exit as e:
             code = e.exit_code
         except click.Abort:
@@ -130,7 +135,9 @@ def cli(ctx: click.Context, db: str, actor: str | None, lang: str, key_file: Pat
     Clerks record services; supervisors query the ledgers; auditors replay history.
     Run `taizhang init` once, then `taizhang COMMAND -h` for each command.
     """
+    global _ENV
     env = Env(db=db, actor=actor, lang=lang, key_file=key_file)
+    _ENV = env
     ctx.obj = env
     ctx.call_on_close(env.close)
 

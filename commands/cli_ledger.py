@@ -53,7 +53,7 @@ def range_options(func: F) -> F:
 
 def moment_options(func: F) -> F:
     func = click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")(func)
-    func = click.option("--at-position", "at_position", type=int, default=None, metavar="N", help="The ledger as it stood at log position N.")(func)
+    func = click.option("--at-position", "at_position", type=click.IntRange(0, 2**62), default=None, metavar="N", help="The ledger as it stood at log position N.")(func)
     func = click.option("--as-of", "as_of", metavar="DT", help="The ledger as recorded at that moment (a date means the end of that day); later records, corrections and voids are not applied.")(func)
     return func
 
@@ -65,9 +65,13 @@ def output_options(func: F) -> F:
 
 
 def parse_unit(community: str | None, township: str | None, county: str | None) -> queries.Unit | None:
-    given = [name for name, value in (("--community", community), ("--township", township), ("--county", county)) if value]
+    options = (("--community", community), ("--township", township), ("--county", county))
+    given = [name for name, value in options if value is not None]
     if len(given) > 1:
         raise MalformedInput(f"{' and '.join(given)}: give at most one unit filter")
+    for name, value in options:
+        if value is not None and not value.strip():
+            raise MalformedInput(f"{name}: must not be empty")
     if community:
         return queries.Unit("community", community=community.strip())
     if township:
@@ -153,6 +157,12 @@ def prepared_views(env: Env, wait: float | None) -> Any:
 def _check_output(fmt: str, output: Path | None) -> None:
     if fmt == "xlsx" and output is None:
         raise MalformedInput("--output: required with --format xlsx")
+    if output is not None:
+        folder = output.parent if str(output.parent) else Path(".")
+        if not folder.is_dir():
+            raise MalformedInput(f"--output: folder {str(folder)!r} does not exist")
+        if output.is_dir():
+            raise MalformedInput(f"--output: {str(output)!r} is a folder")
 
 
 def _emit(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, *, title: str, kind: str) -> None:

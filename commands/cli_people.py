@@ -241,6 +241,7 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str, wai
     service = env.service()
     if not (open_notes(service, rows, "name") and open_notes(service, rows, "birth_date")):
         env.warn(f"no key file at {env.key_path}: names and birth dates are not shown")
+    rows = [{f: r.get(f) for f in RESIDENT_FIELDS} for r in rows]
     shown = rows if fmt != "table" else [localise(r, env.lang) for r in rows]
     emit(shown, RESIDENT_FIELDS, fmt, headers(RESIDENT_FIELDS, env.lang))
 
@@ -263,6 +264,7 @@ def list_providers(env: Env, community: str, fmt: str, wait: float | None) -> No
     views = prepared_views(env, wait)
     with views.read() as conn:
         rows = _refuse_unknown(lambda: provider_rows(conn, community))
+    rows = [{f: r.get(f) for f in PROVIDER_FIELDS} for r in rows]
     shown = rows if fmt != "table" else [localise(r, env.lang) for r in rows]
     emit(shown, PROVIDER_FIELDS, fmt, headers(PROVIDER_FIELDS, env.lang))
 

@@ -38,6 +38,7 @@ class Env:
     key_file: Path | None
     _service: LedgerService | None = field(default=None, repr=False)
     _views: Any = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list, repr=False)
 
     @property
     def store(self) -> StoreURL:
@@ -96,7 +97,13 @@ class Env:
         return self._views
 
     def warn(self, message: str) -> None:
-        click.echo(("注意：" if self.lang == "zh" else "Note: ") + message, err=True)
+        """A note for stderr, printed once the command has succeeded (an error stays one line)."""
+        self.notes.append(("注意：" if self.lang == "zh" else "Note: ") + message)
+
+    def flush_notes(self) -> None:
+        for note in self.notes:
+            click.echo(note, err=True)
+        self.notes.clear()
 
     def close(self) -> None:
         if self._views is not None:
