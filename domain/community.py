@@ -337,6 +337,7 @@ class Community(Aggregate):
             raise NotActive(f"resident {code} already departed on {resident['departed_on']}")
         if day < resident["enrolled_on"]:
             raise RuleViolation(f"resident {code} was enrolled on {resident['enrolled_on']}, after {day}")
+        self._check_no_service_from(day, _RESIDENTS, code, "resident")
         self.trigger_event(self.ResidentDeparted, code=code, reason=reason, on=day, actor=actor)
 
     # ---- providers ----------------------------------------------------------------------
@@ -369,6 +370,7 @@ class Community(Aggregate):
             raise NotActive(f"provider {code} already retired on {provider['retired_on']}")
         if day < provider["registered_on"]:
             raise RuleViolation(f"provider {code} was registered on {provider['registered_on']}, after {day}")
+        self._check_no_service_from(day, _PROVIDERS, code, "provider")
         self.trigger_event(self.ProviderRetired, code=code, on=day, actor=actor)
 
     # ---- services -----------------------------------------------------------------------
@@ -533,6 +535,16 @@ class Community(Aggregate):
         )
 
     # ---- rules --------------------------------------------------------------------------
+    def _check_no_service_from(self, day: str, index: int, code: str, who: str) -> None:
+        """A departure or retirement may not leave active services on or after its day."""
+        for record_id, record in self.records.items():
+            if record[_STATUS] == "active" and code in record[index] and record[_AT][:10] >= day:
+                raise RuleViolation(
+                    f"{who} {code} has an active service on {record[_AT][:10]} (record {record_id}); "
+                    f"correct or void it before recording {'a departure' if who == 'resident' else 'a retirement'} "
+                    f"on {day}"
+                )
+
     def _resident(self, code: str) -> dict[str, Any]:
         try:
             return self.residents[code]

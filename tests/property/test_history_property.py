@@ -168,6 +168,13 @@ class CommunityModel:
                 return False
         return True
 
+    def serves_from(self, attr: str, code: str, on: date) -> bool:
+        """Whether an active record lists `code` (in residents or providers) on or after `on`."""
+        return any(
+            r.status == "active" and code in getattr(r, attr) and r.at.astimezone(TZ).date() >= on
+            for r in self.records.values()
+        )
+
 
 def same_value(value: Any, current: Any) -> bool:
     """Lists of codes are sets: another order is the same value."""
@@ -213,6 +220,8 @@ class Model:
         r = com.residents.get(c["code"]) if com else None
         if r is None or r.departed_on is not None or day(c["on"]) < r.enrolled_on:
             return REFUSED
+        if com.serves_from("residents", c["code"], day(c["on"])):  # type: ignore[union-attr]
+            return REFUSED  # a departure may not strand services on or after its day
         r.departed_on = day(c["on"])
         return ACCEPTED
 
@@ -229,6 +238,8 @@ class Model:
         p = com.providers.get(c["code"]) if com else None
         if p is None or p.retired_on is not None or day(c["on"]) < p.registered_on:
             return REFUSED
+        if com.serves_from("providers", c["code"], day(c["on"])):  # type: ignore[union-attr]
+            return REFUSED  # a retirement may not strand services on or after its day
         p.retired_on = day(c["on"])
         return ACCEPTED
 

@@ -278,6 +278,27 @@ def test_departure_records_its_day(agg: Community) -> None:
     assert agg.residents["R1"]["departed_on"] == "2026-03-01"
 
 
+@pytest.mark.parametrize("on", ["2026-03-05", "2026-03-01"])
+def test_a_departure_may_not_strand_an_active_service_on_or_after_its_day(recorded: Community, on: str) -> None:
+    info = assert_refused(
+        recorded, RuleViolation, lambda: recorded.depart_resident(code="R1", reason="moved", on=on, actor=ACTOR)
+    )
+    assert RID in str(info.value)
+
+
+def test_a_departure_the_day_after_the_last_service_or_after_a_void_is_accepted(recorded: Community) -> None:
+    recorded.depart_resident(code="R1", reason="moved", on="2026-03-06", actor=ACTOR)
+    assert recorded.residents["R1"]["departed_on"] == "2026-03-06"
+    recorded.void_service(record_id=RID, reason="duplicate", actor=ACTOR)
+    recorded.retire_provider(code="P1", on="2026-03-01", actor=ACTOR)
+    assert recorded.providers["P1"]["retired_on"] == "2026-03-01"
+
+
+def test_a_retirement_may_not_strand_an_active_service_on_or_after_its_day(recorded: Community) -> None:
+    assert_refused(recorded, RuleViolation, lambda: recorded.retire_provider(code="P1", on="2026-03-05", actor=ACTOR))
+    recorded.retire_provider(code="P2", on="2026-03-05", actor=ACTOR)  # P2 served nobody
+
+
 def test_departure_before_enrolment_is_refused(agg: Community) -> None:
     enroll(agg, "R9", enrolled_on="2026-02-01")
     agg.collect_events()
