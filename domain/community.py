@@ -65,6 +65,13 @@ def _check_moment(occurred_at: datetime) -> None:
 
 class Community(Aggregate):
     TOPIC = "taizhang:Community"
+    # Version of the aggregate's own state, as kept in snapshots: v2 added visit plans and pairings.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("visit_plans", {})
+        state.setdefault("pairings", {})
 
     # ---- events -------------------------------------------------------------------
     # Never put TOPIC on this base class: subclasses would inherit it silently.
@@ -215,6 +222,42 @@ class Community(Aggregate):
         def apply(self, community: Community) -> None:
             community.records[self.record_id][_STATUS] = "voided"
 
+    class VisitPlanSet(Event):
+        TOPIC = "taizhang:Community.VisitPlanSet"
+        resident: str
+        every: int
+        provider: str
+        starts_on: str
+
+        def apply(self, community: Community) -> None:
+            community.visit_plans[self.resident] = [self.every, self.provider, self.starts_on]
+
+    class VisitPlanEnded(Event):
+        TOPIC = "taizhang:Community.VisitPlanEnded"
+        resident: str
+        on: str
+
+        def apply(self, community: Community) -> None:
+            community.visit_plans.pop(self.resident, None)
+
+    class PairingAdded(Event):
+        TOPIC = "taizhang:Community.PairingAdded"
+        provider: str
+        resident: str
+        on: str
+
+        def apply(self, community: Community) -> None:
+            community.pairings[f"{self.provider}|{self.resident}"] = self.on
+
+    class PairingEnded(Event):
+        TOPIC = "taizhang:Community.PairingEnded"
+        provider: str
+        resident: str
+        on: str
+
+        def apply(self, community: Community) -> None:
+            community.pairings.pop(f"{self.provider}|{self.resident}", None)
+
     class Snapshot(Aggregate.Snapshot):
         TOPIC = "taizhang:Community.Snapshot"
 
@@ -239,6 +282,8 @@ class Community(Aggregate):
         self.residents: dict[str, dict[str, Any]] = {}
         self.providers: dict[str, dict[str, Any]] = {}
         self.records: dict[str, list[Any]] = {}
+        self.visit_plans: dict[str, list[Any]] = {}  # resident -> [every, provider, starts_on]
+        self.pairings: dict[str, str] = {}  # "provider|resident" -> since
 
     @classmethod
     def establish(
@@ -497,6 +542,56 @@ class Community(Aggregate):
         if not reason.strip():
             raise RuleViolation("reason must not be empty")
         self.trigger_event(self.ServiceVoided, record_id=record_id, reason=reason, actor=actor)
+
+    # ---- key visits and pairings -------------------------------------------------------
+    def _resident_active_on(self, code: str, day: str) -> None:
+        resident = self._resident(code)
+        if day < resident["enrolled_on"] or (resident["departed_on"] is not None and day >= resident["departed_on"]):
+            raise NotActive(f"resident {code} is not enrolled in community {self.code} on {day}")
+
+    def _provider_active_on(self, code: str, day: str) -> None:
+        provider = self._provider(code)
+        if day < provider["registered_on"] or (provider["retired_on"] is not None and day >= provider["retired_on"]):
+            raise NotActive(f"provider {code} is not active in community {self.code} on {day}")
+
+    def set_visit_plan(self, *, resident: str, every: int, provider: str, starts_on: date | str, actor: str) -> None:
+        """Key visits (重点巡访): a new plan for the same resident replaces the old one from its first day."""
+        day = _day(starts_on)
+        if not 1 <= every <= 366:
+            raise RuleViolation(f"every {every} is outside 1-366 days")
+        self._resident_active_on(resident, day)
+        self._provider_active_on(provider, day)
+        current = self.visit_plans.get(resident)
+        if current is not None and day < current[2]:
+            raise RuleViolation(f"resident {resident}'s current visit plan starts on {current[2]}, after {day}")
+        self.trigger_event(self.VisitPlanSet, resident=resident, every=every, provider=provider, starts_on=day, actor=actor)
+
+    def end_visit_plan(self, *, resident: str, on: date | str, actor: str) -> None:
+        current = self.visit_plans.get(resident)
+        if current is None:
+            raise NotActive(f"resident {resident} has no visit plan in community {self.code}")
+        day = _day(on)
+        if day < current[2]:
+            raise RuleViolation(f"resident {resident}'s visit plan starts on {current[2]}, after {day}")
+        self.trigger_event(self.VisitPlanEnded, resident=resident, on=day, actor=actor)
+
+    def add_pairing(self, *, provider: str, resident: str, on: date | str, actor: str) -> None:
+        """Pairing assistance (结对帮扶): a provider answers for a resident."""
+        day = _day(on)
+        self._resident_active_on(resident, day)
+        self._provider_active_on(provider, day)
+        if f"{provider}|{resident}" in self.pairings:
+            raise AlreadyExists(f"provider {provider} is already paired with resident {resident}")
+        self.trigger_event(self.PairingAdded, provider=provider, resident=resident, on=day, actor=actor)
+
+    def end_pairing(self, *, provider: str, resident: str, on: date | str, actor: str) -> None:
+        since = self.pairings.get(f"{provider}|{resident}")
+        if since is None:
+            raise NotActive(f"provider {provider} is not paired with resident {resident}")
+        day = _day(on)
+        if day < since:
+            raise RuleViolation(f"the pairing started on {since}, after {day}")
+        self.trigger_event(self.PairingEnded, provider=provider, resident=resident, on=day, actor=actor)
 
     # ---- queries the rules and the application need ------------------------------------
     def record_status(self, record_id: str) -> str | None:
