@@ -27,7 +27,7 @@ from domain.errors import AlreadyExists, LedgerError, NotFound
 from domain.ids import community_id
 from infra import crypto
 from infra.codec import OrjsonMapper
-from infra.store import DEFAULT_TZ, FORMAT_VERSION, StoreError, StoreURL, eventsourcing_env, store_exists
+from infra.store import DEFAULT_TZ, FORMAT_VERSION, SCHEMA_VERSION, StoreError, StoreURL, eventsourcing_env, store_exists
 
 T = TypeVar("T")
 
@@ -118,8 +118,9 @@ class Change:
     """What one attempt decided: the result, the aggregates to save, and their side rows."""
 
     result: Any
-    aggregates: list[Community] = field(default_factory=list)
+    aggregates: list[Any] = field(default_factory=list)
     claims: list[tuple[str, str]] = field(default_factory=list)
+    units: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class LedgerService:
@@ -138,7 +139,39 @@ class LedgerService:
     def open(cls, store: StoreURL, key_file: Path) -> LedgerService:
         if not store_exists(store):
             raise StoreError(f"no store at {store.display}; run taizhang init")
-        return cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+        service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+        service.upgrade()
+        return service
+
+    def upgrade(self) -> None:
+        """Bring a store made by an earlier version up to this schema (idempotent, in place)."""
+        if self.recorder.settings().get("schema_version") == SCHEMA_VERSION:
+            return
+        self.recorder.upgrade_schema()
+        known = {code for code, _county, _township in self.recorder.units()}
+        missing = [c for c in self.communities_from_log() if c[0] not in known]
+        if missing:
+            with self.recorder.datastore.transaction(commit=True) as c:
+                sql = "INSERT INTO community_units (code, county, township) VALUES (?, ?, ?)"
+                if self.store.backend == "postgres":
+                    sql = sql.replace("?", "%s")
+                c.executemany(sql, missing)
+        self.recorder.put_settings({"schema_version": SCHEMA_VERSION})
+
+    def communities_from_log(self) -> list[tuple[str, str, str]]:
+        """(code, county, township) of every Established event, read from the log."""
+        from infra.codec import decode_payload
+
+        found: list[tuple[str, str, str]] = []
+        start = 1
+        while True:
+            batch = self.recorder.select_notifications(start, 1000, topics=[Community.Established.TOPIC])
+            if not batch:
+                return found
+            for n in batch:
+                p = decode_payload(n.state)
+                found.append((p["code"], p["county"], p["township"]))
+            start = batch[-1].id + 1
 
     @classmethod
     def create(cls, store: StoreURL, key_file: Path, tz: str | None) -> tuple[LedgerService, bool]:
@@ -160,6 +193,7 @@ class LedgerService:
             service.recorder.put_settings(
                 {
                     "format_version": FORMAT_VERSION,
+                    "schema_version": SCHEMA_VERSION,
                     "time_zone": zone,
                     "created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
                 }
@@ -227,7 +261,7 @@ class LedgerService:
                 change = decide(keys)
                 if not any(aggregate.pending_events for aggregate in change.aggregates):
                     return change.result
-                self.app.save(*change.aggregates, claims=change.claims, data_keys=keys.pending)
+                self.app.save(*change.aggregates, claims=change.claims, data_keys=keys.pending, units=change.units)
             except (IntegrityError, _Stale):
                 if attempt == MAX_ATTEMPTS:
                     break
@@ -256,7 +290,11 @@ class LedgerService:
                 established_on=cmd.established_on or self.now().date(),
                 actor=actor,
             )
-            return Change({"community": cmd.code, "created": True}, [community])
+            return Change(
+                {"community": cmd.code, "created": True},
+                [community],
+                units=[(cmd.code, cmd.county, cmd.township)],
+            )
 
         return self._write(decide)
 
@@ -421,7 +459,13 @@ class LedgerService:
     # ---- bulk -----------------------------------------------------------------------------
     def save_many(self, aggregates: list[Community], claims: list[tuple[str, str]], keys: KeySession) -> None:
         """Save many aggregates' events in one transaction (imports, the demo)."""
-        self.app.save(*aggregates, claims=claims, data_keys=keys.pending)
+        units = [
+            (event.code, event.county, event.township)
+            for aggregate in aggregates
+            for event in aggregate.pending_events
+            if isinstance(event, Community.Established)
+        ]
+        self.app.save(*aggregates, claims=claims, data_keys=keys.pending, units=units)
 
     # ---- reads ----------------------------------------------------------------------------
     def communities(self) -> list[Community]:

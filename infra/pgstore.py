@@ -26,6 +26,7 @@ STORE_TABLES = [
     " recorded_at timestamptz NOT NULL)",
     "CREATE INDEX IF NOT EXISTS taizhang_commits_recorded_at ON taizhang_commits (recorded_at)",
     "CREATE TABLE IF NOT EXISTS record_claims (record_id text PRIMARY KEY, community_id text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS community_units (code text PRIMARY KEY, county text NOT NULL, township text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS data_keys (key_id text PRIMARY KEY, master_key_id text NOT NULL, wrapped bytea NOT NULL)",
 ]
 
@@ -60,6 +61,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.executemany(
                 "INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (%s, %s, %s)", data_keys
             )
+        units = kwargs.get("units")
+        if units:
+            curs.executemany("INSERT INTO community_units (code, county, township) VALUES (%s, %s, %s)", units)
         return positions
 
     # ---- reads the application needs ---------------------------------------------------
@@ -100,6 +104,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             (first, last),
         )
         return [(row["first_position"], row["last_position"], utc_text(row["recorded_at"])) for row in rows]
+
+    def units(self) -> list[tuple[str, str, str]]:
+        rows = self._select("SELECT code, county, township FROM community_units ORDER BY code")
+        return [(r["code"], r["county"], r["township"]) for r in rows]
+
+    def upgrade_schema(self) -> None:
+        """Create the tables added since the store was made (each statement is IF NOT EXISTS)."""
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in STORE_TABLES:
+                curs.execute(statement)  # type: ignore[arg-type]
 
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) AS n FROM {self.events_table_name}")[0]["n"])

@@ -29,6 +29,10 @@ STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS record_claims ("
     " record_id TEXT PRIMARY KEY,"
     " community_id TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS community_units ("
+    " code TEXT PRIMARY KEY,"
+    " county TEXT NOT NULL,"
+    " township TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS data_keys ("
     " key_id TEXT PRIMARY KEY,"
     " master_key_id TEXT NOT NULL,"
@@ -57,6 +61,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         data_keys = kwargs.get("data_keys")
         if data_keys:
             c.executemany("INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (?, ?, ?)", data_keys)
+        units = kwargs.get("units")
+        if units:
+            c.executemany("INSERT INTO community_units (code, county, township) VALUES (?, ?, ?)", units)
         return positions
 
     # ---- reads the application needs ---------------------------------------------------
@@ -110,6 +117,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 (first, last),
             )
         ]
+
+    def units(self) -> list[tuple[str, str, str]]:
+        """(code, county, township) of every community, from the write-time index."""
+        return [(r[0], r[1], r[2]) for r in self._select("SELECT code, county, township FROM community_units ORDER BY code")]
+
+    def upgrade_schema(self) -> None:
+        """Create tables added since the store was made (all statements are IF NOT EXISTS)."""
+        self.create_table()
 
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) FROM {self.events_table_name}")[0][0])

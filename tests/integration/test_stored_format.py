@@ -104,3 +104,22 @@ def test_v1_store_accepts_new_writes_and_keeps_idempotency(v1: LedgerService) ->
     assert again == {"record_id": RECORD.format(3), "created": False}
     fresh = record(v1, "HZ-P01", residents=["R001"], providers=["P01"], occurred_at="2026-03-01 10:00")
     assert fresh["created"] is True
+
+
+def test_opening_a_v1_store_upgrades_its_schema_in_place(v1: LedgerService) -> None:
+    """Stores made before the community_units index get it, filled from the log, on first open."""
+    assert v1.recorder.settings()["schema_version"] == "2"
+    assert v1.recorder.units() == [("HZ-P01", "八步区", "贺街镇")]
+
+
+def test_the_v1_fixture_itself_predates_the_upgrade() -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{FIXTURE / 'taizhang.db'}?mode=ro", uri=True)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        settings = dict(conn.execute("SELECT key, value FROM taizhang_settings").fetchall())
+    finally:
+        conn.close()
+    assert "community_units" not in tables
+    assert "schema_version" not in settings
