@@ -16,7 +16,16 @@ from typing import Any
 import click
 from eventsourcing.persistence import PersistenceError
 
-from commands import cli_community, cli_import, cli_ledger, cli_people, cli_projections, cli_service, cli_store
+from commands import (
+    cli_accountability,
+    cli_community,
+    cli_import,
+    cli_ledger,
+    cli_people,
+    cli_projections,
+    cli_service,
+    cli_store,
+)
 from commands.context import Env
 from commands.models import Malformed
 from commands.tabular import TabularError
@@ -142,7 +151,16 @@ def cli(ctx: click.Context, db: str, actor: str | None, lang: str, key_file: Pat
     ctx.call_on_close(env.close)
 
 
-for _module in (cli_store, cli_community, cli_people, cli_service, cli_import, cli_ledger, cli_projections):
+for _module in (
+    cli_store,
+    cli_community,
+    cli_people,
+    cli_service,
+    cli_import,
+    cli_ledger,
+    cli_projections,
+    cli_accountability,
+):
     _module.register(cli)
 
 
