@@ -27,7 +27,15 @@ from domain.errors import AlreadyExists, LedgerError, NotFound
 from domain.ids import community_id
 from infra import crypto
 from infra.codec import OrjsonMapper
-from infra.store import DEFAULT_TZ, FORMAT_VERSION, SCHEMA_VERSION, StoreError, StoreURL, eventsourcing_env, store_exists
+from infra.store import (
+    DEFAULT_TZ,
+    FORMAT_VERSION,
+    SCHEMA_VERSION,
+    StoreError,
+    StoreURL,
+    eventsourcing_env,
+    store_exists,
+)
 
 T = TypeVar("T")
 

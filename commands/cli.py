@@ -18,6 +18,7 @@ from eventsourcing.persistence import PersistenceError
 
 from commands import (
     cli_accountability,
+    cli_assess,
     cli_community,
     cli_import,
     cli_ledger,
@@ -160,6 +161,7 @@ for _module in (
     cli_ledger,
     cli_projections,
     cli_accountability,
+    cli_assess,
 ):
     _module.register(cli)
 

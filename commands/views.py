@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from commands.app import LedgerService
 from infra.runner import Runner, engines
+from projections.accountability import AccountabilityProjection
 from projections.ledger import LedgerProjection
 
 
@@ -23,7 +24,7 @@ class Views:
     def __init__(self, service: LedgerService) -> None:
         self.service = service
         self.writer, self.reader = engines(service.store)
-        self.runner = Runner(service.recorder, self.writer, [LedgerProjection()], service.store.backend)
+        self.runner = Runner(service.recorder, self.writer, [LedgerProjection(), AccountabilityProjection()], service.store.backend)
 
     @property
     def embedded(self) -> bool:

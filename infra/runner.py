@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
 from infra.store import StoreURL
@@ -41,6 +41,7 @@ class Event:
 
 class Projection(Protocol):
     name: str
+    version: int  # bump when the tables change shape: the views are then rebuilt
     metadata: MetaData
 
     def reset(self) -> None:
@@ -97,36 +98,57 @@ class Runner:
         self.writer = writer
         self.projections = list(projections)
         self.backend = backend
-        self._last_position: int | None = None
+        self._last_positions: dict[str, int] | None = None
 
     # ---- schema ------------------------------------------------------------------------------
     def ensure_tables(self) -> None:
+        """Create missing views; a projection whose code changed shape (version) is dropped to rebuild."""
         with self.writer.begin() as conn:
             if self.backend == "postgres":
                 # Two processes creating the same tables at once would collide in the catalog.
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7263540912)")
+            inspector = inspect(conn)
+            if inspector.has_table("ledger_tracking") and "version" not in {
+                c["name"] for c in inspector.get_columns("ledger_tracking")
+            }:
+                # Views made before projections had versions: rebuild them all.
+                for projection in self.projections:
+                    projection.metadata.drop_all(conn, checkfirst=True)
+                conn.exec_driver_sql("DROP TABLE ledger_tracking")
             conn.exec_driver_sql(
                 "CREATE TABLE IF NOT EXISTS ledger_tracking ("
-                "projection VARCHAR PRIMARY KEY, position INTEGER NOT NULL, updated_at VARCHAR NOT NULL)"
+                "projection VARCHAR PRIMARY KEY, position INTEGER NOT NULL, updated_at VARCHAR NOT NULL, "
+                "version INTEGER NOT NULL DEFAULT 1)"
             )
+            versions = {
+                row[0]: int(row[1])
+                for row in conn.execute(text("SELECT projection, version FROM ledger_tracking")).all()
+            }
             for projection in self.projections:
+                if projection.name in versions and versions[projection.name] != projection.version:
+                    projection.metadata.drop_all(conn, checkfirst=True)
+                    conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
                 projection.metadata.create_all(conn, checkfirst=True)
                 conn.execute(
                     text(
-                        "INSERT INTO ledger_tracking (projection, position, updated_at) VALUES (:p, 0, :u) "
-                        "ON CONFLICT (projection) DO NOTHING"
+                        "INSERT INTO ledger_tracking (projection, position, updated_at, version) "
+                        "VALUES (:p, 0, :u, :v) ON CONFLICT (projection) DO NOTHING"
                     ),
-                    {"p": projection.name, "u": now_utc_text()},
+                    {"p": projection.name, "u": now_utc_text(), "v": projection.version},
                 )
+        self._forget()
 
     def drop_tables(self) -> None:
         with self.writer.begin() as conn:
             for projection in self.projections:
                 projection.metadata.drop_all(conn, checkfirst=True)
                 conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
+        self._forget()
+
+    def _forget(self) -> None:
         for projection in self.projections:
             projection.reset()
-        self._last_position = None
+        self._last_positions = None
 
     # ---- positions ---------------------------------------------------------------------------
     def head(self) -> int:
@@ -142,6 +164,11 @@ class Runner:
         with self.writer.connect() as c:
             return read(c)
 
+    def position(self) -> int:
+        """How far every projection has got (the least of their positions)."""
+        positions = self.positions()
+        return min((positions.get(p.name, 0) for p in self.projections), default=0)
+
     def status(self) -> list[dict[str, Any]]:
         head = self.head()
         positions = self.positions()
@@ -156,9 +183,7 @@ class Runner:
         ]
 
     def lag(self) -> int:
-        positions = self.positions()
-        head = self.head()
-        return max((head - positions.get(p.name, 0) for p in self.projections), default=0)
+        return max(self.head() - self.position(), 0)
 
     # ---- running -------------------------------------------------------------------------------
     def run_batch(self, limit: int = BATCH_SIZE) -> int:
@@ -167,40 +192,45 @@ class Runner:
             return self._run_batch(limit)
         except BaseException:
             # The transaction rolled back: caches may hold state that was never committed.
-            for projection in self.projections:
-                projection.reset()
-            self._last_position = None
+            self._forget()
             raise
 
     def _run_batch(self, limit: int) -> int:
         with self.writer.begin() as conn:
-            position = self._lock_position(conn)
-            notifications = self.recorder.select_notifications(position + 1, limit)
+            positions = self._lock_positions(conn)
+            start = min(positions.values())
+            notifications = self.recorder.select_notifications(start + 1, limit)
             if not notifications:
                 return 0
             events = self._decode(notifications)
-            if self._last_position != position:
+            if self._last_positions != positions:
+                # Another worker moved the views on since our last batch: cached state may be stale.
                 for projection in self.projections:
                     projection.reset()
-            for projection in self.projections:
-                projection.apply(conn, events)
             last = events[-1].position
-            conn.execute(
-                text("UPDATE ledger_tracking SET position = :pos, updated_at = :u"),
-                {"pos": last, "u": now_utc_text()},
-            )
-        self._last_position = last
+            for projection in self.projections:
+                mine = positions[projection.name]
+                todo = events if mine == start else [e for e in events if e.position > mine]
+                if todo:
+                    projection.apply(conn, todo)
+                if last > mine:
+                    positions[projection.name] = last
+                    conn.execute(
+                        text("UPDATE ledger_tracking SET position = :pos, updated_at = :u WHERE projection = :p"),
+                        {"pos": last, "u": now_utc_text(), "p": projection.name},
+                    )
+        self._last_positions = positions
         return len(events)
 
-    def _lock_position(self, conn: Connection) -> int:
-        """The position all projections stand at, locked for this transaction."""
+    def _lock_positions(self, conn: Connection) -> dict[str, int]:
+        """Each projection's position, locked for this transaction."""
         suffix = " FOR UPDATE" if self.backend == "postgres" else ""
         rows = conn.execute(text("SELECT projection, position FROM ledger_tracking" + suffix)).all()
         positions = {row[0]: int(row[1]) for row in rows}
-        wanted = {p.name for p in self.projections}
-        if set(positions) != wanted or len(set(positions.values())) > 1:
-            raise RuntimeError(f"projection tracking rows are inconsistent: {positions}; run projections rebuild")
-        return next(iter(positions.values()))
+        missing = [p.name for p in self.projections if p.name not in positions]
+        if missing:
+            raise RuntimeError(f"no tracking row for {', '.join(missing)}; run taizhang projections rebuild")
+        return {p.name: positions[p.name] for p in self.projections}
 
     def _decode(self, notifications: Sequence[Any]) -> list[Event]:
         first, last = notifications[0].id, notifications[-1].id
@@ -226,7 +256,7 @@ class Runner:
     def catch_up(self, progress: Callable[[int, int], None] | None = None, until: int | None = None) -> int:
         """Run batches until the projections reach the head of the log (or `until`)."""
         target = until if until is not None else self.head()
-        start = min(self.positions().values(), default=0)
+        start = self.position()
         done = 0
         while True:
             moved = self.run_batch()
@@ -247,7 +277,7 @@ class Runner:
         target = self.head()
         deadline = time.monotonic() + timeout
         while True:
-            if min(self.positions().values(), default=0) >= target:
+            if self.position() >= target:
                 return True
             if time.monotonic() >= deadline:
                 return False

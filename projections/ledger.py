@@ -139,6 +139,7 @@ class LedgerProjection:
     """Projects Community events into the ledger tables."""
 
     name = t.PROJECTION
+    version = 2
     metadata = t.metadata
 
     def __init__(self) -> None:
@@ -247,6 +248,8 @@ class _Batch:
                     "village": p["village"],
                     "natural_villages": ";".join(p["natural_villages"]),
                     "established_on": p["established_on"],
+                    "established_position": event.position,
+                    "established_at": event.recorded_at,
                 }
             )
         elif topic == ENROLLED:

@@ -28,6 +28,8 @@ communities = Table(
     Column("village", String, nullable=False),
     Column("natural_villages", Text, nullable=False),
     Column("established_on", String, nullable=False),
+    Column("established_position", Integer, nullable=False),  # when the store learnt of it, for "as of"
+    Column("established_at", String, nullable=False),
 )
 
 residents = Table(

@@ -1,0 +1,179 @@
+"""Scoring an assessment with a rubric, and the documents it is printed as (json, html, xlsx)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from projections.assessment import METRICS, UnitFacts
+
+DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubrics" / "default.toml"
+
+
+class RubricError(ValueError):
+    """A rubric file that cannot be used (malformed input, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Rubric:
+    name: str
+    version: str
+    sha256: str
+    weights: dict[str, float]
+
+    def describe(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+def load_rubric(path: Path | None) -> Rubric:
+    source = path or DEFAULT_RUBRIC
+    try:
+        raw = source.read_bytes()
+    except OSError as e:
+        raise RubricError(f"--rubric: cannot read {source}: {e.strerror or e}") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise RubricError(f"--rubric: {source.name} is not valid TOML: {e}") from None
+    name, version, weights = document.get("name"), document.get("version"), document.get("weights")
+    if not isinstance(name, str) or not name.strip():
+        raise RubricError(f"--rubric: {source.name} needs a name")
+    if not isinstance(version, (str, int)):
+        raise RubricError(f"--rubric: {source.name} needs a version")
+    if not isinstance(weights, dict) or not weights:
+        raise RubricError(f"--rubric: {source.name} needs a [weights] table")
+    clean: dict[str, float] = {}
+    for metric, weight in weights.items():
+        if metric not in METRICS:
+            raise RubricError(f"--rubric: unknown metric {metric!r} (one of: {', '.join(METRICS)})")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise RubricError(f"--rubric: weight of {metric} must be a number of 0 or more, got {weight!r}")
+        clean[metric] = float(weight)
+    if not any(clean.values()):
+        raise RubricError("--rubric: every weight is 0")
+    return Rubric(name.strip(), str(version), hashlib.sha256(raw).hexdigest(), clean)
+
+
+def score_unit(fact: UnitFacts, rubric: Rubric) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    """The unit's score (0-100, or None with no data at all) and each metric's line."""
+    present = {
+        metric: fact.measures[metric].value
+        for metric in rubric.weights
+        if fact.measures[metric].value is not None and rubric.weights[metric] > 0
+    }
+    total = sum(rubric.weights[m] for m in present)
+    metrics: dict[str, dict[str, Any]] = {}
+    for metric in METRICS:
+        if metric not in rubric.weights:
+            continue
+        measure = fact.measures[metric]
+        value = measure.value
+        points = None if value is None or not total or metric not in present else 100 * value * rubric.weights[metric] / total
+        metrics[metric] = {
+            "value": None if value is None else round(value, 6),
+            "weight": rubric.weights[metric],
+            "points": None if points is None else round(points, 4),
+            "numerator": round(measure.numerator, 6),
+            "denominator": round(measure.denominator, 6),
+        }
+    if not total:
+        return None, metrics
+    score = 100 * sum(present[m] * rubric.weights[m] for m in present) / total  # type: ignore[operator]
+    return round(score, 2), metrics
+
+
+def rank(scores: dict[str, float | None]) -> dict[str, int | None]:
+    """Competition ranking by score, ties sharing a rank (1, 1, 3); no score, no rank."""
+    ordered = sorted((s for s in scores.values() if s is not None), reverse=True)
+    first_place = {}
+    for i, s in enumerate(ordered, start=1):
+        first_place.setdefault(s, i)
+    return {unit: (None if s is None else first_place[s]) for unit, s in scores.items()}
+
+
+def unit_label(fact: UnitFacts) -> str:
+    return str(fact.unit)
+
+
+# ---- documents --------------------------------------------------------------------------------------
+COLUMNS = ("rank", "unit", "score", *METRICS)
+
+
+def html_page(document: dict[str, Any], lang: str) -> str:
+    """A self-contained page (no network): the ranking table and an inline SVG bar chart."""
+    zh = lang == "zh"
+    title = (
+        f"{document['period']} {'乡镇' if document['level'] == 'township' else '县区'}考核"
+        if zh
+        else f"Assessment of {document['level']}s, {document['period']}"
+    )
+    units = document["units"]
+    bar_height, width, label_width = 22, 720, 220
+    chart_height = bar_height * max(len(units), 1) + 10
+    bars = []
+    for i, unit in enumerate(sorted(units, key=lambda u: (u["rank"] is None, u["rank"] or 0, u["unit"]))):
+        y = 5 + i * bar_height
+        score = unit["score"]
+        length = 0 if score is None else (width - label_width - 60) * score / 100
+        bars.append(
+            f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">{html.escape(unit["unit"])}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{bar_height - 6}" fill="#b22222"/>'
+            f'<text x="{label_width + length + 4:.1f}" y="{y + 15}">{"—" if score is None else f"{score:.2f}"}</text>'
+        )
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    rows = []
+    for unit in units:
+        cells = [unit["rank"], unit["unit"], unit["score"]] + [
+            unit["metrics"].get(m, {}).get("value") for m in METRICS
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
+    rubric = document["rubric"]
+    meta = (
+        f"rubric {html.escape(rubric['name'])} v{html.escape(rubric['version'])} (sha256 {rubric['sha256'][:12]}…), "
+        f"as of {html.escape(document['as_of'] or 'now')}, log position {document['position']}"
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{"zh" if zh else "en"}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:4px 8px;text-align:right}td:nth-child(2){text-align:left}"
+        "svg text{font-size:13px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{meta}</p>"
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{chart_height}" role="img">'
+        + "".join(bars)
+        + "</svg>"
+        f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        "</body></html>\n"
+    )
+
+
+def write_xlsx(path: Path, document: dict[str, Any], lang: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "考核" if lang == "zh" else "assessment"
+    title = f"{document['period']} {'考核结果' if lang == 'zh' else 'assessment'} ({document['level']})"
+    sheet.append([title])
+    sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
+    sheet.append(list(COLUMNS))
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for unit in document["units"]:
+        sheet.append(
+            [unit["rank"], unit["unit"], unit["score"]] + [unit["metrics"].get(m, {}).get("value") for m in METRICS]
+        )
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+    rubric = document["rubric"]
+    sheet.append([])
+    sheet.append([f"rubric {rubric['name']} v{rubric['version']} sha256 {rubric['sha256']}"])
+    sheet.append([f"as of {document['as_of'] or 'now'}, log position {document['position']}"])
+    sheet.column_dimensions["B"].width = 28
+    workbook.save(path)

@@ -1,0 +1,274 @@
+"""`taizhang assess run|explain`, `taizhang visits overdue`, `taizhang audit responsibility`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from commands import labels
+from commands.accountability import period_arg, unit_arg
+from commands.assess import RubricError, html_page, load_rubric, rank, score_unit, write_xlsx
+from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, unit_options
+from commands.context import Env, MalformedInput, Refused, format_option, pass_env
+from commands.output import emit, render_json
+from domain.units import UnitRef
+from projections.filters import Moment
+
+METRIC_NAMES = ("coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality")
+AS_OF_HELP = "Compute from what had been recorded at that moment (a date means the end of that day)."
+WAIT_HELP = "PostgreSQL: first wait up to SECONDS for the projections to reach the log's head."
+
+
+def _moment(env: Env, as_of: str | None) -> Moment:
+    return Moment(as_of=parse_as_of(env, as_of) if as_of else None)
+
+
+def _as_of_day(env: Env, moment: Moment) -> date:
+    """The local day the obligations are judged on: the as-of moment's, or today."""
+    if moment.as_of is None:
+        return date.fromisoformat(env.today())
+    return datetime.fromisoformat(moment.as_of.replace("Z", "+00:00")).astimezone(env.zone()).date()
+
+
+def _position(views: Any, moment: Moment) -> int:
+    if moment.as_of is not None:
+        return int(views.runner.position_at(moment.as_of))
+    return int(views.runner.position())
+
+
+@click.group("assess")
+def assess() -> None:
+    """Accountability assessment (考核) of townships or counties, scored from the evidence."""
+
+
+@assess.command("run")
+@click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
+@click.option("--level", required=True, type=click.Choice(["township", "county"]), help="Score every unit of this level.")
+@click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP + " The output is then the same whenever it is run.")
+@click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="A TOML rubric (default: the one shipped).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx", "html"]), default="table", show_default=True, help="Output format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE (required for xlsx and html).")
+@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@pass_env
+def assess_run(
+    env: Env, period: str, level: str, as_of: str | None, rubric: Path | None, fmt: str, output: Path | None, wait: float | None
+) -> None:
+    """Score each township or county for a period, with a rank and every metric behind the score.
+
+    \b
+    Example:
+      taizhang assess run --period 2026-Q1 --level township
+      taizhang assess run --period 2026-Q1 --level county --as-of 2026-04-10 --format json
+      taizhang --lang zh assess run --period 2026-03 --level township --format html --output 考核.html
+    """
+    span = period_arg(period)
+    moment = _moment(env, as_of)
+    try:
+        chosen = load_rubric(rubric)
+    except RubricError as e:
+        raise MalformedInput(str(e)) from None
+    if fmt in ("xlsx", "html") and output is None:
+        raise MalformedInput(f"--output: required with --format {fmt}")
+    _check_output("json", output)
+    document = assessment_document(env, span, level, moment, chosen, wait)
+    if fmt == "json":
+        _write(output, render_json(document) + "\n")
+    elif fmt == "html":
+        assert output is not None
+        output.write_text(html_page(document, env.lang), encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    elif fmt == "xlsx":
+        assert output is not None
+        write_xlsx(output, document, env.lang)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        rows = [
+            {
+                "rank": u["rank"],
+                "unit": u["unit"],
+                "score": u["score"],
+                **{m: (u["metrics"].get(m) or {}).get("value") for m in METRIC_NAMES},
+            }
+            for u in document["units"]
+        ]
+        fields = ["rank", "unit", "score", *METRIC_NAMES]
+        if output is not None:
+            with output.open("w", encoding="utf-8", newline="") as f:
+                emit(rows, fields, fmt, labels.headers(fields, env.lang), file=f)
+        else:
+            emit(rows, fields, fmt, labels.headers(fields, env.lang))
+
+
+def assessment_document(env: Env, span: Any, level: str, moment: Moment, chosen: Any, wait: float | None) -> dict[str, Any]:
+    from projections.assessment import assess as measure
+    from projections.assessment import responsible
+
+    views = prepared_views(env, wait)
+    with views.read() as conn:
+        facts = measure(conn, level=level, period=span, moment=moment, day=_as_of_day(env, moment))
+        units = []
+        scores: dict[str, float | None] = {}
+        for fact in facts:
+            score, metrics = score_unit(fact, chosen)
+            scores[str(fact.unit)] = score
+            units.append(
+                {
+                    "unit": str(fact.unit),
+                    "county": fact.unit.county,
+                    "township": fact.unit.township or None,
+                    "score": score,
+                    "rank": None,
+                    "responsible": responsible(conn, fact.unit, span, moment),
+                    "metrics": metrics,
+                }
+            )
+    ranks = rank(scores)
+    for unit in units:
+        unit["rank"] = ranks[unit["unit"]]
+    units.sort(key=lambda u: u["unit"])
+    return {
+        "period": span.text,
+        "level": level,
+        "as_of": moment.as_of,
+        "position": _position(views, moment),
+        "rubric": chosen.describe(),
+        "units": units,
+    }
+
+
+def _write(output: Path | None, content: str) -> None:
+    if output is None:
+        click.echo(content, nl=False)
+    else:
+        output.write_text(content, encoding="utf-8")
+
+
+@assess.command("explain")
+@click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
+@click.option("--unit", required=True, help="township:COUNTY/NAME or county:NAME (or community:CODE).")
+@click.option("--metric", required=True, type=click.Choice(list(METRIC_NAMES)), help="The metric to explain.")
+@click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP)
+@format_option()
+@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@pass_env
+def assess_explain(env: Env, period: str, unit: str, metric: str, as_of: str | None, fmt: str, wait: float | None) -> None:
+    """List the evidence behind one metric of one unit: what was counted and what was not.
+
+    \b
+    Example:
+      taizhang assess explain --period 2026-Q1 --unit township:八步区/贺街镇 --metric coverage
+    """
+    from projections.assessment import assess as measure
+
+    span, ref = period_arg(period), unit_arg(unit)
+    moment = _moment(env, as_of)
+    views = prepared_views(env, wait)
+    with views.read() as conn:
+        facts = measure(conn, level=ref.level, period=span, moment=moment, only=ref, day=_as_of_day(env, moment))
+    if not facts:
+        raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
+    measure_ = facts[0].measures[metric]
+    if fmt == "json":
+        click.echo(
+            render_json(
+                {
+                    "period": span.text,
+                    "unit": str(ref),
+                    "metric": metric,
+                    "as_of": moment.as_of,
+                    "value": None if measure_.value is None else round(measure_.value, 6),
+                    "numerator": round(measure_.numerator, 6),
+                    "denominator": round(measure_.denominator, 6),
+                    "evidence": measure_.evidence,
+                }
+            )
+        )
+        return
+    fields = list(measure_.evidence[0]) if measure_.evidence else ["counted"]
+    if fmt == "table":
+        value = "—" if measure_.value is None else f"{measure_.value:.4f}"
+        click.echo(f"{metric} of {ref} in {span.text}: {value} ({measure_.numerator:g} / {measure_.denominator:g})")
+    emit(measure_.evidence, fields, fmt, labels.headers(fields, env.lang))
+
+
+@click.group("visits")
+def visits() -> None:
+    """Key visits (重点巡访) as planned and as delivered."""
+
+
+OVERDUE_FIELDS = ["community", "resident", "provider", "every", "starts_on", "last_visit", "due", "days_overdue"]
+
+
+@visits.command("overdue")
+@unit_options
+@click.option("--as-of", "as_of", metavar="DATETIME", help="Judge on that day, from what had been recorded then.")
+@format_option()
+@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@pass_env
+def visits_overdue(
+    env: Env, community: str | None, township: str | None, county: str | None, as_of: str | None, fmt: str, wait: float | None
+) -> None:
+    """List residents whose visit plan is in force and whose last visit is more than `every` days ago.
+
+    \b
+    Example:
+      taizhang visits overdue --township 八步区/贺街镇
+    """
+    from projections.responsibility import communities_in, overdue_visits
+
+    filter_unit = parse_unit(community, township, county)
+    ref = None
+    if filter_unit is not None:
+        ref = UnitRef(filter_unit.level, county=filter_unit.county or "", township=filter_unit.township or "", community=filter_unit.community or "")
+    moment = _moment(env, as_of)
+    views = prepared_views(env, wait)
+    with views.read() as conn:
+        codes = communities_in(conn, ref, moment)
+        if ref is not None and not codes:
+            raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
+        rows = overdue_visits(conn, codes, _as_of_day(env, moment), moment)
+    emit(rows, OVERDUE_FIELDS, fmt, labels.headers(OVERDUE_FIELDS, env.lang))
+
+
+RESPONSIBILITY_FIELDS = ["obligation", "subject", "detail", "status", "evidence"]
+
+
+@click.group("audit")
+def audit() -> None:
+    """Audits: who answered for what (and, later, the history and its proofs)."""
+
+
+@audit.command("responsibility")
+@click.option("--unit", required=True, help="county:NAME, township:COUNTY/NAME or community:CODE.")
+@click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
+@click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP)
+@format_option()
+@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@pass_env
+def audit_responsibility(env: Env, unit: str, period: str, as_of: str | None, fmt: str, wait: float | None) -> None:
+    """List every obligation of a unit for a period — duties, debriefings, visit plans, pairings,
+    targets, supervision items — with its status (met, missed, open, overdue) and the evidence.
+
+    \b
+    Example:
+      taizhang audit responsibility --unit township:八步区/贺街镇 --period 2026-Q1
+    """
+    from projections.assessment import units_of
+    from projections.responsibility import obligations
+
+    span, ref = period_arg(period), unit_arg(unit)
+    moment = _moment(env, as_of)
+    views = prepared_views(env, wait)
+    with views.read() as conn:
+        if ref not in units_of(conn, ref.level, moment):
+            raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
+        rows = obligations(conn, ref, span, moment, _as_of_day(env, moment))
+    emit(rows, RESPONSIBILITY_FIELDS, fmt, labels.headers(RESPONSIBILITY_FIELDS, env.lang))
+
+
+def register(group: click.Group) -> None:
+    for command in (assess, visits, audit):
+        group.add_command(command)

@@ -1,0 +1,434 @@
+"""The accountability assessment (考核): scores per township or county for a period, from the views.
+
+Every number is computed from the bitemporal views at one moment (current, as of a
+recorded time, or at a log position), so an assessment "as of T" gives the same
+answer whenever it is run. Each metric keeps its evidence (the residents, windows,
+records or items counted and not counted) for `assess explain`.
+
+Metrics, each in [0, 1] (None when there is nothing to measure):
+- coverage: eligible residents (a category, enrolled by the period's last day, not departed
+  before its first) served by at least one active record in the period;
+- visit_timeliness: visit-plan windows of `every` days from the plan's start that end inside the
+  period and before the plan ended, met when the resident got any active service in the window;
+- breadth: distinct kinds delivered in the period, over 6;
+- target_attainment: mean over the unit's targets for the period of min(1, actual / target);
+- supervision_closure: items due in the period resolved by their due date, over items due;
+- data_quality: 1 - (records late or voided) / (records that occurred in the period, voided included).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from domain.units import Period, UnitRef
+from domain.vocab import KINDS
+from projections.filters import Moment
+
+METRICS = ("coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality")
+
+
+@dataclass
+class Measure:
+    numerator: float = 0
+    denominator: float = 0
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def value(self) -> float | None:
+        return None if not self.denominator else self.numerator / self.denominator
+
+
+@dataclass
+class UnitFacts:
+    unit: UnitRef
+    communities: list[str]
+    measures: dict[str, Measure] = field(default_factory=lambda: {m: Measure() for m in METRICS})
+
+
+def _valid(moment: Moment, alias: str) -> tuple[str, dict[str, Any]]:
+    return moment.where(alias)
+
+
+def communities_at(conn: Connection, moment: Moment) -> list[dict[str, Any]]:
+    if moment.as_of is not None:
+        clause, params = "established_at <= :t", {"t": moment.as_of}
+    elif moment.position is not None:
+        clause, params = "established_position <= :n", {"n": moment.position}
+    else:
+        clause, params = "1 = 1", {}
+    rows = conn.execute(
+        text(f"SELECT code, county, township FROM ledger_communities WHERE {clause} ORDER BY code"), params
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def units_of(conn: Connection, level: str, moment: Moment) -> dict[UnitRef, list[str]]:
+    units: dict[UnitRef, list[str]] = defaultdict(list)
+    for c in communities_at(conn, moment):
+        if level == "county":
+            ref = UnitRef("county", county=c["county"])
+        elif level == "township":
+            ref = UnitRef("township", county=c["county"], township=c["township"])
+        else:
+            ref = UnitRef("community", community=c["code"])
+        units[ref].append(c["code"])
+    return dict(units)
+
+
+def _in(codes: list[str], prefix: str) -> tuple[str, dict[str, Any]]:
+    names = [f":{prefix}{i}" for i in range(len(codes))]
+    return f"({', '.join(names) or 'NULL'})", {f"{prefix}{i}": c for i, c in enumerate(codes)}
+
+
+def assess(
+    conn: Connection,
+    *,
+    level: str,
+    period: Period,
+    moment: Moment,
+    only: UnitRef | None = None,
+    day: date | None = None,
+) -> list[UnitFacts]:
+    """Measure every unit of `level` (or just `only`) for `period` as the views stood at `moment`.
+
+    `day` is the day the period is judged on (the as-of day, or today): visit windows and
+    supervision items that are not yet due on it are not counted against anyone.
+    """
+    judged = min(day or period.last, period.last)
+    units = units_of(conn, level, moment)
+    if only is not None:
+        units = {only: units.get(only, [])} if only in units else {}
+    code_to_unit = {code: ref for ref, codes in units.items() for code in codes}
+    facts = {ref: UnitFacts(ref, sorted(codes)) for ref, codes in units.items()}
+    if not facts:
+        return []
+    codes = sorted(code_to_unit)
+    services = _services(conn, codes, period, moment)
+    _coverage(conn, facts, code_to_unit, codes, period, moment, services)
+    _visits(conn, facts, code_to_unit, codes, period, moment, judged)
+    _breadth_and_quality(conn, facts, code_to_unit, codes, period, moment)
+    _targets(conn, facts, period, moment, services, code_to_unit)
+    _supervision(conn, facts, period, moment, judged)
+    return [facts[ref] for ref in sorted(facts, key=_unit_sort_key)]
+
+
+def _unit_sort_key(ref: UnitRef) -> tuple[str, str, str]:
+    return (ref.county, ref.township, ref.community)
+
+
+def _services(conn: Connection, codes: list[str], period: Period, moment: Moment) -> list[dict[str, Any]]:
+    """Active records (as at `moment`) that occurred in the period, with their residents."""
+    valid, params = _valid(moment, "r")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    rows = conn.execute(
+        text(
+            "SELECT r.record_id, r.community, r.kind, r.minutes, r.occurred_on, p.resident "
+            "FROM ledger_revisions r JOIN ledger_revision_residents p ON p.record_id = r.record_id AND p.seq = r.seq "
+            f"WHERE {valid} AND r.status = 'active' AND r.community IN {inside} "
+            "AND r.occurred_on >= :first AND r.occurred_on <= :last ORDER BY r.occurred_on, r.record_id"
+        ),
+        params,
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def _coverage(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
+    moment: Moment,
+    services: list[dict[str, Any]],
+) -> None:
+    valid, params = _valid(moment, "s")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    served: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s in services:
+        served[(s["community"], s["resident"])].append(s["record_id"])
+    rows = conn.execute(
+        text(
+            "SELECT s.community, s.code, s.categories FROM acct_resident_states s "
+            f"WHERE {valid} AND s.community IN {inside} AND s.categories <> '' AND s.enrolled_on <= :last "
+            "AND (s.departed_on IS NULL OR s.departed_on >= :first) ORDER BY s.community, s.code"
+        ),
+        params,
+    ).mappings()
+    for row in rows:
+        measure = facts[code_to_unit[row["community"]]].measures["coverage"]
+        records = sorted(set(served.get((row["community"], row["code"]), [])))
+        measure.denominator += 1
+        measure.numerator += 1 if records else 0
+        measure.evidence.append(
+            {
+                "community": row["community"],
+                "resident": row["code"],
+                "categories": row["categories"].split(";"),
+                "counted": bool(records),
+                "records": records,
+            }
+        )
+
+
+def _visits(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
+    moment: Moment,
+    judged: date,
+) -> None:
+    valid, params = _valid(moment, "v")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, last=period.last.isoformat())
+    plans = [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT v.community, v.resident, v.plan, v.every, v.provider, v.starts_on, v.ends_on "
+                f"FROM acct_visit_plans v WHERE {valid} AND v.community IN {inside} AND v.starts_on <= :last "
+                "ORDER BY v.community, v.resident, v.plan"
+            ),
+            params,
+        ).mappings()
+    ]
+    if not plans:
+        return
+    earliest = min(date.fromisoformat(p["starts_on"]) for p in plans)
+    visits = _service_days(conn, codes, earliest, period.last, moment)
+    for plan in plans:
+        measure = facts[code_to_unit[plan["community"]]].measures["visit_timeliness"]
+        for window in plan_windows(plan, period):
+            start, end = window
+            if end > judged:
+                break  # not over yet on the day of judgement
+            records = [
+                rid
+                for day, rid in visits.get((plan["community"], plan["resident"]), [])
+                if start <= day <= end
+            ]
+            measure.denominator += 1
+            measure.numerator += 1 if records else 0
+            measure.evidence.append(
+                {
+                    "community": plan["community"],
+                    "resident": plan["resident"],
+                    "provider": plan["provider"],
+                    "every": plan["every"],
+                    "window": [start.isoformat(), end.isoformat()],
+                    "counted": bool(records),
+                    "records": sorted(set(records)),
+                }
+            )
+
+
+def plan_windows(plan: dict[str, Any], period: Period) -> list[tuple[date, date]]:
+    """The plan's windows of `every` days that end inside the period and before the plan ended."""
+    start = date.fromisoformat(plan["starts_on"])
+    every = int(plan["every"])
+    ends_on = date.fromisoformat(plan["ends_on"]) if plan["ends_on"] else None
+    windows = []
+    # Jump to the first window that could end inside the period.
+    skip = max(0, (period.first - start).days // every - 1)
+    window_start = start + timedelta(days=skip * every)
+    while True:
+        window_end = window_start + timedelta(days=every - 1)
+        if window_end > period.last or (ends_on is not None and window_end >= ends_on):
+            return windows
+        if window_end >= period.first:
+            windows.append((window_start, window_end))
+        window_start = window_end + timedelta(days=1)
+
+
+def _service_days(
+    conn: Connection, codes: list[str], first: date, last: date, moment: Moment
+) -> dict[tuple[str, str], list[tuple[date, str]]]:
+    valid, params = _valid(moment, "r")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, first=first.isoformat(), last=last.isoformat())
+    days: dict[tuple[str, str], list[tuple[date, str]]] = defaultdict(list)
+    for row in conn.execute(
+        text(
+            "SELECT r.community, p.resident, r.occurred_on, r.record_id FROM ledger_revisions r "
+            "JOIN ledger_revision_residents p ON p.record_id = r.record_id AND p.seq = r.seq "
+            f"WHERE {valid} AND r.status = 'active' AND r.community IN {inside} "
+            "AND r.occurred_on >= :first AND r.occurred_on <= :last"
+        ),
+        params,
+    ):
+        days[(row[0], row[1])].append((date.fromisoformat(row[2]), row[3]))
+    return days
+
+
+def _breadth_and_quality(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
+    moment: Moment,
+) -> None:
+    valid, params = _valid(moment, "r")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    kinds: dict[UnitRef, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for row in conn.execute(
+        text(
+            "SELECT r.record_id, r.community, r.kind, r.status, r.late FROM ledger_revisions r "
+            f"WHERE {valid} AND r.community IN {inside} AND r.occurred_on >= :first AND r.occurred_on <= :last "
+            "ORDER BY r.occurred_utc, r.record_id"
+        ),
+        params,
+    ).mappings():
+        unit = code_to_unit[row["community"]]
+        quality = facts[unit].measures["data_quality"]
+        flawed = bool(row["late"]) or row["status"] == "voided"
+        quality.denominator += 1
+        quality.numerator += 0 if flawed else 1
+        quality.evidence.append(
+            {
+                "record_id": row["record_id"],
+                "community": row["community"],
+                "late": bool(row["late"]),
+                "voided": row["status"] == "voided",
+                "counted": not flawed,
+            }
+        )
+        if row["status"] == "active":
+            kinds[unit][row["kind"]].append(row["record_id"])
+    for unit, fact in facts.items():
+        breadth = fact.measures["breadth"]
+        delivered = kinds.get(unit, {})
+        if fact.measures["data_quality"].denominator == 0:
+            continue  # no records at all: breadth is not measured
+        breadth.denominator = len(KINDS.labels)
+        breadth.numerator = len(delivered)
+        breadth.evidence = [
+            {"kind": kind, "counted": kind in delivered, "records": sorted(delivered.get(kind, []))}
+            for kind in KINDS.labels
+        ]
+
+
+def _targets(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    period: Period,
+    moment: Moment,
+    services: list[dict[str, Any]],
+    code_to_unit: dict[str, UnitRef],
+) -> None:
+    valid, params = _valid(moment, "t")
+    params["period"] = period.text
+    by_unit: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in conn.execute(
+        text(
+            "SELECT t.unit, t.metric, t.kind, t.at_least FROM acct_targets t "
+            f"WHERE {valid} AND t.period = :period ORDER BY t.unit, t.metric, t.kind"
+        ),
+        params,
+    ).mappings():
+        by_unit[row["unit"]].append(dict(row))
+    for ref, fact in facts.items():
+        mine = by_unit.get(str(ref), [])
+        measure = fact.measures["target_attainment"]
+        codes = set(fact.communities)
+        unit_services = [s for s in services if s["community"] in codes]
+        for target in mine:
+            actual = _actual(target["metric"], target["kind"] or None, unit_services, fact)
+            goal = float(target["at_least"])
+            attained = 1.0 if goal <= 0 else min(1.0, actual / goal)
+            measure.denominator += 1
+            measure.numerator += attained
+            measure.evidence.append(
+                {
+                    "metric": target["metric"],
+                    "kind": target["kind"] or None,
+                    "at_least": goal,
+                    "actual": round(actual, 6),
+                    "attainment": round(attained, 6),
+                    "counted": True,
+                }
+            )
+
+
+def _actual(metric: str, kind: str | None, services: list[dict[str, Any]], fact: UnitFacts) -> float:
+    if metric == "coverage":
+        return fact.measures["coverage"].value or 0.0
+    chosen = [s for s in services if kind is None or s["kind"] == kind]
+    records = {s["record_id"]: s["minutes"] for s in chosen}
+    if metric == "records":
+        return float(len(records))
+    if metric == "minutes":
+        return float(sum(records.values()))
+    return float(len({(s["community"], s["resident"]) for s in chosen}))
+
+
+def _supervision(
+    conn: Connection, facts: dict[UnitRef, UnitFacts], period: Period, moment: Moment, judged: date
+) -> None:
+    valid, params = _valid(moment, "i")
+    params.update(first=period.first.isoformat(), last=period.last.isoformat())
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            text(
+                "SELECT i.item_id, i.unit, i.item, i.due, i.resolved_on FROM acct_items i "
+                f"WHERE {valid} AND i.due >= :first AND i.due <= :last ORDER BY i.due, i.item_id"
+            ),
+            params,
+        ).mappings()
+    ]
+    for ref, fact in facts.items():
+        measure = fact.measures["supervision_closure"]
+        for row in rows:
+            item_unit = _parse(row["unit"])
+            if item_unit != ref and not ref.contains(item_unit) and not _community_in(item_unit, fact):
+                continue
+            closed = row["resolved_on"] is not None and row["resolved_on"] <= row["due"]
+            if not closed and row["due"] >= judged.isoformat():
+                continue  # not yet due (or due today) and still open: nobody has failed yet
+            measure.denominator += 1
+            measure.numerator += 1 if closed else 0
+            measure.evidence.append(
+                {
+                    "item_id": row["item_id"],
+                    "unit": row["unit"],
+                    "item": row["item"],
+                    "due": row["due"],
+                    "resolved_on": row["resolved_on"],
+                    "counted": closed,
+                }
+            )
+
+
+def _parse(unit: str) -> UnitRef:
+    from domain.units import parse_unit
+
+    return parse_unit(unit)
+
+
+def _community_in(unit: UnitRef, fact: UnitFacts) -> bool:
+    return unit.level == "community" and unit.community in fact.communities
+
+
+def responsible(conn: Connection, unit: UnitRef, period: Period, moment: Moment) -> list[dict[str, Any]]:
+    """Officials whose duty for the unit overlapped the period, as known at `moment`."""
+    valid, params = _valid(moment, "d")
+    params.update(unit=str(unit), first=period.first.isoformat(), last=period.last.isoformat())
+    rows = conn.execute(
+        text(
+            "SELECT d.official, o.name, d.duty FROM acct_duties d JOIN acct_officials o ON o.code = d.official "
+            f"WHERE {valid} AND d.unit = :unit AND d.starts_on <= :last AND (d.ends_on IS NULL OR d.ends_on > :first) "
+            "ORDER BY d.duty, d.official"
+        ),
+        params,
+    ).mappings()
+    return [{"official": r["official"], "name": r["name"], "duty": r["duty"]} for r in rows]
