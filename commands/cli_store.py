@@ -12,6 +12,7 @@ from commands.app import LedgerService, check_zone
 from commands.context import Env, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
+from domain.units import Period
 from infra import crypto
 from infra.store import store_exists
 
@@ -85,6 +86,8 @@ def init(env: Env, tz: str | None, fmt: str) -> None:
 def demo(env: Env, seed: int, fmt: str) -> None:
     """Fill an empty store with a Hezhou-like sample: 5 counties, 60 communities, 3 months of services.
 
+    With officials and their duties, visit plans, pairings, targets, supervision
+    items and debriefings; ends with the township ranking of its last full month.
     Creates the store and key file if they do not exist; refuses a store that
     already holds events.
 
@@ -92,7 +95,7 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     Example:
       taizhang --db sqlite:///demo.db demo --seed 7
     """
-    from commands.demo import run_demo
+    from commands.demo import last_full_month, run_demo
 
     store = env.store
     key_path = env.key_path
@@ -105,8 +108,11 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     if service.recorder.max_notification_id():
         raise Refused(f"the store at {store.display} already holds events; demo fills only an empty store")
     actor = env.actor or "demo"
+    today = service.now().date()
     with Progress("loading demo", 1) as bar:
-        summary = run_demo(service, seed=seed, actor=actor, progress=lambda done, total: bar.set(done, total))
+        summary = run_demo(
+            service, seed=seed, actor=actor, today=today, progress=lambda done, total: bar.set(done, total)
+        )
     result = {
         "store": store.display,
         "seed": seed,
@@ -119,12 +125,16 @@ def demo(env: Env, seed: int, fmt: str) -> None:
         f"  {summary.residents} residents, {summary.providers} providers",
         f"  {summary.services} services from {summary.first_day} to {summary.last_day} "
         f"({summary.corrections} corrected, {summary.voids} voided, {summary.late} entered late)",
+        f"  {summary.officials} officials with {summary.duties} duties, {summary.debriefings} debriefings; "
+        f"{summary.visit_plans} visit plans, {summary.pairings} pairings; "
+        f"{summary.targets} targets, {summary.supervision_items} supervision items",
     ]
     if fmt == "json":
         emit_write(result, fmt, "")
         return
     click.echo("\n".join(lines))
     _print_township_summary(env, summary.first_day, summary.last_day)
+    _print_township_ranking(env, last_full_month(today))
 
 
 def _print_township_summary(env: Env, first: date, last: date) -> None:
@@ -138,6 +148,27 @@ def _print_township_summary(env: Env, first: date, last: date) -> None:
     heading = "乡镇服务汇总" if env.lang == "zh" else "services by township"
     click.echo(f"\n{heading} {first} – {last}:")
     click.echo(render_table([localise(r, env.lang) for r in rows], fields, headers(fields, env.lang)))
+
+
+def _print_township_ranking(env: Env, period: Period) -> None:
+    """The townships' assessment for the period (as `assess run --level township`), best first."""
+    from commands.assess import load_rubric
+    from commands.cli_assess import assessment_document
+    from commands.output import render_table
+    from projections.filters import Moment
+
+    rubric = load_rubric(None)
+    document = assessment_document(env, period, "township", Moment(), rubric, None)
+    units = sorted(document["units"], key=lambda u: (u["rank"] is None, u["rank"] or 0, u["unit"]))
+    rows = [{"rank": u["rank"], "unit": u["unit"], "score": u["score"]} for u in units]
+    if env.lang == "zh":
+        heading = f"乡镇考核排名 {period.text}（考核细则 {rubric.name} v{rubric.version}）："
+        names = ["排名", "单位", "得分"]
+    else:
+        heading = f"township ranking {period.text} (rubric {rubric.name} v{rubric.version}):"
+        names = ["rank", "unit", "score"]
+    click.echo(f"\n{heading}")
+    click.echo(render_table(rows, ["rank", "unit", "score"], names))
 
 
 def register(group: click.Group) -> None:

@@ -24,10 +24,35 @@ entries meant to be late are late, a record entered "the same day" carries
 date, which are recorded now without it (as a clerk typing them in would).
 About 30% of records are written up later from paper ledgers (`entered_on` 1–5
 days after, a few 8–20 days after: those are late).
+
+Accountability, planned after all of the above from a random stream of its own (so
+the sample of a seed is the same with or without it):
+- officials: a secretary (区委/县委书记) for each county, a secretary and a deputy for
+  each township, a contact-point cadre (党员干部联系点) for each pilot community, each
+  answerable from the first establishment among the unit's communities; one deputy
+  hands over to a successor;
+- visit plans (重点巡访, every 7–30 days, by a provider of the community) for most
+  residents who are left-behind or living-alone elderly, five-guarantee or in extreme
+  poverty: some by policy (kept or not), some set to what the visits kept (often
+  starting mid-period); a plan passes to another provider when its provider retires,
+  ends when its resident leaves, and in pilots one is tightened to every 14 days and
+  sometimes one ends;
+- pairings (结对帮扶) of cadres, party members and grid workers with residents in
+  hardship, 2–5 per community, ended when either side leaves; in pilots one is handed over;
+- targets for each county, for the last full month and its quarter: records and
+  residents served (about what was delivered, the quarter's scaled to the whole quarter)
+  decomposed to the townships, emergency-aid records for the quarter, and a coverage
+  target of 0.6 on each township;
+- supervision items for some townships, due in the last full month: resolved on time,
+  late, or still open;
+- debriefings (专项述职) of a few township secretaries for the month before today's.
+Visit plans and pairings are events of the communities at their day in the calendar;
+officials, targets and items are saved after the communities, in three transactions.
 """
 
 from __future__ import annotations
 
+import collections
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -36,9 +61,12 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from commands import models
+from commands.accountability import amount_arg, code_arg, duty_arg, kind_arg, metric_arg, period_arg, text_arg, unit_arg
 from commands.app import KeySession, LedgerService
+from domain.accountability import Official, SupervisionItem, UnitTargets
 from domain.community import Community
 from domain.errors import LedgerError
+from domain.units import Period, parse_period
 
 T = TypeVar("T")
 
@@ -167,6 +195,13 @@ class DemoSummary:
     last_day: date
     departures: int = 0
     retirements: int = 0
+    officials: int = 0
+    duties: int = 0  # duties assigned (one was handed over: ended, and given to a successor)
+    visit_plans: int = 0  # visit plans set, replacements included
+    pairings: int = 0  # pairings added, hand-overs included
+    targets: int = 0  # targets set, those from decompositions included
+    supervision_items: int = 0
+    debriefings: int = 0
 
 
 # ---- the plan -------------------------------------------------------------------------------
@@ -242,6 +277,14 @@ class _Plan:
     corrections: int = 0
     voids: int = 0
     late: int = 0
+    visit_plans: int = 0
+    visit_plan_ends: int = 0
+    pairings: int = 0
+    pairing_ends: int = 0
+
+    @property
+    def pilot(self) -> bool:
+        return self.code.startswith("HZ-P")
 
     def at(self, moment: datetime, priority: int, action: str, payload: Any) -> None:
         self.timeline.append((moment, priority, len(self.timeline), action, payload))
@@ -685,6 +728,464 @@ def _plan_all(rng: random.Random, today: date, now: datetime, tz: tzinfo) -> lis
     return sorted(plans, key=lambda p: (not p.code.startswith("HZ-P"), p.code))
 
 
+# ---- accountability -------------------------------------------------------------------------
+# Planned after the sample above with a random stream of its own, so the communities,
+# residents, providers and services of a seed are the same with or without it.
+# Visit plans and pairings are events of the communities, at their day in each
+# community's calendar; officials, targets and supervision items are aggregates of
+# their own, saved after the communities.
+KEY_CATEGORIES = frozenset({"left_behind_elderly", "elderly_living_alone", "five_guarantee", "extreme_poverty"})
+PAIRING_CATEGORIES = frozenset(
+    {"five_guarantee", "extreme_poverty", "dibao", "hardship", "monitored", "elderly_living_alone", "disabled"}
+)
+PAIRING_ROLES = ("cadre", "party_member", "grid_worker")
+PLAN_SHARE = 0.85  # of the residents in a key category who get a visit plan
+FIT_SHARE = 0.5  # of the plans a policy would not keep, set to what the visits did keep
+COVERAGE_TARGET = 0.6
+COUNTY_CODES = {"八步区": "BB", "平桂区": "PG", "钟山县": "ZS", "昭平县": "ZP", "富川瑶族自治县": "FC"}
+_AGENCIES = (
+    "民政局副局长", "农业农村局干部", "委组织部干部", "人社局干部", "乡村振兴局副局长", "卫生健康局干部", "司法局干部",
+)
+_ITEMS = (
+    "补齐{month}独居老人重点巡访记录", "整改重复登记、逾期录入问题", "落实特困供养人员结对帮扶责任人",
+    "核实离世人员并及时办理台账销户", "开展汛期危旧房屋安全排查并建立台账", "完成留守老人关爱服务回访",
+    "规范纸质台账补录，做到当日服务当日登记",
+)
+_RESOLUTIONS = ("已补录并逐户核实", "已整改到位，形成整改清单", "已落实责任人并建立台账", "已完成排查，资料归档")
+_DEBRIEF = "{period}专项述职：{township}重点巡访对象{planned}人，服务{visits}人次；结对帮扶{pairs}户；下步抓好台账规范录入和督办事项整改。"
+
+
+def last_full_month(today: date) -> Period:
+    """The sample's last full month: today's month when today is its last day, else the one before."""
+    if (today + timedelta(days=1)).day == 1:
+        return parse_period(f"{today.year:04d}-{today.month:02d}")
+    first = today.replace(day=1) - timedelta(days=1)
+    return parse_period(f"{first.year:04d}-{first.month:02d}")
+
+
+def _previous_month(today: date) -> Period:
+    last = today.replace(day=1) - timedelta(days=1)
+    return parse_period(f"{last.year:04d}-{last.month:02d}")
+
+
+def _quarter_of(month: Period) -> Period:
+    return parse_period(f"{month.first.year:04d}-Q{(month.first.month - 1) // 3 + 1}")
+
+
+@dataclass
+class _Service:
+    """A record as it stands at the end of the sample: corrections applied, voided duplicates left out."""
+
+    day: date
+    kind: str
+    residents: list[str]
+    providers: list[str]
+
+
+@dataclass
+class _Official:
+    code: str
+    name: str
+    title: str
+    duties: list[tuple[str, str, date, date | None]] = field(default_factory=list)  # unit, duty, from, ended on
+    debriefs: list[tuple[str, str, str]] = field(default_factory=list)  # unit, period, summary
+
+
+@dataclass
+class _Item:
+    item_id: uuid.UUID
+    unit: str
+    item: str
+    due: date
+    resolved: tuple[date, str] | None
+
+
+@dataclass
+class _Accountability:
+    officials: list[_Official] = field(default_factory=list)
+    # ("set", unit, period, metric, kind, at_least) or ("decompose", unit, period, metric, kind, {unit: at_least})
+    targets: list[tuple[Any, ...]] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
+
+
+def _services_of(plan: _Plan) -> list[_Service]:
+    changes: dict[str, dict[str, Any]] = {}
+    for _moment, _priority, _seq, action, payload in plan.timeline:
+        if action == "correct":
+            changes.setdefault(payload["record_id"], {}).update(payload)
+    out = []
+    for record in plan.records:
+        if record.duplicate:
+            continue
+        change = changes.get(record.record_id, {})
+        kind = change.get("kind", record.kind)
+        out.append(_Service(record.occurred_at.date(), kind, change.get("residents", record.residents), record.providers))
+    return out
+
+
+def _kept(days: list[date], start: date, every: int, until: date) -> bool:
+    """Whether every window of `every` days from `start` that ends by `until` holds a visit (and one does)."""
+    window = start
+    counted = False
+    while True:
+        end = window + timedelta(days=every - 1)
+        if end > until:
+            return counted
+        if not any(window <= d <= end for d in days):
+            return False
+        counted = True
+        window = end + timedelta(days=1)
+
+
+def _fit(days: list[date], first: date, until: date) -> tuple[date, int] | None:
+    """The earliest start (a visit day) and shortest rhythm of 14–30 days that the visits kept."""
+    for every in (14, 15, 21, 30):
+        for start in days:
+            if start < first:
+                continue
+            if start + timedelta(days=2 * every - 1) > until:
+                break
+            if _kept(days, start, every, until):
+                return start, every
+    return None
+
+
+def _policy_every(rng: random.Random, categories: set[str]) -> int:
+    if categories & {"five_guarantee", "extreme_poverty"}:
+        return _weighted(rng, ((7, 1), (14, 4), (15, 2), (30, 2)))
+    if "elderly_living_alone" in categories:
+        return _weighted(rng, ((14, 2), (15, 1), (21, 2), (30, 4)))
+    return _weighted(rng, ((21, 1), (30, 4)))
+
+
+def _pick_provider(
+    rng: random.Random, candidates: list[_Provider], served: collections.Counter[str]
+) -> _Provider:
+    """Mostly the provider who has served the resident most; grid workers and cadres before others."""
+    bonus = {"grid_worker": 2, "cadre": 2, "party_member": 1.5}
+    weights = [bonus.get(p.role, 1) * (1 + 4 * served[p.code]) for p in candidates]
+    return rng.choices(candidates, weights=weights)[0]
+
+
+def _plan_visits_and_pairings(rng: random.Random, plan: _Plan, services: list[_Service], today: date, tz: tzinfo) -> None:
+    """Visit plans and pairings of one community, put into its calendar at their days."""
+    established = plan.established_on
+    first_service = max(established, today - timedelta(days=WINDOW_DAYS))
+    days: dict[str, list[date]] = collections.defaultdict(list)
+    served: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for service in services:
+        for code in service.residents:
+            days[code].append(service.day)
+            served[code].update(service.providers)
+    for code in days:
+        days[code] = sorted(set(days[code]))
+
+    actions: list[tuple[date, str, Any]] = []
+
+    # key visits (重点巡访)
+    planned: list[tuple[_Resident, int, _Provider, date]] = []
+    for resident in plan.residents:
+        categories = set(resident.categories)
+        if not categories & KEY_CATEGORIES or rng.random() >= PLAN_SHARE:
+            continue
+        first = max(first_service, resident.enrolled_on or established)
+        gone = resident.departed[0] if resident.departed is not None else None
+        if first > today - timedelta(days=7) or (gone is not None and gone <= first + timedelta(days=7)):
+            continue
+        start, every = first, _policy_every(rng, categories)
+        mine = days.get(resident.code, [])
+        if not _kept(mine, start, every, today) and gone is None and rng.random() < FIT_SHARE:
+            fitted = _fit(mine, first, today)
+            if fitted is not None:
+                start, every = fitted
+        candidates = [p for p in plan.providers if p.active(start, established)]
+        if not candidates:
+            continue
+        provider = _pick_provider(rng, candidates, served[resident.code])
+        actions.append((start, "visit_plan", (resident.code, every, provider.code, start)))
+        plan.visit_plans += 1
+        retired = provider.retired_on
+        if retired is not None and retired <= today and (gone is None or retired < gone):
+            # the provider retires: another takes the plan over from that day
+            others = [p for p in plan.providers if p.active(retired, established)]
+            if others:
+                successor = _pick_provider(rng, others, served[resident.code])
+                actions.append((retired, "visit_plan", (resident.code, every, successor.code, retired)))
+                plan.visit_plans += 1
+        if gone is not None:  # the resident left: the plan ends with them
+            actions.append((gone, "end_visit_plan", (resident.code, gone)))
+            plan.visit_plan_ends += 1
+        elif retired is None:
+            planned.append((resident, every, provider, start))
+    if plan.pilot and planned:
+        # One plan is tightened to every 14 days (加密巡访), and in some pilots one ends.
+        rhythm = [item for item in planned if item[1] >= 21 and item[3] <= today - timedelta(days=45)]
+        if rhythm:
+            resident, _every, provider, start = chosen = rng.choice(rhythm)
+            planned.remove(chosen)
+            day = _day_between(rng, start + timedelta(days=21), today - timedelta(days=14))
+            actions.append((day, "visit_plan", (resident.code, 14, provider.code, day)))
+            plan.visit_plans += 1
+        ending = [item for item in planned if item[3] <= today - timedelta(days=30)]
+        if ending and rng.random() < 0.5:
+            resident, _every, _provider, start = rng.choice(ending)
+            day = _day_between(rng, start + timedelta(days=14), today - timedelta(days=7))
+            actions.append((day, "end_visit_plan", (resident.code, day)))
+            plan.visit_plan_ends += 1
+
+    # pairings (结对帮扶)
+    needy = [r for r in plan.residents if set(r.categories) & PAIRING_CATEGORIES]
+    wanted = rng.randint(3, 5) if plan.pilot else rng.randint(2, 4)
+    paired: list[tuple[_Resident, _Provider, date]] = []
+    for resident in rng.sample(needy, min(wanted, len(needy))):
+        day = max(established, resident.enrolled_on or established) + timedelta(days=rng.randint(0, 20))
+        if day > today - timedelta(days=7) or not resident.active(day, established):
+            continue
+        pool = [p for p in plan.providers if p.role in PAIRING_ROLES and p.active(day, established)]
+        if not pool:
+            continue
+        provider = _pick_provider(rng, pool, served[resident.code])
+        actions.append((day, "pair", (provider.code, resident.code, day)))
+        plan.pairings += 1
+        ends = [d for d in (provider.retired_on, resident.departed[0] if resident.departed else None) if d is not None]
+        if ends and min(ends) <= today:
+            actions.append((min(ends), "unpair", (provider.code, resident.code, min(ends))))
+            plan.pairing_ends += 1
+        else:
+            paired.append((resident, provider, day))
+    handover = [item for item in paired if item[2] <= today - timedelta(days=30)]
+    if plan.pilot and handover:
+        # a pairing handed over to another cadre or party member
+        resident, provider, start = rng.choice(handover)
+        day = _day_between(rng, start + timedelta(days=14), today - timedelta(days=7))
+        pool = [
+            p for p in plan.providers
+            if p.role in PAIRING_ROLES and p is not provider and p.active(day, established) and p.retired_on is None
+        ]  # fmt: skip
+        if pool:
+            successor = _pick_provider(rng, pool, served[resident.code])
+            actions.append((day, "unpair", (provider.code, resident.code, day)))
+            actions.append((day, "pair", (successor.code, resident.code, day)))
+            plan.pairing_ends += 1
+            plan.pairings += 1
+
+    # Into the calendar at the start of their day, after that day's enrolments and registrations.
+    for day, action, payload in sorted(actions, key=lambda a: a[0]):
+        plan.at(datetime.combine(day, time(0), tz), 1, action, payload)
+    plan.timeline.sort(key=lambda item: (item[0], item[1], item[2]))
+
+
+def _round_up(value: float, step: int) -> int:
+    return max(step, step * -(-round(value) // step))
+
+
+def _split(rng: random.Random, whole: int, shares: dict[str, float]) -> dict[str, int]:
+    """Whole-number parts roughly in proportion to `shares` that add up to at least `whole`."""
+    total = sum(shares.values())
+    parts = {
+        unit: max(1, round(whole * (share / total if total else 1 / len(shares)) * rng.uniform(0.95, 1.1)))
+        for unit, share in shares.items()
+    }
+    short = whole - sum(parts.values())
+    if short > 0:
+        parts[max(parts, key=lambda u: (parts[u], u))] += short
+    return parts
+
+
+def _plan_accountability(rng: random.Random, plans: list[_Plan], today: date, tz: tzinfo) -> _Accountability:
+    out = _Accountability()
+    services = {plan.code: _services_of(plan) for plan in plans}
+    for plan in plans:
+        _plan_visits_and_pairings(rng, plan, services[plan.code], today, tz)
+
+    people = _People(rng, today)
+    month = last_full_month(today)
+    quarter = _quarter_of(month)
+    previous = _previous_month(today)
+
+    # officials: 书记负总责 for each county and township, 党员干部联系点 for each pilot community
+    townships: dict[str, list[str]] = {}
+    secretaries: list[tuple[_Official, str, str, list[_Plan]]] = []  # official, unit, township, communities
+    deputies: list[tuple[_Official, str, str, date]] = []
+
+    def official(county: str, title: str, women: float = 0.2) -> _Official:
+        number = 1 + sum(o.code.startswith(f"O-{COUNTY_CODES[county]}-") for o in out.officials)
+        gender = "female" if rng.random() < women else "male"
+        return _Official(f"O-{COUNTY_CODES[county]}-{number:02d}", people.name(people.surname(), "adult", gender), title)
+
+    for county, names in COUNTIES:
+        mine = [p for p in plans if p.county == county]
+        townships[county] = [t for t in names if any(p.township == t for p in mine)]
+        head = official(county, f"{county}委书记")
+        head.duties.append((f"county:{county}", "secretary", min(min(p.established_on for p in mine), today), None))
+        out.officials.append(head)
+        for township in townships[county]:
+            inside = [p for p in mine if p.township == township]
+            since = min(min(p.established_on for p in inside), today)
+            unit = f"township:{county}/{township}"
+            secretary = official(county, f"{township}党委书记")
+            secretary.duties.append((unit, "secretary", since, None))
+            out.officials.append(secretary)
+            deputy = official(county, f"{township}党委副书记、{'乡长' if township.endswith('乡') else '镇长'}", 0.3)
+            deputy.duties.append((unit, "deputy", since, None))
+            out.officials.append(deputy)
+            secretaries.append((secretary, unit, township, inside))
+            deputies.append((deputy, unit, township, since))
+        for plan in mine:
+            if plan.pilot:
+                cadre = official(county, f"{county}{rng.choice(_AGENCIES)}", 0.35)
+                cadre.duties.append((f"community:{plan.code}", "contact_point", min(plan.established_on, today), None))
+                out.officials.append(cadre)
+    # One deputy moves on; a successor answers from that day.
+    movable = [d for d in deputies if d[3] <= today - timedelta(days=60)]
+    if movable:
+        deputy, unit, township, since = rng.choice(movable)
+        day = _day_between(rng, today - timedelta(days=50), today - timedelta(days=30))
+        deputy.duties[0] = (unit, "deputy", since, day)
+        county = unit.split(":", 1)[1].split("/", 1)[0]
+        successor = official(county, f"{township}党委副书记、{'乡长' if township.endswith('乡') else '镇长'}", 0.3)
+        successor.duties.append((unit, "deputy", day, None))
+        out.officials.append(successor)
+
+    # debriefings (专项述职) of a few township secretaries for the previous month
+    eligible = [s for s in secretaries if s[0].duties[0][2] <= previous.last]
+    for secretary, unit, township, inside in sorted(
+        rng.sample(eligible, min(len(eligible), rng.randint(5, 8))), key=lambda s: s[0].code
+    ):
+        visits = sum(
+            len(s.residents) for p in inside for s in services[p.code] if previous.contains(s.day)
+        )
+        planned_count = len(
+            {(p.code, payload[0]) for p in inside for _m, _pr, _s, action, payload in p.timeline if action == "visit_plan"}
+        )
+        pairs = sum(p.pairings for p in inside)
+        summary = _DEBRIEF.format(
+            period=previous.text, township=township, planned=planned_count, visits=visits, pairs=pairs
+        )
+        secretary.debriefs.append((unit, previous.text, summary))
+
+    # targets (目标分解): each county's month and quarter, decomposed to its townships
+    window_first = today - timedelta(days=WINDOW_DAYS)
+    for period in (month, quarter):
+        covered = (min(period.last, today) - max(period.first, window_first)).days + 1
+        scale = ((period.last - period.first).days + 1) / max(1, covered)
+        for county, _names in COUNTIES:
+            records: dict[str, float] = {}
+            served_by: dict[str, float] = {}
+            aid: dict[str, float] = {}
+            for township in townships[county]:
+                delivered = [
+                    (p.code, s)
+                    for p in plans
+                    if (p.county, p.township) == (county, township)
+                    for s in services[p.code]
+                    if period.contains(s.day)
+                ]
+                unit = f"township:{county}/{township}"
+                records[unit] = len(delivered)
+                served_by[unit] = len({(code, r) for code, s in delivered for r in s.residents})
+                aid[unit] = sum(1 for _code, s in delivered if s.kind == "emergency_aid")
+            county_unit = f"county:{county}"
+            metrics: list[tuple[str, str | None, dict[str, float], int]] = [
+                ("records", None, records, _round_up(sum(records.values()) * scale * rng.uniform(0.85, 1.1), 10)),
+                (
+                    "residents_served",
+                    None,
+                    served_by,
+                    _round_up(sum(served_by.values()) * min(scale, 1.3) * rng.uniform(0.85, 1.1), 5),
+                ),
+            ]
+            if period is quarter:
+                metrics.append(
+                    ("records", "emergency_aid", aid, _round_up(sum(aid.values()) * scale * rng.uniform(0.8, 1.1), 5))
+                )
+            for metric, kind, shares, whole in metrics:
+                out.targets.append(("set", county_unit, period.text, metric, kind, whole))
+                out.targets.append(("decompose", county_unit, period.text, metric, kind, _split(rng, whole, shares)))
+            for township in townships[county]:
+                out.targets.append(("set", f"township:{county}/{township}", period.text, "coverage", None, COVERAGE_TARGET))
+
+    # supervision items (督办事项) for some townships, due in the last full month
+    units = [f"township:{county}/{t}" for county, _names in COUNTIES for t in townships[county]]
+    chosen = sorted(rng.sample(units, min(len(units), rng.randint(7, 9))))
+    count = sum(rng.randint(1, 2) for _ in chosen)
+    outcomes = ["on_time", "late", "open"] + [
+        _weighted(rng, (("on_time", 5), ("late", 2), ("open", 2))) for _ in range(max(0, count - 3))
+    ]
+    rng.shuffle(outcomes)
+    last_due = min(month.last, today)
+    for index, outcome in enumerate(outcomes):
+        unit = chosen[index % len(chosen)]
+        text = rng.choice(_ITEMS).format(month=f"{month.first.month}月")
+        resolved: tuple[date, str] | None = None
+        if outcome == "late" and last_due - timedelta(days=2) >= month.first:
+            due = _day_between(rng, month.first, last_due - timedelta(days=2))
+            resolved = (_day_between(rng, due + timedelta(days=1), today), rng.choice(_RESOLUTIONS))
+        elif outcome in ("on_time", "late"):
+            due = _day_between(rng, month.first, last_due)
+            resolved = (due - timedelta(days=rng.randint(0, 12)), rng.choice(_RESOLUTIONS))
+        else:
+            due = _day_between(rng, month.first, last_due)
+        out.items.append(_Item(uuid.UUID(int=rng.getrandbits(128), version=4), unit, text, due, resolved))
+    return out
+
+
+def _save_accountability(service: LedgerService, plan: _Accountability, today: date, actor: str) -> None:
+    """Officials, targets and supervision items: built from their aggregates, saved in three transactions."""
+
+    def past(day: date) -> date:
+        if day > today:  # pragma: no cover - the plan keeps every day in the past
+            raise models.Malformed("date", f"{day.isoformat()} is in the future")
+        return day
+
+    officials = []
+    for o in plan.officials:
+        official = Official.register(
+            code=code_arg(o.code, "code"), name=text_arg(o.name, "--name"), title=text_arg(o.title, "--title"), actor=actor
+        )
+        for unit, duty, starts_on, ended_on in o.duties:
+            ref, name = str(unit_arg(unit)), duty_arg(duty)
+            official.assign(unit=ref, duty=name, starts_on=past(starts_on), actor=actor)
+            if ended_on is not None:
+                official.end(unit=ref, duty=name, on=past(ended_on), actor=actor)
+        for unit, period, summary in o.debriefs:
+            official.file_debrief(
+                unit=str(unit_arg(unit)), period=period_arg(period).text, summary=text_arg(summary, "--summary", 5000), actor=actor
+            )
+        officials.append(official)
+    service.app.save(*officials)
+
+    targets: dict[str, UnitTargets] = {}
+
+    def of(unit: str) -> UnitTargets:
+        ref = str(unit_arg(unit))
+        if ref not in targets:
+            targets[ref] = UnitTargets.open(unit=ref, actor=actor)
+        return targets[ref]
+
+    for action, unit, period, metric, kind, amount in plan.targets:
+        name, kind_slug, span = metric_arg(metric), kind_arg(kind), period_arg(period).text
+        if action == "set":
+            of(unit).set_target(period=span, metric=name, kind=kind_slug, at_least=amount_arg(name, str(amount)), actor=actor)
+        else:
+            into = {str(unit_arg(child, "--into")): amount_arg(name, str(part), "--into") for child, part in amount.items()}
+            of(unit).decompose(
+                period=span, metric=name, kind=kind_slug, into=into, children=[of(child) for child in into], actor=actor
+            )
+    service.app.save(*targets.values())
+
+    items = []
+    for i in plan.items:
+        item = SupervisionItem.open(
+            item_id=i.item_id, unit=str(unit_arg(i.unit)), item=text_arg(i.item, "--item", 500), due=i.due, actor=actor
+        )
+        if i.resolved is not None:
+            on, note = i.resolved
+            item.resolve(note=text_arg(note, "--note", 2000), on=past(on), actor=actor)
+        items.append(item)
+    service.app.save(*items)
+
+
 # ---- loading --------------------------------------------------------------------------------
 def _build(service: LedgerService, plan: _Plan, keys: KeySession, actor: str) -> tuple[Community, list[tuple[str, str]]]:
     """The community's aggregate with every planned event, each command validated first."""
@@ -794,6 +1295,22 @@ def _build(service: LedgerService, plan: _Plan, keys: KeySession, actor: str) ->
             record_id, reason = payload
             cmd = service.validate(models.VoidService, {"community": plan.code, "record_id": record_id, "reason": reason})
             community.void_service(record_id=cmd.record_id, reason=cmd.reason, actor=actor)
+        elif action == "visit_plan":
+            resident, every, provider, starts_on = payload
+            community.set_visit_plan(
+                resident=code_arg(resident, "RESIDENT"),
+                every=every,
+                provider=code_arg(provider, "--provider"),
+                starts_on=starts_on,
+                actor=actor,
+            )
+        elif action == "end_visit_plan":
+            resident, on = payload
+            community.end_visit_plan(resident=code_arg(resident, "RESIDENT"), on=on, actor=actor)
+        elif action in ("pair", "unpair"):
+            provider, resident, on = payload
+            change = community.add_pairing if action == "pair" else community.end_pairing
+            change(provider=code_arg(provider, "--provider"), resident=code_arg(resident, "--resident"), on=on, actor=actor)
         else:  # pragma: no cover - the plan only holds the actions above
             raise AssertionError(action)
     return community, claims
@@ -819,6 +1336,8 @@ def run_demo(
 
     rng = random.Random(seed)
     plans = _plan_all(rng, today, now, service.tz)
+    # A stream of its own: the sample above is the same for a seed, with or without what follows.
+    accountability = _plan_accountability(random.Random(f"accountability:{seed}"), plans, today, service.tz)
 
     total = len(plans)
     for start in range(0, total, BATCH):
@@ -833,6 +1352,7 @@ def run_demo(
         service.save_many(aggregates, claims, keys)
         if progress is not None:
             progress(start + len(batch), total)
+    _save_accountability(service, accountability, today, actor)
 
     days = [r.occurred_at.date() for p in plans for r in p.records]
     return DemoSummary(
@@ -851,4 +1371,11 @@ def run_demo(
         last_day=max(days),
         departures=sum(1 for p in plans for r in p.residents if r.departed is not None),
         retirements=sum(1 for p in plans for v in p.providers if v.retired_on is not None),
+        officials=len(accountability.officials),
+        duties=sum(len(o.duties) for o in accountability.officials),
+        visit_plans=sum(p.visit_plans for p in plans),
+        pairings=sum(p.pairings for p in plans),
+        targets=sum(1 if t[0] == "set" else len(t[5]) for t in accountability.targets),
+        supervision_items=len(accountability.items),
+        debriefings=sum(len(o.debriefs) for o in accountability.officials),
     )
