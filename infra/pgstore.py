@@ -1,8 +1,8 @@
 """The server store: eventsourcing's PostgreSQL recorder plus taizhang's write-time hook.
 
-`_fetch_ids_after_insert_events` runs after `LOCK TABLE … IN EXCLUSIVE MODE` and the
-events' `INSERT … RETURNING`, inside the same transaction: writers are serialised
-there, so the recorded time can be made non-decreasing along the log. Imported
+The hook runs after `LOCK TABLE … IN EXCLUSIVE MODE` and the events' `INSERT …
+RETURNING`, inside the same transaction: writers are serialised there, so the
+recorded time can be made non-decreasing along the log. Imported
 only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
 """
 
@@ -13,7 +13,9 @@ from datetime import UTC
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
@@ -37,15 +39,36 @@ def utc_text(value: Any) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+INSERT_CHUNK = 2000  # events per INSERT statement within one transaction
+
+
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sql_create_statements.extend(SQL(statement) for statement in STORE_TABLES)  # type: ignore[arg-type]
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """All events in one transaction, inserted in chunks, without psycopg's pipeline mode.
+
+        eventsourcing sends every event of a save as one array parameter inside a pipeline;
+        with a few tens of thousands of events (an import) that stalls for good: the server
+        waits for the rest of the message while the client waits for the sync. Chunked
+        statements in an ordinary transaction keep the same atomicity and ordering.
+        """
+        positions: list[int] = []
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            if stored_events:
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                for start in range(0, len(stored_events), INSERT_CHUNK):
+                    chunk = stored_events[start : start + INSERT_CHUNK]
+                    PostgresAggregateRecorder._insert_stored_events(self, curs, chunk, **kwargs)
+                    positions.extend(row["notification_id"] for row in curs.fetchall())
+                self._write_hook(curs, positions, **kwargs)
+        return positions
+
+    def _write_hook(self, curs: Cursor[DictRow], positions: Sequence[int], **kwargs: Any) -> None:
         if positions:
             curs.execute(
                 "INSERT INTO taizhang_commits (first_position, last_position, recorded_at) "
@@ -64,7 +87,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         units = kwargs.get("units")
         if units:
             curs.executemany("INSERT INTO community_units (code, county, township) VALUES (%s, %s, %s)", units)
-        return positions
 
     # ---- reads the application needs ---------------------------------------------------
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -557,3 +557,20 @@ def test_a_5000_row_services_file_is_one_commit_and_every_row_is_stored_once(
     again = import_new(service, "services", path)
     assert again.counts() == {"added": 0, "existing": 5000, "skipped": 0}
     assert service.recorder.event_count() == before + 5000
+
+
+def test_a_large_import_is_one_transaction_on_postgres_too(service: LedgerService, tmp_path: Path) -> None:
+    """Tens of thousands of events in one save: eventsourcing's pipelined single INSERT stalled here."""
+    from tests.perf.bench_import import write_base, write_services
+
+    communities, residents, providers = write_base(tmp_path)
+    for kind, path in (("communities", communities), ("residents", residents), ("providers", providers)):
+        import_file(service, kind, path, "clerk")
+    before = service.recorder.max_notification_id() or 0
+    services = tmp_path / "services.csv"
+    write_services(services, 25_000)
+    result = import_file(service, "services", services, "clerk")
+    assert result.counts() == {"added": 25_000, "existing": 0, "skipped": 0}
+    after = service.recorder.max_notification_id()
+    commits = service.recorder.recorded_times(before + 1, after)
+    assert len(commits) == 1 and commits[0][1] - commits[0][0] + 1 == 25_000
