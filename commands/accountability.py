@@ -6,6 +6,7 @@ the same get -> domain call -> save loop, with retries, as every other write.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -62,8 +63,8 @@ def amount_arg(metric: str, value: str, option: str = "--at-least") -> float:
         amount = float(value)
     except ValueError:
         raise models.Malformed(option, f"not a number: {value!r}") from None
-    if amount != amount or amount < 0:  # NaN or negative
-        raise models.Malformed(option, f"must be 0 or more, got {value!r}")
+    if not math.isfinite(amount) or amount < 0:
+        raise models.Malformed(option, f"must be a finite number of 0 or more, got {value!r}")
     if metric == "coverage":
         if amount > 1:
             raise models.Malformed(option, f"coverage is a share between 0 and 1, got {value!r}")
@@ -93,6 +94,16 @@ def code_arg(value: str, option: str) -> str:
         return models.clean_code(value)
     except ValueError as e:
         raise models.Malformed(option, str(e)) from None
+
+
+def check_inside(unit: UnitRef, into: dict[UnitRef, float]) -> None:
+    """What can be judged without the store: parts below the unit, at a lower level."""
+    order = {"county": 0, "township": 1, "community": 2}
+    for child in into:
+        if order[child.level] <= order[unit.level]:
+            raise models.Malformed("--into", f"{child} is not inside {unit}")
+        if child.level != "community" and not unit.contains(child):
+            raise models.Malformed("--into", f"{child} is not inside {unit}")
 
 
 class Accountability:
@@ -211,10 +222,15 @@ class Accountability:
     def decompose(
         self, unit: UnitRef, period: Period, metric: str, kind: str | None, into: dict[UnitRef, float], actor: str
     ) -> dict[str, Any]:
+        check_inside(unit, into)
+        units = self.service.recorder.units()
         for child in into:
-            if not unit.contains(child):
-                raise models.Malformed("--into", f"{child} is not inside {unit}")
             self.require_unit(child)
+            if child.level == "community":
+                code, county, township = next(u for u in units if u[0] == child.community)
+                located = UnitRef("community", county=county, township=township, community=code)
+                if not unit.contains(located):
+                    raise NotFound(f"{child} is not inside {unit}")
 
         def decide(_keys: KeySession) -> Change:
             parent = self.targets(unit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ def load_rubric(path: Path | None) -> Rubric:
     for metric, weight in weights.items():
         if metric not in METRICS:
             raise RubricError(f"--rubric: unknown metric {metric!r} (one of: {', '.join(METRICS)})")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise RubricError(f"--rubric: weight of {metric} must be a number of 0 or more, got {weight!r}")
         clean[metric] = float(weight)
     if not any(clean.values()):

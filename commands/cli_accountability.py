@@ -11,6 +11,7 @@ from commands import models
 from commands.accountability import (
     Accountability,
     amount_arg,
+    check_inside,
     code_arg,
     day_arg,
     duty_arg,
@@ -226,7 +227,7 @@ def target_set(
 @target.command("decompose")
 @click.option("--unit", required=True, help=UNIT_HELP)
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
-@click.option("--metric", required=True, help="records|minutes|residents_served.")
+@click.option("--metric", required=True, help="records|minutes|residents_served (coverage is not additive).")
 @click.option("--kind", help="The kind, if the parent target has one.")
 @click.option("--into", "into", multiple=True, required=True, metavar="UNIT=N", help="A unit inside --unit and its share; repeat.")
 @write_format_option
@@ -243,6 +244,8 @@ def target_decompose(
     """
     actor = env.writer()
     ref, span, name = unit_arg(unit), period_arg(period), metric_arg(metric)
+    if name == "coverage":
+        raise models.Malformed("--metric", "coverage is a share, not a sum: set each unit's coverage target instead")
     kind_slug = kind_arg(kind)
     parts: dict = {}
     for item in into:
@@ -253,6 +256,7 @@ def target_decompose(
         if child in parts:
             raise models.Malformed("--into", f"{child} is given twice")
         parts[child] = amount_arg(name, amount_text, "--into")
+    check_inside(ref, parts)
     result = _acct(env).decompose(ref, span, name, kind_slug, parts, actor)
     emit_write(result, fmt, f"decomposed {ref} {span} {name} into {len(parts)} unit(s)")
 

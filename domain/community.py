@@ -238,7 +238,8 @@ class Community(Aggregate):
         on: str
 
         def apply(self, community: Community) -> None:
-            community.visit_plans.pop(self.resident, None)
+            plan = community.visit_plans[self.resident]
+            community.visit_plans[self.resident] = [*plan[:3], self.on]
 
     class PairingAdded(Event):
         TOPIC = "taizhang:Community.PairingAdded"
@@ -282,7 +283,7 @@ class Community(Aggregate):
         self.residents: dict[str, dict[str, Any]] = {}
         self.providers: dict[str, dict[str, Any]] = {}
         self.records: dict[str, list[Any]] = {}
-        self.visit_plans: dict[str, list[Any]] = {}  # resident -> [every, provider, starts_on]
+        self.visit_plans: dict[str, list[Any]] = {}  # resident -> [every, provider, starts_on(, ended_on)]
         self.pairings: dict[str, str] = {}  # "provider|resident" -> since
 
     @classmethod
@@ -562,14 +563,16 @@ class Community(Aggregate):
         self._resident_active_on(resident, day)
         self._provider_active_on(provider, day)
         current = self.visit_plans.get(resident)
+        if current is not None and len(current) > 3 and day < current[3]:
+            raise RuleViolation(f"resident {resident}'s last visit plan ran until {current[3]}, after {day}")
         if current is not None and day < current[2]:
             raise RuleViolation(f"resident {resident}'s current visit plan starts on {current[2]}, after {day}")
         self.trigger_event(self.VisitPlanSet, resident=resident, every=every, provider=provider, starts_on=day, actor=actor)
 
     def end_visit_plan(self, *, resident: str, on: date | str, actor: str) -> None:
         current = self.visit_plans.get(resident)
-        if current is None:
-            raise NotActive(f"resident {resident} has no visit plan in community {self.code}")
+        if current is None or len(current) > 3:
+            raise NotActive(f"resident {resident} has no visit plan in force in community {self.code}")
         day = _day(on)
         if day < current[2]:
             raise RuleViolation(f"resident {resident}'s visit plan starts on {current[2]}, after {day}")

@@ -29,7 +29,11 @@ class UnitRef:
         return f"community:{self.community}"
 
     def contains(self, other: UnitRef) -> bool:
-        """Whether `other` lies strictly inside this unit (a township in a county, …)."""
+        """Whether `other` lies strictly inside this unit (a township in a county, …).
+
+        A community is placed by its county and township, which `community:CODE` alone
+        does not say: the store fills them in before asking.
+        """
         if self.level == "county":
             return other.level in ("township", "community") and other.county == self.county
         if self.level == "township":

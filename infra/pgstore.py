@@ -12,8 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Cursor
@@ -136,6 +135,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             for statement in STORE_TABLES:
                 curs.execute(statement)  # type: ignore[arg-type]
+
+    def count_after(self, position: int) -> int:
+        sql = f"SELECT count(*) AS n FROM {self.events_table_name} WHERE notification_id > %s"
+        return int(self._select(sql, (position,))[0]["n"])
 
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) AS n FROM {self.events_table_name}")[0]["n"])

@@ -177,13 +177,17 @@ class Runner:
                 "projection": p.name,
                 "position": positions.get(p.name, 0),
                 "head": head,
-                "lag": head - positions.get(p.name, 0),
+                "lag": self._behind(positions.get(p.name, 0), head),
             }
             for p in self.projections
         ]
 
     def lag(self) -> int:
-        return max(self.head() - self.position(), 0)
+        """Events recorded but not yet projected (positions may have gaps on PostgreSQL)."""
+        return self._behind(self.position(), self.head())
+
+    def _behind(self, position: int, head: int) -> int:
+        return 0 if position >= head else int(self.recorder.count_after(position))
 
     # ---- running -------------------------------------------------------------------------------
     def run_batch(self, limit: int = BATCH_SIZE) -> int:

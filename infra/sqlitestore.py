@@ -126,5 +126,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         """Create tables added since the store was made (all statements are IF NOT EXISTS)."""
         self.create_table()
 
+    def count_after(self, position: int) -> int:
+        return int(self._select(f"SELECT count(*) FROM {self.events_table_name} WHERE rowid > ?", (position,))[0][0])
+
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) FROM {self.events_table_name}")[0][0])

@@ -48,6 +48,7 @@ duties = _temporal(
     Column("official", String, primary_key=True),
     Column("unit", String, primary_key=True),
     Column("duty", String, primary_key=True),
+    Column("spell", Integer, primary_key=True),  # 1, 2, … each time the duty is taken up again
     Column("starts_on", String, nullable=False),
     Column("ends_on", String),  # exclusive: no longer answerable from this day
 )
@@ -114,7 +115,7 @@ resident_states = _temporal(
 )
 
 KEYS: dict[str, tuple[str, ...]] = {
-    "acct_duties": ("official", "unit", "duty"),
+    "acct_duties": ("official", "unit", "duty", "spell"),
     "acct_visit_plans": ("community", "resident", "plan"),
     "acct_pairings": ("community", "provider", "resident", "pairing"),
     "acct_targets": ("unit", "period", "metric", "kind"),
@@ -131,7 +132,7 @@ ITEM = "taizhang:SupervisionItem."
 
 class AccountabilityProjection:
     name = "accountability"
-    version = 1
+    version = 2
     metadata = metadata
 
     def __init__(self) -> None:
@@ -253,12 +254,12 @@ class _Writer:
         code = self.official_code(event)
         if name == "DutyAssigned":
             key = {"official": code, "unit": p["unit"], "duty": p["duty"]}
-            changes = {"starts_on": p["starts_on"], "ends_on": None}
-            if not self.replace("acct_duties", key, changes, event):
-                self.insert("acct_duties", {**key, **changes}, event)
+            spell = self.next_number("acct_duties", "spell", key)
+            self.insert("acct_duties", {**key, "spell": spell, "starts_on": p["starts_on"], "ends_on": None}, event)
         elif name == "DutyEnded":
             key = {"official": code, "unit": p["unit"], "duty": p["duty"]}
-            self.replace("acct_duties", key, {"ends_on": p["on"]}, event)
+            spell = self.next_number("acct_duties", "spell", key) - 1
+            self.replace("acct_duties", {**key, "spell": spell}, {"ends_on": p["on"]}, event)
         elif name == "DebriefFiled":
             values = {"official": code, "unit": p["unit"], "period": p["period"], "summary": p["summary"]}
             self.insert("acct_debriefs", {**values, "filed_at": event.recorded_at}, event)

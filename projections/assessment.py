@@ -96,8 +96,9 @@ def assess(
 ) -> list[UnitFacts]:
     """Measure every unit of `level` (or just `only`) for `period` as the views stood at `moment`.
 
-    `day` is the day the period is judged on (the as-of day, or today): visit windows and
-    supervision items that are not yet due on it are not counted against anyone.
+    `day` is the day the period is judged on, to its end (the as-of day, or today; by default
+    the period's last day): visit windows ending and supervision items due after it are not
+    counted yet, met or not — a period in progress is judged on what is already due.
     """
     judged = min(day or period.last, period.last)
     units = units_of(conn, level, moment)
@@ -204,17 +205,21 @@ def _visits(
         return
     earliest = min(date.fromisoformat(p["starts_on"]) for p in plans)
     visits = _service_days(conn, codes, earliest, period.last, moment)
+    departures = _departures(conn, codes, moment)
     for plan in plans:
         measure = facts[code_to_unit[plan["community"]]].measures["visit_timeliness"]
+        departed = departures.get((plan["community"], plan["resident"]))
         for window in plan_windows(plan, period):
             start, end = window
-            if end > judged:
-                break  # not over yet on the day of judgement
+            if departed is not None and end >= departed:
+                break  # the resident left: no visits are owed from then on
             records = [
                 rid
                 for day, rid in visits.get((plan["community"], plan["resident"]), [])
                 if start <= day <= end
             ]
+            if end > judged:
+                break  # not over on the day of judgement: not counted yet
             measure.denominator += 1
             measure.numerator += 1 if records else 0
             measure.evidence.append(
@@ -228,6 +233,20 @@ def _visits(
                     "records": sorted(set(records)),
                 }
             )
+
+
+def _departures(conn: Connection, codes: list[str], moment: Moment) -> dict[tuple[str, str], date]:
+    valid, params = _valid(moment, "s")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params)
+    rows = conn.execute(
+        text(
+            "SELECT s.community, s.code, s.departed_on FROM acct_resident_states s "
+            f"WHERE {valid} AND s.community IN {inside} AND s.departed_on IS NOT NULL"
+        ),
+        params,
+    )
+    return {(r[0], r[1]): date.fromisoformat(r[2]) for r in rows}
 
 
 def plan_windows(plan: dict[str, Any], period: Period) -> list[tuple[date, date]]:
@@ -393,8 +412,8 @@ def _supervision(
             if item_unit != ref and not ref.contains(item_unit) and not _community_in(item_unit, fact):
                 continue
             closed = row["resolved_on"] is not None and row["resolved_on"] <= row["due"]
-            if not closed and row["due"] >= judged.isoformat():
-                continue  # not yet due (or due today) and still open: nobody has failed yet
+            if row["due"] > judged.isoformat():
+                continue  # not due yet on the day of judgement: not counted, resolved or not
             measure.denominator += 1
             measure.numerator += 1 if closed else 0
             measure.evidence.append(
@@ -425,7 +444,7 @@ def responsible(conn: Connection, unit: UnitRef, period: Period, moment: Moment)
     params.update(unit=str(unit), first=period.first.isoformat(), last=period.last.isoformat())
     rows = conn.execute(
         text(
-            "SELECT d.official, o.name, d.duty FROM acct_duties d JOIN acct_officials o ON o.code = d.official "
+            "SELECT DISTINCT d.official, o.name, d.duty FROM acct_duties d JOIN acct_officials o ON o.code = d.official "
             f"WHERE {valid} AND d.unit = :unit AND d.starts_on <= :last AND (d.ends_on IS NULL OR d.ends_on > :first) "
             "ORDER BY d.duty, d.official"
         ),

@@ -133,6 +133,29 @@ class _Deltas:
             "records = ledger_month_category_resident.records + excluded.records",
             [(c, m, g, p, r) for (c, m, g, p), r in self.category_resident.items() if r],
         )
+        # Totals brought down to zero are removed, so kept views equal rebuilt ones row for row.
+        bulk(
+            conn,
+            "DELETE FROM ledger_month_kind WHERE community = ? AND month = ? AND kind = ? AND records = 0",
+            [key for key, (r, _n) in self.kind.items() if r < 0],
+        )
+        bulk(
+            conn,
+            "DELETE FROM ledger_month_resident WHERE community = ? AND month = ? AND resident = ? AND records = 0",
+            [key for key, r in self.resident.items() if r < 0],
+        )
+        bulk(
+            conn,
+            "DELETE FROM ledger_month_category_kind "
+            "WHERE community = ? AND month = ? AND category = ? AND kind = ? AND records = 0",
+            [key for key, (r, _n) in self.category_kind.items() if r < 0],
+        )
+        bulk(
+            conn,
+            "DELETE FROM ledger_month_category_resident "
+            "WHERE community = ? AND month = ? AND category = ? AND resident = ? AND records = 0",
+            [key for key, r in self.category_resident.items() if r < 0],
+        )
 
 
 class LedgerProjection:
@@ -360,13 +383,13 @@ class _Batch:
             row["occurred_utc"] = utc_ms(datetime.fromisoformat(at))
             row["occurred_on"] = datetime.fromisoformat(at).date().isoformat()
             row["month"] = at[:7]
-        people = old_people
         if "residents" in changes:
             row["residents"] = ";".join(changes["residents"])
-            people = [
-                (resident, list(self.resident_categories(row["community"], resident)))
-                for resident in changes["residents"]
-            ]
+        # A revision counts its residents under their categories as known when it is recorded.
+        people = [
+            (resident, list(self.resident_categories(row["community"], resident)))
+            for resident in _split(row["residents"])
+        ]
         if "providers" in changes:
             row["providers"] = ";".join(changes["providers"])
         row["revision"] = old["revision"] + 1

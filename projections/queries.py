@@ -165,7 +165,12 @@ def _communities(conn: Connection, unit: Unit | None) -> list[dict[str, Any]]:
 def _summary_months(conn: Connection, filters: Filters) -> list[str]:
     first, last = filters.date_from, filters.date_to
     if first is None or last is None:
-        row = conn.execute(text("SELECT min(month), max(month) FROM ledger_month_kind WHERE records > 0")).first()
+        if filters.moment.current:
+            sql, params = "SELECT min(month), max(month) FROM ledger_month_kind WHERE records > 0", {}
+        else:  # the months that held records at that moment
+            clause, params = filters.moment.where("r")
+            sql = f"SELECT min(r.month), max(r.month) FROM ledger_revisions r WHERE {clause} AND r.status = 'active'"
+        row = conn.execute(text(sql), params).first()
         lo = _month_bounds(row[0])[0] if row and row[0] else None
         hi = _month_bounds(row[1])[1] if row and row[1] else None
         first = first or lo

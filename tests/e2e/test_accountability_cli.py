@@ -962,12 +962,6 @@ def test_malformed_input_on_a_missing_store_is_malformed(run: Cli, args: list[st
     assert store_tables(run.url) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: commands/cli_accountability.py target_decompose opens the store (_acct(env)) before "
-    "Accountability.decompose checks that each --into unit is inside --unit, so a township outside the "
-    "county is reported as 'no store' (exit 1) instead of malformed (exit 2) when the store is missing",
-)
 def test_an_into_unit_outside_the_unit_on_a_missing_store_is_malformed(run: Cli) -> None:
     error_line(run(*_dec(f"{D}=6")), 2, "--into", D)
     assert store_tables(run.url) == set()
@@ -976,12 +970,6 @@ def test_an_into_unit_outside_the_unit_on_a_missing_store_is_malformed(run: Cli)
 # =====================================================================================================
 # Bugs found (strict xfail: they fail today, and will flag when fixed)
 # =====================================================================================================
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: commands/accountability.py amount_arg computes int(amount) for 'inf', which raises "
-    "OverflowError: `target set --metric records --at-least inf` (and `--into UNIT=inf`) exits 1 with "
-    "'internal error: OverflowError: cannot convert float infinity to integer' instead of exit 2 naming the option",
-)
 @pytest.mark.parametrize(
     ("args", "option"),
     [
@@ -996,13 +984,6 @@ def test_an_infinite_target_is_malformed(world: World, args: list[str], option: 
     error_line(result, 2, option, "inf")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `target decompose --metric coverage` can never succeed and needs no store to judge "
-    "(its --metric help lists only records|minutes|residents_served), yet it exits 1 (refused: 'has no "
-    "coverage target' / 'coverage is a share, not a sum') instead of 2; DESIGN §5 says input judged "
-    "without the store is malformed (exit 2)",
-)
 def test_decomposing_coverage_is_malformed(world: World) -> None:
     before = world.counts()
     result = world.cli(*_dec(f"{A}=0.9", metric="coverage"), actor=SUP)
@@ -1010,13 +991,6 @@ def test_decomposing_coverage_is_malformed(world: World) -> None:
     error_line(result, 2, "--metric", "coverage")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: domain/units.py UnitRef.contains compares a community's county/township, which parse_unit "
-    "leaves empty for `community:CODE`, so commands/accountability.py Accountability.decompose rejects every "
-    "community part: `target decompose --unit township:八步区/贺街镇 --into community:HZ-001=2 …` exits 2 "
-    "'--into: community:HZ-001 is not inside township:八步区/贺街镇' although HZ-001 is in that township",
-)
 def test_a_township_target_decomposes_into_its_communities(run: Cli) -> None:
     run.ok("init", actor=ADMIN)
     establish(run, *COMMUNITIES[0])

@@ -282,14 +282,6 @@ def test_visit_timeliness_windows(service: LedgerService) -> None:
     assert measure(service)[str(LIANTANG_UNIT)].measures["visit_timeliness"].value is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: domain/community.py Community.set_visit_plan only checks the plan in force; after "
-    "`visit-plan end` (VisitPlanEnded pops it) a new plan may start before the old one's end, and "
-    "projections/accountability.py end_plan only closes plans whose ends_on IS NULL, so both plans keep "
-    "their windows: plan every 7 from 03-01 ended 03-15, new plan every 7 from 03-08 -> windows "
-    "03-08..14 counted twice (4 windows for 3 weeks) instead of the old plan ending on 03-08",
-)
 def test_a_resident_never_has_two_windows_over_the_same_days(service: LedgerService) -> None:
     a = community(service, "HZ-A")
     provider(service, a)
@@ -465,14 +457,6 @@ def test_supervision_closure(service: LedgerService) -> None:
     assert (evidence["unit"], evidence["due"], evidence["resolved_on"]) == (str(HEJIE_UNIT), "2026-03-12", "2026-03-15")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: projections/assessment.py _supervision skips open items with `due >= judged`, and assess() "
-    "caps judged at the period's last day, so once the period is over an item due ON its last day is never "
-    "counted: period 2026-03 judged 2026-04-15 (or later, or with day=None), item due 2026-03-31 still open "
-    "-> supervision_closure None (expected 0/1); same with the item resolved late on 2026-04-03 (expected "
-    "0/2 with both)",
-)
 def test_an_item_due_on_the_last_day_of_a_closed_period_is_counted(service: LedgerService) -> None:
     community(service, "HZ-A")
     acct = Accountability(service)
@@ -483,12 +467,6 @@ def test_an_item_due_on_the_last_day_of_a_closed_period_is_counted(service: Ledg
         assert pair(measure(service, day=day)[str(HEJIE_UNIT)], "supervision_closure") == (0, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (deviation from the stated rule 'items not yet due on the day of judgement are not "
-    "counted'): projections/assessment.py _supervision only skips not-yet-due items that are OPEN; an item "
-    "due 2026-03-28 resolved early on 2026-03-19, judged 2026-03-20, is counted (1/1 instead of None)",
-)
 def test_an_item_not_yet_due_is_not_counted_even_when_resolved_early(service: LedgerService) -> None:
     community(service, "HZ-A")
     acct = Accountability(service)
@@ -580,13 +558,6 @@ def test_responsible_officials_are_listed(service: LedgerService) -> None:
         views.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: projections/accountability.py _Writer.official_event keys acct_duties by (official, unit, duty) "
-    "and, on DutyAssigned, replace()s the current row, so a second spell of the same duty overwrites the first: "
-    "O-1 secretary of 贺街镇 2026-01-01..2026-02-01 then again from 2026-04-01 -> responsible(2026-01) is [] "
-    "(expected O-1; the domain itself accepts O-1's debriefing for 2026-01)",
-)
 def test_an_official_answers_for_every_spell_of_a_duty(service: LedgerService) -> None:
     community(service, "HZ-A")
     acct = Accountability(service)

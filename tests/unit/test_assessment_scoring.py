@@ -279,12 +279,6 @@ def test_a_missing_rubric_file_is_refused(tmp_path: Path) -> None:
         load_rubric(tmp_path)  # a directory
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: commands/assess.py load_rubric accepts the TOML floats nan and inf as weights (its check is "
-    "`weight < 0`, false for both): with `coverage = inf` score_unit returns a NaN score; with `coverage = nan` "
-    "the metric is silently dropped (nan > 0 is false) and the document carries weight NaN (not valid JSON)",
-)
 @pytest.mark.parametrize("weight", ["nan", "inf", "+inf"])
 def test_non_finite_weights_are_refused(tmp_path: Path, weight: str) -> None:
     path = write(tmp_path, f'name = "x"\nversion = "1"\n[weights]\ncoverage = {weight}\nbreadth = 1\n')
