@@ -833,7 +833,8 @@ def test_summary_per_month_as_of_keeps_every_record(service: LedgerService, view
     record_id = _record(service, "2026-07-05 09:30", ["R0"], minutes=45)
     then = Moment(position=service.recorder.max_notification_id())
     _correct(service, record_id, occurred_at="2026-08-05 09:30")
-    views.prepare()
+    views.runner.ensure_tables()
+    views.runner.catch_up()  # on PostgreSQL queries do not catch up by themselves
     with views.read() as conn:
         totals = queries.summary(conn, Filters(moment=then), by="community")
         per_month = queries.summary(conn, Filters(moment=then), by="community", per_month=True)
@@ -850,7 +851,8 @@ def test_categories_do_not_depend_on_what_a_correction_changed(service: LedgerSe
     service.update_resident(service.validate(models.UpdateResident, data), ACTOR)
     _correct(service, minutes_only, minutes=45)  # both now serve exactly R0, corrected after the update
     _correct(service, residents_too, residents=["R0"])
-    views.prepare()
+    views.runner.ensure_tables()
+    views.runner.catch_up()  # on PostgreSQL queries do not catch up by themselves
     with views.read() as conn:
         people = people_at(conn, None)
         hardship = {e["record_id"] for e in queries.entries(conn, Filters(category="hardship"))}
