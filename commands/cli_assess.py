@@ -249,8 +249,10 @@ def audit() -> None:
 @click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def audit_responsibility(env: Env, unit: str, period: str, as_of: str | None, fmt: str, wait: float | None) -> None:
-    """List every obligation of a unit for a period — duties, debriefings, visit plans, pairings,
-    targets, supervision items — with its status (met, missed, open, overdue) and the evidence.
+    """List every obligation of a unit for a period, with its status and the evidence.
+
+    Duties, debriefings, visit plans, pairings, targets and supervision items, each
+    met, missed, open or overdue.
 
     \b
     Example:

@@ -113,7 +113,9 @@ class Run:
 
     def head(self) -> int:
         """The log's head as `projections status` reports it (events in the store)."""
-        (row,) = self.json("projections", "status")
+        rows = self.json("projections", "status")
+        assert len({r["head"] for r in rows}) == 1
+        row = rows[0]
         return int(row["head"])
 
 
@@ -1163,17 +1165,25 @@ def test_errors_in_chinese(hist: History) -> None:
 
 
 # ---- projections ---------------------------------------------------------------------------------
+def one_status(run: Run) -> dict[str, Any]:
+    """`projections status`: every projection moves with the log; they must agree (the ledger's row)."""
+    rows = run.json("projections", "status")
+    assert [r["projection"] for r in rows] == ["ledger", "accountability"]
+    assert all({k: v for k, v in r.items() if k != "projection"} == {k: v for k, v in rows[0].items() if k != "projection"} for r in rows)
+    return rows[0]
+
+
 def test_projections_status_run_and_lag(fresh: Run) -> None:
     hist = build_history(fresh)
     run = hist.run
-    (status,) = run.json("projections", "status")
+    status = one_status(run)
     assert list(status) == STATUS_FIELDS
     assert status == {"projection": status["projection"], "position": EVENTS, "head": EVENTS, "lag": 0}
     record_id = str(uuid.uuid4())
     record_args = ["service", "record", "AA-01", "--kind", "family_care", "--resident", "R1", "--provider", "P1",
                    "--at", "2026-10-09 10:00", "--minutes", "33", "--record-id", record_id, "--entered-on", "2026-10-09"]  # fmt: skip
     run.ok(*record_args)
-    (status,) = run.json("projections", "status")
+    status = one_status(run)
     assert status["head"] == EVENTS + 1 and status["position"] + status["lag"] == status["head"]
     if run.backend == "postgres":
         assert status["lag"] == 1
@@ -1192,7 +1202,7 @@ def test_projections_status_run_and_lag(fresh: Run) -> None:
         assert "Traceback" not in result.stderr
     out = run.ok("projections", "run", quiet=False).stdout
     assert str(EVENTS + 1) in out
-    (status,) = run.json("projections", "status")
+    status = one_status(run)
     assert (status["position"], status["head"], status["lag"]) == (EVENTS + 1, EVENTS + 1, 0)
     # Caught up: no lag line, the new record is there; --wait returns at once without a warning.
     rows = run.json("ledger", "entries", "--community", "AA-01")
@@ -1216,7 +1226,7 @@ def test_sqlite_queries_catch_up_by_themselves(sqlite_url: str, tmp_path: Path) 
     record(run, str(uuid.uuid4()), "2026-10-05 09:00", 30)
     rows = run.json("ledger", "entries")  # quiet: no lag line
     assert [r["minutes"] for r in rows] == [30]
-    (status,) = run.json("projections", "status")
+    status = one_status(run)
     assert status["lag"] == 0 and status["position"] == status["head"] == 5  # 1 + 2 + 1 + 1 events
 
 
@@ -1235,7 +1245,8 @@ def test_projections_rebuild_gives_the_same_ledger(fresh: Run) -> None:
     before = [run.json(*q) for q in queries]
     assert before[1] != before[0]
     rebuilt = orjson.loads(run.ok("projections", "rebuild", "--format", "json").stdout)
-    assert [(r["position"], r["head"], r["lag"]) for r in rebuilt] == [(EVENTS, EVENTS, 0)]
+    assert [r["projection"] for r in rebuilt] == ["ledger", "accountability"]
+    assert {(r["position"], r["head"], r["lag"]) for r in rebuilt} == {(EVENTS, EVENTS, 0)}
     text_out = run.ok("projections", "rebuild").stdout
     assert str(EVENTS) in text_out
     after = [run.json(*q) for q in queries]
