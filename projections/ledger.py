@@ -162,7 +162,7 @@ class LedgerProjection:
     """Projects Community events into the ledger tables."""
 
     name = t.PROJECTION
-    version = 2
+    version = 3
     metadata = t.metadata
 
     def __init__(self) -> None:

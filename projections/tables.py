@@ -134,6 +134,8 @@ month_kind = Table(
     Column("kind", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
+    # Summaries select months across all communities: covering indexes led by the month.
+    Index("ledger_month_kind_by_month", "month", "community", "kind", "records", "minutes"),
 )
 
 month_resident = Table(
@@ -143,6 +145,7 @@ month_resident = Table(
     Column("month", String, primary_key=True),
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
+    Index("ledger_month_resident_by_month", "month", "community", "resident", "records"),
 )
 
 month_category_kind = Table(
@@ -154,6 +157,7 @@ month_category_kind = Table(
     Column("kind", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
+    Index("ledger_month_category_kind_by_month", "category", "month", "community", "kind", "records", "minutes"),
 )
 
 month_category_resident = Table(
@@ -164,6 +168,7 @@ month_category_resident = Table(
     Column("category", String, primary_key=True),
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
+    Index("ledger_month_category_resident_by_month", "category", "month", "community", "resident", "records"),
 )
 
 PROJECTION = "ledger"
