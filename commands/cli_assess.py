@@ -108,7 +108,7 @@ def assessment_document(env: Env, span: Any, level: str, moment: Moment, chosen:
 
     views = prepared_views(env, wait)
     with views.read() as conn:
-        facts = measure(conn, level=level, period=span, moment=moment, day=_as_of_day(env, moment))
+        facts = measure(conn, level=level, period=span, moment=moment, day=_as_of_day(env, moment), evidence=False)
         units = []
         scores: dict[str, float | None] = {}
         for fact in facts:

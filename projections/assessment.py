@@ -93,6 +93,7 @@ def assess(
     moment: Moment,
     only: UnitRef | None = None,
     day: date | None = None,
+    evidence: bool = True,
 ) -> list[UnitFacts]:
     """Measure every unit of `level` (or just `only`) for `period` as the views stood at `moment`.
 
@@ -109,11 +110,18 @@ def assess(
     if not facts:
         return []
     codes = sorted(code_to_unit)
-    services = _services(conn, codes, period, moment)
-    _coverage(conn, facts, code_to_unit, codes, period, moment, services)
+    if moment.current and not evidence:
+        # The answer from the monthly totals: its cost follows communities x months, not records.
+        served = _served_from_totals(conn, codes, period)
+        _coverage_from(conn, facts, code_to_unit, codes, period, moment, served, evidence=False)
+        _breadth_and_quality_from_totals(conn, facts, code_to_unit, codes, period)
+        _targets_from_totals(conn, facts, period, moment, code_to_unit, codes)
+    else:
+        services = _services(conn, codes, period, moment)
+        _coverage(conn, facts, code_to_unit, codes, period, moment, services)
+        _breadth_and_quality(conn, facts, code_to_unit, codes, period, moment)
+        _targets(conn, facts, period, moment, services, code_to_unit)
     _visits(conn, facts, code_to_unit, codes, period, moment, judged)
-    _breadth_and_quality(conn, facts, code_to_unit, codes, period, moment)
-    _targets(conn, facts, period, moment, services, code_to_unit)
     _supervision(conn, facts, period, moment, judged)
     return [facts[ref] for ref in sorted(facts, key=_unit_sort_key)]
 
@@ -148,12 +156,26 @@ def _coverage(
     moment: Moment,
     services: list[dict[str, Any]],
 ) -> None:
-    valid, params = _valid(moment, "s")
-    inside, in_params = _in(codes, "c")
-    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
     served: dict[tuple[str, str], list[str]] = defaultdict(list)
     for s in services:
         served[(s["community"], s["resident"])].append(s["record_id"])
+    _coverage_from(conn, facts, code_to_unit, codes, period, moment, served, evidence=True)
+
+
+def _coverage_from(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
+    moment: Moment,
+    served: Any,
+    *,
+    evidence: bool,
+) -> None:
+    valid, params = _valid(moment, "s")
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
     rows = conn.execute(
         text(
             "SELECT s.community, s.code, s.categories FROM acct_resident_states s "
@@ -164,8 +186,12 @@ def _coverage(
     ).mappings()
     for row in rows:
         measure = facts[code_to_unit[row["community"]]].measures["coverage"]
-        records = sorted(set(served.get((row["community"], row["code"]), [])))
+        key = (row["community"], row["code"])
         measure.denominator += 1
+        if not evidence:
+            measure.numerator += 1 if key in served else 0
+            continue
+        records = sorted(set(served.get(key, [])))
         measure.numerator += 1 if records else 0
         measure.evidence.append(
             {
@@ -233,6 +259,112 @@ def _visits(
                     "records": sorted(set(records)),
                 }
             )
+
+
+def _months_of(period: Period) -> tuple[str, str]:
+    return period.first.isoformat()[:7], period.last.isoformat()[:7]
+
+
+def _served_from_totals(conn: Connection, codes: list[str], period: Period) -> set[tuple[str, str]]:
+    inside, params = _in(codes, "c")
+    params["m_lo"], params["m_hi"] = _months_of(period)
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT t.community, t.resident FROM ledger_month_resident t "
+            f"WHERE t.month >= :m_lo AND t.month <= :m_hi AND t.records > 0 AND t.community IN {inside}"
+        ),
+        params,
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
+def _breadth_and_quality_from_totals(
+    conn: Connection, facts: dict[UnitRef, UnitFacts], code_to_unit: dict[str, UnitRef], codes: list[str], period: Period
+) -> None:
+    inside, params = _in(codes, "c")
+    params["m_lo"], params["m_hi"] = _months_of(period)
+    for community, records, flawed in conn.execute(
+        text(
+            "SELECT q.community, sum(q.records), sum(q.flawed) FROM ledger_month_quality q "
+            f"WHERE q.month >= :m_lo AND q.month <= :m_hi AND q.community IN {inside} GROUP BY q.community"
+        ),
+        params,
+    ):
+        quality = facts[code_to_unit[community]].measures["data_quality"]
+        quality.denominator += int(records)
+        quality.numerator += int(records) - int(flawed)
+    kinds: dict[UnitRef, set[str]] = defaultdict(set)
+    for community, kind in conn.execute(
+        text(
+            "SELECT DISTINCT t.community, t.kind FROM ledger_month_kind t "
+            f"WHERE t.month >= :m_lo AND t.month <= :m_hi AND t.records > 0 AND t.community IN {inside}"
+        ),
+        params,
+    ):
+        kinds[code_to_unit[community]].add(kind)
+    for unit, fact in facts.items():
+        if fact.measures["data_quality"].denominator == 0:
+            continue
+        fact.measures["breadth"].denominator = len(KINDS.labels)
+        fact.measures["breadth"].numerator = len(kinds.get(unit, ()))
+
+
+def _targets_from_totals(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    period: Period,
+    moment: Moment,
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+) -> None:
+    valid, params = _valid(moment, "t")
+    params["period"] = period.text
+    targets = [
+        dict(r)
+        for r in conn.execute(
+            text(f"SELECT t.unit, t.metric, t.kind, t.at_least FROM acct_targets t WHERE {valid} AND t.period = :period"),
+            params,
+        ).mappings()
+    ]
+    if not targets:
+        return
+    inside, totals_params = _in(codes, "c")
+    totals_params["m_lo"], totals_params["m_hi"] = _months_of(period)
+    by_kind: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for community, kind, records, minutes in conn.execute(
+        text(
+            "SELECT t.community, t.kind, sum(t.records), sum(t.minutes) FROM ledger_month_kind t "
+            f"WHERE t.month >= :m_lo AND t.month <= :m_hi AND t.community IN {inside} GROUP BY t.community, t.kind"
+        ),
+        totals_params,
+    ):
+        by_kind[(community, kind)] = [int(records), int(minutes)]
+    served = _served_from_totals(conn, codes, period)
+    need_kind_residents = any(t["metric"] == "residents_served" and t["kind"] for t in targets)
+    services = _services(conn, codes, period, moment) if need_kind_residents else []
+    for ref, fact in facts.items():
+        mine = sorted((t for t in targets if t["unit"] == str(ref)), key=lambda t: (t["metric"], t["kind"]))
+        members = set(fact.communities)
+        measure = fact.measures["target_attainment"]
+        for target in mine:
+            metric, kind = target["metric"], target["kind"] or None
+            if metric == "coverage":
+                actual = fact.measures["coverage"].value or 0.0
+            elif metric in ("records", "minutes"):
+                index = 0 if metric == "records" else 1
+                actual = float(
+                    sum(v[index] for (c, k), v in by_kind.items() if c in members and (kind is None or k == kind))
+                )
+            elif kind is None:
+                actual = float(sum(1 for c, _r in served if c in members))
+            else:
+                actual = float(
+                    len({(s["community"], s["resident"]) for s in services if s["community"] in members and s["kind"] == kind})
+                )
+            goal = float(target["at_least"])
+            attained = 1.0 if goal <= 0 else min(1.0, actual / goal)
+            measure.denominator += 1
+            measure.numerator += attained
 
 
 def _departures(conn: Connection, codes: list[str], moment: Moment) -> dict[tuple[str, str], date]:

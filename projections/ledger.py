@@ -82,9 +82,13 @@ class _Deltas:
         self.resident: dict[tuple[str, str, str], int] = defaultdict(int)
         self.category_kind: dict[tuple[str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.category_resident: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        self.quality: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
 
     def add(self, row: dict[str, Any], people: list[tuple[str, list[str]]], sign: int) -> None:
-        """Count (sign=+1) or uncount (-1) an active revision in its community and month."""
+        """Count (sign=+1) or uncount (-1) a revision in its community and month."""
+        quality = self.quality[(row["community"], row["month"])]
+        quality[0] += sign  # every record of the month, voided ones included
+        quality[1] += sign if (row["late"] or row["status"] != "active") else 0
         if row["status"] != "active":
             return
         community, month, kind, minutes = row["community"], row["month"], row["kind"], row["minutes"]
@@ -133,6 +137,19 @@ class _Deltas:
             "records = ledger_month_category_resident.records + excluded.records",
             [(c, m, g, p, r) for (c, m, g, p), r in self.category_resident.items() if r],
         )
+        bulk(
+            conn,
+            "INSERT INTO ledger_month_quality (community, month, records, flawed) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (community, month) DO UPDATE SET "
+            "records = ledger_month_quality.records + excluded.records, "
+            "flawed = ledger_month_quality.flawed + excluded.flawed",
+            [(c, m, r, f) for (c, m), (r, f) in self.quality.items() if r or f],
+        )
+        bulk(
+            conn,
+            "DELETE FROM ledger_month_quality WHERE community = ? AND month = ? AND records = 0",
+            [key for key, (r, _f) in self.quality.items() if r < 0],
+        )
         # Totals brought down to zero are removed, so kept views equal rebuilt ones row for row.
         bulk(
             conn,
@@ -162,7 +179,7 @@ class LedgerProjection:
     """Projects Community events into the ledger tables."""
 
     name = t.PROJECTION
-    version = 3
+    version = 4
     metadata = t.metadata
 
     def __init__(self) -> None:

@@ -171,6 +171,16 @@ month_category_resident = Table(
     Index("ledger_month_category_resident_by_month", "category", "month", "community", "resident", "records"),
 )
 
+month_quality = Table(
+    "ledger_month_quality",
+    metadata,
+    Column("community", String, primary_key=True),
+    Column("month", String, primary_key=True),
+    Column("records", Integer, nullable=False),  # records that occurred in the month, voided included
+    Column("flawed", Integer, nullable=False),  # of which entered late or voided
+    Index("ledger_month_quality_by_month", "month", "community", "records", "flawed"),
+)
+
 PROJECTION = "ledger"
 """The one projection name in the tracking table: all ledger tables move together."""
 
@@ -185,4 +195,5 @@ TABLES = [
     month_resident,
     month_category_kind,
     month_category_resident,
+    month_quality,
 ]

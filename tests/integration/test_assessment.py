@@ -756,3 +756,33 @@ def test_as_of_before_anything_was_recorded_is_empty(service: LedgerService) -> 
     far = measure(service, moment=Moment(as_of="2999-01-01T00:00:00.000Z"))[str(HEJIE_UNIT)]
     current = measure(service)[str(HEJIE_UNIT)]
     assert {m: pair(far, m) for m in far.measures} == {m: pair(current, m) for m in current.measures}
+
+
+def test_the_assessment_from_monthly_totals_equals_the_one_from_the_records(service: LedgerService) -> None:
+    """`assess run` reads the monthly totals; `assess explain` reads the records: same numbers."""
+    from commands.demo import run_demo
+    from commands.views import Views
+    from domain.units import parse_period
+    from projections.assessment import assess
+    from projections.filters import Moment
+
+    summary = run_demo(service, seed=5, today=date(2026, 6, 30))
+    views = Views(service)
+    views.runner.ensure_tables()
+    views.runner.catch_up()
+    months = {summary.first_day.isoformat()[:7], summary.last_day.isoformat()[:7]}
+    try:
+        with views.read() as conn:
+            for level in ("township", "county"):
+                for period in sorted(months) + ["2026-Q2"]:
+                    span = parse_period(period)
+                    fast = assess(conn, level=level, period=span, moment=Moment(), evidence=False)
+                    slow = assess(conn, level=level, period=span, moment=Moment(), evidence=True)
+                    assert [f.unit for f in fast] == [f.unit for f in slow]
+                    for a, b in zip(fast, slow, strict=True):
+                        for metric in a.measures:
+                            got = (round(a.measures[metric].numerator, 9), a.measures[metric].denominator)
+                            want = (round(b.measures[metric].numerator, 9), b.measures[metric].denominator)
+                            assert got == want, (level, period, str(a.unit), metric)
+    finally:
+        views.close()

@@ -1,0 +1,80 @@
+"""Township assessment of a quarter beside `ledger summary --by township` of the same quarter.
+
+    python -m tests.perf.bench_assess --db sqlite:///PATH --key-file KEY [--period 2025-Q1] [--runs 15]
+
+Both are timed in-process on one store whose views are caught up first (generate one
+with `python -m tests.perf.citygen`): the summary through `projections.queries.summary`,
+the assessment through `commands.cli_assess.assessment_document` (the six metrics,
+scoring, ranks and responsible officials — everything `assess run --format json`
+prints). Prints medians, p95 and the ratio. Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from commands.assess import load_rubric
+from commands.cli_assess import assessment_document
+from commands.context import Env
+from domain.units import parse_period
+from projections import queries
+from projections.filters import Filters, Moment
+
+
+def _timed(runs: int, call: object) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()  # type: ignore[operator]
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--key-file", type=Path, required=True)
+    parser.add_argument("--period", default="2025-Q1")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args(argv)
+    env = Env(db=args.db, actor=None, lang="en", key_file=args.key_file)
+    views = env.views()
+    views.runner.ensure_tables()
+    views.runner.catch_up()
+    span = parse_period(args.period)
+    rubric = load_rubric(None)
+    events = views.runner.head()
+
+    def summary() -> None:
+        with views.read() as conn:
+            queries.summary(conn, Filters(date_from=span.first, date_to=span.last), by="township")
+
+    def assessment() -> None:
+        assessment_document(env, span, "township", Moment(), rubric, None)
+
+    summary()
+    assessment()
+    s = _timed(args.runs, summary)
+    a = _timed(args.runs, assessment)
+    ratio = statistics.median(a) / statistics.median(s)
+    print(f"store: {args.db} ({events:,} events), period {span.text}, {args.runs} runs each")
+    print("| query | median ms | p95 ms |")
+    print("|---|---:|---:|")
+    print(f"| `ledger summary --by township` {span.text} | {statistics.median(s):.1f} | {_p95(s):.1f} |")
+    print(f"| `assess run --level township` {span.text} | {statistics.median(a):.1f} | {_p95(a):.1f} |")
+    print(f"| ratio assessment / summary (median) | {ratio:.2f} | target ≤ 3 |")
+    env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
