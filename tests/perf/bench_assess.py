@@ -1,4 +1,8 @@
-"""Township assessment of a quarter beside `ledger summary --by township` of the same quarter.
+"""Query latency on one store: entries of a community-month, township summaries, the assessment.
+
+The township assessment of a quarter is compared with `ledger summary --by township`
+of the same quarter; run it on a 100k-event and a 1M-event year (both from
+`tests.perf.citygen`, the same city at ten times the density) to see how each cost grows.
 
     python -m tests.perf.bench_assess --db sqlite:///PATH --key-file KEY [--period 2025-Q1] [--runs 15]
 
@@ -17,12 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import text
+
 from commands.assess import load_rubric
 from commands.cli_assess import assessment_document
 from commands.context import Env
 from domain.units import parse_period
 from projections import queries
-from projections.filters import Filters, Moment
+from projections.filters import Filters, Moment, Unit
 
 
 def _timed(runs: int, call: object) -> list[float]:
@@ -61,17 +67,35 @@ def main(argv: list[str] | None = None) -> int:
     def assessment() -> None:
         assessment_document(env, span, "township", Moment(), rubric, None)
 
-    summary()
-    assessment()
+    with views.read() as conn:
+        community = conn.execute(text("SELECT min(code) FROM ledger_communities")).scalar_one()
+    first_month = parse_period(span.first.isoformat()[:7])
+
+    def entries() -> None:
+        with views.read() as conn:
+            queries.entries(
+                conn, Filters(unit=Unit("community", community=community), date_from=first_month.first, date_to=first_month.last)
+            )
+
+    def month_summary() -> None:
+        with views.read() as conn:
+            queries.summary(conn, Filters(date_from=first_month.first, date_to=first_month.last), by="township")
+
+    for call in (summary, assessment, entries, month_summary):
+        call()
+    e = _timed(args.runs, entries)
+    m = _timed(args.runs, month_summary)
     s = _timed(args.runs, summary)
     a = _timed(args.runs, assessment)
     ratio = statistics.median(a) / statistics.median(s)
     print(f"store: {args.db} ({events:,} events), period {span.text}, {args.runs} runs each")
     print("| query | median ms | p95 ms |")
     print("|---|---:|---:|")
+    print(f"| `ledger entries --community {community}` {first_month.text} | {statistics.median(e):.1f} | {_p95(e):.1f} |")
+    print(f"| `ledger summary --by township` {first_month.text} | {statistics.median(m):.1f} | {_p95(m):.1f} |")
     print(f"| `ledger summary --by township` {span.text} | {statistics.median(s):.1f} | {_p95(s):.1f} |")
     print(f"| `assess run --level township` {span.text} | {statistics.median(a):.1f} | {_p95(a):.1f} |")
-    print(f"| ratio assessment / summary (median) | {ratio:.2f} | target ≤ 3 |")
+    print(f"| ratio assessment / summary {span.text} (median) | {ratio:.2f} | target ≤ 3 |")
     env.close()
     return 0
 
