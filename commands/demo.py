@@ -147,6 +147,8 @@ _AFFINITY = {
     },
     "rights_protection": {"dibao": 4, "hardship": 4, "extreme_poverty": 4, "monitored": 3, "disabled": 3},
 }
+# The same tables shape the city-scale benchmark year (tests/perf/citygen.py).
+MINUTES_BY_KIND, PLACES_BY_KIND, AFFINITY_BY_KIND = _MINUTES, _PLACES, _AFFINITY
 _NOTES = {
     "life_care": (
         "送米送油，检查用电安全", "帮助打扫卫生，整理房间", "代购生活用品和药品", "陪同到镇卫生院就医取药",

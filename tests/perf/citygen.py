@@ -49,7 +49,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from commands import models
+from commands import demo, models
 from commands.app import KeySession, LedgerService
 from domain.community import Community
 from infra import crypto
@@ -92,30 +92,8 @@ _GIVEN = "德福贵明才有金志文光桂荣华昌发生永先秀英兰凤玉�
 
 _KINDS = ("life_care", "family_care", "counseling", "production_development", "emergency_aid", "rights_protection")
 _KIND_CUM = list(itertools.accumulate((34, 26, 11, 12, 7, 10)))
-_MINUTES = {
-    "life_care": (30, 120),
-    "family_care": (20, 90),
-    "counseling": (20, 60),
-    "production_development": (60, 240),
-    "emergency_aid": (30, 240),
-    "rights_protection": (30, 120),
-}
-_PLACES = {
-    "life_care": (("home_visit", 60), ("happiness_home", 25), ("service_center", 5), ("other", 7), (None, 3)),
-    "family_care": (("home_visit", 55), ("happiness_home", 25), ("service_center", 10), ("other", 7), (None, 3)),
-    "counseling": (("home_visit", 60), ("happiness_home", 20), ("service_center", 15), ("other", 2), (None, 3)),
-    "production_development": (("other", 45), ("home_visit", 25), ("service_center", 27), (None, 3)),
-    "emergency_aid": (("home_visit", 60), ("other", 28), ("service_center", 10), (None, 2)),
-    "rights_protection": (("service_center", 60), ("home_visit", 35), ("other", 3), (None, 2)),
-}
-_AFFINITY = {
-    "life_care": {"elderly_living_alone": 5, "five_guarantee": 5, "extreme_poverty": 4, "left_behind_elderly": 4, "disabled": 4},
-    "family_care": {"left_behind_child": 5, "left_behind_elderly": 4, "elderly_living_alone": 4, "left_behind_woman": 3},
-    "counseling": {"left_behind_child": 3, "left_behind_elderly": 3, "elderly_living_alone": 4, "left_behind_woman": 3, "disabled": 3},
-    "production_development": {"monitored": 5, "dibao": 4, "hardship": 4, "left_behind_woman": 4},
-    "emergency_aid": {"elderly_living_alone": 4, "five_guarantee": 4, "extreme_poverty": 4, "hardship": 3, "disabled": 3},
-    "rights_protection": {"dibao": 4, "hardship": 4, "extreme_poverty": 4, "monitored": 3, "disabled": 3},
-}
+# How long, where and to whom each kind of service goes: the demo's own tables.
+_MINUTES, _PLACES, _AFFINITY = demo.MINUTES_BY_KIND, demo.PLACES_BY_KIND, demo.AFFINITY_BY_KIND
 _HOURS = ((8, 8), (9, 12), (10, 12), (11, 6), (14, 10), (15, 12), (16, 10), (17, 4))
 _HOUR_VALUES = [h for h, _ in _HOURS]
 _HOUR_CUM = list(itertools.accumulate(w for _, w in _HOURS))
