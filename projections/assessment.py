@@ -80,6 +80,14 @@ def units_of(conn: Connection, level: str, moment: Moment) -> dict[UnitRef, list
     return dict(units)
 
 
+def _scope(moment: Moment, alias: str, codes: list[str], period: Period) -> tuple[str, str, dict[str, Any]]:
+    """The moment's validity clause on `alias`, the communities' IN list, and their parameters."""
+    valid, params = _valid(moment, alias)
+    inside, in_params = _in(codes, "c")
+    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    return valid, inside, params
+
+
 def _in(codes: list[str], prefix: str) -> tuple[str, dict[str, Any]]:
     names = [f":{prefix}{i}" for i in range(len(codes))]
     return f"({', '.join(names) or 'NULL'})", {f"{prefix}{i}": c for i, c in enumerate(codes)}
@@ -132,9 +140,7 @@ def _unit_sort_key(ref: UnitRef) -> tuple[str, str, str]:
 
 def _services(conn: Connection, codes: list[str], period: Period, moment: Moment) -> list[dict[str, Any]]:
     """Active records (as at `moment`) that occurred in the period, with their residents."""
-    valid, params = _valid(moment, "r")
-    inside, in_params = _in(codes, "c")
-    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    valid, inside, params = _scope(moment, "r", codes, period)
     rows = conn.execute(
         text(
             "SELECT r.record_id, r.community, r.kind, r.minutes, r.occurred_on, p.resident "
@@ -173,9 +179,7 @@ def _coverage_from(
     *,
     evidence: bool,
 ) -> None:
-    valid, params = _valid(moment, "s")
-    inside, in_params = _in(codes, "c")
-    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    valid, inside, params = _scope(moment, "s", codes, period)
     rows = conn.execute(
         text(
             "SELECT s.community, s.code, s.categories FROM acct_resident_states s "
@@ -427,9 +431,7 @@ def _breadth_and_quality(
     period: Period,
     moment: Moment,
 ) -> None:
-    valid, params = _valid(moment, "r")
-    inside, in_params = _in(codes, "c")
-    params.update(in_params, first=period.first.isoformat(), last=period.last.isoformat())
+    valid, inside, params = _scope(moment, "r", codes, period)
     kinds: dict[UnitRef, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for row in conn.execute(
         text(
