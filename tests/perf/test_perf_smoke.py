@@ -70,6 +70,16 @@ def test_city_year_rebuild_raw_baseline_and_queries(tmp_path: Path) -> None:
     assert raw["counts"] == counts == bench.table_counts(url, "raw_")
     conn = sqlite3.connect(path)
     try:
+        # every projection table this history fills is one the baseline reproduces (else it drifted)
+        filled = {
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'ledger\\_%' ESCAPE '\\' "
+                "OR name LIKE 'acct\\_%' ESCAPE '\\') AND name <> 'ledger_tracking'"
+            )
+            if conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        }
+        assert filled <= set(counts), f"the raw baseline does not write {sorted(filled - set(counts))}"
         for table in counts:
             twin = bench.raw_name(table)
             for a, b in ((table, twin), (twin, table)):
