@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands import models
+from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
 from domain.errors import AlreadyExists, LedgerError, NotFound
 from domain.ids import community_id
@@ -55,8 +56,16 @@ class TaizhangApplication(Application[UUID]):
     name = "taizhang"
     snapshotting_intervals = {Community: SNAPSHOT_INTERVAL}
 
+    # Set by commands.access once a command's actor is known: checks every save against its scope.
+    guard: Callable[[Sequence[Any]], None] | None = None
+
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        if self.guard is not None:
+            self.guard([o for o in objs if o is not None])
+        return super().save(*objs, **kwargs)
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot each saved aggregate once, from memory, when it crossed an interval.
@@ -474,6 +483,31 @@ class LedgerService:
             if isinstance(event, Community.Established)
         ]
         self.app.save(*aggregates, claims=claims, data_keys=keys.pending, units=units)
+
+    # ---- actors ---------------------------------------------------------------------------
+    def grant_actor(self, name: str, role: str, scope: str, login: str | None, actor: str) -> dict[str, Any]:
+        """Grant a role and scope to a new actor; the store's first actor opens access control."""
+
+        def decide(_keys: KeySession) -> Change:
+            try:
+                actors: Actors = self.app.repository.get(ACTORS_ID)  # type: ignore[assignment]
+            except AggregateNotFoundError:
+                actors = Actors.open(actor=actor)
+            actors.grant(name=name, role=role, scope=scope, login=login, actor=actor)
+            return Change({"actor": name, "role": role, "scope": scope, "login": login}, [actors])
+
+        return self._write(decide)
+
+    def revoke_actor(self, name: str, reason: str, actor: str) -> dict[str, Any]:
+        def decide(_keys: KeySession) -> Change:
+            try:
+                actors: Actors = self.app.repository.get(ACTORS_ID)  # type: ignore[assignment]
+            except AggregateNotFoundError:
+                raise NotFound(f"no actor {name}") from None
+            actors.revoke(name=name, reason=reason, actor=actor)
+            return Change({"actor": name, "revoked": True}, [actors])
+
+        return self._write(decide)
 
     # ---- reads ----------------------------------------------------------------------------
     def communities(self) -> list[Community]:

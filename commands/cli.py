@@ -17,7 +17,9 @@ import click
 from eventsourcing.persistence import PersistenceError
 
 from commands import (
+    access,
     cli_accountability,
+    cli_actor,
     cli_assess,
     cli_community,
     cli_import,
@@ -65,6 +67,7 @@ class TaizhangGroup(click.Group):
         global _ENV
         _ENV = None
         prefix = MESSAGES.get(_lang_from(args), MESSAGES["en"])
+        access.install(self)  # commands added after import time are guarded too
         code = 0
         try:
             result = super().main(args, prog_name or "taizhang", complete_var, standalone_mode=False, **extra)
@@ -162,8 +165,11 @@ for _module in (
     cli_projections,
     cli_accountability,
     cli_assess,
+    cli_actor,
 ):
     _module.register(cli)
+
+access.install(cli)  # last: every command registered above (and by imports) is guarded
 
 
 def main() -> None:

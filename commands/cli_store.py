@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from commands.app import LedgerService, check_zone
-from commands.context import Env, Refused, pass_env, write_format_option
+from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
 from domain.units import Period
@@ -31,21 +31,39 @@ def _ensure_key_file(path: Path) -> bool:
 
 @click.command("init")
 @click.option("--tz", metavar="ZONE", help="Time zone of the store's local dates (default Asia/Shanghai). Fixed forever.")
+@click.option("--admin", "admin", metavar="ACTOR", help="The first admin: turns access control on (required on PostgreSQL, bound to this login).")
+@click.option("--no-access-control", "no_access", is_flag=True, help="PostgreSQL: create the store without actors (a single-user or test store).")
 @write_format_option
 @pass_env
-def init(env: Env, tz: str | None, fmt: str) -> None:
-    """Create an empty store and its master key file.
+def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str) -> None:
+    """Create an empty store and its master key file (and, with --admin, its first admin).
 
     The key file (default: taizhang.key beside a SQLite store) encrypts names,
     birth dates and notes. It is never overwritten; back it up apart from the
     database: without it personal data cannot be read.
 
+    With --admin every later command must name an actor (--actor). On PostgreSQL
+    run it with the owner's URL: it also creates the groups taizhang_reader and
+    taizhang_writer for the other actors' logins, and binds the admin to this login.
+
     \b
     Example:
-      taizhang --db sqlite:///ledger.db init --tz Asia/Shanghai
+      taizhang --db sqlite:///ledger.db init --tz Asia/Shanghai --admin admin01
+      taizhang --db postgresql://taizhang:…@db/taizhang init --admin admin01
     """
+    from commands.cli_actor import actor_name
+
     if tz:
         check_zone(tz)
+    if admin is not None:
+        admin = actor_name(admin, "--admin")
+        if no_access:
+            raise MalformedInput("--admin and --no-access-control: give at most one")
+    elif env.store.backend == "postgres" and not no_access:
+        raise MalformedInput(
+            "--admin: required on PostgreSQL (the first admin, bound to this login); "
+            "or --no-access-control for a store without actors"
+        )
     store = env.store
     if store_exists(store):
         raise Refused(f"a store already exists at {store.display}")
@@ -62,20 +80,30 @@ def init(env: Env, tz: str | None, fmt: str) -> None:
 
         views = Views(service)
         views.runner.ensure_tables()
+        view_tables = views.runner.view_tables()
         views.close()
         result = {
             "store": store.display,
             "key_file": str(key_path),
             "key_created": created_key,
             "time_zone": str(service.tz),
+            "admin": admin,
         }
+        if admin is not None:
+            login = None
+            if store.backend == "postgres":
+                service.recorder.setup_access(view_tables)
+                login = service.recorder.session_user()
+            service.grant_actor(admin, "admin", "city", login, admin)
     finally:
         service.close()
     key_note = "created" if created_key else "existing, kept"
+    admin_note = f"; access control on, admin {admin}" if admin else ""
     emit_write(
         result,
         fmt,
-        f"initialised {store.display} (time zone {result['time_zone']}); key file {key_path} ({key_note}) — back it up",
+        f"initialised {store.display} (time zone {result['time_zone']}){admin_note}; "
+        f"key file {key_path} ({key_note}) — back it up",
     )
 
 

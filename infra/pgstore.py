@@ -29,7 +29,17 @@ STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS record_claims (record_id text PRIMARY KEY, community_id text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS community_units (code text PRIMARY KEY, county text NOT NULL, township text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS data_keys (key_id text PRIMARY KEY, master_key_id text NOT NULL, wrapped bytea NOT NULL)",
+    # Writers serialise their inserts with an EXCLUSIVE lock on the events table (eventsourcing's
+    # rule: commit order = log order). LOCK … EXCLUSIVE needs UPDATE, DELETE or TRUNCATE on the
+    # table; this function takes the lock with the owner's rights, so writers need none of those.
+    "CREATE OR REPLACE FUNCTION taizhang_lock_events() RETURNS void LANGUAGE plpgsql SECURITY DEFINER"
+    " SET search_path FROM CURRENT AS $$ BEGIN LOCK TABLE taizhang_events IN EXCLUSIVE MODE; END $$",
 ]
+
+READER_GROUP = "taizhang_reader"
+WRITER_GROUP = "taizhang_writer"
+# Tables whose rows are the record: writers may add rows, nobody but the owner may change them.
+APPEND_ONLY = ("taizhang_events", "taizhang_snapshots", "taizhang_commits", "record_claims", "data_keys", "community_units")
 
 
 def utc_text(value: Any) -> str:
@@ -45,6 +55,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sql_create_statements.extend(SQL(statement) for statement in STORE_TABLES)  # type: ignore[arg-type]
+        self.lock_table_statements = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout),
+            SQL("SELECT taizhang_lock_events()"),
+        ]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -142,3 +156,53 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) AS n FROM {self.events_table_name}")[0]["n"])
+
+    # ---- logins and groups (access control) -------------------------------------------------------
+    def session_user(self) -> str:
+        return str(self._select("SELECT session_user AS u")[0]["u"])
+
+    def role_groups(self, login: str) -> set[str] | None:
+        """The groups a login belongs to (directly or not); None when there is no such login."""
+        rows = self._select("SELECT oid FROM pg_roles WHERE rolname = %s", (login,))
+        if not rows:
+            return None
+        groups = self._select(
+            "SELECT g.rolname AS g FROM pg_roles g WHERE pg_has_role(%s, g.oid, 'MEMBER') AND g.rolname <> %s",
+            (login, login),
+        )
+        return {row["g"] for row in groups}
+
+    def setup_access(self, view_tables: Sequence[str]) -> None:
+        """Create the reader and writer groups and grant them what their roles need (run by the owner).
+
+        Readers select; writers also append events and their side rows and keep the views;
+        only the owner may UPDATE, DELETE or TRUNCATE what is stored.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            for group in (READER_GROUP, WRITER_GROUP):
+                curs.execute(  # type: ignore[call-overload]
+                    f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{group}') "
+                    f"THEN CREATE ROLE {group} NOLOGIN; END IF; END $$"
+                )
+            groups = f"{READER_GROUP}, {WRITER_GROUP}"
+            dbname = self.datastore.dbname if hasattr(self.datastore, "dbname") else None
+            curs.execute("SELECT current_database() AS d")
+            row = curs.fetchone()
+            dbname = row["d"] if row else dbname
+            statements = [
+                f'GRANT CONNECT ON DATABASE "{dbname}" TO {groups}',
+                f"GRANT USAGE ON SCHEMA public TO {groups}",
+                f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC",
+                f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {groups}",
+                f"GRANT INSERT ON {', '.join(APPEND_ONLY)} TO {WRITER_GROUP}",
+                f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {WRITER_GROUP}",
+                "REVOKE ALL ON FUNCTION taizhang_lock_events() FROM PUBLIC",
+                f"GRANT EXECUTE ON FUNCTION taizhang_lock_events() TO {WRITER_GROUP}",
+                # Views made later by the owner (a projection's new shape) are readable too.
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {groups}",
+            ]
+            if view_tables:
+                statements.append(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(view_tables)} TO {WRITER_GROUP}")
+            for statement in statements:
+                curs.execute(statement)  # type: ignore[call-overload]
+

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from infra.store import StoreURL
@@ -101,8 +102,29 @@ class Runner:
         self._last_positions: dict[str, int] | None = None
 
     # ---- schema ------------------------------------------------------------------------------
+    def in_place(self) -> bool:
+        """Whether every projection's tables exist at its current version (a read only)."""
+        with self.writer.connect() as conn:
+            if not inspect(conn).has_table("ledger_tracking"):
+                return False
+            try:
+                rows = conn.execute(text("SELECT projection, version FROM ledger_tracking")).all()
+            except DBAPIError:
+                return False  # views made before projections had versions
+        versions = {row[0]: int(row[1]) for row in rows}
+        return all(versions.get(p.name) == p.version for p in self.projections)
+
+    def view_tables(self) -> list[str]:
+        return ["ledger_tracking", *(t.name for p in self.projections for t in p.metadata.sorted_tables)]
+
     def ensure_tables(self) -> None:
-        """Create missing views; a projection whose code changed shape (version) is dropped to rebuild."""
+        """Create missing views; a projection whose code changed shape (version) is dropped to rebuild.
+
+        Writes nothing when they are in place, so a reader's login (PostgreSQL) can query.
+        """
+        if self.in_place():
+            self._forget()
+            return
         with self.writer.begin() as conn:
             if self.backend == "postgres":
                 # Two processes creating the same tables at once would collide in the catalog.
@@ -136,7 +158,17 @@ class Runner:
                     ),
                     {"p": projection.name, "u": now_utc_text(), "v": projection.version},
                 )
+            if self.backend == "postgres":
+                self._grant_views(conn)
         self._forget()
+
+    def _grant_views(self, conn: Connection) -> None:
+        """Give the store's groups (made by `init --admin`) the views just created."""
+        if conn.exec_driver_sql("SELECT to_regrole('taizhang_writer') IS NULL").scalar():
+            return
+        tables = ", ".join(self.view_tables())
+        conn.exec_driver_sql(f"GRANT SELECT ON {tables} TO taizhang_reader, taizhang_writer")
+        conn.exec_driver_sql(f"GRANT INSERT, UPDATE, DELETE ON {tables} TO taizhang_writer")
 
     def drop_tables(self) -> None:
         with self.writer.begin() as conn:

@@ -1,0 +1,365 @@
+"""Who may run which command on which units: the one access policy, enforced in one place.
+
+Access control is off until the store has an actor (`init --admin`, `actor add`).
+From then on every command names an actor (`--actor` / TAIZHANG_ACTOR) that
+exists and is not revoked; on PostgreSQL the connection's login must be the
+actor's. Two checks, both central:
+
+1. Before a command's body runs (`install` wraps every command of the tree):
+   the actor's role must hold the command's permission (`POLICY`), and every
+   unit the command names or reads — its COMMUNITY argument, its --unit, its
+   --community/--township/--county filter, or the whole store when it has no
+   filter — must lie inside the actor's scope. A filter outside the scope is
+   refused, never narrowed.
+2. Before anything is saved (`ScopeGuard`, called by the application's `save`):
+   every aggregate with new events must lie inside the actor's scope, and an
+   auditor saves nothing. Imports are checked row by row here, before anything
+   is written; so is any write a future command forgets to describe.
+
+A command missing from `POLICY` is refused on a store with actors (and a test
+walks the command tree so that never ships).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+import click
+from eventsourcing.application import AggregateNotFoundError
+
+from commands.context import Env, MalformedInput, Refused
+from domain.actors import ACTORS_ID, Actor, Actors, Scope, parse_scope
+from domain.units import UnitRef, parse_unit
+from infra.store import StoreError
+
+ALL_ROLES = frozenset({"admin", "clerk", "supervisor", "auditor"})
+
+# permission -> the roles that hold it (DESIGN §3 "Who may do what")
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "record": frozenset({"clerk"}),  # residents, providers, services, imports, visit plans, pairings
+    "supervise": frozenset({"supervisor"}),  # duties, targets, supervision items, debriefings, closing periods
+    "read": ALL_ROLES,  # ledgers, lists, overdue visits — inside the scope
+    "assess": frozenset({"supervisor", "auditor"}),  # assessments, responsibility audits
+    "audit": frozenset({"auditor"}),  # history, verification, seals, proofs
+    "audit-access": frozenset({"auditor", "admin"}),  # the access log
+    "actors": frozenset({"admin", "auditor"}),  # who may do what
+    "admin": frozenset({"admin"}),  # actors, communities, keys, erasure, backup, rebuilding views
+}
+
+Target = UnitRef | None  # None: the whole store
+Targets = Callable[["Lookup", Mapping[str, Any]], list[Target]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    permission: str  # a PERMISSIONS key, or "open": no store, no actor needed
+    targets: Targets
+
+
+class Lookup:
+    """Where communities lie (from the write-time `community_units` table) and who the actors are."""
+
+    def __init__(self, recorder: Any, actors: Actors) -> None:
+        self.recorder = recorder
+        self.actors = actors
+        self._units: dict[str, tuple[str, str]] | None = None
+
+    def locate(self, ref: UnitRef) -> UnitRef:
+        """A community filled in with its county and township (left empty when unknown)."""
+        if ref.level != "community" or ref.county:
+            return ref
+        if self._units is None:
+            self._units = {code: (county, township) for code, county, township in self.recorder.units()}
+        county, township = self._units.get(ref.community, ("", ""))
+        return UnitRef("community", county=county, township=township, community=ref.community)
+
+
+# ---- deriving the units a command touches ---------------------------------------------------------
+def _unit(text: str, option: str) -> UnitRef:
+    try:
+        return parse_unit(text)
+    except ValueError as e:
+        raise MalformedInput(f"{option}: {e}") from None
+
+
+def nothing(_lookup: Lookup, _params: Mapping[str, Any]) -> list[Target]:
+    """No unit: the command touches no unit's data (or its writes are checked when saved)."""
+    return []
+
+
+def whole_store(_lookup: Lookup, _params: Mapping[str, Any]) -> list[Target]:
+    return [None]
+
+
+def community_arg(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    return [lookup.locate(UnitRef("community", community=str(params["community"]).strip()))]
+
+
+def filters(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    """--community / --township / --county (or --unit, or a COMMUNITY argument); none: the whole store."""
+    found: list[Target] = []
+    if params.get("community"):
+        found.append(lookup.locate(UnitRef("community", community=str(params["community"]).strip())))
+    if params.get("township"):
+        county, sep, name = str(params["township"]).partition("/")
+        if not sep or not county.strip() or not name.strip():
+            raise MalformedInput(f"--township: expected COUNTY/NAME, got {params['township']!r}")
+        found.append(UnitRef("township", county=county.strip(), township=name.strip()))
+    if params.get("county"):
+        found.append(UnitRef("county", county=str(params["county"]).strip()))
+    if params.get("unit"):
+        found.append(lookup.locate(_unit(str(params["unit"]), "--unit")))
+    return found or [None]
+
+
+def unit_opt(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    return [lookup.locate(_unit(str(params["unit"]), "--unit"))]
+
+
+def new_community(_lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    return [UnitRef("township", county=str(params["county"]).strip(), township=str(params["township"]).strip())]
+
+
+def resident_filter(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    """`audit access --resident COMMUNITY/CODE`: that community; without it, the whole store."""
+    value = params.get("resident")
+    if not value:
+        return [None]
+    community, sep, code = str(value).partition("/")
+    if not sep or not community.strip() or not code.strip():
+        raise MalformedInput(f"--resident: expected COMMUNITY/CODE, got {value!r}")
+    return [lookup.locate(UnitRef("community", community=community.strip()))]
+
+
+def new_actor_scope(_lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    try:
+        return [parse_scope(str(params["scope"])).unit]
+    except ValueError as e:
+        raise MalformedInput(f"--scope: {e}") from None
+
+
+def revoked_actor_scope(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    found = lookup.actors.get(str(params["name"]).strip())
+    return [] if found is None else [found.scope.unit]
+
+
+OPEN = Rule("open", nothing)
+
+# Every command of the tree, by its path. `import` is checked row by row when saved.
+POLICY: dict[str, Rule] = {
+    "init": OPEN,
+    "demo": OPEN,
+    "audit check": OPEN,  # checks a proof file against a public key; needs no store
+    # administration
+    "actor add": Rule("admin", new_actor_scope),
+    "actor revoke": Rule("admin", revoked_actor_scope),
+    "actor list": Rule("actors", nothing),
+    "community establish": Rule("admin", new_community),
+    "keys rotate": Rule("admin", whole_store),
+    "resident erase": Rule("admin", community_arg),
+    "backup": Rule("admin", whole_store),
+    "projections rebuild": Rule("admin", nothing),
+    # clerks
+    "resident enroll": Rule("record", community_arg),
+    "resident update": Rule("record", community_arg),
+    "resident depart": Rule("record", community_arg),
+    "provider register": Rule("record", community_arg),
+    "provider retire": Rule("record", community_arg),
+    "service record": Rule("record", community_arg),
+    "service correct": Rule("record", community_arg),
+    "service void": Rule("record", community_arg),
+    "import": Rule("record", nothing),  # communities: see `_import_permission`; rows checked when saved
+    "visit-plan set": Rule("record", community_arg),
+    "visit-plan end": Rule("record", community_arg),
+    "pairing": Rule("record", community_arg),
+    # supervisors
+    "official register": Rule("supervise", nothing),  # a store-wide registry; duties name the units
+    "duty assign": Rule("supervise", unit_opt),
+    "duty end": Rule("supervise", unit_opt),
+    "debrief file": Rule("supervise", unit_opt),
+    "target set": Rule("supervise", unit_opt),
+    "target decompose": Rule("supervise", unit_opt),  # the parts lie inside --unit
+    "supervise open": Rule("supervise", unit_opt),
+    "supervise resolve": Rule("supervise", nothing),  # the item's unit is checked when saved
+    "ledger close": Rule("supervise", filters),
+    "ledger reopen": Rule("supervise", filters),
+    # reads
+    "community list": Rule("read", whole_store),
+    "resident list": Rule("read", community_arg),
+    "provider list": Rule("read", community_arg),
+    "ledger entries": Rule("read", filters),
+    "ledger summary": Rule("read", filters),
+    "visits overdue": Rule("read", filters),
+    "projections status": Rule("read", nothing),
+    "projections run": Rule("read", nothing),  # derived views only; on SQLite every query does it
+    # assessments
+    "assess run": Rule("assess", whole_store),  # scores every unit of a level
+    "assess explain": Rule("assess", unit_opt),
+    "audit responsibility": Rule("assess", unit_opt),
+    # audits
+    "audit history": Rule("audit", filters),
+    "audit verify": Rule("audit", filters),
+    "audit seal": Rule("audit", filters),
+    "audit prove": Rule("audit", filters),
+    "audit keygen": Rule("audit", nothing),
+    "audit access": Rule("audit-access", resident_filter),
+}
+
+
+def _import_permission(params: Mapping[str, Any]) -> str:
+    return "admin" if params.get("kind") == "communities" else "record"
+
+
+# ---- the checks ----------------------------------------------------------------------------------------
+def denied(actor: Actor | str, what: str) -> Refused:
+    who = actor.describe() if isinstance(actor, Actor) else actor
+    return Refused(f"permission denied: {who} {what}")
+
+
+def load_actors(service: Any) -> Actors | None:
+    try:
+        return service.app.repository.get(ACTORS_ID)  # type: ignore[no-any-return]
+    except AggregateNotFoundError:
+        return None
+
+
+def _hint(scope: Scope) -> str:
+    unit = scope.unit
+    if unit is None:
+        return ""
+    if unit.level == "county":
+        return f"; add --county {unit.county} (or a unit inside it)"
+    if unit.level == "township":
+        return f"; add --township {unit.county}/{unit.township} (or a community inside it)"
+    return f"; add --community {unit.community}"
+
+
+def _where(target: Target) -> str:
+    if target is None:
+        return "the whole store"
+    if target.level == "community" and not target.county:
+        return f"community:{target.community} (not in the store)"
+    return str(target)
+
+
+def check_login(service: Any, actor: Actor) -> None:
+    """On PostgreSQL the connection's login must be the actor's."""
+    if service.store.backend != "postgres":
+        return
+    login = service.recorder.session_user()
+    if actor.login != login:
+        bound = f"database login {actor.login}" if actor.login else "no database login"
+        raise denied(actor, f"is bound to {bound}, but this connection is logged in as {login}")
+
+
+def authorise(env: Env, path: str, params: Mapping[str, Any]) -> None:
+    """Refuse the command unless the store's policy lets its actor run it on these units."""
+    rule = POLICY.get(path)
+    if rule is not None and rule.permission == "open":
+        return
+    try:
+        service = env.service()
+    except StoreError:
+        return  # no store: nothing to protect, and the command says so itself
+    actors = load_actors(service)
+    if actors is None:
+        return  # access control is off until the store has an actor
+    name = (env.actor or "").strip()
+    if not name:
+        raise Refused("permission denied: this store has access control; name yourself with --actor or TAIZHANG_ACTOR")
+    actor = actors.get(name)
+    if actor is None:
+        raise denied(f"actor {name}", "is not known to this store")
+    if actor.revoked:
+        raise denied(actor, "was revoked")
+    check_login(service, actor)
+    lookup = Lookup(service.recorder, actors)
+    service.app.guard = ScopeGuard(actor, lookup)
+    if rule is None:
+        raise denied(actor, f"may not run {path!r}: no access policy covers it (please report it)")
+    permission = _import_permission(params) if path == "import" else rule.permission
+    allowed = PERMISSIONS[permission]
+    if actor.role not in allowed:
+        raise denied(actor, f"may not run {path!r} (it needs {' or '.join(sorted(allowed))})")
+    for target in rule.targets(lookup, params):
+        if not actor.scope.covers(target):
+            hint = _hint(actor.scope) if rule.targets is filters or rule.targets is resident_filter else ""
+            raise denied(actor, f"may not run {path!r} on {_where(target)}: outside its scope{hint}")
+
+
+class ScopeGuard:
+    """Called with the aggregates about to be saved: each must lie inside the actor's scope."""
+
+    def __init__(self, actor: Actor, lookup: Lookup) -> None:
+        self.actor = actor
+        self.lookup = lookup
+
+    def __call__(self, aggregates: Sequence[Any]) -> None:
+        changed = [a for a in aggregates if getattr(a, "pending_events", None)]
+        if not changed:
+            return
+        if self.actor.role == "auditor":
+            raise denied(self.actor, "may not change the ledger: auditors write nothing")
+        for aggregate in changed:
+            for target in self.targets(aggregate):
+                if not self.actor.scope.covers(target):
+                    raise denied(self.actor, f"may not write to {_where(target)}: outside its scope")
+
+    def targets(self, aggregate: Any) -> Iterable[Target]:
+        from domain.accountability import Official, SupervisionItem, UnitTargets
+        from domain.community import Community
+
+        if isinstance(aggregate, Community):
+            return [UnitRef("community", county=aggregate.county, township=aggregate.township, community=aggregate.code)]
+        if isinstance(aggregate, (UnitTargets, SupervisionItem)):
+            return [self.lookup.locate(parse_unit(aggregate.unit))]
+        if isinstance(aggregate, Official):
+            units = {e.unit for e in aggregate.pending_events if getattr(e, "unit", None)}
+            return [self.lookup.locate(parse_unit(u)) for u in sorted(units)]
+        if isinstance(aggregate, Actors):
+            found: list[Target] = []
+            for event in aggregate.pending_events:
+                if isinstance(event, Actors.Granted):
+                    found.append(parse_scope(event.scope).unit)
+                elif isinstance(event, Actors.Revoked):
+                    found.append(parse_scope(aggregate.entries[event.name]["scope"]).unit)
+            return found
+        return [None]  # an aggregate this guard does not know: only a city-wide actor may write it
+
+
+# ---- installing the check on every command --------------------------------------------------------------
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> dict[str, click.Command]:
+    """Every runnable command of the tree, by its path ("ledger entries")."""
+    found: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        if isinstance(command, click.Group):
+            found.update(command_paths(command, path))
+        else:
+            found[" ".join(path)] = command
+    return found
+
+
+def install(root: click.Group) -> None:
+    """Wrap every command's callback so `authorise` runs after parsing and before its body."""
+    for path, command in command_paths(root).items():
+        callback = command.callback
+        if callback is None or getattr(callback, "__taizhang_guarded__", False):
+            continue
+        command.callback = _guarded(path, callback)
+
+
+def _guarded(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        env = ctx.find_object(Env)
+        if env is not None:
+            authorise(env, path, ctx.params)
+        return callback(*args, **kwargs)
+
+    run.__taizhang_guarded__ = True  # type: ignore[attr-defined]
+    return run
