@@ -8,13 +8,13 @@ actor's. Two checks, both central:
 1. Before a command's body runs (`install` wraps every command of the tree):
    the actor's role must hold the command's permission (`POLICY`), and every
    unit the command names or reads — its COMMUNITY argument, its --unit, its
-   --community/--township/--county filter, or the whole store when it has no
-   filter — must lie inside the actor's scope. A filter outside the scope is
+   --community/--township/--county filter, every row of an import file, or the
+   whole store when it has no filter — must lie inside the actor's scope. A filter outside the scope is
    refused, never narrowed.
 2. Before anything is saved (`ScopeGuard`, called by the application's `save`):
    every aggregate with new events must lie inside the actor's scope, and an
-   auditor saves nothing. Imports are checked row by row here, before anything
-   is written; so is any write a future command forgets to describe.
+   auditor saves nothing. This catches any write a command's rule did not
+   foresee (e.g. `supervise resolve ITEM`, whose unit is the item's).
 
 A command missing from `POLICY` is refused on a store with actors (and a test
 walks the command tree so that never ships).
@@ -76,6 +76,11 @@ class Lookup:
         county, township = self._units.get(ref.community, ("", ""))
         return UnitRef("community", county=county, township=township, community=ref.community)
 
+    def scope_target(self, scope: str) -> Target:
+        """An actor's scope as a unit to check another actor's scope against (None: the city)."""
+        unit = parse_scope(scope).unit
+        return None if unit is None else self.locate(unit)
+
 
 # ---- deriving the units a command touches ---------------------------------------------------------
 def _unit(text: str, option: str) -> UnitRef:
@@ -134,16 +139,35 @@ def resident_filter(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     return [lookup.locate(UnitRef("community", community=community.strip()))]
 
 
-def new_actor_scope(_lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+def new_actor_scope(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     try:
-        return [parse_scope(str(params["scope"])).unit]
+        return [lookup.scope_target(str(params["scope"]))]
     except ValueError as e:
         raise MalformedInput(f"--scope: {e}") from None
 
 
 def revoked_actor_scope(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     found = lookup.actors.get(str(params["name"]).strip())
-    return [] if found is None else [found.scope.unit]
+    return [] if found is None else [lookup.scope_target(str(found.scope))]
+
+
+def import_rows(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    """Every row's community (or, for communities, its township), read before anything is written."""
+    from pathlib import Path
+
+    from commands.importer import load_table
+
+    table = load_table(Path(params["file"]), str(params["kind"]))
+    found: set[Target] = set()
+    for row in table.rows:
+        values = row.values
+        if params["kind"] == "communities":
+            county, township = values.get("county"), values.get("township")
+            if county is not None and township is not None:
+                found.add(UnitRef("township", county=str(county).strip(), township=str(township).strip()))
+        elif values.get("community") is not None:
+            found.add(lookup.locate(UnitRef("community", community=str(values["community"]).strip())))
+    return sorted(found, key=str)
 
 
 OPEN = Rule("open", nothing)
@@ -171,7 +195,7 @@ POLICY: dict[str, Rule] = {
     "service record": Rule("record", community_arg),
     "service correct": Rule("record", community_arg),
     "service void": Rule("record", community_arg),
-    "import": Rule("record", nothing),  # communities: see `_import_permission`; rows checked when saved
+    "import": Rule("record", import_rows),  # importing communities needs admin: see `_import_permission`
     "visit-plan set": Rule("record", community_arg),
     "visit-plan end": Rule("record", community_arg),
     "pairing": Rule("record", community_arg),
@@ -323,9 +347,9 @@ class ScopeGuard:
             found: list[Target] = []
             for event in aggregate.pending_events:
                 if isinstance(event, Actors.Granted):
-                    found.append(parse_scope(event.scope).unit)
+                    found.append(self.lookup.scope_target(event.scope))
                 elif isinstance(event, Actors.Revoked):
-                    found.append(parse_scope(aggregate.entries[event.name]["scope"]).unit)
+                    found.append(self.lookup.scope_target(aggregate.entries[event.name]["scope"]))
             return found
         return [None]  # an aggregate this guard does not know: only a city-wide actor may write it
 

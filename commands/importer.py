@@ -286,6 +286,22 @@ class _Attempt:
         return [c for c in self.aggregates.values() if c is not None and c.pending_events]
 
 
+_TABLES: dict[tuple[str, str, int, int], tabular.Table] = {}
+
+
+def load_table(path: Path, kind: str) -> tabular.Table:
+    """Read an import file once per command: access control reads its rows before the import does."""
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), kind, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return tabular.read_table(path, kind)  # reports the problem in its own words
+    if key not in _TABLES:
+        _TABLES.clear()
+        _TABLES[key] = tabular.read_table(path, kind)
+    return _TABLES[key]
+
+
 def import_file(
     service: LedgerService,
     kind: str,
@@ -297,7 +313,8 @@ def import_file(
 ) -> ImportResult:
     """Import one file; raises ImportRefused (writing nothing) when rows have problems."""
     stage = progress or (lambda _label: _noop)
-    table = tabular.read_table(path, kind)
+    table = load_table(path, kind)
+    _TABLES.clear()
     if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
         service.require_master()
     valid, malformed = validate_rows(service, kind, table, stage("checking rows"))

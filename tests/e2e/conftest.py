@@ -112,6 +112,8 @@ class Cli:
             argv += ["--actor", actor]
         if lang is not None:
             argv += ["--lang", lang]
+        if args[:1] == ("init",) and backend_of(db or self.url) == "postgres" and "--admin" not in args:
+            args = (*args, "--no-access-control")  # PostgreSQL requires --admin otherwise
         clean: dict[str, str | None] = {name: None for name in TAIZHANG_VARS}
         clean.update(env or {})
         return self.runner.invoke(cli, [*argv, *args], env=clean, catch_exceptions=True)

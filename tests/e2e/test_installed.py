@@ -74,7 +74,8 @@ RECORD = ["service", "record", "HZ-001", "--kind", "生活照料", "--resident",
 def readme_flow(cwd: Path, *store: str) -> None:
     """init, establish, enroll, register, record, correct, void, list — checking each outcome."""
     w = [*store, "--actor", "clerk01"]
-    out = ok(cwd, *w, "init")
+    postgres = any(arg.startswith("postgresql://") for arg in store)
+    out = ok(cwd, *w, "init", *(["--no-access-control"] if postgres else []))
     assert out.startswith("initialised ") and "back it up" in out
     assert json.loads(ok(cwd, *w, *ESTABLISH, "--format", "json")) == {"community": "HZ-001", "created": True}
     assert "R001" in ok(cwd, *w, "resident", "enroll", "HZ-001", "R001", "--name", "张秀英", "--birth-date",
