@@ -341,7 +341,7 @@ class ScopeGuard:
         if isinstance(aggregate, (UnitTargets, SupervisionItem)):
             return [self.lookup.locate(parse_unit(aggregate.unit))]
         if isinstance(aggregate, Official):
-            units = {e.unit for e in aggregate.pending_events if getattr(e, "unit", None)}
+            units = {str(unit) for e in aggregate.pending_events if (unit := getattr(e, "unit", None))}
             return [self.lookup.locate(parse_unit(u)) for u in sorted(units)]
         if isinstance(aggregate, Actors):
             found: list[Target] = []

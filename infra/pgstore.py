@@ -192,7 +192,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             statements = [
                 f'GRANT CONNECT ON DATABASE "{dbname}" TO {groups}',
                 f"GRANT USAGE ON SCHEMA public TO {groups}",
-                f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC",
+                "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC",
                 f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {groups}",
                 f"GRANT INSERT ON {', '.join(APPEND_ONLY)} TO {WRITER_GROUP}",
                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {WRITER_GROUP}",

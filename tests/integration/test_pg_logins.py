@@ -1,0 +1,139 @@
+"""Who the actor really is, on PostgreSQL: logins, the reader and writer groups, append-only events.
+
+The test creates real login roles in the test server (members of the groups
+`init --admin` made), logs in as each, and shows what the database itself
+refuses — whatever program the login uses — and what the CLI refuses when a
+login does not match its actor. The roles are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from commands.cli import cli as taizhang
+from tests.conftest import drop_pg_database, make_pg_database
+from tests.e2e.conftest import COMMUNITY, Cli, error_line, establish_args, store_counts
+
+APPEND_ONLY = ("taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units")
+
+
+@dataclass
+class Logins:
+    owner: str  # the owner's URL (the test server's superuser)
+    clerk: str  # a member of taizhang_writer
+    auditor: str  # a member of taizhang_reader
+    stranger: str  # a login in no group
+    key: Path
+
+    def cli(self, url: str) -> Cli:
+        return Cli(url, self.key)
+
+
+def _url(base: str, user: str, password: str) -> str:
+    rest = base.split("@", 1)[1]
+    return f"postgresql://{user}:{password}@{rest}"
+
+
+@pytest.fixture(scope="module")
+def logins(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logins]:
+    url = make_pg_database(pg_admin_url)
+    suffix = uuid.uuid4().hex[:8]
+    names = {role: f"tz_{role}_{suffix}" for role in ("clerk", "auditor", "stranger")}
+    password = uuid.uuid4().hex
+    tmp = tmp_path_factory.mktemp("logins")
+    owner = Cli(url, tmp / "taizhang.key")
+    owner.ok("init", "--admin", "boss")
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {names['clerk']} LOGIN PASSWORD '{password}' IN ROLE taizhang_writer")
+        conn.execute(f"CREATE ROLE {names['auditor']} LOGIN PASSWORD '{password}' IN ROLE taizhang_reader")
+        conn.execute(f"CREATE ROLE {names['stranger']} LOGIN PASSWORD '{password}'")
+    try:
+        owner.ok(*establish_args(COMMUNITY), actor="boss")
+        owner.ok("actor", "add", "clerk01", "--role", "clerk", "--scope", "community:HZ-001", "--login", names["clerk"], actor="boss")
+        owner.ok("actor", "add", "aud01", "--role", "auditor", "--scope", "city", "--login", names["auditor"], actor="boss")
+        yield Logins(
+            owner=url,
+            clerk=_url(url, names["clerk"], password),
+            auditor=_url(url, names["auditor"], password),
+            stranger=_url(url, names["stranger"], password),
+            key=tmp / "taizhang.key",
+        )
+    finally:
+        drop_pg_database(pg_admin_url, url)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            for name in names.values():
+                conn.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def _refused(url: str, sql: str) -> str:
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        conn.execute(sql)  # type: ignore[arg-type]
+    return str(caught.value)
+
+
+def test_a_writer_appends_through_the_app_but_cannot_change_what_is_stored(logins: Logins) -> None:
+    clerk = logins.cli(logins.clerk)
+    clerk.ok("resident", "enroll", "HZ-001", "R1", "--name", "张秀英", actor="clerk01")
+    clerk.ok("provider", "register", "HZ-001", "P1", "--name", "李建国", "--role", "党员", actor="clerk01")
+    clerk.ok("service", "record", "HZ-001", "--kind", "life_care", "--resident", "R1", "--provider", "P1",
+             "--at", "2026-03-05 09:30", "--minutes", "45", "--note", "送米", actor="clerk01")  # fmt: skip
+    clerk.ok("projections", "run", actor="clerk01")  # writers keep the views
+    for table in APPEND_ONLY:
+        assert "permission denied" in _refused(logins.clerk, f"DELETE FROM {table}")
+        assert "permission denied" in _refused(logins.clerk, f"TRUNCATE {table}")
+    assert "permission denied" in _refused(logins.clerk, "UPDATE taizhang_events SET topic = 'x'")
+    assert "permission denied" in _refused(logins.clerk, "UPDATE data_keys SET wrapped = ''")
+    assert "permission denied" in _refused(logins.clerk, "LOCK TABLE taizhang_events IN EXCLUSIVE MODE")
+    assert "must be owner" in _refused(logins.clerk, "DROP TABLE taizhang_events")
+
+
+def test_a_reader_reads_and_cannot_write(logins: Logins) -> None:
+    auditor = logins.cli(logins.auditor)
+    logins.cli(logins.owner).ok("projections", "run", actor="boss")
+    rows = auditor.json("ledger", "entries", "--community", "HZ-001", actor="aud01")
+    assert isinstance(rows, list)
+    before = store_counts(logins.owner)
+    for sql in (
+        "INSERT INTO community_units VALUES ('X', 'x', 'x')",
+        "DELETE FROM ledger_tracking",
+        "SELECT taizhang_lock_events()",
+    ):
+        assert "permission denied" in _refused(logins.auditor, sql)
+    # Even an auditor actor bound to a writer's login is refused before anything runs.
+    error_line(logins.cli(logins.clerk)("ledger", "entries", "--community", "HZ-001", actor="aud01"), 1,
+               "permission denied", "bound to database login tz_auditor_")  # fmt: skip
+    assert store_counts(logins.owner) == before
+
+
+def test_a_login_that_does_not_match_its_actor_is_refused(logins: Logins) -> None:
+    before = store_counts(logins.owner)
+    # the clerk's actor through the auditor's login, and through the owner's
+    for url in (logins.auditor, logins.owner):
+        line = error_line(logins.cli(url)("resident", "enroll", "HZ-001", "R9", "--name", "x", actor="clerk01"), 1,
+                          "permission denied", "actor clerk01 (clerk, community:HZ-001)")  # fmt: skip
+        assert "is bound to database login tz_clerk_" in line
+    assert store_counts(logins.owner) == before
+
+
+def test_a_login_in_no_group_reads_nothing(logins: Logins) -> None:
+    assert "permission denied" in _refused(logins.stranger, "SELECT count(*) FROM taizhang_events")
+    assert "permission denied" in _refused(logins.stranger, "SELECT count(*) FROM data_keys")
+
+
+def test_init_on_postgresql_requires_an_admin(pg_admin_url: str, tmp_path: Path) -> None:
+    url = make_pg_database(pg_admin_url)
+    try:
+        cli = Cli(url, tmp_path / "k.key")
+        result = cli.runner.invoke(taizhang, ["--db", url, "--key-file", str(tmp_path / "k.key"), "init"])
+        assert result.exit_code == 2 and "--admin: required on PostgreSQL" in result.stderr
+        assert not (tmp_path / "k.key").exists()
+        # Malformed before missing: on PostgreSQL an actor needs its login.
+        error_line(cli("actor", "add", "x", "--role", "clerk", "--scope", "city", actor="a"), 2, "--login: required")
+    finally:
+        drop_pg_database(pg_admin_url, url)
