@@ -87,9 +87,9 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
             "key_file": str(key_path),
             "key_created": created_key,
             "time_zone": str(service.tz),
-            "admin": admin,
         }
         if admin is not None:
+            result["admin"] = admin
             login = None
             if store.backend == "postgres":
                 service.recorder.setup_access(view_tables)
