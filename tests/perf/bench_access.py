@@ -1,6 +1,6 @@
 """The cost of access control: the same work with and without actors, in the same run.
 
-    python -m tests.perf.bench_access --rows 50000 [--pg-url postgresql://…] [--repeat 40]
+    python -m tests.perf.bench_access --rows 50000 [--pg-url postgresql://…] [--repeat 40] [--chunks 6] [--rebuilds 5]
 
 Two stores built alike from bench_import's files (50 communities in 5 counties): one
 without actors (access control off), one made with `init --admin` where a county
@@ -8,9 +8,10 @@ clerk and a city admin act. Everything runs through the CLI in this process
 (click's CliRunner), so the figures include the policy check before the command
 and the scope check at every save:
 
-- import: `taizhang import services FILE` of the county's rows (every row's community
-  is located and checked before anything is written);
-- rebuild: `taizhang projections rebuild` of the whole log;
+- import: `taizhang import services FILE` of the county's rows, in chunks imported off
+  and on in turn (every row's community is located and checked before anything is
+  written); the total time of each;
+- rebuild: `taizhang projections rebuild` of the whole log, off and on in turn;
 - a small read: `taizhang resident list B000`, repeated: the fixed cost per command
   (loading the actors, locating the community, and on PostgreSQL checking the login).
 
@@ -35,17 +36,21 @@ from tests.perf.bench_import import drop_pg_database, new_pg_database, write_bas
 COUNTY = "县0"  # bench_import puts community c in county 县{c % 5}
 
 
-def county_rows(source: Path, target: Path) -> int:
-    """The services of the county's communities only (what a county clerk may import)."""
-    with source.open(newline="") as f, target.open("w", newline="") as out:
-        reader, writer = csv.reader(f), csv.writer(out)
-        writer.writerow(next(reader))
-        kept = 0
-        for row in reader:
-            if int(row[0][1:]) % 5 == 0:
-                writer.writerow(row)
-                kept += 1
-    return kept
+def county_chunks(source: Path, folder: Path, chunks: int) -> list[Path]:
+    """The services of the county's communities only (what a county clerk may import), in chunks."""
+    with source.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [row for row in reader if int(row[0][1:]) % 5 == 0]
+    paths = []
+    for i in range(chunks):
+        path = folder / f"county-{i}.csv"
+        with path.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            writer.writerows(rows[i::chunks])
+        paths.append(path)
+    return paths
 
 
 class Store:
@@ -83,7 +88,9 @@ def prepare(url: str, key: Path, base: tuple[Path, Path, Path], on: bool) -> Sto
     return store
 
 
-def bench(backend: str, folder: Path, services: Path, base: tuple[Path, Path, Path], pg: str | None, repeat: int) -> dict[str, Any]:
+def bench(
+    backend: str, folder: Path, chunks: list[Path], base: tuple[Path, Path, Path], pg: str | None, repeat: int, rebuild_repeat: int
+) -> dict[str, Any]:
     key = folder / f"{backend}.key"
     made: list[str] = []
 
@@ -95,21 +102,30 @@ def bench(backend: str, folder: Path, services: Path, base: tuple[Path, Path, Pa
         return made[-1]
 
     times: dict[str, dict[str, float]] = {"off": {}, "on": {}}
+    clerk = {"off": "bench", "on": "clerk01"}
     try:
         stores = {"off": prepare(url_for("off"), key, base, on=False), "on": prepare(url_for("on"), key, base, on=True)}
-        for mode in ("off", "on"):  # the same order for every step: off first, then on
-            store = stores[mode]
-            times[mode]["import"] = store.run("import", "services", str(services), actor="clerk01" if mode == "on" else "bench")
-            store.run("projections", "run", actor=store.admin)
-            times[mode]["rebuild"] = store.run("projections", "rebuild", actor=store.admin)
+        # Each step alternates off and on (the machine is shared: drift hits both alike).
+        imports: dict[str, float] = {"off": 0.0, "on": 0.0}
+        for i, chunk in enumerate(chunks):
+            for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                imports[mode] += stores[mode].run("import", "services", str(chunk), actor=clerk[mode])
+        rebuilds: dict[str, list[float]] = {"off": [], "on": []}
         reads: dict[str, list[float]] = {"off": [], "on": []}
-        for i in range(repeat + 1):  # alternating, so both see the same machine; the first is a warm-up
+        for mode in ("off", "on"):
+            stores[mode].run("projections", "run", actor=stores[mode].admin)
+        for _ in range(rebuild_repeat):
             for mode in ("off", "on"):
-                elapsed = stores[mode].run("resident", "list", "B000", actor="clerk01" if mode == "on" else None)
+                rebuilds[mode].append(stores[mode].run("projections", "rebuild", actor=stores[mode].admin))
+        for i in range(repeat + 1):  # the first round warms up
+            for mode in ("off", "on"):
+                elapsed = stores[mode].run("resident", "list", "B000", actor=clerk[mode] if mode == "on" else None)
                 if i:
                     reads[mode].append(elapsed)
-        for mode, t in reads.items():
-            times[mode]["read"] = sorted(t)[len(t) // 2]
+        for mode in ("off", "on"):
+            times[mode]["import"] = imports[mode]
+            times[mode]["rebuild"] = sorted(rebuilds[mode])[len(rebuilds[mode]) // 2]
+            times[mode]["read"] = sorted(reads[mode])[len(reads[mode]) // 2]
     finally:
         for url in made:
             drop_pg_database(pg or "", url)
@@ -120,18 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=50_000, help="rows of the whole services file (the county's fifth is imported)")
     parser.add_argument("--repeat", type=int, default=40, help="how many times the small read runs (the median is shown)")
+    parser.add_argument("--chunks", type=int, default=6, help="the import is split in this many files, imported off and on in turn")
+    parser.add_argument("--rebuilds", type=int, default=5, help="how many rebuilds per store (the median is shown)")
     parser.add_argument("--pg-url", help="admin URL of a PostgreSQL server (databases are created and dropped)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         base = write_base(folder)
         write_services(folder / "all.csv", args.rows)
-        services = folder / "county.csv"
-        kept = county_rows(folder / "all.csv", services)
-        results = [bench("sqlite", folder, services, base, None, args.repeat)]
+        chunks = county_chunks(folder / "all.csv", folder, args.chunks)
+        kept = sum(len(p.read_text(encoding="utf-8").splitlines()) - 1 for p in chunks)
+        results = [bench("sqlite", folder, chunks, base, None, args.repeat, args.rebuilds)]
         if args.pg_url:
-            results.append(bench("postgres", folder, services, base, args.pg_url, args.repeat))
-    print(f"access control off vs on: import of {kept:,} service rows by a county clerk, rebuild, one small read")
+            results.append(bench("postgres", folder, chunks, base, args.pg_url, args.repeat, args.rebuilds))
+    print(f"access control off vs on: import of {kept:,} service rows by a county clerk ({args.chunks} files), "
+          f"rebuild (median of {args.rebuilds}), one small read (median of {args.repeat})")
     print("| store | import off s | import on s | on / off | rebuild off s | rebuild on s | on / off | read off ms | read on ms | on / off |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
