@@ -125,7 +125,7 @@ def _one_line(text: str) -> str:
     metavar="URL",
     help="The store: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB. Env: TAIZHANG_DB.",
 )
-@click.option("--actor", envvar="TAIZHANG_ACTOR", metavar="ID", help="Who acts; required to write. Env: TAIZHANG_ACTOR.")
+@click.option("--actor", envvar="TAIZHANG_ACTOR", metavar="ID", help="Who acts; required to write, and by every command once the store has actors. Env: TAIZHANG_ACTOR.")
 @click.option(
     "--lang",
     envvar="TAIZHANG_LANG",
