@@ -39,7 +39,9 @@ STORE_TABLES = [
 READER_GROUP = "taizhang_reader"
 WRITER_GROUP = "taizhang_writer"
 # Tables whose rows are the record: writers may add rows, nobody but the owner may change them.
-APPEND_ONLY = ("taizhang_events", "taizhang_snapshots", "taizhang_commits", "record_claims", "data_keys", "community_units")
+APPEND_ONLY = ("taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units")
+# Snapshots are a cache of aggregate state, not the record: writers add them and prune older ones.
+SNAPSHOTS = "taizhang_snapshots"
 
 
 def utc_text(value: Any) -> str:
@@ -195,6 +197,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC",
                 f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {groups}",
                 f"GRANT INSERT ON {', '.join(APPEND_ONLY)} TO {WRITER_GROUP}",
+                f"GRANT INSERT, DELETE ON {SNAPSHOTS} TO {WRITER_GROUP}",
                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {WRITER_GROUP}",
                 "REVOKE ALL ON FUNCTION taizhang_lock_events() FROM PUBLIC",
                 f"GRANT EXECUTE ON FUNCTION taizhang_lock_events() TO {WRITER_GROUP}",

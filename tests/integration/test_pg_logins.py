@@ -137,3 +137,20 @@ def test_init_on_postgresql_requires_an_admin(pg_admin_url: str, tmp_path: Path)
         error_line(cli("actor", "add", "x", "--role", "clerk", "--scope", "city", actor="a"), 2, "--login: required")
     finally:
         drop_pg_database(pg_admin_url, url)
+
+
+def test_a_writer_snapshots_and_prunes_old_snapshots(logins: Logins, tmp_path: Path) -> None:
+    """Snapshots are a cache: a writer adds them (every 100 events) and drops the older ones."""
+    from tests.e2e.conftest import write_csv
+
+    clerk = logins.cli(logins.clerk)
+    clerk.ok("resident", "enroll", "HZ-001", "RS", "--name", "快照", actor="clerk01")
+    clerk.ok("provider", "register", "HZ-001", "PS", "--name", "快照", "--role", "cadre", actor="clerk01")
+    header = ["community", "kind", "residents", "providers", "occurred_at", "minutes"]
+    for batch in range(2):
+        rows = [["HZ-001", "life_care", "RS", "PS", f"2026-02-{1 + i % 28:02d} {8 + batch}:{i % 60:02d}", str(10 + i // 60)]
+                for i in range(110)]  # fmt: skip
+        clerk.ok("import", "services", str(write_csv(tmp_path / f"s{batch}.csv", [header, *rows])), actor="clerk01")
+    with psycopg.connect(logins.owner) as conn:
+        versions = [r[0] for r in conn.execute("SELECT originator_version FROM taizhang_snapshots")]
+    assert len(versions) == 1 and versions[0] >= 200
