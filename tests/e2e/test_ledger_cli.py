@@ -96,6 +96,8 @@ class Run:
             argv += ["--actor", actor]
         if lang is not None:
             argv += ["--lang", lang]
+        if args[:1] == ("init",) and self.backend == "postgres" and "--admin" not in args:
+            args = (*args, "--no-access-control")  # PostgreSQL requires --admin otherwise
         clean: dict[str, str | None] = {name: None for name in TAIZHANG_VARS}
         return self.runner.invoke(cli, [*argv, *args], env=clean, catch_exceptions=True)
 
