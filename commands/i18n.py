@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from commands.labels import FIELDS, STATUS
 
@@ -374,34 +374,43 @@ _MAX_DEPTH = 4
 
 @dataclass(frozen=True)
 class Entry:
-    """One compiled catalogue entry."""
+    """One catalogue entry, ready to match."""
 
     english: str
     chinese: str
-    pattern: re.Pattern[str]
+    regex: str
     kinds: dict[str, str]  # placeholder -> "" | "field" | "term" | "msg" | "int"
     weight: int  # characters of literal text: the more, the more specific
+    anchor: str  # its longest piece of literal text: a message without it cannot match
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.regex, re.DOTALL)
+
+    def match(self, message: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(message) if self.anchor in message else None
 
 
 def compile_entry(english: str, chinese: str, *, loose: bool = False) -> Entry:
     """An entry ready to match; `loose` lets `{name:int}` match any text (to match templates)."""
     parts: list[str] = []
+    literals: list[str] = []
     kinds: dict[str, str] = {}
-    literal = 0
     end = 0
     for m in PLACEHOLDER.finditer(english):
         name, kind = m.group(1), m.group(2) or ""
         if name in kinds:
             raise ValueError(f"placeholder {name} appears twice in {english!r}")
         kinds[name] = kind
-        parts.append(re.escape(english[end : m.start()]))
+        literals.append(english[end : m.start()])
+        parts.append(re.escape(literals[-1]))
         group = _NO_COLON if m.start() == 0 and kind == "" else _GROUP["" if loose and kind == "int" else kind]
         parts.append(f"(?P<{name}>{group})")
-        literal += m.start() - end
         end = m.end()
-    parts.append(re.escape(english[end:]))
-    literal += len(english) - end
-    return Entry(english, chinese, re.compile("".join(parts), re.DOTALL), kinds, literal)
+    literals.append(english[end:])
+    parts.append(re.escape(literals[-1]))
+    weight = sum(map(len, literals))
+    return Entry(english, chinese, "".join(parts), kinds, weight, max(literals, key=len))
 
 
 @cache
@@ -423,7 +432,7 @@ def _zh(message: str, terms: Mapping[str, str] | None, depth: int) -> str:
     if depth > _MAX_DEPTH:
         return message
     for entry in entries():
-        match = entry.pattern.fullmatch(message)
+        match = entry.match(message)
         if match is None:
             continue
         values: dict[str, str] = {}

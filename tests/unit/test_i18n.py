@@ -181,7 +181,7 @@ def _absorbs(kind: str, value: str) -> bool:
 def covering(template: str) -> str | None:
     """The catalogue entry that translates every word of `template` (`{}` = interpolation)."""
     for entry in _LOOSE:
-        match = entry.pattern.fullmatch(template)
+        match = entry.match(template)
         if match and all(_absorbs(kind, match.group(name)) for name, kind in entry.kinds.items()):
             return entry.english
     return None
@@ -219,7 +219,7 @@ def test_every_entry_is_used_by_the_source_tree_or_an_example(templates: dict[st
 def _entries_used(message: str) -> set[str]:
     """The entries that translate `message`, nested ones included."""
     for entry in i18n.entries():
-        match = entry.pattern.fullmatch(message)
+        match = entry.match(message)
         if match:
             used = {entry.english}
             for name, kind in entry.kinds.items():
