@@ -238,9 +238,8 @@ def _import_permission(params: Mapping[str, Any]) -> str:
 
 
 # ---- the checks ----------------------------------------------------------------------------------------
-def denied(actor: Actor | str, what: str) -> Refused:
-    who = actor.describe() if isinstance(actor, Actor) else actor
-    return Refused(f"permission denied: {who} {what}")
+def denied(message: str) -> Refused:
+    return Refused(f"permission denied: {message}")
 
 
 def load_actors(service: Any) -> Actors | None:
@@ -250,15 +249,16 @@ def load_actors(service: Any) -> Actors | None:
         return None
 
 
-def _hint(scope: Scope) -> str:
+def _filter_for(scope: Scope) -> tuple[str, str] | None:
+    """The filter option (and value) that keeps a query inside the scope."""
     unit = scope.unit
     if unit is None:
-        return ""
+        return None
     if unit.level == "county":
-        return f"; add --county {unit.county} (or a unit inside it)"
+        return "--county", unit.county
     if unit.level == "township":
-        return f"; add --township {unit.county}/{unit.township} (or a community inside it)"
-    return f"; add --community {unit.community}"
+        return "--township", f"{unit.county}/{unit.township}"
+    return "--community", unit.community
 
 
 def _where(target: Target) -> str:
@@ -274,9 +274,12 @@ def check_login(service: Any, actor: Actor) -> None:
     if service.store.backend != "postgres":
         return
     login = service.recorder.session_user()
+    if actor.login is None:
+        raise denied(f"{actor.describe()} has no database login, but this connection is logged in as {login}")
     if actor.login != login:
-        bound = f"database login {actor.login}" if actor.login else "no database login"
-        raise denied(actor, f"is bound to {bound}, but this connection is logged in as {login}")
+        raise denied(
+            f"{actor.describe()} is bound to database login {actor.login}, but this connection is logged in as {login}"
+        )
 
 
 def authorise(env: Env, path: str, params: Mapping[str, Any]) -> None:
@@ -293,25 +296,30 @@ def authorise(env: Env, path: str, params: Mapping[str, Any]) -> None:
         return  # access control is off until the store has an actor
     name = (env.actor or "").strip()
     if not name:
-        raise Refused("permission denied: this store has access control; name yourself with --actor or TAIZHANG_ACTOR")
+        raise denied("this store has access control; name yourself with --actor or TAIZHANG_ACTOR")
     actor = actors.get(name)
     if actor is None:
-        raise denied(f"actor {name}", "is not known to this store")
+        raise denied(f"actor {name} is not known to this store")
+    who = actor.describe()
     if actor.revoked:
-        raise denied(actor, "was revoked")
+        raise denied(f"{who} was revoked")
     check_login(service, actor)
     lookup = Lookup(service.recorder, actors)
     service.app.guard = ScopeGuard(actor, lookup)
     if rule is None:
-        raise denied(actor, f"may not run {path!r}: no access policy covers it (please report it)")
+        raise denied(f"{who} may not run '{path}': no access policy covers it (please report it)")
     permission = _import_permission(params) if path == "import" else rule.permission
     allowed = PERMISSIONS[permission]
     if actor.role not in allowed:
-        raise denied(actor, f"may not run {path!r} (it needs {' or '.join(sorted(allowed))})")
+        raise denied(f"{who} may not run '{path}' (it needs {' or '.join(sorted(allowed))})")
     for target in rule.targets(lookup, params):
-        if not actor.scope.covers(target):
-            hint = _hint(actor.scope) if rule.targets is filters or rule.targets is resident_filter else ""
-            raise denied(actor, f"may not run {path!r} on {_where(target)}: outside its scope{hint}")
+        if actor.scope.covers(target):
+            continue
+        hint = _filter_for(actor.scope) if rule.targets in (filters, resident_filter) else None
+        if hint is not None:
+            option, value = hint
+            raise denied(f"{who} may not run '{path}' on {_where(target)}: outside its scope; add {option} {value}")
+        raise denied(f"{who} may not run '{path}' on {_where(target)}: outside its scope")
 
 
 class ScopeGuard:
@@ -326,11 +334,11 @@ class ScopeGuard:
         if not changed:
             return
         if self.actor.role == "auditor":
-            raise denied(self.actor, "may not change the ledger: auditors write nothing")
+            raise denied(f"{self.actor.describe()} may not change the ledger: auditors write nothing")
         for aggregate in changed:
             for target in self.targets(aggregate):
                 if not self.actor.scope.covers(target):
-                    raise denied(self.actor, f"may not write to {_where(target)}: outside its scope")
+                    raise denied(f"{self.actor.describe()} may not write to {_where(target)}: outside its scope")
 
     def targets(self, aggregate: Any) -> Iterable[Target]:
         from domain.accountability import Official, SupervisionItem, UnitTargets

@@ -57,6 +57,7 @@ _EXTRA_TERMS = {
     "provider": "服务人员",
     "category": "类别",
     "unit": "单位",
+    "the whole store": "整个台账库",
     "period": "考核期",
     # verdicts of an import
     "malformed": "有误",
@@ -357,6 +358,63 @@ CATALOGUE: dict[str, str] = {
     "the ledger views are {lag:int} event(s) behind the log; run 'taizhang projections run' or use --wait": (
         "台账视图落后日志 {lag} 个事件；请运行 'taizhang projections run' 或加 --wait"
     ),
+    # -- actors, roles and scopes (commands/access.py, commands/cli_actor.py, domain/actors.py) --
+    "permission denied: {reason:msg}": "权限不足：{reason}",
+    "actor {name} ({role}, {scope})": "操作人 {name}（{role}，{scope}）",
+    "{who:msg} may not run '{command}' (it needs {roles})": "{who}无权执行 '{command}'（需要角色 {roles}）",
+    "{who:msg} may not run '{command}' on {where:term}: outside its scope; add {option} {value}": (
+        "{who}不能对 {where} 执行 '{command}'：超出其范围；请加上 {option} {value}"
+    ),
+    "{who:msg} may not run '{command}' on {where:term}: outside its scope": "{who}不能对 {where} 执行 '{command}'：超出其范围",
+    "{who:msg} may not run '{command}': no access policy covers it (please report it)": (
+        "{who}不能执行 '{command}'：没有适用的权限规则（请报告此问题）"
+    ),
+    "{who:msg} was revoked": "{who}已被撤销",
+    "actor {name} is not known to this store": "本台账库没有操作人 {name}",
+    "{who:msg} has no database login, but this connection is logged in as {login}": (
+        "{who}未绑定数据库账号，但本连接的账号是 {login}"
+    ),
+    "{who:msg} is bound to database login {bound}, but this connection is logged in as {login}": (
+        "{who}绑定的数据库账号是 {bound}，但本连接的账号是 {login}"
+    ),
+    "{who:msg} may not change the ledger: auditors write nothing": "{who}不能修改台账：审计人员不写入任何内容",
+    "{who:msg} may not write to {where:term}: outside its scope": "{who}不能写入 {where}：超出其范围",
+    "this store has access control; name yourself with --actor or TAIZHANG_ACTOR": (
+        "本台账库启用了权限控制；请用 --actor 或 TAIZHANG_ACTOR 指明操作人"
+    ),
+    "--admin and --no-access-control: give at most one": "--admin 和 --no-access-control：最多给出一个",
+    "--admin: required on PostgreSQL (the first admin, bound to this login); or --no-access-control for a store without actors": (
+        "--admin：PostgreSQL 上必须给出（第一个管理员，绑定到当前数据库账号）；或用 --no-access-control 创建不设操作人的台账库"
+    ),
+    "--login: expected a PostgreSQL role name (letters, digits, _), got {value}": (
+        "--login：应为 PostgreSQL 角色名（字母、数字、_），实际为 {value}"
+    ),
+    "--login: only PostgreSQL stores have database logins (on SQLite the file's permissions decide)": (
+        "--login：只有 PostgreSQL 台账库有数据库账号（SQLite 由文件权限决定）"
+    ),
+    "--login: required on PostgreSQL: the database login this actor connects as": (
+        "--login：PostgreSQL 上必须给出：该操作人连接所用的数据库账号"
+    ),
+    "--resident: expected COMMUNITY/CODE, got {value}": "--resident：应为 社区/编号，实际为 {value}",
+    "actor name must not be empty": "操作人名称不能为空",
+    "actor {name} is already revoked": "操作人 {name} 已被撤销",
+    "actor {name} is the last admin; add another admin first": "操作人 {name} 是最后一个管理员；请先添加另一个管理员",
+    "actor {name} was revoked; an actor's name is never reused": "操作人 {name} 已被撤销；操作人名称不能重复使用",
+    "actor {name} is already granted; an actor's name is never reused": "操作人 {name} 已存在；操作人名称不能重复使用",
+    "database login {login} does not exist yet: the database administrator must create it": (
+        "数据库账号 {login} 尚不存在：需由数据库管理员创建"
+    ),
+    "database login {login} is not a member of {group}: GRANT {grant} TO {member}": (
+        "数据库账号 {login} 不属于 {group}：GRANT {grant} TO {member}"
+    ),
+    "expected city, county:NAME, township:COUNTY/NAME or community:CODE, got {value}": (
+        "应为 city、county:名称、township:县区/名称 或 community:编码，实际为 {value}"
+    ),
+    "no actor {name}": "没有操作人 {name}",
+    "the first actor of a store must be an admin (or nobody could add the others)": (
+        "台账库的第一个操作人必须是管理员（否则无人能添加其他人）"
+    ),
+    "unknown role {role}": "未知角色 {role}",
 }
 
 

@@ -152,8 +152,9 @@ class Actors(Aggregate):
             raise RuleViolation(f"unknown role {role!r}")
         parse_scope(scope)
         if name in self.entries:
-            state = "revoked" if self.entries[name]["revoked"] else "already granted"
-            raise AlreadyExists(f"actor {name} is {state}; an actor's name is never reused")
+            if self.entries[name]["revoked"]:
+                raise AlreadyExists(f"actor {name} was revoked; an actor's name is never reused")
+            raise AlreadyExists(f"actor {name} is already granted; an actor's name is never reused")
         if not self.entries and role != "admin":
             raise RuleViolation("the first actor of a store must be an admin (or nobody could add the others)")
         self.trigger_event(self.Granted, name=name, role=role, scope=scope, login=login, actor=actor)

@@ -52,6 +52,14 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "permission denied: actor c1 (clerk, township:八步区/贺街镇) may not run 'ledger summary' on the whole store: "
+    "outside its scope; add --township 八步区/贺街镇": (
+        "权限不足：操作人 c1（clerk，township:八步区/贺街镇）不能对 整个台账库 执行 'ledger summary'：超出其范围；"
+        "请加上 --township 八步区/贺街镇"
+    ),
+    "permission denied: actor aud (auditor, city) may not run 'service record' (it needs clerk)": (
+        "权限不足：操作人 aud（auditor，city）无权执行 'service record'（需要角色 clerk）"
+    ),
     "row 7: minutes: 0 is outside 1-1440": "第 7 行：时长(分钟)：0 超出 1-1440 的范围",
     "skipped row 3: community: community HZ-404 is not established": "已跳过：第 3 行：社区：社区 HZ-404 尚未建立",
     "minutes: is required": "时长(分钟)：必须给出",
