@@ -15,6 +15,7 @@ destroyed); an envelope is never printed as stored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,12 @@ from commands.app import KeySession, LedgerService
 from domain.errors import NotFound
 from domain.ids import community_id
 from infra.codec import decode_payload
+from infra.crypto import KeyFileError
 
 PREFIX = "taizhang:Community."
 ENCRYPTED = "(encrypted)"
 ERASED = "(erased)"
 HIDDEN = {"actor", "timestamp", "originator_id", "originator_version", "originator_topic", "class_version", "digest", "note_mac"}
-ENVELOPES = {"name", "birth_date", "note"}
 # Fields a service correction may change, in the order a row shows them.
 SERVICE_FIELDS = ("kind", "occurred_at", "minutes", "residents", "providers", "place", "note")
 RESIDENT_FIELDS = ("categories", "grid", "household")
@@ -60,6 +61,10 @@ def chain_hashes(service: LedgerService, positions: list[int]) -> dict[int, str 
     return {position: None for position in positions}
 
 
+def _is_envelope(value: Any) -> bool:
+    return isinstance(value, dict) and "ct" in value and "key_id" in value
+
+
 def event_name(topic: str) -> str:
     """`taizhang:Community.ServiceCorrected` -> `service_corrected`."""
     name = topic[len(PREFIX) :] if topic.startswith(PREFIX) else topic.rsplit(":", 1)[-1]
@@ -75,15 +80,29 @@ class _Walker:
         self.records: dict[str, dict[str, Any]] = {}
         self.residents: dict[str, dict[str, Any]] = {}
 
+    def prefetch(self, payloads: Iterable[dict[str, Any]]) -> None:
+        """Fetch every data key the envelopes need in one go rather than one query each."""
+        if self.keys is None:
+            return
+        wanted = set()
+        for payload in payloads:
+            for value in (*payload.values(), *(payload.get("changes") or {}).values()):
+                if _is_envelope(value):
+                    wanted.add(value["key_id"])
+        try:
+            self.keys.prefetch(wanted)
+        except KeyFileError:
+            pass  # each envelope is then tried on its own and shown as unopened
+
     def clear(self, value: Any) -> Any:
         """An envelope's clear text, or a marker; other values unchanged."""
-        if not (isinstance(value, dict) and "ct" in value and "key_id" in value):
+        if not _is_envelope(value):
             return value
         if self.keys is None:
             return ENCRYPTED
         try:
             text = self.service.open_envelope(value, self.keys)
-        except Exception:  # a key that does not open it is reported, never a traceback
+        except KeyFileError:  # wrapped by another master key, or tampered: shown as unopened
             return ENCRYPTED
         return ERASED if text is None else text
 
@@ -119,12 +138,15 @@ def history(service: LedgerService, code: str, bound: Bound | None = None) -> li
     if not stream:
         raise NotFound(f"community {code} is not established")
     limit = bound or Bound()
-    walker = _Walker(service)
-    rows: list[dict[str, Any]] = []
+    events = []
     for position, version, topic, state, recorded_at in stream:
         if not limit.admits(position, recorded_at):
             break  # positions and recorded times only grow along a stream
-        payload = decode_payload(state)
+        events.append((position, version, topic, decode_payload(state), recorded_at))
+    walker = _Walker(service)
+    walker.prefetch(payload for *_, payload, _at in events)
+    rows: list[dict[str, Any]] = []
+    for position, version, topic, payload, recorded_at in events:
         name = event_name(topic)
         fields, changes = walker.row(name, payload)
         rows.append(

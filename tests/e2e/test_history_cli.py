@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.e2e.conftest import COMMUNITY, Cli, error_line, establish_args, record_args, store_counts
+from tests.e2e.conftest import (
+    COMMUNITY,
+    Cli,
+    backend_of,
+    error_line,
+    establish_args,
+    record_args,
+    sqlite_path,
+    store_counts,
+)
 
 FIELDS = ["position", "recorded_at", "version", "actor", "event", "fields", "changes", "hash"]
 
@@ -132,3 +142,25 @@ def test_json_is_one_document(told: tuple[Cli, str]) -> None:
     cli, _ = told
     document = orjson.loads(cli.ok("audit", "history", "HZ-001", "--format", "json").stdout)
     assert isinstance(document, list) and len(document) == 12
+
+
+def test_a_destroyed_data_key_shows_as_erased(told: tuple[Cli, str]) -> None:
+    """Erasure destroys a data key, not history: the envelope stays, the history says (erased)."""
+    cli, rid = told
+    sql = "DELETE FROM data_keys WHERE key_id = 'note:" + rid + "'"
+    if backend_of(cli.url) == "sqlite":
+        conn = sqlite3.connect(sqlite_path(cli.url))
+        with conn:
+            conn.execute(sql)
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(cli.url) as pg:
+            pg.execute(sql)
+    rows = cli.json("audit", "history", "HZ-001")
+    recorded = next(r for r in rows if r["event"] == "service_recorded" and r["fields"]["record_id"] == rid)
+    assert recorded["fields"]["note"] == "(erased)"
+    corrected = next(r for r in rows if r["event"] == "service_corrected")
+    assert corrected["changes"]["note"] == {"old": "(erased)", "new": "(erased)"}
+    assert rows[1]["fields"]["name"] == "张秀英"  # other keys are untouched
