@@ -19,7 +19,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
-from domain.errors import AlreadyExists, NotActive, NotFound, PeriodClosed, RuleViolation
+from domain.errors import AlreadyExists, NotActive, NotFound, RuleViolation
+from domain.errors import PeriodClosed as ClosedPeriodError  # not Community.PeriodClosed, the event
 from domain.ids import community_id, utc_text
 from domain.units import parse_period, parse_unit
 
@@ -693,7 +694,7 @@ class Community(Aggregate):
         covering = self.closures_on(day)
         if covering:
             named = ", ".join(f"{c[0]} {c[1]} ({_describe(c)})" for c in covering)
-            raise PeriodClosed(
+            raise ClosedPeriodError(
                 f"closed: {named}: cannot {what} {day}; "
                 f"reopen it with taizhang ledger reopen --unit {covering[0][0]} --period {covering[0][1]}"
             )
