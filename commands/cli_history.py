@@ -86,7 +86,7 @@ def audit_history(env: Env, community: str, as_of: str | None, at_position: int 
     try:
         code = models.clean_code(community)
     except ValueError as e:
-        raise MalformedInput(f"COMMUNITY: {e}") from None
+        raise models.Malformed("COMMUNITY", str(e)) from None
     if as_of is not None and at_position is not None:
         raise MalformedInput("--as-of and --at-position: give at most one")
     bound = Bound(as_of=parse_as_of(env, as_of) if as_of else None, position=at_position)

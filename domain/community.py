@@ -425,7 +425,7 @@ class Community(Aggregate):
             raise NotActive(f"resident {code} already departed on {resident['departed_on']}")
         if day < resident["enrolled_on"]:
             raise RuleViolation(f"resident {code} was enrolled on {resident['enrolled_on']}, after {day}")
-        self._check_open(day, f"record the departure of resident {code} on")
+        self._check_open(day, f"cannot record the departure of resident {code} on {day}")
         self._check_no_service_from(day, _RESIDENTS, code, "resident")
         self.trigger_event(self.ResidentDeparted, code=code, reason=reason, on=day, actor=actor)
 
@@ -459,7 +459,7 @@ class Community(Aggregate):
             raise NotActive(f"provider {code} already retired on {provider['retired_on']}")
         if day < provider["registered_on"]:
             raise RuleViolation(f"provider {code} was registered on {provider['registered_on']}, after {day}")
-        self._check_open(day, f"record the retirement of provider {code} on")
+        self._check_open(day, f"cannot record the retirement of provider {code} on {day}")
         self._check_no_service_from(day, _PROVIDERS, code, "provider")
         self.trigger_event(self.ProviderRetired, code=code, on=day, actor=actor)
 
@@ -499,7 +499,8 @@ class Community(Aggregate):
             ):
                 return False
             raise AlreadyExists(f"record {record_id} is already recorded with other content; use service correct")
-        self._check_open(occurred_at.date().isoformat(), "record a service on")
+        day = occurred_at.date().isoformat()
+        self._check_open(day, f"cannot record a service on {day}")
         self._check_service(residents, providers, occurred_at, minutes)
         self.trigger_event(
             self.ServiceRecorded,
@@ -534,7 +535,8 @@ class Community(Aggregate):
         note_mac: str | None = None,
     ) -> None:
         record = self._active_record(record_id)
-        self._check_open(record[_AT][:10], f"correct record {record_id}, a service of")
+        from_day = record[_AT][:10]
+        self._check_open(from_day, f"cannot correct record {record_id}, a service of {from_day}")
         if not reason.strip():
             raise RuleViolation("reason must not be empty")
         changes: dict[str, Any] = {}
@@ -569,7 +571,8 @@ class Community(Aggregate):
         if not changes:
             raise RuleViolation(f"the correction changes nothing in record {record_id}")
         if occurred_at is not None and "occurred_at" in changes:
-            self._check_open(occurred_at.date().isoformat(), f"move record {record_id} to")
+            to_day = occurred_at.date().isoformat()
+            self._check_open(to_day, f"cannot move record {record_id} to {to_day}")
         new_at = occurred_at if "occurred_at" in changes else datetime.fromisoformat(record[_AT])
         self._check_service(
             changes.get("residents", record[_RESIDENTS]),
@@ -588,7 +591,8 @@ class Community(Aggregate):
 
     def void_service(self, *, record_id: str, reason: str, actor: str) -> None:
         record = self._active_record(record_id)
-        self._check_open(record[_AT][:10], f"void record {record_id}, a service of")
+        day = record[_AT][:10]
+        self._check_open(day, f"cannot void record {record_id}, a service of {day}")
         if not reason.strip():
             raise RuleViolation("reason must not be empty")
         self.trigger_event(self.ServiceVoided, record_id=record_id, reason=reason, actor=actor)
@@ -609,7 +613,7 @@ class Community(Aggregate):
         day = _day(starts_on)
         if not 1 <= every <= 366:
             raise RuleViolation(f"every {every} is outside 1-366 days")
-        self._check_open(day, f"start a visit plan for resident {resident} on")
+        self._check_open(day, f"cannot start a visit plan for resident {resident} on {day}")
         self._resident_active_on(resident, day)
         self._provider_active_on(provider, day)
         current = self.visit_plans.get(resident)
@@ -626,13 +630,13 @@ class Community(Aggregate):
         day = _day(on)
         if day < current[2]:
             raise RuleViolation(f"resident {resident}'s visit plan starts on {current[2]}, after {day}")
-        self._check_open(day, f"end the visit plan of resident {resident} on")
+        self._check_open(day, f"cannot end the visit plan of resident {resident} on {day}")
         self.trigger_event(self.VisitPlanEnded, resident=resident, on=day, actor=actor)
 
     def add_pairing(self, *, provider: str, resident: str, on: date | str, actor: str) -> None:
         """Pairing assistance (结对帮扶): a provider answers for a resident."""
         day = _day(on)
-        self._check_open(day, f"pair provider {provider} with resident {resident} on")
+        self._check_open(day, f"cannot pair provider {provider} with resident {resident} on {day}")
         self._resident_active_on(resident, day)
         self._provider_active_on(provider, day)
         if f"{provider}|{resident}" in self.pairings:
@@ -646,7 +650,7 @@ class Community(Aggregate):
         day = _day(on)
         if day < since:
             raise RuleViolation(f"the pairing started on {since}, after {day}")
-        self._check_open(day, f"end the pairing of provider {provider} with resident {resident} on")
+        self._check_open(day, f"cannot end the pairing of provider {provider} with resident {resident} on {day}")
         self.trigger_event(self.PairingEnded, provider=provider, resident=resident, on=day, actor=actor)
 
     # ---- closed periods (结账) -------------------------------------------------------------
@@ -672,7 +676,7 @@ class Community(Aggregate):
             raise RuleViolation("reason must not be empty")
         existing = self.closures.get(closure_key(unit_text, span.text))
         if existing is not None:
-            raise AlreadyExists(f"{unit_text} {span.text} is already {_describe(existing)}")
+            raise AlreadyExists(f"{unit_text} {span.text} is already closed (closed by {existing[4]} on {existing[5]})")
         self.trigger_event(
             self.PeriodClosed, unit=unit_text, period=span.text, reason=reason, closed_at=closed_at, actor=actor
         )
@@ -689,14 +693,15 @@ class Community(Aggregate):
         """The closures in force that cover a local day (YYYY-MM-DD), in a stable order."""
         return [c for _key, c in sorted(self.closures.items()) if c[2] <= day <= c[3]]
 
-    def _check_open(self, day: str, what: str) -> None:
-        """Refuse a change dated inside a closed period, naming every closure that covers it."""
+    def _check_open(self, day: str, action: str) -> None:
+        """Refuse `action` ("cannot … on DAY") when a closure covers the day, naming the closure(s)."""
         covering = self.closures_on(day)
         if covering:
-            named = ", ".join(f"{c[0]} {c[1]} ({_describe(c)})" for c in covering)
+            unit, period, _first, _last, by, at = covering[0]
+            others = " + ".join(f"{c[0]} {c[1]}" for c in covering[1:])
             raise ClosedPeriodError(
-                f"closed: {named}: cannot {what} {day}; "
-                f"reopen it with taizhang ledger reopen --unit {covering[0][0]} --period {covering[0][1]}"
+                f"closed: {unit} {period} (closed by {by} on {at}){f' + {others}' if others else ''}: {action}; "
+                f"reopen it with taizhang ledger reopen --unit {unit} --period {period}"
             )
 
     # ---- queries the rules and the application need ------------------------------------
@@ -798,10 +803,6 @@ class Community(Aggregate):
                 )
             if provider["retired_on"] is not None and day >= provider["retired_on"]:
                 raise NotActive(f"provider {code} had retired on {provider['retired_on']}, before the service on {day}")
-
-
-def _describe(closure: list[str]) -> str:
-    return f"closed by {closure[4]} on {closure[5]}"
 
 
 register_topic(Community.Snapshot.TOPIC, Community.Snapshot)

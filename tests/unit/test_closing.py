@@ -117,7 +117,7 @@ def test_enrolments_and_registrations_are_not_refused(agg: Community) -> None:
 def test_closing_twice_and_reopening_what_is_not_closed_are_refused(agg: Community) -> None:
     close(agg)
     info = assert_refused(agg, AlreadyExists, lambda: close(agg))
-    assert "already closed by sup01" in str(info.value)
+    assert "already closed (closed by sup01 on " in str(info.value)
     assert_refused(agg, NotActive, lambda: reopen(agg, period="2026-04"))
     assert_refused(agg, NotActive, lambda: reopen(agg, unit="community:HZ-P01"))
     reopen(agg)
