@@ -183,6 +183,10 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
              "records", "--into", "township:八步区/贺街镇=5"), SUPERVISOR, ("county", "八步区")),  # fmt: skip
         Case("supervise-hz", ("supervise", "open", "--unit", "community:HZ-001", "--item", "补齐", "--due", "2026-12-01"),
              SUPERVISOR, community("HZ-001")),  # fmt: skip
+        Case("close-pg", ("ledger", "close", "--unit", "county:平桂区", "--period", "2025-12", "--reason", "r"), SUPERVISOR,
+             ("county", "平桂区")),  # fmt: skip
+        Case("reopen-hj", ("ledger", "reopen", "--unit", "township:八步区/贺街镇", "--period", "2025-12", "--reason", "r"),
+             SUPERVISOR, ("township", "八步区", "贺街镇")),  # fmt: skip
         Case("supervise-resolve-unknown", ("supervise", "resolve", str(uuid.uuid4()), "--note", "n"), SUPERVISOR, NONE),
         # reads
         Case("community-list", ("community", "list"), EVERYONE, WHOLE),
@@ -200,6 +204,8 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("assess-run", ("assess", "run", "--period", "2026-03", "--level", "township"), {"supervisor", "auditor"}, WHOLE),
         Case("assess-explain-hj", ("assess", "explain", "--period", "2026-03", "--unit", "township:八步区/贺街镇",
              "--metric", "coverage"), {"supervisor", "auditor"}, ("township", "八步区", "贺街镇")),  # fmt: skip
+        Case("history-hz", ("audit", "history", "HZ-001"), AUDITOR, community("HZ-001")),
+        Case("history-qt", ("audit", "history", "QT-2"), AUDITOR, community("QT-2")),
         Case("responsibility-pg", ("audit", "responsibility", "--unit", "county:平桂区", "--period", "2026-03"),
              {"supervisor", "auditor"}, ("county", "平桂区")),  # fmt: skip
     ]
