@@ -102,6 +102,8 @@ def rotate(env: Env, new_key_file: Path | None, fmt: str) -> None:
     """
     env.writer()
     old_path = env.key_path
+    if new_key_file is None:
+        service = env.service()  # a missing store first: its key file's folder may be missing too
     target = new_key_file or old_path.with_name(old_path.name + ".new")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
@@ -143,16 +145,16 @@ def backup(env: Env, file: Path, fmt: str) -> None:
       taizhang backup backups/taizhang-2026-04-01.db
     """
     store = env.store
+    folder = file.parent if str(file.parent) else Path(".")
+    if not folder.is_dir():
+        raise MalformedInput(f"FILE: folder {str(folder)!r} does not exist")
+    env.service()  # refuses a missing store, brings an old one up to date
     if store.backend != "sqlite":
         raise Refused(
             f"backup: {store.display} is PostgreSQL; use pg_dump --format=custom (restore with pg_restore), see the README"
         )
-    folder = file.parent if str(file.parent) else Path(".")
-    if not folder.is_dir():
-        raise MalformedInput(f"FILE: folder {str(folder)!r} does not exist")
     if file.exists() or file.is_symlink():
         raise Refused(f"FILE: {file} already exists; a backup never overwrites a file")
-    env.service()  # refuses a missing store, brings an old one up to date
     assert store.path is not None
     if file.resolve() == store.path.resolve():
         raise Refused(f"FILE: {file} is the store itself")

@@ -758,6 +758,7 @@ def full_history() -> tuple[Community, list[Any]]:
     community.end_pairing(provider="P2", resident="R2", on="2026-03-20", actor=ACTOR)
     community.depart_resident(code="R2", reason="moved", on="2026-04-01", actor=ACTOR)
     community.retire_provider(code="P2", on="2026-04-01", actor=ACTOR)
+    community.erase_resident(code="R2", reason="本人申请", records=community.records_of_resident("R2"), actor=ACTOR)
     events = list(community.collect_events())
     return community, events
 
