@@ -508,9 +508,6 @@ class LedgerService:
         bytes are scrubbed (SQLite: WAL checkpoint over secure_delete'd pages; PostgreSQL:
         VACUUM FULL of data_keys).
         """
-        if not reason.strip():
-            raise models.Malformed("--reason", "must not be empty")
-
         def decide(keys: KeySession) -> Change:
             community = self.get_community(community_code)
             if code not in community.residents:
