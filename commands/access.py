@@ -60,3 +60,21 @@ def log_access(env: Env, residents: Iterable[tuple[str, str]], records: int = 0)
 def entry_residents(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     """(community, code) of every resident listed on ledger rows."""
     return sorted({(row["community"], code) for row in rows for code in row.get("residents") or ()})
+
+
+def history_residents(community: str, rows: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, str]], int]:
+    """(community, code) of every resident an `audit history` output shows, and how many notes it shows."""
+    found: set[str] = set()
+    notes = 0
+    for row in rows:
+        fields, changes = row.get("fields") or {}, row.get("changes") or {}
+        if str(row.get("event", "")).startswith("resident_") and isinstance(fields.get("code"), str):
+            found.add(fields["code"])
+        if isinstance(fields.get("resident"), str):
+            found.add(fields["resident"])
+        for value in (fields.get("residents"), *((changes.get("residents") or {}).values())):
+            if isinstance(value, list):
+                found.update(code for code in value if isinstance(code, str))
+        if fields.get("note") is not None or "note" in changes:
+            notes += 1
+    return sorted((community, code) for code in found), notes

@@ -298,10 +298,15 @@ def test_every_command_that_prints_personal_data_is_logged(run: Cli, tmp_path: P
     for args, _command, _residents in reads:
         run.ok(*args, actor="clerk07")
     run.ok("resident", "list", "HZ-001", actor=None)  # access control off: no actor, still logged
+    run.ok("audit", "history", "HZ-001", actor="auditor")
     log = access(run)
-    assert [row["command"] for row in log] == [command for _a, command, _r in reads] + ["resident list"]
-    assert [row["actor"] for row in log] == ["clerk07"] * len(reads) + [None]
-    assert [row["residents"] for row in log] == [len(r) for _a, _c, r in reads] + [2]
+    assert [row["command"] for row in log] == [command for _a, command, _r in reads] + [
+        "resident list",
+        "audit history",
+    ]
+    assert [row["actor"] for row in log] == ["clerk07"] * len(reads) + [None, "auditor"]
+    assert [row["residents"] for row in log] == [len(r) for _a, _c, r in reads] + [2, 2]
+    assert log[-1]["records"] == 4  # the four recordings with a note (the correction changed no note)
     assert "--category=留守儿童" in log[1]["detail"] and "--format=json" in log[1]["detail"]
     assert "ledger.xlsx" in log[4]["detail"] and str(tmp_path) not in log[4]["detail"]
     assert log[2]["records"] == 4  # notes shown: four records have one
@@ -311,7 +316,7 @@ def test_every_command_that_prints_personal_data_is_logged(run: Cli, tmp_path: P
     assert len(access(run)) == len(log)
     # Every read of the child's data is found by the child's code.
     child = access(run, "--resident", "HZ-001/R1")
-    assert [row["id"] for row in child] == [log[i]["id"] for i in (0, 1, 2, 4, 5)]
+    assert [row["id"] for row in child] == [log[i]["id"] for i in (0, 1, 2, 4, 5, 6)]
     assert access(run, "--actor", "clerk07", "--resident", "HZ-001/R2") == [log[i] for i in (0, 2, 3, 4)]
     assert access(run, "--resident", "HZ-001/R9") == []
 
