@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from commands.access import ACCESS_FIELDS
+from commands.access_log import ACCESS_FIELDS
 from commands.cli_assess import audit
 from commands.cli_ledger import _day
 from commands.cli_people import resident

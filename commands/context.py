@@ -96,7 +96,7 @@ class Env:
         the output shows; `records` counts the service notes it shows. The command and its
         options are taken from the running click command.
         """
-        from commands.access import log_access
+        from commands.access_log import log_access
 
         log_access(self, residents, records)
 
