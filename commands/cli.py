@@ -27,6 +27,7 @@ from commands import (
     cli_import,
     cli_ledger,
     cli_people,
+    cli_privacy,
     cli_projections,
     cli_service,
     cli_store,
@@ -171,6 +172,7 @@ for _module in (
     cli_accountability,
     cli_assess,
     cli_actor,
+    cli_privacy,
 ):
     _module.register(cli)
 
