@@ -114,7 +114,7 @@ FUZZ = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=T
 
 @pytest.mark.parametrize("leaf", LEAVES, ids=str)
 def test_every_command_survives_hostile_arguments(seeded: Seeded, leaf: Leaf) -> None:
-    @settings(max_examples=examples(14, 4, seeded.backend), **FUZZ)  # type: ignore[arg-type]
+    @settings(max_examples=examples(20, 4, seeded.backend), **FUZZ)  # type: ignore[arg-type]
     @given(invocations(leaf))
     def fuzz(invocation: Invocation) -> None:
         run_and_check(seeded, invocation)
@@ -140,6 +140,9 @@ def test_the_grammar_covers_the_whole_tree() -> None:
     assert all(leaf.command.callback is not None for leaf in LEAVES)
     for leaf in LEAVES:
         assert all("--follow" not in option.opts for option in leaf.options)
+        # commands.boundary guards every parameter (a command registered after the guard would not be).
+        unguarded = [p.name for p in leaf.command.params if not getattr(p.callback, "__taizhang_guard__", False)]
+        assert unguarded == [], f"{leaf}: {unguarded} are not guarded; register the command before guard_params(cli)"
 
 
 # ---- real processes: bytes that are not UTF-8 in argv and in the environment ------------------------
