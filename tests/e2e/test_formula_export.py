@@ -19,7 +19,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from commands import formulas
