@@ -19,7 +19,9 @@ from eventsourcing.persistence import PersistenceError
 from commands import (
     cli_accountability,
     cli_assess,
+    cli_closing,  # noqa: F401  (adds ledger close|reopen to the ledger group)
     cli_community,
+    cli_history,  # noqa: F401  (adds audit history to the audit group)
     cli_import,
     cli_ledger,
     cli_people,
