@@ -85,3 +85,14 @@ def test_an_actor_that_is_not_a_plain_name_writes_nothing(ledger: Ledger, actor:
 def test_a_bad_db_url_is_one_line_without_its_password(ledger: Ledger, url: str) -> None:
     line = error_line(ledger.cli("community", "list", db=url), 2, "--db")
     assert "secret" not in line
+
+
+def test_a_backup_to_a_file_name_that_is_not_utf8_is_written_and_reported(ledger: Ledger, tmp_path: Path) -> None:
+    """The fuzzer found `backup` crashing on an undecodable name; the OS allows such names."""
+    target = tmp_path / "copy-\udcff.db"
+    result = ledger.cli("--actor", "admin", "backup", str(target))
+    if not ledger.url.startswith("sqlite:"):  # PostgreSQL: refused, pointing to pg_dump, no crash
+        error_line(result, 1, "pg_dump")
+        return
+    assert result.exit_code == 0, result.stderr
+    assert "copy-" in result.stdout and target.exists()
