@@ -19,6 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from commands import (
     cli_accountability,
     cli_assess,
+    cli_audit_chain,
     cli_community,
     cli_import,
     cli_ledger,
@@ -162,6 +163,7 @@ for _module in (
     cli_projections,
     cli_accountability,
     cli_assess,
+    cli_audit_chain,
 ):
     _module.register(cli)
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 DEFAULT_DB = "sqlite:///taizhang.db"
 DEFAULT_TZ = "Asia/Shanghai"
 FORMAT_VERSION = "1"
-SCHEMA_VERSION = "2"  # 2: community_units
+SCHEMA_VERSION = "3"  # 2: community_units; 3: taizhang_chain
 
 
 class StoreError(Exception):
