@@ -18,7 +18,7 @@ from commands.app import LedgerService
 from domain.community import Community
 from domain.ids import community_id
 from infra.codec import OrjsonMapper, decode_payload
-from infra.store import parse_url
+from infra.store import SCHEMA_VERSION, parse_url
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "store_v1"
 RECORD = "00000000-0000-4000-8000-{:012d}"
@@ -108,7 +108,7 @@ def test_v1_store_accepts_new_writes_and_keeps_idempotency(v1: LedgerService) ->
 
 def test_opening_a_v1_store_upgrades_its_schema_in_place(v1: LedgerService) -> None:
     """Stores made before the community_units index get it, filled from the log, on first open."""
-    assert v1.recorder.settings()["schema_version"] == "2"
+    assert v1.recorder.settings()["schema_version"] == SCHEMA_VERSION
     assert v1.recorder.units() == [("HZ-P01", "八步区", "贺街镇")]
 
 
