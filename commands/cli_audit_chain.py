@@ -186,22 +186,23 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
         record_id, sealed, events = cpt.check_bundle(data, public)
     except cpt.ProofError as e:
         raise Refused(f"bundle {bundle} does not verify: {e}") from None
+    shown = [
+        {"position": e.position, "event": e.topic.rsplit(".", 1)[-1], "recorded_at": e.recorded_at, "actor": e.payload.get("actor")}
+        for e in events
+    ]
     result = {
         "verified": True,
         "record_id": record_id,
         "sealed_at": sealed.sealed_at,
         "log_size": sealed.log_size,
         "key_id": sealed.key_id,
-        "events": [
-            {"position": e.position, "event": e.topic.rsplit(".", 1)[-1], "recorded_at": e.recorded_at, "actor": e.payload.get("actor")}
-            for e in events
-        ],
+        "events": shown,
     }
     lines = [
-        f"verified: record {record_id} has exactly these {len(events)} events in the log sealed at {sealed.sealed_at} "
+        f"verified: record {record_id} has exactly these {len(events)} event(s) in the log sealed at {sealed.sealed_at} "
         f"({sealed.log_size} events, key {sealed.key_id[:16]})"
     ]
-    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in result["events"]]
+    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in shown]
     _report(result, fmt, "\n".join(lines))
 
 

@@ -8,7 +8,7 @@ only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
@@ -216,7 +216,7 @@ class PostgresLogReader:
         cursor.itersize = 5000
         return cursor
 
-    def rows(self, after: int = 0, *, chained: bool = True) -> Iterator[chain.Row]:
+    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
         """The events after a position in log order, each with its chain hash (None without one)."""
         joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id" if chained else "NULL::bytea FROM {0} e"
         with self._named() as cursor:
@@ -228,7 +228,7 @@ class PostgresLogReader:
             )
             yield from cursor
 
-    def commits(self) -> Iterator[tuple[int, int, str]]:
+    def commits(self) -> Generator[tuple[int, int, str], None, None]:
         with self._named() as cursor:
             cursor.execute("SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position")
             for first, last, recorded_at in cursor:

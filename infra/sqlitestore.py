@@ -13,7 +13,7 @@ event is stored without them) the hook writes:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -202,7 +202,7 @@ class SQLiteLogReader:
         self.conn = conn
         self.events = events_table
 
-    def rows(self, after: int = 0, *, chained: bool = True) -> Iterator[chain.Row]:
+    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
         """The events after a position in log order, each with its chain hash (None without one)."""
         joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.rowid" if chained else "NULL FROM {0} e"
         cursor = self.conn.execute(

@@ -67,7 +67,7 @@ def test_seal_prove_check_and_verify_against_the_checkpoint(store: Cli, office: 
     assert checked["record_id"] == record_id
     assert [e["event"] for e in checked["events"]] == ["ServiceRecorded", "ServiceCorrected"]  # the void came later
     text = store.ok("audit", "check", str(bundle), "--public-key", pub, db=nowhere).stdout
-    assert text.startswith(f"verified: record {record_id} has exactly these 2 events")
+    assert text.startswith(f"verified: record {record_id} has exactly these 2 event(s)")
 
     changed = bytearray(bundle.read_bytes())
     changed[len(changed) // 2] ^= 1
