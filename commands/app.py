@@ -34,6 +34,7 @@ from infra.store import (
     StoreError,
     StoreURL,
     eventsourcing_env,
+    prune_snapshots,
     store_exists,
 )
 
@@ -59,7 +60,8 @@ class TaizhangApplication(Application[UUID]):
         return OrjsonMapper()
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshot each saved aggregate once, from memory, when it crossed an interval.
+        """Snapshot each saved aggregate once, from memory, when it crossed an interval,
+        and drop its older snapshots (only the newest is ever read).
 
         eventsourcing's default re-reads the store at every multiple of the interval,
         which replays a bulk import a second time. The aggregate in memory is exactly
@@ -74,6 +76,7 @@ class TaizhangApplication(Application[UUID]):
                 crossed[aggregate.id] = aggregate
         for aggregate in crossed.values():
             self.snapshots.put([Community.Snapshot.take(aggregate)])
+            prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
 
 
 @dataclass

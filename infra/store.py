@@ -11,7 +11,9 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 DEFAULT_DB = "sqlite:///taizhang.db"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -141,3 +143,31 @@ def store_exists(store: StoreURL) -> bool:
 
 def env_default(name: str, default: str) -> str:
     return os.environ.get(name) or default
+
+
+def prune_snapshots(recorder: Any, originator_id: UUID, below_version: int) -> None:
+    """Delete an aggregate's snapshots older than `below_version`.
+
+    Loading reads only the newest snapshot at or below the version asked for, so
+    the older ones are dead weight: kept, they grow the store quadratically (a
+    snapshot holds every record id of its community). An old version of an
+    aggregate is still loadable without them, by replaying its events.
+    Snapshots are not events: nothing else refers to them.
+    """
+    from eventsourcing.sqlite import SQLiteAggregateRecorder
+
+    table = recorder.events_table_name
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        with recorder.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"DELETE FROM {table} WHERE originator_id = ? AND originator_version < ?",
+                (originator_id.hex, below_version),
+            )
+        return
+    from psycopg.sql import SQL, Identifier
+
+    statement = SQL("DELETE FROM {}.{} WHERE originator_id = %s AND originator_version < %s").format(
+        Identifier(recorder.datastore.schema), Identifier(table)
+    )
+    with recorder.datastore.transaction(commit=True) as curs:
+        curs.execute(statement, (originator_id, below_version))

@@ -36,7 +36,6 @@ from tests.e2e.conftest import (
     write_csv,
 )
 
-
 # ================================================================================================
 # Every write command: exit 0, its --format json document, one event per change
 # ================================================================================================
@@ -756,7 +755,7 @@ def test_import_reports_bad_rows_and_writes_nothing(
     [
         pytest.param("absent.csv", None, ["absent.csv"], id="missing-file"),
         pytest.param("ledger.xls", b"whatever", ["ledger.xls", ".xls"], id="unsupported-type"),
-        pytest.param("noheader.csv", "a,b\n1,2\n".encode(), ["noheader.csv", "header"], id="no-header"),
+        pytest.param("noheader.csv", b"a,b\n1,2\n", ["noheader.csv", "header"], id="no-header"),
         pytest.param("broken.xlsx", b"PK\x03\x04 not really", ["broken.xlsx"], id="damaged-xlsx"),
         pytest.param("gbk.csv", "社区,编号\nHZ-001,R2\n".encode("gb18030"), ["gbk.csv", "姓名"], id="missing-column"),
     ],

@@ -12,7 +12,7 @@ import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[An
 def as_utc(value: Any) -> datetime:
     """A recorded time as an aware UTC datetime (SQLite keeps text, PostgreSQL timestamptz)."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
@@ -284,14 +284,14 @@ def test_a_refused_command_writes_nothing(service: LedgerService, refusal: str) 
 def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
     service: LedgerService, db_url: str
 ) -> None:
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     code = helpers.small_community(service)
     for minute in range(5):
         helpers.record(service, code, occurred_at=f"2026-03-05 10:{minute:02d}")
     bulk = [helpers.random_code("B") for _ in range(3)]
     service.save_many([unsaved_community(c) for c in bulk], [], service.key_session())
     helpers.record(service, code, occurred_at="2026-03-07 08:00")
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     clock = db_clock(db_url)
 
     last = max_position(service)
@@ -314,7 +314,7 @@ def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
 def test_recorded_time_never_decreases_even_after_a_later_row(service: LedgerService, db_url: str) -> None:
     """A commit row already stamped in the future (a clock stepped back) is never undercut."""
     code = helpers.establish(service)
-    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    future = datetime.now(UTC) + timedelta(hours=1)
     if parse_url(db_url).backend == "sqlite":
         sql_write = future.strftime("%Y-%m-%dT%H:%M:%S.") + f"{future.microsecond // 1000:03d}Z"
     else:
