@@ -10,7 +10,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.conftest import COMMUNITY, Cli, error_line, establish_args, record_args, sqlite_path, store_counts
+from tests.e2e.conftest import (
+    COMMUNITY,
+    Cli,
+    error_line,
+    establish_args,
+    record_args,
+    sqlite_path,
+    store_counts,
+    store_tables,
+)
 from tests.integration.test_service import sql
 
 
@@ -39,6 +48,7 @@ def test_keygen_writes_a_private_key_for_its_owner_only_and_never_overwrites(run
     before = office.read_bytes()
     error_line(run("audit", "keygen", "--key-file", str(office)), 1, "already exists")
     assert office.read_bytes() == before
+    assert store_tables(run.url) == set()  # keygen never opens (or creates) a store
 
 
 def test_seal_prove_check_and_verify_against_the_checkpoint(store: Cli, office: Path, tmp_path: Path) -> None:

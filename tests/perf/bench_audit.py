@@ -8,7 +8,8 @@
    existing store, against the raw baseline: plain `sqlite3` (or psycopg) reading the
    same stored rows (`rowid, originator_id, originator_version, topic, state`) in one
    pass and hashing each with `hashlib.sha256`. Ratio = baseline time / verify time
-   (target ≥ 0.5). Best of `--repeat` runs each, alternating.
+   (target ≥ 0.5). Best of `--repeat` runs each, alternating. Also the time of one
+   `audit seal` (verify plus both Merkle trees and the signature).
 2. **Write path.** The same application path with the chain switched on and off
    (`recorder.chain_enabled`, a switch only this benchmark uses), on fresh stores:
    services recorded one command at a time (a clerk), and one bulk save of many
@@ -98,6 +99,7 @@ def bench_verify(url: str, key_file: Path, repeat: int) -> dict[str, Any]:
         if verified != events:
             raise SystemExit(f"verify saw {verified} events, the baseline {events}")
     best_raw, best_verify = min(raw), min(verify)
+    seal_s = seal_once(url, key_file)
     return {
         "store": url.split("://", 1)[0].split("+")[0],
         "events": events,
@@ -106,7 +108,23 @@ def bench_verify(url: str, key_file: Path, repeat: int) -> dict[str, Any]:
         "verify_s": round(best_verify, 3),
         "raw_s": round(best_raw, 3),
         "verify_over_raw": round(best_raw / best_verify, 3),
+        "seal_s": round(seal_s, 3),
     }
+
+
+def seal_once(url: str, key_file: Path) -> float:
+    """Seconds for `audit seal`'s work: verify, both Merkle trees, the signature."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from commands.audit_chain import seal
+
+    service = LedgerService.open(parse_url(url), key_file)
+    try:
+        started = time.perf_counter()
+        seal(service, Ed25519PrivateKey.generate())
+        return time.perf_counter() - started
+    finally:
+        service.close()
 
 
 # ---- 2. the write path ------------------------------------------------------------------------
