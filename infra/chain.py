@@ -72,10 +72,22 @@ def id_bytes(originator_id: Any) -> bytes:
 def chain_events(
     prev: bytes, positions: Sequence[int], stored_events: Sequence[Any], recorded_at: str
 ) -> list[tuple[int, bytes]]:
-    """(position, hash) of newly stored events, linked after `prev` (the write-time hook)."""
+    """(position, hash) of newly stored events, linked after `prev` (the write-time hook).
+
+    The same bytes as `entry`, inlined: this runs for every event written.
+    """
+    r = recorded_at.encode()
+    tail = _LEN.pack(len(r)) + r
+    sha, head_pack, len_pack = _sha256, _HEAD.pack, _LEN.pack
     rows = []
     for position, s in zip(positions, stored_events, strict=True):
-        prev = link(prev, position, id_bytes(s.originator_id), s.originator_version, s.topic, bytes(s.state), recorded_at)
+        oid = s.originator_id
+        oid = oid.bytes if isinstance(oid, UUID) else id_bytes(oid)
+        t = s.topic.encode()
+        state = bytes(s.state)
+        prev = sha(
+            b"".join((prev, head_pack(position, oid, s.originator_version, len(t)), t, len_pack(len(state)), state, tail))
+        ).digest()
         rows.append((position, prev))
     return rows
 
