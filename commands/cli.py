@@ -27,6 +27,7 @@ from commands import (
     cli_projections,
     cli_service,
     cli_store,
+    i18n,
 )
 from commands.context import Env
 from commands.models import Malformed
@@ -38,7 +39,6 @@ from infra.store import DEFAULT_DB, BadURL, StoreError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-MESSAGES = {"en": "Error: ", "zh": "错误："}
 _ENV: Env | None = None  # the running command's environment, for notes printed after success
 
 
@@ -65,7 +65,11 @@ class TaizhangGroup(click.Group):
     ) -> Any:
         global _ENV
         _ENV = None
-        prefix = MESSAGES.get(_lang_from(args), MESSAGES["en"])
+        lang = _lang_from(args)
+
+        def fail(message: str) -> None:
+            click.echo(i18n.error_line(_one_line(message), lang), err=True)
+
         code = 0
         try:
             result = super().main(args, prog_name or "taizhang", complete_var, standalone_mode=False, **extra)
@@ -75,33 +79,32 @@ class TaizhangGroup(click.Group):
         except click.exceptions.Exit as e:
             code = e.exit_code
         except click.Abort:
-            click.echo(prefix + "aborted", err=True)
+            fail("aborted")
             code = 1
         except click.UsageError as e:
-            click.echo(prefix + _one_line(e.format_message()), err=True)
+            fail(e.format_message())
             code = 2
         except click.ClickException as e:
-            click.echo(prefix + _one_line(e.format_message()), err=True)
+            fail(e.format_message())
             code = e.exit_code
         except (Malformed, BadURL, TabularError) as e:
-            click.echo(prefix + _one_line(str(e)), err=True)
+            fail(str(e))
             code = 2
         except (LedgerError, StoreError, KeyFileError) as e:
-            click.echo(prefix + _one_line(str(e)), err=True)
+            fail(str(e))
             code = 1
         except PersistenceError as e:
-            click.echo(prefix + "database: " + _one_line(str(e)), err=True)
+            fail("database: " + _one_line(str(e)))
             code = 1
         except KeyboardInterrupt:
-            click.echo(prefix + "interrupted", err=True)
+            fail("interrupted")
             code = 130
         except Exception as e:  # a bug, not a user mistake: say so in one line
             if os.environ.get("TAIZHANG_DEBUG"):
                 raise
-            click.echo(
-                f"{prefix}internal error: {type(e).__name__}: {_one_line(str(e))} "
-                "(please report it; set TAIZHANG_DEBUG=1 to see the traceback)",
-                err=True,
+            fail(
+                f"internal error: {type(e).__name__}: {_one_line(str(e))} "
+                "(please report it; set TAIZHANG_DEBUG=1 to see the traceback)"
             )
             code = 1
         if standalone_mode:

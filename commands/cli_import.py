@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from commands import i18n
 from commands.context import Env, pass_env
 from commands.importer import KINDS, ImportRefused, import_file
 from commands.output import render_json
@@ -46,6 +47,7 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
     actor = env.writer()
     service = env.service()
     bars: list[Progress] = []
+    columns = i18n.import_terms(kind)  # a row's field named as the clerk's sheet names it
 
     def stage(label: str) -> Callable[[int, int], None]:
         if bars:
@@ -58,14 +60,14 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
         result = import_file(service, kind, file, actor, skip_invalid=skip_invalid, progress=stage)
     except ImportRefused as refused:
         for problem in refused.result.problems:
-            click.echo(str(problem), err=True)
-        click.echo(("错误：" if env.lang == "zh" else "Error: ") + str(refused), err=True)
+            click.echo(i18n.translate(str(problem), env.lang, terms=columns), err=True)
+        click.echo(i18n.error_line(str(refused), env.lang), err=True)
         raise click.exceptions.Exit(refused.exit_code) from None
     finally:
         if bars and bars[-1].enabled:
             bars[-1].__exit__(None, None, None)
     for problem in result.problems:
-        click.echo(f"skipped {problem}", err=True)
+        click.echo(i18n.translate(f"skipped {problem}", env.lang, terms=columns), err=True)
     if fmt == "json":
         click.echo(render_json(result.counts()))
     else:

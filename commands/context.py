@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from commands import models
+from commands import i18n, models
 from commands.app import LedgerService
 from infra.store import DEFAULT_TZ, StoreError, StoreURL, parse_url
 
@@ -98,7 +98,7 @@ class Env:
 
     def warn(self, message: str) -> None:
         """A note for stderr, printed once the command has succeeded (an error stays one line)."""
-        self.notes.append(("注意：" if self.lang == "zh" else "Note: ") + message)
+        self.notes.append(i18n.note_line(message, self.lang))
 
     def flush_notes(self) -> None:
         for note in self.notes:

@@ -119,14 +119,12 @@ def summary(conn: Connection, filters: Filters, *, by: str, per_month: bool = Fa
 
     # (community, month|None) -> totals, and (community, month|None) -> distinct residents
     cells: dict[tuple[str, str | None], _Cell] = defaultdict(_Cell)
-    served: dict[tuple[str, str | None], set[str]] = defaultdict(set)
     for community, month, kind, records, minutes in _kind_rows(conn, filters):
         cell = cells[(community, month if per_month else None)]
         cell.records += records
         cell.minutes += minutes
         cell.kinds[kind] = cell.kinds.get(kind, 0) + records
-    for community, month, resident in _resident_rows(conn, filters):
-        served[(community, month if per_month else None)].add(resident)
+    served = _served_counts(conn, filters, per_month)
 
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for c in communities:
@@ -149,7 +147,7 @@ def summary(conn: Connection, filters: Filters, *, by: str, per_month: bool = Fa
                 group["minutes"] += cell.minutes
                 for kind, n in cell.kinds.items():
                     group["kinds"][kind] = group["kinds"].get(kind, 0) + n
-            group["residents_served"] += len(served.get((c["code"], month), ()))
+            group["residents_served"] += served.get((c["code"], month), 0)
     return [groups[key] for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
 
 
@@ -287,6 +285,40 @@ def _kind_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, str, 
             )
         ]
     return rows
+
+
+def _served_counts(conn: Connection, filters: Filters, per_month: bool) -> dict[tuple[str, str | None], int]:
+    """Distinct residents served per (community, month or None).
+
+    When whole months of the current ledger answer the question (the usual month,
+    quarter or year), the database counts them from the monthly resident table, so
+    the rows never travel to Python; otherwise the distinct residents are gathered
+    from the monthly table and the revisions of the partial months, and counted here.
+    """
+    if filters.moment.current and not filters.kinds:
+        full, partial = _split_range(filters)
+        if full is not None and not partial:
+            table = "ledger_month_category_resident" if filters.category else "ledger_month_resident"
+            month_clause, params = _month_clause(full, "t")
+            unit_clause, unit_params = _unit_on_totals(filters.unit, "t")
+            params.update(unit_params)
+            clauses = [month_clause, unit_clause, "t.records > 0"]
+            if filters.category:
+                clauses.append("t.category = :cat")
+                params["cat"] = filters.category
+            keys = "t.community, t.month" if per_month else "t.community"
+            sql = (
+                f"SELECT {keys}, count(DISTINCT t.resident) FROM {table} t "
+                f"WHERE {' AND '.join(clauses)} GROUP BY {keys}"
+            )
+            rows = conn.execute(text(sql), params)
+            if per_month:
+                return {(r[0], r[1]): int(r[2]) for r in rows}
+            return {(r[0], None): int(r[1]) for r in rows}
+    served: dict[tuple[str, str | None], set[str]] = defaultdict(set)
+    for community, month, resident in _resident_rows(conn, filters):
+        served[(community, month if per_month else None)].add(resident)
+    return {key: len(residents) for key, residents in served.items()}
 
 
 def _resident_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, str]]:

@@ -347,7 +347,7 @@ def test_lang_zh_prefixes_errors(ledger: Ledger, args: list[str], code: int, how
 
 
 def test_lang_zh_prefixes_the_missing_store_error(run: Cli) -> None:
-    error_line(run("community", "list", lang="zh"), 1, "run taizhang init", prefix="错误：")
+    error_line(run("community", "list", lang="zh"), 1, "请先运行 taizhang init", prefix="错误：")
 
 
 def test_lang_zh_prefixes_the_import_summary(ledger: Ledger, tmp_path: Path) -> None:

@@ -165,7 +165,10 @@ def test_a_missing_store_is_not_created(tmp_path: Path, args: list[str]) -> None
     done = taizhang(tmp_path, *args)
     assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and "no store at taizhang.db; run taizhang init" in lines[0], lines
+    expected = "错误：taizhang.db 处没有台账库；请先运行 taizhang init" if "zh" in args else (
+        "Error: no store at taizhang.db; run taizhang init"
+    )
+    assert lines == [expected]
     assert list(tmp_path.iterdir()) == [], "a failing command created files"
 
 

@@ -1,0 +1,481 @@
+"""Error messages and notes in the language of --lang: a catalogue of English templates.
+
+The domain and the lower layers speak English (their messages are the source text, as
+in gettext); the CLI translates at the edge, just before a line is printed. Each catalogue
+entry is an English template with named placeholders and its Chinese template:
+
+    "resident {code} is not enrolled in community {community}": "服务对象 {code} 未在社区 {community} 入册"
+
+A message is matched as a whole against every English template; the most specific
+match (the most literal text) wins. A placeholder's value is kept verbatim (codes, dates,
+file names, what the user typed), except when the placeholder says otherwise:
+
+- `{name:term}` a word of the ledger (one of `TERMS`, or any single word), translated by
+  `TERMS`: the column labels of commands/labels.py and a few more; an option such as
+  `--kind` or an unknown word stays as it is;
+- `{name:field}` the field that frames a message (`field: problem`): any text without ": ",
+  translated like a term;
+- `{name:msg}`  a message of its own, translated recursively (`field: problem`);
+- `{name:int}`  digits only (narrows the match).
+
+A message with no entry prints as it is, in English: a new message is never lost, only not
+yet translated. `tests/unit/test_i18n.py` finds every message template in the source tree
+and fails on one without an entry here, unless it is listed in `NOT_YET_TRANSLATED`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+from commands.labels import FIELDS, STATUS
+
+PREFIX = {"en": "Error: ", "zh": "错误："}
+NOTE = {"en": "Note: ", "zh": "注意："}
+
+# Message templates of the source tree, written as the coverage test prints them (each
+# interpolation is `{}`), that have no catalogue entry yet. Whoever merges a branch that
+# adds messages may list them here to keep the build green; translating one means adding
+# its entry to CATALOGUE and removing it from this list (the test fails on a stale line).
+NOT_YET_TRANSLATED: frozenset[str] = frozenset()
+
+# Words that fill a `{name:term}` placeholder: field names (as the models and the import
+# columns name them), their English labels, and the few other words messages insert.
+_EXTRA_TERMS = {
+    "text": "文本",
+    "reason": "原因",
+    "summary": "述职摘要",
+    "item": "督办事项",
+    "on": "日期",
+    "input": "输入",
+    "date": "日期",
+    "today": "今天",
+    "record id": "记录编号",
+    "resident": "服务对象",
+    "provider": "服务人员",
+    "category": "类别",
+    "unit": "单位",
+    "period": "考核期",
+    # verdicts of an import
+    "malformed": "有误",
+    "refused": "被拒绝",
+    # what a spreadsheet cell should hold (commands/tabular.py)
+    "a date": "日期",
+    "a date and time": "日期时间",
+    "a whole number": "整数",
+    # click's names of types and paths
+    "integer": "整数",
+    "integer range": "整数",
+    "float": "数字",
+    "float range": "数字",
+    "File": "文件",
+    "Directory": "文件夹",
+    "Path": "路径",
+}
+
+
+def _terms() -> dict[str, str]:
+    terms: dict[str, str] = {}
+    for field, (en, zh) in FIELDS.items():
+        terms[field] = zh
+        terms.setdefault(en, zh)
+    for slug, (_en, zh) in STATUS.items():
+        terms[slug] = zh
+    terms.update(_EXTRA_TERMS)
+    return terms
+
+
+TERMS: dict[str, str] = _terms()
+
+
+# ---- the catalogue ------------------------------------------------------------------------------
+CATALOGUE: dict[str, str] = {
+    # -- how the CLI frames a message (commands/cli.py, commands/models.py, the import) --
+    "{field:field}: {problem:msg}": "{field}：{problem}",
+    "row {row:int}: {field:field}: {problem:msg}": "第 {row} 行：{field}：{problem}",
+    "skipped {problem:msg}": "已跳过：{problem}",
+    "{rows:int} row(s) {verdict:term}; nothing imported (use --skip-invalid to import the good rows)": (
+        "{rows} 行{verdict}，未导入任何内容（加 --skip-invalid 可只导入无误的行）"
+    ),
+    "is required": "必须给出",
+    "aborted": "已中止",
+    "interrupted": "已中断",
+    "database: {error}": "数据库：{error}",
+    "internal error: {type}: {error} (please report it; set TAIZHANG_DEBUG=1 to see the traceback)": (
+        "内部错误：{type}：{error}（请报告此问题；设置 TAIZHANG_DEBUG=1 可查看回溯信息）"
+    ),
+    # -- click's own usage errors (click 8.x) --
+    "Missing option {option}.": "缺少选项 {option}。",
+    "Missing option {option}. Choose from: {choices}": "缺少选项 {option}（可选：{choices}）。",
+    "Missing argument {argument}.": "缺少参数 {argument}。",
+    "Missing argument {argument}. Choose from: {choices}": "缺少参数 {argument}（可选：{choices}）。",
+    "Missing command.": "缺少子命令。",
+    "No such option {option}.": "没有选项 {option}。",
+    "No such option {option}. Did you mean {guess}?": "没有选项 {option}。是否要用 {guess}？",
+    "No such option {option}. (Did you mean one of: {guesses}?)": "没有选项 {option}。是否要用其中之一：{guesses}？",
+    "No such command {command}.": "没有命令 {command}。",
+    "No such command {command}. Did you mean {guess}?": "没有命令 {command}。是否要用 {guess}？",
+    "No such command {command}. (Did you mean one of: {guesses}?)": "没有命令 {command}。是否要用其中之一：{guesses}？",
+    "Invalid value for {param}: {problem:msg}": "{param} 的值无效：{problem}",
+    "Invalid value: {problem:msg}": "值无效：{problem}",
+    "{value} is not one of {choices}.": "{value} 不是可选的值（可选：{choices}）。",
+    "{value} is not {choice}.": "{value} 不是可选的值（只能是 {choice}）。",
+    "{value} is not a valid {type:term}.": "{value} 不是有效的{type}。",
+    "{value} is not in the range {range}.": "{value} 不在范围 {range} 之内。",
+    "{kind:term} {path} does not exist.": "{kind} {path} 不存在。",
+    "{kind:term} {path} is a directory.": "{kind} {path} 是文件夹。",
+    "{kind:term} {path} is a file.": "{kind} {path} 是文件。",
+    "Option {option} requires an argument.": "选项 {option} 需要一个值。",
+    "Option {option} requires {count:int} arguments.": "选项 {option} 需要 {count} 个值。",
+    "Option {option} does not take a value.": "选项 {option} 不接受值。",
+    "Got unexpected extra argument ({args})": "多余的参数（{args}）",
+    "Got unexpected extra arguments ({args})": "多余的参数（{args}）",
+    # -- the ledger's rules (domain/community.py) --
+    "{what:term} must not be empty": "{what}不能为空",
+    "reason must not be empty": "原因不能为空",
+    "resident {code} is already enrolled in community {community}": "服务对象 {code} 已在社区 {community} 入册",
+    "resident {code} departed on {on} and cannot be updated": "服务对象 {code} 已于 {on} 离开，不能再更新",
+    "the update changes nothing for resident {code}": "本次更新没有改变服务对象 {code} 的任何信息",
+    "resident {code} already departed on {on}": "服务对象 {code} 已于 {on} 离开",
+    "resident {code} was enrolled on {enrolled}, after {day}": "服务对象 {code} 的入册日期是 {enrolled}，晚于 {day}",
+    "provider {code} is already registered in community {community}": "服务人员 {code} 已在社区 {community} 登记",
+    "provider {code} already retired on {on}": "服务人员 {code} 已于 {on} 退出",
+    "provider {code} was registered on {registered}, after {day}": "服务人员 {code} 的登记日期是 {registered}，晚于 {day}",
+    "record {record} is already recorded with other content; use service correct": (
+        "记录 {record} 已按其他内容登记；如需修改请用 service correct"
+    ),
+    "the correction changes nothing in record {record}": "本次更正没有改变记录 {record} 的任何内容",
+    "resident {code} is not enrolled in community {community} on {day}": (
+        "服务对象 {code} 在 {day} 不在社区 {community} 的名册中"
+    ),
+    "provider {code} is not active in community {community} on {day}": (
+        "服务人员 {code} 在 {day} 不是社区 {community} 的在册服务人员"
+    ),
+    "every {every} is outside 1-366 days": "巡访间隔 {every} 天超出 1-366 天的范围",
+    "resident {code}'s last visit plan ran until {until}, after {day}": (
+        "服务对象 {code} 的上一个巡访计划持续到 {until}，晚于 {day}"
+    ),
+    "resident {code}'s current visit plan starts on {since}, after {day}": (
+        "服务对象 {code} 现行的巡访计划从 {since} 开始，晚于 {day}"
+    ),
+    "resident {code} has no visit plan in force in community {community}": (
+        "服务对象 {code} 在社区 {community} 没有生效的巡访计划"
+    ),
+    "resident {code}'s visit plan starts on {since}, after {day}": "服务对象 {code} 的巡访计划从 {since} 开始，晚于 {day}",
+    "provider {provider} is already paired with resident {resident}": "服务人员 {provider} 已与服务对象 {resident} 结对",
+    "provider {provider} is not paired with resident {resident}": "服务人员 {provider} 未与服务对象 {resident} 结对",
+    "the pairing started on {since}, after {day}": "该结对从 {since} 开始，晚于 {day}",
+    "record {record} is not in community {community}": "社区 {community} 中没有记录 {record}",
+    "record {record} is {status:term} and cannot be changed": "记录 {record} 已{status}，不能再更改",
+    "a service needs at least one resident": "一条服务记录至少要有一名服务对象",
+    "a service needs at least one provider": "一条服务记录至少要有一名服务人员",
+    "a resident is listed twice": "服务对象重复列出",
+    "a provider is listed twice": "服务人员重复列出",
+    "minutes {minutes} is outside {low}-{high}": "时长 {minutes} 分钟超出 {low}-{high} 的范围",
+    "the service on {day} is before community {community} was established on {established}": (
+        "服务日期 {day} 早于社区 {community} 的成立日期 {established}"
+    ),
+    "{who:term} {code} has an active service on {on} (record {record}); "
+    "correct or void it before recording a departure on {day}": (
+        "{who} {code} 在 {on} 有有效的服务记录（记录 {record}）；请先更正或作废该记录，再登记 {day} 离开"
+    ),
+    "{who:term} {code} has an active service on {on} (record {record}); "
+    "correct or void it before recording a retirement on {day}": (
+        "{who} {code} 在 {on} 有有效的服务记录（记录 {record}）；请先更正或作废该记录，再登记 {day} 退出"
+    ),
+    "resident {code} is not enrolled in community {community}": "服务对象 {code} 未在社区 {community} 入册",
+    "provider {code} is not registered in community {community}": "服务人员 {code} 未在社区 {community} 登记",
+    "resident {code} was not yet enrolled on {day} (enrolled on {enrolled})": (
+        "服务对象 {code} 在 {day} 尚未入册（入册日期 {enrolled}）"
+    ),
+    "resident {code} had departed on {on}, before the service on {day}": (
+        "服务对象 {code} 已于 {on} 离开，早于 {day} 的服务"
+    ),
+    "provider {code} was not yet registered on {day} (registered on {registered})": (
+        "服务人员 {code} 在 {day} 尚未登记（登记日期 {registered}）"
+    ),
+    "provider {code} had retired on {on}, before the service on {day}": "服务人员 {code} 已于 {on} 退出，早于 {day} 的服务",
+    "occurred_at must carry its UTC offset": "服务时间必须带有 UTC 时差",
+    "a naive datetime has no place in the ledger": "台账中的时间必须带有时区",
+    # -- accountability (domain/accountability.py, commands/accountability.py, cli_accountability.py) --
+    "unknown duty {duty}": "未知的职责 {duty}",
+    "official {code} already holds {duty} of {unit}": "干部 {code} 已担任 {unit} 的 {duty}",
+    "official {code} held {duty} of {unit} until {until}, after {day}": (
+        "干部 {code} 担任 {unit} 的 {duty} 至 {until}，晚于 {day}"
+    ),
+    "official {code} does not hold {duty} of {unit}": "干部 {code} 未担任 {unit} 的 {duty}",
+    "official {code} took {duty} of {unit} on {since}, after {day}": "干部 {code} 于 {since} 起担任 {unit} 的 {duty}，晚于 {day}",
+    "summary must not be empty": "述职摘要不能为空",
+    "official {code} held no duty for {unit} during {period}": "干部 {code} 在 {period} 期间未担任 {unit} 的任何职责",
+    "official {code} already filed a debriefing for {unit} {period}": "干部 {code} 已提交 {unit} {period} 的专项述职",
+    "unknown metric {metric}": "未知的指标 {metric}",
+    "at_least {value} is out of range for {metric}": "目标值 {value} 超出指标 {metric} 的范围",
+    "{unit} has no {metric} target for {period}": "{unit} 在 {period} 没有 {metric} 目标",
+    "{unit} has no {metric} target for {period} ({kind})": "{unit} 在 {period} 没有 {metric}（{kind}）目标",
+    "coverage is a share, not a sum: set each unit's coverage target instead": (
+        "覆盖率是比例，不能分解相加：请分别为每个单位设定覆盖率目标"
+    ),
+    "the parts add up to {total}, less than {unit}'s target of {target}": "分解后合计 {total}，少于 {unit} 的目标 {target}",
+    "{child} is not inside {unit}": "{child} 不在 {unit} 之内",
+    "item must not be empty": "督办事项不能为空",
+    "item {item} was already resolved on {on}": "督办事项 {item} 已于 {on} 办结",
+    "note must not be empty": "备注不能为空",
+    "unknown duty {value} (one of: {choices})": "未知的职责 {value}（可选：{choices}）",
+    "unknown metric {value} (one of: {choices})": "未知的指标 {value}（可选：{choices}）",
+    "not a number: {value}": "不是数字：{value}",
+    "must be a finite number of 0 or more, got {value}": "必须是不小于 0 的有限数，而不是 {value}",
+    "coverage is a share between 0 and 1, got {value}": "覆盖率是 0 到 1 之间的比例，而不是 {value}",
+    "{metric} targets are whole numbers, got {value}": "{metric} 目标必须是整数，而不是 {value}",
+    "no {level:term} {name} in the store": "库中没有{level} {name}",
+    "official {code} is not registered": "干部 {code} 未登记",
+    "official {code} is already registered": "干部 {code} 已登记",
+    "{unit} has no targets for {period}": "{unit} 在 {period} 没有目标",
+    "no supervision item {item}": "没有督办事项 {item}",
+    "coverage targets are for every kind of service": "覆盖率目标针对全部服务类型，不能按服务类型设定",
+    "expected UNIT=N, got {item}": "应为 UNIT=N，而不是 {item}",
+    "{unit} is given twice": "{unit} 重复给出",
+    # -- units and periods (domain/units.py), vocabularies (domain/vocab.py) --
+    "expected county:NAME, township:COUNTY/NAME or community:CODE, got {text}": (
+        "应为 county:NAME、township:COUNTY/NAME 或 community:CODE，而不是 {text}"
+    ),
+    "a county name has no '/': {text}": "县区名称中不能有 '/'：{text}",
+    "expected township:COUNTY/NAME, got {text}": "应为 township:COUNTY/NAME，而不是 {text}",
+    "expected YYYY-MM, YYYY-Qn or YYYY, got {text}": "应为 YYYY-MM、YYYY-Qn 或 YYYY，而不是 {text}",
+    "no month {month} in {text}": "{text} 中没有第 {month} 月",
+    "unknown {what:term} {value} (one of: {choices})": "未知的{what} {value}（可选：{choices}）",
+    # -- command models and spreadsheet cells (commands/models.py, commands/tabular.py) --
+    "{what:term} is required": "必须给出{what}",
+    "{what:term} is longer than {limit:int} characters": "{what}超过 {limit} 个字符",
+    "{what:term} contains control characters: {text}": "{what}含有控制字符：{text}",
+    "code {code} may not contain spaces, '/' or list separators": "编号 {code} 不能含有空格、'/' 或列表分隔符",
+    "a {what:term} is listed twice: {items}": "{what}重复列出：{items}",
+    "{moment} is in the future": "{moment} 晚于当前时间",
+    "{value} is outside {low}-{high}": "{value} 超出 {low}-{high} 的范围",
+    "at least one {what:term} is required": "至少要有一个{what}",
+    "not a UUID: {value}": "不是 UUID：{value}",
+    "{entered} is before the service on {day}": "{entered} 早于 {day} 的服务",
+    "unknown time zone {zone}": "未知的时区 {zone}",
+    "unknown import kind: {kind}": "未知的导入类型：{kind}",
+    "offset minutes out of range": "时差的分钟数超出范围",
+    "not {what:term}: {value}": "不是有效的{what}：{value}",
+    "empty cell, expected {what:term}": "单元格为空，应为{what}",
+    "not a date (has a time of day): {value}": "不是日期（带有时刻）：{value}",
+    "not a whole number: {value}": "不是整数：{value}",
+    "not a gender (expected 男/女 or male/female): {value}": "不是性别（应为 男/女 或 male/female）：{value}",
+    # -- import files as a whole (commands/tabular.py, commands/importer.py) --
+    "{file}: unsupported file type {suffix} (expected .csv or .xlsx)": "{file}：不支持的文件类型 {suffix}（应为 .csv 或 .xlsx）",
+    "{file}: cannot read file: {error}": "{file}：无法读取文件：{error}",
+    "{file}: not UTF-8 or GB18030 text": "{file}：不是 UTF-8 或 GB18030 编码的文本",
+    "{file}: line {line:int}: {error}": "{file}：第 {line} 行：{error}",
+    "{file}: not a readable XLSX file ({error})": "{file}：不是可读取的 XLSX 文件（{error}）",
+    "{file}: the workbook has no worksheet": "{file}：工作簿中没有工作表",
+    "{file}: duplicate column: {column} (headers {headers} in row {row:int})": (
+        "{file}：重复的列：{column}（第 {row} 行的表头 {headers}）"
+    ),
+    "{file}: no header row found in the first {rows:int} rows (expected columns: {columns})": (
+        "{file}：前 {rows} 行中没有找到表头行（应有的列：{columns}）"
+    ),
+    "{file}: missing required column: {columns}": "{file}：缺少必需的列：{columns}",
+    "{file}: missing required columns: {columns}": "{file}：缺少必需的列：{columns}",
+    "community {code} is not established": "社区 {code} 尚未建立",
+    "record {record} is already recorded in another community; use service correct": (
+        "记录 {record} 已登记在另一个社区；如需修改请用 service correct"
+    ),
+    "other writers kept changing the same communities during the import; try again": (
+        "导入期间其他用户一直在修改同样的社区；请重试"
+    ),
+    # -- the store and its keys (commands/app.py, commands/cli_store.py, infra/) --
+    "community {code} is already established": "社区 {code} 已建立",
+    "the store is busy with other writers to the same community; try again": "其他用户正在写入同一社区；请重试",
+    "no store at {store}; run taizhang init": "{store} 处没有台账库；请先运行 taizhang init",
+    "a store already exists at {store}": "{store} 处已有台账库",
+    "cannot create a store at {store}: it is a directory": "无法在 {store} 创建台账库：这是一个文件夹",
+    "cannot create a store at {store}: {error}": "无法在 {store} 创建台账库：{error}",
+    "the store at {store} already uses time zone {zone}; it cannot change": "{store} 的台账库已使用时区 {zone}，不能更改",
+    "the store at {store} already holds events; demo fills only an empty store": (
+        "{store} 的台账库中已有事件；demo 只填充空库"
+    ),
+    "the store already holds events; demo fills only an empty store": "台账库中已有事件；demo 只填充空库",
+    "{problem:msg}; refusing to overwrite it": "{problem}；不会覆盖它",
+    "no key file: names and notes cannot be encrypted": "没有密钥文件：无法加密姓名和备注",
+    "{problem:msg}; names and notes cannot be encrypted (set TAIZHANG_KEY_FILE to the store's key file)": (
+        "{problem}；无法加密姓名和备注（请把 TAIZHANG_KEY_FILE 设为该库的密钥文件）"
+    ),
+    "data key {key} is wrapped by master key {master}, not {other}": "数据密钥 {key} 由主密钥 {master} 封装，而不是 {other}",
+    "data key {key} was not wrapped by master key {master}": "数据密钥 {key} 不是由主密钥 {master} 封装的",
+    "no key file at {path}": "{path} 处没有密钥文件",
+    "key file {path} is unreadable: {problem:msg}": "密钥文件 {path} 无法读取：{problem}",
+    "not a taizhang master key file": "不是 taizhang 主密钥文件",
+    "key is not 256 bits": "密钥不是 256 位",
+    "unknown envelope algorithm {alg}": "未知的加密算法 {alg}",
+    "envelope under {key} does not open with its key": "用 {key} 加密的内容无法用其密钥解开",
+    "--db: expected sqlite:///PATH, got {url}": "--db：应为 sqlite:///PATH，而不是 {url}",
+    "--db: expected postgresql://USER:PASS@HOST:PORT/DB, got {url}": (
+        "--db：应为 postgresql://USER:PASS@HOST:PORT/DB，而不是 {url}"
+    ),
+    "--db: bad port in {url}": "--db：{url} 中的端口无效",
+    "--db: unsupported URL {url} (use sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB)": (
+        "--db：不支持的 URL {url}（请用 sqlite:///PATH 或 postgresql://USER:PASS@HOST:PORT/DB）"
+    ),
+    "{path} is not a readable SQLite database: {error}": "{path} 不是可读取的 SQLite 数据库：{error}",
+    "cannot connect to {store}: {error}": "无法连接到 {store}：{error}",
+    "--actor: required for commands that write (or set TAIZHANG_ACTOR)": "--actor：写入的命令必须给出（或设置 TAIZHANG_ACTOR）",
+    # -- queries and their options (commands/cli_ledger.py, cli_assess.py, assess.py, projections/) --
+    "{options}: give at most one unit filter": "{options}：最多只能给一个单位筛选条件",
+    "{option}: must not be empty": "{option}：不能为空",
+    "--township: expected COUNTY/NAME, got {value}": "--township：应为 COUNTY/NAME，而不是 {value}",
+    "--from {first} is after --to {last}": "--from {first} 晚于 --to {last}",
+    "--as-of and --at-position: give at most one": "--as-of 和 --at-position：最多只能给一个",
+    "--at-position: must be 0 or more, got {value}": "--at-position：必须不小于 0，而不是 {value}",
+    "--as-of: {value} is in the future": "--as-of：{value} 晚于当前时间",
+    "--output: required with --format xlsx": "--output：使用 --format xlsx 时必须给出",
+    "--output: required with --format {format}": "--output：使用 --format {format} 时必须给出",
+    "--output: folder {folder} does not exist": "--output：文件夹 {folder} 不存在",
+    "--output: {path} is a folder": "--output：{path} 是文件夹",
+    "no {level:term} {name} in the ledger": "台账中没有{level} {name}",
+    "no {unit} in the ledger": "台账中没有 {unit}",
+    "--rubric: cannot read {file}: {error}": "--rubric：无法读取 {file}：{error}",
+    "--rubric: {file} is not valid TOML: {error}": "--rubric：{file} 不是有效的 TOML：{error}",
+    "--rubric: {file} needs a name": "--rubric：{file} 缺少 name",
+    "--rubric: {file} needs a version": "--rubric：{file} 缺少 version",
+    "--rubric: {file} needs a [weights] table": "--rubric：{file} 缺少 [weights] 表",
+    "--rubric: unknown metric {metric} (one of: {choices})": "--rubric：未知的指标 {metric}（可选：{choices}）",
+    "--rubric: weight of {metric} must be a number of 0 or more, got {weight}": (
+        "--rubric：{metric} 的权重必须是不小于 0 的数，而不是 {weight}"
+    ),
+    "--rubric: every weight is 0": "--rubric：所有权重都是 0",
+    "give at least one of --category, --grid, --household": "请至少给出 --category、--grid、--household 之一",
+    "service correct: give at least one of --kind, --at, --minutes, --resident, --provider, --place, --note": (
+        "service correct：请至少给出 --kind、--at、--minutes、--resident、--provider、--place、--note 之一"
+    ),
+    # -- notes printed after a command succeeded (Env.warn) --
+    "no key file at {path}: names and birth dates are not shown": "{path} 处没有密钥文件：不显示姓名和出生日期",
+    "no key file at {path}: notes are not shown": "{path} 处没有密钥文件：不显示备注",
+    "projections did not catch up within {seconds}s": "视图在 {seconds} 秒内未能赶上日志",
+    "the ledger views are {lag:int} event(s) behind the log; run 'taizhang projections run' or use --wait": (
+        "台账视图落后日志 {lag} 个事件；请运行 'taizhang projections run' 或加 --wait"
+    ),
+}
+
+
+# ---- the matcher --------------------------------------------------------------------------------
+PLACEHOLDER = re.compile(r"\{(\w+)(?::(field|term|msg|int))?\}")
+# A field, or a value that opens a message, never spans ": ": that is how a message is framed
+# by its field (`occurred_at: … is in the future`), and the frame must be translated too.
+_NO_COLON = r"(?:(?!: ).)+?"
+# A term inside a sentence is one of TERMS or a single word, so that it cannot swallow the
+# words in front of it (`skipped reason must not be empty`).
+_TERM = "(?:" + "|".join(re.escape(t) for t in sorted(TERMS, key=len, reverse=True)) + r"|[^\s:]+)"
+_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+"}
+_MAX_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalogue entry, ready to match."""
+
+    english: str
+    chinese: str
+    regex: str
+    kinds: dict[str, str]  # placeholder -> "" | "field" | "term" | "msg" | "int"
+    weight: int  # characters of literal text: the more, the more specific
+    anchor: str  # its longest piece of literal text: a message without it cannot match
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.regex, re.DOTALL)
+
+    def match(self, message: str) -> re.Match[str] | None:
+        return self.pattern.fullmatch(message) if self.anchor in message else None
+
+
+def compile_entry(english: str, chinese: str, *, loose: bool = False) -> Entry:
+    """An entry ready to match; `loose` lets `{name:int}` match any text (to match templates)."""
+    parts: list[str] = []
+    literals: list[str] = []
+    kinds: dict[str, str] = {}
+    end = 0
+    for m in PLACEHOLDER.finditer(english):
+        name, kind = m.group(1), m.group(2) or ""
+        if name in kinds:
+            raise ValueError(f"placeholder {name} appears twice in {english!r}")
+        kinds[name] = kind
+        literals.append(english[end : m.start()])
+        parts.append(re.escape(literals[-1]))
+        group = _NO_COLON if m.start() == 0 and kind == "" else _GROUP["" if loose and kind == "int" else kind]
+        parts.append(f"(?P<{name}>{group})")
+        end = m.end()
+    literals.append(english[end:])
+    parts.append(re.escape(literals[-1]))
+    weight = sum(map(len, literals))
+    return Entry(english, chinese, "".join(parts), kinds, weight, max(literals, key=len))
+
+
+@cache
+def entries() -> tuple[Entry, ...]:
+    """The catalogue compiled, most specific first (compiled on the first Chinese message only)."""
+    compiled = [compile_entry(en, zh) for en, zh in CATALOGUE.items()]
+    order = {entry.english: i for i, entry in enumerate(compiled)}
+    return tuple(sorted(compiled, key=lambda e: (-e.weight, order[e.english])))
+
+
+def term(word: str, terms: Mapping[str, str] | None = None) -> str:
+    """A field or word in Chinese; an option (`--kind`) or an unknown word as it is."""
+    if terms and word in terms:
+        return terms[word]
+    return TERMS.get(word, word)
+
+
+def _zh(message: str, terms: Mapping[str, str] | None, depth: int) -> str:
+    if depth > _MAX_DEPTH:
+        return message
+    for entry in entries():
+        match = entry.match(message)
+        if match is None:
+            continue
+        values: dict[str, str] = {}
+        for name, kind in entry.kinds.items():
+            value = match.group(name)
+            if kind in ("field", "term"):
+                value = term(value, terms)
+            elif kind == "msg":
+                value = _zh(value, terms, depth + 1)
+            values[name] = value
+        return fill(entry.chinese, values)
+    return message
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """A template with its placeholders replaced by `values`."""
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def translate(message: str, lang: str, *, terms: Mapping[str, str] | None = None) -> str:
+    """`message` in `lang`; unchanged in English, or when the catalogue has no entry for it.
+
+    `terms` adds field names of the context (an import's Chinese column headers)."""
+    if lang != "zh":
+        return message
+    try:
+        return _zh(message, terms, 0)
+    except Exception:  # a translation must never cost the user the message itself
+        return message
+
+
+def error_line(message: str, lang: str) -> str:
+    """The one line of an error: `Error: …` or `错误：…`."""
+    return PREFIX.get(lang, PREFIX["en"]) + translate(message, lang)
+
+
+def note_line(message: str, lang: str) -> str:
+    """A note printed after a command succeeded: `Note: …` or `注意：…`."""
+    return NOTE.get(lang, NOTE["en"]) + translate(message, lang)
+
+
+def import_terms(kind: str) -> dict[str, str]:
+    """An import's columns by their Chinese headers, as the clerk's spreadsheet names them."""
+    from commands.tabular import COLUMNS
+
+    return {column.name: column.zh for column in COLUMNS.get(kind, [])}

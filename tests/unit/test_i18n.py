@@ -1,0 +1,331 @@
+"""The message catalogue of --lang zh (commands/i18n.py).
+
+The coverage test reads the source tree: every message template written in `domain/`,
+`commands/`, `infra/` and `projections/` (the text of an exception raised to the user, of
+`Malformed(field, …)`, `MalformedInput`, `Refused`, a note given to `warn`) must have a
+catalogue entry. A message added without one fails here, naming the template, and so does
+a catalogue entry that no message uses any more. To land a branch before its messages are
+translated, list its templates in `commands.i18n.NOT_YET_TRANSLATED` (they then print in
+English with the Chinese prefix).
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from commands import i18n
+from commands.i18n import CATALOGUE, NOT_YET_TRANSLATED, PLACEHOLDER, TERMS, compile_entry, translate
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("domain", "commands", "infra", "projections")
+
+# Exceptions that report a bug, never a user's mistake: their messages are not translated
+# (the CLI prints them as `internal error: …`).
+INTERNAL = frozenset(
+    {
+        "AssertionError",
+        "AttributeError",
+        "Exit",
+        "IndexError",
+        "KeyError",
+        "LookupError",
+        "MapperDeserialisationError",
+        "NotImplementedError",
+        "RuntimeError",
+        "TypeError",
+    }
+)
+# Calls whose string arguments are messages for the user, besides `raise X(…)` and `…Error(…)`.
+MESSAGE_CALLS = frozenset(
+    {"Malformed", "MalformedInput", "Refused", "NotFound", "AlreadyExists", "NotActive", "RuleViolation", "Busy",
+     "UnknownUnit", "BadURL", "warn"}
+)  # fmt: skip
+
+# Messages built where the scan cannot see them (click's own, the CLI's frames, the import's
+# row lines and header problems), each with the Chinese it must become: every catalogue entry
+# that matches no source template needs one here.
+EXAMPLES = {
+    "row 7: minutes: 0 is outside 1-1440": "第 7 行：时长(分钟)：0 超出 1-1440 的范围",
+    "skipped row 3: community: community HZ-404 is not established": "已跳过：第 3 行：社区：社区 HZ-404 尚未建立",
+    "minutes: is required": "时长(分钟)：必须给出",
+    "aborted": "已中止",
+    "interrupted": "已中断",
+    "database: connection refused": "数据库：connection refused",
+    "internal error: KeyError: 'x' (please report it; set TAIZHANG_DEBUG=1 to see the traceback)": (
+        "内部错误：KeyError：'x'（请报告此问题；设置 TAIZHANG_DEBUG=1 可查看回溯信息）"
+    ),
+    "Missing option '--kind'.": "缺少选项 '--kind'。",
+    "Missing option '--by'. Choose from: community, township, county": "缺少选项 '--by'（可选：community, township, county）。",
+    "Missing argument 'FILE'.": "缺少参数 'FILE'。",
+    "Missing argument '{a|b}'. Choose from: a, b": "缺少参数 '{a|b}'（可选：a, b）。",
+    "Missing command.": "缺少子命令。",
+    "No such option '--foo'.": "没有选项 '--foo'。",
+    "No such option '--minuts'. Did you mean '--minutes'?": "没有选项 '--minuts'。是否要用 '--minutes'？",
+    "No such option '--re'. (Did you mean one of: '--reason', '--record-id'?)": (
+        "没有选项 '--re'。是否要用其中之一：'--reason', '--record-id'？"
+    ),
+    "No such command 'bogus'.": "没有命令 'bogus'。",
+    "No such command 'recrd'. Did you mean 'record'?": "没有命令 'recrd'。是否要用 'record'？",
+    "No such command 're'. (Did you mean one of: 'rebuild', 'run'?)": "没有命令 're'。是否要用其中之一：'rebuild', 'run'？",
+    "Invalid value for '--format': 'xml' is not one of 'table', 'json', 'csv'.": (
+        "'--format' 的值无效：'xml' 不是可选的值（可选：'table', 'json', 'csv'）。"
+    ),
+    "Invalid value for '--per': 'week' is not 'month'.": "'--per' 的值无效：'week' 不是可选的值（只能是 'month'）。",
+    "Invalid value: 'x' is not a valid integer.": "值无效：'x' 不是有效的整数。",
+    "Invalid value for '--at-position': 'x' is not a valid integer range.": "'--at-position' 的值无效：'x' 不是有效的整数。",
+    "Invalid value for '--wait': 'soon' is not a valid float.": "'--wait' 的值无效：'soon' 不是有效的数字。",
+    "Invalid value for '--at-position': -1 is not in the range 0<=x<=9.": "'--at-position' 的值无效：-1 不在范围 0<=x<=9 之内。",
+    "Invalid value for 'FILE': File 'a.csv' does not exist.": "'FILE' 的值无效：文件 'a.csv' 不存在。",
+    "Invalid value for 'FILE': File 'data' is a directory.": "'FILE' 的值无效：文件 'data' 是文件夹。",
+    "Invalid value for 'DIR': Directory 'x' is a file.": "'DIR' 的值无效：文件夹 'x' 是文件。",
+    "Option '--format' requires an argument.": "选项 '--format' 需要一个值。",
+    "Option '--span' requires 2 arguments.": "选项 '--span' 需要 2 个值。",
+    "Option '--skip-invalid' does not take a value.": "选项 '--skip-invalid' 不接受值。",
+    "Got unexpected extra argument (x)": "多余的参数（x）",
+    "Got unexpected extra arguments (x y)": "多余的参数（x y）",
+    "a.csv: no header row found in the first 20 rows (expected columns: code (编码))": (
+        "a.csv：前 20 行中没有找到表头行（应有的列：code (编码)）"
+    ),
+    "a.csv: missing required column: kind (服务类型)": "a.csv：缺少必需的列：kind (服务类型)",
+    "a.csv: missing required columns: kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)": (
+        "a.csv：缺少必需的列：kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)"
+    ),
+}
+
+
+# ---- reading the message templates of the source tree -------------------------------------------
+def _callee(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return ""
+
+
+def _shapes(node: ast.expr) -> list[str] | None:
+    """The texts an expression can take, each interpolation written `{}`; None if not text."""
+    if isinstance(node, ast.Constant):
+        return [node.value] if isinstance(node.value, str) else None
+    if isinstance(node, ast.JoinedStr):
+        choices = [_shapes(part) or ["{}"] for part in node.values]
+        return ["".join(combo) for combo in itertools.product(*choices)]
+    if isinstance(node, ast.FormattedValue):
+        return _shapes(node.value) if isinstance(node.value, (ast.IfExp, ast.Constant)) else ["{}"]
+    if isinstance(node, ast.IfExp):
+        body, orelse = _shapes(node.body), _shapes(node.orelse)
+        return body + orelse if body is not None and orelse is not None else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _shapes(node.left), _shapes(node.right)
+        if left is None and right is None:
+            return None
+        return [a + b for a in (left or ["{}"]) for b in (right or ["{}"])]
+    return None
+
+
+def source_templates() -> dict[str, list[str]]:
+    """Every message template of the source tree -> where it is written."""
+    found: dict[str, list[str]] = {}
+    for folder in SOURCES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "i18n.py":
+                continue  # the catalogue itself
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise) and node.exc is not None}
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = _callee(node)
+                is_super_init = (
+                    name == "__init__" and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call)
+                    and _callee(node.func.value) == "super"
+                )  # fmt: skip
+                if name in INTERNAL or not (
+                    id(node) in raised or name in MESSAGE_CALLS or name.endswith("Error") or is_super_init
+                ):
+                    continue
+                args = node.args[1:] if name == "Malformed" else node.args  # Malformed(field, message)
+                for arg in args:
+                    for shape in _shapes(arg) or []:
+                        where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                        found.setdefault(shape, []).append(where)
+    return found
+
+
+# ---- does the catalogue cover a template? -------------------------------------------------------
+_OPTION = re.compile(r"-{1,2}[A-Za-z][\w-]*")
+_LOOSE = sorted(
+    (compile_entry(en, zh, loose=True) for en, zh in CATALOGUE.items()),
+    key=lambda e: (-e.weight, list(CATALOGUE).index(e.english)),
+)  # in the order translate() tries them
+
+
+def _absorbs(kind: str, value: str) -> bool:
+    """Whether a placeholder may stand for this piece of a template without hiding English."""
+    if value == "{}":
+        return True
+    if kind in ("field", "term"):
+        return value in TERMS or _OPTION.fullmatch(value) is not None
+    if kind == "msg":
+        return covering(value) is not None
+    return re.search("[A-Za-z]", value.replace("{}", "")) is None
+
+
+def covering(template: str) -> str | None:
+    """The catalogue entry that translates every word of `template` (`{}` = interpolation)."""
+    for entry in _LOOSE:
+        match = entry.match(template)
+        if match and all(_absorbs(kind, match.group(name)) for name, kind in entry.kinds.items()):
+            return entry.english
+    return None
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, list[str]]:
+    found = source_templates()
+    assert len(found) > 150, "the scan found too few messages: has the source tree moved?"
+    return found
+
+
+def test_every_message_of_the_source_tree_has_a_chinese_entry(templates: dict[str, list[str]]) -> None:
+    missing = {t: where for t, where in templates.items() if covering(t) is None and t not in NOT_YET_TRANSLATED}
+    assert not missing, "messages without an entry in commands/i18n.py CATALOGUE:\n" + "\n".join(
+        f"  {t!r}  ({', '.join(where)})" for t, where in sorted(missing.items())
+    )
+
+
+def test_not_yet_translated_lists_only_untranslated_messages_of_the_source_tree(
+    templates: dict[str, list[str]],
+) -> None:
+    stale = sorted(t for t in NOT_YET_TRANSLATED if t not in templates or covering(t) is not None)
+    assert not stale, f"remove from NOT_YET_TRANSLATED (translated, or no longer in the source): {stale}"
+
+
+def test_every_entry_is_used_by_the_source_tree_or_an_example(templates: dict[str, list[str]]) -> None:
+    used = {covering(t) for t in templates}
+    for example in EXAMPLES:
+        used |= _entries_used(example)
+    unused = sorted(set(CATALOGUE) - used)
+    assert not unused, f"catalogue entries no message uses (stale, or add an EXAMPLE): {unused}"
+
+
+def _entries_used(message: str) -> set[str]:
+    """The entries that translate `message`, nested ones included."""
+    for entry in i18n.entries():
+        match = entry.match(message)
+        if match:
+            used = {entry.english}
+            for name, kind in entry.kinds.items():
+                if kind == "msg":
+                    used |= _entries_used(match.group(name))
+            return used
+    return set()
+
+
+@pytest.mark.parametrize(("english", "chinese"), EXAMPLES.items(), ids=list(EXAMPLES))
+def test_examples(english: str, chinese: str) -> None:
+    assert translate(english, "zh") == chinese
+    assert translate(english, "en") == english
+
+
+# ---- each entry on its own ---------------------------------------------------------------------
+SAMPLE_MESSAGE = ("reason must not be empty", "原因不能为空")
+
+
+def _instantiate(english: str) -> tuple[str, dict[str, str]]:
+    """The entry's English filled with sample values, and what each placeholder must print."""
+    values: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for i, m in enumerate(PLACEHOLDER.finditer(english)):
+        name, kind = m.group(1), m.group(2) or ""
+        if kind == "int":
+            values[name] = shown[name] = str(40 + i)
+        elif kind == "msg":
+            values[name], shown[name] = SAMPLE_MESSAGE
+        elif kind in ("field", "term"):
+            values[name], shown[name] = "birth_date", "出生日期"
+        else:
+            values[name] = shown[name] = f"V{i}値"
+    return i18n.fill(english, values), shown
+
+
+@pytest.mark.parametrize(("english", "chinese"), CATALOGUE.items(), ids=list(CATALOGUE))
+def test_each_entry_translates_its_own_message_and_keeps_every_value(english: str, chinese: str) -> None:
+    en_names = [m.group(1) for m in PLACEHOLDER.finditer(english)]
+    zh = [m for m in PLACEHOLDER.finditer(chinese)]
+    assert all(m.group(2) is None for m in zh), "converters are written on the English side only"
+    assert sorted(m.group(1) for m in zh) == sorted(en_names), "the Chinese must show every value, once"
+    assert re.search("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", chinese), "no Chinese in the Chinese template"
+    message, shown = _instantiate(english)
+    expected = i18n.fill(chinese, shown)
+    # Another, more specific entry must not take this entry's messages.
+    assert translate(message, "zh") == expected
+
+
+# ---- the matcher --------------------------------------------------------------------------------
+def test_a_message_without_an_entry_is_printed_as_it_is() -> None:
+    assert translate("the moon is made of cheese", "zh") == "the moon is made of cheese"
+    assert i18n.error_line("the moon is made of cheese", "zh") == "错误：the moon is made of cheese"
+    assert i18n.error_line("the moon is made of cheese", "en") == "Error: the moon is made of cheese"
+    assert i18n.note_line("the moon", "zh") == "注意：the moon"
+    # An untranslated message inside a translated frame keeps its English words.
+    assert translate("minutes: the moon", "zh") == "时长(分钟)：the moon"
+
+
+def test_a_field_framing_a_message_is_translated_with_it() -> None:
+    # A value opening a template never swallows the `field: ` frame in front of it.
+    assert translate("occurred_at: 2030-01-01T00:00:00+08:00 is in the future", "zh") == (
+        "服务时间：2030-01-01T00:00:00+08:00 晚于当前时间"
+    )
+    assert translate("kind: kind must not be empty", "zh") == "服务类型：服务类型不能为空"
+    assert translate("--into: township:A/B is not inside county:C", "zh") == "--into：township:A/B 不在 county:C 之内"
+
+
+def test_an_import_names_a_field_as_its_sheet_does() -> None:
+    message = "row 4: code: code 'a b' may not contain spaces, '/' or list separators"
+    assert translate(message, "zh", terms=i18n.import_terms("communities")) == (
+        "第 4 行：编码：编号 'a b' 不能含有空格、'/' 或列表分隔符"
+    )
+    assert translate(message, "zh", terms=i18n.import_terms("residents")).startswith("第 4 行：编号：")
+
+
+def test_a_broken_entry_costs_the_translation_not_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> tuple[i18n.Entry, ...]:
+        raise re.error("bad pattern")
+
+    monkeypatch.setattr(i18n, "entries", broken)
+    assert translate("reason must not be empty", "zh") == "reason must not be empty"
+
+
+_TEXT = st.text(max_size=80)
+
+
+@given(_TEXT)
+def test_translate_never_fails_and_english_is_left_alone(message: str) -> None:
+    assert translate(message, "en") == message
+    assert isinstance(translate(message, "zh"), str)
+
+
+# Values as users type them: codes, names, dates, paths (no ": ", which frames a message).
+_VALUE = st.from_regex(r"[A-Za-z0-9\u4e00-\u9fff'./_-][A-Za-z0-9\u4e00-\u9fff'./_:-]{0,15}", fullmatch=True).filter(
+    lambda v: ": " not in v and not v.endswith(":")
+)
+_PLAIN = [en for en in CATALOGUE if PLACEHOLDER.search(en) and all(m.group(2) is None for m in PLACEHOLDER.finditer(en))]
+
+
+@given(st.sampled_from(_PLAIN), st.data())
+def test_every_value_survives_translation(english: str, data: st.DataObject) -> None:
+    names = [m.group(1) for m in PLACEHOLDER.finditer(english)]
+    values = {name: data.draw(_VALUE, label=name) for name in names}
+    message = i18n.fill(english, values)
+    out = translate(message, "zh")
+    assert out != message, "not translated"
+    for value in values.values():
+        assert value in out, (message, out)
