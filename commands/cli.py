@@ -19,8 +19,10 @@ from eventsourcing.persistence import PersistenceError
 from commands import (
     cli_accountability,
     cli_assess,
-    cli_audit_chain,
+    cli_audit_chain,  # noqa: F401  (adds audit verify|keygen|seal|prove|check to the audit group)
+    cli_closing,  # noqa: F401  (adds ledger close|reopen to the ledger group)
     cli_community,
+    cli_history,  # noqa: F401  (adds audit history to the audit group)
     cli_import,
     cli_ledger,
     cli_people,
@@ -166,7 +168,6 @@ for _module in (
     cli_projections,
     cli_accountability,
     cli_assess,
-    cli_audit_chain,
 ):
     _module.register(cli)
 

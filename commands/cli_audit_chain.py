@@ -204,8 +204,3 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
     ]
     lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in shown]
     _report(result, fmt, "\n".join(lines))
-
-
-def register(group: click.Group) -> None:
-    """The commands attach to the `audit` group of commands.cli_assess on import."""
-    del group

@@ -412,6 +412,40 @@ CATALOGUE: dict[str, str] = {
     "service correct: give at least one of --kind, --at, --minutes, --resident, --provider, --place, --note": (
         "service correct：请至少给出 --kind、--at、--minutes、--resident、--provider、--place、--note 之一"
     ),
+    # -- closed periods (结账): domain/community.py, commands/closing.py, commands/cli_closing.py --
+    "closed: {unit} {period} (closed by {by} on {at}): {action:msg}; "
+    "reopen it with taizhang ledger reopen --unit {unit2} --period {period2}": (
+        "已结账：{unit} {period}（{by} 于 {at} 结账）：{action}；如需更改，请先反结账："
+        "taizhang ledger reopen --unit {unit2} --period {period2}"
+    ),
+    "closed: {unit} {period} (closed by {by} on {at}) + {others}: {action:msg}; "
+    "reopen it with taizhang ledger reopen --unit {unit2} --period {period2}": (
+        "已结账：{unit} {period}（{by} 于 {at} 结账）+ {others}：{action}；如需更改，请先反结账："
+        "taizhang ledger reopen --unit {unit2} --period {period2}"
+    ),
+    "cannot record a service on {day}": "不能登记 {day} 的服务",
+    "cannot correct record {record}, a service of {day}": "不能更正记录 {record}（{day} 的服务）",
+    "cannot move record {record} to {day}": "不能把记录 {record} 改到 {day}",
+    "cannot void record {record}, a service of {day}": "不能作废记录 {record}（{day} 的服务）",
+    "cannot record the departure of resident {code} on {day}": "不能登记服务对象 {code} 于 {day} 离开",
+    "cannot record the retirement of provider {code} on {day}": "不能登记服务人员 {code} 于 {day} 退出",
+    "cannot start a visit plan for resident {code} on {day}": "不能为服务对象 {code} 设定从 {day} 开始的巡访计划",
+    "cannot end the visit plan of resident {code} on {day}": "不能在 {day} 结束服务对象 {code} 的巡访计划",
+    "cannot pair provider {provider} with resident {resident} on {day}": (
+        "不能在 {day} 让服务人员 {provider} 与服务对象 {resident} 结对"
+    ),
+    "cannot end the pairing of provider {provider} with resident {resident} on {day}": (
+        "不能在 {day} 结束服务人员 {provider} 与服务对象 {resident} 的结对"
+    ),
+    "community {code} is not in {unit}": "社区 {code} 不属于 {unit}",
+    "{unit} {period} is already closed (closed by {by} on {at})": "{unit} {period} 已结账（{by} 于 {at} 结账）",
+    "{unit} {period} is not closed in community {code}": "{unit} {period} 在社区 {code} 未结账",
+    "{unit} {period} is not closed; nothing to reopen": "{unit} {period} 未结账，无需反结账",
+    "{period} has not begun; only a period that has begun can be closed": "{period} 尚未开始；只能对已经开始的期间结账",
+    "days of {period} stay closed by: {closures}": "{period} 中仍有日期处于以下结账之中：{closures}",
+    "no key file at {path}: names, birth dates and notes are shown as (encrypted)": (
+        "{path} 处没有密钥文件：姓名、出生日期和备注显示为 (encrypted)"
+    ),
     # -- notes printed after a command succeeded (Env.warn) --
     "no key file at {path}: names and birth dates are not shown": "{path} 处没有密钥文件：不显示姓名和出生日期",
     "no key file at {path}: notes are not shown": "{path} 处没有密钥文件：不显示备注",

@@ -92,3 +92,28 @@ def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
     if isinstance(out.get("late"), bool) and lang == "zh":
         out["late"] = "是" if out["late"] else "否"
     return out
+
+
+# What happened, for `audit history` (event slug: (en, zh)).
+EVENTS: dict[str, tuple[str, str]] = {
+    "established": ("community established", "社区成立"),
+    "resident_enrolled": ("resident enrolled", "居民入册"),
+    "resident_updated": ("resident updated", "居民信息变更"),
+    "resident_departed": ("resident departed", "居民离开"),
+    "provider_registered": ("provider registered", "服务人员登记"),
+    "provider_retired": ("provider retired", "服务人员退出"),
+    "service_recorded": ("service recorded", "服务登记"),
+    "service_corrected": ("service corrected", "服务更正"),
+    "service_voided": ("service voided", "服务作废"),
+    "visit_plan_set": ("visit plan set", "巡访计划"),
+    "visit_plan_ended": ("visit plan ended", "巡访计划结束"),
+    "pairing_added": ("pairing added", "结对帮扶"),
+    "pairing_ended": ("pairing ended", "结对结束"),
+    "period_closed": ("period closed", "结账"),
+    "period_reopened": ("period reopened", "反结账"),
+}
+
+
+def event_label(name: str, lang: str) -> str:
+    en, zh = EVENTS.get(name, (name, name))
+    return zh if lang == "zh" else en

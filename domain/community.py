@@ -20,7 +20,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
 from domain.errors import AlreadyExists, NotActive, NotFound, RuleViolation
+from domain.errors import PeriodClosed as ClosedPeriodError  # not Community.PeriodClosed, the event
 from domain.ids import community_id, utc_text
+from domain.units import parse_period, parse_unit
 
 MIN_MINUTES = 1
 MAX_MINUTES = 24 * 60
@@ -58,6 +60,10 @@ def _day(value: date | str) -> str:
     return value if isinstance(value, str) else value.isoformat()
 
 
+def closure_key(unit: str, period: str) -> str:
+    return f"{unit}|{period}"
+
+
 def _check_moment(occurred_at: datetime) -> None:
     if occurred_at.tzinfo is None:
         raise ValueError("occurred_at must carry its UTC offset")
@@ -65,13 +71,18 @@ def _check_moment(occurred_at: datetime) -> None:
 
 class Community(Aggregate):
     TOPIC = "taizhang:Community"
-    # Version of the aggregate's own state, as kept in snapshots: v2 added visit plans and pairings.
-    class_version = 2
+    # Version of the aggregate's own state, as kept in snapshots: v2 added visit plans and pairings,
+    # v3 the closed periods (结账).
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.setdefault("visit_plans", {})
         state.setdefault("pairings", {})
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state.setdefault("closures", {})
 
     # ---- events -------------------------------------------------------------------
     # Never put TOPIC on this base class: subclasses would inherit it silently.
@@ -259,6 +270,35 @@ class Community(Aggregate):
         def apply(self, community: Community) -> None:
             community.pairings.pop(f"{self.provider}|{self.resident}", None)
 
+    class PeriodClosed(Event):
+        """A period of a unit (this community, or its township or county) was closed (结账)."""
+
+        TOPIC = "taizhang:Community.PeriodClosed"
+        unit: str
+        period: str
+        reason: str
+        closed_at: str  # when the supervisor closed it, as their clock said (the log's recorded time is the proof)
+
+        def apply(self, community: Community) -> None:
+            span = parse_period(self.period)
+            community.closures[closure_key(self.unit, self.period)] = [
+                self.unit,
+                self.period,
+                span.first.isoformat(),
+                span.last.isoformat(),
+                self.actor,
+                self.closed_at,
+            ]
+
+    class PeriodReopened(Event):
+        TOPIC = "taizhang:Community.PeriodReopened"
+        unit: str
+        period: str
+        reason: str
+
+        def apply(self, community: Community) -> None:
+            community.closures.pop(closure_key(self.unit, self.period), None)
+
     class Snapshot(Aggregate.Snapshot):
         TOPIC = "taizhang:Community.Snapshot"
 
@@ -285,6 +325,8 @@ class Community(Aggregate):
         self.records: dict[str, list[Any]] = {}
         self.visit_plans: dict[str, list[Any]] = {}  # resident -> [every, provider, starts_on(, ended_on)]
         self.pairings: dict[str, str] = {}  # "provider|resident" -> since
+        # "unit|period" -> [unit, period, first day, last day, closed by, closed at]
+        self.closures: dict[str, list[str]] = {}
 
     @classmethod
     def establish(
@@ -383,6 +425,7 @@ class Community(Aggregate):
             raise NotActive(f"resident {code} already departed on {resident['departed_on']}")
         if day < resident["enrolled_on"]:
             raise RuleViolation(f"resident {code} was enrolled on {resident['enrolled_on']}, after {day}")
+        self._check_open(day, f"cannot record the departure of resident {code} on {day}")
         self._check_no_service_from(day, _RESIDENTS, code, "resident")
         self.trigger_event(self.ResidentDeparted, code=code, reason=reason, on=day, actor=actor)
 
@@ -416,6 +459,7 @@ class Community(Aggregate):
             raise NotActive(f"provider {code} already retired on {provider['retired_on']}")
         if day < provider["registered_on"]:
             raise RuleViolation(f"provider {code} was registered on {provider['registered_on']}, after {day}")
+        self._check_open(day, f"cannot record the retirement of provider {code} on {day}")
         self._check_no_service_from(day, _PROVIDERS, code, "provider")
         self.trigger_event(self.ProviderRetired, code=code, on=day, actor=actor)
 
@@ -455,6 +499,8 @@ class Community(Aggregate):
             ):
                 return False
             raise AlreadyExists(f"record {record_id} is already recorded with other content; use service correct")
+        day = occurred_at.date().isoformat()
+        self._check_open(day, f"cannot record a service on {day}")
         self._check_service(residents, providers, occurred_at, minutes)
         self.trigger_event(
             self.ServiceRecorded,
@@ -489,6 +535,8 @@ class Community(Aggregate):
         note_mac: str | None = None,
     ) -> None:
         record = self._active_record(record_id)
+        from_day = record[_AT][:10]
+        self._check_open(from_day, f"cannot correct record {record_id}, a service of {from_day}")
         if not reason.strip():
             raise RuleViolation("reason must not be empty")
         changes: dict[str, Any] = {}
@@ -522,6 +570,9 @@ class Community(Aggregate):
             previous["note_mac"] = record[_NOTE_MAC]
         if not changes:
             raise RuleViolation(f"the correction changes nothing in record {record_id}")
+        if occurred_at is not None and "occurred_at" in changes:
+            to_day = occurred_at.date().isoformat()
+            self._check_open(to_day, f"cannot move record {record_id} to {to_day}")
         new_at = occurred_at if "occurred_at" in changes else datetime.fromisoformat(record[_AT])
         self._check_service(
             changes.get("residents", record[_RESIDENTS]),
@@ -539,7 +590,9 @@ class Community(Aggregate):
         )
 
     def void_service(self, *, record_id: str, reason: str, actor: str) -> None:
-        self._active_record(record_id)
+        record = self._active_record(record_id)
+        day = record[_AT][:10]
+        self._check_open(day, f"cannot void record {record_id}, a service of {day}")
         if not reason.strip():
             raise RuleViolation("reason must not be empty")
         self.trigger_event(self.ServiceVoided, record_id=record_id, reason=reason, actor=actor)
@@ -560,6 +613,7 @@ class Community(Aggregate):
         day = _day(starts_on)
         if not 1 <= every <= 366:
             raise RuleViolation(f"every {every} is outside 1-366 days")
+        self._check_open(day, f"cannot start a visit plan for resident {resident} on {day}")
         self._resident_active_on(resident, day)
         self._provider_active_on(provider, day)
         current = self.visit_plans.get(resident)
@@ -576,11 +630,13 @@ class Community(Aggregate):
         day = _day(on)
         if day < current[2]:
             raise RuleViolation(f"resident {resident}'s visit plan starts on {current[2]}, after {day}")
+        self._check_open(day, f"cannot end the visit plan of resident {resident} on {day}")
         self.trigger_event(self.VisitPlanEnded, resident=resident, on=day, actor=actor)
 
     def add_pairing(self, *, provider: str, resident: str, on: date | str, actor: str) -> None:
         """Pairing assistance (结对帮扶): a provider answers for a resident."""
         day = _day(on)
+        self._check_open(day, f"cannot pair provider {provider} with resident {resident} on {day}")
         self._resident_active_on(resident, day)
         self._provider_active_on(provider, day)
         if f"{provider}|{resident}" in self.pairings:
@@ -594,7 +650,59 @@ class Community(Aggregate):
         day = _day(on)
         if day < since:
             raise RuleViolation(f"the pairing started on {since}, after {day}")
+        self._check_open(day, f"cannot end the pairing of provider {provider} with resident {resident} on {day}")
         self.trigger_event(self.PairingEnded, provider=provider, resident=resident, on=day, actor=actor)
+
+    # ---- closed periods (结账) -------------------------------------------------------------
+    def covers(self, unit: str) -> bool:
+        """Whether `unit` is this community, its township or its county."""
+        ref = parse_unit(unit)
+        if ref.level == "community":
+            return ref.community == self.code
+        if ref.level == "township":
+            return (ref.county, ref.township) == (self.county, self.township)
+        return ref.county == self.county
+
+    def closure(self, unit: str, period: str) -> list[str] | None:
+        """[unit, period, first day, last day, closed by, closed at] of that closure, if in force."""
+        return self.closures.get(closure_key(str(parse_unit(unit)), parse_period(period).text))
+
+    def close_period(self, *, unit: str, period: str, reason: str, closed_at: str, actor: str) -> None:
+        """Close a period of a unit this community belongs to: nothing dated inside it may change."""
+        unit_text, span = str(parse_unit(unit)), parse_period(period)
+        if not self.covers(unit_text):
+            raise RuleViolation(f"community {self.code} is not in {unit_text}")
+        if not reason.strip():
+            raise RuleViolation("reason must not be empty")
+        existing = self.closures.get(closure_key(unit_text, span.text))
+        if existing is not None:
+            raise AlreadyExists(f"{unit_text} {span.text} is already closed (closed by {existing[4]} on {existing[5]})")
+        self.trigger_event(
+            self.PeriodClosed, unit=unit_text, period=span.text, reason=reason, closed_at=closed_at, actor=actor
+        )
+
+    def reopen_period(self, *, unit: str, period: str, reason: str, actor: str) -> None:
+        unit_text, span = str(parse_unit(unit)), parse_period(period)
+        if closure_key(unit_text, span.text) not in self.closures:
+            raise NotActive(f"{unit_text} {span.text} is not closed in community {self.code}")
+        if not reason.strip():
+            raise RuleViolation("reason must not be empty")
+        self.trigger_event(self.PeriodReopened, unit=unit_text, period=span.text, reason=reason, actor=actor)
+
+    def closures_on(self, day: str) -> list[list[str]]:
+        """The closures in force that cover a local day (YYYY-MM-DD), in a stable order."""
+        return [c for _key, c in sorted(self.closures.items()) if c[2] <= day <= c[3]]
+
+    def _check_open(self, day: str, action: str) -> None:
+        """Refuse `action` ("cannot … on DAY") when a closure covers the day, naming the closure(s)."""
+        covering = self.closures_on(day)
+        if covering:
+            unit, period, _first, _last, by, at = covering[0]
+            others = " + ".join(f"{c[0]} {c[1]}" for c in covering[1:])
+            raise ClosedPeriodError(
+                f"closed: {unit} {period} (closed by {by} on {at}){f' + {others}' if others else ''}: {action}; "
+                f"reopen it with taizhang ledger reopen --unit {unit} --period {period}"
+            )
 
     # ---- queries the rules and the application need ------------------------------------
     def record_status(self, record_id: str) -> str | None:

@@ -21,3 +21,7 @@ class NotActive(LedgerError):
 
 class RuleViolation(LedgerError):
     """Any other rule: a date before the community existed, a correction that changes nothing."""
+
+
+class PeriodClosed(LedgerError):
+    """A change dated inside a closed period (结账) of the community's unit."""

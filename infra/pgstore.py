@@ -201,6 +201,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) AS n FROM {self.events_table_name}")[0]["n"])
 
+    def stream(self, originator_id: Any) -> list[tuple[int, int, str, bytes, str | None]]:
+        """(position, version, topic, payload, recorded_at) of every event of one aggregate, in order."""
+        rows = self._select(
+            "SELECT e.notification_id AS position, e.originator_version AS version, e.topic, e.state,"
+            " (SELECT c.recorded_at FROM taizhang_commits c WHERE c.first_position <= e.notification_id"
+            "  ORDER BY c.first_position DESC LIMIT 1) AS recorded_at"
+            f" FROM {self.events_table_name} e WHERE e.originator_id = %s ORDER BY e.originator_version",
+            (originator_id,),
+        )
+        return [
+            (r["position"], r["version"], r["topic"], bytes(r["state"]), None if r["recorded_at"] is None else utc_text(r["recorded_at"]))
+            for r in rows
+        ]
 
 class PostgresLogReader:
     """Reads of the log, its chain and its commits inside one transaction (see infra.chain.walk)."""

@@ -194,6 +194,17 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def event_count(self) -> int:
         return int(self._select(f"SELECT count(*) FROM {self.events_table_name}")[0][0])
 
+    def stream(self, originator_id: Any) -> list[tuple[int, int, str, bytes, str | None]]:
+        """(position, version, topic, payload, recorded_at) of every event of one aggregate, in order."""
+        return [
+            (row[0], row[1], row[2], bytes(row[3]), row[4])
+            for row in self._select(
+                f"SELECT e.rowid, e.originator_version, e.topic, e.state, (SELECT c.recorded_at FROM taizhang_commits c"
+                f" WHERE c.first_position <= e.rowid ORDER BY c.first_position DESC LIMIT 1)"
+                f" FROM {self.events_table_name} e WHERE e.originator_id = ? ORDER BY e.originator_version",
+                (originator_id.hex if hasattr(originator_id, "hex") else str(originator_id),),
+            )
+        ]
 
 class SQLiteLogReader:
     """Reads of the log, its chain and its commits, all from one snapshot (see infra.chain.walk)."""

@@ -384,6 +384,9 @@ MISSING_STORE_COMMANDS = [
     pytest.param(["projections", "status"], id="projections-status"),
     pytest.param(["projections", "rebuild"], id="projections-rebuild"),
     pytest.param(["projections", "run"], id="projections-run"),
+    pytest.param(["ledger", "close", "--unit", "county:八步区", "--period", "2026-03", "--reason", "r"], id="ledger-close"),
+    pytest.param(["ledger", "reopen", "--unit", "county:八步区", "--period", "2026-03", "--reason", "r"], id="ledger-reopen"),
+    pytest.param(["audit", "history", "HZ-001"], id="audit-history"),
     # Accountability.
     pytest.param(["official", "register", "O-1", "--name", "黄", "--title", "书记"], id="official-register"),
     pytest.param(["duty", "assign", "O-1", "--unit", "county:八步区", "--duty", "secretary"], id="duty-assign"),

@@ -73,6 +73,21 @@ def test_the_v1_aggregate_loads_from_snapshot_and_from_full_replay(v1: LedgerSer
     assert loaded.record_status(RECORD.format(2)) == "voided"
     assert loaded.record_revision(RECORD.format(1)) == 2
     assert len(loaded.records) == 102
+    assert loaded.visit_plans == {} and loaded.pairings == {} and loaded.closures == {}  # upcast v1 -> v3
+
+
+def test_a_v1_store_can_close_and_reopen_a_period(v1: LedgerService) -> None:
+    from commands.closing import close_period, reopen_period
+    from domain.errors import PeriodClosed
+    from domain.units import parse_period, parse_unit
+    from tests.helpers import record
+
+    unit, march = parse_unit("township:八步区/贺街镇"), parse_period("2026-03")
+    assert close_period(v1, unit, march, "结账", "sup01")["communities"] == ["HZ-P01"]
+    with pytest.raises(PeriodClosed):
+        record(v1, "HZ-P01", residents=["R001"], providers=["P01"], occurred_at="2026-03-02 10:00")
+    reopen_period(v1, unit, march, "补录", "sup01")
+    assert record(v1, "HZ-P01", residents=["R001"], providers=["P01"], occurred_at="2026-03-02 10:00")["created"]
 
 
 def test_v1_personal_data_opens_with_the_v1_key(v1: LedgerService) -> None:

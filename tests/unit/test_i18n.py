@@ -90,6 +90,26 @@ EXAMPLES = {
     "Option '--skip-invalid' does not take a value.": "选项 '--skip-invalid' 不接受值。",
     "Got unexpected extra argument (x)": "多余的参数（x）",
     "Got unexpected extra arguments (x y)": "多余的参数（x y）",
+    # The actions a closed period refuses (domain/community.py passes them to the closure's message).
+    "cannot record a service on 2026-03-20": "不能登记 2026-03-20 的服务",
+    "cannot correct record R-1, a service of 2026-03-05": "不能更正记录 R-1（2026-03-05 的服务）",
+    "cannot move record R-1 to 2026-03-30": "不能把记录 R-1 改到 2026-03-30",
+    "cannot void record R-1, a service of 2026-03-05": "不能作废记录 R-1（2026-03-05 的服务）",
+    "cannot record the departure of resident R3 on 2026-03-15": "不能登记服务对象 R3 于 2026-03-15 离开",
+    "cannot record the retirement of provider P2 on 2026-03-15": "不能登记服务人员 P2 于 2026-03-15 退出",
+    "cannot start a visit plan for resident R1 on 2026-03-02": "不能为服务对象 R1 设定从 2026-03-02 开始的巡访计划",
+    "cannot end the visit plan of resident R2 on 2026-03-20": "不能在 2026-03-20 结束服务对象 R2 的巡访计划",
+    "cannot pair provider P1 with resident R1 on 2026-03-02": "不能在 2026-03-02 让服务人员 P1 与服务对象 R1 结对",
+    "cannot end the pairing of provider P2 with resident R2 on 2026-03-20": (
+        "不能在 2026-03-20 结束服务人员 P2 与服务对象 R2 的结对"
+    ),
+    "closed: township:八步区/贺街镇 2026-03 (closed by sup01 on 2026-04-01T09:00:00+08:00) + county:八步区 2026-Q1: "
+    "cannot record a service on 2026-03-20; reopen it with taizhang ledger reopen --unit township:八步区/贺街镇 "
+    "--period 2026-03": (
+        "已结账：township:八步区/贺街镇 2026-03（sup01 于 2026-04-01T09:00:00+08:00 结账）+ county:八步区 2026-Q1："
+        "不能登记 2026-03-20 的服务；如需更改，请先反结账：taizhang ledger reopen --unit township:八步区/贺街镇 "
+        "--period 2026-03"
+    ),
     "a.csv: no header row found in the first 20 rows (expected columns: code (编码))": (
         "a.csv：前 20 行中没有找到表头行（应有的列：code (编码)）"
     ),
