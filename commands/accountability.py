@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from commands import models
-from commands.app import Change, KeySession, LedgerService
+from commands.app import Change, KeySession, LedgerService, refuse_erased
 from domain.accountability import DUTIES, METRICS, Official, SupervisionItem, UnitTargets, official_id, unit_id
 from domain.errors import AlreadyExists, NotFound
 from domain.units import Period, UnitRef, parse_period, parse_unit
@@ -179,8 +179,9 @@ class Accountability:
     def set_visit_plan(
         self, community: str, resident: str, every: int, provider: str, starts_on: date, actor: str
     ) -> dict[str, Any]:
-        def decide(_keys: KeySession) -> Change:
+        def decide(keys: KeySession) -> Change:
             agg = self.service.get_community(community)
+            refuse_erased(keys, community, [resident])
             agg.set_visit_plan(resident=resident, every=every, provider=provider, starts_on=starts_on, actor=actor)
             return Change({"community": community, "resident": resident, "every": every}, [agg])
 
@@ -195,9 +196,10 @@ class Accountability:
         return self.service._write(decide)
 
     def pairing(self, action: str, community: str, provider: str, resident: str, on: date, actor: str) -> dict[str, Any]:
-        def decide(_keys: KeySession) -> Change:
+        def decide(keys: KeySession) -> Change:
             agg = self.service.get_community(community)
             if action == "add":
+                refuse_erased(keys, community, [resident])
                 agg.add_pairing(provider=provider, resident=resident, on=on, actor=actor)
             else:
                 agg.end_pairing(provider=provider, resident=resident, on=on, actor=actor)

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands import models
 from domain.community import Community
-from domain.errors import AlreadyExists, LedgerError, NotFound
+from domain.errors import AlreadyExists, LedgerError, NotActive, NotFound, RuleViolation
 from domain.ids import community_id
 from infra import crypto
 from infra.codec import OrjsonMapper
@@ -88,6 +88,8 @@ class KeySession:
     cache: dict[str, bytes] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)
     pending: list[tuple[str, str, bytes]] = field(default_factory=list)
+    erased: set[str] = field(default_factory=set)
+    known_live: set[str] = field(default_factory=set)
 
     def _master(self) -> crypto.MasterKey:
         if self.master is None:
@@ -100,13 +102,26 @@ class KeySession:
             return
         master = self._master()
         found = self.recorder.data_keys(wanted)
-        self.absent.update(key_id for key_id in wanted if key_id not in found)
+        missing = [key_id for key_id in wanted if key_id not in found]
+        self.absent.update(missing)
+        self.erased_among(missing)
         for key_id, (master_id, wrapped) in found.items():
             if master_id != master.key_id:
                 raise crypto.KeyFileError(
-                    f"data key {key_id} is wrapped by master key {master_id}, not {master.key_id}"
+                    f"data key {key_id} is wrapped by master key {master_id}, not {master.key_id} "
+                    "(a wrong key file, or the master key was rotated: use the new key file)"
                 )
             self.cache[key_id] = master.unwrap(key_id, wrapped)
+
+    def erased_among(self, key_ids: Iterable[str]) -> set[str]:
+        """Which of these key ids an erasure destroyed (needs no master key)."""
+        ids = set(key_ids)
+        unknown = ids - self.erased - self.known_live
+        if unknown:
+            erased = self.recorder.erased_keys(unknown)
+            self.erased.update(erased)
+            self.known_live.update(unknown - erased)
+        return ids & self.erased
 
     def find(self, key_id: str) -> bytes | None:
         if key_id not in self.cache and key_id not in self.absent:
@@ -115,6 +130,8 @@ class KeySession:
 
     def get_or_create(self, key_id: str) -> bytes:
         key = self.find(key_id)
+        if key is None and key_id in self.erased:
+            raise NotActive(f"{describe_key(key_id)} was erased; nothing personal can be recorded under it again")
         if key is None:
             master = self._master()
             key = crypto.new_data_key()
@@ -132,6 +149,7 @@ class Change:
     aggregates: list[Any] = field(default_factory=list)
     claims: list[tuple[str, str]] = field(default_factory=list)
     units: list[tuple[str, str, str]] = field(default_factory=list)
+    erase_keys: list[str] = field(default_factory=list)
 
 
 class LedgerService:
@@ -202,14 +220,15 @@ class LedgerService:
         if not settings:
             zone = tz or DEFAULT_TZ
             check_zone(zone)
-            service.recorder.put_settings(
-                {
-                    "format_version": FORMAT_VERSION,
-                    "schema_version": SCHEMA_VERSION,
-                    "time_zone": zone,
-                    "created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
-                }
-            )
+            values = {
+                "format_version": FORMAT_VERSION,
+                "schema_version": SCHEMA_VERSION,
+                "time_zone": zone,
+                "created_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            }
+            if service.master is not None:
+                values["master_key_id"] = service.master.key_id  # new data keys must be wrapped by it
+            service.recorder.put_settings(values)
         elif tz and settings.get("time_zone") != tz:
             service.close()
             raise StoreError(
@@ -275,7 +294,13 @@ class LedgerService:
                 change = decide(keys)
                 if not any(aggregate.pending_events for aggregate in change.aggregates):
                     return change.result
-                self.app.save(*change.aggregates, claims=change.claims, data_keys=keys.pending, units=change.units)
+                self.app.save(
+                    *change.aggregates,
+                    claims=change.claims,
+                    data_keys=keys.pending,
+                    units=change.units,
+                    erase_keys=change.erase_keys,
+                )
             except (IntegrityError, _Stale):
                 if attempt == MAX_ATTEMPTS:
                     break
@@ -341,8 +366,9 @@ class LedgerService:
         )
 
     def update_resident(self, cmd: models.UpdateResident, actor: str) -> dict[str, Any]:
-        def decide(_keys: KeySession) -> Change:
+        def decide(keys: KeySession) -> Change:
             community = self.get_community(cmd.community)
+            refuse_erased(keys, cmd.community, [cmd.code])
             community.update_resident(
                 code=cmd.code, categories=cmd.categories, grid=cmd.grid, household=cmd.household, actor=actor
             )
@@ -411,6 +437,8 @@ class LedgerService:
     def apply_record(
         community: Community, cmd: models.RecordService, record_id: str, keys: KeySession, actor: str
     ) -> bool:
+        if record_id not in community.records:
+            refuse_erased(keys, community.code, cmd.residents)
         note = note_mac = None
         if cmd.note is not None:
             key_id = crypto.note_key_id(record_id)
@@ -437,6 +465,9 @@ class LedgerService:
 
         def decide(keys: KeySession) -> Change:
             community = self.get_community(cmd.community)
+            if cmd.residents is not None and community.record_status(cmd.record_id) is not None:
+                listed = set(community.record_residents(cmd.record_id))
+                refuse_erased(keys, cmd.community, [code for code in cmd.residents if code not in listed])
             note = note_mac = None
             if cmd.note is not None and community.record_status(cmd.record_id) is not None:
                 key_id = crypto.note_key_id(cmd.record_id)
@@ -469,6 +500,92 @@ class LedgerService:
             return Change({"record_id": cmd.record_id, "status": "voided"}, [community])
 
         return self._write(decide)
+
+    # ---- erasure, rotation, access log -------------------------------------------------------
+    def erase_resident(self, community_code: str, code: str, reason: str, actor: str) -> dict[str, Any]:
+        """Destroy a resident's data key and the note keys of every record that lists them.
+
+        The keys are deleted, and the ResidentErased event stored, in ONE transaction (the
+        write-time hook): there is no moment at which one exists without the other. Stored
+        events are not touched; their envelopes simply no longer open. Afterwards the freed
+        bytes are scrubbed (SQLite: WAL checkpoint over secure_delete'd pages; PostgreSQL:
+        VACUUM FULL of data_keys).
+        """
+        def decide(keys: KeySession) -> Change:
+            community = self.get_community(community_code)
+            if code not in community.residents:
+                raise NotFound(f"resident {code} is not enrolled in community {community_code}")
+            resident_key = crypto.resident_key_id(community_code, code)
+            if keys.erased_among([resident_key]):
+                raise NotActive(f"resident {code} of community {community_code} was already erased")
+            records = sorted(set(community.records_of_resident(code)) | self.past_records_of(community, code))
+            key_ids = [resident_key, *(crypto.note_key_id(r) for r in records)]
+            community.erase_resident(code=code, reason=reason.strip(), records=records, actor=actor)
+            destroyed = sorted(self.recorder.data_keys(key_ids))
+            return Change(
+                {"community": community_code, "resident": code, "records": records, "keys_destroyed": len(destroyed)},
+                [community],
+                erase_keys=key_ids,
+            )
+
+        result = self._write(decide)
+        result["scrubbed"] = self.recorder.scrub()
+        return result
+
+    def past_records_of(self, community: Community, code: str) -> set[str]:
+        """Records that listed the resident in an earlier revision (a correction removed them since)."""
+        from infra.codec import decode_payload
+
+        found: set[str] = set()
+        corrected = Community.ServiceCorrected.TOPIC
+        for stored in self.recorder.select_events(community.id, lte=community.version):
+            if stored.topic == corrected:
+                previous = decode_payload(stored.state).get("previous", {})
+                if code in previous.get("residents", []):
+                    found.add(decode_payload(stored.state)["record_id"])
+        return found
+
+    def rotate_keys(self, new_key_file: Path) -> dict[str, Any]:
+        """Re-wrap every data key under a new master key written to `new_key_file` (never overwritten)."""
+        old = self.require_master()
+        if new_key_file.exists():
+            raise RuleViolation(f"{new_key_file} already exists; a key file is never overwritten")
+        current = self.recorder.settings().get("master_key_id")
+        if current and current != old.key_id:
+            raise crypto.KeyFileError(
+                f"the store's master key is {current}, not {old.key_id} from {self.key_file}; "
+                "give the current key file with --key-file"
+            )
+        try:
+            new = crypto.create_key_file(new_key_file)
+        except OSError as e:
+            raise RuleViolation(f"cannot write {new_key_file}: {e.strerror or e}") from None
+
+        def rewrap(key_id: str, master_id: str, wrapped: bytes) -> bytes:
+            if master_id != old.key_id:
+                raise crypto.KeyFileError(f"data key {key_id} is wrapped by master key {master_id}, not {old.key_id}")
+            return new.wrap(key_id, old.unwrap(key_id, wrapped))
+
+        try:
+            count = self.recorder.rotate(rewrap, new.key_id)
+        except BaseException:
+            new_key_file.unlink(missing_ok=True)  # nothing changed: the new key opens nothing
+            raise
+        scrubbed = self.recorder.scrub()
+        return {
+            "old_master_key": old.key_id,
+            "new_master_key": new.key_id,
+            "new_key_file": str(new_key_file),
+            "data_keys": count,
+            "scrubbed": scrubbed,
+        }
+
+    def log_access(
+        self, actor: str | None, command: str, detail: str, residents: Iterable[tuple[str, str]], records: int = 0
+    ) -> int:
+        """Append one entry to the access log (who, what, when by the database clock)."""
+        subjects = sorted(set(residents))
+        return int(self.recorder.log_access(actor, command, detail, subjects, records))
 
     # ---- bulk -----------------------------------------------------------------------------
     def save_many(self, aggregates: list[Community], claims: list[tuple[str, str]], keys: KeySession) -> None:
@@ -505,6 +622,26 @@ class LedgerService:
         if data_key is None:
             return None
         return crypto.open_sealed(envelope, data_key)
+
+
+def describe_key(key_id: str) -> str:
+    """A key id as a clerk reads it: "resident HZ-001/R1" or "the note of record …"."""
+    if key_id.startswith("res:"):
+        return f"resident {key_id[4:]}"
+    if key_id.startswith("note:"):
+        return f"the note of record {key_id[5:]}"
+    return f"data key {key_id}"
+
+
+def refuse_erased(keys: KeySession, community: str, residents: Iterable[str]) -> None:
+    """Nothing new is recorded about an erased resident: their record is gone."""
+    ids = {crypto.resident_key_id(community, code): code for code in residents}
+    erased = keys.erased_among(ids)
+    if erased:
+        code = ids[min(erased)]
+        raise NotActive(
+            f"resident {code} of community {community} was erased; nothing more can be recorded about them"
+        )
 
 
 def check_zone(zone: str) -> ZoneInfo:

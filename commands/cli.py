@@ -26,6 +26,7 @@ from commands import (
     cli_import,
     cli_ledger,
     cli_people,
+    cli_privacy,
     cli_projections,
     cli_service,
     cli_store,
@@ -168,6 +169,7 @@ for _module in (
     cli_projections,
     cli_accountability,
     cli_assess,
+    cli_privacy,
 ):
     _module.register(cli)
 

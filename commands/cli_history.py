@@ -92,6 +92,9 @@ def audit_history(env: Env, community: str, as_of: str | None, at_position: int 
     bound = Bound(as_of=parse_as_of(env, as_of) if as_of else None, position=at_position)
     service = env.service()
     rows = history(service, code, bound)
+    from commands.access_log import history_residents
+
+    env.log_access(*history_residents(code, rows))  # names, birth dates and notes: logged before printing
     if service.master is None:
         env.warn(f"no key file at {env.key_path}: names, birth dates and notes are shown as (encrypted)")
     if fmt == "json":

@@ -236,6 +236,10 @@ def entries(
         rows = _refuse_unknown(lambda: reads.entries(conn, filters, include_voided=include_voided))
     if not open_notes(env.service(), rows):
         env.warn(f"no key file at {env.key_path}: notes are not shown")
+    from commands.access_log import entry_residents
+    from commands.views import ERASED
+
+    env.log_access(entry_residents(rows), records=sum(1 for r in rows if r.get("note") not in (None, ERASED)))
     if fmt == "xlsx":
         fields = list(queries.ENTRY_FIELDS) + ["entered_on"]
     elif fmt == "table":

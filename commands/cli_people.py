@@ -242,6 +242,7 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str, wai
     if not (open_notes(service, rows, "name") and open_notes(service, rows, "birth_date")):
         env.warn(f"no key file at {env.key_path}: names and birth dates are not shown")
     rows = [{f: r.get(f) for f in RESIDENT_FIELDS} for r in rows]
+    env.log_access([(community, r["code"]) for r in rows])
     shown = rows if fmt != "table" else [localise(r, env.lang) for r in rows]
     emit(shown, RESIDENT_FIELDS, fmt, headers(RESIDENT_FIELDS, env.lang))
 

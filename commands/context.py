@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +87,18 @@ class Env:
         if not self.actor or not self.actor.strip():
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
         return self.actor.strip()
+
+    def log_access(self, residents: Iterable[tuple[str, str]], records: int = 0) -> None:
+        """Append who reads which residents' personal data to the access log (PIPL).
+
+        Call it after the query and BEFORE printing: when the entry cannot be written the
+        command fails and prints nothing. `residents` are (community, code) pairs whose data
+        the output shows; `records` counts the service notes it shows. The command and its
+        options are taken from the running click command.
+        """
+        from commands.access_log import log_access
+
+        log_access(self, residents, records)
 
     def views(self) -> Any:
         """The read models of the open store (commands.views.Views)."""

@@ -90,7 +90,6 @@ NOT_YET_TRANSLATED: frozenset[str] = frozenset(
         '{} is not JSON',
         '{} is not in canonical form (it was changed after it was written)',
         '{}: cannot read {}: {}',
-        '{}: cannot write {}: {}',
         '{}: not a lowercase hex hash',
         '{}: not a whole number ≥ {}',
         '{}: not base64',
@@ -366,6 +365,47 @@ CATALOGUE: dict[str, str] = {
         "{problem}；无法加密姓名和备注（请把 TAIZHANG_KEY_FILE 设为该库的密钥文件）"
     ),
     "data key {key} is wrapped by master key {master}, not {other}": "数据密钥 {key} 由主密钥 {master} 封装，而不是 {other}",
+    "data key {key} is wrapped by master key {master}, not {other} "
+    "(a wrong key file, or the master key was rotated: use the new key file)": (
+        "数据密钥 {key} 由主密钥 {master} 封装，而不是 {other}（密钥文件不对，或主密钥已轮换：请使用新的密钥文件）"
+    ),
+    # -- erasure, key rotation, backups, the access log (commands/cli_privacy.py) --
+    "the store's data keys are wrapped by master key {master}, not {other} "
+    "(a wrong key file, or the master key was rotated: use the new key file)": (
+        "台账库的数据密钥由主密钥 {master} 封装，而不是 {other}（密钥文件不对，或主密钥已轮换：请使用新的密钥文件）"
+    ),
+    "the store's master key is {master}, not {other} from {path}; give the current key file with --key-file": (
+        "台账库的主密钥是 {master}，而不是 {path} 中的 {other}；请用 --key-file 指定当前的密钥文件"
+    ),
+    "resident {code} of community {community} was already erased": "社区 {community} 的服务对象 {code} 已被删除",
+    "resident {code} of community {community} was erased; nothing more can be recorded about them": (
+        "社区 {community} 的服务对象 {code} 已被删除，不能再登记与其有关的任何内容"
+    ),
+    "{what} was erased; nothing personal can be recorded under it again": "{what} 已被删除，不能再在其下登记个人信息",
+    "{path} already exists; a key file is never overwritten": "{path} 已存在；密钥文件从不被覆盖",
+    "--new-key-file: {path} already exists; a key file is never overwritten": (
+        "--new-key-file：{path} 已存在；密钥文件从不被覆盖"
+    ),
+    "--new-key-file: folder {folder} does not exist": "--new-key-file：文件夹 {folder} 不存在",
+    "cannot write {path}: {error}": "无法写入 {path}：{error}",
+    "FILE: folder {folder} does not exist": "FILE：文件夹 {folder} 不存在",
+    "FILE: {path} already exists; a backup never overwrites a file": "FILE：{path} 已存在；备份从不覆盖文件",
+    "FILE: {path} is the store itself": "FILE：{path} 就是台账库本身",
+    "backup: the copy failed its integrity check: {problem}": "backup：副本未通过完整性检查：{problem}",
+    "backup: {store} is PostgreSQL; use pg_dump --format=custom (restore with pg_restore), see the README": (
+        "backup：{store} 是 PostgreSQL 库；请用 pg_dump --format=custom 备份（用 pg_restore 恢复），见 README"
+    ),
+    "--resident: expected COMMUNITY/CODE, got {value}": "--resident：应为 社区/编号，而不是 {value}",
+    "--actor: must not be empty": "--actor：不能为空",
+    "--reason: must not be empty": "--reason：不能为空",
+    "the freed bytes could not be scrubbed now (a reader held the database, or this login does not own "
+    "data_keys); the next checkpoint or VACUUM FULL data_keys does it": (
+        "释放的字节暂时无法清除（有读取者占用数据库，或当前登录不是 data_keys 的所有者）；"
+        "下一次检查点或 VACUUM FULL data_keys 会完成清除"
+    ),
+    "the old wrapped keys could not be scrubbed now; run VACUUM FULL data_keys as the table's owner": (
+        "旧的封装密钥暂时无法清除；请以表的所有者身份运行 VACUUM FULL data_keys"
+    ),
     "data key {key} was not wrapped by master key {master}": "数据密钥 {key} 不是由主密钥 {master} 封装的",
     "no key file at {path}": "{path} 处没有密钥文件",
     "key file {path} is unreadable: {problem:msg}": "密钥文件 {path} 无法读取：{problem}",

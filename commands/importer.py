@@ -232,6 +232,10 @@ class _Attempt:
             if item.cmd.note is not None:
                 notes.append(crypto.note_key_id(item.record_id))
         self.claimed_elsewhere = self.service.recorder.claims(unknown)
+        # Whether any listed resident was erased, in one pass rather than row by row.
+        self.keys.erased_among(
+            {crypto.resident_key_id(item.cmd.community, code) for item in valid for code in item.cmd.residents}
+        )
         if notes:
             self.keys.prefetch(notes)
 

@@ -56,6 +56,8 @@ FIELDS: dict[str, tuple[str, str]] = {
 }
 
 STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废")}
+ERASED = ("(erased)", "（已删除）")  # a name, birth date or note whose key an erasure destroyed
+PERSONAL_FIELDS = ("name", "birth_date", "note")
 
 
 def header(field: str, lang: str) -> str:
@@ -89,6 +91,9 @@ def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
         out["status"] = zh if lang == "zh" else en
     if isinstance(out.get("kinds"), dict):
         out["kinds"] = {_vocab_label(KINDS, k, lang): v for k, v in out["kinds"].items()}
+    for personal in PERSONAL_FIELDS:
+        if out.get(personal) == ERASED[0]:
+            out[personal] = ERASED[1] if lang == "zh" else ERASED[0]
     if isinstance(out.get("late"), bool) and lang == "zh":
         out["late"] = "是" if out["late"] else "否"
     return out

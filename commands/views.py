@@ -61,19 +61,24 @@ class Views:
             self.reader.dispose()
 
 
+ERASED = "(erased)"
+"""What an erased name, birth date or note shows (labels.localise translates it)."""
+
+
 def open_notes(service: LedgerService, rows: list[dict[str, Any]], field: str = "note") -> bool:
-    """Replace encrypted notes by their text; False when there is no key file (notes become None)."""
+    """Replace encrypted notes by their text, or ERASED; False when there is no key file (notes become None)."""
     import orjson
 
     envelopes = {i: orjson.loads(row[field]) for i, row in enumerate(rows) if row.get(field)}
     if not envelopes:
         return True
-    if service.master is None:
-        for i in envelopes:
-            rows[i][field] = None
-        return False
     keys = service.key_session()
-    keys.prefetch({env["key_id"] for env in envelopes.values()})
+    erased = keys.erased_among({env["key_id"] for env in envelopes.values()})
+    if service.master is None:
+        for i, envelope in envelopes.items():
+            rows[i][field] = ERASED if envelope["key_id"] in erased else None
+        return False
+    keys.prefetch({env["key_id"] for env in envelopes.values()} - erased)
     for i, envelope in envelopes.items():
-        rows[i][field] = service.open_envelope(envelope, keys)
+        rows[i][field] = ERASED if envelope["key_id"] in erased else service.open_envelope(envelope, keys)
     return True

@@ -147,6 +147,19 @@ class Community(Aggregate):
         def apply(self, community: Community) -> None:
             community.residents[self.code]["departed_on"] = self.on
 
+    class ResidentErased(Event):
+        """The resident's personal data was destroyed (PIPL erasure): their data key and the note
+        keys of `records`, every record that lists them. History keeps its codes and numbers.
+
+        It changes no state: the application knows an erasure from the destroyed keys, so the
+        snapshot's shape stays as it is.
+        """
+
+        TOPIC = "taizhang:Community.ResidentErased"
+        code: str
+        reason: str
+        records: list[str]
+
     class ProviderRegistered(Event):
         TOPIC = "taizhang:Community.ProviderRegistered"
         code: str
@@ -428,6 +441,17 @@ class Community(Aggregate):
         self._check_open(day, f"cannot record the departure of resident {code} on {day}")
         self._check_no_service_from(day, _RESIDENTS, code, "resident")
         self.trigger_event(self.ResidentDeparted, code=code, reason=reason, on=day, actor=actor)
+
+    def erase_resident(self, *, code: str, reason: str, records: list[str], actor: str) -> None:
+        """Record an erasure. Refusing a second one is the application's job: the keys are its state."""
+        self._resident(code)
+        if not reason.strip():
+            raise RuleViolation("reason must not be empty")
+        self.trigger_event(self.ResidentErased, code=code, reason=reason, records=sorted(records), actor=actor)
+
+    def records_of_resident(self, code: str) -> list[str]:
+        """Record ids whose current revision lists the resident."""
+        return [record_id for record_id, record in self.records.items() if code in record[_RESIDENTS]]
 
     # ---- providers ----------------------------------------------------------------------
     def register_provider(
@@ -711,6 +735,9 @@ class Community(Aggregate):
 
     def record_note_mac(self, record_id: str) -> str | None:
         return self.records[record_id][_NOTE_MAC]
+
+    def record_residents(self, record_id: str) -> list[str]:
+        return list(self.records[record_id][_RESIDENTS])
 
     def record_revision(self, record_id: str) -> int:
         return self.records[record_id][_REVISION]

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,20 @@ ALG = "A256GCM"
 
 class KeyFileError(Exception):
     """The key file is missing, unreadable or not a taizhang key file."""
+
+
+class RotatedKey(KeyFileError):
+    """A writer sealed with a master key the store no longer uses (it was rotated meanwhile)."""
+
+
+def check_master(current: str | None, data_keys: Sequence[tuple[str, str, bytes]]) -> None:
+    """Refuse new data keys wrapped by another master key than the store's current one."""
+    stale = {master for _key_id, master, _wrapped in data_keys if current and master != current}
+    if stale:
+        raise RotatedKey(
+            f"the store's data keys are wrapped by master key {current}, not {', '.join(sorted(stale))} "
+            "(a wrong key file, or the master key was rotated: use the new key file)"
+        )
 
 
 def _b64(data: bytes) -> str:

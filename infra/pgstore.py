@@ -4,11 +4,18 @@ The hook runs after `LOCK TABLE â€¦ IN EXCLUSIVE MODE` and the events' `INSERT â
 RETURNING`, inside the same transaction: writers are serialised there, so the
 recorded time can be made non-decreasing along the log. Imported
 only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
+
+An erasure deletes its keys from `data_keys` in that transaction; `scrub()` then
+rewrites the table (VACUUM FULL: a plain VACUUM leaves a deleted tuple's bytes in
+the page's free space). The access log is append-only: triggers refuse UPDATE,
+DELETE and TRUNCATE, and `ACCESS_LOG_GRANTS` grants the taizhang roles only SELECT
+and INSERT on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
@@ -22,6 +29,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
 from infra import chain
+from infra.crypto import check_master
 
 STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS taizhang_settings (key text PRIMARY KEY, value text NOT NULL)",
@@ -34,6 +42,40 @@ STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS community_units (code text PRIMARY KEY, county text NOT NULL, township text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS data_keys (key_id text PRIMARY KEY, master_key_id text NOT NULL, wrapped bytea NOT NULL)",
     "CREATE TABLE IF NOT EXISTS taizhang_chain (position bigint PRIMARY KEY, hash bytea NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS erased_keys (key_id text PRIMARY KEY, erased_at timestamptz NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS access_log ("
+    " id bigserial PRIMARY KEY,"
+    " at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    " actor text,"
+    " command text NOT NULL,"
+    " detail text NOT NULL,"
+    " residents integer NOT NULL,"
+    " records integer NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS access_log_at ON access_log (at)",
+    "CREATE TABLE IF NOT EXISTS access_log_residents ("
+    " community text NOT NULL,"
+    " resident text NOT NULL,"
+    " access_id bigint NOT NULL,"
+    " PRIMARY KEY (community, resident, access_id))",
+    "CREATE OR REPLACE FUNCTION taizhang_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$",
+    *(
+        statement
+        for table in ("access_log", "access_log_residents")
+        for statement in (
+            f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION taizhang_append_only()",
+            f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION taizhang_append_only()",
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM PUBLIC",
+        )
+    ),
+]
+
+# What a role that runs taizhang commands needs on the access log: to read it and append to it.
+ACCESS_LOG_GRANTS = [
+    "GRANT SELECT, INSERT ON access_log, access_log_residents TO {role}",
+    "GRANT USAGE ON SEQUENCE access_log_id_seq TO {role}",
 ]
 
 
@@ -103,6 +145,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.executemany(
                 "INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (%s, %s, %s)", data_keys
             )
+            # After the insert: a rotation holding data_keys has committed by now, and its setting is visible.
+            curs.execute("SELECT value FROM taizhang_settings WHERE key = 'master_key_id'")
+            row = curs.fetchone()
+            check_master(row["value"] if row else None, data_keys)
+        erase_keys = kwargs.get("erase_keys")
+        if erase_keys:
+            curs.execute("DELETE FROM data_keys WHERE key_id = ANY(%s)", (list(erase_keys),))
+            self._remember_xid(curs)
+            curs.executemany(
+                "INSERT INTO erased_keys (key_id, erased_at) VALUES (%s, clock_timestamp())", [(k,) for k in erase_keys]
+            )
         units = kwargs.get("units")
         if units:
             curs.executemany("INSERT INTO community_units (code, county, township) VALUES (%s, %s, %s)", units)
@@ -126,6 +179,121 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return {}
         rows = self._select("SELECT key_id, master_key_id, wrapped FROM data_keys WHERE key_id = ANY(%s)", (ids,))
         return {row["key_id"]: (row["master_key_id"], bytes(row["wrapped"])) for row in rows}
+
+    def erased_keys(self, key_ids: Iterable[str]) -> set[str]:
+        ids = list(key_ids)
+        if not ids:
+            return set()
+        return {row["key_id"] for row in self._select("SELECT key_id FROM erased_keys WHERE key_id = ANY(%s)", (ids,))}
+
+    _changed_by_xid: str | None = None
+
+    def _remember_xid(self, curs: Cursor[DictRow]) -> None:
+        curs.execute("SELECT pg_current_xact_id()::text AS xid")
+        row = curs.fetchone()
+        self._changed_by_xid = str(row["xid"]) if row else None
+
+    def scrub(self, patience: float = 20.0) -> bool:
+        """Rewrite data_keys so no deleted or replaced wrapped key stays in the table's pages.
+
+        A plain VACUUM leaves a removed tuple's bytes in the page's free space; VACUUM FULL
+        then copies only the live tuples into new files. Neither removes a tuple that a
+        running transaction might still see, so first wait (up to `patience` seconds) until
+        no other session of this database holds a snapshot from before our change (an
+        autovacuum ANALYZE, a long report). False when this login does not own the table,
+        or when such a session outlasted the wait (the next VACUUM FULL completes it).
+        """
+        xid = self._changed_by_xid
+        with self.datastore.get_connection() as conn:
+            owner = conn.execute(
+                "SELECT pg_has_role(current_user, relowner, 'MEMBER') AS ok FROM pg_class WHERE oid = 'data_keys'::regclass"
+            ).fetchone()
+            if not owner or not owner["ok"]:
+                return False
+            clear = True
+            if xid is not None:
+                deadline = time.monotonic() + patience
+                while True:
+                    row = conn.execute(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND ("
+                        " (backend_xmin IS NOT NULL AND age(backend_xmin) >= age(%(x)s::xid)) OR"
+                        " (backend_xid IS NOT NULL AND age(backend_xid) >= age(%(x)s::xid)))",
+                        {"x": str(int(xid) % 2**32)},
+                    ).fetchone()
+                    if not row or not row["n"]:
+                        break
+                    if time.monotonic() > deadline:
+                        clear = False
+                        break
+                    time.sleep(0.1)
+            # The pool's connections are in autocommit mode. A plain VACUUM first: it prunes the dead
+            # tuples as soon as no session of THIS database can see them, whereas VACUUM FULL alone keeps
+            # them while any transaction of the whole server that started before ours still runs.
+            conn.execute("VACUUM data_keys")
+            conn.execute("VACUUM FULL data_keys")
+        return clear
+
+    def rotate(self, rewrap: Callable[[str, str, bytes], bytes], new_master_id: str) -> int:
+        """Re-wrap every data key in ONE transaction; returns how many."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("LOCK TABLE data_keys IN EXCLUSIVE MODE")
+            self._remember_xid(curs)
+            curs.execute(
+                "INSERT INTO taizhang_settings (key, value) VALUES ('master_key_id', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (new_master_id,),
+            )
+            curs.execute("SELECT key_id, master_key_id, wrapped FROM data_keys")
+            rows = curs.fetchall()
+            curs.executemany(
+                "UPDATE data_keys SET master_key_id = %s, wrapped = %s WHERE key_id = %s",
+                [
+                    (new_master_id, rewrap(r["key_id"], r["master_key_id"], bytes(r["wrapped"])), r["key_id"])
+                    for r in rows
+                ],
+            )
+            return len(rows)
+
+    def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "INSERT INTO access_log (at, actor, command, detail, residents, records) "
+                "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id",
+                (actor, command, detail, len(residents), records),
+            )
+            row = curs.fetchone()
+            assert row is not None
+            access_id = int(row["id"])
+            if residents:
+                curs.executemany(
+                    "INSERT INTO access_log_residents (community, resident, access_id) VALUES (%s, %s, %s)",
+                    [(community, code, access_id) for community, code in residents],
+                )
+        return access_id
+
+    def access_entries(
+        self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records FROM access_log a"
+        where: list[str] = []
+        params: list[Any] = []
+        if resident is not None:
+            sql += " JOIN access_log_residents r ON r.access_id = a.id AND r.community = %s AND r.resident = %s"
+            params += list(resident)
+        if actor is not None:
+            where.append("a.actor = %s")
+            params.append(actor)
+        if start is not None:
+            where.append("a.at >= %s::timestamptz")
+            params.append(start)
+        if end is not None:
+            where.append("a.at < %s::timestamptz")
+            params.append(end)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._select(sql + " ORDER BY a.id", params)
+        return [{**dict(row), "at": utc_text(row["at"])} for row in rows]
 
     def settings(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self._select("SELECT key, value FROM taizhang_settings")}

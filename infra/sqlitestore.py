@@ -8,12 +8,18 @@ event is stored without them) the hook writes:
 - new wrapped data keys (`data_keys`);
 - one `taizhang_chain` row per event: its link in the tamper-evident hash chain
   (infra.chain), which covers the event and its recorded time.
+- an erasure's destroyed keys: deleted from `data_keys` with `secure_delete` on
+  (the freed bytes are zeroed) and remembered in `erased_keys`, so a key id is never
+  issued again and an erased field reads as erased rather than as missing.
+
+The access log (`access_log`, `access_log_residents`) is append-only: triggers
+refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +27,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from infra import chain
+from infra.crypto import check_master
 
 # Fixed-width UTC text with milliseconds, comparable as text.
 SQLITE_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -44,6 +51,29 @@ STORE_TABLES = [
     " master_key_id TEXT NOT NULL,"
     " wrapped BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS taizhang_chain (position INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS erased_keys ("
+    " key_id TEXT PRIMARY KEY,"
+    " erased_at TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS access_log ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at TEXT NOT NULL,"
+    " actor TEXT,"
+    " command TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " residents INTEGER NOT NULL,"
+    " records INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS access_log_at ON access_log (at)",
+    "CREATE TABLE IF NOT EXISTS access_log_residents ("
+    " community TEXT NOT NULL,"
+    " resident TEXT NOT NULL,"
+    " access_id INTEGER NOT NULL,"
+    " PRIMARY KEY (community, resident, access_id)) WITHOUT ROWID",
+    *(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for table in ("access_log", "access_log_residents")
+        for verb in ("UPDATE", "DELETE")
+    ),
 ]
 
 
@@ -78,6 +108,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         data_keys = kwargs.get("data_keys")
         if data_keys:
             c.executemany("INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (?, ?, ?)", data_keys)
+            # Read after the insert, under the write lock: a rotation either committed before (we refuse)
+            # or starts after us (and re-wraps what we insert).
+            c.execute("SELECT value FROM taizhang_settings WHERE key = 'master_key_id'")
+            row = c.fetchone()
+            check_master(row[0] if row else None, data_keys)
+        erase_keys = kwargs.get("erase_keys")
+        if erase_keys:
+            c.execute("PRAGMA secure_delete = ON")  # zero the deleted cells, not just unlink them
+            for start in range(0, len(erase_keys), 500):
+                chunk = erase_keys[start : start + 500]
+                c.execute(f"DELETE FROM data_keys WHERE key_id IN ({','.join('?' * len(chunk))})", chunk)
+            c.executemany(
+                f"INSERT INTO erased_keys (key_id, erased_at) VALUES (?, {SQLITE_NOW})", [(k,) for k in erase_keys]
+            )
         units = kwargs.get("units")
         if units:
             c.executemany("INSERT INTO community_units (code, county, township) VALUES (?, ?, ?)", units)
@@ -112,6 +156,90 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             found.update({row[0]: (row[1], bytes(row[2])) for row in rows})
         return found
+
+    def erased_keys(self, key_ids: Iterable[str]) -> set[str]:
+        """Which of these key ids an erasure destroyed."""
+        found: set[str] = set()
+        ids = list(key_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._select(
+                f"SELECT key_id FROM erased_keys WHERE key_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def scrub(self) -> bool:
+        """After keys were destroyed: checkpoint the WAL into the database and truncate it.
+
+        The deleted cells were zeroed in the new page images (secure_delete); the checkpoint
+        writes those over the old pages of the database file and empties the WAL, which held
+        older images of the page. False when a reader kept it from completing (the next
+        checkpoint completes it).
+        """
+        with self.datastore.get_connection(commit=True) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = cursor.fetchone()[0]
+            finally:
+                cursor.sqlite_cursor.close()
+        return not busy
+
+    def rotate(self, rewrap: Callable[[str, str, bytes], bytes], new_master_id: str) -> int:
+        """Re-wrap every data key in ONE transaction; returns how many."""
+        with self.datastore.transaction(commit=True) as c:
+            # Write first so the transaction holds the write lock before it reads the keys.
+            c.execute(
+                "INSERT INTO taizhang_settings (key, value) VALUES ('master_key_id', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (new_master_id,),
+            )
+            c.execute("SELECT key_id, master_key_id, wrapped FROM data_keys")
+            rows = c.fetchall()
+            c.executemany(
+                "UPDATE data_keys SET master_key_id = ?, wrapped = ? WHERE key_id = ?",
+                [(new_master_id, rewrap(row[0], row[1], bytes(row[2])), row[0]) for row in rows],
+            )
+            return len(rows)
+
+    def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO access_log (at, actor, command, detail, residents, records) "
+                f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?)",
+                (actor, command, detail, len(residents), records),
+            )
+            access_id = int(c.lastrowid)
+            c.executemany(
+                "INSERT INTO access_log_residents (community, resident, access_id) VALUES (?, ?, ?)",
+                [(community, code, access_id) for community, code in residents],
+            )
+        return access_id
+
+    def access_entries(
+        self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
+    ) -> list[dict[str, Any]]:
+        """Access-log rows (oldest first); `start`/`end` are UTC texts, end exclusive."""
+        sql = "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records FROM access_log a"
+        where, params = [], []
+        if resident is not None:
+            sql += " JOIN access_log_residents r ON r.access_id = a.id AND r.community = ? AND r.resident = ?"
+            params += list(resident)
+        if actor is not None:
+            where.append("a.actor = ?")
+            params.append(actor)
+        if start is not None:
+            where.append("a.at >= ?")
+            params.append(start)
+        if end is not None:
+            where.append("a.at < ?")
+            params.append(end)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._select(sql + " ORDER BY a.id", params)
+        keys = ("id", "at", "actor", "command", "detail", "residents", "records")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def settings(self) -> dict[str, str]:
         return {row[0]: row[1] for row in self._select("SELECT key, value FROM taizhang_settings")}

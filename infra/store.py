@@ -18,7 +18,7 @@ from uuid import UUID
 DEFAULT_DB = "sqlite:///taizhang.db"
 DEFAULT_TZ = "Asia/Shanghai"
 FORMAT_VERSION = "1"
-SCHEMA_VERSION = "3"  # 2: community_units; 3: taizhang_chain
+SCHEMA_VERSION = "4"  # 2: community_units; 3: erased_keys, access log; 4: taizhang_chain
 
 
 class StoreError(Exception):

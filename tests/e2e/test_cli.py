@@ -417,6 +417,10 @@ MISSING_STORE_COMMANDS = [
     pytest.param(
         ["assess", "explain", "--period", "2026-Q1", "--unit", "county:八步区", "--metric", "coverage"], id="assess-explain"
     ),
+    pytest.param(["resident", "erase", "HZ-001", "R1", "--reason", "申请"], id="resident-erase"),
+    pytest.param(["keys", "rotate"], id="keys-rotate"),
+    pytest.param(["backup", "{services}.bak"], id="backup"),
+    pytest.param(["audit", "access", "--resident", "HZ-001/R1"], id="audit-access"),
 ]
 
 
@@ -434,7 +438,7 @@ def test_the_missing_store_cases_cover_every_command() -> None:
     covered = set()
     for param in MISSING_STORE_COMMANDS:
         args = param.values[0]
-        covered.add(tuple(args[:1]) if args[0] in ("import", "pairing") else tuple(args[:2]))
+        covered.add(tuple(args[:1]) if args[0] in ("import", "pairing", "backup") else tuple(args[:2]))
     # init and demo create a store; audit keygen and audit check never open one.
     assert leaves(cli) - {("init",), ("demo",), ("audit", "keygen"), ("audit", "check")} == covered
 

@@ -26,7 +26,7 @@ from commands.app import LedgerService
 from commands.audit_chain import VerificationFailed, prove, seal, verify_against, verify_community, verify_log
 from infra import chain
 from infra.checkpoint import ProofError, check_bundle, document, read_checkpoint
-from infra.store import parse_url
+from infra.store import SCHEMA_VERSION, parse_url
 from tests import helpers
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.integration.test_service import sql
@@ -253,7 +253,7 @@ def test_an_older_store_is_chained_when_upgraded(tmp_path: Path) -> None:
     try:
         result = verify_log(service)
         assert result["events"] == 112
-        assert service.recorder.settings()["schema_version"] == "3"
+        assert service.recorder.settings()["schema_version"] == SCHEMA_VERSION
         code = service.communities()[0].code
         helpers.record(service, code, residents=[next(iter(service.get_community(code).residents))], providers=[next(iter(service.get_community(code).providers))])
         assert verify_log(service)["events"] == 113

@@ -125,6 +125,10 @@ def test_opening_a_v1_store_upgrades_its_schema_in_place(v1: LedgerService) -> N
     """Stores made before the community_units index get it, filled from the log, on first open."""
     assert v1.recorder.settings()["schema_version"] == SCHEMA_VERSION
     assert v1.recorder.units() == [("HZ-P01", "八步区", "贺街镇")]
+    # Schema 3: the erasure tombstones and the access log exist and work.
+    assert v1.recorder.erased_keys(["res:HZ-P01/R001"]) == set()
+    v1.log_access(None, "resident list", "community=HZ-P01", [("HZ-P01", "R001")])
+    assert [row["residents"] for row in v1.recorder.access_entries(resident=("HZ-P01", "R001"), actor=None, start=None, end=None)] == [1]
 
 
 def test_the_v1_fixture_itself_predates_the_upgrade() -> None:

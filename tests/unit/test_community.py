@@ -758,6 +758,7 @@ def full_history() -> tuple[Community, list[Any]]:
     community.end_pairing(provider="P2", resident="R2", on="2026-03-20", actor=ACTOR)
     community.depart_resident(code="R2", reason="moved", on="2026-04-01", actor=ACTOR)
     community.retire_provider(code="P2", on="2026-04-01", actor=ACTOR)
+    community.erase_resident(code="R2", reason="本人申请", records=community.records_of_resident("R2"), actor=ACTOR)
     closing = {"reason": "结账", "actor": "sup01"}
     community.close_period(unit="township:八步区/贺街镇", period="2026-01", closed_at="2026-02-01T09:00:00+08:00", **closing)
     community.close_period(unit="community:HZ-P01", period="2026-Q2", closed_at="2026-07-01T09:00:00+08:00", **closing)
