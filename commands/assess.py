@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from commands import formulas
 from projections.assessment import METRICS, UnitFacts
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubrics" / "default.toml"
@@ -30,14 +31,24 @@ class Rubric:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
 
+MAX_RUBRIC_BYTES = 64 * 1024
+
+
 def load_rubric(path: Path | None) -> Rubric:
     source = path or DEFAULT_RUBRIC
     try:
-        raw = source.read_bytes()
+        if source.exists() and not source.is_file():  # a device or a pipe would be read for ever
+            raise RubricError(f"--rubric: cannot read {source}: not a regular file")
+        with source.open("rb") as f:
+            raw = f.read(MAX_RUBRIC_BYTES + 1)
     except OSError as e:
         raise RubricError(f"--rubric: cannot read {source}: {e.strerror or e}") from None
+    if len(raw) > MAX_RUBRIC_BYTES:
+        raise RubricError(f"--rubric: {source.name} is larger than {MAX_RUBRIC_BYTES // 1024} KiB")
     try:
         document = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise RubricError(f"--rubric: {source.name} is nested too deeply") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise RubricError(f"--rubric: {source.name} is not valid TOML: {e}") from None
     name, version, weights = document.get("name"), document.get("version"), document.get("weights")
@@ -169,12 +180,10 @@ def write_xlsx(path: Path, document: dict[str, Any], lang: str) -> None:
         sheet.append(
             [unit["rank"], unit["unit"], unit["score"]] + [unit["metrics"].get(m, {}).get("value") for m in METRICS]
         )
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
     rubric = document["rubric"]
     sheet.append([])
     sheet.append([f"rubric {rubric['name']} v{rubric['version']} sha256 {rubric['sha256']}"])
     sheet.append([f"as of {document['as_of'] or 'now'}, log position {document['position']}"])
+    formulas.protect_sheet(sheet)  # every text cell a string, never a formula
     sheet.column_dimensions["B"].width = 28
     workbook.save(path)

@@ -32,7 +32,9 @@ from commands import (
     cli_store,
     i18n,
 )
+from commands.boundary import guard_params
 from commands.context import Env
+from commands.messages import one_line
 from commands.models import Malformed
 from commands.tabular import TabularError
 from domain.errors import LedgerError
@@ -116,7 +118,7 @@ class TaizhangGroup(click.Group):
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return one_line(text)
 
 
 @click.group(cls=TaizhangGroup, context_settings=CONTEXT_SETTINGS)
@@ -172,6 +174,9 @@ for _module in (
     cli_privacy,
 ):
     _module.register(cli)
+
+# Last, once every command is registered: NUL and undecodable bytes are refused where they enter.
+guard_params(cli)
 
 
 def main() -> None:

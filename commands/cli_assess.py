@@ -12,7 +12,7 @@ from commands import labels
 from commands.accountability import period_arg, unit_arg
 from commands.assess import RubricError, html_page, load_rubric, rank, score_unit, write_xlsx
 from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, unit_options
-from commands.context import Env, MalformedInput, Refused, format_option, pass_env
+from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env, writing
 from commands.output import emit, render_json
 from domain.units import UnitRef
 from projections.filters import Moment
@@ -51,7 +51,7 @@ def assess() -> None:
 @click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="A TOML rubric (default: the one shipped).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx", "html"]), default="table", show_default=True, help="Output format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE (required for xlsx and html).")
-@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def assess_run(
     env: Env, period: str, level: str, as_of: str | None, rubric: Path | None, fmt: str, output: Path | None, wait: float | None
@@ -78,11 +78,13 @@ def assess_run(
         _write(output, render_json(document) + "\n")
     elif fmt == "html":
         assert output is not None
-        output.write_text(html_page(document, env.lang), encoding="utf-8")
+        with writing("--output", output):
+            output.write_text(html_page(document, env.lang), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
     elif fmt == "xlsx":
         assert output is not None
-        write_xlsx(output, document, env.lang)
+        with writing("--output", output):
+            write_xlsx(output, document, env.lang)
         click.echo(f"wrote {output}", err=True)
     else:
         rows = [
@@ -96,7 +98,7 @@ def assess_run(
         ]
         fields = ["rank", "unit", "score", *METRIC_NAMES]
         if output is not None:
-            with output.open("w", encoding="utf-8", newline="") as f:
+            with writing("--output", output), output.open("w", encoding="utf-8", newline="") as f:
                 emit(rows, fields, fmt, labels.headers(fields, env.lang), file=f)
         else:
             emit(rows, fields, fmt, labels.headers(fields, env.lang))
@@ -143,7 +145,8 @@ def _write(output: Path | None, content: str) -> None:
     if output is None:
         click.echo(content, nl=False)
     else:
-        output.write_text(content, encoding="utf-8")
+        with writing("--output", output):
+            output.write_text(content, encoding="utf-8")
 
 
 @assess.command("explain")
@@ -152,7 +155,7 @@ def _write(output: Path | None, content: str) -> None:
 @click.option("--metric", required=True, type=click.Choice(list(METRIC_NAMES)), help="The metric to explain.")
 @click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP)
 @format_option()
-@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def assess_explain(env: Env, period: str, unit: str, metric: str, as_of: str | None, fmt: str, wait: float | None) -> None:
     """List the evidence behind one metric of one unit: what was counted and what was not.
@@ -206,7 +209,7 @@ OVERDUE_FIELDS = ["community", "resident", "provider", "every", "starts_on", "la
 @unit_options
 @click.option("--as-of", "as_of", metavar="DATETIME", help="Judge on that day, from what had been recorded then.")
 @format_option()
-@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def visits_overdue(
     env: Env, community: str | None, township: str | None, county: str | None, as_of: str | None, fmt: str, wait: float | None
@@ -246,7 +249,7 @@ def audit() -> None:
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
 @click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP)
 @format_option()
-@click.option("--wait", type=float, default=None, metavar="SECONDS", help=WAIT_HELP)
+@click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def audit_responsibility(env: Env, unit: str, period: str, as_of: str | None, fmt: str, wait: float | None) -> None:
     """List every obligation of a unit for a period, with its status and the evidence.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from commands import models
-from commands.context import Env, format_option, pass_env, write_format_option
+from commands.context import WAIT, Env, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
 
 LIST_COLUMNS = [
@@ -83,7 +83,7 @@ def establish(
 
 @community.command("list")
 @format_option()
-@click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
 def list_(env: Env, fmt: str, wait: float | None) -> None:
     """List every community with its counts of active residents, providers and records.

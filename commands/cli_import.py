@@ -71,7 +71,9 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
     if fmt == "json":
         click.echo(render_json(result.counts()))
     else:
-        click.echo(f"{file.name}: added {result.added}, existing {result.existing}, skipped {result.skipped}")
+        # format_filename: a file name of bytes that are not UTF-8 still prints.
+        name = click.format_filename(file.name)
+        click.echo(f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}")
 
 
 def register(group: click.Group) -> None:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from commands import labels, tabular
-from commands.context import Env, MalformedInput, Refused, pass_env
+from commands.context import WAIT, Env, MalformedInput, Refused, pass_env, writing
 from commands.output import emit
 from commands.progress import Progress
 from domain.vocab import CATEGORIES, KINDS
@@ -52,7 +52,7 @@ def range_options(func: F) -> F:
 
 
 def moment_options(func: F) -> F:
-    func = click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")(func)
+    func = click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")(func)
     func = click.option("--at-position", "at_position", type=click.IntRange(0, 2**62), default=None, metavar="N", help="The ledger as it stood at log position N.")(func)
     func = click.option("--as-of", "as_of", metavar="DT", help="The ledger as recorded at that moment (a date means the end of that day); later records, corrections and voids are not applied.")(func)
     return func
@@ -159,10 +159,11 @@ def _check_output(fmt: str, output: Path | None) -> None:
         raise MalformedInput("--output: required with --format xlsx")
     if output is not None:
         folder = output.parent if str(output.parent) else Path(".")
-        if not folder.is_dir():
-            raise MalformedInput(f"--output: folder {str(folder)!r} does not exist")
-        if output.is_dir():
-            raise MalformedInput(f"--output: {str(output)!r} is a folder")
+        with writing("--output", output):  # is_dir() raises for a name too long, say
+            if not folder.is_dir():
+                raise MalformedInput(f"--output: folder {str(folder)!r} does not exist")
+            if output.is_dir():
+                raise MalformedInput(f"--output: {str(output)!r} is a folder")
 
 
 def _emit(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, *, title: str, kind: str) -> None:
@@ -170,12 +171,13 @@ def _emit(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, out
         from commands.export import write_xlsx
 
         assert output is not None
-        write_xlsx(output, rows, fields, env.lang, title=title, kind=kind)
+        with writing("--output", output):
+            write_xlsx(output, rows, fields, env.lang, title=title, kind=kind)
         click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
         return
     shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
     if output is not None:
-        with output.open("w", encoding="utf-8", newline="") as f:
+        with writing("--output", output), output.open("w", encoding="utf-8", newline="") as f:
             emit(shown, fields, fmt, labels.headers(fields, env.lang), file=f)
         return
     emit(shown, fields, fmt, labels.headers(fields, env.lang))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from commands import models
-from commands.context import Env, format_option, pass_env, write_format_option
+from commands.context import WAIT, Env, format_option, pass_env, write_format_option
 from commands.labels import headers, localise
 from commands.output import emit, emit_write
 
@@ -217,7 +217,7 @@ PROVIDER_FIELDS = ["code", "name", "role", "team", "registered_on", "retired_on"
 @click.argument("community")
 @click.option("--category", metavar="CAT", help="Only residents of this category, e.g. 留守儿童.")
 @format_option()
-@click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
 def list_residents(env: Env, community: str, category: str | None, fmt: str, wait: float | None) -> None:
     """List a community's residents; names and birth dates are decrypted only for this output.
@@ -250,7 +250,7 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str, wai
 @provider.command("list")
 @click.argument("community")
 @format_option()
-@click.option("--wait", "wait", type=float, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
 def list_providers(env: Env, community: str, fmt: str, wait: float | None) -> None:
     """List a community's service providers.

@@ -159,9 +159,10 @@ def backup(env: Env, file: Path, fmt: str) -> None:
     if file.resolve() == store.path.resolve():
         raise Refused(f"FILE: {file} is the store itself")
     events = copy_sqlite(store.path, file)
-    result = {"backup": str(file), "events": events, "bytes": file.stat().st_size, "key_file_included": False}
+    shown = click.format_filename(file)  # printable even when the name is not valid UTF-8
+    result = {"backup": shown, "events": events, "bytes": file.stat().st_size, "key_file_included": False}
     message = (
-        f"backed up {events} event(s) of {store.display} to {file} ({result['bytes']:,} bytes). "
+        f"backed up {events} event(s) of {store.display} to {shown} ({result['bytes']:,} bytes). "
         f"The key file is not in it: back up {env.key_path} separately."
     )
     emit_write(result, fmt, message)
@@ -177,9 +178,9 @@ def copy_sqlite(source: Path, target: Path) -> int:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
     temporary.unlink(missing_ok=True)
     try:
-        src = sqlite3.connect(source, timeout=30)
+        src = sqlite3.connect(os.fsencode(source), timeout=30)  # bytes: any file name the OS allows
         try:
-            dst = sqlite3.connect(temporary)
+            dst = sqlite3.connect(os.fsencode(temporary))
             try:
                 src.backup(dst)
                 dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file

@@ -8,7 +8,7 @@ from types import FrameType
 import click
 
 from commands import labels
-from commands.context import Env, format_option, pass_env
+from commands.context import INTERVAL, Env, format_option, pass_env
 from commands.output import emit, render_json
 from commands.progress import Progress
 
@@ -62,7 +62,7 @@ def rebuild(env: Env, fmt: str) -> None:
 
 @projections.command("run")
 @click.option("--follow", is_flag=True, help="Keep running: project new events as they are recorded (stop with Ctrl-C or SIGTERM).")
-@click.option("--interval", type=float, default=0.5, show_default=True, metavar="SECONDS", help="With --follow: how often to look for new events.")
+@click.option("--interval", type=INTERVAL, default=0.5, show_default=True, metavar="SECONDS", help="With --follow: how often to look for new events.")
 @pass_env
 def run(env: Env, follow: bool, interval: float) -> None:
     """Bring the views up to the head of the log; with --follow, keep them there.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ import click
 
 from commands import i18n, models
 from commands.app import LedgerService
+from commands.messages import shown
 from infra.store import DEFAULT_TZ, StoreError, StoreURL, parse_url
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,10 +86,17 @@ class Env:
             return datetime.now(ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)).date().isoformat()
 
     def writer(self) -> str:
-        """The actor of a write command; required (exit 2 when missing)."""
+        """The actor of a write command; required (exit 2 when missing or not a plain name).
+
+        The actor is stored in every event and printed in ledgers (`recorded_by`):
+        no control characters, at most 64 characters.
+        """
         if not self.actor or not self.actor.strip():
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
-        return self.actor.strip()
+        try:
+            return models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
+        except ValueError as e:
+            raise MalformedInput(f"--actor: {e}") from None
 
     def log_access(self, residents: Iterable[tuple[str, str]], records: int = 0) -> None:
         """Append who reads which residents' personal data to the access log (PIPL).
@@ -127,6 +137,32 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within a range; NaN is refused (click's FloatRange lets it through)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{shown(value)} is not a number of seconds", param, ctx)
+        return seconds
+
+
+MAX_WAIT = 3600.0
+WAIT = Seconds(min=0, max=MAX_WAIT)  # --wait: at most an hour
+INTERVAL = Seconds(min=0.01, max=MAX_WAIT)  # --interval of a follower
+
+
+@contextmanager
+def writing(option: str, path: Path) -> Iterator[None]:
+    """Writing an output file: a file that cannot be written is malformed input (exit 2), one line."""
+    try:
+        yield
+    except OSError as e:
+        raise MalformedInput(f"{option}: cannot write {shown(str(path))}: {e.strerror or e}") from None
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

@@ -2,7 +2,8 @@
 
 The entries sheet uses the import's own column names, so it imports back with
 `taizhang import services` and adds nothing. Text cells are always stored as text,
-never as formulas.
+never as formulas, with Excel's quote prefix where they start like one
+(commands.formulas); numbers and dates stay numbers and dates.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from commands import labels
+from commands import formulas, labels
 
 
 def _cell_value(value: Any) -> Any:
@@ -53,11 +54,10 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], fields: list[str], lang: 
                 values.append(_cell_value(value))
         sheet.append(values)
         for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula, whatever the text starts with
-            elif isinstance(cell.value, datetime):
+            if isinstance(cell.value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm"
     _totals(sheet, rows, fields, lang, kind)
+    formulas.protect_sheet(sheet)  # every text cell a string, never a formula
     for index, field in enumerate(fields, start=1):
         width = 12 if field not in ("record_id", "note", "community_name") else 24
         sheet.column_dimensions[sheet.cell(row=2, column=index).column_letter].width = width

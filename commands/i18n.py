@@ -417,7 +417,6 @@ CATALOGUE: dict[str, str] = {
     "--db: expected postgresql://USER:PASS@HOST:PORT/DB, got {url}": (
         "--db：应为 postgresql://USER:PASS@HOST:PORT/DB，而不是 {url}"
     ),
-    "--db: bad port in {url}": "--db：{url} 中的端口无效",
     "--db: unsupported URL {url} (use sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB)": (
         "--db：不支持的 URL {url}（请用 sqlite:///PATH 或 postgresql://USER:PASS@HOST:PORT/DB）"
     ),
@@ -452,6 +451,18 @@ CATALOGUE: dict[str, str] = {
     "service correct: give at least one of --kind, --at, --minutes, --resident, --provider, --place, --note": (
         "service correct：请至少给出 --kind、--at、--minutes、--resident、--provider、--place、--note 之一"
     ),
+    # -- hostile input (commands/boundary.py, context.py, tabular.py, assess.py, infra/store.py) --
+    "--db: cannot read {url} ({error})": "--db：无法读取 {url}（{error}）",
+    "--db: contains a NUL character: {url}": "--db：含有 NUL 字符：{url}",
+    "--rubric: cannot read {file}: not a regular file": "--rubric：无法读取 {file}：不是普通文件",
+    "--rubric: {file} is larger than {size:int} KiB": "--rubric：{file} 超过 {size} KiB",
+    "--rubric: {file} is nested too deeply": "--rubric：{file} 嵌套过深",
+    "not {what:term}: {value} is outside the years {low:int}–{high:int}": "不是有效的{what}：{value} 不在 {low}–{high} 年之间",
+    "{option}: cannot write {path}: {error}": "{option}：无法写入 {path}：{error}",
+    "{file}: not a regular file": "{file}：不是普通文件",
+    "{value} contains a NUL character": "{value} 含有 NUL 字符",
+    "{value} is not valid UTF-8 text": "{value} 不是有效的 UTF-8 文本",
+    "{value} is not a number of seconds": "{value} 不是有效的秒数",
     # -- closed periods (结账): domain/community.py, commands/closing.py, commands/cli_closing.py --
     "closed: {unit} {period} (closed by {by} on {at}): {action:msg}; "
     "reopen it with taizhang ledger reopen --unit {unit2} --period {period2}": (

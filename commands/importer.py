@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import models, tabular
 from commands.app import Busy, KeySession, LedgerService
+from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
 from domain.ids import community_id, imported_record_id, utc_text
@@ -44,7 +45,7 @@ class Problem:
     malformed: bool
 
     def __str__(self) -> str:
-        return f"row {self.row}: {self.field}: {self.problem}"
+        return one_line(f"row {self.row}: {self.field}: {self.problem}")
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Printing results: table (aligned for Chinese text), json, csv."""
+"""Printing results: table (aligned for Chinese text), json, csv.
+
+CSV text cells that a spreadsheet would read as a formula get a leading `'`
+(see commands.formulas); json and table print values as they are.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any, TextIO
 
 import click
 import orjson
+
+from commands import formulas
 
 FORMATS = ("table", "json", "csv")
 
@@ -49,7 +55,9 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], headers
 def _csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"  # as in the JSON
-    return _cell(value)
+    if isinstance(value, (int, float)):
+        return _cell(value)  # a number stays a number, negative or not: it cannot be a formula
+    return formulas.quote(_cell(value))  # never a formula in a spreadsheet (commands.formulas)
 
 
 def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

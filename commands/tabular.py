@@ -18,8 +18,12 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import openpyxl
+
+from commands import formulas
+from commands.messages import one_line
 
 __all__ = [
     "COLUMNS",
@@ -40,6 +44,7 @@ __all__ = [
 HEADER_SEARCH_ROWS = 20
 
 Cell = str | dt.datetime | dt.date | dt.time | int | float | bool | None
+_D = TypeVar("_D", dt.date, dt.datetime)
 
 
 class TabularError(Exception):
@@ -187,6 +192,12 @@ def read_table(path: str | os.PathLike[str], kind: str) -> Table:
 
 
 def _raw_rows(source: Path, label: str) -> Generator[Sequence[Cell], None, None]:
+    try:
+        regular = source.is_file()
+    except OSError as error:  # a name too long, say
+        raise _os_error(label, error) from None
+    if not regular and source.exists():
+        raise TabularError(f"{label}: not a regular file")  # a pipe or a device would be read for ever
     suffix = source.suffix.lower()
     if suffix == ".csv":
         return _csv_rows(source, label)
@@ -197,7 +208,7 @@ def _raw_rows(source: Path, label: str) -> Generator[Sequence[Cell], None, None]
 
 
 def _one_line(message: object) -> str:
-    return " ".join(str(message).split())
+    return one_line(message)
 
 
 def _os_error(label: str, error: OSError) -> TabularError:
@@ -223,7 +234,9 @@ def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
         raise _os_error(label, error) from None
     reader = csv.reader(io.StringIO(_decode(data, label), newline=""))
     try:
-        yield from reader
+        for cells in reader:
+            # The `'` a CSV export put before a formula-like text (commands.formulas) goes again.
+            yield [formulas.unquote(cell) for cell in cells]
     except csv.Error as error:
         raise TabularError(f"{label}: line {reader.line_num}: {_one_line(error)}") from None
 
@@ -417,7 +430,19 @@ def _parse_text_datetime(raw: str, what: str) -> tuple[dt.datetime, bool]:
         )
     except ValueError:
         raise CellError(f"not {what}: {raw!r}") from None
-    return value, has_time
+    return _in_years(value, what, raw), has_time
+
+
+# Nothing in a ledger of living people and present-day services lies outside these years; the
+# bounds also keep a time zone's or a day's shift inside what datetime can hold.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def _in_years(value: _D, what: str, raw: object) -> _D:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        shown = raw.isoformat() if isinstance(raw, dt.date) else raw
+        raise CellError(f"not {what}: {shown!r} is outside the years {MIN_YEAR}–{MAX_YEAR}")
+    return value
 
 
 def _require_text(value: object, what: str) -> str:
@@ -430,9 +455,9 @@ def _require_text(value: object, what: str) -> str:
 def parse_date(value: object) -> dt.date:
     """A calendar date; a datetime cell or a midnight time gives its date."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return _in_years(value, "a date", value).date()
     if isinstance(value, dt.date):
-        return value
+        return _in_years(value, "a date", value)
     raw = _require_text(value, "a date")
     parsed, has_time = _parse_text_datetime(raw, "a date")
     # Excel's CSV export of a date cell can append "0:00"; any other time is suspect.
@@ -448,9 +473,9 @@ def parse_datetime(value: object) -> tuple[dt.datetime, bool]:
     a date-formatted cell cannot be told apart from one.
     """
     if isinstance(value, dt.datetime):
-        return value, value.tzinfo is not None or value.time() != _MIDNIGHT
+        return _in_years(value, "a date and time", value), value.tzinfo is not None or value.time() != _MIDNIGHT
     if isinstance(value, dt.date):
-        return dt.datetime.combine(value, _MIDNIGHT), False
+        return dt.datetime.combine(_in_years(value, "a date and time", value), _MIDNIGHT), False
     raw = _require_text(value, "a date and time")
     return _parse_text_datetime(raw, "a date and time")
 

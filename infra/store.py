@@ -52,31 +52,45 @@ class StoreURL:
         return Path("taizhang.key")
 
 
+def _redacted(url: str) -> str:
+    """The URL as an error may show it: a password in it is replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if sep and at and ":" in credentials:
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
 def parse_url(url: str) -> StoreURL:
+    if "\x00" in url:
+        raise BadURL(f"--db: contains a NUL character: {_redacted(url)!r}")
     if url.startswith("sqlite:///"):
         raw = url[len("sqlite:///") :]
         if not raw or "?" in raw:
             raise BadURL(f"--db: expected sqlite:///PATH, got {url!r}")
         return StoreURL(url=url, backend="sqlite", path=Path(raw))
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname, port_number = parts.hostname, parts.port
+    except ValueError as e:  # an unclosed [IPv6 bracket, a port out of range or not a number
+        raise BadURL(f"--db: cannot read {_redacted(url)!r} ({e})") from None
     if parts.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         dbname = parts.path.lstrip("/")
-        if not parts.hostname or not dbname:
-            raise BadURL(f"--db: expected postgresql://USER:PASS@HOST:PORT/DB, got {url!r}")
-        try:
-            port = str(parts.port or 5432)
-        except ValueError:
-            raise BadURL(f"--db: bad port in {url!r}") from None
+        if not hostname or not dbname:
+            raise BadURL(f"--db: expected postgresql://USER:PASS@HOST:PORT/DB, got {_redacted(url)!r}")
         return StoreURL(
             url=url,
             backend="postgres",
-            host=parts.hostname,
-            port=port,
+            host=hostname,
+            port=str(port_number or 5432),
             user=unquote(parts.username or ""),
             password=unquote(parts.password or ""),
             dbname=unquote(dbname),
         )
-    raise BadURL(f"--db: unsupported URL {url!r} (use sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB)")
+    raise BadURL(
+        f"--db: unsupported URL {_redacted(url)!r} (use sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB)"
+    )
 
 
 def eventsourcing_env(store: StoreURL, *, create: bool) -> dict[str, str]:

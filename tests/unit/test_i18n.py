@@ -52,6 +52,11 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "Invalid value for '--wait': 'nan' is not a number of seconds": "'--wait' 的值无效：'nan' 不是有效的秒数",
+    "Invalid value for '--output': 'a\\x00' contains a NUL character": "'--output' 的值无效：'a\\x00' 含有 NUL 字符",
+    "Invalid value for 'COMMUNITY': 'R\\udcff' is not valid UTF-8 text": (
+        "'COMMUNITY' 的值无效：'R\\udcff' 不是有效的 UTF-8 文本"
+    ),
     "row 7: minutes: 0 is outside 1-1440": "第 7 行：时长(分钟)：0 超出 1-1440 的范围",
     "skipped row 3: community: community HZ-404 is not established": "已跳过：第 3 行：社区：社区 HZ-404 尚未建立",
     "minutes: is required": "时长(分钟)：必须给出",
