@@ -11,6 +11,7 @@ from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import render_json
 from infra import checkpoint as cpt
+from infra.checkpoint import shown
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 FORMAT = click.option(
@@ -31,7 +32,7 @@ def _checkpoint(path: Path, public: Any) -> cpt.Checkpoint:
     except cpt.KeyFileProblem as e:
         raise MalformedInput(str(e)) from None
     except cpt.ProofError as e:
-        raise Refused(f"--checkpoint {path}: {e}") from None
+        raise Refused(f"--checkpoint {shown(path)}: {e}") from None
 
 
 def _write_new(path: Path, data: bytes, option: str) -> None:
@@ -39,9 +40,9 @@ def _write_new(path: Path, data: bytes, option: str) -> None:
         with path.open("xb") as f:
             f.write(data)
     except FileExistsError:
-        raise Refused(f"{option}: {path} already exists; choose another file") from None
+        raise Refused(f"{option}: {shown(path)} already exists; choose another file") from None
     except OSError as e:
-        raise MalformedInput(f"{option}: cannot write {path}: {e.strerror}") from None
+        raise MalformedInput(f"{option}: cannot write {shown(path)}: {e.strerror}") from None
 
 
 def _report(result: dict[str, Any], fmt: str, line: str) -> None:
@@ -112,8 +113,8 @@ def audit_keygen(key_file: Path, fmt: str) -> None:
         raise Refused(str(e)) from None
     except cpt.KeyFileProblem as e:
         raise MalformedInput(str(e)) from None
-    result = {"key_file": str(key_file), "public_key_file": str(pub_path), "key_id": cpt.key_id(public), "public_key": cpt.public_pem(public)}
-    _report(result, fmt, f"key id {result['key_id']}\nwrote {key_file} (private) and {pub_path}:\n{result['public_key']}".rstrip())
+    result = {"key_file": shown(key_file), "public_key_file": shown(pub_path), "key_id": cpt.key_id(public), "public_key": cpt.public_pem(public)}
+    _report(result, fmt, f"key id {result['key_id']}\nwrote {shown(key_file)} (private) and {shown(pub_path)}:\n{result['public_key']}".rstrip())
 
 
 @audit.command("seal")
@@ -134,14 +135,14 @@ def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
     except cpt.KeyFileProblem as e:
         raise MalformedInput(str(e)) from None
     if output is not None and output.exists():
-        raise Refused(f"--output: {output} already exists; choose another file")
+        raise Refused(f"--output: {shown(output)} already exists; choose another file")
     signed = audit_chain.seal(env.service(), private)
     data = cpt.document(signed)
     if output is None:
         click.echo(data.decode(), nl=False)
         return
     _write_new(output, data, "--output")
-    click.echo(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {output}", err=True)
+    click.echo(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}", err=True)
 
 
 @audit.command("prove")
@@ -160,10 +161,10 @@ def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path) -> Non
 
     sealed = _checkpoint(checkpoint, None)
     if output.exists():
-        raise Refused(f"--output: {output} already exists; choose another file")
+        raise Refused(f"--output: {shown(output)} already exists; choose another file")
     bundle = audit_chain.prove(env.service(), record_id.strip(), sealed)
     _write_new(output, cpt.document(bundle), "--output")
-    click.echo(f"wrote {output}: {len(bundle['events'])} events of record {record_id}", err=True)
+    click.echo(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}", err=True)
 
 
 @audit.command("check")
@@ -181,12 +182,12 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
     try:
         data = bundle.read_bytes()
     except OSError as e:
-        raise MalformedInput(f"BUNDLE: cannot read {bundle}: {e.strerror}") from None
+        raise MalformedInput(f"BUNDLE: cannot read {shown(bundle)}: {e.strerror}") from None
     try:
         record_id, sealed, events = cpt.check_bundle(data, public)
     except cpt.ProofError as e:
-        raise Refused(f"bundle {bundle} does not verify: {e}") from None
-    shown = [
+        raise Refused(f"bundle {shown(bundle)} does not verify: {e}") from None
+    listed = [
         {"position": e.position, "event": e.topic.rsplit(".", 1)[-1], "recorded_at": e.recorded_at, "actor": e.payload.get("actor")}
         for e in events
     ]
@@ -196,11 +197,11 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
         "sealed_at": sealed.sealed_at,
         "log_size": sealed.log_size,
         "key_id": sealed.key_id,
-        "events": shown,
+        "events": listed,
     }
     lines = [
         f"verified: record {record_id} has exactly these {len(events)} event(s) in the log sealed at {sealed.sealed_at} "
         f"({sealed.log_size} events, key {sealed.key_id[:16]})"
     ]
-    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in shown]
+    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in listed]
     _report(result, fmt, "\n".join(lines))

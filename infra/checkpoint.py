@@ -76,6 +76,11 @@ class KeyFileProblem(Exception):
     """A key file cannot be written or read (the message names the file)."""
 
 
+def shown(path: Path) -> str:
+    """A file name for a message: printable even when it is not valid UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
 # ---- keys --------------------------------------------------------------------------------
 def key_id(public: Ed25519PublicKey) -> str:
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -91,15 +96,15 @@ def create_signing_key(path: Path) -> tuple[Path, Ed25519PublicKey]:
     pub_path = path.with_name(path.name + ".pub")
     for existing in (path, pub_path):
         if existing.exists():
-            raise FileExistsError(f"--key-file: {existing} already exists; it is never overwritten")
+            raise FileExistsError(f"--key-file: {shown(existing)} already exists; it is never overwritten")
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise FileExistsError(f"--key-file: {path} already exists; it is never overwritten") from None
+        raise FileExistsError(f"--key-file: {shown(path)} already exists; it is never overwritten") from None
     except OSError as e:
-        raise KeyFileProblem(f"--key-file: cannot create {path}: {e.strerror}") from None
+        raise KeyFileProblem(f"--key-file: cannot create {shown(path)}: {e.strerror}") from None
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     public = private.public_key()
@@ -107,7 +112,7 @@ def create_signing_key(path: Path) -> tuple[Path, Ed25519PublicKey]:
         fd = os.open(pub_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as e:
         path.unlink()
-        raise KeyFileProblem(f"--key-file: cannot create {pub_path}: {e.strerror}") from None
+        raise KeyFileProblem(f"--key-file: cannot create {shown(pub_path)}: {e.strerror}") from None
     with os.fdopen(fd, "w") as f:
         f.write(public_pem(public))
     return pub_path, public
@@ -117,13 +122,13 @@ def load_signing_key(path: Path, option: str = "--key-file") -> Ed25519PrivateKe
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise KeyFileProblem(f"{option}: cannot read {path}: {e.strerror}") from None
+        raise KeyFileProblem(f"{option}: cannot read {shown(path)}: {e.strerror}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise KeyFileProblem(f"{option}: {path} is not an Ed25519 signing key (make one with audit keygen)") from None
+        raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 signing key (make one with audit keygen)") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileProblem(f"{option}: {path} is not an Ed25519 signing key (make one with audit keygen)")
+        raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 signing key (make one with audit keygen)")
     return key
 
 
@@ -131,13 +136,13 @@ def load_public_key(path: Path, option: str = "--public-key") -> Ed25519PublicKe
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise KeyFileProblem(f"{option}: cannot read {path}: {e.strerror}") from None
+        raise KeyFileProblem(f"{option}: cannot read {shown(path)}: {e.strerror}") from None
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise KeyFileProblem(f"{option}: {path} is not an Ed25519 public key (the .pub file audit keygen wrote)") from None
+        raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 public key (the .pub file audit keygen wrote)") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyFileProblem(f"{option}: {path} is not an Ed25519 public key (the .pub file audit keygen wrote)")
+        raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 public key (the .pub file audit keygen wrote)")
     return key
 
 
@@ -267,8 +272,8 @@ def load_checkpoint_file(path: Path, public: Ed25519PublicKey | None) -> Checkpo
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise KeyFileProblem(f"--checkpoint: cannot read {path}: {e.strerror}") from None
-    return read_checkpoint(parse_document(data, f"checkpoint {path}"), public)
+        raise KeyFileProblem(f"--checkpoint: cannot read {shown(path)}: {e.strerror}") from None
+    return read_checkpoint(parse_document(data, f"checkpoint {shown(path)}"), public)
 
 
 # ---- bundles ------------------------------------------------------------------------------
