@@ -194,6 +194,7 @@ class LedgerService:
                 if self.store.backend == "postgres":
                     sql = sql.replace("?", "%s")
                 c.executemany(sql, missing)
+        self.recorder.chain_backlog()  # events stored before the hash chain existed
         self.recorder.put_settings({"schema_version": SCHEMA_VERSION})
 
     def communities_from_log(self) -> list[tuple[str, str, str]]:
@@ -242,6 +243,8 @@ class LedgerService:
             raise StoreError(
                 f"the store at {store.display} already uses time zone {settings.get('time_zone')}; it cannot change"
             )
+        else:
+            service.upgrade()
         return service, not existed
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from commands import (
     cli_accountability,
     cli_actor,
     cli_assess,
+    cli_audit_chain,  # noqa: F401  (adds audit verify|keygen|seal|prove|check to the audit group)
     cli_closing,  # noqa: F401  (adds ledger close|reopen to the ledger group)
     cli_community,
     cli_history,  # noqa: F401  (adds audit history to the audit group)

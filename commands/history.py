@@ -50,15 +50,9 @@ class Bound:
 
 
 def chain_hashes(service: LedgerService, positions: list[int]) -> dict[int, str | None]:
-    """The chain hash (hex) of each log position; None until the hash chain is wired in.
-
-    INTEGRATION POINT: once the recorder has `chain_hashes(first, last) -> dict[int, bytes]`
-    (branch `chain`), replace the body by:
-
-        found = service.recorder.chain_hashes(min(positions), max(positions)) if positions else {}
-        return {p: found[p].hex() if p in found else None for p in positions}
-    """
-    return {position: None for position in positions}
+    """The chain hash (hex) of each log position (None where the chain has no entry)."""
+    found = service.recorder.chain_hashes(min(positions), max(positions)) if positions else {}
+    return {p: found[p].hex() if p in found else None for p in positions}
 
 
 def _is_envelope(value: Any) -> bool:

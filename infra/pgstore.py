@@ -15,17 +15,20 @@ and INSERT on it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg import Connection, Cursor
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
+from infra import chain
 from infra.crypto import check_master
 
 STORE_TABLES = [
@@ -43,6 +46,7 @@ STORE_TABLES = [
     # table; this function takes the lock with the owner's rights, so writers need none of those.
     "CREATE OR REPLACE FUNCTION taizhang_lock_events() RETURNS void LANGUAGE plpgsql SECURITY DEFINER"
     " SET search_path FROM CURRENT AS $$ BEGIN LOCK TABLE taizhang_events IN EXCLUSIVE MODE; END $$",
+    "CREATE TABLE IF NOT EXISTS taizhang_chain (position bigint PRIMARY KEY, hash bytea NOT NULL)",
     "CREATE TABLE IF NOT EXISTS erased_keys (key_id text PRIMARY KEY, erased_at timestamptz NOT NULL)",
     "CREATE TABLE IF NOT EXISTS access_log ("
     " id bigserial PRIMARY KEY,"
@@ -82,7 +86,7 @@ ACCESS_LOG_GRANTS = [
 READER_GROUP = "taizhang_reader"
 WRITER_GROUP = "taizhang_writer"
 # Tables whose rows are the record: writers may add rows, nobody but the owner may change them.
-APPEND_ONLY = ("taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units")
+APPEND_ONLY = ("taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units", "taizhang_chain")
 # Snapshots are a cache of aggregate state, not the record: writers add them and prune older ones.
 SNAPSHOTS = "taizhang_snapshots"
 
@@ -97,6 +101,8 @@ INSERT_CHUNK = 2000  # events per INSERT statement within one transaction
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    chain_enabled = True  # only the write-path benchmark turns this off, to measure what chaining costs
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sql_create_statements.extend(SQL(statement) for statement in STORE_TABLES)  # type: ignore[arg-type]
@@ -123,17 +129,30 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     chunk = stored_events[start : start + INSERT_CHUNK]
                     PostgresAggregateRecorder._insert_stored_events(self, curs, chunk, **kwargs)
                     positions.extend(row["notification_id"] for row in curs.fetchall())
-                self._write_hook(curs, positions, **kwargs)
+                self._write_hook(curs, positions, stored_events, **kwargs)
         return positions
 
-    def _write_hook(self, curs: Cursor[DictRow], positions: Sequence[int], **kwargs: Any) -> None:
+    def _write_hook(
+        self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
         if positions:
+            # Runs under the events table's EXCLUSIVE lock: writers are serialised here.
             curs.execute(
-                "INSERT INTO taizhang_commits (first_position, last_position, recorded_at) "
-                "SELECT %s, %s, greatest(date_trunc('milliseconds', clock_timestamp()), "
-                " coalesce((SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1), '-infinity'))",
-                (positions[0], positions[-1]),
+                "SELECT greatest(date_trunc('milliseconds', clock_timestamp()), "
+                " coalesce((SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1),"
+                " '-infinity')) AS recorded_at,"
+                " (SELECT hash FROM taizhang_chain ORDER BY position DESC LIMIT 1) AS prev"
             )
+            row = curs.fetchone()
+            assert row is not None
+            curs.execute(
+                "INSERT INTO taizhang_commits (first_position, last_position, recorded_at) VALUES (%s, %s, %s)",
+                (positions[0], positions[-1], row["recorded_at"]),
+            )
+            if self.chain_enabled:
+                prev = bytes(row["prev"]) if row["prev"] is not None else chain.GENESIS
+                links = chain.chain_events(prev, positions, stored_events, utc_text(row["recorded_at"]))
+                curs.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", links)
         claims = kwargs.get("claims")
         if claims:
             curs.executemany("INSERT INTO record_claims (record_id, community_id) VALUES (%s, %s)", claims)
@@ -321,6 +340,44 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             for statement in STORE_TABLES:
                 curs.execute(statement)  # type: ignore[arg-type]
 
+    # ---- the hash chain ---------------------------------------------------------------------
+    def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
+        """position -> chain hash of the events at positions first..last (for audit history)."""
+        rows = self._select("SELECT position, hash FROM taizhang_chain WHERE position BETWEEN %s AND %s", (first, last))
+        return {int(row["position"]): bytes(row["hash"]) for row in rows}
+
+    @contextmanager
+    def log_reader(self) -> Iterator[PostgresLogReader]:
+        """Reads from one REPEATABLE READ snapshot of the log, its chain and its commits."""
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield PostgresLogReader(conn, self.events_table_name)
+
+    def chain_backlog(self) -> int:
+        """Chain the events stored before the chain existed (an upgraded store); returns how many."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            curs.execute("SELECT position, hash FROM taizhang_chain ORDER BY position DESC LIMIT 1")
+            row = curs.fetchone()
+            after, prev = (int(row["position"]), bytes(row["hash"])) if row else (0, chain.GENESIS)
+            reader = PostgresLogReader(conn, self.events_table_name)
+            rows, commits = reader.rows(after, chained=False), reader.commits()
+            batch: list[tuple[int, bytes]] = []
+            done = 0
+            try:
+                for entry in chain.relink(prev, rows, commits):
+                    batch.append(entry)
+                    if len(batch) >= 5000:
+                        curs.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", batch)
+                        done += len(batch)
+                        batch.clear()
+            finally:
+                rows.close()
+                commits.close()
+            if batch:
+                curs.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", batch)
+            return done + len(batch)
+
     def count_after(self, position: int) -> int:
         sql = f"SELECT count(*) AS n FROM {self.events_table_name} WHERE notification_id > %s"
         return int(self._select(sql, (position,))[0]["n"])
@@ -393,3 +450,66 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             (r["position"], r["version"], r["topic"], bytes(r["state"]), None if r["recorded_at"] is None else utc_text(r["recorded_at"]))
             for r in rows
         ]
+
+class PostgresLogReader:
+    """Reads of the log, its chain and its commits inside one transaction (see infra.chain.walk)."""
+
+    def __init__(self, conn: Connection[Any], events_table: str) -> None:
+        self.conn = conn
+        self.events = events_table
+        self._cursors = 0
+
+    def _named(self) -> Any:
+        self._cursors += 1
+        cursor = self.conn.cursor(name=f"taizhang_log_{self._cursors}", row_factory=tuple_row)
+        cursor.itersize = 5000
+        return cursor
+
+    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
+        """The events after a position in log order, each with its chain hash (None without one)."""
+        joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id" if chained else "NULL::bytea FROM {0} e"
+        with self._named() as cursor:
+            cursor.execute(
+                "SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state, "
+                + joined.format(self.events)
+                + " WHERE e.notification_id > %s ORDER BY e.notification_id",
+                (after,),
+            )
+            yield from cursor
+
+    def commits(self) -> Generator[tuple[int, int, str], None, None]:
+        with self._named() as cursor:
+            cursor.execute("SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position")
+            for first, last, recorded_at in cursor:
+                yield first, last, utc_text(recorded_at)
+
+    def chain_count(self) -> int:
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute("SELECT count(*) FROM taizhang_chain")
+            row = cursor.fetchone()
+            return int(row[0]) if row else 0
+
+    def orphans(self) -> list[int]:
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(
+                f"SELECT position FROM taizhang_chain c WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {self.events} e WHERE e.notification_id = c.position) ORDER BY position"
+            )
+            return [int(row[0]) for row in cursor.fetchall()]
+
+    def stream(self, originator_id: bytes) -> list[tuple[int, int, str, bytes, bytes | None, bytes | None, str]]:
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(
+                "SELECT e.notification_id, e.originator_version, e.topic, e.state, c.hash,"
+                " (SELECT p.hash FROM taizhang_chain p WHERE p.position < e.notification_id"
+                "  ORDER BY p.position DESC LIMIT 1),"
+                " (SELECT m.recorded_at FROM taizhang_commits m WHERE m.first_position <= e.notification_id"
+                "  AND m.last_position >= e.notification_id ORDER BY m.first_position DESC LIMIT 1)"
+                f" FROM {self.events} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id"
+                " WHERE e.originator_id = %s ORDER BY e.originator_version",
+                (UUID(bytes=originator_id),),
+            )
+            return [
+                (r[0], r[1], r[2], bytes(r[3]), r[4] and bytes(r[4]), r[5] and bytes(r[5]), utc_text(r[6]) if r[6] else "")
+                for r in cursor.fetchall()
+            ]

@@ -6,6 +6,8 @@ event is stored without them) the hook writes:
   the recorded time, taken from the database clock and never decreasing;
 - the store-wide record-id claims (`record_claims`, primary key = uniqueness);
 - new wrapped data keys (`data_keys`);
+- one `taizhang_chain` row per event: its link in the tamper-evident hash chain
+  (infra.chain), which covers the event and its recorded time.
 - an erasure's destroyed keys: deleted from `data_keys` with `secure_delete` on
   (the freed bytes are zeroed) and remembered in `erased_keys`, so a key id is never
   issued again and an erased field reads as erased rather than as missing.
@@ -16,12 +18,15 @@ refuse UPDATE and DELETE.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from infra import chain
 from infra.crypto import check_master
 
 # Fixed-width UTC text with milliseconds, comparable as text.
@@ -45,6 +50,7 @@ STORE_TABLES = [
     " key_id TEXT PRIMARY KEY,"
     " master_key_id TEXT NOT NULL,"
     " wrapped BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS taizhang_chain (position INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS erased_keys ("
     " key_id TEXT PRIMARY KEY,"
     " erased_at TEXT NOT NULL) WITHOUT ROWID",
@@ -72,6 +78,8 @@ STORE_TABLES = [
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    chain_enabled = True  # only the write-path benchmark turns this off, to measure what chaining costs
+
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *STORE_TABLES]
 
@@ -80,12 +88,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
         if positions:
+            # The INSERT above holds the write lock: nobody can commit between these reads and ours.
             c.execute(
-                "INSERT INTO taizhang_commits (first_position, last_position, recorded_at) "
-                f"SELECT ?, ?, max({SQLITE_NOW}, coalesce("
-                " (SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1), ''))",
-                (positions[0], positions[-1]),
+                f"SELECT max({SQLITE_NOW}, coalesce("
+                " (SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1), '')),"
+                " (SELECT hash FROM taizhang_chain ORDER BY position DESC LIMIT 1)"
             )
+            recorded_at, prev = c.fetchone()
+            c.execute(
+                "INSERT INTO taizhang_commits (first_position, last_position, recorded_at) VALUES (?, ?, ?)",
+                (positions[0], positions[-1], recorded_at),
+            )
+            if self.chain_enabled:
+                links = chain.chain_events(prev or chain.GENESIS, positions, stored_events, recorded_at)
+                c.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", links)
         claims = kwargs.get("claims")
         if claims:
             c.executemany("INSERT INTO record_claims (record_id, community_id) VALUES (?, ?)", claims)
@@ -255,6 +271,51 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         """Create tables added since the store was made (all statements are IF NOT EXISTS)."""
         self.create_table()
 
+    # ---- the hash chain ---------------------------------------------------------------------
+    def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
+        """position -> chain hash of the events at positions first..last (for audit history)."""
+        rows = self._select("SELECT position, hash FROM taizhang_chain WHERE position BETWEEN ? AND ?", (first, last))
+        return {int(row[0]): bytes(row[1]) for row in rows}
+
+    @contextmanager
+    def _reader(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A plain connection in one transaction: a single snapshot of the log (or the write lock)."""
+        conn = sqlite3.connect(self.datastore.pool.db_name, uri=True, isolation_level=None, timeout=30)
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def log_reader(self) -> Iterator[SQLiteLogReader]:
+        with self._reader() as conn:
+            yield SQLiteLogReader(conn, self.events_table_name)
+
+    def chain_backlog(self) -> int:
+        """Chain the events stored before the chain existed (an upgraded store); returns how many."""
+        with self._reader(write=True) as conn:
+            reader = SQLiteLogReader(conn, self.events_table_name)
+            row = conn.execute("SELECT position, hash FROM taizhang_chain ORDER BY position DESC LIMIT 1").fetchone()
+            after, prev = (int(row[0]), bytes(row[1])) if row else (0, chain.GENESIS)
+            rows, commits = reader.rows(after, chained=False), reader.commits()
+            batch: list[tuple[int, bytes]] = []
+            done = 0
+            try:
+                for entry in chain.relink(prev, rows, commits):
+                    batch.append(entry)
+                    if len(batch) >= 5000:
+                        conn.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", batch)
+                        done += len(batch)
+                        batch.clear()
+            finally:
+                rows.close()
+                commits.close()
+            if batch:
+                conn.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", batch)
+            return done + len(batch)
+
     def count_after(self, position: int) -> int:
         return int(self._select(f"SELECT count(*) FROM {self.events_table_name} WHERE rowid > ?", (position,))[0][0])
 
@@ -272,3 +333,57 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 (originator_id.hex if hasattr(originator_id, "hex") else str(originator_id),),
             )
         ]
+
+class SQLiteLogReader:
+    """Reads of the log, its chain and its commits, all from one snapshot (see infra.chain.walk)."""
+
+    def __init__(self, conn: sqlite3.Connection, events_table: str) -> None:
+        self.conn = conn
+        self.events = events_table
+
+    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
+        """The events after a position in log order, each with its chain hash (None without one)."""
+        joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.rowid" if chained else "NULL FROM {0} e"
+        cursor = self.conn.execute(
+            "SELECT e.rowid, e.originator_id, e.originator_version, CAST(e.topic AS TEXT), CAST(e.state AS BLOB), "
+            + joined.format(self.events)
+            + " WHERE e.rowid > ? ORDER BY e.rowid",
+            (after,),
+        )
+        fromhex = bytes.fromhex
+        while batch := cursor.fetchmany(2000):
+            for position, oid, version, topic, state, hash_ in batch:
+                yield position, fromhex(oid), version, topic, state, hash_
+
+    def commits(self) -> sqlite3.Cursor:
+        return self.conn.execute(
+            "SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position"
+        )
+
+    def chain_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM taizhang_chain").fetchone()[0])
+
+    def orphans(self) -> list[int]:
+        """Positions of chain entries whose event is gone."""
+        return [
+            int(row[0])
+            for row in self.conn.execute(
+                f"SELECT position FROM taizhang_chain WHERE position NOT IN (SELECT rowid FROM {self.events}) "
+                "ORDER BY position"
+            )
+        ]
+
+    def stream(self, originator_id: bytes) -> list[tuple[int, int, str, bytes, bytes | None, bytes | None, str]]:
+        """One aggregate's events in version order: (position, version, topic, state, chain hash,
+        the chain hash before it, recorded time)."""
+        return list(
+            self.conn.execute(
+                "SELECT e.rowid, e.originator_version, CAST(e.topic AS TEXT), CAST(e.state AS BLOB), c.hash,"
+                " (SELECT p.hash FROM taizhang_chain p WHERE p.position < e.rowid ORDER BY p.position DESC LIMIT 1),"
+                " coalesce((SELECT m.recorded_at FROM taizhang_commits m WHERE m.first_position <= e.rowid"
+                "  AND m.last_position >= e.rowid ORDER BY m.first_position DESC LIMIT 1), '')"
+                f" FROM {self.events} e LEFT JOIN taizhang_chain c ON c.position = e.rowid"
+                " WHERE e.originator_id = ? ORDER BY e.originator_version",
+                (originator_id.hex(),),
+            )
+        )

@@ -413,6 +413,9 @@ MISSING_STORE_COMMANDS = [
     ),
     pytest.param(["visits", "overdue"], id="visits-overdue"),
     pytest.param(["audit", "responsibility", "--unit", "county:八步区", "--period", "2026-Q1"], id="audit-responsibility"),
+    pytest.param(["audit", "verify"], id="audit-verify"),
+    pytest.param(["audit", "seal", "--key-file", "{seal_key}"], id="audit-seal"),
+    pytest.param(["audit", "prove", R_A, "--checkpoint", "{checkpoint}", "--output", "{bundle}"], id="audit-prove"),
     pytest.param(["assess", "run", "--period", "2026-Q1", "--level", "township"], id="assess-run"),
     pytest.param(
         ["assess", "explain", "--period", "2026-Q1", "--unit", "county:八步区", "--metric", "coverage"], id="assess-explain"
@@ -439,12 +442,14 @@ def test_the_missing_store_cases_cover_every_command() -> None:
     for param in MISSING_STORE_COMMANDS:
         args = param.values[0]
         covered.add(tuple(args[:1]) if args[0] in ("import", "pairing", "backup") else tuple(args[:2]))
-    assert leaves(cli) - {("init",), ("demo",)} == covered
+    # init and demo create a store; audit keygen and audit check never open one.
+    assert leaves(cli) - {("init",), ("demo",), ("audit", "keygen"), ("audit", "check")} == covered
 
 
 @pytest.mark.parametrize("args", MISSING_STORE_COMMANDS)
 def test_a_missing_store_is_refused_and_not_created(run: Cli, tmp_path: Path, args: list[str]) -> None:
     files = {kind: str(write_csv(tmp_path / f"{kind}.csv", rows)) for kind, rows in IMPORT_EN.items()}
+    files.update(_audit_files(tmp_path))
     args = [a.format(**files) for a in args]
     if args[:2] == ["actor", "add"] and run.url.startswith("postgresql"):
         args += ["--login", "a1"]  # required there (judged without the store)
@@ -453,6 +458,19 @@ def test_a_missing_store_is_refused_and_not_created(run: Cli, tmp_path: Path, ar
         assert run.url[len("sqlite:///") :] in line
     assert store_tables(run.url) == set()
     assert not run.key.exists(), "no key file is created for a store that does not exist"
+
+
+def _audit_files(folder: Path) -> dict[str, str]:
+    """A sealing key and a well-formed signed checkpoint, so the audit commands get as far as the store."""
+    from infra.checkpoint import create_signing_key, document, load_signing_key, sign_checkpoint
+
+    key = folder / "seal.key"
+    create_signing_key(key)
+    body = {"log_size": 1, "last_position": 1, "head_hash": "00" * 32, "log_root": "00" * 32, "records_size": 0,
+            "records_root": "00" * 32, "sealed_at": "2026-03-31T00:00:00.000Z"}  # fmt: skip
+    checkpoint = folder / "seal.checkpoint"
+    checkpoint.write_bytes(document(sign_checkpoint(body, load_signing_key(key))))
+    return {"seal_key": str(key), "checkpoint": str(checkpoint), "bundle": str(folder / "x.bundle")}
 
 
 def test_a_malformed_command_on_a_missing_store_is_malformed(run: Cli) -> None:

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     sqlite_path,
     store_counts,
 )
+from tests.integration.test_service import sql
 
 FIELDS = ["position", "recorded_at", "version", "actor", "event", "fields", "changes", "hash"]
 
@@ -61,7 +62,9 @@ def test_history_lists_every_event_in_order_with_who_and_when(told: tuple[Cli, s
     assert times == sorted(times) and all(t.endswith("Z") for t in times)
     assert [r["actor"] for r in rows][7] == "clerk02" and rows[9]["actor"] == "sup01"
     assert all(list(r) == FIELDS for r in rows)
-    assert all(r["hash"] is None for r in rows)  # filled once the hash chain is wired in (commands/history.py)
+    # Each event's chain hash, as stored beside it and recomputed by audit verify.
+    stored = dict(sql(cli.url, "SELECT position, hash FROM taizhang_chain"))
+    assert [r["hash"] for r in rows] == [bytes(stored[p]).hex() for p in positions]
     enrolled = rows[1]["fields"]
     assert enrolled["name"] == "张秀英" and enrolled["birth_date"] == "1948-05-02"
 

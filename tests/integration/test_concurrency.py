@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from commands.app import Busy, LedgerService
+from commands.audit_chain import verify_log
 from domain.errors import AlreadyExists
 from domain.ids import community_id
 from infra.store import parse_url
@@ -134,6 +135,8 @@ def assert_each_record_once(service: LedgerService, url: str, expected: dict[str
     assert len(claims) == len(expected)
     assert dict(claims) == {record_id: str(community_id(code)) for record_id, code in expected.items()}
     assert_commits_partition_the_log(url, [n.id for n, _p in stored])
+    # Every event is chained, in log order, by the writer that stored it.
+    assert verify_log(service)["events"] == len(stored)
 
 
 @pytest.fixture

@@ -1,0 +1,213 @@
+"""Verifying the hash chain, sealing checkpoints and proving records — against an open store.
+
+The pure parts (the chain's encoding and walk, Merkle trees, checkpoint and bundle
+formats) live in infra.chain, infra.merkle and infra.checkpoint; this module reads
+the store through the recorder's `log_reader()` (one snapshot of the log, its chain
+entries and its commits) and puts them together.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from commands.app import LedgerService
+from domain.errors import LedgerError
+from domain.ids import community_id
+from infra import chain, merkle
+from infra.checkpoint import (
+    BUNDLE_FORMAT,
+    Checkpoint,
+    b64,
+    log_tree,
+    records_tree,
+    sign_checkpoint,
+)
+
+
+class VerificationFailed(LedgerError):
+    """The log, a checkpoint or a bundle does not verify (exit 1, one line)."""
+
+
+def walk_log(service: LedgerService, **options: Any) -> chain.Walk:
+    """Recompute the chain over the whole log, from one snapshot of it."""
+    with service.recorder.log_reader() as reader:
+        result = _walk(reader, [], options)
+        if result.problem is not None or reader.chain_count() != result.events:
+            orphans = reader.orphans()
+            if orphans:  # a chain entry without its event: walk again so it is reported in log order
+                result = _walk(reader, orphans, options)
+        return result
+
+
+def _walk(reader: Any, orphans: list[int], options: dict[str, Any]) -> chain.Walk:
+    rows, commits = reader.rows(), reader.commits()
+    try:
+        return chain.walk(rows, commits, orphans, **options)
+    finally:
+        rows.close()
+        commits.close()
+
+
+def verify_log(service: LedgerService) -> dict[str, Any]:
+    result = walk_log(service)
+    if result.problem is not None:
+        raise VerificationFailed(f"the chain is broken at {result.problem}")
+    return {"intact": True, "events": result.events, "last_position": result.last_position, "head_hash": result.head.hex()}
+
+
+def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
+    """One community's stream: versions 1..n in log order, every event matching its chain entry."""
+    oid = community_id(code).bytes
+    with service.recorder.log_reader() as reader:
+        rows = reader.stream(oid)
+        orphans = reader.orphans()
+    if not rows:
+        raise VerificationFailed(f"community {code} has no events in the log")
+    last_position = 0
+    for expected_version, (position, version, topic, state, stored, prev, recorded) in enumerate(rows, 1):
+        if version != expected_version:
+            raise VerificationFailed(
+                f"community {code}: position {position}: version {version} where {expected_version} was expected "
+                f"(event version {expected_version} is missing)"
+            )
+        if position <= last_position:
+            raise VerificationFailed(
+                f"community {code}: position {position}: version {version} is stored before version {version - 1} "
+                "(events reordered)"
+            )
+        last_position = position
+        if stored is None:
+            raise VerificationFailed(f"community {code}: position {position}: the event is not in the chain")
+        state = bytes(state)
+        if bytes(stored) != chain.link(bytes(prev) if prev else chain.GENESIS, position, oid, version, topic, state, recorded):
+            raise VerificationFailed(
+                f"community {code}: position {position}: the event does not match its chain entry "
+                "(its payload or recorded time was changed, or the chain before it; run audit verify)"
+            )
+    if orphans:
+        raise VerificationFailed(
+            f"position {orphans[0]}: a chain entry without its event (an event was deleted; run audit verify)"
+        )
+    return {"intact": True, "community": code, "events": len(rows), "last_position": last_position}
+
+
+def seal(service: LedgerService, private: Ed25519PrivateKey) -> dict[str, Any]:
+    result = walk_log(service, collect=True, records=True)
+    if result.problem is not None:
+        raise VerificationFailed(f"refusing to seal a broken log: the chain is broken at {result.problem}")
+    if result.events == 0:
+        raise VerificationFailed("the log is empty: nothing to seal")
+    assert result.leaves is not None
+    _order, rtree = records_tree(result.records)
+    body = {
+        "log_size": result.events,
+        "last_position": result.last_position,
+        "head_hash": result.head.hex(),
+        "log_root": log_tree(result.leaves, result.events).root().hex(),
+        "records_size": rtree.size,
+        "records_root": rtree.root().hex(),
+        "sealed_at": _utc_now(),
+    }
+    return sign_checkpoint(body, private)
+
+
+def _utc_now() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
+    """The current log is intact and an append-only extension of the sealed one (consistency proof)."""
+    result = walk_log(service, collect=True)
+    if result.problem is not None:
+        raise VerificationFailed(f"the chain is broken at {result.problem}")
+    assert result.leaves is not None and result.positions is not None
+    if result.events < cp.log_size:
+        raise VerificationFailed(
+            f"the log holds {result.events} events, fewer than the {cp.log_size} sealed at {cp.sealed_at}: "
+            "events were removed"
+        )
+    tree = log_tree(result.leaves, result.events)
+    proof = tree.consistency_proof(cp.log_size)
+    if not merkle.verify_consistency(cp.log_size, tree.size, cp.log_root, tree.root(), proof):
+        first = _first_rewritten(result, cp)
+        raise VerificationFailed(
+            f"the log is not an extension of the one sealed at {cp.sealed_at}: history up to position "
+            f"{cp.last_position} was rewritten{first}"
+        )
+    return {
+        "intact": True,
+        "events": result.events,
+        "checkpoint_size": cp.log_size,
+        "sealed_at": cp.sealed_at,
+        "appended_since": result.events - cp.log_size,
+        "consistency_proof": [p.hex() for p in proof],
+    }
+
+
+def _first_rewritten(result: chain.Walk, cp: Checkpoint) -> str:
+    assert result.positions is not None
+    if result.positions[cp.log_size - 1] != cp.last_position:
+        return f" (the sealed event {cp.log_size} was at position {cp.last_position}, now {result.positions[cp.log_size - 1]})"
+    return " (the chain was recomputed after the change)"
+
+
+def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, Any]:
+    """The bundle that proves a record's events up to the checkpoint, for `audit check`."""
+    result = walk_log(service, collect=True, records=True, records_upto=cp.log_size)
+    if result.problem is not None:
+        raise VerificationFailed(f"the chain is broken at {result.problem}")
+    assert result.leaves is not None and result.positions is not None
+    if result.events < cp.log_size:
+        raise VerificationFailed(f"this store holds {result.events} events, fewer than the checkpoint's {cp.log_size}")
+    tree = log_tree(result.leaves, cp.log_size)
+    if tree.root() != cp.log_root:
+        raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
+    tip = result.records.get(record_id)
+    if tip is None:
+        raise VerificationFailed(f"record {record_id} is not in the log sealed at {cp.sealed_at}")
+    order, rtree = records_tree(result.records)
+    owner = service.recorder.claims([record_id]).get(record_id)
+    if owner is None:
+        raise VerificationFailed(f"record {record_id} is not claimed by any community")
+    with service.recorder.log_reader() as reader:
+        rows = reader.stream(UUID(owner).bytes)
+    events = []
+    for position, version, topic, state, _stored, prev, recorded in rows:
+        state = bytes(state)
+        if position > cp.last_position or chain.record_id_of(topic, state) != record_id:
+            continue
+        index = bisect.bisect_left(result.positions, position)
+        events.append(
+            {
+                "index": index,
+                "position": position,
+                "originator_id": UUID(owner).hex,
+                "originator_version": version,
+                "topic": topic,
+                "state": b64(state),
+                "recorded_at": recorded,
+                "prev_hash": (bytes(prev) if prev else chain.GENESIS).hex(),
+                "proof": [p.hex() for p in tree.inclusion_proof(index)],
+            }
+        )
+    events.sort(key=lambda e: e["position"])
+    rindex = order.index(record_id)
+    return {
+        "format": BUNDLE_FORMAT,
+        "record_id": record_id,
+        "checkpoint": cp.raw,
+        "events": events,
+        "record": {
+            "index": rindex,
+            "count": tip.count,
+            "latest_position": tip.position,
+            "latest_hash": tip.hash.hex(),
+            "proof": [p.hex() for p in rtree.inclusion_proof(rindex)],
+        },
+    }

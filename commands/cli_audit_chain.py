@@ -1,0 +1,207 @@
+"""`taizhang audit verify|keygen|seal|prove|check`: the tamper-evident log and its proofs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from commands.cli_assess import audit
+from commands.context import Env, MalformedInput, Refused, pass_env
+from commands.output import render_json
+from infra import checkpoint as cpt
+from infra.checkpoint import shown
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+
+
+def _public_key(path: Path) -> Any:
+    try:
+        return cpt.load_public_key(path)
+    except cpt.KeyFileProblem as e:
+        raise MalformedInput(str(e)) from None
+
+
+def _checkpoint(path: Path, public: Any) -> cpt.Checkpoint:
+    try:
+        return cpt.load_checkpoint_file(path, public)
+    except cpt.KeyFileProblem as e:
+        raise MalformedInput(str(e)) from None
+    except cpt.ProofError as e:
+        raise Refused(f"--checkpoint {shown(path)}: {e}") from None
+
+
+def _write_new(path: Path, data: bytes, option: str) -> None:
+    try:
+        with path.open("xb") as f:
+            f.write(data)
+    except FileExistsError:
+        raise Refused(f"{option}: {shown(path)} already exists; choose another file") from None
+    except OSError as e:
+        raise MalformedInput(f"{option}: cannot write {shown(path)}: {e.strerror}") from None
+
+
+def _report(result: dict[str, Any], fmt: str, line: str) -> None:
+    click.echo(render_json(result) if fmt == "json" else line)
+
+
+@audit.command("verify")
+@click.option("--community", metavar="CODE", help="Check only this community's stream.")
+@click.option("--checkpoint", type=FILE, metavar="FILE", help="Also prove the log extends this sealed checkpoint.")
+@click.option("--public-key", "public_key", type=FILE, metavar="FILE", help="The sealing office's public key (with --checkpoint).")
+@FORMAT
+@pass_env
+def audit_verify(env: Env, community: str | None, checkpoint: Path | None, public_key: Path | None, fmt: str) -> None:
+    """Recompute the hash chain over the whole log; exit 1 naming the first bad position.
+
+    Every stored event is chained to the one before it when it is stored. Any changed
+    byte, deleted, inserted or reordered event, or tampered chain entry, is found.
+    With --checkpoint, also prove that the log is an append-only extension of the
+    sealed one: someone who rewrote history and recomputed the chain is caught too.
+
+    \b
+    Example:
+      taizhang audit verify
+      taizhang audit verify --community HZ-001
+      taizhang audit verify --checkpoint 2026-03.checkpoint --public-key office.key.pub
+    """
+    from commands import audit_chain
+
+    if (checkpoint is None) != (public_key is None):
+        raise MalformedInput("--checkpoint and --public-key: give both (a checkpoint never vouches for itself)")
+    if community is not None and checkpoint is not None:
+        raise MalformedInput("--community: cannot be combined with --checkpoint (a checkpoint covers the whole log)")
+    sealed = _checkpoint(checkpoint, _public_key(public_key)) if checkpoint and public_key else None
+    service = env.service()
+    if community is not None:
+        result = audit_chain.verify_community(service, community)
+        _report(result, fmt, f"intact: community {community}, {result['events']} events chained")
+    elif sealed is not None:
+        result = audit_chain.verify_against(service, sealed)
+        _report(
+            result,
+            fmt,
+            f"intact: {result['events']} events; the {sealed.log_size} sealed at {sealed.sealed_at} are unchanged "
+            f"and {result['appended_since']} were appended since",
+        )
+    else:
+        result = audit_chain.verify_log(service)
+        _report(result, fmt, f"intact: {result['events']} events chained, up to position {result['last_position']}")
+
+
+@audit.command("keygen")
+@click.option("--key-file", "key_file", type=FILE, required=True, metavar="PATH", help="Where to write the signing key (never overwritten).")
+@FORMAT
+def audit_keygen(key_file: Path, fmt: str) -> None:
+    """Create an Ed25519 signing key for sealing checkpoints, and print its public key.
+
+    The private key goes to PATH (readable by its owner only) and the public key to
+    PATH.pub. Keep the private key in the office that seals, not with the store or
+    on clerks' machines; give auditors the public key.
+
+    \b
+    Example:
+      taizhang audit keygen --key-file office-seal.key
+    """
+    try:
+        pub_path, public = cpt.create_signing_key(key_file)
+    except FileExistsError as e:
+        raise Refused(str(e)) from None
+    except cpt.KeyFileProblem as e:
+        raise MalformedInput(str(e)) from None
+    result = {"key_file": shown(key_file), "public_key_file": shown(pub_path), "key_id": cpt.key_id(public), "public_key": cpt.public_pem(public)}
+    _report(result, fmt, f"key id {result['key_id']}\nwrote {shown(key_file)} (private) and {shown(pub_path)}:\n{result['public_key']}".rstrip())
+
+
+@audit.command("seal")
+@click.option("--key-file", "key_file", type=FILE, required=True, metavar="PATH", help="The signing key from audit keygen.")
+@click.option("--output", type=FILE, metavar="FILE", help="Write the checkpoint here (a new file) instead of printing it.")
+@pass_env
+def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
+    """Verify the log and write a signed checkpoint of it: size, Merkle roots, time, key id.
+
+    \b
+    Example:
+      taizhang audit seal --key-file office-seal.key --output 2026-03.checkpoint
+    """
+    from commands import audit_chain
+
+    try:
+        private = cpt.load_signing_key(key_file)
+    except cpt.KeyFileProblem as e:
+        raise MalformedInput(str(e)) from None
+    if output is not None and output.exists():
+        raise Refused(f"--output: {shown(output)} already exists; choose another file")
+    signed = audit_chain.seal(env.service(), private)
+    data = cpt.document(signed)
+    if output is None:
+        click.echo(data.decode(), nl=False)
+        return
+    _write_new(output, data, "--output")
+    click.echo(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}", err=True)
+
+
+@audit.command("prove")
+@click.argument("record_id")
+@click.option("--checkpoint", type=FILE, required=True, metavar="FILE", help="The sealed checkpoint to prove against.")
+@click.option("--output", type=FILE, required=True, metavar="BUNDLE", help="Where to write the bundle (a new file).")
+@pass_env
+def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path) -> None:
+    """Write a bundle proving a record's complete history up to a checkpoint, for audit check.
+
+    \b
+    Example:
+      taizhang audit prove 0f8c…-record-id --checkpoint 2026-03.checkpoint --output record.bundle
+    """
+    from commands import audit_chain
+
+    sealed = _checkpoint(checkpoint, None)
+    if output.exists():
+        raise Refused(f"--output: {shown(output)} already exists; choose another file")
+    bundle = audit_chain.prove(env.service(), record_id.strip(), sealed)
+    _write_new(output, cpt.document(bundle), "--output")
+    click.echo(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}", err=True)
+
+
+@audit.command("check")
+@click.argument("bundle", type=FILE)
+@click.option("--public-key", "public_key", type=FILE, required=True, metavar="FILE", help="The sealing office's public key.")
+@FORMAT
+def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
+    """Check a proof bundle with no database: only the bundle and the sealing office's public key.
+
+    \b
+    Example:
+      taizhang audit check record.bundle --public-key office-seal.key.pub
+    """
+    public = _public_key(public_key)
+    try:
+        data = bundle.read_bytes()
+    except OSError as e:
+        raise MalformedInput(f"BUNDLE: cannot read {shown(bundle)}: {e.strerror}") from None
+    try:
+        record_id, sealed, events = cpt.check_bundle(data, public)
+    except cpt.ProofError as e:
+        raise Refused(f"bundle {shown(bundle)} does not verify: {e}") from None
+    listed = [
+        {"position": e.position, "event": e.topic.rsplit(".", 1)[-1], "recorded_at": e.recorded_at, "actor": e.payload.get("actor")}
+        for e in events
+    ]
+    result = {
+        "verified": True,
+        "record_id": record_id,
+        "sealed_at": sealed.sealed_at,
+        "log_size": sealed.log_size,
+        "key_id": sealed.key_id,
+        "events": listed,
+    }
+    lines = [
+        f"verified: record {record_id} has exactly these {len(events)} event(s) in the log sealed at {sealed.sealed_at} "
+        f"({sealed.log_size} events, key {sealed.key_id[:16]})"
+    ]
+    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in listed]
+    _report(result, fmt, "\n".join(lines))
