@@ -54,6 +54,11 @@ def problem(value: Any, *, is_path: bool) -> str | None:
         return f"{shown(value)} contains a NUL character"
     if not is_path and _has_surrogate(value):
         return f"{shown(value)} is not valid UTF-8 text"
+    if is_path:
+        try:  # bytes that are not UTF-8 arrive as \udc80-\udcff and encode back; other surrogates cannot
+            os.fsencode(value)
+        except UnicodeEncodeError:
+            return f"{shown(value)} is not a file name this system can use"
     return None
 
 

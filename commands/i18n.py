@@ -463,6 +463,7 @@ CATALOGUE: dict[str, str] = {
     "{file}: not a regular file": "{file}：不是普通文件",
     "{value} contains a NUL character": "{value} 含有 NUL 字符",
     "{value} is not valid UTF-8 text": "{value} 不是有效的 UTF-8 文本",
+    "{value} is not a file name this system can use": "{value} 不是本系统可用的文件名",
     "{value} is not a number of seconds": "{value} 不是有效的秒数",
     # -- closed periods (结账): domain/community.py, commands/closing.py, commands/cli_closing.py --
     "closed: {unit} {period} (closed by {by} on {at}): {action:msg}; "

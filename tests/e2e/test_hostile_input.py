@@ -29,6 +29,7 @@ CASES = [
     pytest.param(["resident", "list", "HZ-001\udcff"], ["COMMUNITY", "\\udcff"], id="undecodable-text-crashed-the-query"),
     pytest.param(["ledger", "entries", "--community", "HZ\x00-001"], ["--community", "NUL"], id="nul-in-a-filter"),
     pytest.param(["ledger", "entries", "--output", "a\x00b.csv"], ["--output", "NUL"], id="nul-in-output-crashed-stat"),
+    pytest.param(["ledger", "entries", "--output", "\ud800.csv"], ["--output", "file name"], id="unencodable-output-name-crashed-stat"),
     pytest.param(["import", "services", "a\x00.csv"], ["FILE", "NUL"], id="nul-in-import-file"),
     pytest.param(["assess", "run", "--period", "2026", "--level", "county", "--rubric", "\x00"], ["--rubric", "NUL"], id="nul-in-rubric"),
     pytest.param(["assess", "run", "--period", "2026", "--level", "county", "--rubric", "/dev/zero"], ["--rubric", "not a regular file"], id="rubric-device-read-for-ever"),

@@ -62,6 +62,9 @@ EXAMPLES = {
     ),
     "Invalid value for '--wait': 'nan' is not a number of seconds": "'--wait' 的值无效：'nan' 不是有效的秒数",
     "Invalid value for '--output': 'a\\x00' contains a NUL character": "'--output' 的值无效：'a\\x00' 含有 NUL 字符",
+    "Invalid value for '--output': '\\ud800.csv' is not a file name this system can use": (
+        "'--output' 的值无效：'\\ud800.csv' 不是本系统可用的文件名"
+    ),
     "Invalid value for 'COMMUNITY': 'R\\udcff' is not valid UTF-8 text": (
         "'COMMUNITY' 的值无效：'R\\udcff' 不是有效的 UTF-8 文本"
     ),
