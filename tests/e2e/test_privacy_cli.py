@@ -166,8 +166,9 @@ def test_erasure_destroys_the_keys_and_changes_no_number(run: Cli) -> None:
     csv_text = run.ok("ledger", "entries", "--format", "csv").stdout
     assert "(erased)" in csv_text and NOTE_1 not in csv_text and NOTE_BOTH not in csv_text
 
-    # Every count, total and assessment is what it was.
+    # Every count, total and assessment is what it was, and the hash chain still verifies.
     assert totals(run) == before
+    assert run.ok("audit", "verify").exit_code == 0
 
 
 def test_erasing_twice_an_unknown_resident_or_without_reason_is_refused(run: Cli) -> None:
@@ -433,6 +434,8 @@ def test_backup_while_a_writer_runs_is_a_consistent_store(sqlite_url: str, tmp_p
         assert len(entries) == len([e for e in events if e[2].endswith("ServiceRecorded")])
         assert {row["note"] for row in entries} >= {NOTE_1, NOTE_2}
         assert read(copy, "resident", "list", "HZ-001")[0]["name"] == NAME_1
+        # ...and its hash chain verifies: a backup is a consistent prefix of the log.
+        assert copy.ok("audit", "verify").exit_code == 0
     assert sizes == sorted(sizes) and sizes[-1] <= len(original)
     # Refusals: an existing file, a missing folder; the key file is not beside the backup.
     error_line(cli("backup", str(backups[0])), 1, "already exists")
