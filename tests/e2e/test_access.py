@@ -131,6 +131,11 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
     )
     login = tuple(_login_args(acl.url))
     at = ("--at", "2026-03-06 10:00", "--minutes", "30")
+    sealing_key, checkpoint = tmp / "seal.key", tmp / "checkpoint.json"
+    if not checkpoint.exists():  # the sealing office's key and one checkpoint, for seal and prove
+        acl.cli.ok("audit", "keygen", "--key-file", str(sealing_key), actor="aud-city")
+        acl.cli.ok("audit", "seal", "--key-file", str(sealing_key), "--output", str(checkpoint), actor="aud-city")
+    fresh = uuid.uuid4().hex[:6]
     return [
         # admin
         Case("community-establish", ("community", "establish", "HZ-003", "--name", "n", "--county", "八步区",
@@ -209,6 +214,13 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("assess-explain-hj", ("assess", "explain", "--period", "2026-03", "--unit", "township:八步区/贺街镇",
              "--metric", "coverage"), {"supervisor", "auditor"}, ("township", "八步区", "贺街镇")),  # fmt: skip
         Case("history-hz", ("audit", "history", "HZ-001"), AUDITOR, community("HZ-001")),
+        Case("verify-all", ("audit", "verify"), AUDITOR, WHOLE),
+        Case("verify-qt", ("audit", "verify", "--community", "QT-2"), AUDITOR, community("QT-2")),
+        Case("keygen", ("audit", "keygen", "--key-file", str(tmp / f"key-{fresh}")), AUDITOR, NONE),
+        Case("seal", ("audit", "seal", "--key-file", str(sealing_key), "--output", str(tmp / f"cp-{fresh}.json")),
+             AUDITOR, WHOLE),  # fmt: skip
+        Case("prove", ("audit", "prove", acl.record_qt, "--checkpoint", str(checkpoint), "--output",
+             str(tmp / f"bundle-{fresh}.json")), AUDITOR, WHOLE),  # fmt: skip
         Case("history-qt", ("audit", "history", "QT-2"), AUDITOR, community("QT-2")),
         Case("responsibility-pg", ("audit", "responsibility", "--unit", "county:平桂区", "--period", "2026-03"),
              {"supervisor", "auditor"}, ("county", "平桂区")),  # fmt: skip
