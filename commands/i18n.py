@@ -39,68 +39,7 @@ NOTE = {"en": "Note: ", "zh": "注意："}
 # interpolation is `{}`), that have no catalogue entry yet. Whoever merges a branch that
 # adds messages may list them here to keep the build green; translating one means adding
 # its entry to CATALOGUE and removing it from this list (the test fails on a stale line).
-NOT_YET_TRANSLATED: frozenset[str] = frozenset(
-    {
-        # audit verify/keygen/seal/prove/check (branch chain)
-        '--checkpoint and --public-key: give both (a checkpoint never vouches for itself)',
-        '--checkpoint {}: {}',
-        '--checkpoint: cannot read {}: {}',
-        '--community: cannot be combined with --checkpoint (a checkpoint covers the whole log)',
-        '--key-file: cannot create {}: {}',
-        '--key-file: {} already exists; it is never overwritten',
-        '--output: {} already exists; choose another file',
-        'BUNDLE: cannot read {}: {}',
-        'bundle {} does not verify: {}',
-        'bundle: format {} is not {}',
-        'bundle: no events',
-        'bundle: record_id missing',
-        'checkpoint signature does not verify: it was changed after sealing',
-        'checkpoint was sealed with key {}…, not with this public key',
-        'checkpoint: format {} is not {}',
-        'checkpoint: sealed_at is not a UTC time',
-        'community {} has no events in the log',
-        'community {}: position {}: the event does not match its chain entry (its payload or recorded time was changed, or the chain before it; run audit verify)',
-        'community {}: position {}: the event is not in the chain',
-        'community {}: position {}: version {} is stored before version {} (events reordered)',
-        'community {}: position {}: version {} where {} was expected (event version {} is missing)',
-        'event {} (position {}) is not an event of record {}',
-        'event {} (position {}) is not in the sealed log: its bytes or its proof were changed',
-        'event {}: events are not in log order',
-        "event {}: index {} is beyond the checkpoint's {} events",
-        'event {}: proof is not a list',
-        'event {}: the payload is not JSON',
-        'event {}: topic or recorded_at is not text',
-        'leaf hashes must be 32 bytes each',
-        'leaf {} is not in a tree of size {}',
-        'no consistency proof from size {} to {}',
-        'position {}: a chain entry without its event (an event was deleted; run audit verify)',
-        'record {} is not claimed by any community',
-        'record {} is not in the log sealed at {}',
-        'record {}: its completeness proof does not verify against the checkpoint',
-        'record: proof is not a list',
-        'refusing to seal a broken log: the chain is broken at {}',
-        'the chain is broken at {}',
-        'the log holds {} events, fewer than the {} sealed at {}: events were removed',
-        'the log is empty: nothing to seal',
-        'the log is not an extension of the one sealed at {}: history up to position {} was rewritten{}',
-        "the record's latest sealed event is at position {}, not the bundle's last",
-        'the sealed log holds {} events of record {}; the bundle has {}',
-        "this store holds {} events, fewer than the checkpoint's {}",
-        "this store's first {} events are not the ones in the checkpoint",
-        '{} is not JSON',
-        '{} is not in canonical form (it was changed after it was written)',
-        '{}: cannot read {}: {}',
-        '{}: not a lowercase hex hash',
-        '{}: not a whole number ≥ {}',
-        '{}: not base64',
-        '{}: not base64 text',
-        '{}: not canonical base64',
-        '{}: unexpected fields',
-        '{}: {} already exists; choose another file',
-        '{}: {} is not an Ed25519 public key (the .pub file audit keygen wrote)',
-        '{}: {} is not an Ed25519 signing key (make one with audit keygen)',
-    }
-)
+NOT_YET_TRANSLATED: frozenset[str] = frozenset()
 
 # Words that fill a `{name:term}` placeholder: field names (as the models and the import
 # columns name them), their English labels, and the few other words messages insert.
@@ -562,6 +501,122 @@ CATALOGUE: dict[str, str] = {
         "台账库的第一个操作人必须是管理员（否则无人能添加其他人）"
     ),
     "unknown role {role}": "未知角色 {role}",
+    # -- the hash chain, checkpoints and proof bundles (audit verify/keygen/seal/prove/check:
+    # infra/chain.py, infra/checkpoint.py, infra/merkle.py, commands/audit_chain.py, cli_audit_chain.py) --
+    "the chain is broken at {problem:msg}": "哈希链断裂于{problem}",
+    "refusing to seal a broken log: the chain is broken at {problem:msg}": "日志的哈希链已断裂，拒绝封存：断裂于{problem}",
+    "position {position:int}: {detail:msg}": "位置 {position}：{detail}",
+    "event missing: its chain entry remains, the event was deleted": "事件缺失：其哈希链条目还在，事件已被删除",
+    "chain entry missing (deleted); the event itself is intact": "哈希链条目缺失（已被删除）；事件本身完好",
+    "event inserted: it is not in the chain": "事件被插入：它不在哈希链中",
+    "chain entry altered; the event matches the chain around it": "哈希链条目被改动；事件与其前后的哈希链相符",
+    "events reordered: the event stored here was chained at position {moved:int}": (
+        "事件顺序被调换：存放在此处的事件链入时位于位置 {moved}"
+    ),
+    "event changed: its payload or recorded time differs from what was chained": "事件被改动：其内容或记录时间与链入时不同",
+    "event not in the chain (inserted, or its chain entry deleted)": "事件不在哈希链中（被插入，或其哈希链条目被删除）",
+    "the last event does not match its chain entry (the event or the entry was changed)": (
+        "最后一个事件与其哈希链条目不符（事件或条目被改动）"
+    ),
+    "position {position:int}: a chain entry without its event (an event was deleted; run audit verify)": (
+        "位置 {position}：哈希链条目没有对应的事件（有事件被删除；请运行 audit verify）"
+    ),
+    "community {code} has no events in the log": "日志中没有社区 {code} 的事件",
+    "community {code}: position {position:int}: version {version:int} where {expected:int} was expected "
+    "(event version {missing:int} is missing)": (
+        "社区 {code}：位置 {position}：应为版本 {expected}，实际为版本 {version}（缺少事件版本 {missing}）"
+    ),
+    "community {code}: position {position:int}: version {version:int} is stored before version {previous:int} "
+    "(events reordered)": "社区 {code}：位置 {position}：版本 {version} 存放在版本 {previous} 之前（事件顺序被调换）",
+    "community {code}: position {position:int}: the event is not in the chain": "社区 {code}：位置 {position}：事件不在哈希链中",
+    "community {code}: position {position:int}: the event does not match its chain entry "
+    "(its payload or recorded time was changed, or the chain before it; run audit verify)": (
+        "社区 {code}：位置 {position}：事件与其哈希链条目不符（其内容或记录时间被改动，或其前面的哈希链被改动；"
+        "请运行 audit verify）"
+    ),
+    "the log is empty: nothing to seal": "日志为空：没有可封存的内容",
+    "the log holds {count:int} events, fewer than the {sealed:int} sealed at {at}: events were removed": (
+        "日志中有 {count} 个事件，少于 {at} 封存的 {sealed} 个：有事件被删除"
+    ),
+    "the log is not an extension of the one sealed at {at}: history up to position {position} was rewritten{detail}": (
+        "日志不是 {at} 封存的日志的延续：位置 {position} 及之前的历史被改写{detail}"
+    ),
+    "the log is not an extension of the one sealed at {at}: history up to position {position:int} was rewritten "
+    "(the sealed event {n:int} was at position {was:int}, now {now:int})": (
+        "日志不是 {at} 封存的日志的延续：位置 {position} 及之前的历史被改写（封存的第 {n} 个事件原在位置 {was}，现在位置 {now}）"
+    ),
+    "the log is not an extension of the one sealed at {at}: history up to position {position:int} was rewritten "
+    "(the chain was recomputed after the change)": (
+        "日志不是 {at} 封存的日志的延续：位置 {position} 及之前的历史被改写（改动后哈希链被重新计算过）"
+    ),
+    "this store holds {count:int} events, fewer than the checkpoint's {size:int}": "本台账库有 {count} 个事件，少于检查点的 {size} 个",
+    "this store's first {size:int} events are not the ones in the checkpoint": "本台账库的前 {size} 个事件与检查点中的不同",
+    "record {record} is not in the log sealed at {at}": "{at} 封存的日志中没有记录 {record}",
+    "record {record} is not claimed by any community": "记录 {record} 不属于任何社区",
+    "leaf hashes must be 32 bytes each": "每个叶子哈希必须是 32 字节",
+    "leaf {index} is not in a tree of size {size}": "叶子 {index} 不在大小为 {size} 的树中",
+    "no consistency proof from size {old} to {new}": "无法给出从大小 {old} 到 {new} 的一致性证明",
+    # signing keys and files
+    "--key-file: {path} already exists; it is never overwritten": "--key-file：{path} 已存在；不会覆盖它",
+    "--key-file: cannot create {path}: {error}": "--key-file：无法创建 {path}：{error}",
+    "{option:field}: cannot read {path}: {error}": "{option}：无法读取 {path}：{error}",
+    "BUNDLE: cannot read {path}: {error}": "BUNDLE：无法读取 {path}：{error}",
+    "{option}: {path} is not an Ed25519 signing key (make one with audit keygen)": (
+        "{option}：{path} 不是 Ed25519 签名密钥（请用 audit keygen 生成）"
+    ),
+    "{option}: {path} is not an Ed25519 public key (the .pub file audit keygen wrote)": (
+        "{option}：{path} 不是 Ed25519 公钥（应为 audit keygen 写出的 .pub 文件）"
+    ),
+    "{option:field}: {path} already exists; choose another file": "{option}：{path} 已存在；请另选一个文件",
+    "--checkpoint and --public-key: give both (a checkpoint never vouches for itself)": (
+        "--checkpoint 和 --public-key：必须同时给出（检查点不能为自己作证）"
+    ),
+    "--community: cannot be combined with --checkpoint (a checkpoint covers the whole log)": (
+        "--community：不能与 --checkpoint 同时使用（检查点覆盖整个日志）"
+    ),
+    # checkpoint and bundle files (what a tampered or damaged file is told)
+    "--checkpoint {path}: {problem:msg}": "--checkpoint {path}：{problem}",
+    "bundle {path} does not verify: {problem:msg}": "证明包 {path} 未通过验证：{problem}",
+    "{what} is not JSON": "{what} 不是 JSON",
+    "checkpoint {path} is not JSON": "检查点 {path} 不是 JSON",
+    "bundle is not JSON": "证明包不是 JSON",
+    "{what} is not in canonical form (it was changed after it was written)": "{what} 不是规范格式（写出后被改动过）",
+    "checkpoint {path} is not in canonical form (it was changed after it was written)": (
+        "检查点 {path} 不是规范格式（写出后被改动过）"
+    ),
+    "bundle is not in canonical form (it was changed after it was written)": "证明包不是规范格式（写出后被改动过）",
+    "{what}: unexpected fields": "{what}：字段与格式不符",
+    "{name}: not base64 text": "{name}：不是 base64 文本",
+    "{name}: not base64": "{name}：不是 base64",
+    "{name}: not canonical base64": "{name}：不是规范的 base64",
+    "{name}: not a lowercase hex hash": "{name}：不是小写十六进制哈希值",
+    "{name}: not a whole number ≥ {minimum}": "{name}：不是 ≥ {minimum} 的整数",
+    "checkpoint: format {format} is not {expected}": "检查点：格式 {format} 不是 {expected}",
+    "checkpoint: sealed_at is not a UTC time": "检查点：sealed_at 不是 UTC 时间",
+    "checkpoint was sealed with key {key}…, not with this public key": "检查点是用密钥 {key}… 封存的，不是用这个公钥",
+    "checkpoint signature does not verify: it was changed after sealing": "检查点的签名未通过验证：封存后被改动过",
+    "bundle: format {format} is not {expected}": "证明包：格式 {format} 不是 {expected}",
+    "bundle: record_id missing": "证明包：缺少 record_id",
+    "bundle: no events": "证明包：没有事件",
+    "event {n:int}: events are not in log order": "第 {n} 个事件：事件未按日志顺序排列",
+    "event {n:int}: index {index:int} is beyond the checkpoint's {size:int} events": "第 {n} 个事件：序号 {index} 超出检查点的 {size} 个事件",
+    "event {n:int}: topic or recorded_at is not text": "第 {n} 个事件：topic 或 recorded_at 不是文本",
+    "event {n:int}: the payload is not JSON": "第 {n} 个事件：内容不是 JSON",
+    "event {n:int} (position {position:int}) is not an event of record {record}": (
+        "第 {n} 个事件（位置 {position}）不是记录 {record} 的事件"
+    ),
+    "event {n:int}: proof is not a list": "第 {n} 个事件：证明不是列表",
+    "event {n:int} (position {position:int}) is not in the sealed log: its bytes or its proof were changed": (
+        "第 {n} 个事件（位置 {position}）不在封存的日志中：其内容或证明被改动"
+    ),
+    "the sealed log holds {count:int} events of record {record}; the bundle has {has:int}": (
+        "封存的日志中有记录 {record} 的 {count} 个事件；证明包中有 {has} 个"
+    ),
+    "the record's latest sealed event is at position {position:int}, not the bundle's last": (
+        "该记录封存的最新事件在位置 {position}，不是证明包中的最后一个"
+    ),
+    "record: proof is not a list": "记录：证明不是列表",
+    "record {record}: its completeness proof does not verify against the checkpoint": "记录 {record}：其完整性证明与检查点不符",
 }
 
 

@@ -126,6 +126,52 @@ EXAMPLES = {
         "不能登记 2026-03-20 的服务；如需更改，请先反结账：taizhang ledger reopen --unit township:八步区/贺街镇 "
         "--period 2026-03"
     ),
+    # What audit verify/seal/check say about a tampered log or bundle (infra/chain.py Problem, checkpoint.py).
+    "the chain is broken at position 5: event changed: its payload or recorded time differs from what was chained": (
+        "哈希链断裂于位置 5：事件被改动：其内容或记录时间与链入时不同"
+    ),
+    "the chain is broken at position 9: event missing: its chain entry remains, the event was deleted": (
+        "哈希链断裂于位置 9：事件缺失：其哈希链条目还在，事件已被删除"
+    ),
+    "the chain is broken at position 4: event inserted: it is not in the chain": "哈希链断裂于位置 4：事件被插入：它不在哈希链中",
+    "the chain is broken at position 6: events reordered: the event stored here was chained at position 7": (
+        "哈希链断裂于位置 6：事件顺序被调换：存放在此处的事件链入时位于位置 7"
+    ),
+    "the chain is broken at position 3: chain entry missing (deleted); the event itself is intact": (
+        "哈希链断裂于位置 3：哈希链条目缺失（已被删除）；事件本身完好"
+    ),
+    "the chain is broken at position 3: chain entry altered; the event matches the chain around it": (
+        "哈希链断裂于位置 3：哈希链条目被改动；事件与其前后的哈希链相符"
+    ),
+    "the chain is broken at position 8: event not in the chain (inserted, or its chain entry deleted)": (
+        "哈希链断裂于位置 8：事件不在哈希链中（被插入，或其哈希链条目被删除）"
+    ),
+    "refusing to seal a broken log: the chain is broken at position 12: "
+    "the last event does not match its chain entry (the event or the entry was changed)": (
+        "日志的哈希链已断裂，拒绝封存：断裂于位置 12：最后一个事件与其哈希链条目不符（事件或条目被改动）"
+    ),
+    "the log is not an extension of the one sealed at 2026-03-31T16:00:00.000Z: history up to position 40 was "
+    "rewritten (the sealed event 38 was at position 40, now 41)": (
+        "日志不是 2026-03-31T16:00:00.000Z 封存的日志的延续：位置 40 及之前的历史被改写（封存的第 38 个事件原在位置 40，现在位置 41）"
+    ),
+    "the log is not an extension of the one sealed at 2026-03-31T16:00:00.000Z: history up to position 40 was "
+    "rewritten (the chain was recomputed after the change)": (
+        "日志不是 2026-03-31T16:00:00.000Z 封存的日志的延续：位置 40 及之前的历史被改写（改动后哈希链被重新计算过）"
+    ),
+    "bundle record.bundle does not verify: event 2 (position 14) is not in the sealed log: its bytes or its proof "
+    "were changed": "证明包 record.bundle 未通过验证：第 2 个事件（位置 14）不在封存的日志中：其内容或证明被改动",
+    "bundle record.bundle does not verify: bundle is not in canonical form (it was changed after it was written)": (
+        "证明包 record.bundle 未通过验证：证明包不是规范格式（写出后被改动过）"
+    ),
+    "bundle b.json does not verify: bundle is not JSON": "证明包 b.json 未通过验证：证明包不是 JSON",
+    "--checkpoint 2026-03.checkpoint: checkpoint 2026-03.checkpoint is not JSON": (
+        "--checkpoint 2026-03.checkpoint：检查点 2026-03.checkpoint 不是 JSON"
+    ),
+    "--checkpoint cp: checkpoint cp is not in canonical form (it was changed after it was written)": (
+        "--checkpoint cp：检查点 cp 不是规范格式（写出后被改动过）"
+    ),
+    "--checkpoint cp: checkpoint signature: not base64": "--checkpoint cp：checkpoint signature：不是 base64",
+    "--key-file: office-seal.key already exists; it is never overwritten": "--key-file：office-seal.key 已存在；不会覆盖它",
     "a.csv: no header row found in the first 20 rows (expected columns: code (编码))": (
         "a.csv：前 20 行中没有找到表头行（应有的列：code (编码)）"
     ),
