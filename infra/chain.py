@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -101,6 +101,28 @@ def relink(prev: bytes, rows: Iterable[Row], commits: Iterable[tuple[int, int, s
             c_first, c_last, c_time = next(commit_iter, (0, 1 << 62, ""))
         prev = link(prev, position, oid, version, topic, state, c_time if c_first <= position <= c_last else "")
         yield position, prev
+
+
+def append_backlog(
+    prev: bytes,
+    rows: Iterable[Row],
+    commits: Iterable[tuple[int, int, str]],
+    insert: Callable[[list[tuple[int, bytes]]], Any],
+    batch_size: int = 5000,
+) -> int:
+    """Chain stored events after `prev` (an upgraded store), handing `insert` batches of
+    (position, hash) rows to write in the caller's transaction; returns how many."""
+    batch: list[tuple[int, bytes]] = []
+    done = 0
+    for item in relink(prev, rows, commits):
+        batch.append(item)
+        if len(batch) >= batch_size:
+            insert(batch)
+            done += len(batch)
+            batch = []
+    if batch:
+        insert(batch)
+    return done + len(batch)
 
 
 def record_id_of(topic: str, state: bytes) -> str | None:

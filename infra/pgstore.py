@@ -30,6 +30,7 @@ from psycopg.sql import SQL
 
 from infra import chain
 from infra.crypto import check_master
+from infra.store import access_log_query
 
 STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS taizhang_settings (key text PRIMARY KEY, value text NOT NULL)",
@@ -291,24 +292,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def access_entries(
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
     ) -> list[dict[str, Any]]:
-        sql = "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records FROM access_log a"
-        where: list[str] = []
-        params: list[Any] = []
-        if resident is not None:
-            sql += " JOIN access_log_residents r ON r.access_id = a.id AND r.community = %s AND r.resident = %s"
-            params += list(resident)
-        if actor is not None:
-            where.append("a.actor = %s")
-            params.append(actor)
-        if start is not None:
-            where.append("a.at >= %s::timestamptz")
-            params.append(start)
-        if end is not None:
-            where.append("a.at < %s::timestamptz")
-            params.append(end)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._select(sql + " ORDER BY a.id", params)
+        sql, params = access_log_query(resident=resident, actor=actor, start=start, end=end, mark="%s", at="%s::timestamptz")
+        rows = self._select(sql, params)
         return [{**dict(row), "at": utc_text(row["at"])} for row in rows]
 
     def settings(self) -> dict[str, str]:
@@ -362,21 +347,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             after, prev = (int(row["position"]), bytes(row["hash"])) if row else (0, chain.GENESIS)
             reader = PostgresLogReader(conn, self.events_table_name)
             rows, commits = reader.rows(after, chained=False), reader.commits()
-            batch: list[tuple[int, bytes]] = []
-            done = 0
             try:
-                for entry in chain.relink(prev, rows, commits):
-                    batch.append(entry)
-                    if len(batch) >= 5000:
-                        curs.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", batch)
-                        done += len(batch)
-                        batch.clear()
+                return chain.append_backlog(
+                    prev, rows, commits, lambda batch: curs.executemany(
+                        "INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", batch
+                    )
+                )
             finally:
                 rows.close()
                 commits.close()
-            if batch:
-                curs.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", batch)
-            return done + len(batch)
 
     def count_after(self, position: int) -> int:
         sql = f"SELECT count(*) AS n FROM {self.events_table_name} WHERE notification_id > %s"

@@ -28,6 +28,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from infra import chain
 from infra.crypto import check_master
+from infra.store import access_log_query
 
 # Fixed-width UTC text with milliseconds, comparable as text.
 SQLITE_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -221,23 +222,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
     ) -> list[dict[str, Any]]:
         """Access-log rows (oldest first); `start`/`end` are UTC texts, end exclusive."""
-        sql = "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records FROM access_log a"
-        where, params = [], []
-        if resident is not None:
-            sql += " JOIN access_log_residents r ON r.access_id = a.id AND r.community = ? AND r.resident = ?"
-            params += list(resident)
-        if actor is not None:
-            where.append("a.actor = ?")
-            params.append(actor)
-        if start is not None:
-            where.append("a.at >= ?")
-            params.append(start)
-        if end is not None:
-            where.append("a.at < ?")
-            params.append(end)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._select(sql + " ORDER BY a.id", params)
+        sql, params = access_log_query(resident=resident, actor=actor, start=start, end=end, mark="?", at="?")
+        rows = self._select(sql, params)
         keys = ("id", "at", "actor", "command", "detail", "residents", "records")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
@@ -300,21 +286,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             row = conn.execute("SELECT position, hash FROM taizhang_chain ORDER BY position DESC LIMIT 1").fetchone()
             after, prev = (int(row[0]), bytes(row[1])) if row else (0, chain.GENESIS)
             rows, commits = reader.rows(after, chained=False), reader.commits()
-            batch: list[tuple[int, bytes]] = []
-            done = 0
             try:
-                for entry in chain.relink(prev, rows, commits):
-                    batch.append(entry)
-                    if len(batch) >= 5000:
-                        conn.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", batch)
-                        done += len(batch)
-                        batch.clear()
+                return chain.append_backlog(
+                    prev, rows, commits, lambda batch: conn.executemany(
+                        "INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", batch
+                    )
+                )
             finally:
                 rows.close()
                 commits.close()
-            if batch:
-                conn.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", batch)
-            return done + len(batch)
 
     def count_after(self, position: int) -> int:
         return int(self._select(f"SELECT count(*) FROM {self.events_table_name} WHERE rowid > ?", (position,))[0][0])

@@ -185,3 +185,28 @@ def prune_snapshots(recorder: Any, originator_id: UUID, below_version: int) -> N
     )
     with recorder.datastore.transaction(commit=True) as curs:
         curs.execute(statement, (originator_id, below_version))
+
+
+def access_log_query(
+    *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None, mark: str, at: str
+) -> tuple[str, list[Any]]:
+    """The access-log query of both stores, oldest first: `mark` is the driver's placeholder
+    (`?` or `%s`), `at` how a UTC text compares with the `at` column (e.g. `%s::timestamptz`)."""
+    sql = "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records FROM access_log a"
+    where: list[str] = []
+    params: list[Any] = []
+    if resident is not None:
+        sql += f" JOIN access_log_residents r ON r.access_id = a.id AND r.community = {mark} AND r.resident = {mark}"
+        params += list(resident)
+    if actor is not None:
+        where.append(f"a.actor = {mark}")
+        params.append(actor)
+    if start is not None:
+        where.append(f"a.at >= {at}")
+        params.append(start)
+    if end is not None:
+        where.append(f"a.at < {at}")
+        params.append(end)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY a.id", params

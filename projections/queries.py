@@ -298,19 +298,9 @@ def _served_counts(conn: Connection, filters: Filters, per_month: bool) -> dict[
     if filters.moment.current and not filters.kinds:
         full, partial = _split_range(filters)
         if full is not None and not partial:
-            table = "ledger_month_category_resident" if filters.category else "ledger_month_resident"
-            month_clause, params = _month_clause(full, "t")
-            unit_clause, unit_params = _unit_on_totals(filters.unit, "t")
-            params.update(unit_params)
-            clauses = [month_clause, unit_clause, "t.records > 0"]
-            if filters.category:
-                clauses.append("t.category = :cat")
-                params["cat"] = filters.category
+            table, where, params = _monthly_residents(filters, full)
             keys = "t.community, t.month" if per_month else "t.community"
-            sql = (
-                f"SELECT {keys}, count(DISTINCT t.resident) FROM {table} t "
-                f"WHERE {' AND '.join(clauses)} GROUP BY {keys}"
-            )
+            sql = f"SELECT {keys}, count(DISTINCT t.resident) FROM {table} t WHERE {where} GROUP BY {keys}"
             rows = conn.execute(text(sql), params)
             if per_month:
                 return {(r[0], r[1]): int(r[2]) for r in rows}
@@ -321,6 +311,19 @@ def _served_counts(conn: Connection, filters: Filters, per_month: bool) -> dict[
     return {key: len(residents) for key, residents in served.items()}
 
 
+def _monthly_residents(filters: Filters, full: MonthSpan) -> tuple[str, str, dict[str, Any]]:
+    """The monthly resident table (alias t) for these filters over whole months: table, WHERE, params."""
+    table = "ledger_month_category_resident" if filters.category else "ledger_month_resident"
+    month_clause, params = _month_clause(full, "t")
+    unit_clause, unit_params = _unit_on_totals(filters.unit, "t")
+    params.update(unit_params)
+    clauses = [month_clause, unit_clause, "t.records > 0"]
+    if filters.category:
+        clauses.append("t.category = :cat")
+        params["cat"] = filters.category
+    return table, " AND ".join(clauses), params
+
+
 def _resident_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     if filters.moment.current:
@@ -328,21 +331,11 @@ def _resident_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, s
         if filters.kinds:
             # The monthly resident tables do not split by kind: count from the revisions.
             full, partial = None, [(filters.date_from, filters.date_to)]
-        table = "ledger_month_category_resident" if filters.category else "ledger_month_resident"
-        month_clause, params = _month_clause(full, "t")
-        unit_clause, unit_params = _unit_on_totals(filters.unit, "t")
-        params.update(unit_params)
-        clauses = [month_clause, unit_clause, "t.records > 0"]
-        if filters.category:
-            clauses.append("t.category = :cat")
-            params["cat"] = filters.category
         if full is not None:
+            table, where, params = _monthly_residents(filters, full)
             rows += [
                 tuple(r)  # type: ignore[misc]
-                for r in conn.execute(
-                    text(f"SELECT t.community, t.month, t.resident FROM {table} t WHERE {' AND '.join(clauses)}"),
-                    params,
-                )
+                for r in conn.execute(text(f"SELECT t.community, t.month, t.resident FROM {table} t WHERE {where}"), params)
             ]
         ranges = partial
     else:
