@@ -146,7 +146,7 @@ def html_page(document: dict[str, Any], lang: str) -> str:
     rubric = document["rubric"]
     meta = (
         f"rubric {html.escape(rubric['name'])} v{html.escape(rubric['version'])} (sha256 {rubric['sha256'][:12]}…), "
-        f"as of {html.escape(document['as_of'] or 'now')}, log position {document['position']}"
+        f"as of {html.escape(_as_of(document))}, log position {document['position']}"
     )
     return (
         "<!DOCTYPE html>\n"
@@ -161,6 +161,12 @@ def html_page(document: dict[str, Any], lang: str) -> str:
         f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         "</body></html>\n"
     )
+
+
+def _as_of(document: dict[str, Any]) -> str:
+    """The moment judged, as people read it: ISO 8601 in the store's zone (a commands.clock.Shown)."""
+    moment = document["as_of"]
+    return moment.iso() if moment is not None else "now"
 
 
 def write_xlsx(path: Path, document: dict[str, Any], lang: str) -> None:
@@ -183,7 +189,7 @@ def write_xlsx(path: Path, document: dict[str, Any], lang: str) -> None:
     rubric = document["rubric"]
     sheet.append([])
     sheet.append([f"rubric {rubric['name']} v{rubric['version']} sha256 {rubric['sha256']}"])
-    sheet.append([f"as of {document['as_of'] or 'now'}, log position {document['position']}"])
+    sheet.append([f"as of {_as_of(document)}, log position {document['position']}"])
     formulas.protect_sheet(sheet)  # every text cell a string, never a formula
     sheet.column_dimensions["B"].width = 28
     workbook.save(path)

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from commands import clock
 from commands.app import LedgerService
 from domain.errors import LedgerError
 from domain.ids import community_id
@@ -27,6 +28,7 @@ from infra.checkpoint import (
     records_tree,
     sign_checkpoint,
 )
+from projections.filters import utc_ms
 
 
 class VerificationFailed(LedgerError):
@@ -117,8 +119,7 @@ def seal(service: LedgerService, private: Ed25519PrivateKey) -> dict[str, Any]:
 
 
 def _utc_now() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return utc_ms(datetime.now(UTC))  # UTC inside the signed bytes
 
 
 def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
     assert result.leaves is not None and result.positions is not None
     if result.events < cp.log_size:
         raise VerificationFailed(
-            f"the log holds {result.events} events, fewer than the {cp.log_size} sealed at {cp.sealed_at}: "
+            f"the log holds {result.events} events, fewer than the {cp.log_size} sealed at {clock.text(cp.sealed_at, service.tz)}: "
             "events were removed"
         )
     tree = log_tree(result.leaves, result.events)
@@ -137,14 +138,14 @@ def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
     if not merkle.verify_consistency(cp.log_size, tree.size, cp.log_root, tree.root(), proof):
         first = _first_rewritten(result, cp)
         raise VerificationFailed(
-            f"the log is not an extension of the one sealed at {cp.sealed_at}: history up to position "
+            f"the log is not an extension of the one sealed at {clock.text(cp.sealed_at, service.tz)}: history up to position "
             f"{cp.last_position} was rewritten{first}"
         )
     return {
         "intact": True,
         "events": result.events,
         "checkpoint_size": cp.log_size,
-        "sealed_at": cp.sealed_at,
+        "sealed_at": clock.shown(cp.sealed_at, service.tz),
         "appended_since": result.events - cp.log_size,
         "consistency_proof": [p.hex() for p in proof],
     }
@@ -170,7 +171,7 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, A
         raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
     tip = result.records.get(record_id)
     if tip is None:
-        raise VerificationFailed(f"record {record_id} is not in the log sealed at {cp.sealed_at}")
+        raise VerificationFailed(f"record {record_id} is not in the log sealed at {clock.text(cp.sealed_at, service.tz)}")
     order, rtree = records_tree(result.records)
     owner = service.recorder.claims([record_id]).get(record_id)
     if owner is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from commands import models
+from commands import clock, models
 from commands.access import load_actors
 from commands.context import Env, MalformedInput, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
@@ -168,7 +168,9 @@ def actor_rows(env: Env) -> list[dict[str, Any]]:
             else:
                 row.update(revoked_by=payload["actor"], revoked_at=at, reason=payload["reason"])
         start = batch[-1].id + 1
-    return list(rows.values())
+    listed = list(rows.values())
+    clock.localise(listed, service.tz)
+    return listed
 
 
 def register(group: click.Group) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
-from commands import labels
+from commands import clock, labels
 from commands.accountability import period_arg, unit_arg
 from commands.assess import RubricError, html_page, load_rubric, rank, score_unit, write_xlsx
 from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, unit_options
@@ -18,7 +18,7 @@ from domain.units import UnitRef
 from projections.filters import Moment
 
 METRIC_NAMES = ("coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality")
-AS_OF_HELP = "Compute from what had been recorded at that moment (a date means the end of that day)."
+AS_OF_HELP = "Compute from what had been recorded at that moment, in the store's time zone (a date means the end of that local day)."
 WAIT_HELP = "PostgreSQL: first wait up to SECONDS for the projections to reach the log's head."
 
 
@@ -30,7 +30,7 @@ def _as_of_day(env: Env, moment: Moment) -> date:
     """The local day the obligations are judged on: the as-of moment's, or today."""
     if moment.as_of is None:
         return date.fromisoformat(env.today())
-    return datetime.fromisoformat(moment.as_of.replace("Z", "+00:00")).astimezone(env.zone()).date()
+    return clock.parse_stored(moment.as_of).astimezone(env.zone()).date()
 
 
 def _position(views: Any, moment: Moment) -> int:
@@ -134,7 +134,7 @@ def assessment_document(env: Env, span: Any, level: str, moment: Moment, chosen:
     return {
         "period": span.text,
         "level": level,
-        "as_of": moment.as_of,
+        "as_of": clock.shown(moment.as_of, env.zone()),
         "position": _position(views, moment),
         "rubric": chosen.describe(),
         "units": units,
@@ -181,7 +181,7 @@ def assess_explain(env: Env, period: str, unit: str, metric: str, as_of: str | N
                     "period": span.text,
                     "unit": str(ref),
                     "metric": metric,
-                    "as_of": moment.as_of,
+                    "as_of": clock.shown(moment.as_of, env.zone()),
                     "value": None if measure_.value is None else round(measure_.value, 6),
                     "numerator": round(measure_.numerator, 6),
                     "denominator": round(measure_.denominator, 6),
@@ -270,7 +270,7 @@ def audit_responsibility(env: Env, unit: str, period: str, as_of: str | None, fm
     with views.read() as conn:
         if ref not in units_of(conn, ref.level, moment):
             raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
-        rows = obligations(conn, ref, span, moment, _as_of_day(env, moment))
+        rows = obligations(conn, ref, span, moment, _as_of_day(env, moment), env.zone())
     emit(rows, RESPONSIBILITY_FIELDS, fmt, labels.headers(RESPONSIBILITY_FIELDS, env.lang))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from commands import clock
 from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import render_json
@@ -85,7 +86,7 @@ def audit_verify(env: Env, community: str | None, checkpoint: Path | None, publi
         _report(
             result,
             fmt,
-            f"intact: {result['events']} events; the {sealed.log_size} sealed at {sealed.sealed_at} are unchanged "
+            f"intact: {result['events']} events; the {sealed.log_size} sealed at {result['sealed_at'].iso()} are unchanged "
             f"and {result['appended_since']} were appended since",
         )
     else:
@@ -171,7 +172,8 @@ def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path) -> Non
 @click.argument("bundle", type=FILE)
 @click.option("--public-key", "public_key", type=FILE, required=True, metavar="FILE", help="The sealing office's public key.")
 @FORMAT
-def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
+@pass_env
+def audit_check(env: Env, bundle: Path, public_key: Path, fmt: str) -> None:
     """Check a proof bundle with no database: only the bundle and the sealing office's public key.
 
     \b
@@ -191,17 +193,20 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
         {"position": e.position, "event": e.topic.rsplit(".", 1)[-1], "recorded_at": e.recorded_at, "actor": e.payload.get("actor")}
         for e in events
     ]
+    # No store here: times are shown in TAIZHANG_TZ (default Asia/Shanghai), the zone of the county's stores.
+    tz = env.zone()
+    clock.localise(listed, tz)
     result = {
         "verified": True,
         "record_id": record_id,
-        "sealed_at": sealed.sealed_at,
+        "sealed_at": clock.shown(sealed.sealed_at, tz),
         "log_size": sealed.log_size,
         "key_id": sealed.key_id,
         "events": listed,
     }
     lines = [
-        f"verified: record {record_id} has exactly these {len(events)} event(s) in the log sealed at {sealed.sealed_at} "
+        f"verified: record {record_id} has exactly these {len(events)} event(s) in the log sealed at {result['sealed_at'].iso()} "
         f"({sealed.log_size} events, key {sealed.key_id[:16]})"
     ]
-    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at']} by {e['actor']}" for e in listed]
+    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at'].iso()} by {e['actor']}" for e in listed]
     _report(result, fmt, "\n".join(lines))

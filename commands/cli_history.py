@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from commands import labels, models
+from commands import clock, labels, models
 from commands.cli_assess import audit
 from commands.cli_ledger import parse_as_of
 from commands.context import Env, MalformedInput, format_option, pass_env
@@ -64,7 +64,7 @@ def _localised(row: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[str
 
 @audit.command("history")
 @click.argument("community")
-@click.option("--as-of", "as_of", metavar="DT", help="Stop at that recorded moment (a date means the end of that day).")
+@click.option("--as-of", "as_of", metavar="DT", help="Stop at that recorded moment: any recorded time this command printed (a date means the end of that local day).")
 @click.option("--at-position", "at_position", type=click.IntRange(0, 2**62), default=None, metavar="N", help="Stop at log position N.")
 @format_option()
 @pass_env
@@ -72,7 +72,7 @@ def audit_history(env: Env, community: str, as_of: str | None, at_position: int 
     """Every event of a community, in order: who recorded, corrected, voided, closed what, and when.
 
     One row per event: its log position, the recorded time (the database's clock,
-    UTC), the actor, what happened, its fields — a correction shows old → new — and
+    shown in the store's time zone), the actor, what happened, its fields — a correction shows old → new — and
     its chain hash. Names, birth dates and notes are shown only with the key file,
     otherwise as (encrypted). With --as-of or --at-position the history stops there:
     exactly what an auditor would have seen at that moment.
@@ -92,6 +92,7 @@ def audit_history(env: Env, community: str, as_of: str | None, at_position: int 
     bound = Bound(as_of=parse_as_of(env, as_of) if as_of else None, position=at_position)
     service = env.service()
     rows = history(service, code, bound)
+    clock.localise(rows, service.tz)
     from commands.access_log import history_residents
 
     env.log_access(*history_residents(code, rows))  # names, birth dates and notes: logged before printing

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from commands import labels, tabular
+from commands import clock, labels, tabular
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env, writing
 from commands.output import emit
 from commands.progress import Progress
 from domain.vocab import CATEGORIES, KINDS
 from projections import filters as queries
-from projections.filters import utc_ms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,7 +53,7 @@ def range_options(func: F) -> F:
 def moment_options(func: F) -> F:
     func = click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")(func)
     func = click.option("--at-position", "at_position", type=click.IntRange(0, 2**62), default=None, metavar="N", help="The ledger as it stood at log position N.")(func)
-    func = click.option("--as-of", "as_of", metavar="DT", help="The ledger as recorded at that moment (a date means the end of that day); later records, corrections and voids are not applied.")(func)
+    func = click.option("--as-of", "as_of", metavar="DT", help="The ledger as recorded at that moment, e.g. a recorded_at as printed (a date means the end of that local day, 09:30 the end of that minute); later records, corrections and voids are not applied.")(func)
     return func
 
 
@@ -128,22 +127,12 @@ def parse_filters(
 
 
 def parse_as_of(env: Env, value: str) -> str:
-    """--as-of as fixed-width UTC text; a date means the end of that local day; never in the future."""
+    """--as-of as fixed-width UTC text: the end of the unit it names (commands.clock); never in the future."""
     tz = env.zone()
     try:
-        parsed, has_time = tabular.parse_datetime(value)
-    except tabular.CellError as e:
+        return clock.as_of(value, tz, datetime.now(tz))
+    except ValueError as e:
         raise MalformedInput(f"--as-of: {e}") from None
-    if not has_time and parsed.tzinfo is None:
-        moment = datetime.combine(parsed.date() + timedelta(days=1), time(0), tz) - timedelta(milliseconds=1)
-    else:
-        moment = parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
-    now = datetime.now(tz)
-    if moment > now:
-        if has_time or parsed.tzinfo is not None or moment.date() != now.date():
-            raise MalformedInput(f"--as-of: {value!r} is in the future")
-        moment = now  # "as of today": what has been recorded so far
-    return utc_ms(moment)
 
 
 def prepared_views(env: Env, wait: float | None) -> Any:
@@ -167,12 +156,13 @@ def _check_output(fmt: str, output: Path | None) -> None:
 
 
 def _emit(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, *, title: str, kind: str) -> None:
+    clock.localise(rows, env.zone())
     if fmt == "xlsx":
         from commands.export import write_xlsx
 
         assert output is not None
         with writing("--output", output):
-            write_xlsx(output, rows, fields, env.lang, title=title, kind=kind)
+            write_xlsx(output, rows, fields, env.lang, title=title, kind=kind, zone=env.zone().key)
         click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
         return
     shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
@@ -218,6 +208,12 @@ def entries(
     output: Path | None,
 ) -> None:
     """List service records, one row per record with its current (or as-of) revision.
+
+    A record is late (逾期登记) when it was recorded more than 7 days after the
+    service — or, when the paper ledger's entry date was given (--entered-on, an
+    import's entered_on / 登记日期 column), when that date is more than 7 days after
+    it: a back-filled ledger is not late. Times are shown in the store's time zone;
+    any time printed, pasted into --as-of, selects the ledger that included it.
 
     \b
     Example:
@@ -332,7 +328,8 @@ def _title(env: Env, what: str, unit: str, filters: queries.Filters) -> str:
         name = "Service ledger" if what == "entries" else "Service summary"
     moment = ""
     if filters.moment.as_of:
-        moment = f" (as of {filters.moment.as_of})" if env.lang != "zh" else f"（截至 {filters.moment.as_of}）"
+        shown = clock.shown(filters.moment.as_of, env.zone())
+        moment = f" (as of {shown})" if env.lang != "zh" else f"（截至 {shown}）"
     elif filters.moment.position is not None:
         moment = f" (at position {filters.moment.position})"
     return " ".join(part for part in (name, unit, period) if part) + moment

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from commands import clock
 from commands.access_log import ACCESS_FIELDS
 from commands.cli_assess import audit
 from commands.cli_ledger import _day
@@ -24,6 +25,7 @@ from commands.cli_people import resident
 from commands.context import Env, MalformedInput, Refused, format_option, pass_env, write_format_option
 from commands.labels import headers
 from commands.output import emit, emit_write
+from projections.filters import utc_ms
 
 ACCESS_LABELS = {
     "id": ("id", "序号"),
@@ -211,10 +213,6 @@ def _resident_arg(value: str | None) -> tuple[str, str] | None:
     return community.strip(), code.strip()
 
 
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 @audit.command("access")
 @click.option("--resident", metavar="COMMUNITY/CODE", help="Only reads that showed this resident's data.")
 @click.option("--actor", "who", metavar="ACTOR", help="Only reads by this actor.")
@@ -242,15 +240,13 @@ def audit_access(
     if who is not None and not who.strip():
         raise MalformedInput("--actor: must not be empty")
     tz = env.zone()
-    start = _utc(datetime.combine(first, time(0), tz)) if first else None
-    end = _utc(datetime.combine(last + timedelta(days=1), time(0), tz)) if last else None
+    start = utc_ms(datetime.combine(first, time(0), tz)) if first else None
+    end = utc_ms(datetime.combine(last + timedelta(days=1), time(0), tz)) if last else None
     service = env.service()
     rows: list[dict[str, Any]] = service.recorder.access_entries(
         resident=subject, actor=who.strip() if who else None, start=start, end=end
     )
-    for row in rows:
-        at = datetime.fromisoformat(row["at"].replace("Z", "+00:00")).astimezone(service.tz)
-        row["at"] = at.isoformat(timespec="milliseconds")
+    clock.localise(rows, service.tz)
     labels = [ACCESS_LABELS[f][1 if env.lang == "zh" else 0] for f in ACCESS_FIELDS]
     emit(rows, ACCESS_FIELDS, fmt, labels if fmt == "table" else headers(ACCESS_FIELDS, env.lang))
 

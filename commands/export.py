@@ -8,7 +8,6 @@ never as formulas, with Excel's quote prefix where they start like one
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 from commands import formulas, labels
+from commands.clock import XLSX_FORMAT, Shown
 
 
 def _cell_value(value: Any) -> Any:
@@ -32,7 +32,9 @@ def _cell_value(value: Any) -> Any:
     return str(value)
 
 
-def write_xlsx(path: Path, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str) -> None:
+def write_xlsx(
+    path: Path, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str, zone: str
+) -> None:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "台账" if lang == "zh" else "ledger"
@@ -44,19 +46,17 @@ def write_xlsx(path: Path, rows: list[dict[str, Any]], fields: list[str], lang: 
         cell.alignment = Alignment(wrap_text=True)
     for row in rows:
         shown = labels.localise(row, lang)
-        values: list[Any] = []
-        for field in fields:
-            value = shown.get(field)
-            if field == "occurred_at" and isinstance(value, str):
-                # A real date-time cell, naive local time, as clerks' own sheets have it.
-                values.append(datetime.fromisoformat(value).replace(tzinfo=None))
-            else:
-                values.append(_cell_value(value))
-        sheet.append(values)
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm"
+        values = [shown.get(field) for field in fields]
+        # Times are real date-time cells in the store's local time, as clerks' own sheets have them.
+        sheet.append([v.cell() if isinstance(v, Shown) else _cell_value(v) for v in values])
+        for cell, value in zip(sheet[sheet.max_row], values, strict=True):
+            if isinstance(value, Shown):
+                cell.number_format = XLSX_FORMAT if value.digits else "yyyy-mm-dd hh:mm"
     _totals(sheet, rows, fields, lang, kind)
+    if kind == "entries":
+        sheet.append([])
+        sheet.append([labels.legend(zone, lang)])  # below the totals: an import stops reading there
+        sheet.cell(row=sheet.max_row, column=1).alignment = Alignment(wrap_text=False)
     formulas.protect_sheet(sheet)  # every text cell a string, never a formula
     for index, field in enumerate(fields, start=1):
         width = 12 if field not in ("record_id", "note", "community_name") else 24

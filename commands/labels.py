@@ -56,6 +56,19 @@ FIELDS: dict[str, tuple[str, str]] = {
 }
 
 STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废")}
+# The legend under a printed ledger: what its times and its `late` column mean.
+LEGEND = (
+    "Notes: times are in the store's time zone, {zone}. Late: recorded more than 7 days after the service, "
+    "or, where the paper ledger's entry date (entered on) is given, entered more than 7 days after it.",
+    "说明：时间均为本台账库所在时区（{zone}）的时间。逾期登记：录入时间晚于服务时间 7 天以上；"
+    "填有登记日期的，以登记日期是否晚于服务时间 7 天以上为准。",
+)
+
+
+def legend(zone: str, lang: str) -> str:
+    return LEGEND[1 if lang == "zh" else 0].format(zone=zone)
+
+
 ERASED = ("(erased)", "（已删除）")  # a name, birth date or note whose key an erasure destroyed
 PERSONAL_FIELDS = ("name", "birth_date", "note")
 

@@ -16,6 +16,7 @@ import click
 import orjson
 
 from commands import formulas
+from commands.clock import Shown, plain
 
 FORMATS = ("table", "json", "csv")
 
@@ -53,6 +54,8 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], headers
 
 
 def _csv_cell(value: Any) -> str:
+    if isinstance(value, Shown):
+        return value.iso()  # as in the JSON
     if isinstance(value, bool):
         return "true" if value else "false"  # as in the JSON
     if isinstance(value, (int, float)):
@@ -70,7 +73,8 @@ def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def render_json(document: Any) -> str:
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+    return orjson.dumps(document, default=plain, option=options).decode()
 
 
 def emit(

@@ -466,6 +466,27 @@ def parse_date(value: object) -> dt.date:
     return parsed.date()
 
 
+DAY = dt.timedelta(days=1)
+
+
+def parse_instant(raw: str) -> tuple[dt.datetime, dt.timedelta]:
+    """A typed date or date-time and the unit it is given to: a day for a date, an hour for `9时`,
+    a minute for `09:30`, a second for `09:30:15`, 10⁻ⁿ s for n fraction digits."""
+    value, _ = _parse_text_datetime(raw, "a date and time")
+    match = _DATETIME.fullmatch(unicodedata.normalize("NFKC", raw).strip())
+    if match is None:  # cannot happen: parsed just above
+        raise CellError(f"not a date and time: {raw!r}")
+    if match.group("F") is not None:
+        return value, dt.timedelta(microseconds=10 ** (6 - len(match.group("F"))))
+    if match.group("S") is not None or match.group("zS") is not None:
+        return value, dt.timedelta(seconds=1)
+    if match.group("M") is not None or match.group("zM") is not None:
+        return value, dt.timedelta(minutes=1)
+    if match.group("zH") is not None:
+        return value, dt.timedelta(hours=1)
+    return value, DAY
+
+
 def parse_datetime(value: object) -> tuple[dt.datetime, bool]:
     """A datetime and whether it carried a time of day (else it is midnight).
 

@@ -6,7 +6,7 @@ Pure data, no database: the CLI builds these before it touches the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 
@@ -14,6 +14,16 @@ def utc_ms(moment: datetime) -> str:
     """An aware datetime as fixed-width UTC text with milliseconds: 2026-03-05T01:30:00.000Z."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_utc(text_value: str) -> datetime:
+    """Fixed-width UTC text (`…Z`), or ISO 8601 with an offset, as an aware datetime."""
+    return datetime.fromisoformat(text_value.replace("Z", "+00:00"))
+
+
+def local_iso(text_value: str, tz: tzinfo) -> str:
+    """A recorded time as people read it: ISO 8601 in the store's zone, with milliseconds."""
+    return parse_utc(text_value).astimezone(tz).isoformat(timespec="milliseconds")
 
 
 class UnknownUnit(LookupError):

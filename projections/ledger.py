@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, select, update
 
 from infra.runner import Event
 from projections import tables as t
-from projections.filters import utc_ms
+from projections.filters import parse_utc, utc_ms
 
 LATE_AFTER = timedelta(days=7)
 
@@ -32,10 +32,6 @@ RETIRED = TOPIC + "ProviderRetired"
 RECORDED = TOPIC + "ServiceRecorded"
 CORRECTED = TOPIC + "ServiceCorrected"
 VOIDED = TOPIC + "ServiceVoided"
-
-
-def parse_utc(text_value: str) -> datetime:
-    return datetime.fromisoformat(text_value.replace("Z", "+00:00"))
 
 
 def is_late(occurred_at: str, recorded_at: str, entered_on: str | None) -> bool:

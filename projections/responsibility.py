@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from domain.units import Period, UnitRef
 from projections.assessment import UnitFacts, assess, communities_at, responsible
-from projections.filters import Moment
+from projections.filters import Moment, local_iso
 
 
 def _status(done: bool, period: Period, today: date) -> str:
@@ -20,16 +20,16 @@ def _status(done: bool, period: Period, today: date) -> str:
 
 
 def obligations(
-    conn: Connection, unit: UnitRef, period: Period, moment: Moment, today: date
+    conn: Connection, unit: UnitRef, period: Period, moment: Moment, today: date, tz: tzinfo = UTC
 ) -> list[dict[str, Any]]:
-    """Every obligation of the unit for the period, with its status and evidence."""
+    """Every obligation of the unit for the period, with its status and evidence (times in `tz`)."""
     level = unit.level
     facts_list = assess(conn, level=level, period=period, moment=moment, only=unit, day=today)
     if not facts_list:
         return []
     facts: UnitFacts = facts_list[0]
     out: list[dict[str, Any]] = []
-    debriefed = _debriefs(conn, unit, period, moment)
+    debriefed = _debriefs(conn, unit, period, moment, tz)
     for duty in responsible(conn, unit, period, moment):
         out.append(
             {
@@ -107,14 +107,14 @@ def obligations(
     return out
 
 
-def _debriefs(conn: Connection, unit: UnitRef, period: Period, moment: Moment) -> dict[str, str]:
+def _debriefs(conn: Connection, unit: UnitRef, period: Period, moment: Moment, tz: tzinfo) -> dict[str, str]:
     valid, params = moment.where("b")
     params.update(unit=str(unit), period=period.text)
     rows = conn.execute(
         text(f"SELECT b.official, b.filed_at FROM acct_debriefs b WHERE {valid} AND b.unit = :unit AND b.period = :period"),
         params,
     )
-    return {row[0]: f"filed {row[1]}" for row in rows}
+    return {row[0]: f"filed {local_iso(row[1], tz)}" for row in rows}
 
 
 def _pairings(conn: Connection, codes: list[str], period: Period, moment: Moment) -> list[dict[str, Any]]:

@@ -328,9 +328,9 @@ def test_grants_and_revocations_are_events_saying_who_and_when(acl: Acl) -> None
     rows = {row["actor"]: row for row in acl.cli.json("actor", "list", actor="aud-city")}
     assert set(rows) >= {*ACTORS, REVOKED}  # and those the matrix added
     assert rows["clerk-hj"]["role"] == "clerk" and rows["clerk-hj"]["scope"] == "township:八步区/贺街镇"
-    assert rows["clerk-hj"]["granted_by"] == ADMIN and rows["clerk-hj"]["granted_at"].endswith("Z")
+    assert rows["clerk-hj"]["granted_by"] == ADMIN and rows["clerk-hj"]["granted_at"].endswith("+08:00")  # the store's zone
     assert rows[REVOKED]["status"] == "revoked" and rows[REVOKED]["revoked_by"] == ADMIN
-    assert rows[REVOKED]["reason"] == "调离岗位" and rows[REVOKED]["revoked_at"] >= rows[REVOKED]["granted_at"]
+    assert rows[REVOKED]["reason"] == "调离岗位" and rows[REVOKED]["revoked_at"] >= rows[REVOKED]["granted_at"]  # one offset: text order is time order
     topics = _topics(acl.url)
     assert topics.count("taizhang:Actors.Revoked") >= 1 and topics.count("taizhang:Actors.Granted") >= len(ACTORS) + 1
     assert topics[0] == "taizhang:Actors.Opened"  # init --admin opened access control before anything else
