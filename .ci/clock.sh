@@ -7,7 +7,8 @@
 # The clock is moved forward (never back) to the next HH:MM:SS UTC and keeps
 # ticking from there, in this process and every process it starts, SQLite's
 # 'now' included (libfaketime, Debian's 'faketime' package; installed here
-# when missing and we are root). Monotonic clocks are left alone. A PostgreSQL
+# when missing and we are root). Monotonic clocks move by the same offset
+# (left alone, libfaketime makes Python's sleep fail with EINVAL). A PostgreSQL
 # server started elsewhere keeps the real clock: it is at most a day behind.
 set -euo pipefail
 
@@ -39,5 +40,5 @@ printf 'clock.sh: running with the clock at %s UTC (+%ss)%s\n' \
     "$(date -u -d "@$then" '+%F %T')" "$offset" "${TZ:+, TZ=$TZ}" >&2
 
 export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}
-export FAKETIME="+${offset}s" FAKETIME_DONT_FAKE_MONOTONIC=1
+export FAKETIME="+${offset}s"
 exec "$@"

@@ -172,8 +172,7 @@ def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path) -> Non
 @click.argument("bundle", type=FILE)
 @click.option("--public-key", "public_key", type=FILE, required=True, metavar="FILE", help="The sealing office's public key.")
 @FORMAT
-@pass_env
-def audit_check(env: Env, bundle: Path, public_key: Path, fmt: str) -> None:
+def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
     """Check a proof bundle with no database: only the bundle and the sealing office's public key.
 
     \b
@@ -194,7 +193,7 @@ def audit_check(env: Env, bundle: Path, public_key: Path, fmt: str) -> None:
         for e in events
     ]
     # No store here: times are shown in TAIZHANG_TZ (default Asia/Shanghai), the zone of the county's stores.
-    tz = env.zone()
+    tz = Env.default_zone()
     clock.localise(listed, tz)
     result = {
         "verified": True,

@@ -66,7 +66,7 @@ class Env:
         try:
             service = self.service()
         except StoreError:
-            zone = ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
+            zone = self.default_zone()
             models.validate(model, data, tz=zone, now=datetime.now(zone))  # type: ignore[arg-type]
             raise
         return service.validate(model, data)
@@ -76,14 +76,19 @@ class Env:
         try:
             return self.service().tz
         except StoreError:
-            return ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
+            return self.default_zone()
+
+    @staticmethod
+    def default_zone() -> ZoneInfo:
+        """The zone where no store decides: TAIZHANG_TZ, else Asia/Shanghai."""
+        return ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)
 
     def today(self) -> str:
         """Today in the store's time zone (or the default zone when there is no store)."""
         try:
             return self.service().now().date().isoformat()
         except StoreError:
-            return datetime.now(ZoneInfo(os.environ.get("TAIZHANG_TZ") or DEFAULT_TZ)).date().isoformat()
+            return datetime.now(self.default_zone()).date().isoformat()
 
     def writer(self) -> str:
         """The actor of a write command; required (exit 2 when missing or not a plain name).

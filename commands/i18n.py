@@ -370,7 +370,6 @@ CATALOGUE: dict[str, str] = {
     "--from {first} is after --to {last}": "--from {first} 晚于 --to {last}",
     "--as-of and --at-position: give at most one": "--as-of 和 --at-position：最多只能给一个",
     "--at-position: must be 0 or more, got {value}": "--at-position：必须不小于 0，而不是 {value}",
-    "--as-of: {value} is in the future": "--as-of：{value} 晚于当前时间",
     "--output: required with --format xlsx": "--output：使用 --format xlsx 时必须给出",
     "--output: required with --format {format}": "--output：使用 --format {format} 时必须给出",
     "--output: folder {folder} does not exist": "--output：文件夹 {folder} 不存在",

@@ -1526,7 +1526,9 @@ def test_assess_as_of_is_byte_identical_however_much_is_recorded_later(run: Cli,
 
     first = as_of_outputs(cli, as_of, tmp_path, "first")
     doc = orjson.loads(first["township-json"])
-    assert isinstance(doc["as_of"], str) and doc["as_of"].startswith(as_of[:23])  # YYYY-MM-DDTHH:MM:SS.mmm UTC
+    # The moment judged, shown in the store's zone: the same instant to the millisecond.
+    assert isinstance(doc["as_of"], str) and doc["as_of"].endswith("+08:00")
+    assert datetime.fromisoformat(doc["as_of"]) == datetime.fromisoformat(as_of.replace("Z", "+00:00"))
     heads = {row["head"] for row in read_json(cli, "projections", "status")}
     assert {doc["position"]} == heads  # everything recorded so far was before the as-of moment
     assert {u["unit"]: u["rank"] for u in doc["units"]} == {B: 1, C: 1, A: 3, D: None}

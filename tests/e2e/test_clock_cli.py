@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
+import orjson
 
 from tests.e2e.conftest import COMMUNITY, Cli, establish_args, record_args
 
@@ -121,3 +122,21 @@ def test_late_is_explained_where_people_look() -> None:
     section = readme[readme.index("### Times: one clock for people") :]
     assert "end of the last unit it" in section and "--as-of '2026-12-03 01:08:09'" in section
     assert "`late` (逾期登记)" in readme
+
+
+def test_checkpoints_and_bundles_show_sealed_and_recorded_times_in_local_time(run: Cli, tmp_path: Path) -> None:
+    rid = filled(run, "--tz", LA)
+    office, checkpoint, bundle = tmp_path / "office.key", tmp_path / "m.checkpoint", tmp_path / "r.bundle"
+    run.ok("audit", "keygen", "--key-file", str(office))
+    run.ok("audit", "seal", "--key-file", str(office), "--output", str(checkpoint))
+    sealed = run.json("audit", "verify", "--checkpoint", str(checkpoint), "--public-key", f"{office}.pub")
+    assert in_zone(sealed["sealed_at"], LA)  # the store's zone; the signed checkpoint keeps UTC
+    assert orjson.loads(checkpoint.read_bytes())["sealed_at"].endswith("Z")
+    run.ok("audit", "prove", rid, "--checkpoint", str(checkpoint), "--output", str(bundle))
+    # No store offline: TAIZHANG_TZ decides (Asia/Shanghai unless set).
+    for zone in ("Asia/Shanghai", "Europe/London"):
+        env = {"TAIZHANG_TZ": zone} if zone != "Asia/Shanghai" else {}
+        checked = run.json("audit", "check", str(bundle), "--public-key", f"{office}.pub", env=env)
+        assert in_zone(checked["sealed_at"], zone) and all(in_zone(e["recorded_at"], zone) for e in checked["events"])
+        history = {r["position"]: instant(r["recorded_at"]) for r in run.json("audit", "history", "HZ-001")}
+        assert all(instant(e["recorded_at"]) == history[e["position"]] for e in checked["events"])  # the same instants

@@ -32,7 +32,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,6 +44,7 @@ from click.testing import CliRunner, Result
 from commands.cli import cli
 from commands.output import display_width
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.integration.test_service import db_clock
 
 TZ = ZoneInfo("Asia/Shanghai")  # the default zone of a store made by `init`
 ACTOR, CORRECTOR = "clerk01", "clerk02"
@@ -135,8 +136,10 @@ def error_line(result: Result, code: int, *needles: str, prefix: str = "Error: "
     return lines[0]
 
 
-def utc_now_ms() -> datetime:
-    now = datetime.now(UTC)
+def utc_now_ms(url: str) -> datetime:
+    """Now by the database's clock, which stamps recorded times (PostgreSQL keeps the real clock
+    while CI moves the test process's; .ci/clock.sh)."""
+    now = db_clock(url)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -343,9 +346,9 @@ def build_history(run: Run) -> History:
     records: dict[str, Record] = {}
     for s in SERVICES:
         record_id = str(uuid.uuid4())
-        before = utc_now_ms()
+        before = utc_now_ms(run.url)
         doc = run.json(*s.args(record_id))
-        after = utc_now_ms()
+        after = utc_now_ms(run.url)
         assert doc == {"record_id": record_id, "created": True}
         if s.entered_on:
             late = date.fromisoformat(s.entered_on) - s.occurred.date() > timedelta(days=7)
@@ -354,21 +357,21 @@ def build_history(run: Run) -> History:
         records[s.key] = Record(s, record_id, s.kind, s.residents, s.minutes, "active", 1, late, ACTOR, ACTOR,
                                 (before, after), (before, after), s.occurred)  # fmt: skip
     fixed = records[CORRECTED]
-    before = utc_now_ms()
+    before = utc_now_ms(run.url)
     run.ok("service", "correct", fixed.community, fixed.record_id, "--minutes", str(CORRECTED_MINUTES),
            "--at", CORRECTED_AT,
            *[a for r in CORRECTED_RESIDENTS for a in ("--resident", r)], "--reason", "时长登记有误",
            actor=CORRECTOR)  # fmt: skip
-    fixed.revised_window = (before, utc_now_ms())
+    fixed.revised_window = (before, utc_now_ms(run.url))
     fixed.minutes, fixed.residents = CORRECTED_MINUTES, CORRECTED_RESIDENTS
     fixed.revision, fixed.revised_by = 2, CORRECTOR
     fixed.occurred = datetime.strptime(CORRECTED_AT, "%Y-%m-%d %H:%M").replace(tzinfo=TZ)
     # late follows the corrected time: the paper entry (15 Sep) is now 18 days after it.
     fixed.late = date.fromisoformat(fixed.service.entered_on or "") - fixed.occurred.date() > timedelta(days=7)
     gone = records[VOIDED]
-    before = utc_now_ms()
+    before = utc_now_ms(run.url)
     run.ok("service", "void", gone.community, gone.record_id, "--reason", "重复登记")
-    gone.revised_window = (before, utc_now_ms())
+    gone.revised_window = (before, utc_now_ms(run.url))
     gone.status, gone.revision = "voided", 1
     # On PostgreSQL queries read the views as they stand: bring them to the head first.
     run.ok("projections", "run")
@@ -697,7 +700,7 @@ def test_as_of_and_at_position(fresh: Run) -> None:
     record(run, c, "2026-10-06 09:00", 20, resident="R2")
     pos_c = run.head()
     assert pos_c == pos_a + 1
-    noted = utc_now_ms()
+    noted = utc_now_ms(run.url)
     time.sleep(1.1)  # the database clock moves on
     run.ok("service", "correct", "HZ-001", a, "--minutes", "50", "--reason", "时长有误", actor=CORRECTOR)
     assert run.head() == pos_c + 1
@@ -898,8 +901,9 @@ def test_xlsx_export_reads_back_and_imports_as_nothing_new(
     expected = hist.ordered(include_voided=bool(extra))
     sheet = openpyxl.load_workbook(path).active
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-    title, header, data, total = rows[0], rows[1], rows[2:-1], rows[-1]
+    title, header, data, total, gap, legend = rows[0], rows[1], rows[2:-3], rows[-3], rows[-2], rows[-1]
     assert isinstance(title[0], str) and title[0].strip() and all(v is None for v in title[1:])
+    assert all(v is None for v in gap) and ("逾期登记" if lang == "zh" else "Late:") in legend[0]  # under the totals
     keys = [header_key(h) for h in header]
     if lang == "zh":
         names = {
