@@ -94,7 +94,7 @@ class TaizhangApplication(Application[UUID]):
             try:
                 self.snapshots.put([Community.Snapshot.take(aggregate)])
                 prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
-            except Exception as e:  # noqa: BLE001  (any failure of a cache, after the commit)
+            except Exception as e:  # any failure of a cache, after the commit
                 if self.warn is not None:
                     error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
                     self.warn(
