@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands import models
+from commands.messages import one_line
 from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
 from domain.errors import AlreadyExists, LedgerError, NotActive, NotFound, RuleViolation
@@ -59,6 +60,8 @@ class TaizhangApplication(Application[UUID]):
 
     # Set by commands.access once a command's actor is known: checks every save against its scope.
     guard: Callable[[Sequence[Any]], None] | None = None
+    # Set by the CLI: where a note goes when a snapshot could not be written (see _take_snapshots).
+    warn: Callable[[str], None] | None = None
 
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
@@ -75,6 +78,10 @@ class TaizhangApplication(Application[UUID]):
         eventsourcing's default re-reads the store at every multiple of the interval,
         which replays a bulk import a second time. The aggregate in memory is exactly
         the stored state right after a successful save, so snapshot that.
+
+        The events are committed by now: a snapshot is only a cache, so a failure to
+        write it (a full disk, a revoked privilege) must not fail the command that stored
+        them, or a retry would store them again. Loading replays from the previous snapshot.
         """
         if self.snapshots is None:
             return
@@ -84,8 +91,15 @@ class TaizhangApplication(Application[UUID]):
             if isinstance(aggregate, Community) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 crossed[aggregate.id] = aggregate
         for aggregate in crossed.values():
-            self.snapshots.put([Community.Snapshot.take(aggregate)])
-            prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
+            try:
+                self.snapshots.put([Community.Snapshot.take(aggregate)])
+                prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
+            except Exception as e:  # any failure of a cache, after the commit
+                if self.warn is not None:
+                    error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                    self.warn(
+                        f"community {aggregate.code} was saved, but its snapshot (a cache) could not be written: {error}"
+                    )
 
 
 @dataclass

@@ -6,11 +6,13 @@ import signal
 from types import FrameType
 
 import click
+from sqlalchemy.exc import DBAPIError
 
-from commands import labels
-from commands.context import INTERVAL, Env, format_option, pass_env
+from commands import i18n, labels
+from commands.context import INTERVAL, Env, Refused, format_option, pass_env
 from commands.output import emit, render_json
 from commands.progress import Progress
+from infra import outage
 
 STATUS_FIELDS = ["projection", "position", "head", "lag"]
 
@@ -76,8 +78,13 @@ def run(env: Env, follow: bool, interval: float) -> None:
     """
     views = env.views()
     views.runner.ensure_tables()
-    with Progress("projecting", 0) as bar:
-        moved = views.runner.catch_up(progress=lambda done, total: bar.set(done, total))
+    try:
+        with Progress("projecting", 0) as bar:
+            moved = views.runner.catch_up(progress=lambda done, total: bar.set(done, total))
+    except Exception as error:
+        if not (follow and outage.is_transient(error)):
+            raise
+        moved = 0  # a follower waits the outage out below
     if not follow:
         click.echo(f"projected {moved} event(s); views at position {views.runner.head()}")
         return
@@ -86,9 +93,15 @@ def run(env: Env, follow: bool, interval: float) -> None:
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stopping["now"] = True
 
+    def say(message: str) -> None:  # at once: a follower never ends to print its notes
+        click.echo(i18n.note_line(message, env.lang), err=True)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    views.runner.follow(lambda: stopping["now"], interval=interval)
+    try:
+        views.runner.follow(lambda: stopping["now"], interval=interval, warn=say)
+    except DBAPIError as error:  # not an outage: a permission, a missing table
+        raise Refused(f"database: {outage.reason(error)}") from None
     click.echo("stopped", err=True)
 
 

@@ -132,7 +132,7 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     else:
         _ensure_key_file(key_path)
         service, _created = LedgerService.create(store, key_path, None)
-    env._service = service
+    env.adopt(service)
     if service.recorder.max_notification_id():
         raise Refused(f"the store at {store.display} already holds events; demo fills only an empty store")
     actor = env.actor or "demo"

@@ -54,8 +54,15 @@ class Env:
     def service(self) -> LedgerService:
         """The open store; a missing one is an error (only init and demo create)."""
         if self._service is None:
-            self._service = LedgerService.open(self.store, self.key_path)
+            service = LedgerService.open(self.store, self.key_path)
+            self.adopt(service)
+            return service
         return self._service
+
+    def adopt(self, service: LedgerService) -> None:
+        """Make `service` this command's store; its notes (a snapshot not written) go to stderr."""
+        self._service = service
+        service.app.warn = self.warn
 
     def validate(self, model: type[T], data: dict[str, Any]) -> T:
         """Validate a command against the store's time zone.

@@ -441,6 +441,11 @@ CATALOGUE: dict[str, str] = {
     "no key file at {path}: names and birth dates are not shown": "{path} 处没有密钥文件：不显示姓名和出生日期",
     "no key file at {path}: notes are not shown": "{path} 处没有密钥文件：不显示备注",
     "projections did not catch up within {seconds}s": "视图在 {seconds} 秒内未能赶上日志",
+    "lost the database connection ({error}); retrying…": "与数据库的连接已断开（{error}）；正在重试…",
+    "reconnected": "已重新连接数据库",
+    "community {code} was saved, but its snapshot (a cache) could not be written: {error}": (
+        "社区 {code} 已保存，但其快照（缓存）未能写入：{error}"
+    ),
     "the ledger views are {lag:int} event(s) behind the log; run 'taizhang projections run' or use --wait": (
         "台账视图落后日志 {lag} 个事件；请运行 'taizhang projections run' 或加 --wait"
     ),

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspe
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from infra import outage
 from infra.store import StoreURL
 
 BATCH_SIZE = 1000
@@ -76,7 +77,8 @@ def engines(store: StoreURL) -> tuple[Engine, Engine]:
         port=int(store.port),
         database=store.dbname,
     )
-    writer = create_engine(url_object, pool_pre_ping=True)
+    # A server that does not answer is an error after 10 s, never a hang (a follower then retries).
+    writer = create_engine(url_object, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     return writer, writer
 
 
@@ -302,11 +304,34 @@ class Runner:
             if moved == 0 or (until is not None and start + done >= until):
                 return done
 
-    def follow(self, stop: Callable[[], bool], interval: float = 0.5) -> None:
-        """Keep projecting until `stop()` is true; sleeps `interval` seconds when caught up."""
+    def follow(
+        self, stop: Callable[[], bool], interval: float = 0.5, warn: Callable[[str], None] | None = None
+    ) -> None:
+        """Keep projecting until `stop()` is true; sleeps `interval` seconds when caught up.
+
+        A transient database error (the server restarting, the session terminated) is waited
+        out, trying again with a growing, jittered pause of at most a few seconds: a worker
+        outlives the outage. `warn` hears once when an outage starts and once when a batch
+        succeeds again. Any other error is raised.
+        """
+        failures = 0
         while not stop():
-            if self.run_batch() == 0:
-                time.sleep(interval)
+            try:
+                moved = self.run_batch()
+            except Exception as error:
+                if not outage.is_transient(error):
+                    raise
+                failures += 1
+                if failures == 1 and warn is not None:
+                    warn(f"lost the database connection ({outage.reason(error)}); retrying…")
+                _nap(outage.backoff(failures), stop)
+                continue
+            if failures:
+                failures = 0
+                if warn is not None:
+                    warn("reconnected")
+            if moved == 0:
+                _nap(interval, stop)
 
     def wait(self, timeout: float, interval: float = 0.2) -> bool:
         """Wait until the projections reach the head as it is now; False on timeout."""
@@ -319,7 +344,6 @@ class Runner:
                 return False
             time.sleep(interval)
 
-
     def position_at(self, moment_utc: str) -> int:
         """The last log position recorded at or before `moment_utc` (0 if none)."""
         bound = "CAST(:m AS timestamptz)" if self.backend == "postgres" else ":m"
@@ -329,3 +353,13 @@ class Runner:
                 {"m": moment_utc},
             ).first()
         return int(row[0] or 0) if row and row[0] is not None else 0
+
+
+def _nap(seconds: float, stop: Callable[[], bool]) -> None:
+    """Sleep `seconds`, waking early once `stop()` is true (a signal only sets a flag)."""
+    deadline = time.monotonic() + seconds
+    while not stop():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
