@@ -8,6 +8,7 @@ never as formulas, with Excel's quote prefix where they start like one
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,18 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 from commands import formulas, labels
-from commands.clock import XLSX_FORMAT, Shown
+from commands.clock import TIME_FIELDS, XLSX_FORMAT, Shown
+
+
+DATE_FIELDS = frozenset({"entered_on"})
+
+
+def _dated(field: str, value: Any) -> Any:
+    if isinstance(value, Shown):
+        return value.cell()
+    if field in DATE_FIELDS and isinstance(value, str):
+        return date.fromisoformat(value)
+    return _cell_value(value)
 
 
 def _cell_value(value: Any) -> Any:
@@ -47,11 +59,13 @@ def write_xlsx(
     for row in rows:
         shown = labels.localise(row, lang)
         values = [shown.get(field) for field in fields]
-        # Times are real date-time cells in the store's local time, as clerks' own sheets have them.
-        sheet.append([v.cell() if isinstance(v, Shown) else _cell_value(v) for v in values])
+        # Times and dates are real date cells in the store's local time, as clerks' own sheets have them.
+        sheet.append([_dated(field, v) for field, v in zip(fields, values, strict=True)])
         for cell, value in zip(sheet[sheet.max_row], values, strict=True):
             if isinstance(value, Shown):
                 cell.number_format = XLSX_FORMAT if value.digits else "yyyy-mm-dd hh:mm"
+            elif isinstance(cell.value, date):
+                cell.number_format = "yyyy-mm-dd"
     _totals(sheet, rows, fields, lang, kind)
     if kind == "entries":
         sheet.append([])
@@ -59,7 +73,7 @@ def write_xlsx(
         sheet.cell(row=sheet.max_row, column=1).alignment = Alignment(wrap_text=False)
     formulas.protect_sheet(sheet)  # every text cell a string, never a formula
     for index, field in enumerate(fields, start=1):
-        width = 12 if field not in ("record_id", "note", "community_name") else 24
+        width = 24 if field in ("record_id", "note", "community_name") else 20 if field in TIME_FIELDS else 12
         sheet.column_dimensions[sheet.cell(row=2, column=index).column_letter].width = width
     workbook.save(path)
 

@@ -63,6 +63,8 @@ from domain.ids import community_id
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import Cli, backend_of, error_line, sqlite_path, store_counts, store_tables
 
+pytestmark = pytest.mark.clock  # periods, due dates and visits are laid out from today's date
+
 TZ = ZoneInfo("Asia/Shanghai")  # the zone of a store made by a plain `init`
 CLERK, SUP, ADMIN = "clerk01", "sup01", "admin01"
 METRICS = ["coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality"]

@@ -22,6 +22,8 @@ from tests.e2e.conftest import (
 )
 from tests.integration.test_service import sql
 
+pytestmark = pytest.mark.clock  # sealed and recorded times
+
 
 @pytest.fixture
 def office(tmp_path: Path) -> Path:

@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import orjson
+import pytest
 
 from tests.e2e.conftest import COMMUNITY, Cli, establish_args, record_args
+
+pytestmark = pytest.mark.clock  # recorded times from the database clock, read back
 
 LA = "America/Los_Angeles"  # a zone with daylight saving, far from the machine's and from UTC
 

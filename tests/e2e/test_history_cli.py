@@ -23,6 +23,8 @@ from tests.e2e.conftest import (
 )
 from tests.integration.test_service import sql
 
+pytestmark = pytest.mark.clock  # recorded times and --as-of
+
 FIELDS = ["position", "recorded_at", "version", "actor", "event", "fields", "changes", "hash"]
 
 

@@ -473,6 +473,7 @@ def check_entries(rows: list[dict[str, Any]], expected: Sequence[Record]) -> Non
             assert revised > recorded
 
 
+@pytest.mark.clock  # recorded times, late and --as-of against the clock
 @pytest.mark.parametrize("args, select", FILTERS)
 def test_entries_json_filters(hist: History, args: list[str], select: Select) -> None:
     rows = hist.run.json("ledger", "entries", *args)
@@ -496,6 +497,7 @@ def test_entries_include_voided(hist: History, args: list[str], select: Select) 
     assert [r["record_id"] for r in without] == [r.record_id for r in expected if r.status == "active"]
 
 
+@pytest.mark.clock  # recorded times, late and --as-of against the clock
 def test_entries_show_the_history_facts(hist: History) -> None:
     """The particular records: tie on occurred_at, corrected, voided, noted, late — spelled out."""
     rows = {r["record_id"]: r for r in hist.run.json("ledger", "entries", "--include-voided")}
@@ -691,6 +693,7 @@ def record(run: Run, record_id: str, at: str, minutes: int, resident: str = "R1"
            "--at", at, "--minutes", str(minutes), "--record-id", record_id, "--entered-on", at[:10], **kw)  # fmt: skip
 
 
+@pytest.mark.clock  # recorded times, late and --as-of against the clock
 def test_as_of_and_at_position(fresh: Run) -> None:
     run = fresh
     small_store(run)
@@ -880,6 +883,7 @@ def header_key(value: Any) -> str:
     return re.sub(r"[\s_\-*]+", "", str(value or "")).lower()
 
 
+@pytest.mark.clock  # recorded times, late and --as-of against the clock
 @pytest.mark.parametrize(
     "lang, extra",
     [
@@ -1118,6 +1122,7 @@ ERRORS = [
 ]  # fmt: skip
 
 
+@pytest.mark.clock  # recorded times, late and --as-of against the clock
 @pytest.mark.parametrize("query", QUERIES, ids=["entries", "summary"])
 @pytest.mark.parametrize("args, code, needles", ERRORS)
 def test_query_errors_are_one_line(

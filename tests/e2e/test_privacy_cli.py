@@ -322,6 +322,7 @@ def test_every_command_that_prints_personal_data_is_logged(run: Cli, tmp_path: P
     assert access(run, "--resident", "HZ-001/R9") == []
 
 
+@pytest.mark.clock  # the access log's local days
 def test_audit_access_filters_by_day_and_checks_its_options(run: Cli) -> None:
     build(run)
     run.ok("projections", "run")

@@ -281,6 +281,7 @@ def test_a_refused_command_writes_nothing(service: LedgerService, refusal: str) 
 
 
 # ---- recorded time ------------------------------------------------------------------------
+@pytest.mark.clock  # recorded times from the database clock
 def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
     service: LedgerService, db_url: str
 ) -> None:
@@ -311,6 +312,7 @@ def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
     assert service.recorder.recorded_times(6, 6) == [times[5]]
 
 
+@pytest.mark.clock  # recorded times from the database clock
 def test_recorded_time_never_decreases_even_after_a_later_row(service: LedgerService, db_url: str) -> None:
     """A commit row already stamped in the future (a clock stepped back) is never undercut."""
     code = helpers.establish(service)

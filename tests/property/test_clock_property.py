@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import COMMUNITY, Cli, establish_args
 
+pytestmark = pytest.mark.clock  # recorded times from the database clock, read back
+
 ZONES = ["Asia/Shanghai", "America/Los_Angeles"]
 TABLE_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 

@@ -40,6 +40,8 @@ from infra import crypto
 from infra.store import parse_url
 from tests.conftest import drop_pg_database, make_pg_database
 
+pytestmark = pytest.mark.clock  # service days are laid out from today's date
+
 TZ = ZoneInfo("Asia/Shanghai")  # the default store zone (LedgerService.create with tz=None)
 ACTOR = "clerk"
 SNAPSHOT_EVERY = 4

@@ -17,6 +17,8 @@ from commands import clock
 from commands.output import render_csv, render_json, render_table
 from projections.filters import utc_ms
 
+pytestmark = pytest.mark.clock  # cheap; shows the clock rules hold whatever the process's zone
+
 ZONES = [ZoneInfo(z) for z in ("Asia/Shanghai", "America/Los_Angeles", "Europe/London", "Asia/Kathmandu", "UTC")]
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
 

@@ -368,6 +368,7 @@ def test_needs_the_master_key_and_writes_nothing_without_it(tmp_path: Path) -> N
         service.close()
 
 
+@pytest.mark.clock  # the demo ends today
 def test_a_future_today_is_malformed(tmp_path: Path) -> None:
     service = new_service(tmp_path)
     try:
@@ -378,6 +379,7 @@ def test_a_future_today_is_malformed(tmp_path: Path) -> None:
         service.close()
 
 
+@pytest.mark.clock  # the demo ends today
 def test_ending_today_nothing_is_in_the_future_and_recent_entries_are_not_late(tmp_path: Path) -> None:
     run = demo(tmp_path, seed=5, today=None)
     try:
@@ -577,6 +579,7 @@ def test_last_full_month() -> None:
 
 
 # ---- the command -------------------------------------------------------------------------------------
+@pytest.mark.clock  # the demo ends today
 def test_the_command_ends_with_the_township_ranking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TAIZHANG_DB", "TAIZHANG_ACTOR", "TAIZHANG_LANG", "TAIZHANG_KEY_FILE", "TAIZHANG_TZ"):
         monkeypatch.delenv(name, raising=False)
