@@ -80,9 +80,7 @@ def open_notes(service: LedgerService, rows: list[dict[str, Any]], field: str = 
     False when there is no key file (they become None). An envelope is opened only as
     the field of its own row's record or resident: one copied from elsewhere shows UNOPENED.
     """
-    import orjson
-
-    envelopes = {i: orjson.loads(row[field]) for i, row in enumerate(rows) if row.get(field)}
+    envelopes = {i: _envelope(row[field]) for i, row in enumerate(rows) if row.get(field)}
     if not envelopes:
         return True
     places = {i: binding(rows[i], field) for i in envelopes}
@@ -105,3 +103,14 @@ def open_notes(service: LedgerService, rows: list[dict[str, Any]], field: str = 
             except crypto.Unopenable:
                 rows[i][field] = UNOPENED
     return True
+
+
+def _envelope(text: str) -> dict[str, Any]:
+    """A stored envelope; anything else (not JSON, not an object) as an empty one, which opens nowhere."""
+    import orjson
+
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -155,8 +155,8 @@ class Binding:
         return _AAD_LABEL + b"".join(len(b).to_bytes(4, "big") + b for b in (p.encode("utf-8") for p in parts))
 
 
-def resident_field(community: str, code: str, name: str) -> Binding:
-    return Binding(community, code, name)
+def resident_field(community: str, code: str, field_name: str) -> Binding:
+    return Binding(community, code, field_name)
 
 
 def note_of(community: str, record_id: str) -> Binding:
@@ -177,17 +177,17 @@ def belongs(envelope: dict[str, Any], where: Binding) -> bool:
 
 def open_sealed(envelope: dict[str, Any], data_key: bytes, where: Binding) -> str:
     """The clear text of an envelope found at `where`; Unopenable when it belongs elsewhere or was altered."""
+    if not belongs(envelope, where):
+        raise Unopenable(f"the {where.field} of {where.subject} in community {where.community} is sealed for another place")
     if envelope.get("alg") != ALG:
-        raise KeyFileError(f"unknown envelope algorithm {envelope.get('alg')!r}")
+        raise Unopenable(f"unknown envelope algorithm {envelope.get('alg')!r}")
     version = envelope.get("v", 1)
     if version == 1:
-        aad = str(envelope.get("key_id")).encode()
+        aad = where.key_id.encode()  # version 1 bound only the key id (checked above to be this place's)
     elif version == ENVELOPE_VERSION:
         aad = where.associated_data()
     else:
-        raise KeyFileError(f"unknown envelope version {version!r}")
-    if not belongs(envelope, where):
-        raise Unopenable(f"the {where.field} of {where.subject} in community {where.community} is sealed for another place")
+        raise Unopenable(f"unknown envelope version {version!r}")
     try:
         return AESGCM(data_key).decrypt(_unb64(envelope["nonce"]), _unb64(envelope["ct"]), aad).decode()
     except (InvalidTag, ValueError, KeyError, TypeError, AttributeError):

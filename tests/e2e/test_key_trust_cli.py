@@ -197,6 +197,12 @@ def test_a_note_moved_to_another_record_never_shows_there(run: Cli) -> None:
     _execute(run.url, "UPDATE ledger_revisions SET note = ? WHERE record_id = ?", (note_a, b))
     entries = by(read(run, "ledger", "entries"), "record_id")
     assert (entries[a]["note"], entries[b]["note"]) == (NOTE_A, UNOPENED)
+    # Altered in place (its version stripped, its algorithm renamed, or not an envelope at all): the same.
+    envelope = orjson.loads(note_a)
+    for altered in ({k: v for k, v in envelope.items() if k != "v"}, {**envelope, "alg": "none"}, "not json", "[1]"):
+        text = altered if isinstance(altered, str) else orjson.dumps(altered).decode()
+        _execute(run.url, "UPDATE ledger_revisions SET note = ? WHERE record_id = ?", (text, a))
+        assert by(read(run, "ledger", "entries"), "record_id")[a]["note"] == UNOPENED, altered
 
     # In the event log: b's ServiceRecorded carries a's note.
     recorded = {payload["record_id"]: (o, v, payload) for o, v, payload in events(run.url, "ServiceRecorded")}
