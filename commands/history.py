@@ -110,9 +110,8 @@ class _Walker:
         return ERASED if text is None else text
 
     def row(self, name: str, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        fields = {
-            k: self.clear(v, k, payload) for k, v in payload.items() if k not in HIDDEN and k not in ("changes", "previous")
-        }
+        shown = (k for k in payload if k not in HIDDEN and k not in ("changes", "previous"))
+        fields = {k: self.clear(payload[k], k, payload) for k in shown}
         changes: dict[str, dict[str, Any]] = {}
         if name == "service_recorded":
             self.records[payload["record_id"]] = {f: payload.get(f) for f in SERVICE_FIELDS}

@@ -177,8 +177,9 @@ def belongs(envelope: dict[str, Any], where: Binding) -> bool:
 
 def open_sealed(envelope: dict[str, Any], data_key: bytes, where: Binding) -> str:
     """The clear text of an envelope found at `where`; Unopenable when it belongs elsewhere or was altered."""
+    field_name, subject, community = where.field, where.subject, where.community
     if not belongs(envelope, where):
-        raise Unopenable(f"the {where.field} of {where.subject} in community {where.community} is sealed for another place")
+        raise Unopenable(f"the {field_name} of {subject} in community {community} is sealed for another place")
     if envelope.get("alg") != ALG:
         raise Unopenable(f"unknown envelope algorithm {envelope.get('alg')!r}")
     version = envelope.get("v", 1)
@@ -191,7 +192,7 @@ def open_sealed(envelope: dict[str, Any], data_key: bytes, where: Binding) -> st
     try:
         return AESGCM(data_key).decrypt(_unb64(envelope["nonce"]), _unb64(envelope["ct"]), aad).decode()
     except (InvalidTag, ValueError, KeyError, TypeError, AttributeError):
-        raise Unopenable(f"the {where.field} of {where.subject} in community {where.community} does not open with its key") from None
+        raise Unopenable(f"the {field_name} of {subject} in community {community} does not open with its key") from None
 
 
 def mac(data_key: bytes, text: str) -> str:

@@ -21,7 +21,7 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
@@ -199,7 +199,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return {row["key_id"]: (row["master_key_id"], bytes(row["wrapped"])) for row in rows}
 
     def sample_data_key(self, master_key_id: str) -> tuple[str, str, bytes] | None:
-        """One data key (key_id, master_key_id, wrapped), wrapped by `master_key_id` if any is; None when there are none."""
+        """One data key (key_id, master_key_id, wrapped), one wrapped by `master_key_id` if any; None if none."""
         for sql, params in (
             ("SELECT key_id, master_key_id, wrapped FROM data_keys WHERE master_key_id = %s LIMIT 1", (master_key_id,)),
             ("SELECT key_id, master_key_id, wrapped FROM data_keys LIMIT 1", ()),
@@ -323,8 +323,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         """An upgrade that a reader's or a clerk's login may not write (only the owner may): False then."""
         try:
             self.put_settings(values)
-        except InsufficientPrivilege:
-            return False
+        except (InsufficientPrivilege, PersistenceError) as e:
+            if isinstance(e, InsufficientPrivilege) or isinstance(e.__cause__, InsufficientPrivilege):
+                return False
+            raise
         return True
 
     def recorded_times(self, first: int, last: int) -> list[tuple[int, int, str]]:

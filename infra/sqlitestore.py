@@ -159,7 +159,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return found
 
     def sample_data_key(self, master_key_id: str) -> tuple[str, str, bytes] | None:
-        """One data key (key_id, master_key_id, wrapped), wrapped by `master_key_id` if any is; None when there are none."""
+        """One data key (key_id, master_key_id, wrapped), one wrapped by `master_key_id` if any; None if none."""
         for sql, params in (
             ("SELECT key_id, master_key_id, wrapped FROM data_keys WHERE master_key_id = ? LIMIT 1", (master_key_id,)),
             ("SELECT key_id, master_key_id, wrapped FROM data_keys LIMIT 1", ()),

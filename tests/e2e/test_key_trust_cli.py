@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,17 @@ import orjson
 import pytest
 
 from infra import crypto
-from tests.e2e.conftest import COMMUNITY, COMMUNITY_2, EVENTS_TABLE, Cli, backend_of, error_line, establish_args, store_counts
+from tests.conftest import drop_pg_database, make_pg_database
+from tests.e2e.conftest import (
+    COMMUNITY,
+    COMMUNITY_2,
+    EVENTS_TABLE,
+    Cli,
+    backend_of,
+    error_line,
+    establish_args,
+    store_counts,
+)
 from tests.integration.test_service import _execute, sql
 
 NAME_1 = "黄秀英甲"
@@ -76,9 +87,7 @@ def written(url: str) -> dict[str, Any]:
     }
 
 
-def test_a_damaged_key_file_is_refused_before_any_write_or_read_of_personal_data(
-    run: Cli, tmp_path: Path
-) -> None:
+def test_a_damaged_key_file_is_refused_before_any_write_or_read_of_personal_data(run: Cli, tmp_path: Path) -> None:
     records = build(run)
     run.ok("projections", "run")
     settings = dict(sql(run.url, "SELECT key, value FROM taizhang_settings"))
@@ -142,7 +151,11 @@ def test_rotation_writes_the_new_keys_check_value(run: Cli, tmp_path: Path) -> N
 def events(url: str, topic: str) -> list[tuple[Any, int, dict[str, Any]]]:
     """(originator_id, version, payload) of the stored events of a topic (`ResidentEnrolled`)."""
     table = EVENTS_TABLE[backend_of(url)]
-    rows = sql(url, f"SELECT originator_id, originator_version, state FROM {table} WHERE topic = ?", (f"taizhang:Community.{topic}",))
+    rows = sql(
+        url,
+        f"SELECT originator_id, originator_version, state FROM {table} WHERE topic = ?",
+        (f"taizhang:Community.{topic}",),
+    )
     return [(row[0], row[1], orjson.loads(bytes(row[2]))) for row in rows]
 
 
@@ -175,7 +188,10 @@ def test_a_name_copied_to_another_resident_never_shows_as_theirs(run: Cli) -> No
     assert by(read(run, "resident", "list", "HZ-001"), "code")["R1"]["name"] == UNOPENED
 
     # In the event log: R2's enrolment carries R1's name; the history and the rebuilt views refuse it.
-    enrolled = {payload["code"]: (originator, version, payload) for originator, version, payload in events(run.url, "ResidentEnrolled")}
+    enrolled = {
+        payload["code"]: (originator, version, payload)
+        for originator, version, payload in events(run.url, "ResidentEnrolled")
+    }
     originator, version, payload = enrolled["R2"]
     rewrite_event(run.url, originator, version, {**payload, "name": enrolled["R1"][2]["name"]})
     rows = run.json("audit", "history", "HZ-001")
@@ -219,7 +235,9 @@ def test_a_note_moved_to_another_record_never_shows_there(run: Cli) -> None:
 def test_a_stored_note_opens_only_as_its_community_records_note(run: Cli) -> None:
     """The key id names the record only; version 2 binds the community and the field too."""
     a = build(run)["a"]
-    envelope = next(payload["note"] for _o, _v, payload in events(run.url, "ServiceRecorded") if payload["record_id"] == a)
+    envelope = next(
+        payload["note"] for _o, _v, payload in events(run.url, "ServiceRecorded") if payload["record_id"] == a
+    )
     where = crypto.note_of("HZ-001", a)
     wrapped = bytes(sql(run.url, "SELECT wrapped FROM data_keys WHERE key_id = ?", (where.key_id,))[0][0])
     data_key = crypto.load_key_file(run.key).unwrap(where.key_id, wrapped)
@@ -241,7 +259,11 @@ def v1(tmp_path: Path) -> Cli:
 
 def test_v1_envelopes_open_where_they_belong_and_nowhere_else(v1: Cli) -> None:
     listed = by(v1.json("resident", "list", "HZ-P01"), "code")
-    assert (listed["R001"]["name"], listed["R002"]["name"], listed["R001"]["birth_date"]) == ("张秀英", "王小明", "1948-05-02")
+    assert (listed["R001"]["name"], listed["R002"]["name"], listed["R001"]["birth_date"]) == (
+        "张秀英",
+        "王小明",
+        "1948-05-02",
+    )
     name_1 = sql(v1.url, "SELECT name FROM ledger_residents WHERE code = 'R001'")[0][0]
     assert "v" not in orjson.loads(name_1)  # version 1
     _execute(v1.url, "UPDATE ledger_residents SET name = ? WHERE code = 'R002'", (name_1,))
@@ -289,3 +311,40 @@ def test_a_store_without_data_keys_records_the_first_key_it_meets(run: Cli, tmp_
     )
     damaged = damaged_copy(run.key, tmp_path / "damaged.key")
     error_line(run("resident", "enroll", "HZ-001", "R2", "--name", NAME_2, key=damaged), 1, str(damaged))
+
+
+def test_a_login_that_may_not_record_the_check_value_is_still_checked(pg_admin_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: only the owner writes settings. A clerk's login on a store without a check value
+    cannot record it, keeps working with the intact key, and is refused a damaged one (a data key does not unwrap)."""
+    import psycopg
+
+    url = make_pg_database(pg_admin_url)
+    role, password = f"tz_kclerk_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    try:
+        owner = Cli(url, tmp_path / "taizhang.key")
+        owner.ok("init", "--admin", "boss")
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE taizhang_writer")
+        owner.ok(*establish_args(COMMUNITY), actor="boss")
+        owner.ok(
+            "actor", "add", "clerk01", "--role", "clerk", "--scope", "community:HZ-001", "--login", role, actor="boss"
+        )
+        clerk = Cli(f"postgresql://{role}:{password}@{url.split('@', 1)[1]}", owner.key)
+        clerk.ok("resident", "enroll", "HZ-001", "R1", "--name", NAME_1)
+        _execute(url, "DELETE FROM taizhang_settings WHERE key = 'master_key_check'", ())  # a store from before
+
+        clerk.ok("resident", "enroll", "HZ-001", "R2", "--name", NAME_2)
+        assert "master_key_check" not in dict(sql(url, "SELECT key, value FROM taizhang_settings"))
+        damaged = damaged_copy(owner.key, tmp_path / "damaged.key")
+        before = written(url)
+        error_line(clerk("resident", "enroll", "HZ-001", "R3", "--name", "新入册", key=damaged), 1, str(damaged))
+        assert written(url) == before
+        owner.ok("projections", "run", actor="boss")
+        assert {r["code"]: r["name"] for r in clerk.json("resident", "list", "HZ-001")} == {"R1": NAME_1, "R2": NAME_2}
+        owner.ok("resident", "list", "HZ-001", actor="boss")  # the owner's login records it
+        settings = dict(sql(url, "SELECT key, value FROM taizhang_settings"))
+        assert settings["master_key_check"] == crypto.key_check(crypto.load_key_file(owner.key))
+    finally:
+        drop_pg_database(pg_admin_url, url)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
