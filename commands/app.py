@@ -251,6 +251,7 @@ class LedgerService:
             }
             if service.master is not None:
                 values["master_key_id"] = service.master.key_id  # new data keys must be wrapped by it
+                values["master_key_check"] = crypto.key_check(service.master)  # and its key must be this one
             service.recorder.put_settings(values)
         elif tz and settings.get("time_zone") != tz:
             service.close()
@@ -283,12 +284,55 @@ class LedgerService:
     # ---- keys ----------------------------------------------------------------------------
     @property
     def master(self) -> crypto.MasterKey | None:
+        """The key file's master key, checked against the store's check value; None without a key file."""
         if self._master is None and self._master_error is None:
             try:
-                self._master = crypto.load_key_file(self.key_file)
+                master = crypto.load_key_file(self.key_file)
             except crypto.KeyFileError as e:
                 self._master_error = str(e)
+                return None
+            self._check_master(master)
+            self._master = master
         return self._master
+
+    def _check_master(self, master: crypto.MasterKey) -> None:
+        """Refuse a key file that names the store's master key but holds other key material.
+
+        A store without a check value (made before it existed, or without a key file) gets
+        one, once the key has opened one of its data keys (or when it has none yet).
+        Another key id is left to the data-key checks, which name the rotation.
+        """
+        settings = self.recorder.settings()
+        current = settings.get("master_key_id")
+        if current and current != master.key_id:
+            return
+        stored = settings.get("master_key_check")
+        opens = crypto.check_matches(master, stored) if stored is not None else self._opens_a_data_key(master)
+        if opens is False:
+            raise crypto.DamagedKey(
+                f"key file {self.key_file} does not hold the store's master key {master.key_id}: "
+                "its key fails the store's check (a damaged or altered copy; restore it from its backup)"
+            )
+        if stored is None and opens is True:
+            values = {"master_key_check": crypto.key_check(master)}
+            if not current:
+                values["master_key_id"] = master.key_id
+            self.recorder.put_settings_if_allowed(values)
+
+    def _opens_a_data_key(self, master: crypto.MasterKey) -> bool | None:
+        """Whether the key unwraps one of the store's data keys: True also when it has none yet;
+        None when they are wrapped by another master key (the data-key checks refuse those)."""
+        sample = self.recorder.sample_data_key(master.key_id)
+        if sample is None:
+            return True
+        key_id, master_id, wrapped = sample
+        if master_id != master.key_id:
+            return None
+        try:
+            master.unwrap(key_id, wrapped)
+        except crypto.KeyFileError:
+            return False
+        return True
 
     def require_master(self) -> crypto.MasterKey:
         master = self.master
@@ -374,12 +418,15 @@ class LedgerService:
     def apply_enroll(self, community: Community, cmd: models.EnrollResident, keys: KeySession, actor: str) -> None:
         if cmd.code in community.residents:
             raise AlreadyExists(f"resident {cmd.code} is already enrolled in community {cmd.community}")
-        key_id = crypto.resident_key_id(cmd.community, cmd.code)
-        data_key = keys.get_or_create(key_id)
+        data_key = keys.get_or_create(crypto.resident_key_id(cmd.community, cmd.code))
+
+        def sealed(field: str, text: str) -> dict[str, Any]:
+            return crypto.seal(crypto.resident_field(cmd.community, cmd.code, field), data_key, text)
+
         community.enroll_resident(
             code=cmd.code,
-            name=crypto.seal(key_id, data_key, cmd.name),
-            birth_date=crypto.seal(key_id, data_key, cmd.birth_date.isoformat()) if cmd.birth_date else None,
+            name=sealed("name", cmd.name),
+            birth_date=sealed("birth_date", cmd.birth_date.isoformat()) if cmd.birth_date else None,
             gender=cmd.gender,
             categories=cmd.categories,
             grid=cmd.grid,
@@ -464,9 +511,9 @@ class LedgerService:
             refuse_erased(keys, community.code, cmd.residents)
         note = note_mac = None
         if cmd.note is not None:
-            key_id = crypto.note_key_id(record_id)
-            data_key = keys.get_or_create(key_id)
-            note = crypto.seal(key_id, data_key, cmd.note)
+            where = crypto.note_of(community.code, record_id)
+            data_key = keys.get_or_create(where.key_id)
+            note = crypto.seal(where, data_key, cmd.note)
             note_mac = crypto.mac(data_key, cmd.note)
         return community.record_service(
             record_id=record_id,
@@ -493,9 +540,9 @@ class LedgerService:
                 refuse_erased(keys, cmd.community, [code for code in cmd.residents if code not in listed])
             note = note_mac = None
             if cmd.note is not None and community.record_status(cmd.record_id) is not None:
-                key_id = crypto.note_key_id(cmd.record_id)
-                data_key = keys.get_or_create(key_id)
-                note = crypto.seal(key_id, data_key, cmd.note)
+                where = crypto.note_of(cmd.community, cmd.record_id)
+                data_key = keys.get_or_create(where.key_id)
+                note = crypto.seal(where, data_key, cmd.note)
                 note_mac = crypto.mac(data_key, cmd.note)
             community.correct_service(
                 record_id=cmd.record_id,
@@ -590,7 +637,7 @@ class LedgerService:
             return new.wrap(key_id, old.unwrap(key_id, wrapped))
 
         try:
-            count = self.recorder.rotate(rewrap, new.key_id)
+            count = self.recorder.rotate(rewrap, new.key_id, crypto.key_check(new))
         except BaseException:
             new_key_file.unlink(missing_ok=True)  # nothing changed: the new key opens nothing
             raise
@@ -661,15 +708,25 @@ class LedgerService:
         found = [self.app.repository.get(i) for i in ids]
         return sorted(found, key=lambda c: c.code)  # type: ignore[no-any-return]
 
-    def open_envelope(self, envelope: dict[str, str] | None, keys: KeySession | None = None) -> str | None:
-        """The clear text of an envelope, or None when it cannot be opened (no key, erased)."""
+    def open_envelope(
+        self, envelope: dict[str, Any] | None, keys: KeySession | None = None, *, where: crypto.Binding
+    ) -> str | None:
+        """The clear text of the envelope found at `where`, or None when it cannot be opened (no key, erased).
+
+        An envelope that belongs elsewhere (another person, record or field), or whose
+        ciphertext was altered, raises crypto.Unopenable: it is never shown as this place's.
+        """
         if envelope is None or self.master is None:
             return None
+        if not crypto.belongs(envelope, where):
+            raise crypto.Unopenable(
+                f"the {where.field} of {where.subject} in community {where.community} is sealed for another place"
+            )
         session = keys or self.key_session()
-        data_key = session.find(envelope["key_id"])
+        data_key = session.find(where.key_id)
         if data_key is None:
             return None
-        return crypto.open_sealed(envelope, data_key)
+        return crypto.open_sealed(envelope, data_key, where)
 
 
 def describe_key(key_id: str) -> str:

@@ -235,9 +235,9 @@ def entries(
     if not open_notes(env.service(), rows):
         env.warn(f"no key file at {env.key_path}: notes are not shown")
     from commands.access_log import entry_residents
-    from commands.views import ERASED
+    from commands.views import ERASED, UNOPENED
 
-    env.log_access(entry_residents(rows), records=sum(1 for r in rows if r.get("note") not in (None, ERASED)))
+    env.log_access(entry_residents(rows), records=sum(1 for r in rows if r.get("note") not in (None, ERASED, UNOPENED)))
     if fmt == "xlsx":
         fields = list(queries.ENTRY_FIELDS) + ["entered_on"]
     elif fmt == "table":

@@ -9,7 +9,9 @@ of the full history.
 
 Personal data (names, birth dates, notes) is shown decrypted only when the key
 file is at hand, otherwise as "(encrypted)" ("(erased)" once its data key was
-destroyed); an envelope is never printed as stored.
+destroyed); an envelope is never printed as stored. An envelope is opened only as the
+field of the event's own resident or record: one copied from elsewhere, or altered,
+shows "(cannot be opened)".
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from commands.app import KeySession, LedgerService
 from domain.errors import NotFound
 from domain.ids import community_id
 from infra.codec import decode_payload
-from infra.crypto import KeyFileError
+from infra.crypto import Binding, KeyFileError
 
 PREFIX = "taizhang:Community."
 ENCRYPTED = "(encrypted)"
 ERASED = "(erased)"
+UNOPENED = "(cannot be opened)"
 HIDDEN = {"actor", "timestamp", "originator_id", "originator_version", "originator_topic", "class_version", "digest", "note_mac"}
 # Fields a service correction may change, in the order a row shows them.
 SERVICE_FIELDS = ("kind", "occurred_at", "minutes", "residents", "providers", "place", "note")
@@ -68,8 +71,9 @@ def event_name(topic: str) -> str:
 class _Walker:
     """Keeps what a row needs from earlier events: each record's and resident's current values."""
 
-    def __init__(self, service: LedgerService) -> None:
+    def __init__(self, service: LedgerService, community: str) -> None:
         self.service = service
+        self.community = community
         self.keys: KeySession | None = service.key_session() if service.master is not None else None
         self.records: dict[str, dict[str, Any]] = {}
         self.residents: dict[str, dict[str, Any]] = {}
@@ -88,20 +92,26 @@ class _Walker:
         except KeyFileError:
             pass  # each envelope is then tried on its own and shown as unopened
 
-    def clear(self, value: Any) -> Any:
-        """An envelope's clear text, or a marker; other values unchanged."""
+    def clear(self, value: Any, field: str, payload: dict[str, Any]) -> Any:
+        """An envelope's clear text, or a marker; other values unchanged.
+
+        The envelope is opened as `field` of the payload's record (a note) or resident.
+        """
         if not _is_envelope(value):
             return value
         if self.keys is None:
             return ENCRYPTED
+        subject = payload.get("record_id") if field == "note" else payload.get("code")
+        where = Binding(self.community, str(subject), field)
         try:
-            text = self.service.open_envelope(value, self.keys)
-        except KeyFileError:  # wrapped by another master key, or tampered: shown as unopened
-            return ENCRYPTED
+            text = self.service.open_envelope(value, self.keys, where=where)
+        except KeyFileError:  # sealed for another place, wrapped by another master key, or altered
+            return UNOPENED
         return ERASED if text is None else text
 
     def row(self, name: str, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        fields = {k: self.clear(v) for k, v in payload.items() if k not in HIDDEN and k not in ("changes", "previous")}
+        shown = (k for k in payload if k not in HIDDEN and k not in ("changes", "previous"))
+        fields = {k: self.clear(payload[k], k, payload) for k in shown}
         changes: dict[str, dict[str, Any]] = {}
         if name == "service_recorded":
             self.records[payload["record_id"]] = {f: payload.get(f) for f in SERVICE_FIELDS}
@@ -111,7 +121,7 @@ class _Walker:
                 if field in payload["changes"]:
                     new = payload["changes"][field]
                     old = current.get(field, payload["previous"].get(field))
-                    changes[field] = {"old": self.clear(old), "new": self.clear(new)}
+                    changes[field] = {"old": self.clear(old, field, payload), "new": self.clear(new, field, payload)}
                     current[field] = new
         elif name == "resident_enrolled":
             self.residents[payload["code"]] = {f: payload.get(f) for f in RESIDENT_FIELDS}
@@ -137,7 +147,7 @@ def history(service: LedgerService, code: str, bound: Bound | None = None) -> li
         if not limit.admits(position, recorded_at):
             break  # positions and recorded times only grow along a stream
         events.append((position, version, topic, decode_payload(state), recorded_at))
-    walker = _Walker(service)
+    walker = _Walker(service, code)
     walker.prefetch(payload for *_, payload, _at in events)
     rows: list[dict[str, Any]] = []
     for position, version, topic, payload, recorded_at in events:

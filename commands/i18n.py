@@ -352,7 +352,17 @@ CATALOGUE: dict[str, str] = {
     "not a taizhang master key file": "不是 taizhang 主密钥文件",
     "key is not 256 bits": "密钥不是 256 位",
     "unknown envelope algorithm {alg}": "未知的加密算法 {alg}",
-    "envelope under {key} does not open with its key": "用 {key} 加密的内容无法用其密钥解开",
+    "unknown envelope version {version}": "未知的加密格式版本 {version}",
+    "the {field:term} of {subject} in community {community} does not open with its key": (
+        "社区 {community} 中 {subject} 的{field}无法用其密钥解开"
+    ),
+    "the {field:term} of {subject} in community {community} is sealed for another place": (
+        "社区 {community} 中 {subject} 的{field}是为别处加密的，不能在此打开"
+    ),
+    "key file {path} does not hold the store's master key {key}: its key fails the store's check "
+    "(a damaged or altered copy; restore it from its backup)": (
+        "密钥文件 {path} 中不是本台账库的主密钥 {key}：其密钥未通过台账库的校验（文件已损坏或被改动；请从备份恢复）"
+    ),
     "--db: expected sqlite:///PATH, got {url}": "--db：应为 sqlite:///PATH，而不是 {url}",
     "--db: expected postgresql://USER:PASS@HOST:PORT/DB, got {url}": (
         "--db：应为 postgresql://USER:PASS@HOST:PORT/DB，而不是 {url}"

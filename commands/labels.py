@@ -70,6 +70,7 @@ def legend(zone: str, lang: str) -> str:
 
 
 ERASED = ("(erased)", "（已删除）")  # a name, birth date or note whose key an erasure destroyed
+UNOPENED = ("(cannot be opened)", "（无法打开）")  # one sealed for another place, or altered
 PERSONAL_FIELDS = ("name", "birth_date", "note")
 
 
@@ -105,8 +106,9 @@ def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
     if isinstance(out.get("kinds"), dict):
         out["kinds"] = {_vocab_label(KINDS, k, lang): v for k, v in out["kinds"].items()}
     for personal in PERSONAL_FIELDS:
-        if out.get(personal) == ERASED[0]:
-            out[personal] = ERASED[1] if lang == "zh" else ERASED[0]
+        for marker in (ERASED, UNOPENED):
+            if out.get(personal) == marker[0]:
+                out[personal] = marker[1] if lang == "zh" else marker[0]
     if isinstance(out.get("late"), bool) and lang == "zh":
         out["late"] = "是" if out["late"] else "否"
     return out

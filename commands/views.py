@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from commands.app import LedgerService
+from infra import crypto
 from infra.runner import Runner, engines
 from projections.accountability import AccountabilityProjection
 from projections.ledger import LedgerProjection
@@ -63,22 +64,53 @@ class Views:
 
 ERASED = "(erased)"
 """What an erased name, birth date or note shows (labels.localise translates it)."""
+UNOPENED = "(cannot be opened)"
+"""What an envelope shows that belongs elsewhere or was altered: never another person's data."""
+
+
+def binding(row: dict[str, Any], field: str) -> crypto.Binding:
+    """Where a row's envelope belongs: a note to its record, a name or birth date to its resident."""
+    subject = row.get("record_id") if field == crypto.NOTE else row.get("code")
+    return crypto.Binding(str(row.get("community")), str(subject), field)
 
 
 def open_notes(service: LedgerService, rows: list[dict[str, Any]], field: str = "note") -> bool:
-    """Replace encrypted notes by their text, or ERASED; False when there is no key file (notes become None)."""
-    import orjson
+    """Replace encrypted notes (or names, birth dates) by their text, ERASED or UNOPENED.
 
-    envelopes = {i: orjson.loads(row[field]) for i, row in enumerate(rows) if row.get(field)}
+    False when there is no key file (they become None). An envelope is opened only as
+    the field of its own row's record or resident: one copied from elsewhere shows UNOPENED.
+    """
+    envelopes = {i: _envelope(row[field]) for i, row in enumerate(rows) if row.get(field)}
     if not envelopes:
         return True
+    places = {i: binding(rows[i], field) for i in envelopes}
+    misplaced = {i for i, envelope in envelopes.items() if not crypto.belongs(envelope, places[i])}
     keys = service.key_session()
-    erased = keys.erased_among({env["key_id"] for env in envelopes.values()})
+    erased = keys.erased_among({places[i].key_id for i in envelopes})
     if service.master is None:
-        for i, envelope in envelopes.items():
-            rows[i][field] = ERASED if envelope["key_id"] in erased else None
+        for i in envelopes:
+            rows[i][field] = ERASED if places[i].key_id in erased else None
         return False
-    keys.prefetch({env["key_id"] for env in envelopes.values()} - erased)
+    keys.prefetch({places[i].key_id for i in envelopes if i not in misplaced} - erased)
     for i, envelope in envelopes.items():
-        rows[i][field] = ERASED if envelope["key_id"] in erased else service.open_envelope(envelope, keys)
+        if i in misplaced:
+            rows[i][field] = UNOPENED
+        elif places[i].key_id in erased:
+            rows[i][field] = ERASED
+        else:
+            try:
+                rows[i][field] = service.open_envelope(envelope, keys, where=places[i])
+            except crypto.Unopenable:
+                rows[i][field] = UNOPENED
     return True
+
+
+def _envelope(text: str) -> dict[str, Any]:
+    """A stored envelope; anything else (not JSON, not an object) as an empty one, which opens nowhere."""
+    import orjson
+
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

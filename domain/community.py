@@ -27,8 +27,8 @@ from domain.units import parse_period, parse_unit
 MIN_MINUTES = 1
 MAX_MINUTES = 24 * 60
 
-Envelope = dict[str, str]
-"""An encrypted field: {"alg", "key_id", "nonce", "ct"}. The domain never opens one."""
+Envelope = dict[str, Any]
+"""An encrypted field: {"v", "alg", "key_id", "nonce", "ct"} (no "v" in version 1). The domain never opens one."""
 
 # Positions in a record's compact state (a list keeps snapshots small).
 _STATUS, _DIGEST, _AT, _RESIDENTS, _PROVIDERS, _KIND, _MINUTES, _PLACE, _NOTE_MAC, _REVISION, _ENTERED = range(11)

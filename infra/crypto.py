@@ -6,8 +6,14 @@
   each record has one (`note:RECORD_ID`) for its note. Wrapped data keys live in
   the `data_keys` table, never in the event log, so destroying a key erases the
   data without touching history.
-- An envelope is {"alg", "key_id", "nonce", "ct"}; the key id is bound into the
-  ciphertext as associated data so an envelope cannot be moved to another key.
+- An envelope is {"v", "alg", "key_id", "nonce", "ct"}. Version 2 binds the key id,
+  the community, the subject (resident code or record id) and the field into the
+  associated data, so an envelope copied to another person, record or field does
+  not open. Version 1 (no "v": stores written before) bound only the key id; it
+  still opens, where its key id is the one its place calls for.
+- The store keeps a check value of the master key (`master_key_check`): a key
+  file whose key id is right but whose key is not is refused before it wraps or
+  unwraps anything.
 """
 
 from __future__ import annotations
@@ -21,16 +27,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ALG = "A256GCM"
+ENVELOPE_VERSION = 2
+NOTE = "note"  # the field of a record's note; every other field belongs to a resident
+_AAD_LABEL = b"taizhang/envelope/2"
+_CHECK_LABEL = b"taizhang/master-key-check/1"
 
 
 class KeyFileError(Exception):
     """The key file is missing, unreadable or not a taizhang key file."""
+
+
+class DamagedKey(KeyFileError):
+    """The key file names the store's master key but holds other key material."""
+
+
+class Unopenable(KeyFileError):
+    """An envelope that does not belong where it was found, or whose ciphertext fails its tag."""
 
 
 class RotatedKey(KeyFileError):
@@ -71,6 +90,16 @@ class MasterKey:
             raise KeyFileError(f"data key {key_id} was not wrapped by master key {self.key_id}") from None
 
 
+def key_check(master: MasterKey) -> str:
+    """The store's check value of a master key: an HMAC of a fixed label, which reveals nothing of the key."""
+    digest = hmac.new(master.key, _CHECK_LABEL + b"\x00" + master.key_id.encode(), hashlib.sha256).hexdigest()
+    return "1:" + digest
+
+
+def check_matches(master: MasterKey, stored: str) -> bool:
+    return hmac.compare_digest(key_check(master).encode(), stored.encode())
+
+
 def create_key_file(path: Path) -> MasterKey:
     """Write a new master key to `path` (mode 0600); refuse if anything is there."""
     key = MasterKey(key_id="mk-" + secrets.token_hex(8), key=AESGCM.generate_key(bit_length=256))
@@ -107,20 +136,63 @@ def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
-def seal(key_id: str, data_key: bytes, plaintext: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Binding:
+    """Where an envelope belongs: its community, its subject (a resident code or a record id), its field."""
+
+    community: str
+    subject: str
+    field: str
+
+    @property
+    def key_id(self) -> str:
+        if self.field == NOTE:
+            return note_key_id(self.subject)
+        return resident_key_id(self.community, self.subject)
+
+    def associated_data(self) -> bytes:
+        parts = (self.key_id, self.community, self.subject, self.field)
+        return _AAD_LABEL + b"".join(len(b).to_bytes(4, "big") + b for b in (p.encode("utf-8") for p in parts))
+
+
+def resident_field(community: str, code: str, field_name: str) -> Binding:
+    return Binding(community, code, field_name)
+
+
+def note_of(community: str, record_id: str) -> Binding:
+    return Binding(community, record_id, NOTE)
+
+
+def seal(where: Binding, data_key: bytes, plaintext: str) -> dict[str, Any]:
+    """A version-2 envelope, which opens only where `where` says it belongs."""
     nonce = os.urandom(12)
-    ct = AESGCM(data_key).encrypt(nonce, plaintext.encode("utf-8"), key_id.encode())
-    return {"alg": ALG, "key_id": key_id, "nonce": _b64(nonce), "ct": _b64(ct)}
+    ct = AESGCM(data_key).encrypt(nonce, plaintext.encode("utf-8"), where.associated_data())
+    return {"v": ENVELOPE_VERSION, "alg": ALG, "key_id": where.key_id, "nonce": _b64(nonce), "ct": _b64(ct)}
 
 
-def open_sealed(envelope: dict[str, str], data_key: bytes) -> str:
+def belongs(envelope: dict[str, Any], where: Binding) -> bool:
+    """Whether the envelope's key id is the one its place calls for (checked before any key is fetched)."""
+    return envelope.get("key_id") == where.key_id
+
+
+def open_sealed(envelope: dict[str, Any], data_key: bytes, where: Binding) -> str:
+    """The clear text of an envelope found at `where`; Unopenable when it belongs elsewhere or was altered."""
+    field_name, subject, community = where.field, where.subject, where.community
+    if not belongs(envelope, where):
+        raise Unopenable(f"the {field_name} of {subject} in community {community} is sealed for another place")
     if envelope.get("alg") != ALG:
-        raise KeyFileError(f"unknown envelope algorithm {envelope.get('alg')!r}")
-    key_id = envelope["key_id"]
+        raise Unopenable(f"unknown envelope algorithm {envelope.get('alg')!r}")
+    version = envelope.get("v", 1)
+    if version == 1:
+        aad = where.key_id.encode()  # version 1 bound only the key id (checked above to be this place's)
+    elif version == ENVELOPE_VERSION:
+        aad = where.associated_data()
+    else:
+        raise Unopenable(f"unknown envelope version {version!r}")
     try:
-        return AESGCM(data_key).decrypt(_unb64(envelope["nonce"]), _unb64(envelope["ct"]), key_id.encode()).decode()
-    except InvalidTag:
-        raise KeyFileError(f"envelope under {key_id} does not open with its key") from None
+        return AESGCM(data_key).decrypt(_unb64(envelope["nonce"]), _unb64(envelope["ct"]), aad).decode()
+    except (InvalidTag, ValueError, KeyError, TypeError, AttributeError):
+        raise Unopenable(f"the {field_name} of {subject} in community {community} does not open with its key") from None
 
 
 def mac(data_key: bytes, text: str) -> str:

@@ -21,10 +21,11 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
+from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
@@ -197,6 +198,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         rows = self._select("SELECT key_id, master_key_id, wrapped FROM data_keys WHERE key_id = ANY(%s)", (ids,))
         return {row["key_id"]: (row["master_key_id"], bytes(row["wrapped"])) for row in rows}
 
+    def sample_data_key(self, master_key_id: str) -> tuple[str, str, bytes] | None:
+        """One data key (key_id, master_key_id, wrapped), one wrapped by `master_key_id` if any; None if none."""
+        for sql, params in (
+            ("SELECT key_id, master_key_id, wrapped FROM data_keys WHERE master_key_id = %s LIMIT 1", (master_key_id,)),
+            ("SELECT key_id, master_key_id, wrapped FROM data_keys LIMIT 1", ()),
+        ):
+            rows = self._select(sql, params)
+            if rows:
+                return rows[0]["key_id"], rows[0]["master_key_id"], bytes(rows[0]["wrapped"])
+        return None
+
     def erased_keys(self, key_ids: Iterable[str]) -> set[str]:
         ids = list(key_ids)
         if not ids:
@@ -251,15 +263,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             conn.execute("VACUUM FULL data_keys")
         return clear
 
-    def rotate(self, rewrap: Callable[[str, str, bytes], bytes], new_master_id: str) -> int:
-        """Re-wrap every data key in ONE transaction; returns how many."""
+    def rotate(self, rewrap: Callable[[str, str, bytes], bytes], new_master_id: str, new_check: str) -> int:
+        """Re-wrap every data key, and record the new master key and its check value, in ONE transaction."""
         with self.datastore.transaction(commit=True) as curs:
             curs.execute("LOCK TABLE data_keys IN EXCLUSIVE MODE")
             self._remember_xid(curs)
-            curs.execute(
-                "INSERT INTO taizhang_settings (key, value) VALUES ('master_key_id', %s) "
+            curs.executemany(
+                "INSERT INTO taizhang_settings (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (new_master_id,),
+                [("master_key_id", new_master_id), ("master_key_check", new_check)],
             )
             curs.execute("SELECT key_id, master_key_id, wrapped FROM data_keys")
             rows = curs.fetchall()
@@ -306,6 +318,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(values.items()),
             )
+
+    def put_settings_if_allowed(self, values: dict[str, str]) -> bool:
+        """An upgrade that a reader's or a clerk's login may not write (only the owner may): False then."""
+        try:
+            self.put_settings(values)
+        except (InsufficientPrivilege, PersistenceError) as e:
+            if isinstance(e, InsufficientPrivilege) or isinstance(e.__cause__, InsufficientPrivilege):
+                return False
+            raise
+        return True
 
     def recorded_times(self, first: int, last: int) -> list[tuple[int, int, str]]:
         rows = self._select(

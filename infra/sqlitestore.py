@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from infra import chain
@@ -158,6 +158,17 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             found.update({row[0]: (row[1], bytes(row[2])) for row in rows})
         return found
 
+    def sample_data_key(self, master_key_id: str) -> tuple[str, str, bytes] | None:
+        """One data key (key_id, master_key_id, wrapped), one wrapped by `master_key_id` if any; None if none."""
+        for sql, params in (
+            ("SELECT key_id, master_key_id, wrapped FROM data_keys WHERE master_key_id = ? LIMIT 1", (master_key_id,)),
+            ("SELECT key_id, master_key_id, wrapped FROM data_keys LIMIT 1", ()),
+        ):
+            rows = self._select(sql, params)
+            if rows:
+                return rows[0][0], rows[0][1], bytes(rows[0][2])
+        return None
+
     def erased_keys(self, key_ids: Iterable[str]) -> set[str]:
         """Which of these key ids an erasure destroyed."""
         found: set[str] = set()
@@ -187,14 +198,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 cursor.sqlite_cursor.close()
         return not busy
 
-    def rotate(self, rewrap: Callable[[str, str, bytes], bytes], new_master_id: str) -> int:
-        """Re-wrap every data key in ONE transaction; returns how many."""
+    def rotate(self, rewrap: Callable[[str, str, bytes], bytes], new_master_id: str, new_check: str) -> int:
+        """Re-wrap every data key, and record the new master key and its check value, in ONE transaction."""
         with self.datastore.transaction(commit=True) as c:
             # Write first so the transaction holds the write lock before it reads the keys.
-            c.execute(
-                "INSERT INTO taizhang_settings (key, value) VALUES ('master_key_id', ?) "
+            c.executemany(
+                "INSERT INTO taizhang_settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (new_master_id,),
+                [("master_key_id", new_master_id), ("master_key_check", new_check)],
             )
             c.execute("SELECT key_id, master_key_id, wrapped FROM data_keys")
             rows = c.fetchall()
@@ -237,6 +248,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(values.items()),
             )
+
+    def put_settings_if_allowed(self, values: dict[str, str]) -> bool:
+        """An upgrade a reader may not be able to write (a read-only file): False then."""
+        try:
+            self.put_settings(values)
+        except (PersistenceError, sqlite3.Error):
+            return False
+        return True
 
     def recorded_times(self, first: int, last: int) -> list[tuple[int, int, str]]:
         """(first_position, last_position, recorded_at) of the commits that overlap [first, last]."""

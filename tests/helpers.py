@@ -8,6 +8,7 @@ from typing import Any
 
 from commands import models
 from commands.app import LedgerService
+from infra import crypto
 
 
 def random_code(prefix: str = "C") -> str:
@@ -62,3 +63,8 @@ def small_community(service: LedgerService, code: str | None = None) -> str:
     register(service, code, "P1")
     register(service, code, "P2", name="陈志强", role="volunteer")
     return code
+
+
+def where(community: str, payload: dict[str, Any], field: str) -> crypto.Binding:
+    """Where an event's envelope belongs: the note of the payload's record, or a field of its resident."""
+    return crypto.Binding(community, payload["record_id"] if field == crypto.NOTE else payload["code"], field)

@@ -128,7 +128,8 @@ def test_erasure_destroys_the_keys_and_changes_no_number(run: Cli) -> None:
         for _o, _v, topic, state in events_before
         if topic.endswith("ResidentEnrolled") and orjson.loads(bytes(state))["code"] == "R1"
     )
-    assert crypto.open_sealed(envelope_r1, master.unwrap("res:HZ-001/R1", wrapped["res:HZ-001/R1"])) == NAME_1
+    r1_key = master.unwrap("res:HZ-001/R1", wrapped["res:HZ-001/R1"])
+    assert crypto.open_sealed(envelope_r1, r1_key, crypto.Binding("HZ-001", "R1", "name")) == NAME_1
 
     result = run.json("resident", "erase", "HZ-001", "R1", "--reason", "本人申请删除", actor="admin")
     assert result["records"] == sorted([records["r1"], records["both"], records["plain"], records["moved"]])

@@ -130,7 +130,8 @@ def assert_each_record_once(service: LedgerService, url: str, expected: dict[str
     assert note_keys == {f"note:{record_id}" for record_id in with_notes}
     for n, p in stored:
         if n.topic.endswith(".ServiceRecorded") and p["note"]:
-            assert service.open_envelope(p["note"]).endswith("情况良好")  # type: ignore[union-attr]
+            place = helpers.where(expected[p["record_id"]], p, "note")
+            assert service.open_envelope(p["note"], where=place).endswith("情况良好")  # type: ignore[union-attr]
     claims = sql(url, "SELECT record_id, community_id FROM record_claims")
     assert len(claims) == len(expected)
     assert dict(claims) == {record_id: str(community_id(code)) for record_id, code in expected.items()}

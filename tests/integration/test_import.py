@@ -211,11 +211,17 @@ def test_a_clerks_four_files_import_and_import_again_as_nothing(
             "natural_villages": community.natural_villages, "established_on": community.established_on,
         } == {**row, "established_on": row["established_on"].isoformat()}  # fmt: skip
 
-    residents = {(p["code"], service.open_envelope(p["name"])): p for p in events_of(service, "ResidentEnrolled")}
+    home = {community_id(c): c for c in (row["code"] for row in DATA["communities"])}
+    residents = {
+        (p["code"], service.open_envelope(p["name"], where=helpers.where(home[n.originator_id], p, "name"))): p
+        for n, p in payloads(service)
+        if n.topic == "taizhang:Community.ResidentEnrolled"
+    }
     assert len(residents) == 3
     for row in DATA["residents"]:
         stored = residents[(row["code"], row["name"])]
-        assert service.open_envelope(stored["birth_date"]) == row["birth_date"].isoformat()
+        place = helpers.where(row["community"], stored, "birth_date")
+        assert service.open_envelope(stored["birth_date"], where=place) == row["birth_date"].isoformat()
         assert (stored["gender"], stored["categories"], stored["grid"], stored["household"], stored["enrolled_on"]) == (
             row["gender"], row["categories"], row["grid"], row["household"], row["enrolled_on"].isoformat(),
         )  # fmt: skip
@@ -240,7 +246,7 @@ def test_a_clerks_four_files_import_and_import_again_as_nothing(
         assert [stored[c] for c in same] == [row[c] for c in same]
         assert datetime.fromisoformat(stored["occurred_at"]) == local(row["occurred_at"])
         assert stored["occurred_at"].endswith("+08:00")
-        assert service.open_envelope(stored["note"]) == row["note"]
+        assert service.open_envelope(stored["note"], where=helpers.where(row["community"], stored, "note")) == row["note"]
         assert stored["entered_on"] == (row["entered_on"].isoformat() if row["entered_on"] else None)
         assert service.get_community(row["community"]).record_status(expected_id) == "active"
 
@@ -364,7 +370,7 @@ def test_row_numbers_are_the_spreadsheets_despite_blank_rows_and_multi_line_cell
     result = import_new(service, "services", path, skip_invalid=True)
     assert result.counts() == {"added": 1, "existing": 0, "skipped": 2}
     (stored,) = events_of(service, "ServiceRecorded")
-    assert service.open_envelope(stored["note"]) == "第一行\n第二行\n第三行"
+    assert service.open_envelope(stored["note"], where=helpers.where(code, stored, "note")) == "第一行\n第二行\n第三行"
 
 
 OTHER_KINDS: dict[str, tuple[str, dict[str, Any], str, int]] = {

@@ -137,11 +137,16 @@ def test_no_personal_value_is_in_the_database_in_clear(
 ) -> None:
     service, code = private_store
     stored = [p for _n, p in payloads(service)]
-    envelopes = [p["name"] for p in stored if "enrolled_on" in p]
-    notes = [p["note"] for p in stored if p.get("note")] + [p["changes"]["note"] for p in stored if "changes" in p]
+    named = [(p["name"], helpers.where(code, p, "name")) for p in stored if "enrolled_on" in p]
+    noted = [(p["note"], helpers.where(code, p, "note")) for p in stored if p.get("note")]
+    noted += [(p["changes"]["note"], helpers.where(code, p, "note")) for p in stored if "changes" in p]
+    envelopes, notes = [e for e, _ in named], [e for e, _ in noted]
     # The personal data really is in the store, sealed: the key opens every envelope.
-    assert sorted(service.open_envelope(e) or "" for e in envelopes) == sorted([NAME_ZH, NAME_ASCII, NAME_IMPORTED])
-    assert sorted(service.open_envelope(n) or "" for n in notes) == sorted([NOTE, NOTE_CORRECTED, NOTE_IMPORTED])
+    opened = sorted(service.open_envelope(e, where=place) or "" for e, place in named)
+    assert opened == sorted([NAME_ZH, NAME_ASCII, NAME_IMPORTED])
+    assert sorted(service.open_envelope(n, where=place) or "" for n, place in noted) == sorted(
+        [NOTE, NOTE_CORRECTED, NOTE_IMPORTED]
+    )
     if state == "after-close":
         service.close()
 
@@ -187,9 +192,10 @@ def test_without_the_key_file_nothing_personal_can_be_read_back(
     keyless = LedgerService.open(parse_url(db_url), tmp_path / "elsewhere" / "taizhang.key")
     try:
         stored = [p for _n, p in payloads(keyless)]
-        sealed = [p["name"] for p in stored if "enrolled_on" in p] + [p["note"] for p in stored if p.get("note")]
+        sealed = [(p["name"], helpers.where(code, p, "name")) for p in stored if "enrolled_on" in p]
+        sealed += [(p["note"], helpers.where(code, p, "note")) for p in stored if p.get("note")]
         assert len(sealed) == 5
-        assert [keyless.open_envelope(e) for e in sealed] == [None] * 5
+        assert [keyless.open_envelope(e, where=place) for e, place in sealed] == [None] * 5
         # A command that would seal new personal data is refused without the key.
         with pytest.raises(crypto.KeyFileError):
             keyless.enroll_resident(

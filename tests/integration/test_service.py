@@ -246,7 +246,7 @@ def test_round_trip_survives_reopening_the_store(
     assert corrected["previous"]["minutes"] == 30 and corrected["previous"]["providers"] == ["P1"]
     assert set(corrected["previous"]) == {"minutes", "providers", "note_mac"}
     assert corrected["previous"]["note_mac"] != corrected["changes"]["note_mac"]
-    assert again.open_envelope(corrected["changes"]["note"]) == "送药并量血压"
+    assert again.open_envelope(corrected["changes"]["note"], where=helpers.where(code, corrected, "note")) == "送药并量血压"
     assert all(p["actor"] in ("clerk", "auditor") for _n, p in payloads(again))
     # The reloaded aggregate still enforces its rules: the voided record stays voided.
     with pytest.raises(NotActive):
@@ -543,8 +543,15 @@ def test_names_birth_dates_and_notes_open_with_the_key_and_not_without(
         (enrolled["R1"]["birth_date"], f"res:{code}/R1"),
         (note, f"note:{record_id}"),
     ):
-        assert set(envelope) == {"alg", "key_id", "nonce", "ct"}
-        assert envelope["alg"] == "A256GCM" and envelope["key_id"] == key_id
+        assert set(envelope) == {"v", "alg", "key_id", "nonce", "ct"}
+        assert envelope["v"] == 2 and envelope["alg"] == "A256GCM" and envelope["key_id"] == key_id
+    places = {
+        "name R1": crypto.Binding(code, "R1", "name"),
+        "birth R1": crypto.Binding(code, "R1", "birth_date"),
+        "name R2": crypto.Binding(code, "R2", "name"),
+        "birth R2": crypto.Binding(code, "R2", "birth_date"),
+        "note": crypto.note_of(code, record_id),
+    }
     clear = {
         "name R1": (enrolled["R1"]["name"], "张秀英"),
         "birth R1": (enrolled["R1"]["birth_date"], "1948-05-02"),
@@ -553,11 +560,11 @@ def test_names_birth_dates_and_notes_open_with_the_key_and_not_without(
         "note": (note, "帮助老人缴纳医保"),
     }
     for service_ in (service, reopen()):
-        opened = {label: service_.open_envelope(envelope) for label, (envelope, _text) in clear.items()}
+        opened = {label: service_.open_envelope(envelope, where=places[label]) for label, (envelope, _text) in clear.items()}
         assert opened == {label: text for label, (_envelope, text) in clear.items()}
     keyless = reopen(tmp_path / "missing.key")
-    assert {k: keyless.open_envelope(env) for k, (env, _) in clear.items()} == dict.fromkeys(clear)
-    assert keyless.open_envelope(None) is None
+    assert {k: keyless.open_envelope(env, where=places[k]) for k, (env, _) in clear.items()} == dict.fromkeys(clear)
+    assert keyless.open_envelope(None, where=places["note"]) is None
 
 
 @pytest.mark.parametrize(
@@ -586,11 +593,12 @@ def test_open_envelope_returns_none_for_an_erased_data_key(service: LedgerServic
     code = helpers.establish(service)
     helpers.enroll(service, code, "R1", name="莫小燕")
     envelope = next(p["name"] for _n, p in payloads(service) if p.get("code") == "R1" and "enrolled_on" in p)
-    assert service.open_envelope(envelope) == "莫小燕"
+    place = crypto.Binding(code, "R1", "name")
+    assert service.open_envelope(envelope, where=place) == "莫小燕"
     _execute(db_url, "DELETE FROM data_keys WHERE key_id = ?", (envelope["key_id"],))
     fresh = LedgerService.open(parse_url(db_url), service.key_file)
     try:
-        assert fresh.open_envelope(envelope) is None
+        assert fresh.open_envelope(envelope, where=place) is None
     finally:
         fresh.close()
 

@@ -17,6 +17,7 @@ from eventsourcing.utils import resolve_topic
 from commands.app import LedgerService
 from domain.community import Community
 from domain.ids import community_id
+from infra import crypto
 from infra.codec import OrjsonMapper, decode_payload
 from infra.store import SCHEMA_VERSION, parse_url
 
@@ -93,13 +94,23 @@ def test_a_v1_store_can_close_and_reopen_a_period(v1: LedgerService) -> None:
 def test_v1_personal_data_opens_with_the_v1_key(v1: LedgerService) -> None:
     payloads = [decode_payload(n.state) for n in v1.recorder.select_notifications(1, 10_000)]
     enrolled = {p["code"]: p for p in payloads if "enrolled_on" in p}
-    assert v1.open_envelope(enrolled["R001"]["name"]) == "张秀英"
-    assert v1.open_envelope(enrolled["R001"]["birth_date"]) == "1948-05-02"
-    assert v1.open_envelope(enrolled["R002"]["name"]) == "王小明"
+    assert "v" not in enrolled["R001"]["name"]  # version 1: only the key id is associated data
+
+    def opened(envelope: dict[str, str], subject: str, field: str) -> str | None:
+        return v1.open_envelope(envelope, where=crypto.Binding("HZ-P01", subject, field))
+
+    assert opened(enrolled["R001"]["name"], "R001", "name") == "张秀英"
+    assert opened(enrolled["R001"]["birth_date"], "R001", "birth_date") == "1948-05-02"
+    assert opened(enrolled["R002"]["name"], "R002", "name") == "王小明"
     corrected = next(p for p in payloads if "changes" in p)
-    assert v1.open_envelope(corrected["changes"]["note"]) == "更正：送米送油并检查用电"
+    assert opened(corrected["changes"]["note"], corrected["record_id"], "note") == "更正：送米送油并检查用电"
     first = next(p for p in payloads if p.get("record_id") == RECORD.format(1) and "kind" in p)
-    assert v1.open_envelope(first["note"]) == "第1次入户：送米送油"
+    assert opened(first["note"], RECORD.format(1), "note") == "第1次入户：送米送油"
+    # A version-1 envelope is still opened only where its key id belongs: never as another's.
+    with pytest.raises(crypto.Unopenable):
+        opened(enrolled["R001"]["name"], "R002", "name")
+    with pytest.raises(crypto.Unopenable):
+        opened(first["note"], RECORD.format(11), "note")
 
 
 def test_v1_store_accepts_new_writes_and_keeps_idempotency(v1: LedgerService) -> None:

@@ -199,9 +199,11 @@ def test_residents_fit_their_categories(runs: dict[str, Run]) -> None:
     keys = run.service.key_session()
     households: dict[tuple[str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     per_category: collections.Counter[int] = collections.Counter()
+    code_of = {o: d["code"] for o, _v, d in run.of("Established")}
     for originator, _v, d in run.of("ResidentEnrolled"):
-        name = run.service.open_envelope(d["name"], keys)
-        birth_text = run.service.open_envelope(d["birth_date"], keys)
+        community = code_of[originator]
+        name = run.service.open_envelope(d["name"], keys, where=crypto.Binding(community, d["code"], "name"))
+        birth_text = run.service.open_envelope(d["birth_date"], keys, where=crypto.Binding(community, d["code"], "birth_date"))
         assert name and 2 <= len(name) <= 4 and birth_text
         birth = date.fromisoformat(birth_text)
         categories = set(d["categories"])
