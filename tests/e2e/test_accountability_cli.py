@@ -62,6 +62,7 @@ from domain.accountability import official_id, unit_id
 from domain.ids import community_id
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import Cli, backend_of, error_line, sqlite_path, store_counts, store_tables
+from tests.integration.test_service import db_clock
 
 pytestmark = pytest.mark.clock  # periods, due dates and visits are laid out from today's date
 
@@ -88,11 +89,17 @@ def _quarter_before(day: date) -> tuple[str, date, date]:
     return f"{year}-Q{quarter}", first, after - timedelta(days=1)
 
 
-TODAY = datetime.now(TZ).date()
+def local_today() -> date:
+    """Today in the store's zone by this process's clock (the CLI's, run in-process)."""
+    return datetime.now(TZ).date()
+
+
+# The world is laid out from the day the module is loaded; whatever is judged "today" later is
+# read from the CLI's output or pinned with --as-of, so a local midnight during the run is harmless.
+TODAY = local_today()
 PERIOD, FIRST, LAST = _quarter_before(TODAY - timedelta(days=2))  # finished; LAST <= TODAY - 3
 ESTABLISHED = FIRST - timedelta(days=60)
 BEFORE_MONTH = f"{ESTABLISHED:%Y-%m}"  # a month that ends before FIRST
-THIS_MONTH = f"{TODAY:%Y-%m}"
 FUTURE = (TODAY + timedelta(days=30)).isoformat()
 
 
@@ -156,6 +163,7 @@ class World:
     cli: Cli
     records: dict[str, str]  # S0..S5, LT, GL -> record id
     items: dict[str, str]  # I1 (resolved late), I2 (open) -> item id
+    resolved_on: str  # the day I1 was resolved: today when the world was built (the CLI's own clock)
 
     @property
     def url(self) -> str:
@@ -240,9 +248,9 @@ def build_world(cli: Cli) -> World:
     i2 = cli.json(
         "supervise", "open", "--unit", "community:HZ-001", "--item", "更新结对名单", "--due", d(30), actor=SUP
     )
-    cli.ok("supervise", "resolve", i1, "--note", "已补录并核实", actor=SUP)
+    resolved = cli.json("supervise", "resolve", i1, "--note", "已补录并核实", actor=SUP)
     cli.ok("projections", "run")
-    return World(cli, records, {"I1": i1, "I2": i2["item_id"]})
+    return World(cli, records, {"I1": i1, "I2": i2["item_id"]}, resolved["resolved_on"])
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -406,15 +414,17 @@ def test_every_write_succeeds_prints_what_it_touched_and_stores_one_event_per_ag
     assert includes(events[0].payload, {"unit": A, "duty": "secretary", "starts_on": FIRST.isoformat()})
 
     # --duty is forgiving about case and dashes; the unit is normalised (spaces around parts).
+    before = local_today()
     out, events = write(
         "duty", "assign", "O-1", "--unit", " township: 八步区 / 莲塘镇 ", "--duty", "Contact-Point", actor=ADMIN
     )
+    today = events[0].payload["starts_on"]
+    assert today in {before.isoformat(), local_today().isoformat()}  # --from defaults to today (the CLI's)
     if json_:
         assert out == {"official": "O-1", "unit": B, "duty": "contact_point"}
     else:
-        assert out == f"O-1 is contact_point of {B} from {TODAY}\n"
+        assert out == f"O-1 is contact_point of {B} from {today}\n"
     assert changed(events) == [(o1, "taizhang:Official.DutyAssigned")]
-    assert events[0].payload["starts_on"] == TODAY.isoformat()  # --from defaults to today
 
     out, events = write("debrief", "file", "O-1", "--unit", A, "--period", PERIOD, "--summary", "述职报告", actor=SUP)
     assert out == (
@@ -542,10 +552,13 @@ def test_every_write_succeeds_prints_what_it_touched_and_stores_one_event_per_ag
         assert out == item + "\n"  # the item id, alone on its line
     assert includes(events[0].payload, {"unit": A, "item": "补齐3月巡访记录", "due": d(20)})
 
+    before = local_today()
     out, events = write("supervise", "resolve", item, "--note", "已补录并核实", actor=SUP)
-    assert out == ({"item_id": item, "resolved_on": TODAY.isoformat()} if json_ else f"resolved {item}\n")
+    today = events[0].payload["on"]
+    assert today in {before.isoformat(), local_today().isoformat()}  # resolved today (the CLI's)
+    assert out == ({"item_id": item, "resolved_on": today} if json_ else f"resolved {item}\n")
     assert changed(events) == [(uuid.UUID(item), "taizhang:SupervisionItem.Resolved")]
-    assert includes(events[0].payload, {"note": "已补录并核实", "on": TODAY.isoformat()})
+    assert includes(events[0].payload, {"note": "已补录并核实"})
 
 
 # =====================================================================================================
@@ -1352,7 +1365,7 @@ def test_assess_explain_lists_the_evidence_behind_every_metric(world: World) -> 
         ("records", None, 4.0, 3.0, 0.75),
     ]
     assert {e["item_id"]: (e["resolved_on"], e["counted"]) for e in explained["supervision_closure"]} == {
-        world.items["I1"]: (TODAY.isoformat(), False),  # resolved after it was due
+        world.items["I1"]: (world.resolved_on, False),  # resolved after it was due
         world.items["I2"]: (None, False),
     }
     assert {e["record_id"]: (e["late"], e["voided"], e["counted"]) for e in explained["data_quality"]} == {
@@ -1385,20 +1398,24 @@ OVERDUE_FIELDS = ["community", "resident", "provider", "every", "starts_on", "la
 
 def test_visits_overdue_lists_who_waited_too_long_and_not_who_was_visited_recently(world: World) -> None:
     cli = world.cli
+    # Judged now, pinned: the database's clock after the world was recorded, so a local midnight
+    # passing during the run changes nothing (the day judged is that moment's local day).
+    now = db_clock(cli.url)
+    pin = ("--as-of", now.isoformat())
     due = date.fromisoformat(d(70))  # R1's last active visit was S2 on d(40) (S4 was voided)
     expected = [
         {
             "community": "HZ-001", "resident": "R1", "provider": "P1", "every": 30, "starts_on": FIRST.isoformat(),
-            "last_visit": d(40), "due": due.isoformat(), "days_overdue": (TODAY - due).days,
+            "last_visit": d(40), "due": due.isoformat(), "days_overdue": (now.astimezone(TZ).date() - due).days,
         }
     ]  # fmt: skip
     # R4's plan (every 7 days) started after the period and R4 was served yesterday: not overdue.
-    assert read_json(cli, "visits", "overdue") == expected
-    assert read_json(cli, "visits", "overdue", "--community", "HZ-001") == expected
-    assert read_json(cli, "visits", "overdue", "--township", "八步区/贺街镇") == expected
-    assert read_json(cli, "visits", "overdue", "--county", "八步区") == expected
-    assert read_json(cli, "visits", "overdue", "--township", "八步区/莲塘镇") == []
-    text = read(cli, "visits", "overdue", "--format", "csv").stdout
+    assert read_json(cli, "visits", "overdue", *pin) == expected
+    assert read_json(cli, "visits", "overdue", "--community", "HZ-001", *pin) == expected
+    assert read_json(cli, "visits", "overdue", "--township", "八步区/贺街镇", *pin) == expected
+    assert read_json(cli, "visits", "overdue", "--county", "八步区", *pin) == expected
+    assert read_json(cli, "visits", "overdue", "--township", "八步区/莲塘镇", *pin) == []
+    text = read(cli, "visits", "overdue", "--format", "csv", *pin).stdout
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == OVERDUE_FIELDS and rows[1][:2] == ["HZ-001", "R1"] and len(rows) == 2
 
@@ -1445,7 +1462,8 @@ def test_audit_responsibility_lists_every_obligation_with_its_status(world: Worl
     assert read_json(cli, "audit", "responsibility", "--unit", D, "--period", PERIOD) == []
 
     # The running month: nothing is missed yet, duties and debriefings are open.
-    current = read_json(cli, "audit", "responsibility", "--unit", A, "--period", THIS_MONTH)
+    this_month = f"{local_today():%Y-%m}"  # read now, not at import: a month may have ended since
+    current = read_json(cli, "audit", "responsibility", "--unit", A, "--period", this_month)
     assert {r["status"] for r in current} <= STATUSES
     assert [(r["subject"], r["status"]) for r in current if r["obligation"] in ("duty", "debriefing")] == [
         ("O-2 李明", "open"),
