@@ -10,7 +10,7 @@ from commands import clock, models
 from commands.access import load_actors
 from commands.context import Env, MalformedInput, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
-from domain.actors import ROLES, Actors, parse_scope
+from domain.actors import ACTORS_ID, CITY, CITY_ONLY_ROLES, ROLES, Actors, parse_scope
 
 LIST_FIELDS = [
     "actor", "role", "scope", "login", "status", "granted_by", "granted_at", "revoked_by", "revoked_at", "reason",
@@ -20,7 +20,10 @@ LIST_HEADERS_ZH = {
     "granted_by": "授权人", "granted_at": "授权时间", "revoked_by": "撤销人", "revoked_at": "撤销时间", "reason": "原因",
 }  # fmt: skip
 # The database group a login needs for each role (see README "Actors, roles and scopes").
-GROUP_OF_ROLE = {"clerk": "taizhang_writer", "supervisor": "taizhang_writer", "auditor": "taizhang_reader"}
+GROUP_OF_ROLE = {
+    "clerk": "taizhang_writer", "supervisor": "taizhang_writer", "auditor": "taizhang_reader",
+    "projector": "taizhang_projector",
+}  # fmt: skip
 
 
 def actor_name(value: str, option: str = "ACTOR") -> str:
@@ -60,7 +63,7 @@ def actor() -> None:
 
 @actor.command("add")
 @click.argument("name", metavar="ACTOR")
-@click.option("--role", required=True, type=click.Choice(ROLES), help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits.")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits; projector: the projection worker that keeps the views (scope city).")
 @click.option("--scope", required=True, metavar="SCOPE", help="city, county:NAME, township:COUNTY/NAME or community:CODE.")
 @click.option("--login", metavar="DBROLE", help="PostgreSQL (required there): the database login this actor connects as.")
 @write_format_option
@@ -70,23 +73,35 @@ def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt
 
     The store's first actor must be an admin: from then on every command names an
     existing, unrevoked actor. On PostgreSQL the database administrator creates the
-    login and makes it a member of taizhang_writer (clerks, supervisors) or
-    taizhang_reader (auditors); admins connect as the store's owner.
+    login and makes it a member of taizhang_writer (clerks, supervisors),
+    taizhang_reader (auditors) or taizhang_projector (the projection worker, the
+    only login besides the owner that writes the views); admins connect as the
+    store's owner. There each login reads only the rows of its actors' scopes.
 
     \b
     Example:
       taizhang --actor admin actor add clerk-hj01 --role clerk --scope township:八步区/贺街镇
       taizhang --actor admin actor add sup-bb --role supervisor --scope county:八步区 --login sup_bb
+      taizhang --actor admin actor add worker --role projector --scope city --login tz_worker
     """
     writer = env.writer()
     name = actor_name(name)
     scope = scope_arg(scope)
+    if role in CITY_ONLY_ROLES and scope != CITY:
+        raise MalformedInput(f"--scope: a {role} keeps the views of the whole store: use --scope city, not {scope}")
     login = login_arg(env, login, required=True)
     service = env.service()
+    if env.store.backend == "postgres":
+        _setup_reads(env)  # an owner's store set up before the projector's group gets it now
     result = service.grant_actor(name, role, scope, login, writer)
     if login is not None:
         _note_login(env, login, role)
     emit_write(result, fmt, f"{name} is {role} of {scope}" + (f" (login {login})" if login else ""))
+
+
+def _setup_reads(env: Env) -> None:
+    """The views' grants and row policies (idempotent; only the owner's login can, others skip)."""
+    env.service().recorder.setup_reads(env.views().runner.view_tables(), ACTORS_ID)
 
 
 def _note_login(env: Env, login: str, role: str) -> None:

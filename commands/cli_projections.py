@@ -8,7 +8,7 @@ from types import FrameType
 import click
 
 from commands import labels
-from commands.context import INTERVAL, Env, format_option, pass_env
+from commands.context import INTERVAL, Env, Refused, format_option, pass_env
 from commands.output import emit, render_json
 from commands.progress import Progress
 
@@ -67,13 +67,21 @@ def rebuild(env: Env, fmt: str) -> None:
 def run(env: Env, follow: bool, interval: float) -> None:
     """Bring the views up to the head of the log; with --follow, keep them there.
 
-    On PostgreSQL run one or more of these workers beside the clerks' writers; each
-    event is projected exactly once however many run.
+    On PostgreSQL run one or more of these workers beside the clerks' writers, logged
+    in as a member of taizhang_projector with a projector actor (`actor add --role
+    projector`): no other login may write the views. Each event is projected exactly
+    once however many run.
 
     \b
     Example:
-      taizhang --db postgresql://taizhang@db/taizhang projections run --follow
+      taizhang --db postgresql://tz_worker@db/taizhang --actor worker projections run --follow
     """
+    service = env.service()
+    if service.store.backend == "postgres" and not service.recorder.may_write_views():
+        raise Refused(
+            f"database login {service.recorder.session_user()} may not write the views: only the projection "
+            "worker's login (a member of taizhang_projector) or the store's owner runs projections"
+        )
     views = env.views()
     views.runner.ensure_tables()
     with Progress("projecting", 0) as bar:

@@ -12,6 +12,7 @@ from commands.app import LedgerService, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
+from domain.actors import ACTORS_ID
 from domain.units import Period
 from infra import crypto
 from infra.store import store_exists
@@ -43,8 +44,9 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
     database: without it personal data cannot be read.
 
     With --admin every later command must name an actor (--actor). On PostgreSQL
-    run it with the owner's URL: it also creates the groups taizhang_reader and
-    taizhang_writer for the other actors' logins, and binds the admin to this login.
+    run it with the owner's URL: it also creates the groups taizhang_reader,
+    taizhang_writer and taizhang_projector for the other actors' logins, limits
+    each login's reads to its actors' scopes, and binds the admin to this login.
 
     \b
     Example:
@@ -93,6 +95,7 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
             login = None
             if store.backend == "postgres":
                 service.recorder.setup_access(view_tables)
+                service.recorder.setup_reads(view_tables, ACTORS_ID)
                 login = service.recorder.session_user()
             service.grant_actor(admin, "admin", "city", login, admin)
     finally:

@@ -1,0 +1,159 @@
+"""Who reads and who writes what on PostgreSQL: the projection worker's group and row-level security.
+
+Only members of `taizhang_projector` (and the store's owner) write the views; readers
+and writers select them. Row-level security then limits each login's reads to the
+units its actors may see (DESIGN §3 scopes): views, directories, the wrapped data keys
+and the access log. A login's reach is derived from the record itself — the `Actors`
+aggregate's grants and revocations in the event log, bound to the login by name — so a
+grant or a revocation takes effect in the transaction that stores it, and no table
+that a writer could touch decides what a login sees.
+
+A login whose active actors include an admin, an auditor, a projector or a city-wide
+actor reads every row; any other login reads the communities its actors' scopes
+cover (`community_units` places communities in townships and counties); a login with
+no active actor reads none. The owner is not subject to these policies.
+
+This module is SQL text only: infra.pgstore runs it at `init --admin` (and again when an
+admin adds an actor), infra.runner when it creates the views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+READER_GROUP = "taizhang_reader"  # the same names as infra.pgstore's
+WRITER_GROUP = "taizhang_writer"
+PROJECTOR_GROUP = "taizhang_projector"
+GROUPS = (READER_GROUP, WRITER_GROUP, PROJECTOR_GROUP)
+EVENTS = "taizhang_events"
+POLICY = "taizhang_scope"
+
+# Roles whose logins read every row (the projection worker needs every row to keep the views).
+READS_ALL_ROLES = ("admin", "auditor", "projector")
+
+# A view's rows, by the community they belong to (None: rows of another table decide, see CHILD_VIEWS).
+COMMUNITY_VIEWS: dict[str, str] = {
+    "ledger_communities": "code",
+    "ledger_residents": "community",
+    "ledger_providers": "community",
+    "ledger_revisions": "community",
+    "ledger_month_kind": "community",
+    "ledger_month_resident": "community",
+    "ledger_month_category_kind": "community",
+    "ledger_month_category_resident": "community",
+    "ledger_month_quality": "community",
+    "acct_visit_plans": "community",
+    "acct_pairings": "community",
+    "acct_resident_states": "community",
+}
+# Rows that hang off a ledger revision: visible when their revision is.
+CHILD_VIEWS = ("ledger_revision_residents", "ledger_revision_categories")
+
+ALL = "(SELECT taizhang_reads_all())"
+REACH = "(SELECT taizhang_reach())::text[]"  # the cast keeps ANY from reading it as a subquery
+
+
+def groups() -> list[str]:
+    return [
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{group}') "
+        f"THEN CREATE ROLE {group} NOLOGIN; END IF; END $$"
+        for group in GROUPS
+    ]
+
+
+def functions(actors_id: UUID) -> list[str]:
+    """The functions the policies call; SECURITY DEFINER, so a login needs no right on the log to be placed."""
+    definer = "LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT"
+    roles = ", ".join(f"'{role}'" for role in READS_ALL_ROLES)
+    statements = [
+        # The login's active actors: its grants in the log, less those revoked since.
+        "CREATE OR REPLACE FUNCTION taizhang_login_actors() RETURNS TABLE (name text, role text, scope text) "
+        f"{definer} AS $$ "
+        " WITH e AS (SELECT topic, convert_from(state, 'UTF8')::json AS s"
+        f"  FROM {EVENTS} WHERE originator_id = '{actors_id}'::uuid"
+        "  AND topic IN ('taizhang:Actors.Granted', 'taizhang:Actors.Revoked'))"
+        " SELECT g.s->>'name', g.s->>'role', g.s->>'scope' FROM e g"
+        " WHERE g.topic = 'taizhang:Actors.Granted' AND g.s->>'login' = session_user"
+        " AND NOT EXISTS (SELECT 1 FROM e r WHERE r.topic = 'taizhang:Actors.Revoked' AND r.s->>'name' = g.s->>'name')"
+        " $$",
+        f"CREATE OR REPLACE FUNCTION taizhang_reads_all() RETURNS boolean {definer} AS $$ "
+        f" SELECT EXISTS (SELECT 1 FROM taizhang_login_actors() WHERE role IN ({roles}) OR scope = 'city') $$",
+        f"CREATE OR REPLACE FUNCTION taizhang_reach() RETURNS text[] {definer} AS $$ "
+        " SELECT coalesce(array_agg(DISTINCT u.code), '{}') FROM community_units u"
+        " JOIN taizhang_login_actors() a ON a.scope IN"
+        " ('community:' || u.code, 'township:' || u.county || '/' || u.township, 'county:' || u.county) $$",
+        f"CREATE OR REPLACE FUNCTION taizhang_actor_names() RETURNS text[] {definer} AS $$ "
+        " SELECT coalesce(array_agg(name), '{}') FROM taizhang_login_actors() $$",
+        # The community a data key belongs to: a resident's key names it; a note's key is its record's,
+        # whose community the record claim and that community's first event give.
+        f"CREATE OR REPLACE FUNCTION taizhang_key_community(key_id text) RETURNS text {definer} AS $$ "
+        " SELECT CASE"
+        "  WHEN key_id LIKE 'res:%' THEN split_part(substr(key_id, 5), '/', 1)"
+        "  WHEN key_id LIKE 'note:%' THEN (SELECT convert_from(e.state, 'UTF8')::json->>'code'"
+        f"   FROM record_claims c JOIN {EVENTS} e ON e.originator_id = c.community_id::uuid AND e.originator_version = 1"
+        "   WHERE c.record_id = substr(key_id, 6))"
+        " END $$",
+    ]
+    signatures = (
+        "taizhang_login_actors()", "taizhang_reads_all()", "taizhang_reach()", "taizhang_actor_names()",
+        "taizhang_key_community(text)",
+    )  # fmt: skip
+    for signature in signatures:
+        statements.append(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+        statements.append(f"GRANT EXECUTE ON FUNCTION {signature} TO {', '.join(GROUPS)}")
+    return statements
+
+
+def _policy(table: str, using: str, check: str | None = None) -> list[str]:
+    statements = [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS {POLICY} ON {table}",
+        f"CREATE POLICY {POLICY} ON {table} USING ({using})" + (f" WITH CHECK ({check})" if check else ""),
+    ]
+    return statements
+
+
+def views(tables: Sequence[str]) -> list[str]:
+    """Readers and writers select the views; only the projector changes them; rows by scope."""
+    listed = ", ".join(tables)
+    statements = [
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {listed} FROM {READER_GROUP}, {WRITER_GROUP}",
+        f"GRANT SELECT ON {listed} TO {', '.join(GROUPS)}",
+        f"GRANT INSERT, UPDATE, DELETE ON {listed} TO {PROJECTOR_GROUP}",
+    ]
+    for table in tables:
+        if table in COMMUNITY_VIEWS:
+            statements += _policy(table, f"{ALL} OR {COMMUNITY_VIEWS[table]} = ANY({REACH})")
+        elif table in CHILD_VIEWS:
+            statements += _policy(
+                table,
+                f"{ALL} OR EXISTS (SELECT 1 FROM ledger_revisions r"
+                f" WHERE r.record_id = {table}.record_id AND r.seq = {table}.seq)",
+            )
+    return statements
+
+
+def store() -> list[str]:
+    """The projector's rights on the store's own tables, and row-level security on keys and the access log."""
+    statements = [
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {PROJECTOR_GROUP}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {PROJECTOR_GROUP}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {PROJECTOR_GROUP}",
+    ]
+    statements += _policy("data_keys", f"{ALL} OR taizhang_key_community(key_id) = ANY({REACH})")
+    # An access-log entry is seen by whoever may see everything, and by the login whose actor made it;
+    # a login appends entries only in the name of its own actors.
+    statements += _policy("access_log", f"{ALL} OR actor = ANY((SELECT taizhang_actor_names())::text[])")
+    statements += _policy("access_log_residents", f"{ALL} OR community = ANY({REACH})")
+    return statements
+
+
+def installed_sql() -> str:
+    """True when this database has the scope functions (a store set up by `init --admin`)."""
+    return "SELECT to_regprocedure('taizhang_reach()') IS NOT NULL"
+
+
+def setup(view_tables: Sequence[str], actors_id: UUID) -> list[str]:
+    """Everything above, in order (run by the owner)."""
+    return [*groups(), *functions(actors_id), *store(), *views(view_tables)]
