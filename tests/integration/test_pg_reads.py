@@ -301,3 +301,47 @@ def test_the_cli_works_for_every_role_inside_its_scope(store: Store) -> None:
     assert any(row["actor"] == "aud-city" for row in aud.json("audit", "access", "--resident", "QT-2/R1", actor="aud-pg"))
     # a correction with a new note re-uses the record's key, which the clerk's login sees
     clerk.ok("service", "correct", "HZ-001", store.records["HZ-001"], "--note", "改为送面", "--reason", "记错", actor="clerk-hj")
+
+
+def test_a_rebuild_keeps_the_grants_and_the_row_policies(store: Store) -> None:
+    """`projections rebuild` drops and recreates the views: they come back with the same rules."""
+    store.cli().ok("projections", "rebuild", actor="boss")
+    assert _visible(store, "clerk_hj", "ledger_revisions") == {"HZ-001"}
+    assert _visible(store, "worker", "ledger_revisions") == {"HZ-001", "HZ-002", "QT-2"}
+    assert "permission denied" in _refused(store.urls["clerk_hj"], "UPDATE ledger_month_kind SET records = records + 100")
+    store.cli("worker").ok("projections", "run", actor="worker")
+
+
+def test_a_store_set_up_before_gets_the_rules_when_an_admin_adds_an_actor(pg_admin_url: str, tmp_path: Path) -> None:
+    """A store made before the projector's group: writers could write the views and every row was readable."""
+    url = make_pg_database(pg_admin_url)
+    role = f"tz_old_clerk_{uuid.uuid4().hex[:8]}"
+    try:
+        owner = Cli(url, tmp_path / "taizhang.key")
+        owner.ok("init", "--admin", "boss")
+        for community in (HZ1, QT):
+            owner.ok(*establish_args(community), actor="boss")
+        owner.ok("projections", "run", actor="boss")
+        with psycopg.connect(url, autocommit=True) as conn:  # undo what this version set up, as the old one left it
+            tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE rowsecurity")]
+            for table in tables:
+                conn.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")  # type: ignore[arg-type]
+                conn.execute(f"DROP POLICY taizhang_scope ON {table}")  # type: ignore[arg-type]
+            conn.execute("DROP FUNCTION taizhang_reach(), taizhang_reads_all(), taizhang_actor_names(),"
+                         " taizhang_key_community(text), taizhang_login_actors()")  # fmt: skip
+            conn.execute("GRANT INSERT, UPDATE, DELETE ON ledger_month_kind TO taizhang_writer")
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' IN ROLE taizhang_writer")  # type: ignore[arg-type]
+        assert "data_keys" in tables and "ledger_month_kind" in tables
+        clerk_url = _url(url, role, "pw")
+        with psycopg.connect(clerk_url) as conn:
+            conn.execute("UPDATE ledger_month_kind SET records = records + 1")  # the hole this change closes
+            assert len(conn.execute("SELECT code FROM ledger_communities").fetchall()) == 2
+            conn.rollback()
+        owner.ok("actor", "add", "c", "--role", "clerk", "--scope", "community:HZ-001", "--login", role, actor="boss")
+        assert "permission denied" in _refused(clerk_url, "UPDATE ledger_month_kind SET records = records + 1")
+        with psycopg.connect(clerk_url) as conn:
+            assert {r[0] for r in conn.execute("SELECT code FROM ledger_communities")} == {"HZ-001"}
+    finally:
+        drop_pg_database(pg_admin_url, url)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")  # type: ignore[arg-type]
