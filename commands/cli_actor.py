@@ -91,17 +91,20 @@ def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt
         raise MalformedInput(f"--scope: a {role} keeps the views of the whole store: use --scope city, not {scope}")
     login = login_arg(env, login, required=True)
     service = env.service()
-    if env.store.backend == "postgres":
-        _setup_reads(env)  # an owner's store set up before the projector's group gets it now
     result = service.grant_actor(name, role, scope, login, writer)
+    if env.store.backend == "postgres":
+        setup_reads(service, env.views().runner.view_tables())
     if login is not None:
         _note_login(env, login, role)
     emit_write(result, fmt, f"{name} is {role} of {scope}" + (f" (login {login})" if login else ""))
 
 
-def _setup_reads(env: Env) -> None:
-    """The views' grants and row policies (idempotent; only the owner's login can, others skip)."""
-    env.service().recorder.setup_reads(env.views().runner.view_tables(), ACTORS_ID)
+def setup_reads(service: Any, view_tables: list[str]) -> None:
+    """PostgreSQL: bind the active actors' logins, and (again: idempotent) the views' grants and row
+    policies — so a store set up before them gets them too. Only the owner's login can; others skip."""
+    actors = load_actors(service)
+    logins = [(a.name, a.login, a.role, str(a.scope)) for a in (actors.all() if actors else []) if a.login and not a.revoked]
+    service.recorder.setup_reads(view_tables, ACTORS_ID, logins)
 
 
 def _note_login(env: Env, login: str, role: str) -> None:
@@ -133,7 +136,10 @@ def actor_revoke(env: Env, name: str, reason: str, fmt: str) -> None:
         reason = models.clean_text(reason, limit=500, what="reason")
     except ValueError as e:
         raise MalformedInput(f"--reason: {e}") from None
-    result = env.service().revoke_actor(name, reason, writer)
+    service = env.service()
+    result = service.revoke_actor(name, reason, writer)
+    if env.store.backend == "postgres":
+        setup_reads(service, env.views().runner.view_tables())
     emit_write(result, fmt, f"revoked {name}")
 
 

@@ -12,7 +12,6 @@ from commands.app import LedgerService, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
-from domain.actors import ACTORS_ID
 from domain.units import Period
 from infra import crypto
 from infra.store import store_exists
@@ -53,7 +52,7 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
       taizhang --db sqlite:///ledger.db init --tz Asia/Shanghai --admin admin01
       taizhang --db postgresql://taizhang:…@db/taizhang init --admin admin01
     """
-    from commands.cli_actor import actor_name
+    from commands.cli_actor import actor_name, setup_reads
 
     if tz:
         check_zone(tz)
@@ -95,9 +94,10 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
             login = None
             if store.backend == "postgres":
                 service.recorder.setup_access(view_tables)
-                service.recorder.setup_reads(view_tables, ACTORS_ID)
                 login = service.recorder.session_user()
             service.grant_actor(admin, "admin", "city", login, admin)
+            if store.backend == "postgres":
+                setup_reads(service, view_tables)
     finally:
         service.close()
     key_note = "created" if created_key else "existing, kept"

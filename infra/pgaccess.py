@@ -8,6 +8,12 @@ aggregate's grants and revocations in the event log, bound to the login by name 
 grant or a revocation takes effect in the transaction that stores it, and no table
 that a writer could touch decides what a login sees.
 
+The log alone is not enough while a writer can append raw events (a forged grant would widen
+its own reach): a login's actors count only when the owner has also bound them in
+`taizhang_logins`, which `actor add` and `actor revoke` rewrite from the Actors aggregate
+and nobody else may write. A grant counts once both say so; a revocation counts as soon
+as either does.
+
 A login whose active actors include an admin, an auditor, a projector or a city-wide
 actor reads every row; any other login reads the communities its actors' scopes
 cover (`community_units` places communities in townships and counties); a login with
@@ -27,6 +33,7 @@ WRITER_GROUP = "taizhang_writer"
 PROJECTOR_GROUP = "taizhang_projector"
 GROUPS = (READER_GROUP, WRITER_GROUP, PROJECTOR_GROUP)
 EVENTS = "taizhang_events"
+LOGINS = "taizhang_logins"  # actor -> login, role, scope: written by the owner only
 POLICY = "taizhang_scope"
 
 # Roles whose logins read every row (the projection worker needs every row to keep the views).
@@ -76,6 +83,8 @@ def functions(actors_id: UUID) -> list[str]:
         " SELECT g.s->>'name', g.s->>'role', g.s->>'scope' FROM e g"
         " WHERE g.topic = 'taizhang:Actors.Granted' AND g.s->>'login' = session_user"
         " AND NOT EXISTS (SELECT 1 FROM e r WHERE r.topic = 'taizhang:Actors.Revoked' AND r.s->>'name' = g.s->>'name')"
+        f" AND EXISTS (SELECT 1 FROM {LOGINS} b WHERE b.actor = g.s->>'name' AND b.login = session_user"
+        "  AND b.role = g.s->>'role' AND b.scope = g.s->>'scope')"
         " $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reads_all() RETURNS boolean {definer} AS $$ "
         f" SELECT EXISTS (SELECT 1 FROM taizhang_login_actors() WHERE role IN ({roles}) OR scope = 'city') $$",
@@ -134,6 +143,19 @@ def views(tables: Sequence[str]) -> list[str]:
     return statements
 
 
+def bindings() -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {LOGINS} (actor text PRIMARY KEY, login text NOT NULL, role text NOT NULL,"
+        " scope text NOT NULL)",
+        f"REVOKE ALL ON {LOGINS} FROM PUBLIC, {', '.join(GROUPS)}",
+    ]
+
+
+def rebind() -> tuple[str, str]:
+    """Replace every binding (DELETE, then INSERT … VALUES (%s, %s, %s, %s) per active actor with a login)."""
+    return f"DELETE FROM {LOGINS}", f"INSERT INTO {LOGINS} (actor, login, role, scope) VALUES (%s, %s, %s, %s)"
+
+
 def store() -> list[str]:
     """The projector's rights on the store's own tables, and row-level security on keys and the access log."""
     statements = [
@@ -156,4 +178,4 @@ def installed_sql() -> str:
 
 def setup(view_tables: Sequence[str], actors_id: UUID) -> list[str]:
     """Everything above, in order (run by the owner)."""
-    return [*groups(), *functions(actors_id), *store(), *views(view_tables)]
+    return [*groups(), *bindings(), *functions(actors_id), *store(), *views(view_tables)]

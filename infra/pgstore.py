@@ -415,8 +415,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             for statement in statements:
                 curs.execute(statement)  # type: ignore[call-overload]
 
-    def setup_reads(self, view_tables: Sequence[str], actors_id: UUID) -> bool:
-        """The projector group, the views' grants and row-level security; idempotent.
+    def setup_reads(
+        self, view_tables: Sequence[str], actors_id: UUID, logins: Sequence[tuple[str, str, str, str]]
+    ) -> bool:
+        """The projector group, the views' grants, row-level security and the actors' logins
+        (actor, login, role, scope of every active actor); idempotent.
 
         Only the owner can: False (and nothing done) when this login does not own the store.
         """
@@ -431,6 +434,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             existing = [r["t"] for r in curs.fetchall()]
             for statement in pgaccess.setup(existing, actors_id):
                 curs.execute(statement)  # type: ignore[call-overload]
+            clear, bind = pgaccess.rebind()
+            curs.execute(clear)  # type: ignore[call-overload]
+            curs.executemany(bind, list(logins))  # type: ignore[call-overload]
         return True
 
     def may_write_views(self) -> bool:

@@ -280,6 +280,40 @@ def test_the_access_log_shows_a_login_only_its_own_trace(store: Store) -> None:
         conn.execute("INSERT INTO access_log (actor, command, detail, residents, records) VALUES ('aud-city', 'x', '', 0, 0)")
 
 
+def test_a_forged_grant_in_the_log_widens_no_reach(store: Store) -> None:
+    """A writer that appends a raw Actors.Granted event naming its own login as a city auditor sees no more."""
+    from domain.actors import ACTORS_ID
+
+    login = store.roles["clerk_hj"]
+    forged = {"name": "clerk-hj", "role": "auditor", "scope": "city", "login": login, "actor": "boss",
+              "timestamp": "2026-03-01T00:00:00+00:00"}  # fmt: skip
+    with psycopg.connect(store.urls["clerk_hj"]) as conn:
+        try:
+            conn.execute(
+                "INSERT INTO taizhang_events (originator_id, originator_version, topic, state) SELECT %s,"
+                " max(originator_version) + 1, 'taizhang:Actors.Granted', %s FROM taizhang_events WHERE originator_id = %s",
+                (ACTORS_ID, orjson.dumps({**forged, "name": "spy"}), ACTORS_ID),
+            )
+            conn.execute(
+                "INSERT INTO taizhang_events (originator_id, originator_version, topic, state) SELECT %s,"
+                " max(originator_version) + 1, 'taizhang:Actors.Granted', %s FROM taizhang_events WHERE originator_id = %s",
+                (ACTORS_ID, orjson.dumps(forged), ACTORS_ID),
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            return  # the store refuses raw events altogether: nothing to forge with
+        assert conn.execute("SELECT count(*) FROM taizhang_events WHERE topic = 'taizhang:Actors.Granted' AND "
+                            "convert_from(state, 'UTF8') LIKE '%spy%'").fetchone() == (1,)  # fmt: skip
+        seen = {r[0] for r in conn.execute("SELECT DISTINCT community FROM ledger_revisions")}
+        keys = conn.execute("SELECT count(*) FROM data_keys WHERE key_id = 'res:QT-2/R1'").fetchone()
+        conn.rollback()
+    assert seen == {"HZ-001"} and keys == (0,)
+    # nor can it bind itself
+    assert "permission denied" in _refused(
+        store.urls["clerk_hj"], f"INSERT INTO taizhang_logins VALUES ('spy', '{login}', 'auditor', 'city')"
+    )
+    assert "permission denied" in _refused(store.urls["clerk_hj"], "UPDATE taizhang_logins SET scope = 'city'")
+
+
 # ---- the CLI inside each scope ------------------------------------------------------------------------------
 def test_the_cli_works_for_every_role_inside_its_scope(store: Store) -> None:
     owner, clerk, sup, aud = store.cli(), store.cli("clerk_hj"), store.cli("sup_bb"), store.cli("aud_pg")
