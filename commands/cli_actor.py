@@ -92,19 +92,29 @@ def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt
     login = login_arg(env, login, required=True)
     service = env.service()
     result = service.grant_actor(name, role, scope, login, writer)
-    if env.store.backend == "postgres":
-        setup_reads(service, env.views().runner.view_tables())
+    _bind_logins(env)
     if login is not None:
         _note_login(env, login, role)
     emit_write(result, fmt, f"{name} is {role} of {scope}" + (f" (login {login})" if login else ""))
 
 
-def setup_reads(service: Any, view_tables: list[str]) -> None:
+def setup_reads(service: Any, view_tables: list[str]) -> bool:
     """PostgreSQL: bind the active actors' logins, and (again: idempotent) the views' grants and row
-    policies — so a store set up before them gets them too. Only the owner's login can; others skip."""
+    policies — so a store set up before them gets them too. Only the owner's login can: False otherwise."""
     actors = load_actors(service)
     logins = [(a.name, a.login, a.role, str(a.scope)) for a in (actors.all() if actors else []) if a.login and not a.revoked]
-    service.recorder.setup_reads(view_tables, ACTORS_ID, logins)
+    return bool(service.recorder.setup_reads(view_tables, ACTORS_ID, logins))
+
+
+def _bind_logins(env: Env) -> None:
+    if env.store.backend != "postgres":
+        return
+    service = env.service()
+    if not setup_reads(service, env.views().runner.view_tables()):
+        env.warn(
+            f"database login {service.recorder.session_user()} does not own the store: logins were not bound "
+            "(a login reads no rows until the owner's login runs actor add or actor revoke)"
+        )
 
 
 def _note_login(env: Env, login: str, role: str) -> None:
@@ -138,8 +148,7 @@ def actor_revoke(env: Env, name: str, reason: str, fmt: str) -> None:
         raise MalformedInput(f"--reason: {e}") from None
     service = env.service()
     result = service.revoke_actor(name, reason, writer)
-    if env.store.backend == "postgres":
-        setup_reads(service, env.views().runner.view_tables())
+    _bind_logins(env)
     emit_write(result, fmt, f"revoked {name}")
 
 

@@ -474,6 +474,9 @@ CATALOGUE: dict[str, str] = {
     "a {role} works for the whole store: its scope must be city, not {scope}": (
         "{role} 面向整个台账库：其范围必须是 city，而不是 {scope}"
     ),
+    "database login {login} does not own the store: logins were not bound (a login reads no rows until the owner's login runs actor add or actor revoke)": (
+        "数据库账号 {login} 不是台账库所有者：未绑定数据库账号（在所有者的账号运行 actor add 或 actor revoke 之前，这些账号读不到任何行）"
+    ),
     "database login {login} may not write the views: only the projection worker's login (a member of taizhang_projector) or the store's owner runs projections": (
         "数据库账号 {login} 无权写入视图：只有视图维护进程的账号（taizhang_projector 的成员）或台账库所有者可以运行 projections"
     ),

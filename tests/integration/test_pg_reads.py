@@ -39,6 +39,8 @@ LOGINS: dict[str, tuple[str, str | None, str, str]] = {
     "fake_worker": ("taizhang_writer", "fake-worker", "projector", "city"),  # a projector actor on a writer's login
     "nobody": ("taizhang_writer", None, "", ""),
     "gone": ("taizhang_writer", "gone", "clerk", "township:八步区/贺街镇"),  # revoked below
+    "admin_2": ("taizhang_writer", "admin-2", "admin", "city"),  # an admin whose login is not the owner
+    "late": ("taizhang_writer", None, "", ""),  # bound later, by admin-2
 }
 
 
@@ -312,6 +314,18 @@ def test_a_forged_grant_in_the_log_widens_no_reach(store: Store) -> None:
         store.urls["clerk_hj"], f"INSERT INTO taizhang_logins VALUES ('spy', '{login}', 'auditor', 'city')"
     )
     assert "permission denied" in _refused(store.urls["clerk_hj"], "UPDATE taizhang_logins SET scope = 'city'")
+
+
+def test_only_the_owners_login_binds_logins(store: Store) -> None:
+    """An admin on another login grants an actor (the event is stored) but cannot bind its login: it reads nothing."""
+    result = store.cli("admin_2")("actor", "add", "late-clerk", "--role", "clerk", "--scope", "community:HZ-001",
+                                  "--login", store.roles["late"], actor="admin-2")  # fmt: skip
+    assert result.exit_code == 0 and "does not own the store: logins were not bound" in result.stderr
+    assert store.rows("late", "SELECT count(*) FROM ledger_revisions") == [(0,)]
+    store.cli().ok("actor", "add", "late-sup", "--role", "supervisor", "--scope", "county:平桂区",
+                   "--login", store.roles["late"], actor="boss")  # fmt: skip
+    # the owner's next actor command binds both of the login's actors: a community and a county
+    assert {r[0] for r in store.rows("late", "SELECT DISTINCT community FROM ledger_revisions")} == {"HZ-001", "QT-2"}
 
 
 # ---- the CLI inside each scope ------------------------------------------------------------------------------
