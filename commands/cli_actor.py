@@ -10,7 +10,7 @@ from commands import clock, models
 from commands.access import load_actors
 from commands.context import Env, MalformedInput, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
-from domain.actors import ACTORS_ID, CITY, CITY_ONLY_ROLES, ROLES, Actors, parse_scope
+from domain.actors import CITY, CITY_ONLY_ROLES, ROLES, Actors, parse_scope
 
 LIST_FIELDS = [
     "actor", "role", "scope", "login", "status", "granted_by", "granted_at", "revoked_by", "revoked_at", "reason",
@@ -98,19 +98,24 @@ def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt
     emit_write(result, fmt, f"{name} is {role} of {scope}" + (f" (login {login})" if login else ""))
 
 
-def setup_reads(service: Any, view_tables: list[str]) -> bool:
-    """PostgreSQL: bind the active actors' logins, and (again: idempotent) the views' grants and row
-    policies — so a store set up before them gets them too. Only the owner's login can: False otherwise."""
+def setup_reads(service: Any, view_tables: list[str], without: str | None = None) -> bool:
+    """PostgreSQL: bind the active actors' logins (all but `without`), and (again: idempotent) the
+    views' grants and row policies — so a store set up before them gets them too. Only the owner's
+    login can: False otherwise."""
     actors = load_actors(service)
-    logins = [(a.name, a.login, a.role, str(a.scope)) for a in (actors.all() if actors else []) if a.login and not a.revoked]
-    return bool(service.recorder.setup_reads(view_tables, ACTORS_ID, logins))
+    logins = [
+        (a.name, a.login, a.role, str(a.scope))
+        for a in (actors.all() if actors else [])
+        if a.login and not a.revoked and a.name != without
+    ]
+    return bool(service.recorder.setup_reads(view_tables, logins))
 
 
-def _bind_logins(env: Env) -> None:
+def _bind_logins(env: Env, without: str | None = None, *, quiet: bool = False) -> None:
     if env.store.backend != "postgres":
         return
     service = env.service()
-    if not setup_reads(service, env.views().runner.view_tables()):
+    if not setup_reads(service, env.views().runner.view_tables(), without) and not quiet:
         env.warn(
             f"database login {service.recorder.session_user()} does not own the store: logins were not bound "
             "(a login reads no rows until the owner's login runs actor add or actor revoke)"
@@ -147,8 +152,11 @@ def actor_revoke(env: Env, name: str, reason: str, fmt: str) -> None:
     except ValueError as e:
         raise MalformedInput(f"--reason: {e}") from None
     service = env.service()
-    result = service.revoke_actor(name, reason, writer)
-    _bind_logins(env)
+    _bind_logins(env, without=name, quiet=True)  # unbound before the revocation is stored: never reads a moment longer
+    try:
+        result = service.revoke_actor(name, reason, writer)
+    finally:
+        _bind_logins(env)  # as the log says (a refused revocation binds the actor again)
     emit_write(result, fmt, f"revoked {name}")
 
 

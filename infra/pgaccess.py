@@ -3,38 +3,36 @@
 Only members of `taizhang_projector` (and the store's owner) write the views; readers
 and writers select them. Row-level security then limits each login's reads to the
 units its actors may see (DESIGN §3 scopes): views, directories, the wrapped data keys
-and the access log. A login's reach is derived from the record itself — the `Actors`
-aggregate's grants and revocations in the event log, bound to the login by name — so a
-grant or a revocation takes effect in the transaction that stores it, and no table
-that a writer could touch decides what a login sees.
+and the access log.
 
-The log alone is not enough while a writer can append raw events (a forged grant would widen
-its own reach): a login's actors count only when the owner has also bound them in
-`taizhang_logins`, which `actor add` and `actor revoke` rewrite from the Actors aggregate
-and nobody else may write. A grant counts once both say so; a revocation counts as soon
-as either does.
+A login's actors are those the owner bound to it in `taizhang_logins`, a table nobody
+else may write, rewritten from the Actors aggregate (the record) by every `actor add`
+and `actor revoke` on the owner's login: a grant binds once its event is stored, a
+revocation unbinds before its event is stored. Nothing a writer can append (not even a
+forged grant in the log) changes what a login reads.
 
-A login whose active actors include an admin, an auditor, a projector or a city-wide
-actor reads every row; any other login reads the communities its actors' scopes
-cover (`community_units` places communities in townships and counties); a login with
-no active actor reads none. The owner is not subject to these policies.
+A login whose actors include an admin, an auditor, a projector or a city-wide actor
+reads every row; any other login reads the communities its actors' scopes cover
+(`community_units` places communities in townships and counties); a login with no
+bound actor reads none. Members of `taizhang_projector` read every row of the views
+(their own policy, which costs the worker nothing per row). The owner is not subject
+to these policies.
 
-This module is SQL text only: infra.pgstore runs it at `init --admin` (and again when an
-admin adds an actor), infra.runner when it creates the views.
+This module is SQL text only: infra.pgstore runs it at `init --admin` and at each
+`actor add|revoke`, infra.runner when it creates the views.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from uuid import UUID
 
 READER_GROUP = "taizhang_reader"  # the same names as infra.pgstore's
 WRITER_GROUP = "taizhang_writer"
 PROJECTOR_GROUP = "taizhang_projector"
 GROUPS = (READER_GROUP, WRITER_GROUP, PROJECTOR_GROUP)
-EVENTS = "taizhang_events"
 LOGINS = "taizhang_logins"  # actor -> login, role, scope: written by the owner only
 POLICY = "taizhang_scope"
+PROJECTOR_POLICY = "taizhang_projector_all"
 
 # Roles whose logins read every row (the projection worker needs every row to keep the views).
 READS_ALL_ROLES = ("admin", "auditor", "projector")
@@ -69,23 +67,14 @@ def groups() -> list[str]:
     ]
 
 
-def functions(actors_id: UUID) -> list[str]:
-    """The functions the policies call; SECURITY DEFINER, so a login needs no right on the log to be placed."""
+def functions() -> list[str]:
+    """The functions the policies call; SECURITY DEFINER, so a login needs no right on the bindings."""
     definer = "LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT"
     roles = ", ".join(f"'{role}'" for role in READS_ALL_ROLES)
     statements = [
-        # The login's active actors: its grants in the log, less those revoked since.
+        # The login's actors, as the owner bound them (see `rebind`).
         "CREATE OR REPLACE FUNCTION taizhang_login_actors() RETURNS TABLE (name text, role text, scope text) "
-        f"{definer} AS $$ "
-        " WITH e AS (SELECT topic, convert_from(state, 'UTF8')::json AS s"
-        f"  FROM {EVENTS} WHERE originator_id = '{actors_id}'::uuid"
-        "  AND topic IN ('taizhang:Actors.Granted', 'taizhang:Actors.Revoked'))"
-        " SELECT g.s->>'name', g.s->>'role', g.s->>'scope' FROM e g"
-        " WHERE g.topic = 'taizhang:Actors.Granted' AND g.s->>'login' = session_user"
-        " AND NOT EXISTS (SELECT 1 FROM e r WHERE r.topic = 'taizhang:Actors.Revoked' AND r.s->>'name' = g.s->>'name')"
-        f" AND EXISTS (SELECT 1 FROM {LOGINS} b WHERE b.actor = g.s->>'name' AND b.login = session_user"
-        "  AND b.role = g.s->>'role' AND b.scope = g.s->>'scope')"
-        " $$",
+        f"{definer} AS $$ SELECT actor, role, scope FROM {LOGINS} WHERE login = session_user $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reads_all() RETURNS boolean {definer} AS $$ "
         f" SELECT EXISTS (SELECT 1 FROM taizhang_login_actors() WHERE role IN ({roles}) OR scope = 'city') $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reach() RETURNS text[] {definer} AS $$ "
@@ -100,7 +89,7 @@ def functions(actors_id: UUID) -> list[str]:
         " SELECT CASE"
         "  WHEN key_id LIKE 'res:%' THEN split_part(substr(key_id, 5), '/', 1)"
         "  WHEN key_id LIKE 'note:%' THEN (SELECT convert_from(e.state, 'UTF8')::json->>'code'"
-        f"   FROM record_claims c JOIN {EVENTS} e ON e.originator_id = c.community_id::uuid AND e.originator_version = 1"
+        "   FROM record_claims c JOIN taizhang_events e ON e.originator_id = c.community_id::uuid AND e.originator_version = 1"
         "   WHERE c.record_id = substr(key_id, 6))"
         " END $$",
     ]
@@ -114,12 +103,15 @@ def functions(actors_id: UUID) -> list[str]:
     return statements
 
 
-def _policy(table: str, using: str, check: str | None = None) -> list[str]:
+def _policy(table: str, using: str, *, projector: bool = False) -> list[str]:
     statements = [
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"DROP POLICY IF EXISTS {POLICY} ON {table}",
-        f"CREATE POLICY {POLICY} ON {table} USING ({using})" + (f" WITH CHECK ({check})" if check else ""),
+        f"DROP POLICY IF EXISTS {PROJECTOR_POLICY} ON {table}",
+        f"CREATE POLICY {POLICY} ON {table} TO {READER_GROUP}, {WRITER_GROUP} USING ({using})",
     ]
+    if projector:
+        statements.append(f"CREATE POLICY {PROJECTOR_POLICY} ON {table} TO {PROJECTOR_GROUP} USING (true)")
     return statements
 
 
@@ -133,12 +125,13 @@ def views(tables: Sequence[str]) -> list[str]:
     ]
     for table in tables:
         if table in COMMUNITY_VIEWS:
-            statements += _policy(table, f"{ALL} OR {COMMUNITY_VIEWS[table]} = ANY({REACH})")
+            statements += _policy(table, f"{ALL} OR {COMMUNITY_VIEWS[table]} = ANY({REACH})", projector=True)
         elif table in CHILD_VIEWS:
             statements += _policy(
                 table,
                 f"{ALL} OR EXISTS (SELECT 1 FROM ledger_revisions r"
                 f" WHERE r.record_id = {table}.record_id AND r.seq = {table}.seq)",
+                projector=True,
             )
     return statements
 
@@ -147,6 +140,7 @@ def bindings() -> list[str]:
     return [
         f"CREATE TABLE IF NOT EXISTS {LOGINS} (actor text PRIMARY KEY, login text NOT NULL, role text NOT NULL,"
         " scope text NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {LOGINS}_login ON {LOGINS} (login)",
         f"REVOKE ALL ON {LOGINS} FROM PUBLIC, {', '.join(GROUPS)}",
     ]
 
@@ -176,6 +170,6 @@ def installed_sql() -> str:
     return "SELECT to_regprocedure('taizhang_reach()') IS NOT NULL"
 
 
-def setup(view_tables: Sequence[str], actors_id: UUID) -> list[str]:
+def setup(view_tables: Sequence[str]) -> list[str]:
     """Everything above, in order (run by the owner)."""
-    return [*groups(), *bindings(), *functions(actors_id), *store(), *views(view_tables)]
+    return [*groups(), *bindings(), *functions(), *store(), *views(view_tables)]

@@ -415,11 +415,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             for statement in statements:
                 curs.execute(statement)  # type: ignore[call-overload]
 
-    def setup_reads(
-        self, view_tables: Sequence[str], actors_id: UUID, logins: Sequence[tuple[str, str, str, str]]
-    ) -> bool:
-        """The projector group, the views' grants, row-level security and the actors' logins
-        (actor, login, role, scope of every active actor); idempotent.
+    def setup_reads(self, view_tables: Sequence[str], logins: Sequence[tuple[str, str, str, str]]) -> bool:
+        """The projector group, the views' grants, row-level security, and the bindings of the
+        actors' logins (actor, login, role, scope of every active actor, replacing the old ones); idempotent.
 
         Only the owner can: False (and nothing done) when this login does not own the store.
         """
@@ -432,7 +430,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 return False
             curs.execute("SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL", (list(view_tables),))
             existing = [r["t"] for r in curs.fetchall()]
-            for statement in pgaccess.setup(existing, actors_id):
+            for statement in pgaccess.setup(existing):
                 curs.execute(statement)  # type: ignore[call-overload]
             clear, bind = pgaccess.rebind()
             curs.execute(clear)  # type: ignore[call-overload]
