@@ -8,7 +8,7 @@ from types import FrameType
 import click
 
 from commands import labels
-from commands.context import INTERVAL, Env, Refused, format_option, pass_env
+from commands.context import INTERVAL, Env, format_option, pass_env
 from commands.output import emit, render_json
 from commands.progress import Progress
 
@@ -76,12 +76,7 @@ def run(env: Env, follow: bool, interval: float) -> None:
     Example:
       taizhang --db postgresql://tz_worker@db/taizhang --actor worker projections run --follow
     """
-    service = env.service()
-    if service.store.backend == "postgres" and not service.recorder.may_write_views():
-        raise Refused(
-            f"database login {service.recorder.session_user()} may not write the views: only the projection "
-            "worker's login (a member of taizhang_projector) or the store's owner runs projections"
-        )
+    _may_write_views(env)
     views = env.views()
     views.runner.ensure_tables()
     with Progress("projecting", 0) as bar:
@@ -98,6 +93,18 @@ def run(env: Env, follow: bool, interval: float) -> None:
     signal.signal(signal.SIGINT, stop)
     views.runner.follow(lambda: stopping["now"], interval=interval)
     click.echo("stopped", err=True)
+
+
+def _may_write_views(env: Env) -> None:
+    """On PostgreSQL only the projection worker's login (or the owner) writes the views: say so in one line."""
+    from commands.context import Refused
+
+    service = env.service()
+    if service.store.backend == "postgres" and not service.recorder.may_write_views():
+        raise Refused(
+            f"database login {service.recorder.session_user()} may not write the views: only the projection "
+            "worker's login (a member of taizhang_projector) or the store's owner runs projections"
+        )
 
 
 def register(group: click.Group) -> None:
