@@ -73,16 +73,16 @@ def functions() -> list[str]:
     roles = ", ".join(f"'{role}'" for role in READS_ALL_ROLES)
     statements = [
         # The login's actors, as the owner bound them (see `rebind`).
-        "CREATE OR REPLACE FUNCTION taizhang_login_actors() RETURNS TABLE (name text, role text, scope text) "
+        "CREATE OR REPLACE FUNCTION taizhang_login_scopes() RETURNS TABLE (name text, role text, scope text) "
         f"{definer} AS $$ SELECT actor, role, scope FROM {LOGINS} WHERE login = session_user $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reads_all() RETURNS boolean {definer} AS $$ "
-        f" SELECT EXISTS (SELECT 1 FROM taizhang_login_actors() WHERE role IN ({roles}) OR scope = 'city') $$",
+        f" SELECT EXISTS (SELECT 1 FROM taizhang_login_scopes() WHERE role IN ({roles}) OR scope = 'city') $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reach() RETURNS text[] {definer} AS $$ "
         " SELECT coalesce(array_agg(DISTINCT u.code), '{}') FROM community_units u"
-        " JOIN taizhang_login_actors() a ON a.scope IN"
+        " JOIN taizhang_login_scopes() a ON a.scope IN"
         " ('community:' || u.code, 'township:' || u.county || '/' || u.township, 'county:' || u.county) $$",
         f"CREATE OR REPLACE FUNCTION taizhang_actor_names() RETURNS text[] {definer} AS $$ "
-        " SELECT coalesce(array_agg(name), '{}') FROM taizhang_login_actors() $$",
+        " SELECT coalesce(array_agg(name), '{}') FROM taizhang_login_scopes() $$",
         # The community a data key belongs to: a resident's key names it; a note's key is its record's,
         # whose community the record claim and that community's first event give.
         f"CREATE OR REPLACE FUNCTION taizhang_key_community(key_id text) RETURNS text {definer} AS $$ "
@@ -94,7 +94,7 @@ def functions() -> list[str]:
         " END $$",
     ]
     signatures = (
-        "taizhang_login_actors()", "taizhang_reads_all()", "taizhang_reach()", "taizhang_actor_names()",
+        "taizhang_login_scopes()", "taizhang_reads_all()", "taizhang_reach()", "taizhang_actor_names()",
         "taizhang_key_community(text)",
     )  # fmt: skip
     for signature in signatures:

@@ -378,7 +378,7 @@ def test_a_store_set_up_before_gets_the_rules_when_an_admin_adds_an_actor(pg_adm
                 conn.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")  # type: ignore[arg-type]
                 conn.execute(f"DROP POLICY taizhang_scope ON {table}")  # type: ignore[arg-type]
             conn.execute("DROP FUNCTION taizhang_reach(), taizhang_reads_all(), taizhang_actor_names(),"
-                         " taizhang_key_community(text), taizhang_login_actors()")  # fmt: skip
+                         " taizhang_key_community(text), taizhang_login_scopes()")  # fmt: skip
             conn.execute("GRANT INSERT, UPDATE, DELETE ON ledger_month_kind TO taizhang_writer")
             conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' IN ROLE taizhang_writer")  # type: ignore[arg-type]
         assert "data_keys" in tables and "ledger_month_kind" in tables
