@@ -11,7 +11,7 @@ and `actor revoke` on the owner's login: a grant binds once its event is stored,
 revocation unbinds before its event is stored. Nothing a writer can append (not even a
 forged grant in the log) changes what a login reads.
 
-A login whose actors include an admin, an auditor, a projector or a city-wide actor
+A login whose actors include an admin, an auditor or a city-wide clerk or supervisor
 reads every row; any other login reads the communities its actors' scopes cover
 (`community_units` places communities in townships and counties); a login with no
 bound actor reads none. Members of `taizhang_projector` read every row of the views
@@ -34,10 +34,11 @@ LOGINS = "taizhang_logins"  # actor -> login, role, scope: written by the owner 
 POLICY = "taizhang_scope"
 PROJECTOR_POLICY = "taizhang_projector_all"
 
-# Roles whose logins read every row (the projection worker needs every row to keep the views).
-READS_ALL_ROLES = ("admin", "auditor", "projector")
+# Roles whose logins read every row. A city-wide actor does too, except the projection worker:
+# it reads the views through its group's policy, and nothing else (no keys, no access log).
+READS_ALL_ROLES = ("admin", "auditor")
 
-# A view's rows, by the community they belong to (None: rows of another table decide, see CHILD_VIEWS).
+# A view's rows, by the column naming the community they belong to.
 COMMUNITY_VIEWS: dict[str, str] = {
     "ledger_communities": "code",
     "ledger_residents": "community",
@@ -76,7 +77,8 @@ def functions() -> list[str]:
         "CREATE OR REPLACE FUNCTION taizhang_login_scopes() RETURNS TABLE (name text, role text, scope text) "
         f"{definer} AS $$ SELECT actor, role, scope FROM {LOGINS} WHERE login = session_user $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reads_all() RETURNS boolean {definer} AS $$ "
-        f" SELECT EXISTS (SELECT 1 FROM taizhang_login_scopes() WHERE role IN ({roles}) OR scope = 'city') $$",
+        " SELECT EXISTS (SELECT 1 FROM taizhang_login_scopes()"
+        f" WHERE role IN ({roles}) OR (scope = 'city' AND role <> 'projector')) $$",
         f"CREATE OR REPLACE FUNCTION taizhang_reach() RETURNS text[] {definer} AS $$ "
         " SELECT coalesce(array_agg(DISTINCT u.code), '{}') FROM community_units u"
         " JOIN taizhang_login_scopes() a ON a.scope IN"

@@ -219,7 +219,7 @@ WITH_ROWS = ("ledger_communities", "ledger_residents", "ledger_providers", "ledg
         ("sup_bb", {"HZ-001", "HZ-002"}),
         ("aud_pg", {"HZ-001", "HZ-002", "QT-2"}),  # auditors read everything, whatever their scope
         ("worker", {"HZ-001", "HZ-002", "QT-2"}),
-        ("fake_worker", {"HZ-001", "HZ-002", "QT-2"}),  # a projector actor: reads all, yet writes no view (above)
+        ("fake_worker", set()),  # a projector actor on a writer's login: the worker's rows come with its group
         ("nobody", set()),  # in a group, but no actor bound to the login
         ("gone", set()),  # its actor was revoked
     ],
@@ -248,6 +248,7 @@ def test_data_keys_show_a_clerk_only_its_scopes_keys(store: Store) -> None:
     assert _key_communities(store, "clerk_hj") == {"HZ-001"}
     assert _key_communities(store, "sup_bb") == {"HZ-001", "HZ-002"}
     assert _key_communities(store, "nobody") == set()
+    assert _key_communities(store, "worker") == set()  # the projection worker needs no key
     # asked for by id: the QT-2 resident's key and its note's key are not there
     for key_id in ("res:QT-2/R1", f"note:{store.records['QT-2']}"):
         assert store.rows("clerk_hj", "SELECT count(*) FROM data_keys WHERE key_id = %s", (key_id,)) == [(0,)]
@@ -278,6 +279,7 @@ def test_the_access_log_shows_a_login_only_its_own_trace(store: Store) -> None:
     assert {row[0] for row in store.rows("clerk_hj", "SELECT actor FROM access_log")} == {"clerk-hj"}
     assert {row[0] for row in store.rows("clerk_hj", "SELECT DISTINCT community FROM access_log_residents")} == {"HZ-001"}
     assert store.rows("nobody", "SELECT count(*) FROM access_log") == [(0,)]
+    assert store.rows("worker", "SELECT count(*) FROM access_log_residents") == [(0,)]
     assert {row[0] for row in store.rows("aud_pg", "SELECT DISTINCT community FROM access_log_residents")} == {"HZ-001", "HZ-002", "QT-2"}
     # nor can a login write an entry in another actor's name
     with psycopg.connect(store.urls["clerk_hj"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
