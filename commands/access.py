@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit-access": frozenset({"auditor", "admin"}),  # the access log
     "actors": frozenset({"admin", "auditor"}),  # who may do what
     "admin": frozenset({"admin"}),  # actors, communities, keys, erasure, backup, rebuilding views
+    "project": frozenset({"admin", "projector"}),  # keeping the views (on PostgreSQL only their logins may)
+    "views": ALL_ROLES | {"projector"},  # how far the views are along the log
 }
 
 Target = UnitRef | None  # None: the whole store
@@ -217,8 +219,8 @@ POLICY: dict[str, Rule] = {
     "ledger entries": Rule("read", filters),
     "ledger summary": Rule("read", filters),
     "visits overdue": Rule("read", filters),
-    "projections status": Rule("read", nothing),
-    "projections run": Rule("read", nothing),  # derived views only; on SQLite every query does it
+    "projections status": Rule("views", nothing),
+    "projections run": Rule("project", nothing),  # on SQLite every query also catches the views up
     # assessments
     "assess run": Rule("assess", whole_store),  # scores every unit of a level
     "assess explain": Rule("assess", unit_opt),
@@ -335,6 +337,8 @@ class ScopeGuard:
             return
         if self.actor.role == "auditor":
             raise denied(f"{self.actor.describe()} may not change the ledger: auditors write nothing")
+        if self.actor.role == "projector":
+            raise denied(f"{self.actor.describe()} may not change the ledger: the projection worker writes only the views")
         for aggregate in changed:
             for target in self.targets(aggregate):
                 if not self.actor.scope.covers(target):

@@ -10,7 +10,7 @@ from commands import clock, models
 from commands.access import load_actors
 from commands.context import Env, MalformedInput, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
-from domain.actors import ROLES, Actors, parse_scope
+from domain.actors import CITY, CITY_ONLY_ROLES, ROLES, Actors, parse_scope
 
 LIST_FIELDS = [
     "actor", "role", "scope", "login", "status", "granted_by", "granted_at", "revoked_by", "revoked_at", "reason",
@@ -20,7 +20,10 @@ LIST_HEADERS_ZH = {
     "granted_by": "授权人", "granted_at": "授权时间", "revoked_by": "撤销人", "revoked_at": "撤销时间", "reason": "原因",
 }  # fmt: skip
 # The database group a login needs for each role (see README "Actors, roles and scopes").
-GROUP_OF_ROLE = {"clerk": "taizhang_writer", "supervisor": "taizhang_writer", "auditor": "taizhang_reader"}
+GROUP_OF_ROLE = {
+    "clerk": "taizhang_writer", "supervisor": "taizhang_writer", "auditor": "taizhang_reader",
+    "projector": "taizhang_projector",
+}  # fmt: skip
 
 
 def actor_name(value: str, option: str = "ACTOR") -> str:
@@ -60,7 +63,7 @@ def actor() -> None:
 
 @actor.command("add")
 @click.argument("name", metavar="ACTOR")
-@click.option("--role", required=True, type=click.Choice(ROLES), help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits.")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits; projector: the projection worker that keeps the views (scope city).")
 @click.option("--scope", required=True, metavar="SCOPE", help="city, county:NAME, township:COUNTY/NAME or community:CODE.")
 @click.option("--login", metavar="DBROLE", help="PostgreSQL (required there): the database login this actor connects as.")
 @write_format_option
@@ -70,23 +73,53 @@ def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt
 
     The store's first actor must be an admin: from then on every command names an
     existing, unrevoked actor. On PostgreSQL the database administrator creates the
-    login and makes it a member of taizhang_writer (clerks, supervisors) or
-    taizhang_reader (auditors); admins connect as the store's owner.
+    login and makes it a member of taizhang_writer (clerks, supervisors),
+    taizhang_reader (auditors) or taizhang_projector (the projection worker, the
+    only login besides the owner that writes the views); admins connect as the
+    store's owner. There each login reads only the rows of its actors' scopes.
 
     \b
     Example:
       taizhang --actor admin actor add clerk-hj01 --role clerk --scope township:八步区/贺街镇
       taizhang --actor admin actor add sup-bb --role supervisor --scope county:八步区 --login sup_bb
+      taizhang --actor admin actor add worker --role projector --scope city --login tz_worker
     """
     writer = env.writer()
     name = actor_name(name)
     scope = scope_arg(scope)
+    if role in CITY_ONLY_ROLES and scope != CITY:
+        raise MalformedInput(f"--scope: a {role} keeps the views of the whole store: use --scope city, not {scope}")
     login = login_arg(env, login, required=True)
     service = env.service()
     result = service.grant_actor(name, role, scope, login, writer)
+    _bind_logins(env)
     if login is not None:
         _note_login(env, login, role)
     emit_write(result, fmt, f"{name} is {role} of {scope}" + (f" (login {login})" if login else ""))
+
+
+def setup_reads(service: Any, view_tables: list[str], without: str | None = None) -> bool:
+    """PostgreSQL: bind the active actors' logins (all but `without`), and (again: idempotent) the
+    views' grants and row policies — so a store set up before them gets them too. Only the owner's
+    login can: False otherwise."""
+    actors = load_actors(service)
+    logins = [
+        (a.name, a.login, a.role, str(a.scope))
+        for a in (actors.all() if actors else [])
+        if a.login and not a.revoked and a.name != without
+    ]
+    return bool(service.recorder.setup_reads(view_tables, logins))
+
+
+def _bind_logins(env: Env, without: str | None = None, *, quiet: bool = False) -> None:
+    if env.store.backend != "postgres":
+        return
+    service = env.service()
+    if not setup_reads(service, env.views().runner.view_tables(), without) and not quiet:
+        env.warn(
+            f"database login {service.recorder.session_user()} does not own the store: logins were not bound "
+            "(a login reads no rows until the owner's login runs actor add or actor revoke)"
+        )
 
 
 def _note_login(env: Env, login: str, role: str) -> None:
@@ -118,7 +151,12 @@ def actor_revoke(env: Env, name: str, reason: str, fmt: str) -> None:
         reason = models.clean_text(reason, limit=500, what="reason")
     except ValueError as e:
         raise MalformedInput(f"--reason: {e}") from None
-    result = env.service().revoke_actor(name, reason, writer)
+    service = env.service()
+    _bind_logins(env, without=name, quiet=True)  # unbound before the revocation is stored: never reads a moment longer
+    try:
+        result = service.revoke_actor(name, reason, writer)
+    finally:
+        _bind_logins(env)  # as the log says (a refused revocation binds the actor again)
     emit_write(result, fmt, f"revoked {name}")
 
 

@@ -69,13 +69,16 @@ def rebuild(env: Env, fmt: str) -> None:
 def run(env: Env, follow: bool, interval: float) -> None:
     """Bring the views up to the head of the log; with --follow, keep them there.
 
-    On PostgreSQL run one or more of these workers beside the clerks' writers; each
-    event is projected exactly once however many run.
+    On PostgreSQL run one or more of these workers beside the clerks' writers, logged
+    in as a member of taizhang_projector with a projector actor (`actor add --role
+    projector`): no other login may write the views. Each event is projected exactly
+    once however many run.
 
     \b
     Example:
-      taizhang --db postgresql://taizhang@db/taizhang projections run --follow
+      taizhang --db postgresql://tz_worker@db/taizhang --actor worker projections run --follow
     """
+    _may_write_views(env)
     views = env.views()
     views.runner.ensure_tables()
     try:
@@ -103,6 +106,18 @@ def run(env: Env, follow: bool, interval: float) -> None:
     except DBAPIError as error:  # not an outage: a permission, a missing table
         raise Refused(f"database: {outage.reason(error)}") from None
     click.echo("stopped", err=True)
+
+
+def _may_write_views(env: Env) -> None:
+    """On PostgreSQL only the projection worker's login (or the owner) writes the views: say so in one line."""
+    from commands.context import Refused
+
+    service = env.service()
+    if service.store.backend == "postgres" and not service.recorder.may_write_views():
+        raise Refused(
+            f"database login {service.recorder.session_user()} may not write the views: only the projection "
+            "worker's login (a member of taizhang_projector) or the store's owner runs projections"
+        )
 
 
 def register(group: click.Group) -> None:

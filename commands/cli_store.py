@@ -43,15 +43,16 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
     database: without it personal data cannot be read.
 
     With --admin every later command must name an actor (--actor). On PostgreSQL
-    run it with the owner's URL: it also creates the groups taizhang_reader and
-    taizhang_writer for the other actors' logins, and binds the admin to this login.
+    run it with the owner's URL: it also creates the groups taizhang_reader,
+    taizhang_writer and taizhang_projector for the other actors' logins, limits
+    each login's reads to its actors' scopes, and binds the admin to this login.
 
     \b
     Example:
       taizhang --db sqlite:///ledger.db init --tz Asia/Shanghai --admin admin01
       taizhang --db postgresql://taizhang:…@db/taizhang init --admin admin01
     """
-    from commands.cli_actor import actor_name
+    from commands.cli_actor import actor_name, setup_reads
 
     if tz:
         check_zone(tz)
@@ -95,6 +96,8 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
                 service.recorder.setup_access(view_tables)
                 login = service.recorder.session_user()
             service.grant_actor(admin, "admin", "city", login, admin)
+            if store.backend == "postgres":
+                setup_reads(service, view_tables)
     finally:
         service.close()
     key_note = "created" if created_key else "existing, kept"

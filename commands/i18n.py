@@ -479,6 +479,21 @@ CATALOGUE: dict[str, str] = {
         "{who}绑定的数据库账号是 {bound}，但本连接的账号是 {login}"
     ),
     "{who:msg} may not change the ledger: auditors write nothing": "{who}不能修改台账：审计人员不写入任何内容",
+    "{who:msg} may not change the ledger: the projection worker writes only the views": (
+        "{who}不能修改台账：视图维护进程只写视图"
+    ),
+    "--scope: a {role} keeps the views of the whole store: use --scope city, not {scope}": (
+        "--scope：{role} 维护整个台账库的视图：请用 --scope city，而不是 {scope}"
+    ),
+    "a {role} works for the whole store: its scope must be city, not {scope}": (
+        "{role} 面向整个台账库：其范围必须是 city，而不是 {scope}"
+    ),
+    "database login {login} does not own the store: logins were not bound (a login reads no rows until the owner's login runs actor add or actor revoke)": (
+        "数据库账号 {login} 不是台账库所有者：未绑定数据库账号（在所有者的账号运行 actor add 或 actor revoke 之前，这些账号读不到任何行）"
+    ),
+    "database login {login} may not write the views: only the projection worker's login (a member of taizhang_projector) or the store's owner runs projections": (
+        "数据库账号 {login} 无权写入视图：只有视图维护进程的账号（taizhang_projector 的成员）或台账库所有者可以运行 projections"
+    ),
     "{who:msg} may not write to {where:term}: outside its scope": "{who}不能写入 {where}：超出其范围",
     "this store has access control; name yourself with --actor or TAIZHANG_ACTOR": (
         "本台账库启用了权限控制；请用 --actor 或 TAIZHANG_ACTOR 指明操作人"

@@ -18,7 +18,9 @@ from eventsourcing.utils import register_topic
 from domain.errors import AlreadyExists, NotActive, NotFound, RuleViolation
 from domain.units import UnitRef, parse_unit
 
-ROLES = ("admin", "clerk", "supervisor", "auditor")
+ROLES = ("admin", "clerk", "supervisor", "auditor", "projector")
+# The projection worker keeps the views of the whole store and records nothing.
+CITY_ONLY_ROLES = ("projector",)
 ACTORS_ID = uuid5(UUID("7d1e4c2a-93b5-4f61-8a0c-5e2f9b3d6a05"), "actors")
 CITY = "city"
 
@@ -150,7 +152,8 @@ class Actors(Aggregate):
             raise RuleViolation("actor name must not be empty")
         if role not in ROLES:
             raise RuleViolation(f"unknown role {role!r}")
-        parse_scope(scope)
+        if parse_scope(scope).unit is not None and role in CITY_ONLY_ROLES:
+            raise RuleViolation(f"a {role} works for the whole store: its scope must be city, not {scope}")
         if name in self.entries:
             if self.entries[name]["revoked"]:
                 raise AlreadyExists(f"actor {name} was revoked; an actor's name is never reused")

@@ -29,7 +29,7 @@ from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
-from infra import chain
+from infra import chain, pgaccess
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -404,8 +404,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def setup_access(self, view_tables: Sequence[str]) -> None:
         """Create the reader and writer groups and grant them what their roles need (run by the owner).
 
-        Readers select; writers also append events and their side rows and keep the views;
-        only the owner may UPDATE, DELETE or TRUNCATE what is stored.
+        Readers select; writers also append events and their side rows; only the owner may
+        UPDATE, DELETE or TRUNCATE what is stored. Who writes the views and which rows each
+        login reads: `setup_reads` (infra.pgaccess).
         """
         with self.datastore.transaction(commit=True) as curs:
             for group in (READER_GROUP, WRITER_GROUP):
@@ -433,10 +434,37 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ]
             # Readers print personal data too: both groups append to the access log (and only that).
             statements += [grant.format(role=groups) for grant in ACCESS_LOG_GRANTS]
-            if view_tables:
-                statements.append(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(view_tables)} TO {WRITER_GROUP}")
             for statement in statements:
                 curs.execute(statement)  # type: ignore[call-overload]
+
+    def setup_reads(self, view_tables: Sequence[str], logins: Sequence[tuple[str, str, str, str]]) -> bool:
+        """The projector group, the views' grants, row-level security, and the bindings of the
+        actors' logins (actor, login, role, scope of every active actor, replacing the old ones); idempotent.
+
+        Only the owner can: False (and nothing done) when this login does not own the store.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "SELECT pg_has_role(current_user, relowner, 'MEMBER') AS ok FROM pg_class WHERE oid = 'data_keys'::regclass"
+            )
+            row = curs.fetchone()
+            if not row or not row["ok"]:
+                return False
+            curs.execute("SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL", (list(view_tables),))
+            existing = [r["t"] for r in curs.fetchall()]
+            for statement in pgaccess.setup(existing):
+                curs.execute(statement)  # type: ignore[call-overload]
+            clear, bind = pgaccess.rebind()
+            curs.execute(clear)  # type: ignore[call-overload]
+            curs.executemany(bind, list(logins))  # type: ignore[call-overload]
+        return True
+
+    def may_write_views(self) -> bool:
+        """Whether this login may keep the views (the projector's group, or the owner)."""
+        rows = self._select("SELECT to_regclass('ledger_tracking') IS NULL AS missing")
+        if rows[0]["missing"]:
+            return True  # no views yet: whoever creates them owns them
+        return bool(self._select("SELECT has_table_privilege('ledger_tracking', 'UPDATE') AS ok")[0]["ok"])
 
     def stream(self, originator_id: Any) -> list[tuple[int, int, str, bytes, str | None]]:
         """(position, version, topic, payload, recorded_at) of every event of one aggregate, in order."""

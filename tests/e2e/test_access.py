@@ -40,6 +40,7 @@ ACTORS = {
     "sup-city": ("supervisor", "city"),
     "aud-city": ("auditor", "city"),
     "aud-pg": ("auditor", "county:平桂区"),
+    "worker": ("projector", "city"),
 }
 REVOKED = "gone"
 
@@ -103,6 +104,7 @@ def acl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 # ---- the matrix ---------------------------------------------------------------------------------------
 CLERK, SUPERVISOR, AUDITOR, ADMIN_ROLE = {"clerk"}, {"supervisor"}, {"auditor"}, {"admin"}
+PROJECTOR = {"projector"}  # the projection worker: keeps the views, reads nothing through the CLI, records nothing
 EVERYONE = {"admin", "clerk", "supervisor", "auditor"}
 WHOLE = ("city",)  # the command reads or writes the whole store
 NONE = ()  # the command touches no unit's data
@@ -207,8 +209,8 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("summary-by-county", ("ledger", "summary", "--by", "county"), EVERYONE, WHOLE),
         Case("summary-pg", ("ledger", "summary", "--by", "county", "--county", "平桂区"), EVERYONE, ("county", "平桂区")),
         Case("overdue-bb", ("visits", "overdue", "--county", "八步区"), EVERYONE, ("county", "八步区")),
-        Case("projections-status", ("projections", "status"), EVERYONE, NONE),
-        Case("projections-run", ("projections", "run"), EVERYONE, NONE),
+        Case("projections-status", ("projections", "status"), EVERYONE | PROJECTOR, NONE),
+        Case("projections-run", ("projections", "run"), ADMIN_ROLE | PROJECTOR, NONE),
         # assessments
         Case("assess-run", ("assess", "run", "--period", "2026-03", "--level", "township"), {"supervisor", "auditor"}, WHOLE),
         Case("assess-explain-hj", ("assess", "explain", "--period", "2026-03", "--unit", "township:八步区/贺街镇",

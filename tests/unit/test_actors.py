@@ -83,3 +83,12 @@ def test_a_scope_covers_exactly_what_lies_inside_it(scope_unit: UnitRef, target:
     assert parse_scope(str(scope)) == Scope(UnitRef(scope_unit.level, county=scope_unit.county if scope_unit.level != "community" else "",
                                                     township=scope_unit.township if scope_unit.level == "township" else "",
                                                     community=scope_unit.community))  # fmt: skip
+
+
+def test_the_projection_worker_is_city_wide() -> None:
+    actors = opened()
+    with pytest.raises(RuleViolation, match="scope must be city"):
+        actors.grant(name="w", role="projector", scope="county:八步区", login="w", actor="boss")
+    actors.grant(name="w", role="projector", scope="city", login="w", actor="boss")
+    worker = actors.get("w")
+    assert worker is not None and worker.role == "projector"
