@@ -35,19 +35,38 @@ class VerificationFailed(LedgerError):
     """The log, a checkpoint or a bundle does not verify (exit 1, one line)."""
 
 
+# Problems of the chain itself; the others (version, time, noncanonical) are of the log's rows.
+CHAIN_KINDS = frozenset({"changed", "chain-altered", "missing", "unchained", "inserted", "chain-missing", "reordered", "mismatch"})
+
+
+def failure(problem: chain.Problem) -> str:
+    if problem.kind in CHAIN_KINDS:
+        return f"the chain is broken at {problem}"
+    return f"the log does not verify at {problem}"
+
+
 def walk_log(service: LedgerService, **options: Any) -> chain.Walk:
-    """Recompute the chain over the whole log, from one snapshot of it."""
+    """Recompute the chain over the whole log, from one snapshot of it.
+
+    A stored value in a non-canonical form is a problem at its position; the walk stops
+    there (a malformed row may not even decode), so an earlier problem is still named first.
+    """
     with service.recorder.log_reader() as reader:
-        result = _walk(reader, [], options)
-        if result.problem is not None or reader.chain_count() != result.events:
-            orphans = reader.orphans()
+        # Walk up to the first row that does not decode: a changed payload in a row that is merely
+        # non-canonical is then named as a change.
+        odd, before = reader.noncanonical()
+        result = _walk(reader, [], options, before)
+        if result.problem is not None or odd is not None or reader.chain_count() != result.events:
+            orphans = reader.orphans(before)
             if orphans:  # a chain entry without its event: walk again so it is reported in log order
-                result = _walk(reader, orphans, options)
+                result = _walk(reader, orphans, options, before)
+        if odd is not None and (result.problem is None or result.problem.position > odd.position):
+            result.problem = odd
         return result
 
 
-def _walk(reader: Any, orphans: list[int], options: dict[str, Any]) -> chain.Walk:
-    rows, commits = reader.rows(), reader.commits()
+def _walk(reader: Any, orphans: list[int], options: dict[str, Any], before: int | None) -> chain.Walk:
+    rows, commits = reader.rows(before=before), reader.commits(before)
     try:
         return chain.walk(rows, commits, orphans, **options)
     finally:
@@ -58,20 +77,28 @@ def _walk(reader: Any, orphans: list[int], options: dict[str, Any]) -> chain.Wal
 def verify_log(service: LedgerService) -> dict[str, Any]:
     result = walk_log(service)
     if result.problem is not None:
-        raise VerificationFailed(f"the chain is broken at {result.problem}")
+        raise VerificationFailed(failure(result.problem))
     return {"intact": True, "events": result.events, "last_position": result.last_position, "head_hash": result.head.hex()}
 
 
 def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
-    """One community's stream: versions 1..n in log order, every event matching its chain entry."""
+    """One community's stream: versions 1..n in log order with no repeat, recorded times never
+    decreasing, every event matching its chain entry — and no row of the log in a non-canonical
+    form (such a row may be one of this community's, hidden from the application)."""
     oid = community_id(code).bytes
     with service.recorder.log_reader() as reader:
-        rows = reader.stream(oid)
+        odd, _ = reader.noncanonical()
+        rows = sorted(reader.stream(oid), key=lambda row: (row[1], row[0]))
         orphans = reader.orphans()
     if not rows:
         raise VerificationFailed(f"community {code} has no events in the log")
     last_position = 0
+    last_recorded = ""
     for expected_version, (position, version, topic, state, stored, prev, recorded) in enumerate(rows, 1):
+        if version == expected_version - 1:
+            raise VerificationFailed(
+                f"community {code}: position {position}: version {version} repeats the one at position {last_position}"
+            )
         if version != expected_version:
             raise VerificationFailed(
                 f"community {code}: position {position}: version {version} where {expected_version} was expected "
@@ -83,6 +110,12 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
                 "(events reordered)"
             )
         last_position = position
+        if recorded < last_recorded:
+            raise VerificationFailed(
+                f"community {code}: position {position}: recorded time {recorded} is earlier than {last_recorded}, "
+                "recorded before it"
+            )
+        last_recorded = recorded
         if stored is None:
             raise VerificationFailed(f"community {code}: position {position}: the event is not in the chain")
         state = bytes(state)
@@ -91,6 +124,8 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
                 f"community {code}: position {position}: the event does not match its chain entry "
                 "(its payload or recorded time was changed, or the chain before it; run audit verify)"
             )
+    if odd is not None:
+        raise VerificationFailed(failure(odd))
     if orphans:
         raise VerificationFailed(
             f"position {orphans[0]}: a chain entry without its event (an event was deleted; run audit verify)"
@@ -101,7 +136,7 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
 def seal(service: LedgerService, private: Ed25519PrivateKey) -> dict[str, Any]:
     result = walk_log(service, collect=True, records=True)
     if result.problem is not None:
-        raise VerificationFailed(f"refusing to seal a broken log: the chain is broken at {result.problem}")
+        raise VerificationFailed(f"refusing to seal a broken log: {failure(result.problem)}")
     if result.events == 0:
         raise VerificationFailed("the log is empty: nothing to seal")
     assert result.leaves is not None
@@ -126,7 +161,7 @@ def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
     """The current log is intact and an append-only extension of the sealed one (consistency proof)."""
     result = walk_log(service, collect=True)
     if result.problem is not None:
-        raise VerificationFailed(f"the chain is broken at {result.problem}")
+        raise VerificationFailed(failure(result.problem))
     assert result.leaves is not None and result.positions is not None
     if result.events < cp.log_size:
         raise VerificationFailed(
@@ -162,7 +197,7 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, A
     """The bundle that proves a record's events up to the checkpoint, for `audit check`."""
     result = walk_log(service, collect=True, records=True, records_upto=cp.log_size)
     if result.problem is not None:
-        raise VerificationFailed(f"the chain is broken at {result.problem}")
+        raise VerificationFailed(failure(result.problem))
     assert result.leaves is not None and result.positions is not None
     if result.events < cp.log_size:
         raise VerificationFailed(f"this store holds {result.events} events, fewer than the checkpoint's {cp.log_size}")

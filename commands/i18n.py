@@ -518,6 +518,39 @@ CATALOGUE: dict[str, str] = {
     "the last event does not match its chain entry (the event or the entry was changed)": (
         "最后一个事件与其哈希链条目不符（事件或条目被改动）"
     ),
+    # what the chain alone does not see (infra/chain.py walk, the log readers' noncanonical())
+    "the log does not verify at {problem:msg}": "日志未通过验证：{problem}",
+    "refusing to seal a broken log: {problem:msg}": "日志未通过验证，拒绝封存：{problem}",
+    "aggregate {aggregate} starts at version {version:int}, not 1": "聚合 {aggregate} 从版本 {version} 开始，而不是 1",
+    "aggregate {aggregate}: version {version:int} repeats the one at position {position:int}": (
+        "聚合 {aggregate}：版本 {version} 与位置 {position} 的版本重复"
+    ),
+    "aggregate {aggregate}: version {version:int} follows version {last:int} (a version is missing)": (
+        "聚合 {aggregate}：版本 {version} 紧接在版本 {last} 之后（缺少一个版本）"
+    ),
+    "aggregate {aggregate}: version {version:int} comes after version {last:int} (position {position:int})": (
+        "聚合 {aggregate}：版本 {version} 出现在版本 {last}（位置 {position}）之后"
+    ),
+    "recorded time {recorded} is earlier than {last}, recorded before it": "记录时间 {recorded} 早于在它之前记录的 {last}",
+    "position {position:int} is not a log position (1 or more)": "位置 {position} 不是有效的日志位置（应为 1 或更大）",
+    "originator id {value} is not stored in its canonical form (32 lowercase hex digits): "
+    "the application does not see this event": "聚合编号 {value} 的存储形式不规范（应为 32 位小写十六进制数字）：应用程序看不到这个事件",
+    "originator version {value} is not a whole number of 1 or more": "聚合版本 {value} 不是大于等于 1 的整数",
+    "the event's topic is stored as {type}, not as text": "事件的 topic 存储为 {type}，而不是 text",
+    "the event's state is stored as {type}, not as blob": "事件的 state 存储为 {type}，而不是 blob",
+    "recorded time {value} is not stored in its canonical form (YYYY-MM-DDTHH:MM:SS.mmmZ)": (
+        "记录时间 {value} 的存储形式不规范（应为 YYYY-MM-DDTHH:MM:SS.mmmZ）"
+    ),
+    "recorded time {value} is not stored in its canonical form (whole milliseconds)": (
+        "记录时间 {value} 的存储形式不规范（应精确到整毫秒）"
+    ),
+    "the commit's last position {value} is not a position at or after its first": "该次提交的最后位置 {value} 不在其起始位置之后",
+    "community {code}: position {position:int}: version {version:int} repeats the one at position {previous:int}": (
+        "社区 {code}：位置 {position}：版本 {version} 与位置 {previous} 的版本重复"
+    ),
+    "community {code}: position {position:int}: recorded time {recorded} is earlier than {last}, recorded before it": (
+        "社区 {code}：位置 {position}：记录时间 {recorded} 早于在它之前记录的 {last}"
+    ),
     "position {position:int}: a chain entry without its event (an event was deleted; run audit verify)": (
         "位置 {position}：哈希链条目没有对应的事件（有事件被删除；请运行 audit verify）"
     ),

@@ -430,6 +430,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             for r in rows
         ]
 
+_END = 1 << 62
+
+
 class PostgresLogReader:
     """Reads of the log, its chain and its commits inside one transaction (see infra.chain.walk)."""
 
@@ -444,23 +447,68 @@ class PostgresLogReader:
         cursor.itersize = 5000
         return cursor
 
-    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
-        """The events after a position in log order, each with its chain hash (None without one)."""
+    def rows(self, after: int = 0, *, chained: bool = True, before: int | None = None) -> Generator[chain.Row, None, None]:
+        """The events after a position (and before `before`) in log order, each with its chain hash (None without one)."""
         joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id" if chained else "NULL::bytea FROM {0} e"
         with self._named() as cursor:
             cursor.execute(
                 "SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state, "
                 + joined.format(self.events)
-                + " WHERE e.notification_id > %s ORDER BY e.notification_id",
-                (after,),
+                + " WHERE e.notification_id > %s AND e.notification_id < %s ORDER BY e.notification_id",
+                (after, _END if before is None else before),
             )
             yield from cursor
 
-    def commits(self) -> Generator[tuple[int, int, str], None, None]:
+    def commits(self, before: int | None = None) -> Generator[tuple[int, int, str], None, None]:
         with self._named() as cursor:
-            cursor.execute("SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position")
+            cursor.execute(
+                "SELECT first_position, last_position, recorded_at FROM taizhang_commits WHERE first_position < %s "
+                "ORDER BY first_position",
+                (_END if before is None else before,),
+            )
             for first, last, recorded_at in cursor:
                 yield first, last, utc_text(recorded_at)
+
+    def noncanonical(self) -> tuple[chain.Problem | None, int | None]:
+        """The first stored value (in log order) that is not in its one canonical form, and the
+        first position the walk cannot decode (None: none). The columns are typed (a uuid has
+        one form), but the chain hashes recorded times to the millisecond, and negative
+        positions or versions do not encode."""
+        odd = self._first_odd(canonical=True)
+        if odd is None or odd.kind == "malformed":
+            return odd, None if odd is None else odd.position
+        bad = self._first_odd(canonical=False)
+        return odd, None if bad is None else bad.position
+
+    def _first_odd(self, *, canonical: bool) -> chain.Problem | None:
+        sub_ms = " OR recorded_at <> date_trunc('milliseconds', recorded_at)" if canonical else ""
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(
+                f"SELECT notification_id, originator_version FROM {self.events}"
+                " WHERE notification_id < 1 OR originator_version < 1 ORDER BY notification_id LIMIT 1"
+            )
+            event = cursor.fetchone()
+            cursor.execute(
+                "SELECT first_position, recorded_at::text, last_position, isfinite(recorded_at) FROM taizhang_commits"
+                f" WHERE NOT isfinite(recorded_at) OR last_position < first_position{sub_ms}"
+                " ORDER BY first_position LIMIT 1"
+            )
+            commit = cursor.fetchone()
+        if commit is None or (event is not None and event[0] <= commit[0]):
+            if event is None:
+                return None
+            position, version = event
+            if position < 1:
+                return chain.Problem(position, "malformed", f"position {position} is not a log position (1 or more)")
+            return chain.Problem(position, "malformed", f"originator version {version!r} is not a whole number of 1 or more")
+        first, recorded, last, finite = commit
+        if last < first:
+            return chain.Problem(first, "malformed", f"the commit's last position {last!r} is not a position at or after its first")
+        return chain.Problem(
+            first,
+            "noncanonical" if finite else "malformed",
+            f"recorded time {recorded!r} is not stored in its canonical form (whole milliseconds)",
+        )
 
     def chain_count(self) -> int:
         with self.conn.cursor(row_factory=tuple_row) as cursor:
@@ -468,11 +516,12 @@ class PostgresLogReader:
             row = cursor.fetchone()
             return int(row[0]) if row else 0
 
-    def orphans(self) -> list[int]:
+    def orphans(self, before: int | None = None) -> list[int]:
         with self.conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(
                 f"SELECT position FROM taizhang_chain c WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {self.events} e WHERE e.notification_id = c.position) ORDER BY position"
+                f"(SELECT 1 FROM {self.events} e WHERE e.notification_id = c.position) AND position < %s ORDER BY position",
+                (_END if before is None else before,),
             )
             return [int(row[0]) for row in cursor.fetchall()]
 

@@ -19,6 +19,7 @@ refuse UPDATE and DELETE.
 from __future__ import annotations
 
 import sqlite3
+from re import fullmatch
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -314,6 +315,29 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
         ]
 
+_END = 1 << 62
+_UTC_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
+_UTC_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def _event_problem(row: tuple[Any, ...]) -> chain.Problem:
+    position, oid, oid_type, version, version_type, topic_type, state_type = row
+    if position < 1:
+        return chain.Problem(position, "malformed", f"position {position} is not a log position (1 or more)")
+    if oid_type != "text" or not fullmatch("[0-9a-f]{32}", oid):
+        return chain.Problem(
+            position,
+            "noncanonical" if oid_type == "text" and fullmatch("[0-9a-fA-F]{32}", oid) else "malformed",
+            f"originator id {oid!r} is not stored in its canonical form (32 lowercase hex digits): "
+            "the application does not see this event",
+        )
+    if version_type != "integer" or version < 1:
+        return chain.Problem(position, "malformed", f"originator version {version!r} is not a whole number of 1 or more")
+    if topic_type != "text":
+        return chain.Problem(position, "malformed", f"the event's topic is stored as {topic_type}, not as text")
+    return chain.Problem(position, "noncanonical", f"the event's state is stored as {state_type}, not as blob")
+
+
 class SQLiteLogReader:
     """Reads of the log, its chain and its commits, all from one snapshot (see infra.chain.walk)."""
 
@@ -321,35 +345,79 @@ class SQLiteLogReader:
         self.conn = conn
         self.events = events_table
 
-    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
-        """The events after a position in log order, each with its chain hash (None without one)."""
+    def rows(self, after: int = 0, *, chained: bool = True, before: int | None = None) -> Generator[chain.Row, None, None]:
+        """The events after a position (and before `before`) in log order, each with its chain
+        hash (None without one). Rows from `noncanonical()` on may not decode: stop before it."""
         joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.rowid" if chained else "NULL FROM {0} e"
         cursor = self.conn.execute(
             "SELECT e.rowid, e.originator_id, e.originator_version, CAST(e.topic AS TEXT), CAST(e.state AS BLOB), "
             + joined.format(self.events)
-            + " WHERE e.rowid > ? ORDER BY e.rowid",
-            (after,),
+            + " WHERE e.rowid > ? AND e.rowid < ? ORDER BY e.rowid",
+            (after, _END if before is None else before),
         )
         fromhex = bytes.fromhex
         while batch := cursor.fetchmany(2000):
             for position, oid, version, topic, state, hash_ in batch:
                 yield position, fromhex(oid), version, topic, state, hash_
 
-    def commits(self) -> sqlite3.Cursor:
+    def commits(self, before: int | None = None) -> sqlite3.Cursor:
         return self.conn.execute(
-            "SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position"
+            "SELECT first_position, last_position, recorded_at FROM taizhang_commits WHERE first_position < ? "
+            "ORDER BY first_position",
+            (_END if before is None else before,),
         )
+
+    def noncanonical(self) -> tuple[chain.Problem | None, int | None]:
+        """The first stored value (in log order) that is not in the one form the application
+        writes and reads, and the first position the walk cannot even decode (None: none).
+        SQLite keeps any type in any column and the chain hashes decoded values:
+        `upper(originator_id)` hashes alike but hides the event from the application."""
+        odd = self._first_odd(canonical=True)
+        if odd is None or odd.kind == "malformed":
+            return odd, None if odd is None else odd.position
+        bad = self._first_odd(canonical=False)
+        return odd, None if bad is None else bad.position
+
+    def _first_odd(self, *, canonical: bool) -> chain.Problem | None:
+        hex_digits, utc = ("0-9a-f", f" AND recorded_at GLOB '{_UTC_GLOB}'") if canonical else ("0-9a-fA-F", "")
+        row = self.conn.execute(
+            "SELECT rowid, originator_id, typeof(originator_id), originator_version, typeof(originator_version),"
+            f" typeof(topic), typeof(state) FROM {self.events} WHERE rowid < 1 OR NOT ("
+            " typeof(originator_id) = 'text' AND length(originator_id) = 32"
+            f" AND originator_id NOT GLOB '*[^{hex_digits}]*'"
+            " AND typeof(originator_version) = 'integer' AND originator_version >= 1 AND typeof(topic) = 'text'"
+            + (" AND typeof(state) = 'blob')" if canonical else ")")
+            + " ORDER BY rowid LIMIT 1"
+        ).fetchone()
+        event = _event_problem(row) if row else None
+        commit = self.conn.execute(
+            "SELECT first_position, recorded_at, typeof(recorded_at), last_position FROM taizhang_commits"
+            f" WHERE NOT (typeof(recorded_at) = 'text'{utc}"
+            " AND typeof(last_position) = 'integer' AND last_position >= first_position)"
+            " ORDER BY first_position LIMIT 1"
+        ).fetchone()
+        if commit is None or (event is not None and event.position <= commit[0]):
+            return event
+        first, recorded, recorded_type, last = commit
+        if recorded_type != "text" or not fullmatch(_UTC_RE, recorded):
+            return chain.Problem(
+                first,
+                "noncanonical" if recorded_type == "text" else "malformed",
+                f"recorded time {recorded!r} is not stored in its canonical form (YYYY-MM-DDTHH:MM:SS.mmmZ)",
+            )
+        return chain.Problem(first, "malformed", f"the commit's last position {last!r} is not a position at or after its first")
 
     def chain_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM taizhang_chain").fetchone()[0])
 
-    def orphans(self) -> list[int]:
+    def orphans(self, before: int | None = None) -> list[int]:
         """Positions of chain entries whose event is gone."""
         return [
             int(row[0])
             for row in self.conn.execute(
                 f"SELECT position FROM taizhang_chain WHERE position NOT IN (SELECT rowid FROM {self.events}) "
-                "ORDER BY position"
+                "AND position < ? ORDER BY position",
+                (_END if before is None else before,),
             )
         ]
 
