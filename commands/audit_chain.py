@@ -19,7 +19,7 @@ from commands import clock
 from commands.app import LedgerService
 from domain.errors import LedgerError
 from domain.ids import community_id
-from infra import chain, merkle
+from infra import access_chain, chain, merkle
 from infra.checkpoint import (
     BUNDLE_FORMAT,
     Checkpoint,
@@ -74,11 +74,38 @@ def _walk(reader: Any, orphans: list[int], options: dict[str, Any], before: int 
         commits.close()
 
 
+def walk_access(service: LedgerService, at: int | None = None) -> access_chain.AccessWalk:
+    """Recompute the access log's chain, from one snapshot of it."""
+    with service.recorder.log_reader() as reader:
+        orphans = reader.access_orphans()
+        rows, subjects = reader.access_rows(), reader.access_subjects()
+        try:
+            return access_chain.walk(rows, subjects, orphans, at=at)
+        finally:
+            rows.close()
+            subjects.close()
+
+
+def verify_access(service: LedgerService, at: int | None = None) -> access_chain.AccessWalk:
+    result = walk_access(service, at)
+    if result.problem is not None:
+        raise VerificationFailed(f"the access log does not verify at {result.problem}")
+    return result
+
+
 def verify_log(service: LedgerService) -> dict[str, Any]:
     result = walk_log(service)
     if result.problem is not None:
         raise VerificationFailed(failure(result.problem))
-    return {"intact": True, "events": result.events, "last_position": result.last_position, "head_hash": result.head.hex()}
+    access = verify_access(service)
+    return {
+        "intact": True,
+        "events": result.events,
+        "last_position": result.last_position,
+        "head_hash": result.head.hex(),
+        "access_entries": access.entries,
+        "access_head": access.head.hex(),
+    }
 
 
 def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
@@ -141,7 +168,10 @@ def seal(service: LedgerService, private: Ed25519PrivateKey) -> dict[str, Any]:
         raise VerificationFailed("the log is empty: nothing to seal")
     assert result.leaves is not None
     _order, rtree = records_tree(result.records)
+    access = verify_access(service)
     body = {
+        "access_size": access.entries,
+        "access_head": access.head.hex(),
         "log_size": result.events,
         "last_position": result.last_position,
         "head_hash": result.head.hex(),
@@ -176,14 +206,36 @@ def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
             f"the log is not an extension of the one sealed at {clock.text(cp.sealed_at, service.tz)}: history up to position "
             f"{cp.last_position} was rewritten{first}"
         )
+    access = _access_against(service, cp)
     return {
         "intact": True,
         "events": result.events,
+        "access_entries": access.entries,
         "checkpoint_size": cp.log_size,
         "sealed_at": clock.shown(cp.sealed_at, service.tz),
         "appended_since": result.events - cp.log_size,
         "consistency_proof": [p.hex() for p in proof],
     }
+
+
+def _access_against(service: LedgerService, cp: Checkpoint) -> access_chain.AccessWalk:
+    """The access log is intact and, when the checkpoint sealed it, extends the sealed one."""
+    access = verify_access(service, cp.access_size)
+    if cp.access_size is None or cp.access_head is None:
+        return access  # sealed before the access log was chained
+    at = clock.text(cp.sealed_at, service.tz)
+    if access.entries < cp.access_size:
+        raise VerificationFailed(
+            f"the access log holds {access.entries} entries, fewer than the {cp.access_size} sealed at {at}: "
+            "entries were removed"
+        )
+    sealed_head = access.head_at if cp.access_size else access_chain.GENESIS
+    if sealed_head != cp.access_head:
+        raise VerificationFailed(
+            f"the access log is not an extension of the one sealed at {at}: its first {cp.access_size} entries "
+            "were changed (and the access chain recomputed)"
+        )
+    return access
 
 
 def _first_rewritten(result: chain.Walk, cp: Checkpoint) -> str:

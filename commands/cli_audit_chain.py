@@ -60,7 +60,10 @@ def audit_verify(env: Env, community: str | None, checkpoint: Path | None, publi
     """Recompute the hash chain over the whole log; exit 1 naming the first bad position.
 
     Every stored event is chained to the one before it when it is stored. Any changed
-    byte, deleted, inserted or reordered event, or tampered chain entry, is found.
+    byte, deleted, inserted or reordered event, or tampered chain entry, is found; so is
+    a stored value in a non-canonical form, a repeated or missing version of an
+    aggregate, or a recorded time earlier than the one before it. The access log has a
+    chain of its own, checked too.
     With --checkpoint, also prove that the log is an append-only extension of the
     sealed one: someone who rewrote history and recomputed the chain is caught too.
 
@@ -91,7 +94,12 @@ def audit_verify(env: Env, community: str | None, checkpoint: Path | None, publi
         )
     else:
         result = audit_chain.verify_log(service)
-        _report(result, fmt, f"intact: {result['events']} events chained, up to position {result['last_position']}")
+        _report(
+            result,
+            fmt,
+            f"intact: {result['events']} events chained, up to position {result['last_position']}; "
+            f"{result['access_entries']} access-log entries chained",
+        )
 
 
 @audit.command("keygen")

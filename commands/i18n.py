@@ -545,6 +545,25 @@ CATALOGUE: dict[str, str] = {
         "记录时间 {value} 的存储形式不规范（应精确到整毫秒）"
     ),
     "the commit's last position {value} is not a position at or after its first": "该次提交的最后位置 {value} 不在其起始位置之后",
+    # the access log's own chain (infra/access_chain.py)
+    "the access log does not verify at {problem:msg}": "访问日志未通过验证：{problem}",
+    "entry {id:int}: {detail:msg}": "第 {id} 条：{detail}",
+    "deleted: its chain entry remains": "已被删除：其哈希链条目还在",
+    "deleted: the residents it listed remain": "已被删除：其列出的服务对象记录还在",
+    "a column is not stored in its canonical form": "有一列的存储形式不规范",
+    "not in the access chain (inserted outside taizhang, or its chain entry deleted)": (
+        "不在访问日志的哈希链中（在 taizhang 之外插入，或其哈希链条目被删除）"
+    ),
+    "does not match its chain entry (it or its residents were changed, or an entry before it was deleted)": (
+        "与其哈希链条目不符（它或其服务对象记录被改动，或它之前的某条被删除）"
+    ),
+    "the access log holds {count:int} entries, fewer than the {sealed:int} sealed at {at}: entries were removed": (
+        "访问日志中有 {count} 条，少于 {at} 封存的 {sealed} 条：有条目被删除"
+    ),
+    "the access log is not an extension of the one sealed at {at}: its first {size:int} entries were changed "
+    "(and the access chain recomputed)": "访问日志不是 {at} 封存的访问日志的延续：其前 {size} 条被改动（并且重新计算了哈希链）",
+    "checkpoint: unexpected fields": "检查点：字段与格式不符",
+    "checkpoint: access_size and access_head go together": "检查点：access_size 与 access_head 必须同时给出",
     "community {code}: position {position:int}: version {version:int} repeats the one at position {previous:int}": (
         "社区 {code}：位置 {position}：版本 {version} 与位置 {previous} 的版本重复"
     ),

@@ -20,6 +20,11 @@ hex, the signature in base64) is
     sealed_at     UTC time of sealing;  key_id
     signature     Ed25519 over the canonical JSON of every other field
 
+and, optionally (a checkpoint sealed before they existed has none and verifies as before):
+
+    access_size   entries in the access log when sealed (infra.access_chain)
+    access_head   the access chain's hash after them (32 zero bytes for none)
+
 A bundle ("taizhang-bundle/1") proves one record: each of its events (the stored
 bytes, the chain hash before it, its index in the log and an inclusion proof into
 `log_root`), the record's leaf with its inclusion proof into `records_root` (its
@@ -60,6 +65,7 @@ CHECKPOINT_FIELDS = {
     "key_id",
     "signature",
 }
+OPTIONAL_FIELDS = {"access_size", "access_head"}
 BUNDLE_FIELDS = {"format", "record_id", "checkpoint", "events", "record"}
 EVENT_FIELDS = {"index", "position", "originator_id", "originator_version", "topic", "state", "recorded_at", "prev_hash", "proof"}
 RECORD_FIELDS = {"index", "count", "latest_position", "latest_hash", "proof"}
@@ -235,11 +241,17 @@ class Checkpoint:
     sealed_at: str
     key_id: str
     raw: dict[str, Any]
+    access_size: int | None = None
+    access_head: bytes | None = None
 
 
 def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
     """The checkpoint's fields, checked; its signature too when a public key is given."""
-    cp = _fields(obj, CHECKPOINT_FIELDS, "checkpoint")
+    if not isinstance(obj, dict) or not CHECKPOINT_FIELDS <= set(obj) <= CHECKPOINT_FIELDS | OPTIONAL_FIELDS:
+        raise ProofError("checkpoint: unexpected fields")
+    cp = obj
+    if ("access_size" in cp) != ("access_head" in cp):
+        raise ProofError("checkpoint: access_size and access_head go together")
     if cp["format"] != CHECKPOINT_FORMAT:
         raise ProofError(f"checkpoint: format {cp['format']!r} is not {CHECKPOINT_FORMAT}")
     sealed_at = cp["sealed_at"]
@@ -255,6 +267,8 @@ def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
         sealed_at=sealed_at,
         key_id=_hex(cp["key_id"], "checkpoint key_id").hex(),
         raw=cp,
+        access_size=_int(cp["access_size"], "checkpoint access_size") if "access_size" in cp else None,
+        access_head=_hex(cp["access_head"], "checkpoint access_head") if "access_head" in cp else None,
     )
     signature = _unb64(cp["signature"], "checkpoint signature")
     if public is not None:

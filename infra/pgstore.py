@@ -28,7 +28,7 @@ from psycopg import Connection, Cursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
-from infra import chain
+from infra import access_chain, chain
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -65,9 +65,10 @@ STORE_TABLES = [
     " PRIMARY KEY (community, resident, access_id))",
     "CREATE OR REPLACE FUNCTION taizhang_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$",
+    "CREATE TABLE IF NOT EXISTS access_chain (id bigint PRIMARY KEY, hash bytea NOT NULL)",
     *(
         statement
-        for table in ("access_log", "access_log_residents")
+        for table in ("access_log", "access_log_residents", "access_chain")
         for statement in (
             f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION taizhang_append_only()",
@@ -80,7 +81,7 @@ STORE_TABLES = [
 
 # What a role that runs taizhang commands needs on the access log: to read it and append to it.
 ACCESS_LOG_GRANTS = [
-    "GRANT SELECT, INSERT ON access_log, access_log_residents TO {role}",
+    "GRANT SELECT, INSERT ON access_log, access_log_residents, access_chain TO {role}",
     "GRANT USAGE ON SEQUENCE access_log_id_seq TO {role}",
 ]
 
@@ -97,6 +98,13 @@ def utc_text(value: Any) -> str:
 
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
+
+def utc_micro(value: Any) -> str:
+    """An access-log time as UTC text to the microsecond (as hashed in the access chain)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+ACCESS_CHAIN_LOCK = 7263540913  # the advisory lock that serialises access-log writers
 
 INSERT_CHUNK = 2000  # events per INSERT statement within one transaction
 
@@ -273,10 +281,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return len(rows)
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+        """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
         with self.datastore.transaction(commit=True) as curs:
+            # Serialise the access log's writers before the id is drawn: ids then follow the chain.
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (ACCESS_CHAIN_LOCK,))
             curs.execute(
                 "INSERT INTO access_log (at, actor, command, detail, residents, records) "
-                "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id",
+                "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id, at",
                 (actor, command, detail, len(residents), records),
             )
             row = curs.fetchone()
@@ -287,7 +298,35 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     "INSERT INTO access_log_residents (community, resident, access_id) VALUES (%s, %s, %s)",
                     [(community, code, access_id) for community, code in residents],
                 )
+            curs.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
+            last = curs.fetchone()
+            prev = bytes(last["hash"]) if last else access_chain.GENESIS
+            link = access_chain.link(prev, access_id, utc_micro(row["at"]), actor, command, detail, len(residents), records, residents)
+            curs.execute("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", (access_id, link))
         return access_id
+
+    def access_backlog(self) -> int:
+        """Chain the access-log entries written before the access chain existed; returns how many."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (ACCESS_CHAIN_LOCK,))
+            curs.execute("SELECT id, hash FROM access_chain ORDER BY id DESC LIMIT 1")
+            row = curs.fetchone()
+            after, prev = (int(row["id"]), bytes(row["hash"])) if row else (0, access_chain.GENESIS)
+            reader = PostgresLogReader(conn, self.events_table_name)
+            subjects = reader.access_subjects(after)
+            pending = next(subjects, None)
+            links = []
+            for access_id, at, actor, command, detail, residents, records, _hash in list(reader.access_rows(after)):
+                mine = []
+                while pending is not None and pending[0] <= access_id:
+                    if pending[0] == access_id:
+                        mine.append((pending[1], pending[2]))
+                    pending = next(subjects, None)
+                prev = access_chain.link(prev, access_id, at, actor, command, detail, residents, records, mine)
+                links.append((access_id, prev))
+            subjects.close()
+            curs.executemany("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", links)
+            return len(links)
 
     def access_entries(
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
@@ -324,6 +363,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             for statement in STORE_TABLES:
                 curs.execute(statement)  # type: ignore[arg-type]
+            # A store with access control (init --admin): its groups append to the new access chain too.
+            curs.execute(
+                f"DO $$ BEGIN IF to_regrole('{READER_GROUP}') IS NOT NULL AND to_regrole('{WRITER_GROUP}') IS NOT NULL "
+                f"THEN GRANT SELECT, INSERT ON access_chain TO {READER_GROUP}, {WRITER_GROUP}; END IF; END $$"
+            )
 
     # ---- the hash chain ---------------------------------------------------------------------
     def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
@@ -515,6 +559,33 @@ class PostgresLogReader:
             cursor.execute("SELECT count(*) FROM taizhang_chain")
             row = cursor.fetchone()
             return int(row[0]) if row else 0
+
+    # ---- the access log and its chain (infra.access_chain) ----------------------------------
+    def access_rows(self, after: int = 0) -> Generator[access_chain.Entry, None, None]:
+        with self._named() as cursor:
+            cursor.execute(
+                "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records, c.hash"
+                " FROM access_log a LEFT JOIN access_chain c ON c.id = a.id WHERE a.id > %s ORDER BY a.id",
+                (after,),
+            )
+            for access_id, at, actor, command, detail, residents, records, hash_ in cursor:
+                yield access_id, utc_micro(at), actor, command, detail, residents, records, hash_ and bytes(hash_)
+
+    def access_subjects(self, after: int = 0) -> Generator[tuple[int, str, str], None, None]:
+        with self._named() as cursor:
+            cursor.execute(
+                "SELECT access_id, community, resident FROM access_log_residents WHERE access_id > %s"
+                " ORDER BY access_id, community COLLATE \"C\", resident COLLATE \"C\"",
+                (after,),
+            )
+            yield from cursor
+
+    def access_orphans(self) -> list[int]:
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(
+                "SELECT id FROM access_chain c WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.id = c.id) ORDER BY id"
+            )
+            return [int(row[0]) for row in cursor.fetchall()]
 
     def orphans(self, before: int | None = None) -> list[int]:
         with self.conn.cursor(row_factory=tuple_row) as cursor:

@@ -13,7 +13,9 @@ event is stored without them) the hook writes:
   issued again and an erased field reads as erased rather than as missing.
 
 The access log (`access_log`, `access_log_residents`) is append-only: triggers
-refuse UPDATE and DELETE.
+refuse UPDATE and DELETE; and it is chained (`access_chain`, infra.access_chain) in
+the transaction that writes each entry, so rows deleted behind the triggers' back are
+found by `audit verify`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from infra import chain
+from infra import access_chain, chain
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -70,10 +72,11 @@ STORE_TABLES = [
     " resident TEXT NOT NULL,"
     " access_id INTEGER NOT NULL,"
     " PRIMARY KEY (community, resident, access_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS access_chain (id INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
     *(
         f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-        for table in ("access_log", "access_log_residents")
+        for table in ("access_log", "access_log_residents", "access_chain")
         for verb in ("UPDATE", "DELETE")
     ),
 ]
@@ -206,18 +209,45 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             return len(rows)
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+        """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 "INSERT INTO access_log (at, actor, command, detail, residents, records) "
-                f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?)",
+                f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?) RETURNING id, at",
                 (actor, command, detail, len(residents), records),
             )
-            access_id = int(c.lastrowid)
+            access_id, at = c.fetchone()
             c.executemany(
                 "INSERT INTO access_log_residents (community, resident, access_id) VALUES (?, ?, ?)",
                 [(community, code, access_id) for community, code in residents],
             )
-        return access_id
+            # The INSERT above holds the write lock: the previous link cannot change under us.
+            c.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
+            row = c.fetchone()
+            prev = bytes(row[0]) if row else access_chain.GENESIS
+            link = access_chain.link(prev, access_id, at, actor, command, detail, len(residents), records, residents)
+            c.execute("INSERT INTO access_chain (id, hash) VALUES (?, ?)", (access_id, link))
+        return int(access_id)
+
+    def access_backlog(self) -> int:
+        """Chain the access-log entries written before the access chain existed; returns how many."""
+        with self._reader(write=True) as conn:
+            reader = SQLiteLogReader(conn, self.events_table_name)
+            row = conn.execute("SELECT id, hash FROM access_chain ORDER BY id DESC LIMIT 1").fetchone()
+            after, prev = (int(row[0]), bytes(row[1])) if row else (0, access_chain.GENESIS)
+            links = []
+            subjects = reader.access_subjects(after)
+            pending = next(subjects, None)
+            for access_id, at, actor, command, detail, residents, records, _hash in reader.access_rows(after):
+                mine = []
+                while pending is not None and pending[0] <= access_id:
+                    if pending[0] == access_id:
+                        mine.append((pending[1], pending[2]))
+                    pending = next(subjects, None)
+                prev = access_chain.link(prev, access_id, at, actor, command, detail, residents, records, mine)
+                links.append((access_id, prev))
+            conn.executemany("INSERT INTO access_chain (id, hash) VALUES (?, ?)", links)
+            return len(links)
 
     def access_entries(
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
@@ -409,6 +439,34 @@ class SQLiteLogReader:
 
     def chain_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM taizhang_chain").fetchone()[0])
+
+    # ---- the access log and its chain (infra.access_chain) ----------------------------------
+    def access_rows(self, after: int = 0) -> Iterator[access_chain.Entry]:
+        cursor = self.conn.execute(
+            "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records, c.hash"
+            " FROM access_log a LEFT JOIN access_chain c ON c.id = a.id WHERE a.id > ? ORDER BY a.id",
+            (after,),
+        )
+        while batch := cursor.fetchmany(2000):
+            yield from batch
+
+    def access_subjects(self, after: int = 0) -> Iterator[tuple[int, str, str]]:
+        cursor = self.conn.execute(
+            "SELECT access_id, community, resident FROM access_log_residents WHERE access_id > ?"
+            " ORDER BY access_id, community, resident",
+            (after,),
+        )
+        while batch := cursor.fetchmany(2000):
+            yield from batch
+
+    def access_orphans(self) -> list[int]:
+        """Ids of access-chain rows whose entry is gone."""
+        return [
+            int(row[0])
+            for row in self.conn.execute(
+                "SELECT id FROM access_chain WHERE id NOT IN (SELECT id FROM access_log) ORDER BY id"
+            )
+        ]
 
     def orphans(self, before: int | None = None) -> list[int]:
         """Positions of chain entries whose event is gone."""

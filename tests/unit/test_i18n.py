@@ -150,6 +150,19 @@ EXAMPLES = {
     "the last event does not match its chain entry (the event or the entry was changed)": (
         "日志的哈希链已断裂，拒绝封存：断裂于位置 12：最后一个事件与其哈希链条目不符（事件或条目被改动）"
     ),
+    "the access log does not verify at entry 12: deleted: its chain entry remains": "访问日志未通过验证：第 12 条：已被删除：其哈希链条目还在",
+    "the access log does not verify at entry 12: deleted: the residents it listed remain": (
+        "访问日志未通过验证：第 12 条：已被删除：其列出的服务对象记录还在"
+    ),
+    "the access log does not verify at entry 12: a column is not stored in its canonical form": (
+        "访问日志未通过验证：第 12 条：有一列的存储形式不规范"
+    ),
+    "the access log does not verify at entry 12: not in the access chain (inserted outside taizhang, or its chain "
+    "entry deleted)": "访问日志未通过验证：第 12 条：不在访问日志的哈希链中（在 taizhang 之外插入，或其哈希链条目被删除）",
+    "the access log does not verify at entry 12: does not match its chain entry (it or its residents were changed, "
+    "or an entry before it was deleted)": (
+        "访问日志未通过验证：第 12 条：与其哈希链条目不符（它或其服务对象记录被改动，或它之前的某条被删除）"
+    ),
     "the log does not verify at position 7: aggregate 0f3c: version 6 repeats the one at position 6": (
         "日志未通过验证：位置 7：聚合 0f3c：版本 6 与位置 6 的版本重复"
     ),
