@@ -9,6 +9,7 @@ entries and its commits) and puts them together.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -160,7 +161,10 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
     return {"intact": True, "community": code, "events": len(rows), "last_position": last_position}
 
 
-def seal(service: LedgerService, private: Ed25519PrivateKey) -> dict[str, Any]:
+def seal(
+    service: LedgerService, private: Ed25519PrivateKey, views_at: Callable[[int], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Verify the log and sign a checkpoint of it; `views_at(position)` gives the views' digest there."""
     result = walk_log(service, collect=True, records=True)
     if result.problem is not None:
         raise VerificationFailed(f"refusing to seal a broken log: {failure(result.problem)}")
@@ -180,6 +184,8 @@ def seal(service: LedgerService, private: Ed25519PrivateKey) -> dict[str, Any]:
         "records_root": rtree.root().hex(),
         "sealed_at": _utc_now(),
     }
+    if views_at is not None:
+        body["views"] = views_at(result.last_position)
     return sign_checkpoint(body, private)
 
 

@@ -545,6 +545,27 @@ CATALOGUE: dict[str, str] = {
         "记录时间 {value} 的存储形式不规范（应精确到整毫秒）"
     ),
     "the commit's last position {value} is not a position at or after its first": "该次提交的最后位置 {value} 不在其起始位置之后",
+    # the views recomputed from the log (commands/views_audit.py, infra/scratch.py)
+    "--community: cannot be combined with --views (the views cover the whole log)": (
+        "--community：不能与 --views 同时使用（视图涵盖整个日志）"
+    ),
+    "checkpoint views: versions are not projection names and numbers": "检查点 views：versions 不是投影名称与版本号",
+    "the views have no tracking row for {names}: run taizhang projections rebuild": (
+        "视图中没有 {names} 的进度记录：请运行 taizhang projections rebuild"
+    ),
+    "the views kept moving while they were checked ({attempts:int} attempts); try again": (
+        "核对期间视图一直在更新（已尝试 {attempts} 次）；请重试"
+    ),
+    "the views recomputed at the sealed position {position:int} do not match the digest sealed at {at}": (
+        "在封存位置 {position} 从日志重算的视图与 {at} 封存的摘要不符"
+    ),
+    "the views stand at different positions ({where}): run taizhang projections run first": (
+        "各视图停在不同的位置（{where}）：请先运行 taizhang projections run"
+    ),
+    "view {table} at position {position:int}: {detail:msg}": "视图 {table} 在位置 {position}：{detail}",
+    "row ({key}): {column} is {mine} in the view, {fresh} from the log": "行（{key}）：{column} 在视图中为 {mine}，由日志重算为 {fresh}",
+    "row ({key}) is in the view but not in the views recomputed from the log": "行（{key}）在视图中，但不在由日志重算的视图中",
+    "row ({key}) recomputed from the log is missing from the view": "由日志重算出的行（{key}）在视图中缺失",
     # the access log's own chain (infra/access_chain.py)
     "the access log does not verify at {problem:msg}": "访问日志未通过验证：{problem}",
     "entry {id:int}: {detail:msg}": "第 {id} 条：{detail}",

@@ -24,6 +24,8 @@ and, optionally (a checkpoint sealed before they existed has none and verifies a
 
     access_size   entries in the access log when sealed (infra.access_chain)
     access_head   the access chain's hash after them (32 zero bytes for none)
+    views         {"digest": the views recomputed from the log at last_position
+                   (commands.views_audit), "versions": {projection: version}}
 
 A bundle ("taizhang-bundle/1") proves one record: each of its events (the stored
 bytes, the chain hash before it, its index in the log and an inclusion proof into
@@ -65,7 +67,7 @@ CHECKPOINT_FIELDS = {
     "key_id",
     "signature",
 }
-OPTIONAL_FIELDS = {"access_size", "access_head"}
+OPTIONAL_FIELDS = {"access_size", "access_head", "views"}
 BUNDLE_FIELDS = {"format", "record_id", "checkpoint", "events", "record"}
 EVENT_FIELDS = {"index", "position", "originator_id", "originator_version", "topic", "state", "recorded_at", "prev_hash", "proof"}
 RECORD_FIELDS = {"index", "count", "latest_position", "latest_hash", "proof"}
@@ -243,6 +245,7 @@ class Checkpoint:
     raw: dict[str, Any]
     access_size: int | None = None
     access_head: bytes | None = None
+    views: dict[str, Any] | None = None
 
 
 def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
@@ -269,6 +272,7 @@ def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
         raw=cp,
         access_size=_int(cp["access_size"], "checkpoint access_size") if "access_size" in cp else None,
         access_head=_hex(cp["access_head"], "checkpoint access_head") if "access_head" in cp else None,
+        views=_views(cp["views"]) if "views" in cp else None,
     )
     signature = _unb64(cp["signature"], "checkpoint signature")
     if public is not None:
@@ -280,6 +284,15 @@ def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
         except InvalidSignature:
             raise ProofError("checkpoint signature does not verify: it was changed after sealing") from None
     return result
+
+
+def _views(value: Any) -> dict[str, Any]:
+    views = _fields(value, {"digest", "versions"}, "checkpoint views")
+    _hex(views["digest"], "checkpoint views digest")
+    versions = views["versions"]
+    if not isinstance(versions, dict) or not all(isinstance(k, str) and type(v) is int for k, v in versions.items()):
+        raise ProofError("checkpoint views: versions are not projection names and numbers")
+    return views
 
 
 def load_checkpoint_file(path: Path, public: Ed25519PublicKey | None) -> Checkpoint:

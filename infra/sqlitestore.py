@@ -21,9 +21,9 @@ found by `audit verify`.
 from __future__ import annotations
 
 import sqlite3
-from re import fullmatch
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from re import fullmatch
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent

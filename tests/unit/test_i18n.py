@@ -150,6 +150,19 @@ EXAMPLES = {
     "the last event does not match its chain entry (the event or the entry was changed)": (
         "日志的哈希链已断裂，拒绝封存：断裂于位置 12：最后一个事件与其哈希链条目不符（事件或条目被改动）"
     ),
+    "view ledger_month_kind at position 12: row (community=HZ-001, month=2026-03, kind=life_care): records is 102 "
+    "in the view, 2 from the log": (
+        "视图 ledger_month_kind 在位置 12：行（community=HZ-001, month=2026-03, kind=life_care）：records 在视图中为 102，"
+        "由日志重算为 2"
+    ),
+    "view ledger_month_resident at position 12: row (community=HZ-001, month=2026-03, resident=R1) recomputed from "
+    "the log is missing from the view": (
+        "视图 ledger_month_resident 在位置 12：由日志重算出的行（community=HZ-001, month=2026-03, resident=R1）在视图中缺失"
+    ),
+    "view ledger_month_kind at position 12: row (community=HZ-001, month=2026-04, kind=counseling) is in the view "
+    "but not in the views recomputed from the log": (
+        "视图 ledger_month_kind 在位置 12：行（community=HZ-001, month=2026-04, kind=counseling）在视图中，但不在由日志重算的视图中"
+    ),
     "the access log does not verify at entry 12: deleted: its chain entry remains": "访问日志未通过验证：第 12 条：已被删除：其哈希链条目还在",
     "the access log does not verify at entry 12: deleted: the residents it listed remain": (
         "访问日志未通过验证：第 12 条：已被删除：其列出的服务对象记录还在"
