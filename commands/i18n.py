@@ -562,6 +562,8 @@ CATALOGUE: dict[str, str] = {
     "the views stand at different positions ({where}): run taizhang projections run first": (
         "各视图停在不同的位置（{where}）：请先运行 taizhang projections run"
     ),
+    "the store has no views to check yet: run taizhang projections run": "台账库中还没有可核对的视图：请先运行 taizhang projections run",
+    "view {table} is missing from the store (recomputed from the log, it exists)": "台账库中缺少视图 {table}（由日志重算时它存在）",
     "view {table} at position {position:int}: {detail:msg}": "视图 {table} 在位置 {position}：{detail}",
     "row ({key}): {column} is {mine} in the view, {fresh} from the log": "行（{key}）：{column} 在视图中为 {mine}，由日志重算为 {fresh}",
     "row ({key}) is in the view but not in the views recomputed from the log": "行（{key}）在视图中，但不在由日志重算的视图中",

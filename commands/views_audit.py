@@ -20,7 +20,7 @@ from itertools import zip_longest
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, MetaData, Table, and_, select, text
+from sqlalchemy import Connection, MetaData, Table, and_, inspect, select, text
 
 from commands.app import LedgerService
 from commands.audit_chain import VerificationFailed
@@ -74,6 +74,8 @@ def _build(runner: Runner, position: int, progress: Progress | None) -> None:
 
 
 def _positions(conn: Connection, schema: str) -> dict[str, int]:
+    if not inspect(conn).has_table("ledger_tracking", schema=schema):
+        raise VerificationFailed("the store has no views to check yet: run taizhang projections run")
     rows = conn.execute(text(f"SELECT projection, position FROM {schema}.ledger_tracking")).all()
     return {row[0]: int(row[1]) for row in rows}
 
@@ -141,6 +143,8 @@ def _compare(conn: Connection, place: Scratch, projections: Sequence[Projection]
         live_table = _in(table, place.live_schema, copies)
         fresh_table = _in(table, place.scratch_schema, copies)
         digest, count = hashlib.sha256(), 0
+        if not inspect(conn).has_table(table.name, schema=place.live_schema):
+            raise VerificationFailed(f"view {table.name} is missing from the store (recomputed from the log, it exists)")
         for mine, fresh in zip_longest(_rows(conn, live_table), _rows(conn, fresh_table)):
             if mine is None or fresh is None or tuple(mine) != tuple(fresh):
                 raise VerificationFailed(f"view {table.name} at position {position}: {_difference(conn, table, fresh_table, mine, fresh)}")

@@ -92,3 +92,14 @@ def _a_record(store: Cli) -> str:
 def test_views_option_is_not_for_one_community(viewed: tuple[Cli, Path]) -> None:
     store, _office = viewed
     error_line(store("audit", "verify", "--views", "--community", "HZ-001", actor=None), 2, "--community")
+
+
+def test_views_are_compared_where_they_stand_and_dropped_ones_are_named(store: Cli) -> None:
+    history(store)
+    # Nothing projected yet (init made the empty views): they equal the log recomputed to position 0.
+    assert store.json("audit", "verify", "--views", actor=None)["views"]["position"] == 0
+    store.ok("projections", "run")
+    run_sql(store.url, "DROP TABLE ledger_month_quality")
+    error_line(store("audit", "verify", "--views", actor=None), 1, "view ledger_month_quality is missing from the store")
+    run_sql(store.url, "DROP TABLE ledger_tracking")
+    error_line(store("audit", "verify", "--views", actor=None), 1, "no views to check yet")
