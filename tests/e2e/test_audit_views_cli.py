@@ -103,3 +103,47 @@ def test_views_are_compared_where_they_stand_and_dropped_ones_are_named(store: C
     error_line(store("audit", "verify", "--views", actor=None), 1, "view ledger_month_quality is missing from the store")
     run_sql(store.url, "DROP TABLE ledger_tracking")
     error_line(store("audit", "verify", "--views", actor=None), 1, "no views to check yet")
+
+
+def test_a_reader_login_recomputes_the_views_and_seals_in_its_own_scratch_schema(
+    pg_admin_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL with access control: an auditor's login, which may create nothing in the store,
+    recomputes the views in its session's temporary schema, seals, and appends to the access chain."""
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import drop_pg_database, make_pg_database
+    from tests.e2e.conftest import COMMUNITY, establish_args, record_args
+
+    url = make_pg_database(pg_admin_url)
+    login, password = f"tz_viewer_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    owner = Cli(url, tmp_path / "taizhang.key")
+    try:
+        owner.ok("init", "--admin", "boss")
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD '{password}' IN ROLE taizhang_reader")  # type: ignore[arg-type]
+        owner.ok("actor", "add", "aud01", "--role", "auditor", "--scope", "city", "--login", login, actor="boss")
+        owner.ok(*establish_args(COMMUNITY), actor="boss")
+        owner_login = url.split("://", 1)[1].split(":", 1)[0]
+        owner.ok("actor", "add", "clerk01", "--role", "clerk", "--scope", "city", "--login", owner_login, actor="boss")
+        owner.ok("resident", "enroll", "HZ-001", "R1", "--name", "张秀英", actor="clerk01")
+        owner.ok("provider", "register", "HZ-001", "P1", "--name", "李建国", "--role", "党员", actor="clerk01")
+        owner.ok(*record_args("HZ-001"), actor="clerk01")
+        owner.ok("projections", "run", actor="boss")
+        auditor = Cli(f"postgresql://{login}:{password}@{url.split('@', 1)[1]}", owner.key)
+        auditor.ok("resident", "list", "HZ-001", actor="aud01")  # logged, and chained, with a reader's rights
+        result = auditor.json("audit", "verify", "--views", actor="aud01")
+        assert result["access_entries"] == 1 and result["views"]["rows"]["ledger_revisions"] == 1
+        office = tmp_path / "seal.key"
+        auditor.ok("audit", "keygen", "--key-file", str(office), actor="aud01")
+        auditor.ok("audit", "seal", "--key-file", str(office), "--output", str(tmp_path / "cp"), actor="aud01")
+        run_sql(url, "UPDATE ledger_month_kind SET minutes = 1")
+        error_line(auditor("audit", "verify", "--views", actor="aud01"), 1, "view ledger_month_kind", "minutes is 1 in the view, 45 from the log")
+        with psycopg.connect(url) as conn:  # the scratch tables went with the auditor's session
+            assert conn.execute("SELECT count(*) FROM pg_class WHERE relpersistence = 't'").fetchone() == (0,)
+    finally:
+        drop_pg_database(pg_admin_url, url)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {login}")  # type: ignore[arg-type]
