@@ -36,7 +36,7 @@ class VerificationFailed(LedgerError):
     """The log, a checkpoint or a bundle does not verify (exit 1, one line)."""
 
 
-# Problems of the chain itself; the others (version, time, noncanonical) are of the log's rows.
+# Problems of the chain itself; the others (version, time, noncanonical, malformed) are of the log's rows.
 CHAIN_KINDS = frozenset({"changed", "chain-altered", "missing", "unchained", "inserted", "chain-missing", "reordered", "mismatch"})
 
 
@@ -116,6 +116,8 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
     oid = community_id(code).bytes
     with service.recorder.log_reader() as reader:
         odd, _ = reader.noncanonical()
+        if odd is not None and odd.kind == "malformed":
+            raise VerificationFailed(failure(odd))  # its stream might not even sort
         rows = sorted(reader.stream(oid), key=lambda row: (row[1], row[0]))
         orphans = reader.orphans()
     if not rows:
@@ -123,7 +125,7 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
     last_position = 0
     last_recorded = ""
     for expected_version, (position, version, topic, state, stored, prev, recorded) in enumerate(rows, 1):
-        if version == expected_version - 1:
+        if expected_version > 1 and version == expected_version - 1:
             raise VerificationFailed(
                 f"community {code}: position {position}: version {version} repeats the one at position {last_position}"
             )

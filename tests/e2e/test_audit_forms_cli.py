@@ -167,3 +167,25 @@ def test_a_recorded_time_moved_back_is_named(sealed: tuple[Cli, list[str]], back
     )
     rechain(store.url, store.key)
     refused_everywhere(store, checkpoint, f"position {position}: recorded time 2026-01-01T00:00:00.000Z is earlier than")
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ("originator_id = '{dashed}'", "originator id '{dashed}' is not stored in its canonical form"),
+        ("originator_version = '6x'", "originator version '6x' is not a whole number of 1 or more"),
+        ("topic = CAST(topic AS BLOB)", "the event's topic is stored as blob, not as text"),
+        ("rowid = -1", "position -1 is not a log position"),
+    ],
+)
+def test_a_sqlite_row_the_walk_cannot_decode_is_named_in_one_line(sqlite_url: str, tmp_path: Path, change: str, needle: str) -> None:
+    """SQLite keeps any type in any column (PostgreSQL's typed columns refuse these)."""
+    store = Cli(sqlite_url, tmp_path / "keys" / "taizhang.key")
+    store.ok("init")
+    history(store)
+    position = last_position(store.url, "sqlite")
+    oid = str(sql(store.url, f"SELECT originator_id FROM stored_events WHERE rowid = {position}")[0][0])
+    dashed = f"{oid[:8]}-{oid[8:12]}-{oid[12:16]}-{oid[16:20]}-{oid[20:]}"
+    run_sql(store.url, f"UPDATE stored_events SET {change.format(dashed=dashed)} WHERE rowid = {position}")
+    for extra in ([], ["--community", "HZ-001"]):
+        error_line(store("audit", "verify", *extra, actor=None), 1, needle.format(dashed=dashed))
