@@ -209,6 +209,7 @@ class LedgerService:
                     sql = sql.replace("?", "%s")
                 c.executemany(sql, missing)
         self.recorder.chain_backlog()  # events stored before the hash chain existed
+        self.recorder.access_backlog()  # access-log entries written before the access chain existed
         self.recorder.put_settings({"schema_version": SCHEMA_VERSION})
 
     def communities_from_log(self) -> list[tuple[str, str, str]]:

@@ -11,6 +11,7 @@ from commands import clock
 from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import render_json
+from commands.progress import Progress
 from infra import checkpoint as cpt
 from infra.checkpoint import shown
 
@@ -54,21 +55,32 @@ def _report(result: dict[str, Any], fmt: str, line: str) -> None:
 @click.option("--community", metavar="CODE", help="Check only this community's stream.")
 @click.option("--checkpoint", type=FILE, metavar="FILE", help="Also prove the log extends this sealed checkpoint.")
 @click.option("--public-key", "public_key", type=FILE, metavar="FILE", help="The sealing office's public key (with --checkpoint).")
+@click.option("--views", is_flag=True, help="Also recompute every view from the log and compare them, table by table.")
 @FORMAT
 @pass_env
-def audit_verify(env: Env, community: str | None, checkpoint: Path | None, public_key: Path | None, fmt: str) -> None:
+def audit_verify(
+    env: Env, community: str | None, checkpoint: Path | None, public_key: Path | None, views: bool, fmt: str
+) -> None:
     """Recompute the hash chain over the whole log; exit 1 naming the first bad position.
 
     Every stored event is chained to the one before it when it is stored. Any changed
-    byte, deleted, inserted or reordered event, or tampered chain entry, is found.
+    byte, deleted, inserted or reordered event, or tampered chain entry, is found; so is
+    a stored value in a non-canonical form, a repeated or missing version of an
+    aggregate, or a recorded time earlier than the one before it. The access log has a
+    chain of its own, checked too.
     With --checkpoint, also prove that the log is an append-only extension of the
     sealed one: someone who rewrote history and recomputed the chain is caught too.
+    The views are not evidence: with --views, every projection is replayed from the log
+    into a scratch copy up to where the views stand, and any row that differs is named
+    (with --checkpoint, the views at the sealed position are also compared with the
+    digest the checkpoint recorded).
 
     \b
     Example:
       taizhang audit verify
       taizhang audit verify --community HZ-001
       taizhang audit verify --checkpoint 2026-03.checkpoint --public-key office.key.pub
+      taizhang audit verify --views
     """
     from commands import audit_chain
 
@@ -76,22 +88,64 @@ def audit_verify(env: Env, community: str | None, checkpoint: Path | None, publi
         raise MalformedInput("--checkpoint and --public-key: give both (a checkpoint never vouches for itself)")
     if community is not None and checkpoint is not None:
         raise MalformedInput("--community: cannot be combined with --checkpoint (a checkpoint covers the whole log)")
+    if community is not None and views:
+        raise MalformedInput("--community: cannot be combined with --views (the views cover the whole log)")
     sealed = _checkpoint(checkpoint, _public_key(public_key)) if checkpoint and public_key else None
     service = env.service()
     if community is not None:
         result = audit_chain.verify_community(service, community)
-        _report(result, fmt, f"intact: community {community}, {result['events']} events chained")
+        line = f"intact: community {community}, {result['events']} events chained"
     elif sealed is not None:
         result = audit_chain.verify_against(service, sealed)
-        _report(
-            result,
-            fmt,
+        line = (
             f"intact: {result['events']} events; the {sealed.log_size} sealed at {result['sealed_at'].iso()} are unchanged "
-            f"and {result['appended_since']} were appended since",
+            f"and {result['appended_since']} were appended since"
         )
     else:
         result = audit_chain.verify_log(service)
-        _report(result, fmt, f"intact: {result['events']} events chained, up to position {result['last_position']}")
+        line = (
+            f"intact: {result['events']} events chained, up to position {result['last_position']}; "
+            f"{result['access_entries']} access-log entries chained"
+        )
+    if views:
+        from commands import views_audit
+
+        if sealed is not None and sealed.views is not None:
+            result["sealed_views"] = _sealed_views(service, sealed)
+            line += f"\nthe views at the sealed position {sealed.last_position}: {result['sealed_views']}"
+        with Progress("recomputing the views", 0) as bar:
+            digest = views_audit.verify_views(service, lambda done, total: bar.set(done, total))
+        result["views"] = {"position": digest.position, "digest": digest.hex, "rows": digest.rows}
+        line += (
+            f"\nviews: all {len(digest.tables)} tables equal the views recomputed from the log up to position "
+            f"{digest.position} (digest {digest.hex})"
+        )
+    _report(result, fmt, line)
+
+
+def _views_at(service: Any, position: int) -> dict[str, Any]:
+    from commands import views_audit
+
+    with Progress("recomputing the views", 0) as bar:
+        digest, versions = views_audit.views_digest(service, position, lambda done, total: bar.set(done, total))
+    return {"digest": digest.hex, "versions": versions}
+
+
+def _sealed_views(service: Any, sealed: cpt.Checkpoint) -> str:
+    """Recompute the views at the checkpoint's position and compare them with its digest."""
+    from commands import audit_chain, views_audit
+
+    assert sealed.views is not None
+    with Progress("recomputing the sealed views", 0) as bar:
+        digest, versions = views_audit.views_digest(service, sealed.last_position, lambda done, total: bar.set(done, total))
+    if versions != sealed.views["versions"]:
+        return "not comparable (the projections have changed version since sealing)"
+    if digest.hex != sealed.views["digest"]:
+        raise audit_chain.VerificationFailed(
+            f"the views recomputed at the sealed position {sealed.last_position} do not match the digest sealed at "
+            f"{clock.text(sealed.sealed_at, service.tz)}"
+        )
+    return f"match the digest sealed (digest {digest.hex})"
 
 
 @audit.command("keygen")
@@ -125,6 +179,9 @@ def audit_keygen(key_file: Path, fmt: str) -> None:
 def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
     """Verify the log and write a signed checkpoint of it: size, Merkle roots, time, key id.
 
+    The checkpoint also records the access log's size and chain head, and the digest of
+    the views recomputed from the log at its position (see audit verify --views).
+
     \b
     Example:
       taizhang audit seal --key-file office-seal.key --output 2026-03.checkpoint
@@ -137,7 +194,8 @@ def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
         raise MalformedInput(str(e)) from None
     if output is not None and output.exists():
         raise Refused(f"--output: {shown(output)} already exists; choose another file")
-    signed = audit_chain.seal(env.service(), private)
+    service = env.service()
+    signed = audit_chain.seal(service, private, lambda position: _views_at(service, position))
     data = cpt.document(signed)
     if output is None:
         click.echo(data.decode(), nl=False)

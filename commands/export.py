@@ -18,7 +18,6 @@ from openpyxl.styles import Alignment, Font
 from commands import formulas, labels
 from commands.clock import TIME_FIELDS, XLSX_FORMAT, Shown
 
-
 DATE_FIELDS = frozenset({"entered_on"})
 
 

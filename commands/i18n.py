@@ -547,6 +547,81 @@ CATALOGUE: dict[str, str] = {
     "the last event does not match its chain entry (the event or the entry was changed)": (
         "最后一个事件与其哈希链条目不符（事件或条目被改动）"
     ),
+    # what the chain alone does not see (infra/chain.py walk, the log readers' noncanonical())
+    "the log does not verify at {problem:msg}": "日志未通过验证：{problem}",
+    "refusing to seal a broken log: {problem:msg}": "日志未通过验证，拒绝封存：{problem}",
+    "aggregate {aggregate} starts at version {version:int}, not 1": "聚合 {aggregate} 从版本 {version} 开始，而不是 1",
+    "aggregate {aggregate}: version {version:int} repeats the one at position {position:int}": (
+        "聚合 {aggregate}：版本 {version} 与位置 {position} 的版本重复"
+    ),
+    "aggregate {aggregate}: version {version:int} follows version {last:int} (a version is missing)": (
+        "聚合 {aggregate}：版本 {version} 紧接在版本 {last} 之后（缺少一个版本）"
+    ),
+    "aggregate {aggregate}: version {version:int} comes after version {last:int} (position {position:int})": (
+        "聚合 {aggregate}：版本 {version} 出现在版本 {last}（位置 {position}）之后"
+    ),
+    "recorded time {recorded} is earlier than {last}, recorded before it": "记录时间 {recorded} 早于在它之前记录的 {last}",
+    "position {position:int} is not a log position (1 or more)": "位置 {position} 不是有效的日志位置（应为 1 或更大）",
+    "originator id {value} is not stored in its canonical form (32 lowercase hex digits): "
+    "the application does not see this event": "聚合编号 {value} 的存储形式不规范（应为 32 位小写十六进制数字）：应用程序看不到这个事件",
+    "originator version {value} is not a whole number of 1 or more": "聚合版本 {value} 不是大于等于 1 的整数",
+    "the event's topic is stored as {type}, not as text": "事件的 topic 存储为 {type}，而不是 text",
+    "the event's state is stored as {type}, not as blob": "事件的 state 存储为 {type}，而不是 blob",
+    "recorded time {value} is not stored in its canonical form (YYYY-MM-DDTHH:MM:SS.mmmZ)": (
+        "记录时间 {value} 的存储形式不规范（应为 YYYY-MM-DDTHH:MM:SS.mmmZ）"
+    ),
+    "recorded time {value} is not stored in its canonical form (whole milliseconds)": (
+        "记录时间 {value} 的存储形式不规范（应精确到整毫秒）"
+    ),
+    "the commit's last position {value} is not a position at or after its first": "该次提交的最后位置 {value} 不在其起始位置之后",
+    # the views recomputed from the log (commands/views_audit.py, infra/scratch.py)
+    "--community: cannot be combined with --views (the views cover the whole log)": (
+        "--community：不能与 --views 同时使用（视图涵盖整个日志）"
+    ),
+    "checkpoint views: versions are not projection names and numbers": "检查点 views：versions 不是投影名称与版本号",
+    "the views have no tracking row for {names}: run taizhang projections rebuild": (
+        "视图中没有 {names} 的进度记录：请运行 taizhang projections rebuild"
+    ),
+    "the views kept moving while they were checked ({attempts:int} attempts); try again": (
+        "核对期间视图一直在更新（已尝试 {attempts} 次）；请重试"
+    ),
+    "the views recomputed at the sealed position {position:int} do not match the digest sealed at {at}": (
+        "在封存位置 {position} 从日志重算的视图与 {at} 封存的摘要不符"
+    ),
+    "the views stand at different positions ({where}): run taizhang projections run first": (
+        "各视图停在不同的位置（{where}）：请先运行 taizhang projections run"
+    ),
+    "the store has no views to check yet: run taizhang projections run": "台账库中还没有可核对的视图：请先运行 taizhang projections run",
+    "view {table} is missing from the store (recomputed from the log, it exists)": "台账库中缺少视图 {table}（由日志重算时它存在）",
+    "view {table} at position {position:int}: {detail:msg}": "视图 {table} 在位置 {position}：{detail}",
+    "row ({key}): {column} is {mine} in the view, {fresh} from the log": "行（{key}）：{column} 在视图中为 {mine}，由日志重算为 {fresh}",
+    "row ({key}) is in the view but not in the views recomputed from the log": "行（{key}）在视图中，但不在由日志重算的视图中",
+    "row ({key}) recomputed from the log is missing from the view": "由日志重算出的行（{key}）在视图中缺失",
+    # the access log's own chain (infra/access_chain.py)
+    "the access log does not verify at {problem:msg}": "访问日志未通过验证：{problem}",
+    "entry {id:int}: {detail:msg}": "第 {id} 条：{detail}",
+    "deleted: its chain entry remains": "已被删除：其哈希链条目还在",
+    "deleted: the residents it listed remain": "已被删除：其列出的服务对象记录还在",
+    "a column is not stored in its canonical form": "有一列的存储形式不规范",
+    "not in the access chain (inserted outside taizhang, or its chain entry deleted)": (
+        "不在访问日志的哈希链中（在 taizhang 之外插入，或其哈希链条目被删除）"
+    ),
+    "does not match its chain entry (it or its residents were changed, or an entry before it was deleted)": (
+        "与其哈希链条目不符（它或其服务对象记录被改动，或它之前的某条被删除）"
+    ),
+    "the access log holds {count:int} entries, fewer than the {sealed:int} sealed at {at}: entries were removed": (
+        "访问日志中有 {count} 条，少于 {at} 封存的 {sealed} 条：有条目被删除"
+    ),
+    "the access log is not an extension of the one sealed at {at}: its first {size:int} entries were changed "
+    "(and the access chain recomputed)": "访问日志不是 {at} 封存的访问日志的延续：其前 {size} 条被改动（并且重新计算了哈希链）",
+    "checkpoint: unexpected fields": "检查点：字段与格式不符",
+    "checkpoint: access_size and access_head go together": "检查点：access_size 与 access_head 必须同时给出",
+    "community {code}: position {position:int}: version {version:int} repeats the one at position {previous:int}": (
+        "社区 {code}：位置 {position}：版本 {version} 与位置 {previous} 的版本重复"
+    ),
+    "community {code}: position {position:int}: recorded time {recorded} is earlier than {last}, recorded before it": (
+        "社区 {code}：位置 {position}：记录时间 {recorded} 早于在它之前记录的 {last}"
+    ),
     "position {position:int}: a chain entry without its event (an event was deleted; run audit verify)": (
         "位置 {position}：哈希链条目没有对应的事件（有事件被删除；请运行 audit verify）"
     ),

@@ -16,16 +16,21 @@ from sqlalchemy import Connection
 
 from commands.app import LedgerService
 from infra import crypto
-from infra.runner import Runner, engines
+from infra.runner import Projection, Runner, engines
 from projections.accountability import AccountabilityProjection
 from projections.ledger import LedgerProjection
+
+
+def make_projections() -> list[Projection]:
+    """Every projection the views are made of, fresh."""
+    return [LedgerProjection(), AccountabilityProjection()]
 
 
 class Views:
     def __init__(self, service: LedgerService) -> None:
         self.service = service
         self.writer, self.reader = engines(service.store)
-        self.runner = Runner(service.recorder, self.writer, [LedgerProjection(), AccountabilityProjection()], service.store.backend)
+        self.runner = Runner(service.recorder, self.writer, make_projections(), service.store.backend)
 
     @property
     def embedded(self) -> bool:

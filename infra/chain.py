@@ -15,6 +15,12 @@ events and are not chained. `i` runs over the log order; positions may have gaps
 (PostgreSQL sequences), so an entry is chained to the previous *entry*, not to
 position - 1.
 
+`walk` also checks what the chain cannot see by itself: each aggregate's versions run
+1, 2, 3… along the log with no gap or repeat, and recorded times never decrease. The
+stores' log readers refuse a stored value that is not in its one canonical form (an
+upper-cased originator id hashes like the lower-cased one, but the application no longer
+finds the event): see `noncanonical()` of infra.sqlitestore and infra.pgstore.
+
 The chain alone catches anyone who changes rows without recomputing every later
 hash. Someone who can rewrite the database can recompute the chain too: that is
 what sealed checkpoints (infra.checkpoint) are for — they pin the Merkle root over
@@ -142,7 +148,9 @@ Row = tuple[int, bytes, int, str, bytes, bytes | None]
 @dataclass(frozen=True)
 class Problem:
     position: int
-    kind: str  # changed | chain-altered | missing | unchained | inserted | chain-missing | reordered | broken
+    # changed | chain-altered | missing | unchained | inserted | chain-missing | reordered | mismatch
+    # | version | time | noncanonical (a stored form the walk still decodes) | malformed (one it cannot)
+    kind: str
     detail: str
 
     def __str__(self) -> str:
@@ -197,6 +205,8 @@ def walk(
     prev = GENESIS
     prev_position = 0
     count = 0
+    versions: dict[bytes, tuple[int, int]] = {}  # originator id -> (last version, its position)
+    last_time = ""
     sha = _sha256
     head_pack, len_pack = _HEAD.pack, _LEN.pack
     rows_iter = iter(rows)
@@ -218,6 +228,17 @@ def walk(
         if stored != expected:
             result.problem = _diagnose(row, prev, expected, rows_iter, commit_iter, (c_first, c_last, c_time))
             break
+        seen = versions.get(oid)
+        if version != (seen[0] + 1 if seen else 1):
+            result.problem = version_problem(position, oid, version, seen)
+            break
+        versions[oid] = (version, position)
+        if recorded < last_time:
+            result.problem = Problem(
+                position, "time", f"recorded time {recorded} is earlier than {last_time}, recorded before it"
+            )
+            break
+        last_time = recorded
         prev = expected
         prev_position = position
         count += 1
@@ -241,6 +262,23 @@ def walk(
     result.head = prev
     result.last_position = prev_position
     return result
+
+
+def version_problem(position: int, oid: bytes, version: int, seen: tuple[int, int] | None) -> Problem:
+    """What is wrong with an aggregate's version that does not follow its last one."""
+    aggregate = oid.hex()
+    if seen is None:
+        return Problem(position, "version", f"aggregate {aggregate} starts at version {version}, not 1")
+    last, at = seen
+    if version == last:
+        return Problem(position, "version", f"aggregate {aggregate}: version {version} repeats the one at position {at}")
+    if version > last:
+        return Problem(
+            position, "version", f"aggregate {aggregate}: version {version} follows version {last} (a version is missing)"
+        )
+    return Problem(
+        position, "version", f"aggregate {aggregate}: version {version} comes after version {last} (position {at})"
+    )
 
 
 def _diagnose(

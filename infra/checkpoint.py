@@ -20,6 +20,13 @@ hex, the signature in base64) is
     sealed_at     UTC time of sealing;  key_id
     signature     Ed25519 over the canonical JSON of every other field
 
+and, optionally (a checkpoint sealed before they existed has none and verifies as before):
+
+    access_size   entries in the access log when sealed (infra.access_chain)
+    access_head   the access chain's hash after them (32 zero bytes for none)
+    views         {"digest": the views recomputed from the log at last_position
+                   (commands.views_audit), "versions": {projection: version}}
+
 A bundle ("taizhang-bundle/1") proves one record: each of its events (the stored
 bytes, the chain hash before it, its index in the log and an inclusion proof into
 `log_root`), the record's leaf with its inclusion proof into `records_root` (its
@@ -60,6 +67,7 @@ CHECKPOINT_FIELDS = {
     "key_id",
     "signature",
 }
+OPTIONAL_FIELDS = {"access_size", "access_head", "views"}
 BUNDLE_FIELDS = {"format", "record_id", "checkpoint", "events", "record"}
 EVENT_FIELDS = {"index", "position", "originator_id", "originator_version", "topic", "state", "recorded_at", "prev_hash", "proof"}
 RECORD_FIELDS = {"index", "count", "latest_position", "latest_hash", "proof"}
@@ -235,11 +243,18 @@ class Checkpoint:
     sealed_at: str
     key_id: str
     raw: dict[str, Any]
+    access_size: int | None = None
+    access_head: bytes | None = None
+    views: dict[str, Any] | None = None
 
 
 def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
     """The checkpoint's fields, checked; its signature too when a public key is given."""
-    cp = _fields(obj, CHECKPOINT_FIELDS, "checkpoint")
+    if not isinstance(obj, dict) or not CHECKPOINT_FIELDS <= set(obj) <= CHECKPOINT_FIELDS | OPTIONAL_FIELDS:
+        raise ProofError("checkpoint: unexpected fields")
+    cp = obj
+    if ("access_size" in cp) != ("access_head" in cp):
+        raise ProofError("checkpoint: access_size and access_head go together")
     if cp["format"] != CHECKPOINT_FORMAT:
         raise ProofError(f"checkpoint: format {cp['format']!r} is not {CHECKPOINT_FORMAT}")
     sealed_at = cp["sealed_at"]
@@ -255,6 +270,9 @@ def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
         sealed_at=sealed_at,
         key_id=_hex(cp["key_id"], "checkpoint key_id").hex(),
         raw=cp,
+        access_size=_int(cp["access_size"], "checkpoint access_size") if "access_size" in cp else None,
+        access_head=_hex(cp["access_head"], "checkpoint access_head") if "access_head" in cp else None,
+        views=_views(cp["views"]) if "views" in cp else None,
     )
     signature = _unb64(cp["signature"], "checkpoint signature")
     if public is not None:
@@ -266,6 +284,15 @@ def read_checkpoint(obj: Any, public: Ed25519PublicKey | None) -> Checkpoint:
         except InvalidSignature:
             raise ProofError("checkpoint signature does not verify: it was changed after sealing") from None
     return result
+
+
+def _views(value: Any) -> dict[str, Any]:
+    views = _fields(value, {"digest", "versions"}, "checkpoint views")
+    _hex(views["digest"], "checkpoint views digest")
+    versions = views["versions"]
+    if not isinstance(versions, dict) or not all(isinstance(k, str) and type(v) is int for k, v in versions.items()):
+        raise ProofError("checkpoint views: versions are not projection names and numbers")
+    return views
 
 
 def load_checkpoint_file(path: Path, public: Ed25519PublicKey | None) -> Checkpoint:

@@ -29,7 +29,7 @@ from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
-from infra import chain, pgaccess
+from infra import access_chain, chain, pgaccess
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -66,9 +66,10 @@ STORE_TABLES = [
     " PRIMARY KEY (community, resident, access_id))",
     "CREATE OR REPLACE FUNCTION taizhang_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$",
+    "CREATE TABLE IF NOT EXISTS access_chain (id bigint PRIMARY KEY, hash bytea NOT NULL)",
     *(
         statement
-        for table in ("access_log", "access_log_residents")
+        for table in ("access_log", "access_log_residents", "access_chain")
         for statement in (
             f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION taizhang_append_only()",
@@ -81,7 +82,7 @@ STORE_TABLES = [
 
 # What a role that runs taizhang commands needs on the access log: to read it and append to it.
 ACCESS_LOG_GRANTS = [
-    "GRANT SELECT, INSERT ON access_log, access_log_residents TO {role}",
+    "GRANT SELECT, INSERT ON access_log, access_log_residents, access_chain TO {role}",
     "GRANT USAGE ON SEQUENCE access_log_id_seq TO {role}",
 ]
 
@@ -98,6 +99,13 @@ def utc_text(value: Any) -> str:
 
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
+
+def utc_micro(value: Any) -> str:
+    """An access-log time as UTC text to the microsecond (as hashed in the access chain)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+ACCESS_CHAIN_LOCK = 7263540913  # the advisory lock that serialises access-log writers
 
 INSERT_CHUNK = 2000  # events per INSERT statement within one transaction
 
@@ -285,10 +293,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return len(rows)
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+        """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
         with self.datastore.transaction(commit=True) as curs:
+            # Serialise the access log's writers before the id is drawn: ids then follow the chain.
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (ACCESS_CHAIN_LOCK,))
             curs.execute(
                 "INSERT INTO access_log (at, actor, command, detail, residents, records) "
-                "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id",
+                "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id, at",
                 (actor, command, detail, len(residents), records),
             )
             row = curs.fetchone()
@@ -299,7 +310,35 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     "INSERT INTO access_log_residents (community, resident, access_id) VALUES (%s, %s, %s)",
                     [(community, code, access_id) for community, code in residents],
                 )
+            curs.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
+            last = curs.fetchone()
+            prev = bytes(last["hash"]) if last else access_chain.GENESIS
+            link = access_chain.link(prev, access_id, utc_micro(row["at"]), actor, command, detail, len(residents), records, residents)
+            curs.execute("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", (access_id, link))
         return access_id
+
+    def access_backlog(self) -> int:
+        """Chain the access-log entries written before the access chain existed; returns how many."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (ACCESS_CHAIN_LOCK,))
+            curs.execute("SELECT id, hash FROM access_chain ORDER BY id DESC LIMIT 1")
+            row = curs.fetchone()
+            after, prev = (int(row["id"]), bytes(row["hash"])) if row else (0, access_chain.GENESIS)
+            reader = PostgresLogReader(conn, self.events_table_name)
+            subjects = reader.access_subjects(after)
+            pending = next(subjects, None)
+            links = []
+            for access_id, at, actor, command, detail, residents, records, _hash in list(reader.access_rows(after)):
+                mine = []
+                while pending is not None and pending[0] <= access_id:
+                    if pending[0] == access_id:
+                        mine.append((pending[1], pending[2]))
+                    pending = next(subjects, None)
+                prev = access_chain.link(prev, access_id, at, actor, command, detail, residents, records, mine)
+                links.append((access_id, prev))
+            subjects.close()
+            curs.executemany("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", links)
+            return len(links)
 
     def access_entries(
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
@@ -346,6 +385,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             for statement in STORE_TABLES:
                 curs.execute(statement)  # type: ignore[arg-type]
+            # A store with access control (init --admin): its groups append to the new access chain too.
+            curs.execute(
+                f"DO $$ BEGIN IF to_regrole('{READER_GROUP}') IS NOT NULL AND to_regrole('{WRITER_GROUP}') IS NOT NULL "
+                f"THEN GRANT SELECT, INSERT ON access_chain TO {READER_GROUP}, {WRITER_GROUP}; END IF; END $$"
+            )
 
     # ---- the hash chain ---------------------------------------------------------------------
     def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
@@ -480,6 +524,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             for r in rows
         ]
 
+_END = 1 << 62
+
+
 class PostgresLogReader:
     """Reads of the log, its chain and its commits inside one transaction (see infra.chain.walk)."""
 
@@ -494,23 +541,68 @@ class PostgresLogReader:
         cursor.itersize = 5000
         return cursor
 
-    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
-        """The events after a position in log order, each with its chain hash (None without one)."""
+    def rows(self, after: int = 0, *, chained: bool = True, before: int | None = None) -> Generator[chain.Row, None, None]:
+        """The events after a position (and before `before`) in log order, each with its chain hash (None without one)."""
         joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id" if chained else "NULL::bytea FROM {0} e"
         with self._named() as cursor:
             cursor.execute(
                 "SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state, "
                 + joined.format(self.events)
-                + " WHERE e.notification_id > %s ORDER BY e.notification_id",
-                (after,),
+                + " WHERE e.notification_id > %s AND e.notification_id < %s ORDER BY e.notification_id",
+                (after, _END if before is None else before),
             )
             yield from cursor
 
-    def commits(self) -> Generator[tuple[int, int, str], None, None]:
+    def commits(self, before: int | None = None) -> Generator[tuple[int, int, str], None, None]:
         with self._named() as cursor:
-            cursor.execute("SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position")
+            cursor.execute(
+                "SELECT first_position, last_position, recorded_at FROM taizhang_commits WHERE first_position < %s "
+                "ORDER BY first_position",
+                (_END if before is None else before,),
+            )
             for first, last, recorded_at in cursor:
                 yield first, last, utc_text(recorded_at)
+
+    def noncanonical(self) -> tuple[chain.Problem | None, int | None]:
+        """The first stored value (in log order) that is not in its one canonical form, and the
+        first position the walk cannot decode (None: none). The columns are typed (a uuid has
+        one form), but the chain hashes recorded times to the millisecond, and negative
+        positions or versions do not encode."""
+        odd = self._first_odd(canonical=True)
+        if odd is None or odd.kind == "malformed":
+            return odd, None if odd is None else odd.position
+        bad = self._first_odd(canonical=False)
+        return odd, None if bad is None else bad.position
+
+    def _first_odd(self, *, canonical: bool) -> chain.Problem | None:
+        sub_ms = " OR recorded_at <> date_trunc('milliseconds', recorded_at)" if canonical else ""
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(
+                f"SELECT notification_id, originator_version FROM {self.events}"
+                " WHERE notification_id < 1 OR originator_version < 1 ORDER BY notification_id LIMIT 1"
+            )
+            event = cursor.fetchone()
+            cursor.execute(
+                "SELECT first_position, recorded_at::text, last_position, isfinite(recorded_at) FROM taizhang_commits"
+                f" WHERE NOT isfinite(recorded_at) OR last_position < first_position{sub_ms}"
+                " ORDER BY first_position LIMIT 1"
+            )
+            commit = cursor.fetchone()
+        if commit is None or (event is not None and event[0] <= commit[0]):
+            if event is None:
+                return None
+            position, version = event
+            if position < 1:
+                return chain.Problem(position, "malformed", f"position {position} is not a log position (1 or more)")
+            return chain.Problem(position, "malformed", f"originator version {version!r} is not a whole number of 1 or more")
+        first, recorded, last, finite = commit
+        if last < first:
+            return chain.Problem(first, "malformed", f"the commit's last position {last!r} is not a position at or after its first")
+        return chain.Problem(
+            first,
+            "noncanonical" if finite else "malformed",
+            f"recorded time {recorded!r} is not stored in its canonical form (whole milliseconds)",
+        )
 
     def chain_count(self) -> int:
         with self.conn.cursor(row_factory=tuple_row) as cursor:
@@ -518,11 +610,39 @@ class PostgresLogReader:
             row = cursor.fetchone()
             return int(row[0]) if row else 0
 
-    def orphans(self) -> list[int]:
+    # ---- the access log and its chain (infra.access_chain) ----------------------------------
+    def access_rows(self, after: int = 0) -> Generator[access_chain.Entry, None, None]:
+        with self._named() as cursor:
+            cursor.execute(
+                "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records, c.hash"
+                " FROM access_log a LEFT JOIN access_chain c ON c.id = a.id WHERE a.id > %s ORDER BY a.id",
+                (after,),
+            )
+            for access_id, at, actor, command, detail, residents, records, hash_ in cursor:
+                yield access_id, utc_micro(at), actor, command, detail, residents, records, hash_ and bytes(hash_)
+
+    def access_subjects(self, after: int = 0) -> Generator[tuple[int, str, str], None, None]:
+        with self._named() as cursor:
+            cursor.execute(
+                "SELECT access_id, community, resident FROM access_log_residents WHERE access_id > %s"
+                " ORDER BY access_id, community COLLATE \"C\", resident COLLATE \"C\"",
+                (after,),
+            )
+            yield from cursor
+
+    def access_orphans(self) -> list[int]:
+        with self.conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(
+                "SELECT id FROM access_chain c WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.id = c.id) ORDER BY id"
+            )
+            return [int(row[0]) for row in cursor.fetchall()]
+
+    def orphans(self, before: int | None = None) -> list[int]:
         with self.conn.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(
                 f"SELECT position FROM taizhang_chain c WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {self.events} e WHERE e.notification_id = c.position) ORDER BY position"
+                f"(SELECT 1 FROM {self.events} e WHERE e.notification_id = c.position) AND position < %s ORDER BY position",
+                (_END if before is None else before,),
             )
             return [int(row[0]) for row in cursor.fetchall()]
 

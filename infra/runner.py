@@ -231,20 +231,23 @@ class Runner:
         return 0 if position >= head else int(self.recorder.count_after(position))
 
     # ---- running -------------------------------------------------------------------------------
-    def run_batch(self, limit: int = BATCH_SIZE) -> int:
-        """Project the next batch; returns how many events it took (0 when caught up)."""
+    def run_batch(self, limit: int = BATCH_SIZE, stop: int | None = None) -> int:
+        """Project the next batch (no further than position `stop`); returns how many events
+        it took (0 when caught up)."""
         try:
-            return self._run_batch(limit)
+            return self._run_batch(limit, stop)
         except BaseException:
             # The transaction rolled back: caches may hold state that was never committed.
             self._forget()
             raise
 
-    def _run_batch(self, limit: int) -> int:
+    def _run_batch(self, limit: int, stop: int | None = None) -> int:
         with self.writer.begin() as conn:
             positions = self._lock_positions(conn)
             start = min(positions.values())
-            notifications = self.recorder.select_notifications(start + 1, limit)
+            if stop is not None and start >= stop:
+                return 0
+            notifications = self.recorder.select_notifications(start + 1, limit, stop=stop)
             if not notifications:
                 return 0
             events = self._decode(notifications)
@@ -299,12 +302,12 @@ class Runner:
         return events
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None, until: int | None = None) -> int:
-        """Run batches until the projections reach the head of the log (or `until`)."""
+        """Run batches until the projections reach the head of the log (or exactly `until`)."""
         target = until if until is not None else self.head()
         start = self.position()
         done = 0
         while True:
-            moved = self.run_batch()
+            moved = self.run_batch(stop=until)
             done += moved
             if progress:
                 progress(min(start + done, target) - start, max(target - start, 0))

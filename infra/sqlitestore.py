@@ -13,7 +13,9 @@ event is stored without them) the hook writes:
   issued again and an erased field reads as erased rather than as missing.
 
 The access log (`access_log`, `access_log_residents`) is append-only: triggers
-refuse UPDATE and DELETE.
+refuse UPDATE and DELETE; and it is chained (`access_chain`, infra.access_chain) in
+the transaction that writes each entry, so rows deleted behind the triggers' back are
+found by `audit verify`.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from re import fullmatch
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from infra import chain
+from infra import access_chain, chain
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -69,10 +72,11 @@ STORE_TABLES = [
     " resident TEXT NOT NULL,"
     " access_id INTEGER NOT NULL,"
     " PRIMARY KEY (community, resident, access_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS access_chain (id INTEGER PRIMARY KEY, hash BLOB NOT NULL)",
     *(
         f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
         f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-        for table in ("access_log", "access_log_residents")
+        for table in ("access_log", "access_log_residents", "access_chain")
         for verb in ("UPDATE", "DELETE")
     ),
 ]
@@ -216,18 +220,45 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             return len(rows)
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+        """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 "INSERT INTO access_log (at, actor, command, detail, residents, records) "
-                f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?)",
+                f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?) RETURNING id, at",
                 (actor, command, detail, len(residents), records),
             )
-            access_id = int(c.lastrowid)
+            access_id, at = c.fetchone()
             c.executemany(
                 "INSERT INTO access_log_residents (community, resident, access_id) VALUES (?, ?, ?)",
                 [(community, code, access_id) for community, code in residents],
             )
-        return access_id
+            # The INSERT above holds the write lock: the previous link cannot change under us.
+            c.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
+            row = c.fetchone()
+            prev = bytes(row[0]) if row else access_chain.GENESIS
+            link = access_chain.link(prev, access_id, at, actor, command, detail, len(residents), records, residents)
+            c.execute("INSERT INTO access_chain (id, hash) VALUES (?, ?)", (access_id, link))
+        return int(access_id)
+
+    def access_backlog(self) -> int:
+        """Chain the access-log entries written before the access chain existed; returns how many."""
+        with self._reader(write=True) as conn:
+            reader = SQLiteLogReader(conn, self.events_table_name)
+            row = conn.execute("SELECT id, hash FROM access_chain ORDER BY id DESC LIMIT 1").fetchone()
+            after, prev = (int(row[0]), bytes(row[1])) if row else (0, access_chain.GENESIS)
+            links = []
+            subjects = reader.access_subjects(after)
+            pending = next(subjects, None)
+            for access_id, at, actor, command, detail, residents, records, _hash in reader.access_rows(after):
+                mine = []
+                while pending is not None and pending[0] <= access_id:
+                    if pending[0] == access_id:
+                        mine.append((pending[1], pending[2]))
+                    pending = next(subjects, None)
+                prev = access_chain.link(prev, access_id, at, actor, command, detail, residents, records, mine)
+                links.append((access_id, prev))
+            conn.executemany("INSERT INTO access_chain (id, hash) VALUES (?, ?)", links)
+            return len(links)
 
     def access_entries(
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
@@ -333,6 +364,29 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
         ]
 
+_END = 1 << 62
+_UTC_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
+_UTC_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def _event_problem(row: tuple[Any, ...]) -> chain.Problem:
+    position, oid, oid_type, version, version_type, topic_type, state_type = row
+    if position < 1:
+        return chain.Problem(position, "malformed", f"position {position} is not a log position (1 or more)")
+    if oid_type != "text" or not fullmatch("[0-9a-f]{32}", oid):
+        return chain.Problem(
+            position,
+            "noncanonical" if oid_type == "text" and fullmatch("[0-9a-fA-F]{32}", oid) else "malformed",
+            f"originator id {oid!r} is not stored in its canonical form (32 lowercase hex digits): "
+            "the application does not see this event",
+        )
+    if version_type != "integer" or version < 1:
+        return chain.Problem(position, "malformed", f"originator version {version!r} is not a whole number of 1 or more")
+    if topic_type != "text":
+        return chain.Problem(position, "malformed", f"the event's topic is stored as {topic_type}, not as text")
+    return chain.Problem(position, "noncanonical", f"the event's state is stored as {state_type}, not as blob")
+
+
 class SQLiteLogReader:
     """Reads of the log, its chain and its commits, all from one snapshot (see infra.chain.walk)."""
 
@@ -340,35 +394,107 @@ class SQLiteLogReader:
         self.conn = conn
         self.events = events_table
 
-    def rows(self, after: int = 0, *, chained: bool = True) -> Generator[chain.Row, None, None]:
-        """The events after a position in log order, each with its chain hash (None without one)."""
+    def rows(self, after: int = 0, *, chained: bool = True, before: int | None = None) -> Generator[chain.Row, None, None]:
+        """The events after a position (and before `before`) in log order, each with its chain
+        hash (None without one). Rows from `noncanonical()` on may not decode: stop before it."""
         joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.rowid" if chained else "NULL FROM {0} e"
         cursor = self.conn.execute(
             "SELECT e.rowid, e.originator_id, e.originator_version, CAST(e.topic AS TEXT), CAST(e.state AS BLOB), "
             + joined.format(self.events)
-            + " WHERE e.rowid > ? ORDER BY e.rowid",
-            (after,),
+            + " WHERE e.rowid > ? AND e.rowid < ? ORDER BY e.rowid",
+            (after, _END if before is None else before),
         )
         fromhex = bytes.fromhex
         while batch := cursor.fetchmany(2000):
             for position, oid, version, topic, state, hash_ in batch:
                 yield position, fromhex(oid), version, topic, state, hash_
 
-    def commits(self) -> sqlite3.Cursor:
+    def commits(self, before: int | None = None) -> sqlite3.Cursor:
         return self.conn.execute(
-            "SELECT first_position, last_position, recorded_at FROM taizhang_commits ORDER BY first_position"
+            "SELECT first_position, last_position, recorded_at FROM taizhang_commits WHERE first_position < ? "
+            "ORDER BY first_position",
+            (_END if before is None else before,),
         )
+
+    def noncanonical(self) -> tuple[chain.Problem | None, int | None]:
+        """The first stored value (in log order) that is not in the one form the application
+        writes and reads, and the first position the walk cannot even decode (None: none).
+        SQLite keeps any type in any column and the chain hashes decoded values:
+        `upper(originator_id)` hashes alike but hides the event from the application."""
+        odd = self._first_odd(canonical=True)
+        if odd is None or odd.kind == "malformed":
+            return odd, None if odd is None else odd.position
+        bad = self._first_odd(canonical=False)
+        return odd, None if bad is None else bad.position
+
+    def _first_odd(self, *, canonical: bool) -> chain.Problem | None:
+        hex_digits, utc = ("0-9a-f", f" AND recorded_at GLOB '{_UTC_GLOB}'") if canonical else ("0-9a-fA-F", "")
+        row = self.conn.execute(
+            "SELECT rowid, originator_id, typeof(originator_id), originator_version, typeof(originator_version),"
+            f" typeof(topic), typeof(state) FROM {self.events} WHERE rowid < 1 OR NOT ("
+            " typeof(originator_id) = 'text' AND length(originator_id) = 32"
+            f" AND originator_id NOT GLOB '*[^{hex_digits}]*'"
+            " AND typeof(originator_version) = 'integer' AND originator_version >= 1 AND typeof(topic) = 'text'"
+            + (" AND typeof(state) = 'blob')" if canonical else ")")
+            + " ORDER BY rowid LIMIT 1"
+        ).fetchone()
+        event = _event_problem(row) if row else None
+        commit = self.conn.execute(
+            "SELECT first_position, recorded_at, typeof(recorded_at), last_position FROM taizhang_commits"
+            f" WHERE NOT (typeof(recorded_at) = 'text'{utc}"
+            " AND typeof(last_position) = 'integer' AND last_position >= first_position)"
+            " ORDER BY first_position LIMIT 1"
+        ).fetchone()
+        if commit is None or (event is not None and event.position <= commit[0]):
+            return event
+        first, recorded, recorded_type, last = commit
+        if recorded_type != "text" or not fullmatch(_UTC_RE, recorded):
+            return chain.Problem(
+                first,
+                "noncanonical" if recorded_type == "text" else "malformed",
+                f"recorded time {recorded!r} is not stored in its canonical form (YYYY-MM-DDTHH:MM:SS.mmmZ)",
+            )
+        return chain.Problem(first, "malformed", f"the commit's last position {last!r} is not a position at or after its first")
 
     def chain_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM taizhang_chain").fetchone()[0])
 
-    def orphans(self) -> list[int]:
+    # ---- the access log and its chain (infra.access_chain) ----------------------------------
+    def access_rows(self, after: int = 0) -> Iterator[access_chain.Entry]:
+        cursor = self.conn.execute(
+            "SELECT a.id, a.at, a.actor, a.command, a.detail, a.residents, a.records, c.hash"
+            " FROM access_log a LEFT JOIN access_chain c ON c.id = a.id WHERE a.id > ? ORDER BY a.id",
+            (after,),
+        )
+        while batch := cursor.fetchmany(2000):
+            yield from batch
+
+    def access_subjects(self, after: int = 0) -> Iterator[tuple[int, str, str]]:
+        cursor = self.conn.execute(
+            "SELECT access_id, community, resident FROM access_log_residents WHERE access_id > ?"
+            " ORDER BY access_id, community, resident",
+            (after,),
+        )
+        while batch := cursor.fetchmany(2000):
+            yield from batch
+
+    def access_orphans(self) -> list[int]:
+        """Ids of access-chain rows whose entry is gone."""
+        return [
+            int(row[0])
+            for row in self.conn.execute(
+                "SELECT id FROM access_chain WHERE id NOT IN (SELECT id FROM access_log) ORDER BY id"
+            )
+        ]
+
+    def orphans(self, before: int | None = None) -> list[int]:
         """Positions of chain entries whose event is gone."""
         return [
             int(row[0])
             for row in self.conn.execute(
                 f"SELECT position FROM taizhang_chain WHERE position NOT IN (SELECT rowid FROM {self.events}) "
-                "ORDER BY position"
+                "AND position < ? ORDER BY position",
+                (_END if before is None else before,),
             )
         ]
 

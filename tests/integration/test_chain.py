@@ -217,7 +217,7 @@ def test_a_rewritten_recorded_time_breaks_the_chain(service: LedgerService, db_u
     code = helpers.small_community(service)
     helpers.record(service, code)
     first = sql(db_url, "SELECT first_position FROM taizhang_commits ORDER BY first_position")[2][0]
-    execute(db_url, [("UPDATE taizhang_commits SET recorded_at = ? WHERE first_position = ?", ("2026-01-01T00:00:00Z", first))])
+    execute(db_url, [("UPDATE taizhang_commits SET recorded_at = ? WHERE first_position = ?", ("2026-01-01T00:00:00.000Z", first))])
     with pytest.raises(VerificationFailed, match=f"position {first}: event changed: its payload or recorded time"):
         verify_log(service)
 

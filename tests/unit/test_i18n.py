@@ -150,6 +150,74 @@ EXAMPLES = {
     "the last event does not match its chain entry (the event or the entry was changed)": (
         "日志的哈希链已断裂，拒绝封存：断裂于位置 12：最后一个事件与其哈希链条目不符（事件或条目被改动）"
     ),
+    "view ledger_month_kind at position 12: row (community=HZ-001, month=2026-03, kind=life_care): records is 102 "
+    "in the view, 2 from the log": (
+        "视图 ledger_month_kind 在位置 12：行（community=HZ-001, month=2026-03, kind=life_care）：records 在视图中为 102，"
+        "由日志重算为 2"
+    ),
+    "view ledger_month_resident at position 12: row (community=HZ-001, month=2026-03, resident=R1) recomputed from "
+    "the log is missing from the view": (
+        "视图 ledger_month_resident 在位置 12：由日志重算出的行（community=HZ-001, month=2026-03, resident=R1）在视图中缺失"
+    ),
+    "view ledger_month_kind at position 12: row (community=HZ-001, month=2026-04, kind=counseling) is in the view "
+    "but not in the views recomputed from the log": (
+        "视图 ledger_month_kind 在位置 12：行（community=HZ-001, month=2026-04, kind=counseling）在视图中，但不在由日志重算的视图中"
+    ),
+    "the access log does not verify at entry 12: deleted: its chain entry remains": "访问日志未通过验证：第 12 条：已被删除：其哈希链条目还在",
+    "the access log does not verify at entry 12: deleted: the residents it listed remain": (
+        "访问日志未通过验证：第 12 条：已被删除：其列出的服务对象记录还在"
+    ),
+    "the access log does not verify at entry 12: a column is not stored in its canonical form": (
+        "访问日志未通过验证：第 12 条：有一列的存储形式不规范"
+    ),
+    "the access log does not verify at entry 12: not in the access chain (inserted outside taizhang, or its chain "
+    "entry deleted)": "访问日志未通过验证：第 12 条：不在访问日志的哈希链中（在 taizhang 之外插入，或其哈希链条目被删除）",
+    "the access log does not verify at entry 12: does not match its chain entry (it or its residents were changed, "
+    "or an entry before it was deleted)": (
+        "访问日志未通过验证：第 12 条：与其哈希链条目不符（它或其服务对象记录被改动，或它之前的某条被删除）"
+    ),
+    "the log does not verify at position 7: aggregate 0f3c: version 6 repeats the one at position 6": (
+        "日志未通过验证：位置 7：聚合 0f3c：版本 6 与位置 6 的版本重复"
+    ),
+    "the log does not verify at position 9: aggregate 0f3c: version 8 follows version 6 (a version is missing)": (
+        "日志未通过验证：位置 9：聚合 0f3c：版本 8 紧接在版本 6 之后（缺少一个版本）"
+    ),
+    "the log does not verify at position 9: aggregate 0f3c: version 3 comes after version 6 (position 8)": (
+        "日志未通过验证：位置 9：聚合 0f3c：版本 3 出现在版本 6（位置 8）之后"
+    ),
+    "the log does not verify at position 1: aggregate 0f3c starts at version 2, not 1": (
+        "日志未通过验证：位置 1：聚合 0f3c 从版本 2 开始，而不是 1"
+    ),
+    "refusing to seal a broken log: the log does not verify at position 9: recorded time 2026-01-01T00:00:00.000Z "
+    "is earlier than 2026-03-05T01:30:00.123Z, recorded before it": (
+        "日志未通过验证，拒绝封存：日志未通过验证：位置 9：记录时间 2026-01-01T00:00:00.000Z 早于在它之前记录的 "
+        "2026-03-05T01:30:00.123Z"
+    ),
+    "the log does not verify at position 0: position 0 is not a log position (1 or more)": (
+        "日志未通过验证：位置 0：位置 0 不是有效的日志位置（应为 1 或更大）"
+    ),
+    "the log does not verify at position 6: originator id 'ABC' is not stored in its canonical form "
+    "(32 lowercase hex digits): the application does not see this event": (
+        "日志未通过验证：位置 6：聚合编号 'ABC' 的存储形式不规范（应为 32 位小写十六进制数字）：应用程序看不到这个事件"
+    ),
+    "the log does not verify at position 6: originator version '6 ' is not a whole number of 1 or more": (
+        "日志未通过验证：位置 6：聚合版本 '6 ' 不是大于等于 1 的整数"
+    ),
+    "the log does not verify at position 6: the event's topic is stored as blob, not as text": (
+        "日志未通过验证：位置 6：事件的 topic 存储为 blob，而不是 text"
+    ),
+    "the log does not verify at position 6: the event's state is stored as text, not as blob": (
+        "日志未通过验证：位置 6：事件的 state 存储为 text，而不是 blob"
+    ),
+    "the log does not verify at position 6: recorded time '2026-01-01' is not stored in its canonical form "
+    "(YYYY-MM-DDTHH:MM:SS.mmmZ)": "日志未通过验证：位置 6：记录时间 '2026-01-01' 的存储形式不规范（应为 YYYY-MM-DDTHH:MM:SS.mmmZ）",
+    "the log does not verify at position 6: recorded time '2026-01-01 00:00:00.0003+00' is not stored in its "
+    "canonical form (whole milliseconds)": (
+        "日志未通过验证：位置 6：记录时间 '2026-01-01 00:00:00.0003+00' 的存储形式不规范（应精确到整毫秒）"
+    ),
+    "the log does not verify at position 6: the commit's last position 2 is not a position at or after its first": (
+        "日志未通过验证：位置 6：该次提交的最后位置 2 不在其起始位置之后"
+    ),
     "the log is not an extension of the one sealed at 2026-03-31T16:00:00.000Z: history up to position 40 was "
     "rewritten (the sealed event 38 was at position 40, now 41)": (
         "日志不是 2026-03-31T16:00:00.000Z 封存的日志的延续：位置 40 及之前的历史被改写（封存的第 38 个事件原在位置 40，现在位置 41）"
