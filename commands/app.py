@@ -8,6 +8,7 @@ and retries a save that lost a race with another writer.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from commands import models
+from commands import files, models
 from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
 from domain.errors import AlreadyExists, LedgerError, NotActive, NotFound, RuleViolation
@@ -221,6 +222,9 @@ class LedgerService:
                 if store.path.is_dir():
                     raise StoreError(f"cannot create a store at {store.display}: it is a directory")
                 store.path.parent.mkdir(parents=True, exist_ok=True)
+                if not store.path.exists():
+                    # Created here, mode 0600, so that SQLite gives its -wal and -shm files that mode too.
+                    os.close(files.create_private(store.path))
             app = TaizhangApplication(env=eventsourcing_env(store, create=True))
         except (OSError, PersistenceError) as e:
             raise StoreError(f"cannot create a store at {store.display}: {e}") from None
@@ -270,6 +274,8 @@ class LedgerService:
     @property
     def master(self) -> crypto.MasterKey | None:
         if self._master is None and self._master_error is None:
+            # /dev/zero or a pipe as --key-file is refused before it is read (exit 2).
+            files.check_input(self.key_file, "--key-file", files.MAX_KEY_BYTES, missing_ok=True)
             try:
                 self._master = crypto.load_key_file(self.key_file)
             except crypto.KeyFileError as e:

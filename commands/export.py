@@ -9,7 +9,7 @@ never as formulas, with Excel's quote prefix where they start like one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
@@ -33,7 +33,7 @@ def _cell_value(value: Any) -> Any:
 
 
 def write_xlsx(
-    path: Path, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str, zone: str
+    path: Path | BinaryIO, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str, zone: str
 ) -> None:
     workbook = Workbook()
     sheet = workbook.active
