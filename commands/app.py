@@ -60,11 +60,15 @@ class TaizhangApplication(Application[UUID]):
 
     # Set by commands.access once a command's actor is known: checks every save against its scope.
     guard: Callable[[Sequence[Any]], None] | None = None
+    # Set by LedgerService: refuses to write into a damaged store (checked once per process).
+    before_write: Callable[[], None] | None = None
 
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
+        if self.before_write is not None:
+            self.before_write()
         if self.guard is not None:
             self.guard([o for o in objs if o is not None])
         return super().save(*objs, **kwargs)
@@ -172,6 +176,8 @@ class LedgerService:
         self._master: crypto.MasterKey | None = None
         self._master_error: str | None = None
         self._tz: ZoneInfo | None = None
+        self._sound = False
+        app.before_write = self.check_integrity
 
     # ---- opening -----------------------------------------------------------------------
     @classmethod
@@ -250,6 +256,19 @@ class LedgerService:
         else:
             service.upgrade()
         return service, not existed
+
+    def check_integrity(self) -> None:
+        """Refuse to write into a SQLite file with damaged pages: SQLite would go on appending to
+        it, and every later write would deepen the damage a backup must repair. Once per process."""
+        if self._sound or self.store.backend != "sqlite":
+            return
+        finding = self.recorder.quick_check()
+        if finding is not None:
+            raise StoreError(
+                f"the store at {self.store.display} is damaged (SQLite quick_check: {finding}); "
+                "nothing was written: restore it from a backup (taizhang backup makes them)"
+            )
+        self._sound = True
 
     def close(self) -> None:
         self.app.close()

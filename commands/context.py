@@ -41,6 +41,7 @@ class Env:
     key_file: Path | None
     _service: LedgerService | None = field(default=None, repr=False)
     _views: Any = field(default=None, repr=False)
+    _writes: bool = field(default=False, repr=False)
     notes: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -55,6 +56,8 @@ class Env:
         """The open store; a missing one is an error (only init and demo create)."""
         if self._service is None:
             self._service = LedgerService.open(self.store, self.key_path)
+            if self._writes:
+                self._service.check_integrity()
         return self._service
 
     def validate(self, model: type[T], data: dict[str, Any]) -> T:
@@ -94,9 +97,13 @@ class Env:
         if not self.actor or not self.actor.strip():
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
         try:
-            return models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
+            actor = models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
         except ValueError as e:
             raise MalformedInput(f"--actor: {e}") from None
+        self._writes = True  # a damaged store is refused before this command reads or writes it
+        if self._service is not None:
+            self._service.check_integrity()
+        return actor
 
     def log_access(self, residents: Iterable[tuple[str, str]], records: int = 0) -> None:
         """Append who reads which residents' personal data to the access log (PIPL).

@@ -280,6 +280,40 @@ def _check_archive(stream: BinaryIO, label: str) -> None:
             )
 
 
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^>]*)>")
+_ROW_NUMBER = re.compile(rb"""(?:^|\s)r\s*=\s*["'](\d+)""")
+_CHUNK = 1 << 20
+_LONGEST_TAG = 4096
+
+
+def _count_rows_first(stream: BinaryIO, member: str | None, label: str) -> None:
+    """Refuse a sheet whose last row lies past MAX_ROWS before its cells are parsed (a fast scan
+    of the row tags: parsing 200,000 rows of cells takes the better part of a minute).
+
+    Rows are numbered as openpyxl numbers them: a row's `r`, or the one after the previous row.
+    `member` is the sheet's part in the zip (openpyxl's own attribute; without it, the count
+    while reading still refuses such a sheet, only later)."""
+    if not member:
+        return
+    highest = 0
+    try:
+        with zipfile.ZipFile(stream) as archive, archive.open(member.lstrip("/")) as sheet:
+            tail = b""
+            while chunk := sheet.read(_CHUNK):
+                data = tail + chunk
+                cut = data.rfind(b"<")
+                tail = data[cut:] if cut >= 0 and len(data) - cut < _LONGEST_TAG else b""
+                for match in _ROW_TAG.finditer(data, 0, len(data) - len(tail)):
+                    number = _ROW_NUMBER.search(match.group(1))
+                    highest = int(number.group(1)) if number else highest + 1
+                    if highest > MAX_ROWS:
+                        raise TabularError(f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file")
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # openpyxl reports a damaged file in its own words
+    finally:
+        stream.seek(0)
+
+
 def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, None]:
     try:
         stream = files.open_input(source, label, files.MAX_IMPORT_BYTES)
@@ -302,6 +336,7 @@ def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, No
         if not book.worksheets:
             raise TabularError(f"{label}: the workbook has no worksheet")
         sheet = book.worksheets[0]
+        _count_rows_first(stream, getattr(sheet, "_worksheet_path", None), label)
         # The stored dimensions are often wrong in files written by other tools (or claim a
         # million rows): never trusted, the rows are counted as they come.
         sheet.reset_dimensions()
