@@ -56,8 +56,8 @@ class Env:
         """The open store; a missing one is an error (only init and demo create)."""
         if self._service is None:
             self._service = LedgerService.open(self.store, self.key_path)
-            if self._writes:
-                self._service.check_integrity()
+        if self._writes:  # once per process (LedgerService.check_integrity), before the command reads
+            self._service.check_integrity()
         return self._service
 
     def validate(self, model: type[T], data: dict[str, Any]) -> T:
@@ -100,9 +100,7 @@ class Env:
             actor = models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
         except ValueError as e:
             raise MalformedInput(f"--actor: {e}") from None
-        self._writes = True  # a damaged store is refused before this command reads or writes it
-        if self._service is not None:
-            self._service.check_integrity()
+        self._writes = True  # from now on service() refuses a damaged store
         return actor
 
     def log_access(self, residents: Iterable[tuple[str, str]], records: int = 0) -> None:
