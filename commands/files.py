@@ -44,22 +44,18 @@ PRIVATE = 0o600
 class InputProblem(Exception):
     """A file that cannot be read as input; the message is one line naming the option.
 
-    `reason` is the problem alone ("not a regular file"), for a caller that names the file
-    its own way; `strerror` is set when the system refused to open or read it."""
+    `limit` is set when the file is too large, `strerror` when the system refused to open or
+    read it (neither: not a regular file), for a caller that names the file its own way."""
 
-    def __init__(self, message: str, reason: str, strerror: str | None = None) -> None:
+    def __init__(self, message: str, *, limit: int | None = None, strerror: str | None = None) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.limit = limit
         self.strerror = strerror
-
-
-def _problem(option: str, path: Path, reason: str) -> InputProblem:
-    return InputProblem(f"{option}: {_name(path)} is {reason}", reason)
 
 
 def _unreadable(option: str, path: Path, error: OSError) -> InputProblem:
     strerror = str(error.strerror or error)
-    return InputProblem(f"{option}: cannot read {_name(path)}: {strerror}", f"cannot be read: {strerror}", strerror)
+    return InputProblem(f"{option}: cannot read {_name(path)}: {strerror}", strerror=strerror)
 
 
 class OutputProblem(Exception):
@@ -92,9 +88,9 @@ def _open_input(path: Path, option: str, limit: int) -> tuple[int, int]:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise _problem(option, path, "not a regular file")
+            raise InputProblem(f"{option}: {_name(path)} is not a regular file")
         if info.st_size > limit:
-            raise _problem(option, path, f"larger than the limit of {limit_text(limit)}")
+            raise InputProblem(f"{option}: {_name(path)} is larger than the limit of {limit_text(limit)}", limit=limit)
     except BaseException:
         os.close(fd)
         raise
@@ -132,7 +128,7 @@ def read_input(path: Path, option: str, limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise _problem(option, path, f"larger than the limit of {limit_text(limit)}")
+                raise InputProblem(f"{option}: {_name(path)} is larger than the limit of {limit_text(limit)}", limit=limit)
     except OSError as e:
         raise _unreadable(option, path, e) from None
     finally:

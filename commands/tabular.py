@@ -240,7 +240,9 @@ def _decode(data: bytes, label: str) -> str:
 def _input_error(label: str, problem: files.InputProblem) -> TabularError:
     if problem.strerror is not None:
         return TabularError(f"{label}: cannot read file: {_one_line(problem.strerror)}")
-    return TabularError(f"{label}: {problem.reason}")
+    if problem.limit is not None:
+        return TabularError(f"{label}: larger than the limit of {files.limit_text(problem.limit)} for one import")
+    return TabularError(f"{label}: not a regular file")  # a pipe or a device would be read for ever
 
 
 def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
