@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -159,15 +158,6 @@ class Seconds(click.FloatRange):
 MAX_WAIT = 3600.0
 WAIT = Seconds(min=0, max=MAX_WAIT)  # --wait: at most an hour
 INTERVAL = Seconds(min=0.01, max=MAX_WAIT)  # --interval of a follower
-
-
-@contextmanager
-def writing(option: str, path: Path) -> Iterator[None]:
-    """Writing an output file: a file that cannot be written is malformed input (exit 2), one line."""
-    try:
-        yield
-    except OSError as e:
-        raise MalformedInput(f"{option}: cannot write {shown(str(path))}: {e.strerror or e}") from None
 
 
 def format_option(*choices: str) -> Callable[[F], F]:
