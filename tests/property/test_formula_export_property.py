@@ -22,7 +22,7 @@ from commands.output import render_csv
 SPECIAL = list("=+-@|\t\r\n;；、' \u3000＝＋－＠") + ["\x00"]
 texts = st.text(alphabet=st.one_of(st.sampled_from(SPECIAL), st.characters()), max_size=40)
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _safe(cell: str) -> bool:
