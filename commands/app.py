@@ -8,6 +8,7 @@ and retries a save that lost a race with another writer.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from commands import models
+from commands import files, models
 from commands.messages import one_line
 from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
@@ -62,11 +63,15 @@ class TaizhangApplication(Application[UUID]):
     guard: Callable[[Sequence[Any]], None] | None = None
     # Set by the CLI: where a note goes when a snapshot could not be written (see _take_snapshots).
     warn: Callable[[str], None] | None = None
+    # Set by LedgerService: refuses to write into a damaged store (checked once per process).
+    before_write: Callable[[], None] | None = None
 
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
+        if self.before_write is not None:
+            self.before_write()
         if self.guard is not None:
             self.guard([o for o in objs if o is not None])
         return super().save(*objs, **kwargs)
@@ -185,6 +190,8 @@ class LedgerService:
         self._master: crypto.MasterKey | None = None
         self._master_error: str | None = None
         self._tz: ZoneInfo | None = None
+        self._sound = False
+        app.before_write = self.check_integrity
 
     # ---- opening -----------------------------------------------------------------------
     @classmethod
@@ -236,6 +243,9 @@ class LedgerService:
                 if store.path.is_dir():
                     raise StoreError(f"cannot create a store at {store.display}: it is a directory")
                 store.path.parent.mkdir(parents=True, exist_ok=True)
+                if not store.path.exists():
+                    # Created here, mode 0600, so that SQLite gives its -wal and -shm files that mode too.
+                    os.close(files.create_private(store.path))
             app = TaizhangApplication(env=eventsourcing_env(store, create=True))
         except (OSError, PersistenceError) as e:
             raise StoreError(f"cannot create a store at {store.display}: {e}") from None
@@ -263,6 +273,19 @@ class LedgerService:
             service.upgrade()
         return service, not existed
 
+    def check_integrity(self) -> None:
+        """Refuse to write into a SQLite file with damaged pages: SQLite would go on appending to
+        it, and every later write would deepen the damage a backup must repair. Once per process."""
+        if self._sound or self.store.backend != "sqlite":
+            return
+        finding = self.recorder.quick_check()
+        if finding is not None:
+            raise StoreError(
+                f"the store at {self.store.display} is damaged (SQLite quick_check: {finding}); "
+                "nothing was written: restore it from a backup (taizhang backup makes them)"
+            )
+        self._sound = True
+
     def close(self) -> None:
         self.app.close()
 
@@ -287,6 +310,8 @@ class LedgerService:
     def master(self) -> crypto.MasterKey | None:
         """The key file's master key, checked against the store's check value; None without a key file."""
         if self._master is None and self._master_error is None:
+            # /dev/zero or a pipe as --key-file is refused before it is read (exit 2).
+            files.check_input(self.key_file, "--key-file", files.MAX_KEY_BYTES, missing_ok=True)
             try:
                 master = crypto.load_key_file(self.key_file)
             except crypto.KeyFileError as e:

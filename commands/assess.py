@@ -8,9 +8,9 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from commands import formulas
+from commands import files, formulas
 from projections.assessment import METRICS, UnitFacts
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubrics" / "default.toml"
@@ -31,20 +31,15 @@ class Rubric:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
 
-MAX_RUBRIC_BYTES = 64 * 1024
+MAX_RUBRIC_BYTES = files.MAX_RUBRIC_BYTES
 
 
 def load_rubric(path: Path | None) -> Rubric:
     source = path or DEFAULT_RUBRIC
     try:
-        if source.exists() and not source.is_file():  # a device or a pipe would be read for ever
-            raise RubricError(f"--rubric: cannot read {source}: not a regular file")
-        with source.open("rb") as f:
-            raw = f.read(MAX_RUBRIC_BYTES + 1)
-    except OSError as e:
-        raise RubricError(f"--rubric: cannot read {source}: {e.strerror or e}") from None
-    if len(raw) > MAX_RUBRIC_BYTES:
-        raise RubricError(f"--rubric: {source.name} is larger than {MAX_RUBRIC_BYTES // 1024} KiB")
+        raw = files.read_input(source, "--rubric", MAX_RUBRIC_BYTES)  # a device or a pipe is never read
+    except files.InputProblem as e:
+        raise RubricError(str(e)) from None
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except RecursionError:
@@ -169,7 +164,7 @@ def _as_of(document: dict[str, Any]) -> str:
     return moment.iso() if moment is not None else "now"
 
 
-def write_xlsx(path: Path, document: dict[str, Any], lang: str) -> None:
+def write_xlsx(path: Path | BinaryIO, document: dict[str, Any], lang: str) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 

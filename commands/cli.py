@@ -36,6 +36,7 @@ from commands import (
 )
 from commands.boundary import guard_params
 from commands.context import Env
+from commands.files import InputProblem, OutputExists, OutputProblem
 from commands.messages import one_line
 from commands.models import Malformed
 from commands.tabular import TabularError
@@ -95,10 +96,10 @@ class TaizhangGroup(click.Group):
         except click.ClickException as e:
             fail(e.format_message())
             code = e.exit_code
-        except (Malformed, BadURL, TabularError) as e:
+        except (Malformed, BadURL, TabularError, InputProblem, OutputProblem) as e:
             fail(str(e))
             code = 2
-        except (LedgerError, StoreError, KeyFileError) as e:
+        except (LedgerError, StoreError, KeyFileError, OutputExists) as e:
             fail(str(e))
             code = 1
         except PersistenceError as e:

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from commands import clock, labels
+from commands import clock, files, labels
 from commands.accountability import period_arg, unit_arg
 from commands.assess import RubricError, html_page, load_rubric, rank, score_unit, write_xlsx
 from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, unit_options
-from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env, writing
+from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env
 from commands.output import emit, render_json
 from domain.units import UnitRef
 from projections.filters import Moment
@@ -50,11 +50,20 @@ def assess() -> None:
 @click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP + " The output is then the same whenever it is run.")
 @click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="A TOML rubric (default: the one shipped).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx", "html"]), default="table", show_default=True, help="Output format.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE (required for xlsx and html).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE (a new file, mode 0600; required for xlsx and html).")
+@click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def assess_run(
-    env: Env, period: str, level: str, as_of: str | None, rubric: Path | None, fmt: str, output: Path | None, wait: float | None
+    env: Env,
+    period: str,
+    level: str,
+    as_of: str | None,
+    rubric: Path | None,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    wait: float | None,
 ) -> None:
     """Score each township or county for a period, with a rank and every metric behind the score.
 
@@ -72,19 +81,18 @@ def assess_run(
         raise MalformedInput(str(e)) from None
     if fmt in ("xlsx", "html") and output is None:
         raise MalformedInput(f"--output: required with --format {fmt}")
-    _check_output("json", output)
+    _check_output("json", output, force)
     document = assessment_document(env, span, level, moment, chosen, wait)
     if fmt == "json":
-        _write(output, render_json(document) + "\n")
+        _write(output, force, render_json(document) + "\n")
     elif fmt == "html":
         assert output is not None
-        with writing("--output", output):
-            output.write_text(html_page(document, env.lang), encoding="utf-8")
+        _write(output, force, html_page(document, env.lang))
         click.echo(f"wrote {output}", err=True)
     elif fmt == "xlsx":
         assert output is not None
-        with writing("--output", output):
-            write_xlsx(output, document, env.lang)
+        with files.output_file(output, "--output", force=force) as f:
+            write_xlsx(f, document, env.lang)
         click.echo(f"wrote {output}", err=True)
     else:
         rows = [
@@ -98,8 +106,8 @@ def assess_run(
         ]
         fields = ["rank", "unit", "score", *METRIC_NAMES]
         if output is not None:
-            with writing("--output", output), output.open("w", encoding="utf-8", newline="") as f:
-                emit(rows, fields, fmt, labels.headers(fields, env.lang), file=f)
+            with files.output_text(output, "--output", force=force) as text:
+                emit(rows, fields, fmt, labels.headers(fields, env.lang), file=text)
         else:
             emit(rows, fields, fmt, labels.headers(fields, env.lang))
 
@@ -141,12 +149,12 @@ def assessment_document(env: Env, span: Any, level: str, moment: Moment, chosen:
     }
 
 
-def _write(output: Path | None, content: str) -> None:
+def _write(output: Path | None, force: bool, content: str) -> None:
     if output is None:
         click.echo(content, nl=False)
     else:
-        with writing("--output", output):
-            output.write_text(content, encoding="utf-8")
+        with files.output_text(output, "--output", force=force) as text:
+            text.write(content)
 
 
 @assess.command("explain")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from commands import clock
+from commands import clock, files
 from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import render_json
@@ -22,6 +22,7 @@ FORMAT = click.option(
 
 
 def _public_key(path: Path) -> Any:
+    files.check_input(path, "--public-key", files.MAX_KEY_BYTES)
     try:
         return cpt.load_public_key(path)
     except cpt.KeyFileProblem as e:
@@ -29,6 +30,7 @@ def _public_key(path: Path) -> Any:
 
 
 def _checkpoint(path: Path, public: Any) -> cpt.Checkpoint:
+    files.check_input(path, "--checkpoint", files.MAX_CHECKPOINT_BYTES)
     try:
         return cpt.load_checkpoint_file(path, public)
     except cpt.KeyFileProblem as e:
@@ -37,14 +39,9 @@ def _checkpoint(path: Path, public: Any) -> cpt.Checkpoint:
         raise Refused(f"--checkpoint {shown(path)}: {e}") from None
 
 
-def _write_new(path: Path, data: bytes, option: str) -> None:
-    try:
-        with path.open("xb") as f:
-            f.write(data)
-    except FileExistsError:
-        raise Refused(f"{option}: {shown(path)} already exists; choose another file") from None
-    except OSError as e:
-        raise MalformedInput(f"{option}: cannot write {shown(path)}: {e.strerror}") from None
+def _write_new(path: Path, data: bytes, option: str, force: bool) -> None:
+    with files.output_file(path, option, force=force) as f:  # mode 0600, never through a link
+        f.write(data)
 
 
 def _report(result: dict[str, Any], fmt: str, line: str) -> None:
@@ -175,8 +172,9 @@ def audit_keygen(key_file: Path, fmt: str) -> None:
 @audit.command("seal")
 @click.option("--key-file", "key_file", type=FILE, required=True, metavar="PATH", help="The signing key from audit keygen.")
 @click.option("--output", type=FILE, metavar="FILE", help="Write the checkpoint here (a new file) instead of printing it.")
+@click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @pass_env
-def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
+def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> None:
     """Verify the log and write a signed checkpoint of it: size, Merkle roots, time, key id.
 
     The checkpoint also records the access log's size and chain head, and the digest of
@@ -188,19 +186,20 @@ def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
     """
     from commands import audit_chain
 
+    files.check_input(key_file, "--key-file", files.MAX_KEY_BYTES)
     try:
         private = cpt.load_signing_key(key_file)
     except cpt.KeyFileProblem as e:
         raise MalformedInput(str(e)) from None
-    if output is not None and output.exists():
-        raise Refused(f"--output: {shown(output)} already exists; choose another file")
+    if output is not None:
+        files.check_output(output, "--output", force=force)
     service = env.service()
     signed = audit_chain.seal(service, private, lambda position: _views_at(service, position))
     data = cpt.document(signed)
     if output is None:
         click.echo(data.decode(), nl=False)
         return
-    _write_new(output, data, "--output")
+    _write_new(output, data, "--output", force)
     click.echo(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}", err=True)
 
 
@@ -208,8 +207,9 @@ def audit_seal(env: Env, key_file: Path, output: Path | None) -> None:
 @click.argument("record_id")
 @click.option("--checkpoint", type=FILE, required=True, metavar="FILE", help="The sealed checkpoint to prove against.")
 @click.option("--output", type=FILE, required=True, metavar="BUNDLE", help="Where to write the bundle (a new file).")
+@click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @pass_env
-def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path) -> None:
+def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path, force: bool) -> None:
     """Write a bundle proving a record's complete history up to a checkpoint, for audit check.
 
     \b
@@ -219,10 +219,9 @@ def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path) -> Non
     from commands import audit_chain
 
     sealed = _checkpoint(checkpoint, None)
-    if output.exists():
-        raise Refused(f"--output: {shown(output)} already exists; choose another file")
+    files.check_output(output, "--output", force=force)
     bundle = audit_chain.prove(env.service(), record_id.strip(), sealed)
-    _write_new(output, cpt.document(bundle), "--output")
+    _write_new(output, cpt.document(bundle), "--output", force)
     click.echo(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}", err=True)
 
 
@@ -238,10 +237,7 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
       taizhang audit check record.bundle --public-key office-seal.key.pub
     """
     public = _public_key(public_key)
-    try:
-        data = bundle.read_bytes()
-    except OSError as e:
-        raise MalformedInput(f"BUNDLE: cannot read {shown(bundle)}: {e.strerror}") from None
+    data = files.read_input(bundle, "BUNDLE", files.MAX_BUNDLE_BYTES)
     try:
         record_id, sealed, events = cpt.check_bundle(data, public)
     except cpt.ProofError as e:

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from commands import clock, labels, tabular
-from commands.context import WAIT, Env, MalformedInput, Refused, pass_env, writing
+from commands import clock, files, labels, tabular
+from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
 from commands.output import emit
 from commands.progress import Progress
 from domain.vocab import CATEGORIES, KINDS
@@ -58,7 +58,8 @@ def moment_options(func: F) -> F:
 
 
 def output_options(func: F) -> F:
-    func = click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE instead of standard output (required for xlsx).")(func)
+    func = click.option("--force", is_flag=True, help=files.FORCE_HELP)(func)
+    func = click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE (a new file, mode 0600) instead of standard output (required for xlsx).")(func)
     func = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx"]), default="table", show_default=True, help="Output format.")(func)
     return func
 
@@ -143,32 +144,30 @@ def prepared_views(env: Env, wait: float | None) -> Any:
     return views
 
 
-def _check_output(fmt: str, output: Path | None) -> None:
+def _check_output(fmt: str, output: Path | None, force: bool) -> None:
+    """Before any work: an output that will not be written is refused (commands.files)."""
     if fmt == "xlsx" and output is None:
         raise MalformedInput("--output: required with --format xlsx")
     if output is not None:
-        folder = output.parent if str(output.parent) else Path(".")
-        with writing("--output", output):  # is_dir() raises for a name too long, say
-            if not folder.is_dir():
-                raise MalformedInput(f"--output: folder {str(folder)!r} does not exist")
-            if output.is_dir():
-                raise MalformedInput(f"--output: {str(output)!r} is a folder")
+        files.check_output(output, "--output", force=force)
 
 
-def _emit(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, *, title: str, kind: str) -> None:
+def _emit(
+    env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, force: bool, *, title: str, kind: str
+) -> None:
     clock.localise(rows, env.zone())
     if fmt == "xlsx":
         from commands.export import write_xlsx
 
         assert output is not None
-        with writing("--output", output):
-            write_xlsx(output, rows, fields, env.lang, title=title, kind=kind, zone=env.zone().key)
+        with files.output_file(output, "--output", force=force) as f:
+            write_xlsx(f, rows, fields, env.lang, title=title, kind=kind, zone=env.zone().key)
         click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
         return
     shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
     if output is not None:
-        with writing("--output", output), output.open("w", encoding="utf-8", newline="") as f:
-            emit(shown, fields, fmt, labels.headers(fields, env.lang), file=f)
+        with files.output_text(output, "--output", force=force) as text:
+            emit(shown, fields, fmt, labels.headers(fields, env.lang), file=text)
         return
     emit(shown, fields, fmt, labels.headers(fields, env.lang))
 
@@ -206,6 +205,7 @@ def entries(
     wait: float | None,
     fmt: str,
     output: Path | None,
+    force: bool,
 ) -> None:
     """List service records, one row per record with its current (or as-of) revision.
 
@@ -225,7 +225,7 @@ def entries(
         env, community=community, township=township, county=county, date_from=date_from, date_to=date_to,
         kinds=kinds, category=category, as_of=as_of, at_position=at_position,
     )
-    _check_output(fmt, output)
+    _check_output(fmt, output, force)
     from commands.views import open_notes
     from projections import queries as reads
 
@@ -247,7 +247,7 @@ def entries(
         for row in rows:
             row.pop("entered_on", None)
     unit = filters.unit.describe() if filters.unit else "all communities"
-    _emit(env, rows, fields, fmt, output, title=_title(env, "entries", unit, filters), kind="entries")
+    _emit(env, rows, fields, fmt, output, force, title=_title(env, "entries", unit, filters), kind="entries")
 
 
 @ledger.command("summary")
@@ -274,6 +274,7 @@ def summary(
     wait: float | None,
     fmt: str,
     output: Path | None,
+    force: bool,
 ) -> None:
     """Count records, minutes and distinct residents served, per unit (zeros included).
 
@@ -289,11 +290,11 @@ def summary(
         env, community=community, township=township, county=county, date_from=date_from, date_to=date_to,
         kinds=kinds, category=category, as_of=as_of, at_position=at_position,
     )
-    _check_output(fmt, output)
+    _check_output(fmt, output, force)
     rows = summary_rows(env, filters, by=by, per_month=per == "month", wait=wait)
     fields = summary_fields(by, per == "month")
     unit = filters.unit.describe() if filters.unit else "all communities"
-    _emit(env, rows, fields, fmt, output, title=_title(env, "summary", unit, filters), kind="summary")
+    _emit(env, rows, fields, fmt, output, force, title=_title(env, "summary", unit, filters), kind="summary")
 
 
 def summary_fields(by: str, per_month: bool) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from commands import clock
+from commands import clock, files
 from commands.access_log import ACCESS_FIELDS
 from commands.cli_assess import audit
 from commands.cli_ledger import _day
@@ -180,6 +180,7 @@ def copy_sqlite(source: Path, target: Path) -> int:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
     temporary.unlink(missing_ok=True)
     try:
+        os.close(files.create_private(temporary))  # mode 0600: SQLite keeps the mode of the file it opens
         src = sqlite3.connect(os.fsencode(source), timeout=30)  # bytes: any file name the OS allows
         try:
             dst = sqlite3.connect(os.fsencode(temporary))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from commands import files
 from commands.app import LedgerService, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
 from commands.output import emit_write
@@ -20,6 +21,7 @@ from infra.store import store_exists
 def _ensure_key_file(path: Path) -> bool:
     """Create the master key file if missing; an existing one is kept, never overwritten."""
     if path.exists():
+        files.check_input(path, "--key-file", files.MAX_KEY_BYTES)
         try:
             crypto.load_key_file(path)
         except crypto.KeyFileError as e:

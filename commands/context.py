@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ class Env:
     key_file: Path | None
     _service: LedgerService | None = field(default=None, repr=False)
     _views: Any = field(default=None, repr=False)
+    _writes: bool = field(default=False, repr=False)
     notes: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -53,11 +53,13 @@ class Env:
 
     def service(self) -> LedgerService:
         """The open store; a missing one is an error (only init and demo create)."""
-        if self._service is None:
+        service = self._service
+        if service is None:
             service = LedgerService.open(self.store, self.key_path)
             self.adopt(service)
-            return service
-        return self._service
+        if self._writes:  # once per process (LedgerService.check_integrity), before the command reads
+            service.check_integrity()
+        return service
 
     def adopt(self, service: LedgerService) -> None:
         """Make `service` this command's store; its notes (a snapshot not written) go to stderr."""
@@ -106,9 +108,11 @@ class Env:
         if not self.actor or not self.actor.strip():
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
         try:
-            return models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
+            actor = models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
         except ValueError as e:
             raise MalformedInput(f"--actor: {e}") from None
+        self._writes = True  # from now on service() refuses a damaged store
+        return actor
 
     def log_access(self, residents: Iterable[tuple[str, str]], records: int = 0) -> None:
         """Append who reads which residents' personal data to the access log (PIPL).
@@ -166,15 +170,6 @@ class Seconds(click.FloatRange):
 MAX_WAIT = 3600.0
 WAIT = Seconds(min=0, max=MAX_WAIT)  # --wait: at most an hour
 INTERVAL = Seconds(min=0.01, max=MAX_WAIT)  # --interval of a follower
-
-
-@contextmanager
-def writing(option: str, path: Path) -> Iterator[None]:
-    """Writing an output file: a file that cannot be written is malformed input (exit 2), one line."""
-    try:
-        yield
-    except OSError as e:
-        raise MalformedInput(f"{option}: cannot write {shown(str(path))}: {e.strerror or e}") from None
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

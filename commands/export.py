@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
@@ -44,7 +44,7 @@ def _cell_value(value: Any) -> Any:
 
 
 def write_xlsx(
-    path: Path, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str, zone: str
+    path: Path | BinaryIO, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str, zone: str
 ) -> None:
     workbook = Workbook()
     sheet = workbook.active

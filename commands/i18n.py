@@ -382,11 +382,8 @@ CATALOGUE: dict[str, str] = {
     "--at-position: must be 0 or more, got {value}": "--at-position：必须不小于 0，而不是 {value}",
     "--output: required with --format xlsx": "--output：使用 --format xlsx 时必须给出",
     "--output: required with --format {format}": "--output：使用 --format {format} 时必须给出",
-    "--output: folder {folder} does not exist": "--output：文件夹 {folder} 不存在",
-    "--output: {path} is a folder": "--output：{path} 是文件夹",
     "no {level:term} {name} in the ledger": "台账中没有{level} {name}",
     "no {unit} in the ledger": "台账中没有 {unit}",
-    "--rubric: cannot read {file}: {error}": "--rubric：无法读取 {file}：{error}",
     "--rubric: {file} is not valid TOML: {error}": "--rubric：{file} 不是有效的 TOML：{error}",
     "--rubric: {file} needs a name": "--rubric：{file} 缺少 name",
     "--rubric: {file} needs a version": "--rubric：{file} 缺少 version",
@@ -403,12 +400,28 @@ CATALOGUE: dict[str, str] = {
     # -- hostile input (commands/boundary.py, context.py, tabular.py, assess.py, infra/store.py) --
     "--db: cannot read {url} ({error})": "--db：无法读取 {url}（{error}）",
     "--db: contains a NUL character: {url}": "--db：含有 NUL 字符：{url}",
-    "--rubric: cannot read {file}: not a regular file": "--rubric：无法读取 {file}：不是普通文件",
-    "--rubric: {file} is larger than {size:int} KiB": "--rubric：{file} 超过 {size} KiB",
     "--rubric: {file} is nested too deeply": "--rubric：{file} 嵌套过深",
     "not {what:term}: {value} is outside the years {low:int}–{high:int}": "不是有效的{what}：{value} 不在 {low}–{high} 年之间",
     "{option}: cannot write {path}: {error}": "{option}：无法写入 {path}：{error}",
     "{file}: not a regular file": "{file}：不是普通文件",
+    # files named on the command line (commands.files): limits, --force, links
+    "{file}: larger than the limit of {limit} for one import": "{file}：超过单次导入 {limit} 的上限",
+    "{file}: more than {rows} rows (the limit of one import); split the file": "{file}：超过 {rows} 行（单次导入的上限）；请拆分文件",
+    "{file}: unpacks to more than {limit} (the limit of one import); split the file": "{file}：解压后超过 {limit}（单次导入的上限）；请拆分文件",
+    "{file}: its shared strings unpack to more than {limit}; split the file": "{file}：其共享字符串解压后超过 {limit}；请拆分文件",
+    "{option:field}: {path} is not a regular file": "{option}：{path} 不是普通文件",
+    "{option:field}: {path} is larger than the limit of {limit}": "{option}：{path} 超过 {limit} 的上限",
+    "{option:field}: folder {folder} does not exist": "{option}：文件夹 {folder} 不存在",
+    "{option:field}: {path} is a folder": "{option}：{path} 是文件夹",
+    "{option:field}: {path} already exists; give --force to replace it": "{option}：{path} 已存在；加上 --force 才会替换它",
+    "{option:field}: {path} is a symbolic link; an output is never written through one": (
+        "{option}：{path} 是符号链接；输出文件绝不经由链接写入"
+    ),
+    "{option:field}: {path} is not a regular file; it is never replaced": "{option}：{path} 不是普通文件；不会替换它",
+    "the store at {store} is damaged (SQLite quick_check: {finding}); nothing was written: "
+    "restore it from a backup (taizhang backup makes them)": (
+        "{store} 处的台账库已损坏（SQLite quick_check：{finding}）；未写入任何内容：请从备份恢复（备份用 taizhang backup 生成）"
+    ),
     "{value} contains a NUL character": "{value} 含有 NUL 字符",
     "{value} is not valid UTF-8 text": "{value} 不是有效的 UTF-8 文本",
     "{value} is not a file name this system can use": "{value} 不是本系统可用的文件名",
@@ -664,14 +677,12 @@ CATALOGUE: dict[str, str] = {
     "--key-file: {path} already exists; it is never overwritten": "--key-file：{path} 已存在；不会覆盖它",
     "--key-file: cannot create {path}: {error}": "--key-file：无法创建 {path}：{error}",
     "{option:field}: cannot read {path}: {error}": "{option}：无法读取 {path}：{error}",
-    "BUNDLE: cannot read {path}: {error}": "BUNDLE：无法读取 {path}：{error}",
     "{option}: {path} is not an Ed25519 signing key (make one with audit keygen)": (
         "{option}：{path} 不是 Ed25519 签名密钥（请用 audit keygen 生成）"
     ),
     "{option}: {path} is not an Ed25519 public key (the .pub file audit keygen wrote)": (
         "{option}：{path} 不是 Ed25519 公钥（应为 audit keygen 写出的 .pub 文件）"
     ),
-    "{option:field}: {path} already exists; choose another file": "{option}：{path} 已存在；请另选一个文件",
     "--checkpoint and --public-key: give both (a checkpoint never vouches for itself)": (
         "--checkpoint 和 --public-key：必须同时给出（检查点不能为自己作证）"
     ),

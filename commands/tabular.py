@@ -14,15 +14,16 @@ import math
 import os
 import re
 import unicodedata
+import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import openpyxl
 
-from commands import formulas
+from commands import files, formulas
 from commands.messages import one_line
 
 __all__ = [
@@ -42,6 +43,12 @@ __all__ = [
 ]
 
 HEADER_SEARCH_ROWS = 20
+# Stated limits of one import file (README "Limits"), besides its size on disk
+# (commands.files.MAX_IMPORT_BYTES): rows as the spreadsheet numbers them, and what an
+# XLSX (a zip) may unpack to in all and in its shared-strings part, the one part read whole.
+MAX_ROWS = 200_000
+MAX_XLSX_UNPACKED = 512 * files.MiB
+MAX_XLSX_STRINGS = 128 * files.MiB
 
 Cell = str | dt.datetime | dt.date | dt.time | int | float | bool | None
 _D = TypeVar("_D", dt.date, dt.datetime)
@@ -184,7 +191,7 @@ def read_table(path: str | os.PathLike[str], kind: str) -> Table:
     label = source.name
     # closing() releases the workbook even when the header search fails.
     with closing(_raw_rows(source, label)) as raw:
-        rows = enumerate(raw, start=1)
+        rows = _numbered(raw, label)
         header_row, positions = _find_header(rows, kind, label)
         order = [c.name for c in COLUMNS[kind] if c.name in positions]
         pairs = [(name, positions[name]) for name in order]
@@ -192,12 +199,6 @@ def read_table(path: str | os.PathLike[str], kind: str) -> Table:
 
 
 def _raw_rows(source: Path, label: str) -> Generator[Sequence[Cell], None, None]:
-    try:
-        regular = source.is_file()
-    except OSError as error:  # a name too long, say
-        raise _os_error(label, error) from None
-    if not regular and source.exists():
-        raise TabularError(f"{label}: not a regular file")  # a pipe or a device would be read for ever
     suffix = source.suffix.lower()
     if suffix == ".csv":
         return _csv_rows(source, label)
@@ -205,6 +206,15 @@ def _raw_rows(source: Path, label: str) -> Generator[Sequence[Cell], None, None]
         return _xlsx_rows(source, label)
     shown = suffix or "(none)"
     raise TabularError(f"{label}: unsupported file type {shown} (expected .csv or .xlsx)")
+
+
+def _numbered(raw: Iterable[Sequence[Cell]], label: str) -> Iterator[tuple[int, Sequence[Cell]]]:
+    """Rows with their numbers as the spreadsheet counts them, up to MAX_ROWS: a file that holds
+    more is refused while it is read, before its rows can fill the memory."""
+    for number, cells in enumerate(raw, start=1):
+        if number > MAX_ROWS:
+            raise TabularError(f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file")
+        yield number, cells
 
 
 def _one_line(message: object) -> str:
@@ -227,12 +237,21 @@ def _decode(data: bytes, label: str) -> str:
         raise TabularError(f"{label}: not UTF-8 or GB18030 text") from None
 
 
+def _input_error(label: str, problem: files.InputProblem) -> TabularError:
+    if problem.strerror is not None:
+        return TabularError(f"{label}: cannot read file: {_one_line(problem.strerror)}")
+    if problem.limit is not None:
+        return TabularError(f"{label}: larger than the limit of {files.limit_text(problem.limit)} for one import")
+    return TabularError(f"{label}: not a regular file")  # a pipe or a device would be read for ever
+
+
 def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
     try:
-        data = source.read_bytes()
-    except OSError as error:
-        raise _os_error(label, error) from None
+        data = files.read_input(source, label, files.MAX_IMPORT_BYTES)
+    except files.InputProblem as problem:
+        raise _input_error(label, problem) from None
     reader = csv.reader(io.StringIO(_decode(data, label), newline=""))
+    del data
     try:
         for cells in reader:
             # The `'` a CSV export put before a formula-like text (commands.formulas) goes again.
@@ -241,18 +260,87 @@ def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
         raise TabularError(f"{label}: line {reader.line_num}: {_one_line(error)}") from None
 
 
+def _check_archive(stream: BinaryIO, label: str) -> None:
+    """Refuse a workbook whose parts would unpack to more than the limits (a zip bomb): the
+    sizes a zip states bound what zipfile will ever unpack from it."""
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise TabularError(f"{label}: not a readable XLSX file ({_one_line(error)})") from None
+    finally:
+        stream.seek(0)
+    total = sum(member.file_size for member in members)
+    if total > MAX_XLSX_UNPACKED:
+        raise TabularError(
+            f"{label}: unpacks to more than {files.limit_text(MAX_XLSX_UNPACKED)} (the limit of one import); split the file"
+        )
+    for member in members:
+        if member.filename.lower().endswith("sharedstrings.xml") and member.file_size > MAX_XLSX_STRINGS:
+            raise TabularError(
+                f"{label}: its shared strings unpack to more than {files.limit_text(MAX_XLSX_STRINGS)}; split the file"
+            )
+
+
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^>]*)>")
+_ROW_NUMBER = re.compile(rb"""(?:^|\s)r\s*=\s*["'](\d+)""")
+_CHUNK = 1 << 20
+_LONGEST_TAG = 4096
+
+
+def _count_rows_first(stream: BinaryIO, member: str | None, label: str) -> None:
+    """Refuse a sheet whose last row lies past MAX_ROWS before its cells are parsed (a fast scan
+    of the row tags: parsing 200,000 rows of cells takes the better part of a minute).
+
+    Rows are numbered as openpyxl numbers them: a row's `r`, or the one after the previous row.
+    `member` is the sheet's part in the zip (openpyxl's own attribute; without it, the count
+    while reading still refuses such a sheet, only later)."""
+    if not member:
+        return
+    highest = 0
+    try:
+        with zipfile.ZipFile(stream) as archive, archive.open(member.lstrip("/")) as sheet:
+            tail = b""
+            while chunk := sheet.read(_CHUNK):
+                data = tail + chunk
+                cut = data.rfind(b"<")
+                tail = data[cut:] if cut >= 0 and len(data) - cut < _LONGEST_TAG else b""
+                for match in _ROW_TAG.finditer(data, 0, len(data) - len(tail)):
+                    number = _ROW_NUMBER.search(match.group(1))
+                    highest = int(number.group(1)) if number else highest + 1
+                    if highest > MAX_ROWS:
+                        raise TabularError(f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file")
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return  # openpyxl reports a damaged file in its own words
+    finally:
+        stream.seek(0)
+
+
 def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, None]:
     try:
-        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+        stream = files.open_input(source, label, files.MAX_IMPORT_BYTES)
+    except files.InputProblem as problem:
+        raise _input_error(label, problem) from None
+    try:
+        _check_archive(stream, label)
+        # Read-only mode streams the sheet row by row; only the shared strings are held whole.
+        book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
+    except TabularError:
+        stream.close()
+        raise
     except OSError as error:
+        stream.close()
         raise _os_error(label, error) from None
     except Exception as error:  # openpyxl raises many types for a damaged file
+        stream.close()
         raise TabularError(f"{label}: not a readable XLSX file ({_one_line(error)})") from None
     try:
         if not book.worksheets:
             raise TabularError(f"{label}: the workbook has no worksheet")
         sheet = book.worksheets[0]
-        # The stored dimensions are often wrong in files written by other tools.
+        _count_rows_first(stream, getattr(sheet, "_worksheet_path", None), label)
+        # The stored dimensions are often wrong in files written by other tools (or claim a
+        # million rows): never trusted, the rows are counted as they come.
         sheet.reset_dimensions()
         yield from sheet.iter_rows(values_only=True)
     except TabularError:
@@ -261,6 +349,7 @@ def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, No
         raise TabularError(f"{label}: not a readable XLSX file ({_one_line(error)})") from None
     finally:
         book.close()
+        stream.close()
 
 
 def _find_header(

