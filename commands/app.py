@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands import models
+from commands.snapshots import CheckedSnapshots
 from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
 from domain.errors import AlreadyExists, LedgerError, NotActive, NotFound, RuleViolation
@@ -49,6 +50,12 @@ class Busy(LedgerError):
     """Other writers kept winning the race for a community."""
 
 
+def unfinished_message(store: StoreURL, admin: str) -> str:
+    if admin:
+        return f"the init of the store at {store.display} did not finish; run taizhang init --admin {admin} again as its owner"
+    return f"the init of the store at {store.display} did not finish; run taizhang init again as its owner"
+
+
 class _Stale(Exception):
     """What was loaded is already out of date: load again and redo the decision."""
 
@@ -62,6 +69,10 @@ class TaizhangApplication(Application[UUID]):
 
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
+
+    def construct_snapshot_store(self) -> CheckedSnapshots:
+        """Snapshots that do not decode are skipped and reported (commands.snapshots)."""
+        return CheckedSnapshots(self.mapper, self.factory.aggregate_recorder(purpose="snapshots"))
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         if self.guard is not None:
@@ -178,8 +189,28 @@ class LedgerService:
         if not store_exists(store):
             raise StoreError(f"no store at {store.display}; run taizhang init")
         service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+        pending = service.unfinished()
+        if pending is not None:
+            service.close()
+            raise StoreError(unfinished_message(store, pending))
         service.upgrade()
         return service
+
+    def unfinished(self) -> str | None:
+        """None for a store whose init finished; else the admin its init was to make ("" if unknown)."""
+        settings = self.recorder.settings()
+        if not settings.get("format_version"):
+            return ""
+        return settings.get("pending_admin") or None
+
+    @classmethod
+    def peek_unfinished(cls, store: StoreURL, key_file: Path) -> str | None:
+        """`unfinished()` of an existing store, read without upgrading or writing anything."""
+        service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+        try:
+            return service.unfinished()
+        finally:
+            service.close()
 
     def upgrade(self) -> None:
         """Bring a store made by an earlier version up to this schema (idempotent, in place)."""
@@ -213,8 +244,14 @@ class LedgerService:
             start = batch[-1].id + 1
 
     @classmethod
-    def create(cls, store: StoreURL, key_file: Path, tz: str | None) -> tuple[LedgerService, bool]:
-        """Create the store if needed; returns (service, created). Refuses another time zone."""
+    def create(
+        cls, store: StoreURL, key_file: Path, tz: str | None, pending_admin: str | None = None
+    ) -> tuple[LedgerService, bool]:
+        """Create the store if needed; returns (service, created). Refuses another time zone.
+
+        With `pending_admin` a new store is marked unfinished in the same write as its first
+        settings: every command but `init --admin` refuses it until `finish_init()`.
+        """
         existed = store_exists(store)
         try:
             if store.backend == "sqlite" and store.path is not None:
@@ -237,6 +274,8 @@ class LedgerService:
             }
             if service.master is not None:
                 values["master_key_id"] = service.master.key_id  # new data keys must be wrapped by it
+            if pending_admin:
+                values["pending_admin"] = pending_admin
             service.recorder.put_settings(values)
         elif tz and settings.get("time_zone") != tz:
             service.close()
@@ -246,6 +285,9 @@ class LedgerService:
         else:
             service.upgrade()
         return service, not existed
+
+    def finish_init(self) -> None:
+        self.recorder.put_settings({"pending_admin": ""})
 
     def close(self) -> None:
         self.app.close()
