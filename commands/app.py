@@ -50,10 +50,12 @@ class Busy(LedgerError):
     """Other writers kept winning the race for a community."""
 
 
-def unfinished_message(store: StoreURL, admin: str) -> str:
-    if admin:
-        return f"the init of the store at {store.display} did not finish; run taizhang init --admin {admin} again as its owner"
-    return f"the init of the store at {store.display} did not finish; run taizhang init again as its owner"
+class Unfinished(StoreError):
+    """The store's `init --admin` did not finish: every command but that init is refused."""
+
+    def __init__(self, store: StoreURL, admin: str) -> None:
+        again = f"init --admin {admin}" if admin else "init"
+        super().__init__(f"the init of the store at {store.display} did not finish; run taizhang {again} again as its owner")
 
 
 class _Stale(Exception):
@@ -192,7 +194,7 @@ class LedgerService:
         pending = service.unfinished()
         if pending is not None:
             service.close()
-            raise StoreError(unfinished_message(store, pending))
+            raise Unfinished(store, pending)
         service.upgrade()
         return service
 

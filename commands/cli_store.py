@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from commands.access import load_actors
-from commands.app import LedgerService, check_zone, unfinished_message
+from commands.app import LedgerService, Unfinished, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
@@ -36,7 +36,7 @@ def _resumable(store: StoreURL, key_path: Path, admin: str | None) -> None:
     if pending is None:
         raise Refused(f"a store already exists at {store.display}")
     if pending and admin != pending:
-        raise Refused(unfinished_message(store, pending))
+        raise Unfinished(store, pending)
 
 
 @click.command("init")
