@@ -2,14 +2,15 @@
 
 On PostgreSQL a writer's login may add snapshots (they are not the record), so a garbage
 row must not make every write to its aggregate fail. A snapshot is used only when it
-decodes, is a snapshot of a taizhang aggregate, and rebuilds an aggregate of its own id
-and version; otherwise it is skipped (eventsourcing then reads every event of the
+decodes, is a snapshot of a taizhang aggregate with every attribute a real one has, and
+rebuilds an aggregate of its own id and version; otherwise it is skipped (eventsourcing then reads every event of the
 aggregate) and reported once per process through `warn`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -19,14 +20,42 @@ from eventsourcing.persistence import EventStore
 SNAPSHOT_TOPICS = ("taizhang:Community.Snapshot", "taizhang:Actors.Snapshot")
 
 
+@cache
+def _shape(topic: str) -> dict[str, type]:
+    """The state keys of a real snapshot of this kind, with the type of each container among them."""
+    from domain.actors import Actors
+    from domain.community import Community
+
+    if topic == "taizhang:Actors.Snapshot":
+        fresh: Any = Actors.open(actor="x")
+        state = Actors.Snapshot.take(fresh).state
+    else:
+        fresh = Community.establish(code="x", name="x", county="x", township="x", village="x",
+                                    natural_villages=[], established_on="2026-01-01", actor="x")  # fmt: skip
+        state = Community.Snapshot.take(fresh).state
+    return {key: type(value) for key, value in state.items()}
+
+
+def _misshapen(topic: str, state: dict[str, Any]) -> str | None:
+    for key, kind in _shape(topic).items():
+        if key not in state:
+            return f"no {key}"
+        if kind in (dict, list) and not isinstance(state[key], kind):
+            return f"{key} is not a {kind.__name__}"
+    return None
+
+
 def _problem(stored: Any, mapper: Any) -> tuple[Any, str | None]:
     """(the snapshot, None) when it is usable, else (None, what is wrong)."""
     if stored.topic not in SNAPSHOT_TOPICS:
         return None, f"unknown topic {str(stored.topic)[:60]!r}"
     try:
         snapshot = mapper.to_domain_event(stored)
-        if not isinstance(snapshot, Snapshot):
+        if not isinstance(snapshot, Snapshot) or not isinstance(snapshot.state, dict):
             return None, "not a snapshot"
+        misshapen = _misshapen(stored.topic, snapshot.state)
+        if misshapen is not None:
+            return None, misshapen
         aggregate = snapshot.mutate(None)
     except Exception as e:  # anything a garbage row can raise while decoding
         return None, f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
