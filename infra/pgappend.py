@@ -38,7 +38,7 @@ HELPERS = ("taizhang_own_commit()", "taizhang_login_actors()")
 # Tables only the functions (and the owner) write.
 FUNCTION_WRITTEN = ("taizhang_events", "taizhang_commits", "taizhang_chain", "record_claims", "community_units", "data_keys")
 
-_DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_catalog, pg_temp"
+_DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp"
 
 
 def function_statements(schema: str) -> list[str]:
@@ -48,7 +48,7 @@ def function_statements(schema: str) -> list[str]:
         # (first, last) of this transaction's commit row; none when it has not appended yet.
         "CREATE OR REPLACE FUNCTION taizhang_own_commit(OUT first_position bigint, OUT last_position bigint,"
         " OUT recorded_at timestamptz) LANGUAGE sql STABLE"
-        f" SET search_path = {schema}, pg_catalog, pg_temp AS $$"
+        f" SET search_path = pg_catalog, {schema}, pg_temp AS $$"
         " SELECT c.first_position, c.last_position, c.recorded_at FROM taizhang_commits c"
         " WHERE c.xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296"
         " ORDER BY c.first_position DESC LIMIT 1 $$",
@@ -56,7 +56,7 @@ def function_statements(schema: str) -> list[str]:
         # controlled is false on a store without actors.
         "CREATE OR REPLACE FUNCTION taizhang_login_actors(OUT controlled boolean, OUT names text[],"
         " OUT admins text[]) LANGUAGE sql STABLE"
-        f" SET search_path = {schema}, pg_catalog, pg_temp AS $$"
+        f" SET search_path = pg_catalog, {schema}, pg_temp AS $$"
         f" WITH a AS (SELECT e.topic, convert_from(e.state, 'UTF8')::jsonb AS j FROM {EVENTS} e"
         f"  WHERE e.originator_id = '{ACTORS_ID}'),"
         " bound AS (SELECT g.j->>'name' AS name, g.j->>'role' AS role FROM a g"
@@ -202,6 +202,8 @@ BEGIN
 """
     + _OWN_EVENTS.replace("{what}", "record_claims")
     + """
+  -- First the rows, so a lost race fails as a unique violation (the application retries it).
+  INSERT INTO record_claims (record_id, community_id) SELECT * FROM unnest(record_ids, community_ids);
   SELECT c.r INTO bad FROM unnest(record_ids, community_ids) AS c(r, m)
    WHERE NOT EXISTS (
      SELECT 1 FROM {events} e
@@ -213,7 +215,6 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '42501',
       MESSAGE = format('record claim %s: no service of this transaction records it', bad);
   END IF;
-  INSERT INTO record_claims (record_id, community_id) SELECT * FROM unnest(record_ids, community_ids);
 END
 $fn$
 """
@@ -230,6 +231,8 @@ BEGIN
 """
     + _OWN_EVENTS.replace("{what}", "community_units")
     + """
+  -- First the rows, so a lost race fails as a unique violation (the application retries it).
+  INSERT INTO community_units (code, county, township) SELECT * FROM unnest(codes, counties, townships);
   SELECT c.code INTO bad FROM unnest(codes, counties, townships) AS c(code, county, township)
    WHERE NOT EXISTS (
      SELECT 1 FROM {events} e
@@ -242,7 +245,6 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '42501',
       MESSAGE = format('community unit %s: no community of this transaction establishes it', bad);
   END IF;
-  INSERT INTO community_units (code, county, township) SELECT * FROM unnest(codes, counties, townships);
 END
 $fn$
 """
@@ -259,6 +261,8 @@ BEGIN
 """
     + _OWN_EVENTS.replace("{what}", "data_keys")
     + """
+  -- First the rows, so a lost race fails as a unique violation (the application retries it).
+  INSERT INTO data_keys (key_id, master_key_id, wrapped) SELECT * FROM unnest(key_ids, masters, wrapped);
   SELECT k.k INTO bad FROM unnest(key_ids) AS k(k)
    WHERE k.k NOT IN (
      SELECT p #>> '{{}}' FROM {events} e
@@ -269,7 +273,6 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '42501',
       MESSAGE = format('data key %s: no event of this transaction is sealed with it', bad);
   END IF;
-  INSERT INTO data_keys (key_id, master_key_id, wrapped) SELECT * FROM unnest(key_ids, masters, wrapped);
 END
 $fn$
 """

@@ -256,3 +256,21 @@ def test_a_garbage_snapshot_is_ignored_and_reported_once(pg: Store) -> None:
     listed = clerk.json("resident", "list", "HZ-001", actor="clerk01")
     assert "RG" in {r["code"] for r in listed}
     _verify_intact(pg)
+
+
+def test_an_older_store_loses_the_writers_insert_on_upgrade(pg: Store) -> None:
+    """A store made before taizhang_append granted writers INSERT; opening it with this version takes that away."""
+    with psycopg.connect(pg.owner) as conn:
+        conn.execute("GRANT INSERT ON taizhang_events, taizhang_commits, taizhang_chain, record_claims, "
+                     "community_units, data_keys TO taizhang_writer")  # fmt: skip
+        conn.execute("UPDATE taizhang_settings SET value = '5' WHERE key = 'schema_version'")
+    with psycopg.connect(pg.urls["clerk"]) as conn:  # the old hole, as it was
+        conn.execute("INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
+        conn.rollback()
+    Cli(pg.owner, pg.key).ok("community", "list", actor="boss")  # the owner's upgrade runs on open
+    pg.cli("clerk").ok("projections", "status", actor="clerk01")
+    with psycopg.connect(pg.owner) as conn:
+        row = conn.execute("SELECT value FROM taizhang_settings WHERE key = 'schema_version'").fetchone()
+    assert row is not None and row[0] != "5"
+    assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
+    assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO taizhang_chain VALUES (1000, '\\x00')")
