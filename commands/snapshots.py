@@ -59,7 +59,10 @@ def _problem(stored: Any, mapper: Any) -> tuple[Any, str | None]:
         aggregate = snapshot.mutate(None)
     except Exception as e:  # anything a garbage row can raise while decoding
         return None, f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
-    if getattr(aggregate, "id", None) != stored.originator_id or getattr(aggregate, "version", None) != stored.originator_version:
+    if (
+        getattr(aggregate, "id", None) != stored.originator_id
+        or getattr(aggregate, "version", None) != stored.originator_version
+    ):
         return None, "its id or version differs from its row"
     return snapshot, None
 

@@ -36,7 +36,14 @@ FUNCTIONS = (
 # Helpers the functions call with the owner's rights; nobody else needs them.
 HELPERS = ("taizhang_own_commit()", "taizhang_login_actors()")
 # Tables only the functions (and the owner) write.
-FUNCTION_WRITTEN = ("taizhang_events", "taizhang_commits", "taizhang_chain", "record_claims", "community_units", "data_keys")
+FUNCTION_WRITTEN = (
+    "taizhang_events",
+    "taizhang_commits",
+    "taizhang_chain",
+    "record_claims",
+    "community_units",
+    "data_keys",
+)
 
 _DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp"
 

@@ -22,10 +22,10 @@ import psycopg
 import pytest
 
 from domain.actors import ACTORS_ID
-from infra import crypto
 from domain.ids import community_id
+from infra import crypto
 from tests.conftest import drop_pg_database, make_pg_database
-from tests.e2e.conftest import COMMUNITY, COMMUNITY_2, Cli, error_line, establish_args, store_counts
+from tests.e2e.conftest import COMMUNITY, COMMUNITY_2, Cli, establish_args, store_counts
 
 APPEND = "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
 
@@ -119,7 +119,9 @@ def test_a_clerk_cannot_grant_itself_admin_by_raw_sql(pg: Store) -> None:
     assert "may not append an event of actor boss" in line and "bound to clerk01" in line
     # In its own name: an Actors event needs an admin's login.
     oid, v, topic, state = _admin_grant(version + 1, by="clerk01", login=pg.logins["clerk"])
-    assert "actor clerk01 is not an admin" in _refused(pg.urls["clerk"], APPEND, ([oid], [v], [topic], [orjson.dumps(state)]))
+    assert "actor clerk01 is not an admin" in _refused(
+        pg.urls["clerk"], APPEND, ([oid], [v], [topic], [orjson.dumps(state)])
+    )
     # Behind the function's back: no INSERT on the events, commits or chain.
     for sql, params in (
         ("INSERT INTO taizhang_events (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
@@ -193,7 +195,18 @@ def test_every_role_still_writes_through_the_cli(pg: Store, tmp_path: Path) -> N
     clerk.ok("import", "services", str(write_csv(tmp_path / "s.csv", [header, *rows])), actor="clerk01")
     sup = pg.cli("supervisor")
     sup.ok("official", "register", "O1", "--name", "王", "--title", "书记", actor="sup01")
-    sup.ok("duty", "assign", "O1", "--unit", "community:HZ-001", "--duty", "contact_point", "--from", "2026-01-01", actor="sup01")
+    sup.ok(
+        "duty",
+        "assign",
+        "O1",
+        "--unit",
+        "community:HZ-001",
+        "--duty",
+        "contact_point",
+        "--from",
+        "2026-01-01",
+        actor="sup01",
+    )
     admin2 = pg.cli("admin2")
     admin2.ok(*establish_args(COMMUNITY_2), actor="admin02")
     admin2.ok("actor", "revoke", "clerk02", "--reason", "left", actor="admin02")
@@ -204,7 +217,9 @@ def test_every_role_still_writes_through_the_cli(pg: Store, tmp_path: Path) -> N
                     [orjson.dumps({"code": "R2", "actor": "clerk02"})]))  # fmt: skip
     assert "the login is bound to no actor" in line
     with psycopg.connect(pg.owner) as conn:
-        commits = conn.execute("SELECT count(*) FROM taizhang_commits WHERE last_position - first_position >= 2499").fetchone()
+        commits = conn.execute(
+            "SELECT count(*) FROM taizhang_commits WHERE last_position - first_position >= 2499"
+        ).fetchone()
     assert commits is not None and commits[0] == 1  # the import: one transaction, one recorded time
     _verify_intact(pg)
 
