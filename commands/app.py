@@ -68,13 +68,15 @@ class TaizhangApplication(Application[UUID]):
 
     # Set by commands.access once a command's actor is known: checks every save against its scope.
     guard: Callable[[Sequence[Any]], None] | None = None
+    # Set by the CLI: where a note goes (a snapshot that does not decode, see commands.snapshots).
+    warn: Callable[[str], None] | None = None
 
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
 
     def construct_snapshot_store(self) -> CheckedSnapshots:
-        """Snapshots that do not decode are skipped and reported (commands.snapshots)."""
-        return CheckedSnapshots(self.mapper, self.factory.aggregate_recorder(purpose="snapshots"))
+        """Snapshots that do not decode are skipped and reported through `warn` (commands.snapshots)."""
+        return CheckedSnapshots(self.mapper, self.factory.aggregate_recorder(purpose="snapshots"), lambda: self.warn)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         if self.guard is not None:

@@ -55,8 +55,7 @@ class Env:
         """The open store; a missing one is an error (only init and demo create)."""
         if self._service is None:
             self._service = LedgerService.open(self.store, self.key_path)
-            if self._service.app.snapshots is not None:
-                self._service.app.snapshots.warn = self.warn  # type: ignore[attr-defined]
+            self._service.app.warn = self.warn
         return self._service
 
     def validate(self, model: type[T], data: dict[str, Any]) -> T:

@@ -70,10 +70,9 @@ def _problem(stored: Any, mapper: Any) -> tuple[Any, str | None]:
 class CheckedSnapshots(EventStore[UUID]):
     """The snapshot store of TaizhangApplication."""
 
-    warn: Callable[[str], None] | None = None
-
-    def __init__(self, mapper: Any, recorder: Any) -> None:
+    def __init__(self, mapper: Any, recorder: Any, warn: Callable[[], Callable[[str], None] | None]) -> None:
         super().__init__(mapper=mapper, recorder=recorder)
+        self.warn = warn  # the application's note sink, looked up when needed
         self.reported: set[tuple[UUID, int]] = set()
 
     def get(
@@ -92,9 +91,10 @@ class CheckedSnapshots(EventStore[UUID]):
                 yield snapshot
                 continue
             key = (stored.originator_id, stored.originator_version)
-            if problem is not None and key not in self.reported and self.warn is not None:
+            warn = self.warn()
+            if problem is not None and key not in self.reported and warn is not None:
                 self.reported.add(key)
-                self.warn(
+                warn(
                     f"ignored the snapshot of aggregate {stored.originator_id} at version {stored.originator_version}: "
                     f"it does not decode ({problem}); its events were replayed instead"
                 )
