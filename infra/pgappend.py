@@ -56,9 +56,10 @@ def function_statements(schema: str) -> list[str]:
         "CREATE OR REPLACE FUNCTION taizhang_own_commit(OUT first_position bigint, OUT last_position bigint,"
         " OUT recorded_at timestamptz) LANGUAGE sql STABLE"
         f" SET search_path = pg_catalog, {schema}, pg_temp AS $$"
-        " SELECT c.first_position, c.last_position, c.recorded_at FROM taizhang_commits c"
-        " WHERE c.xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296"
-        " ORDER BY c.first_position DESC LIMIT 1 $$",
+        # Under the events lock the newest commit row is either this transaction's or another's.
+        " SELECT c.first_position, c.last_position, c.recorded_at FROM (SELECT first_position, last_position,"
+        " recorded_at, xmin FROM taizhang_commits ORDER BY first_position DESC LIMIT 1) c"
+        " WHERE c.xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296 $$",
         # The active actors bound to the calling login, and which of them are admins;
         # controlled is false on a store without actors.
         "CREATE OR REPLACE FUNCTION taizhang_login_actors(OUT controlled boolean, OUT names text[],"
@@ -211,12 +212,13 @@ BEGIN
     + """
   -- First the rows, so a lost race fails as a unique violation (the application retries it).
   INSERT INTO record_claims (record_id, community_id) SELECT * FROM unnest(record_ids, community_ids);
-  SELECT c.r INTO bad FROM unnest(record_ids, community_ids) AS c(r, m)
-   WHERE NOT EXISTS (
-     SELECT 1 FROM {events} e
-      WHERE e.notification_id BETWEEN own.first_position AND own.last_position
-        AND e.topic = 'taizhang:Community.ServiceRecorded' AND e.originator_id::text = c.m
-        AND convert_from(e.state, 'UTF8')::jsonb->>'record_id' = c.r)
+  -- Set operations (hashed), not a subquery per row: an import claims tens of thousands of records.
+  SELECT x.r INTO bad FROM (
+    SELECT c.r, c.m FROM unnest(record_ids, community_ids) AS c(r, m)
+    EXCEPT
+    SELECT convert_from(e.state, 'UTF8')::jsonb->>'record_id', e.originator_id::text FROM {events} e
+     WHERE e.notification_id BETWEEN own.first_position AND own.last_position
+       AND e.topic = 'taizhang:Community.ServiceRecorded') x
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '42501',
@@ -240,13 +242,13 @@ BEGIN
     + """
   -- First the rows, so a lost race fails as a unique violation (the application retries it).
   INSERT INTO community_units (code, county, township) SELECT * FROM unnest(codes, counties, townships);
-  SELECT c.code INTO bad FROM unnest(codes, counties, townships) AS c(code, county, township)
-   WHERE NOT EXISTS (
-     SELECT 1 FROM {events} e
-      CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS j) x
-      WHERE e.notification_id BETWEEN own.first_position AND own.last_position
-        AND e.topic = 'taizhang:Community.Established' AND e.originator_version = 1
-        AND x.j->>'code' = c.code AND x.j->>'county' = c.county AND x.j->>'township' = c.township)
+  SELECT x.code INTO bad FROM (
+    SELECT c.code, c.county, c.township FROM unnest(codes, counties, townships) AS c(code, county, township)
+    EXCEPT
+    SELECT x.j->>'code', x.j->>'county', x.j->>'township' FROM {events} e
+     CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS j) x
+     WHERE e.notification_id BETWEEN own.first_position AND own.last_position
+       AND e.topic = 'taizhang:Community.Established' AND e.originator_version = 1) x
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '42501',
@@ -270,11 +272,12 @@ BEGIN
     + """
   -- First the rows, so a lost race fails as a unique violation (the application retries it).
   INSERT INTO data_keys (key_id, master_key_id, wrapped) SELECT * FROM unnest(key_ids, masters, wrapped);
-  SELECT k.k INTO bad FROM unnest(key_ids) AS k(k)
-   WHERE k.k NOT IN (
-     SELECT p #>> '{{}}' FROM {events} e
-      CROSS JOIN LATERAL jsonb_path_query(convert_from(e.state, 'UTF8')::jsonb, 'strict $.**.key_id') AS p
-      WHERE e.notification_id BETWEEN own.first_position AND own.last_position)
+  SELECT x.k INTO bad FROM (
+    SELECT k.k FROM unnest(key_ids) AS k(k)
+    EXCEPT
+    SELECT p #>> '{{}}' FROM {events} e
+     CROSS JOIN LATERAL jsonb_path_query(convert_from(e.state, 'UTF8')::jsonb, 'strict $.**.key_id') AS p
+     WHERE e.notification_id BETWEEN own.first_position AND own.last_position) x
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '42501',
