@@ -1,9 +1,10 @@
-"""The server store: eventsourcing's PostgreSQL recorder plus taizhang's write-time hook.
+"""The server store: eventsourcing's PostgreSQL recorder, appending through taizhang's functions.
 
-The hook runs after `LOCK TABLE … IN EXCLUSIVE MODE` and the events' `INSERT …
-RETURNING`, inside the same transaction: writers are serialised there, so the
-recorded time can be made non-decreasing along the log. Imported
-only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
+Events and their side rows go through the SECURITY DEFINER functions of infra.pgappend
+(`taizhang_append` and siblings), in one transaction: the function takes the events
+table's EXCLUSIVE lock, so writers are serialised there, the recorded time is
+non-decreasing along the log, and the chain is computed by the database from the stored
+bytes. Imported only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
 
 An erasure deletes its keys from `data_keys` in that transaction; `scrub()` then
 rewrites the table (VACUUM FULL: a plain VACUUM leaves a deleted tuple's bytes in
