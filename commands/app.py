@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands import files, models
 from commands.messages import one_line
+from commands.snapshots import CheckedSnapshots
 from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
 from domain.errors import AlreadyExists, LedgerError, NotActive, NotFound, RuleViolation
@@ -51,6 +52,14 @@ class Busy(LedgerError):
     """Other writers kept winning the race for a community."""
 
 
+class Unfinished(StoreError):
+    """The store's `init --admin` did not finish: every command but that init is refused."""
+
+    def __init__(self, store: StoreURL, admin: str) -> None:
+        again = f"init --admin {admin}" if admin else "init"
+        super().__init__(f"the init of the store at {store.display} did not finish; run taizhang {again} again as its owner")
+
+
 class _Stale(Exception):
     """What was loaded is already out of date: load again and redo the decision."""
 
@@ -61,13 +70,18 @@ class TaizhangApplication(Application[UUID]):
 
     # Set by commands.access once a command's actor is known: checks every save against its scope.
     guard: Callable[[Sequence[Any]], None] | None = None
-    # Set by the CLI: where a note goes when a snapshot could not be written (see _take_snapshots).
+    # Set by the CLI: where a note goes — a snapshot that could not be written (see _take_snapshots)
+    # or that does not decode (commands.snapshots).
     warn: Callable[[str], None] | None = None
     # Set by LedgerService: refuses to write into a damaged store (checked once per process).
     before_write: Callable[[], None] | None = None
 
     def construct_mapper(self) -> OrjsonMapper:
         return OrjsonMapper()
+
+    def construct_snapshot_store(self) -> CheckedSnapshots:
+        """Snapshots that do not decode are skipped and reported through `warn` (commands.snapshots)."""
+        return CheckedSnapshots(self.mapper, self.factory.aggregate_recorder(purpose="snapshots"), lambda: self.warn)
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         if self.before_write is not None:
@@ -199,8 +213,28 @@ class LedgerService:
         if not store_exists(store):
             raise StoreError(f"no store at {store.display}; run taizhang init")
         service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+        pending = service.unfinished()
+        if pending is not None:
+            service.close()
+            raise Unfinished(store, pending)
         service.upgrade()
         return service
+
+    def unfinished(self) -> str | None:
+        """None for a store whose init finished; else the admin its init was to make ("" if unknown)."""
+        settings = self.recorder.settings()
+        if not settings.get("format_version"):
+            return ""
+        return settings.get("pending_admin") or None
+
+    @classmethod
+    def peek_unfinished(cls, store: StoreURL, key_file: Path) -> str | None:
+        """`unfinished()` of an existing store, read without upgrading or writing anything."""
+        service = cls(store, TaizhangApplication(env=eventsourcing_env(store, create=False)), key_file)
+        try:
+            return service.unfinished()
+        finally:
+            service.close()
 
     def upgrade(self) -> None:
         """Bring a store made by an earlier version up to this schema (idempotent, in place)."""
@@ -235,8 +269,14 @@ class LedgerService:
             start = batch[-1].id + 1
 
     @classmethod
-    def create(cls, store: StoreURL, key_file: Path, tz: str | None) -> tuple[LedgerService, bool]:
-        """Create the store if needed; returns (service, created). Refuses another time zone."""
+    def create(
+        cls, store: StoreURL, key_file: Path, tz: str | None, pending_admin: str | None = None
+    ) -> tuple[LedgerService, bool]:
+        """Create the store if needed; returns (service, created). Refuses another time zone.
+
+        With `pending_admin` a new store is marked unfinished in the same write as its first
+        settings: every command but `init --admin` refuses it until `finish_init()`.
+        """
         existed = store_exists(store)
         try:
             if store.backend == "sqlite" and store.path is not None:
@@ -263,6 +303,8 @@ class LedgerService:
             if service.master is not None:
                 values["master_key_id"] = service.master.key_id  # new data keys must be wrapped by it
                 values["master_key_check"] = crypto.key_check(service.master)  # and its key must be this one
+            if pending_admin:
+                values["pending_admin"] = pending_admin
             service.recorder.put_settings(values)
         elif tz and settings.get("time_zone") != tz:
             service.close()
@@ -285,6 +327,9 @@ class LedgerService:
                 "nothing was written: restore it from a backup (taizhang backup makes them)"
             )
         self._sound = True
+
+    def finish_init(self) -> None:
+        self.recorder.put_settings({"pending_admin": ""})
 
     def close(self) -> None:
         self.app.close()

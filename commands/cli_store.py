@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 
 from commands import files
-from commands.app import LedgerService, check_zone
+from commands.access import load_actors
+from commands.app import LedgerService, Unfinished, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress
 from domain.units import Period
 from infra import crypto
-from infra.store import store_exists
+from infra.store import StoreURL, store_exists
 
 
 def _ensure_key_file(path: Path) -> bool:
@@ -29,6 +30,15 @@ def _ensure_key_file(path: Path) -> bool:
         return False
     crypto.create_key_file(path)
     return True
+
+
+def _resumable(store: StoreURL, key_path: Path, admin: str | None) -> None:
+    """Refuse an existing store, unless it is one whose `init --admin` did not finish (then init resumes it)."""
+    pending = LedgerService.peek_unfinished(store, key_path)
+    if pending is None:
+        raise Refused(f"a store already exists at {store.display}")
+    if pending and admin != pending:
+        raise Unfinished(store, pending)
 
 
 @click.command("init")
@@ -68,12 +78,12 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
             "or --no-access-control for a store without actors"
         )
     store = env.store
-    if store_exists(store):
-        raise Refused(f"a store already exists at {store.display}")
     key_path = env.key_path
+    if store_exists(store):
+        _resumable(store, key_path, admin)
     created_key = _ensure_key_file(key_path)
     try:
-        service, _created = LedgerService.create(store, key_path, tz)
+        service, _created = LedgerService.create(store, key_path, tz, pending_admin=admin)
     except BaseException:
         if created_key:
             key_path.unlink(missing_ok=True)  # a failed init writes nothing
@@ -97,9 +107,12 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
             if store.backend == "postgres":
                 service.recorder.setup_access(view_tables)
                 login = service.recorder.session_user()
-            service.grant_actor(admin, "admin", "city", login, admin)
+            actors = load_actors(service)
+            if actors is None or actors.get(admin) is None:  # a resumed init may have granted it already
+                service.grant_actor(admin, "admin", "city", login, admin)
             if store.backend == "postgres":
                 setup_reads(service, view_tables)
+            service.finish_init()
     finally:
         service.close()
     key_note = "created" if created_key else "existing, kept"

@@ -472,6 +472,11 @@ CATALOGUE: dict[str, str] = {
     "the ledger views are {lag:int} event(s) behind the log; run 'taizhang projections run' or use --wait": (
         "台账视图落后日志 {lag} 个事件；请运行 'taizhang projections run' 或加 --wait"
     ),
+    "the init of the store at {store} did not finish; run taizhang {command} again as its owner": (
+        "{store} 处台账库的初始化没有完成；请以其所有者身份再次运行 taizhang {command}"
+    ),
+    "ignored the snapshot of aggregate {aggregate} at version {version:int}: it does not decode ({problem}); "
+    "its events were replayed instead": "已忽略聚合 {aggregate} 在版本 {version} 的快照：无法解码（{problem}）；已改为重放其事件",
     # -- actors, roles and scopes (commands/access.py, commands/cli_actor.py, domain/actors.py) --
     "permission denied: {reason:msg}": "权限不足：{reason}",
     "actor {name} ({role}, {scope})": "操作人 {name}（{role}，{scope}）",

@@ -1,9 +1,10 @@
-"""The server store: eventsourcing's PostgreSQL recorder plus taizhang's write-time hook.
+"""The server store: eventsourcing's PostgreSQL recorder, appending through taizhang's functions.
 
-The hook runs after `LOCK TABLE … IN EXCLUSIVE MODE` and the events' `INSERT …
-RETURNING`, inside the same transaction: writers are serialised there, so the
-recorded time can be made non-decreasing along the log. Imported
-only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
+Events and their side rows go through the SECURITY DEFINER functions of infra.pgappend
+(`taizhang_append` and siblings), in one transaction: the function takes the events
+table's EXCLUSIVE lock, so writers are serialised there, the recorded time is
+non-decreasing along the log, and the chain is computed by the database from the stored
+bytes. Imported only when the URL is PostgreSQL (psycopg costs ~200 ms to import).
 
 An erasure deletes its keys from `data_keys` in that transaction; `scrub()` then
 rewrites the table (VACUUM FULL: a plain VACUUM leaves a deleted tuple's bytes in
@@ -22,14 +23,14 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
-from infra import access_chain, chain, pgaccess
+from infra import access_chain, chain, pgaccess, pgappend
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -88,8 +89,9 @@ ACCESS_LOG_GRANTS = [
 
 READER_GROUP = "taizhang_reader"
 WRITER_GROUP = "taizhang_writer"
-# Tables whose rows are the record: writers may add rows, nobody but the owner may change them.
-APPEND_ONLY = ("taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units", "taizhang_chain")
+# Tables whose rows are the record: writers add rows only through infra.pgappend's functions,
+# nobody but the owner may change them.
+APPEND_ONLY = pgappend.FUNCTION_WRITTEN
 # Snapshots are a cache of aggregate state, not the record: writers add them and prune older ones.
 SNAPSHOTS = "taizhang_snapshots"
 
@@ -107,15 +109,21 @@ def utc_micro(value: Any) -> str:
 
 ACCESS_CHAIN_LOCK = 7263540913  # the advisory lock that serialises access-log writers
 
-INSERT_CHUNK = 2000  # events per INSERT statement within one transaction
+INSERT_CHUNK = 2000  # events per taizhang_append call within one transaction
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
+    """Rows as one list per column: the array parameters of an append function."""
+    return tuple([row[i] for row in rows] for i in range(width))
 
 
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
-    chain_enabled = True  # only the write-path benchmark turns this off, to measure what chaining costs
+    chain_enabled = True  # PostgreSQL always chains (in taizhang_append); the benchmark's switch is SQLite's only
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sql_create_statements.extend(SQL(statement) for statement in STORE_TABLES)  # type: ignore[arg-type]
+        self.sql_create_statements.extend(SQL(s) for s in pgappend.function_statements(self.datastore.schema))  # type: ignore[arg-type]
         self.lock_table_statements = [
             SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout),
             SQL("SELECT taizhang_lock_events()"),
@@ -123,54 +131,45 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """All events in one transaction, inserted in chunks, without psycopg's pipeline mode.
+        """All events in one transaction, appended in chunks through `taizhang_append` (infra.pgappend).
 
         eventsourcing sends every event of a save as one array parameter inside a pipeline;
         with a few tens of thousands of events (an import) that stalls for good: the server
         waits for the rest of the message while the client waits for the sync. Chunked
-        statements in an ordinary transaction keep the same atomicity and ordering.
+        calls in an ordinary transaction keep the same atomicity and ordering.
         """
         positions: list[int] = []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             if stored_events:
-                self._lock_table(curs)
+                curs.execute(self.lock_table_statements[0])  # the lock timeout; the function takes the lock
                 self._notify_channel(curs)
                 for start in range(0, len(stored_events), INSERT_CHUNK):
                     chunk = stored_events[start : start + INSERT_CHUNK]
-                    PostgresAggregateRecorder._insert_stored_events(self, curs, chunk, **kwargs)
-                    positions.extend(row["notification_id"] for row in curs.fetchall())
+                    curs.execute(
+                        "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS p",
+                        (
+                            [e.originator_id for e in chunk],
+                            [e.originator_version for e in chunk],
+                            [e.topic for e in chunk],
+                            [e.state for e in chunk],
+                        ),
+                    )
+                    row = curs.fetchone()
+                    assert row is not None
+                    positions.extend(row["p"])
                 self._write_hook(curs, positions, stored_events, **kwargs)
         return positions
 
     def _write_hook(
         self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        if positions:
-            # Runs under the events table's EXCLUSIVE lock: writers are serialised here.
-            curs.execute(
-                "SELECT greatest(date_trunc('milliseconds', clock_timestamp()), "
-                " coalesce((SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1),"
-                " '-infinity')) AS recorded_at,"
-                " (SELECT hash FROM taizhang_chain ORDER BY position DESC LIMIT 1) AS prev"
-            )
-            row = curs.fetchone()
-            assert row is not None
-            curs.execute(
-                "INSERT INTO taizhang_commits (first_position, last_position, recorded_at) VALUES (%s, %s, %s)",
-                (positions[0], positions[-1], row["recorded_at"]),
-            )
-            if self.chain_enabled:
-                prev = bytes(row["prev"]) if row["prev"] is not None else chain.GENESIS
-                links = chain.chain_events(prev, positions, stored_events, utc_text(row["recorded_at"]))
-                curs.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", links)
+        """The side rows of this transaction, through the sibling append functions."""
         claims = kwargs.get("claims")
         if claims:
-            curs.executemany("INSERT INTO record_claims (record_id, community_id) VALUES (%s, %s)", claims)
+            curs.execute("SELECT taizhang_append_claims(%s::text[], %s::text[])", _columns(claims, 2))
         data_keys = kwargs.get("data_keys")
         if data_keys:
-            curs.executemany(
-                "INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (%s, %s, %s)", data_keys
-            )
+            curs.execute("SELECT taizhang_append_keys(%s::text[], %s::text[], %s::bytea[])", _columns(data_keys, 3))
             # After the insert: a rotation holding data_keys has committed by now, and its setting is visible.
             curs.execute("SELECT value FROM taizhang_settings WHERE key = 'master_key_id'")
             row = curs.fetchone()
@@ -184,7 +183,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
         units = kwargs.get("units")
         if units:
-            curs.executemany("INSERT INTO community_units (code, county, township) VALUES (%s, %s, %s)", units)
+            curs.execute("SELECT taizhang_append_units(%s::text[], %s::text[], %s::text[])", _columns(units, 3))
 
     # ---- reads the application needs ---------------------------------------------------
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -381,15 +380,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return [(r["code"], r["county"], r["township"]) for r in rows]
 
     def upgrade_schema(self) -> None:
-        """Create the tables added since the store was made (each statement is IF NOT EXISTS)."""
+        """Create the tables and functions added since the store was made (each statement is idempotent);
+        a store with access control takes the writers' direct INSERT away (infra.pgappend)."""
         with self.datastore.transaction(commit=True) as curs:
-            for statement in STORE_TABLES:
+            for statement in [*STORE_TABLES, *pgappend.function_statements(self.datastore.schema)]:
                 curs.execute(statement)  # type: ignore[arg-type]
-            # A store with access control (init --admin): its groups append to the new access chain too.
+            # A store with access control (init --admin): its groups append to the new access chain too,
+            # and writers append events and side rows only through taizhang_append (infra.pgappend).
             curs.execute(
                 f"DO $$ BEGIN IF to_regrole('{READER_GROUP}') IS NOT NULL AND to_regrole('{WRITER_GROUP}') IS NOT NULL "
                 f"THEN GRANT SELECT, INSERT ON access_chain TO {READER_GROUP}, {WRITER_GROUP}; END IF; END $$"
             )
+            curs.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (WRITER_GROUP,))
+            if curs.fetchone():
+                for statement in pgappend.grant_statements(WRITER_GROUP):
+                    curs.execute(statement)  # type: ignore[arg-type]
 
     # ---- the hash chain ---------------------------------------------------------------------
     def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
@@ -468,7 +473,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 f"GRANT USAGE ON SCHEMA public TO {groups}",
                 "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC",
                 f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {groups}",
-                f"GRANT INSERT ON {', '.join(APPEND_ONLY)} TO {WRITER_GROUP}",
                 f"GRANT INSERT, DELETE ON {SNAPSHOTS} TO {WRITER_GROUP}",
                 f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {WRITER_GROUP}",
                 "REVOKE ALL ON FUNCTION taizhang_lock_events() FROM PUBLIC",
@@ -478,6 +482,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             ]
             # Readers print personal data too: both groups append to the access log (and only that).
             statements += [grant.format(role=groups) for grant in ACCESS_LOG_GRANTS]
+            statements += pgappend.grant_statements(WRITER_GROUP)  # writers append only through its functions
             for statement in statements:
                 curs.execute(statement)  # type: ignore[call-overload]
 

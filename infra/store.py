@@ -18,7 +18,9 @@ from uuid import UUID
 DEFAULT_DB = "sqlite:///taizhang.db"
 DEFAULT_TZ = "Asia/Shanghai"
 FORMAT_VERSION = "1"
-SCHEMA_VERSION = "6"  # 2: community_units; 3: erased_keys, access log; 4: taizhang_lock_events (PostgreSQL); 5: taizhang_chain; 6: access_chain
+# 2: community_units; 3: erased_keys, access log; 4: taizhang_lock_events (PostgreSQL); 5: taizhang_chain;
+# 6: access_chain, and on PostgreSQL taizhang_append (writers append only through it)
+SCHEMA_VERSION = "6"
 
 
 class StoreError(Exception):

@@ -1,0 +1,289 @@
+"""The one way to append to a PostgreSQL store: SECURITY DEFINER functions owned by the store's owner.
+
+No login but the owner may INSERT into the events, commits and chain tables or the side
+tables (record_claims, community_units, data_keys). Writers call `taizhang_append` with
+arrays of events (one call per chunk, all in one transaction). The function, running with
+the owner's rights:
+
+- takes the events table's EXCLUSIVE lock (commit order = log order);
+- refuses an event whose `actor` (in its stored JSON) is not an active actor bound to the
+  calling login (`session_user`), read from the `Actors` events themselves; an `Actors`
+  event or a community's `Established` event only from a login bound to an admin; on a
+  store without actors only the owner may append at all;
+- stamps the recorded time (one per transaction, never decreasing along the log) and
+  writes the commit row;
+- reads back the rows it stored and chains them with sha256() in the encoding of
+  infra.chain.entry/link, so `audit verify` checks these entries like the Python-made ones.
+
+The side rows of the same transaction go through sibling functions that accept a row only
+when an event of this transaction accounts for it: a claim needs its ServiceRecorded event,
+a community unit its Established event, a data key an event that names its key id. A
+continuation (a later chunk, or the side rows) is recognised by the commit row's `xmin`
+being this transaction's id, which no caller can fake.
+"""
+
+from __future__ import annotations
+
+from domain.actors import ACTORS_ID
+
+EVENTS = "taizhang_events"
+FUNCTIONS = (
+    "taizhang_append(uuid[], bigint[], text[], bytea[])",
+    "taizhang_append_claims(text[], text[])",
+    "taizhang_append_units(text[], text[], text[])",
+    "taizhang_append_keys(text[], text[], bytea[])",
+)
+# Helpers the functions call with the owner's rights; nobody else needs them.
+HELPERS = ("taizhang_own_commit()", "taizhang_login_actors()")
+# Tables only the functions (and the owner) write.
+FUNCTION_WRITTEN = (
+    "taizhang_events",
+    "taizhang_commits",
+    "taizhang_chain",
+    "record_claims",
+    "community_units",
+    "data_keys",
+)
+
+_DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp"
+
+
+def function_statements(schema: str) -> list[str]:
+    """CREATE OR REPLACE statements of the append functions (run by the owner, idempotent)."""
+    definer = _DEFINER.format(schema=schema)
+    return [
+        # (first, last) of this transaction's commit row; none when it has not appended yet.
+        "CREATE OR REPLACE FUNCTION taizhang_own_commit(OUT first_position bigint, OUT last_position bigint,"
+        " OUT recorded_at timestamptz) LANGUAGE sql STABLE"
+        f" SET search_path = pg_catalog, {schema}, pg_temp AS $$"
+        # Under the events lock the newest commit row is either this transaction's or another's.
+        " SELECT c.first_position, c.last_position, c.recorded_at FROM (SELECT first_position, last_position,"
+        " recorded_at, xmin FROM taizhang_commits ORDER BY first_position DESC LIMIT 1) c"
+        " WHERE c.xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296 $$",
+        # The active actors bound to the calling login, and which of them are admins;
+        # controlled is false on a store without actors.
+        "CREATE OR REPLACE FUNCTION taizhang_login_actors(OUT controlled boolean, OUT names text[],"
+        " OUT admins text[]) LANGUAGE sql STABLE"
+        f" SET search_path = pg_catalog, {schema}, pg_temp AS $$"
+        f" WITH a AS (SELECT e.topic, convert_from(e.state, 'UTF8')::jsonb AS j FROM {EVENTS} e"
+        f"  WHERE e.originator_id = '{ACTORS_ID}'),"
+        " bound AS (SELECT g.j->>'name' AS name, g.j->>'role' AS role FROM a g"
+        "  WHERE g.topic = 'taizhang:Actors.Granted' AND g.j->>'login' = session_user"
+        "  AND NOT EXISTS (SELECT 1 FROM a r WHERE r.topic = 'taizhang:Actors.Revoked'"
+        "   AND r.j->>'name' = g.j->>'name'))"
+        " SELECT EXISTS (SELECT 1 FROM a),"
+        " coalesce((SELECT array_agg(name) FROM bound), '{}'),"
+        " coalesce((SELECT array_agg(name) FROM bound WHERE role = 'admin'), '{}') $$",
+        _APPEND.format(definer=definer, events=EVENTS, actors=ACTORS_ID),
+        _CLAIMS.format(definer=definer, events=EVENTS),
+        _UNITS.format(definer=definer, events=EVENTS),
+        _KEYS.format(definer=definer, events=EVENTS),
+    ]
+
+
+def grant_statements(writer: str) -> list[str]:
+    """What the writer group may do to append: call the functions, and no longer INSERT itself."""
+    return [
+        f"REVOKE INSERT ON {', '.join(FUNCTION_WRITTEN)} FROM {writer}",
+        f"REVOKE EXECUTE ON FUNCTION taizhang_lock_events() FROM {writer}",
+        *(f"REVOKE ALL ON FUNCTION {f} FROM PUBLIC" for f in (*FUNCTIONS, *HELPERS)),
+        *(f"GRANT EXECUTE ON FUNCTION {f} TO {writer}" for f in FUNCTIONS),
+        # The log's positions are taken by the function; a writer has no use for the sequence.
+        f"DO $$ BEGIN EXECUTE format('REVOKE USAGE, UPDATE ON SEQUENCE %s FROM {writer}',"
+        f" pg_get_serial_sequence('{EVENTS}', 'notification_id')); END $$",
+    ]
+
+
+_APPEND = """
+CREATE OR REPLACE FUNCTION taizhang_append(ids uuid[], versions bigint[], topics text[], states bytea[])
+RETURNS bigint[] {definer} AS $fn$
+DECLARE
+  who record;
+  own record;
+  bad record;
+  recorded timestamptz;
+  tail bytea;
+  prev bytea;
+  tb bytea;
+  r record;
+  positions bigint[] := '{{}}';
+  hashes bytea[] := '{{}}';
+  n integer := coalesce(cardinality(ids), 0);
+BEGIN
+  IF n = 0 THEN
+    RETURN '{{}}';
+  END IF;
+  IF cardinality(versions) IS DISTINCT FROM n OR cardinality(topics) IS DISTINCT FROM n
+     OR cardinality(states) IS DISTINCT FROM n THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'taizhang_append: the four arrays differ in length';
+  END IF;
+  LOCK TABLE {events} IN EXCLUSIVE MODE;
+  SELECT * INTO who FROM taizhang_login_actors();
+  IF NOT who.controlled THEN
+    IF NOT pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = '{events}'::regclass), 'MEMBER') THEN
+      RAISE EXCEPTION USING ERRCODE = '42501',
+        MESSAGE = format('login %s may not append: this store has no actors yet, so only its owner writes', session_user);
+    END IF;
+  ELSE
+    SELECT u.n, u.t, x.j->>'actor' AS actor, jsonb_typeof(x.j->'actor') AS kind,
+           (u.i = '{actors}' OR u.t LIKE 'taizhang:Actors.%' OR u.t = 'taizhang:Community.Established') AS privileged
+      INTO bad
+      FROM unnest(ids, topics, states) WITH ORDINALITY AS u(i, t, s, n)
+      CROSS JOIN LATERAL (SELECT CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END AS j) x
+     WHERE x.j IS NULL OR jsonb_typeof(x.j) <> 'object' OR jsonb_typeof(x.j->'actor') IS DISTINCT FROM 'string'
+        OR NOT ((x.j->>'actor') = ANY (CASE WHEN u.i = '{actors}' OR u.t LIKE 'taizhang:Actors.%'
+                                             OR u.t = 'taizhang:Community.Established'
+                                        THEN who.admins ELSE who.names END))
+     ORDER BY u.n LIMIT 1;
+    IF FOUND THEN
+      IF bad.kind IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+          MESSAGE = format('login %s may not append event %s (%s): it names no actor', session_user, bad.n, bad.t);
+      ELSIF bad.privileged AND bad.actor = ANY (who.names) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+          MESSAGE = format('login %s may not append %s: actor %s is not an admin', session_user, bad.t, bad.actor);
+      ELSE
+        RAISE EXCEPTION USING ERRCODE = '42501',
+          MESSAGE = format('login %s may not append an event of actor %s: the login is bound to %s',
+                           session_user, bad.actor, coalesce(nullif(array_to_string(who.names, ', '), ''), 'no actor'));
+      END IF;
+    END IF;
+  END IF;
+  IF EXISTS (SELECT 1 FROM unnest(topics, states) AS u(t, s) WHERE u.t IS NULL OR u.s IS NULL) THEN
+    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'taizhang_append: an event without topic or state';
+  END IF;
+  SELECT * INTO own FROM taizhang_own_commit();
+  IF own.first_position IS NULL THEN
+    recorded := greatest(date_trunc('milliseconds', clock_timestamp()),
+                         coalesce((SELECT c.recorded_at FROM taizhang_commits c ORDER BY c.first_position DESC LIMIT 1),
+                                  '-infinity'));
+  ELSE
+    recorded := own.recorded_at;
+  END IF;
+  prev := coalesce((SELECT c.hash FROM taizhang_chain c ORDER BY c.position DESC LIMIT 1), decode(repeat('00', 32), 'hex'));
+  tb := convert_to(to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'UTF8');
+  tail := int4send(length(tb)) || tb;
+  FOR r IN
+    WITH ins AS (
+      INSERT INTO {events} AS e (originator_id, originator_version, topic, state)
+      SELECT u.i, u.v, u.t, u.s FROM unnest(ids, versions, topics, states) WITH ORDINALITY AS u(i, v, t, s, n) ORDER BY u.n
+      RETURNING e.notification_id, e.originator_id, e.originator_version, e.topic, e.state)
+    SELECT * FROM ins ORDER BY notification_id
+  LOOP
+    tb := convert_to(r.topic, 'UTF8');
+    prev := sha256(prev || int8send(r.notification_id) || uuid_send(r.originator_id) || int8send(r.originator_version)
+                   || int4send(length(tb)) || tb || int4send(length(r.state)) || r.state || tail);
+    positions := positions || r.notification_id;
+    hashes := hashes || prev;
+  END LOOP;
+  INSERT INTO taizhang_chain (position, hash) SELECT * FROM unnest(positions, hashes);
+  IF own.first_position IS NULL THEN
+    INSERT INTO taizhang_commits (first_position, last_position, recorded_at)
+    VALUES (positions[1], positions[n], recorded);
+  ELSE
+    UPDATE taizhang_commits SET last_position = positions[n] WHERE first_position = own.first_position;
+  END IF;
+  RETURN ARRAY(
+    SELECT e.notification_id FROM unnest(ids, versions) WITH ORDINALITY AS u(i, v, n)
+      JOIN {events} e ON e.originator_id = u.i AND e.originator_version = u.v
+     ORDER BY u.n);
+END
+$fn$
+"""
+
+_OWN_EVENTS = """
+  SELECT * INTO own FROM taizhang_own_commit();
+  IF own.first_position IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('login %s may not add %s rows: they go with the events of the same transaction', session_user, '{what}');
+  END IF;
+"""
+
+_CLAIMS = (
+    """
+CREATE OR REPLACE FUNCTION taizhang_append_claims(record_ids text[], community_ids text[])
+RETURNS void {definer} AS $fn$
+DECLARE
+  own record;
+  bad text;
+BEGIN
+"""
+    + _OWN_EVENTS.replace("{what}", "record_claims")
+    + """
+  -- First the rows, so a lost race fails as a unique violation (the application retries it).
+  INSERT INTO record_claims (record_id, community_id) SELECT * FROM unnest(record_ids, community_ids);
+  -- Set operations (hashed), not a subquery per row: an import claims tens of thousands of records.
+  SELECT x.r INTO bad FROM (
+    SELECT c.r, c.m FROM unnest(record_ids, community_ids) AS c(r, m)
+    EXCEPT
+    SELECT convert_from(e.state, 'UTF8')::jsonb->>'record_id', e.originator_id::text FROM {events} e
+     WHERE e.notification_id BETWEEN own.first_position AND own.last_position
+       AND e.topic = 'taizhang:Community.ServiceRecorded') x
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('record claim %s: no service of this transaction records it', bad);
+  END IF;
+END
+$fn$
+"""
+)
+
+_UNITS = (
+    """
+CREATE OR REPLACE FUNCTION taizhang_append_units(codes text[], counties text[], townships text[])
+RETURNS void {definer} AS $fn$
+DECLARE
+  own record;
+  bad text;
+BEGIN
+"""
+    + _OWN_EVENTS.replace("{what}", "community_units")
+    + """
+  -- First the rows, so a lost race fails as a unique violation (the application retries it).
+  INSERT INTO community_units (code, county, township) SELECT * FROM unnest(codes, counties, townships);
+  SELECT x.code INTO bad FROM (
+    SELECT c.code, c.county, c.township FROM unnest(codes, counties, townships) AS c(code, county, township)
+    EXCEPT
+    SELECT x.j->>'code', x.j->>'county', x.j->>'township' FROM {events} e
+     CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS j) x
+     WHERE e.notification_id BETWEEN own.first_position AND own.last_position
+       AND e.topic = 'taizhang:Community.Established' AND e.originator_version = 1) x
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('community unit %s: no community of this transaction establishes it', bad);
+  END IF;
+END
+$fn$
+"""
+)
+
+_KEYS = (
+    """
+CREATE OR REPLACE FUNCTION taizhang_append_keys(key_ids text[], masters text[], wrapped bytea[])
+RETURNS void {definer} AS $fn$
+DECLARE
+  own record;
+  bad text;
+BEGIN
+"""
+    + _OWN_EVENTS.replace("{what}", "data_keys")
+    + """
+  -- First the rows, so a lost race fails as a unique violation (the application retries it).
+  INSERT INTO data_keys (key_id, master_key_id, wrapped) SELECT * FROM unnest(key_ids, masters, wrapped);
+  SELECT x.k INTO bad FROM (
+    SELECT k.k FROM unnest(key_ids) AS k(k)
+    EXCEPT
+    SELECT p #>> '{{}}' FROM {events} e
+     CROSS JOIN LATERAL jsonb_path_query(convert_from(e.state, 'UTF8')::jsonb, 'strict $.**.key_id') AS p
+     WHERE e.notification_id BETWEEN own.first_position AND own.last_position) x
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('data key %s: no event of this transaction is sealed with it', bad);
+  END IF;
+END
+$fn$
+"""
+)

@@ -1,0 +1,292 @@
+"""Attacks by a colleague's own PostgreSQL login on the write path (infra.pgappend).
+
+Each test logs in as a real login of the test server (a member of the groups
+`init --admin` made, bound to an actor as `actor add --login` binds it) and does with
+raw SQL what a hostile colleague would: forge another actor's event, make itself an
+admin, insert rows behind the functions' back, pre-claim side rows, plant a garbage
+snapshot. The database must refuse, or the application must shrug the garbage off;
+the normal CLI path of every role must still work, and `audit verify` must still
+verify the chain the database computed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+
+from domain.actors import ACTORS_ID
+from domain.ids import community_id
+from infra import crypto
+from tests.conftest import drop_pg_database, make_pg_database
+from tests.e2e.conftest import COMMUNITY, COMMUNITY_2, Cli, establish_args, store_counts
+
+APPEND = "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[])"
+
+
+@dataclass
+class Store:
+    owner: str
+    urls: dict[str, str]  # role -> URL of its login
+    logins: dict[str, str]  # role -> login name
+    key: Path
+
+    def cli(self, role: str) -> Cli:
+        return Cli(self.urls[role], self.key)
+
+
+def _url(base: str, user: str, password: str) -> str:
+    return f"postgresql://{user}:{password}@{base.split('@', 1)[1]}"
+
+
+@pytest.fixture(scope="module")
+def pg(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    url = make_pg_database(pg_admin_url)
+    suffix = uuid.uuid4().hex[:8]
+    groups = {"clerk": "taizhang_writer", "clerk2": "taizhang_writer", "supervisor": "taizhang_writer",
+              "admin2": "taizhang_writer", "auditor": "taizhang_reader"}  # fmt: skip
+    logins = {role: f"tz_{role}_{suffix}" for role in groups}
+    password = uuid.uuid4().hex
+    key = tmp_path_factory.mktemp("append") / "taizhang.key"
+    owner = Cli(url, key)
+    owner.ok("init", "--admin", "boss")
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        for role, group in groups.items():
+            conn.execute(f"CREATE ROLE {logins[role]} LOGIN PASSWORD '{password}' IN ROLE {group}")  # type: ignore[arg-type]
+    try:
+        owner.ok(*establish_args(COMMUNITY), actor="boss")
+        grants = {"clerk": ("clerk01", "clerk", "community:HZ-001"), "clerk2": ("clerk02", "clerk", "city"),
+                  "supervisor": ("sup01", "supervisor", "city"), "admin2": ("admin02", "admin", "city"),
+                  "auditor": ("aud01", "auditor", "city")}  # fmt: skip
+        for role, (name, kind, scope) in grants.items():
+            owner.ok("actor", "add", name, "--role", kind, "--scope", scope, "--login", logins[role], actor="boss")
+        yield Store(url, {r: _url(url, n, password) for r, n in logins.items()}, logins, key)
+    finally:
+        drop_pg_database(pg_admin_url, url)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            for name in logins.values():
+                conn.execute(f"DROP ROLE IF EXISTS {name}")  # type: ignore[arg-type]
+
+
+def _last(url: str, originator: uuid.UUID) -> tuple[int, str, bytes]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT originator_version, topic, state FROM taizhang_events WHERE originator_id = %s "
+            "ORDER BY originator_version DESC LIMIT 1",
+            (originator,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1]), bytes(row[2])
+
+
+def _append(url: str, originator: uuid.UUID, version: int, topic: str, state: dict[str, Any]) -> list[int]:
+    """One event through taizhang_append as this login, committed."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(APPEND, ([originator], [version], [topic], [orjson.dumps(state)])).fetchone()
+    assert row is not None
+    return list(row[0])
+
+
+def _refused(url: str, sql: str, params: Any = None) -> str:
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        conn.execute(sql, params)  # type: ignore[arg-type]
+    return str(caught.value)
+
+
+def _admin_grant(version: int, *, by: str, login: str) -> tuple[uuid.UUID, int, str, dict[str, Any]]:
+    state = {"name": "mallory", "role": "admin", "scope": "city", "login": login, "actor": by,
+             "timestamp": "2026-01-01T00:00:00+00:00"}  # back-dated  # fmt: skip
+    return ACTORS_ID, version, "taizhang:Actors.Granted", state
+
+
+def _verify_intact(store: Store) -> None:
+    result = store.cli("auditor").ok("audit", "verify", actor="aud01")
+    assert result.stdout.startswith("intact: "), result.stdout
+
+
+def test_a_clerk_cannot_grant_itself_admin_by_raw_sql(pg: Store) -> None:
+    version, _topic, _state = _last(pg.owner, ACTORS_ID)
+    before = store_counts(pg.owner)
+    # "granted by" the real admin, through the function: the clerk's login is not boss's.
+    oid, v, topic, state = _admin_grant(version + 1, by="boss", login=pg.logins["clerk"])
+    line = _refused(pg.urls["clerk"], APPEND, ([oid], [v], [topic], [orjson.dumps(state)]))
+    assert "may not append an event of actor boss" in line and "bound to clerk01" in line
+    # In its own name: an Actors event needs an admin's login.
+    oid, v, topic, state = _admin_grant(version + 1, by="clerk01", login=pg.logins["clerk"])
+    assert "actor clerk01 is not an admin" in _refused(
+        pg.urls["clerk"], APPEND, ([oid], [v], [topic], [orjson.dumps(state)])
+    )
+    # Behind the function's back: no INSERT on the events, commits or chain.
+    for sql, params in (
+        ("INSERT INTO taizhang_events (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
+         (oid, v, topic, orjson.dumps({**state, "actor": "boss"}))),
+        ("INSERT INTO taizhang_commits VALUES (1000, 1000, now())", None),
+        ("INSERT INTO taizhang_chain VALUES (1000, '\\x00')", None),
+        ("SELECT taizhang_lock_events()", None),
+        ("SELECT nextval(pg_get_serial_sequence('taizhang_events', 'notification_id'))", None),
+    ):  # fmt: skip
+        assert "permission denied" in _refused(pg.urls["clerk"], sql, params)
+    assert store_counts(pg.owner) == before
+    listed = pg.cli("admin2").json("actor", "list", actor="admin02")
+    assert "mallory" not in {a["actor"] for a in listed}
+    _verify_intact(pg)
+
+
+def test_an_event_naming_another_actor_is_refused_and_its_own_is_chained(pg: Store) -> None:
+    originator = community_id("HZ-001")
+    version, _topic, _state = _last(pg.owner, originator)
+    enrolled = {"code": "RX", "name": None, "birth_date": None, "categories": [], "enrolled_on": "2026-02-01",
+                "timestamp": "2026-02-01T00:00:00+00:00"}  # fmt: skip
+    before = store_counts(pg.owner)
+    for victim in ("sup01", "boss", "clerk02"):
+        line = _refused(pg.urls["clerk"], APPEND, ([originator], [version + 1], ["taizhang:Community.ResidentEnrolled"],
+                                                   [orjson.dumps({**enrolled, "actor": victim})]))  # fmt: skip
+        assert f"may not append an event of actor {victim}: the login is bound to clerk01" in line
+    # No actor at all, or one hidden in a duplicate key (both JSON readers take the last one).
+    assert "names no actor" in _refused(pg.urls["clerk"], APPEND, ([originator], [version + 1],
+                                        ["taizhang:Community.ResidentEnrolled"], [orjson.dumps(enrolled)]))  # fmt: skip
+    twice = orjson.dumps(enrolled)[:-1] + b',"actor":"clerk01","actor":"boss"}'
+    assert "actor boss" in _refused(pg.urls["clerk"], APPEND, ([originator], [version + 1],
+                                    ["taizhang:Community.ResidentEnrolled"], [twice]))  # fmt: skip
+    # A community's first event is an admin's.
+    assert "is not an admin" in _refused(pg.urls["clerk"], APPEND, ([community_id("XX-9")], [1],
+        ["taizhang:Community.Established"], [orjson.dumps({**enrolled, "actor": "clerk01"})]))  # fmt: skip
+    assert store_counts(pg.owner) == before
+    # A well-formed enrollment in the clerk's own name, with its data key, in one transaction: taken,
+    # stamped and chained by the database.
+    master = crypto.load_key_file(pg.key)
+    where = crypto.Binding("HZ-001", "RX", "name")
+    key_id = where.key_id
+    data_key = crypto.new_data_key()
+    state = {**enrolled, "name": crypto.seal(where, data_key, "某某"), "gender": None, "grid": None,
+             "household": None, "actor": "clerk01"}  # fmt: skip
+    with psycopg.connect(pg.urls["clerk"]) as conn:
+        row = conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ResidentEnrolled"],
+                                    [orjson.dumps(state)])).fetchone()  # fmt: skip
+        conn.execute("SELECT taizhang_append_keys(%s, %s, %s::bytea[])",
+                     ([key_id], [master.key_id], [master.wrap(key_id, data_key)]))  # fmt: skip
+    assert row is not None and len(row[0]) == 1
+    after = store_counts(pg.owner)
+    assert after["taizhang_events"] == before["taizhang_events"] + 1
+    assert after["taizhang_commits"] == before["taizhang_commits"] + 1
+    assert after["data_keys"] == before["data_keys"] + 1
+    _verify_intact(pg)
+    Cli(pg.owner, pg.key).ok("projections", "run", actor="boss")  # the views are the worker's (or the owner's)
+    residents = pg.cli("clerk").json("resident", "list", "HZ-001", actor="clerk01")
+    assert {"code": "RX", "name": "某某"}.items() <= next(r for r in residents if r["code"] == "RX").items()
+
+
+def test_every_role_still_writes_through_the_cli(pg: Store, tmp_path: Path) -> None:
+    from tests.e2e.conftest import write_csv
+
+    clerk = pg.cli("clerk")
+    clerk.ok("resident", "enroll", "HZ-001", "R1", "--name", "张秀英", actor="clerk01")
+    clerk.ok("provider", "register", "HZ-001", "P1", "--name", "李建国", "--role", "党员", actor="clerk01")
+    clerk.ok("service", "record", "HZ-001", "--kind", "life_care", "--resident", "R1", "--provider", "P1",
+             "--at", "2026-03-05 09:30", "--minutes", "45", "--note", "送米", "--record-id", "5d4c7a52-96a3-4d55-9d61-0a4f3c1b2e01", actor="clerk01")  # fmt: skip
+    header = ["community", "kind", "residents", "providers", "occurred_at", "minutes", "note"]
+    rows = [["HZ-001", "life_care", "R1", "P1", f"2026-02-{1 + i % 28:02d} {8 + i // 1680:02d}:{i % 60:02d}", str(10 + i % 600), f"n{i}"]
+            for i in range(2500)]  # more than one chunk of taizhang_append  # fmt: skip
+    clerk.ok("import", "services", str(write_csv(tmp_path / "s.csv", [header, *rows])), actor="clerk01")
+    sup = pg.cli("supervisor")
+    sup.ok("official", "register", "O1", "--name", "王", "--title", "书记", actor="sup01")
+    sup.ok(
+        "duty",
+        "assign",
+        "O1",
+        "--unit",
+        "community:HZ-001",
+        "--duty",
+        "contact_point",
+        "--from",
+        "2026-01-01",
+        actor="sup01",
+    )
+    admin2 = pg.cli("admin2")
+    admin2.ok(*establish_args(COMMUNITY_2), actor="admin02")
+    admin2.ok("actor", "revoke", "clerk02", "--reason", "left", actor="admin02")
+    # A revoked actor's login appends nothing, even by raw SQL in its own name.
+    originator = community_id("QT-2")
+    version, _topic, _state = _last(pg.owner, originator)
+    line = _refused(pg.urls["clerk2"], APPEND, ([originator], [version + 1], ["taizhang:Community.ResidentEnrolled"],
+                    [orjson.dumps({"code": "R2", "actor": "clerk02"})]))  # fmt: skip
+    assert "the login is bound to no actor" in line
+    with psycopg.connect(pg.owner) as conn:
+        commits = conn.execute(
+            "SELECT count(*) FROM taizhang_commits WHERE last_position - first_position >= 2499"
+        ).fetchone()
+    assert commits is not None and commits[0] == 1  # the import: one transaction, one recorded time
+    _verify_intact(pg)
+
+
+def test_side_rows_cannot_be_planted(pg: Store) -> None:
+    """Pre-inserting a community's unit row blocked its establishment ("store is busy")."""
+    before = store_counts(pg.owner)
+    for table, values in (("community_units", "('NEW-1', '八步区', '贺街镇')"), ("record_claims", "('rec-x', 'x')"),
+                          ("data_keys", "('resident:NEW-1/R1', 'mk', '\\x00')")):  # fmt: skip
+        assert "permission denied" in _refused(pg.urls["clerk"], f"INSERT INTO {table} VALUES {values}")
+    # Through the sibling functions, rows need the events of the same transaction that account for them.
+    for sql, params, needle in (
+        ("SELECT taizhang_append_units(%s, %s, %s)", (["NEW-1"], ["八步区"], ["贺街镇"]), "go with the events"),
+        ("SELECT taizhang_append_claims(%s, %s)", (["rec-x"], ["x"]), "go with the events"),
+        ("SELECT taizhang_append_keys(%s, %s, %s::bytea[])", (["k"], ["mk"], [b"\0"]), "go with the events"),
+    ):
+        assert needle in _refused(pg.urls["clerk"], sql, params)
+    originator = community_id("HZ-001")
+    version, _topic, _state = _last(pg.owner, originator)
+    with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ResidentEnrolled"],
+                              [orjson.dumps({"code": "RZ", "actor": "clerk01"})]))  # fmt: skip
+        conn.execute("SELECT taizhang_append_units(%s, %s, %s)", (["NEW-1"], ["八步区"], ["贺街镇"]))
+    assert "no community of this transaction establishes it" in str(caught.value)
+    with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ResidentEnrolled"],
+                              [orjson.dumps({"code": "RZ", "actor": "clerk01"})]))  # fmt: skip
+        conn.execute("SELECT taizhang_append_keys(%s, %s, %s::bytea[])", (["resident:NEW-1/R1"], ["mk"], [b"\0"]))
+    assert "no event of this transaction is sealed with it" in str(caught.value)
+    assert store_counts(pg.owner) == before
+    pg.cli("admin2").ok(*establish_args({**COMMUNITY, "code": "NEW-1"}), actor="admin02")
+
+
+def test_a_garbage_snapshot_is_ignored_and_reported_once(pg: Store) -> None:
+    """A writer may add snapshots (a cache): one that does not decode must not block the community."""
+    clerk = pg.cli("clerk")
+    clerk.ok("resident", "enroll", "HZ-001", "RG", "--name", "快照", actor="clerk01")
+    originator = community_id("HZ-001")
+    version, _topic, _state = _last(pg.owner, originator)
+    with psycopg.connect(pg.urls["clerk"]) as conn:
+        conn.execute(
+            "INSERT INTO taizhang_snapshots (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)",
+            (originator, version, "taizhang:Community.Snapshot", b"\xff not json"),
+        )
+    first = clerk.ok("resident", "update", "HZ-001", "RG", "--grid", "G1", actor="clerk01")
+    notes = [line for line in first.stderr.splitlines() if "snapshot" in line]
+    assert len(notes) == 1 and f"ignored the snapshot of aggregate {originator} at version {version}" in notes[0]
+    Cli(pg.owner, pg.key).ok("projections", "run", actor="boss")  # the views are the worker's (or the owner's)
+    listed = clerk.json("resident", "list", "HZ-001", actor="clerk01")
+    assert "RG" in {r["code"] for r in listed}
+    _verify_intact(pg)
+
+
+def test_an_older_store_loses_the_writers_insert_on_upgrade(pg: Store) -> None:
+    """A store made before taizhang_append granted writers INSERT; opening it with this version takes that away."""
+    with psycopg.connect(pg.owner) as conn:
+        conn.execute("GRANT INSERT ON taizhang_events, taizhang_commits, taizhang_chain, record_claims, "
+                     "community_units, data_keys TO taizhang_writer")  # fmt: skip
+        conn.execute("UPDATE taizhang_settings SET value = '5' WHERE key = 'schema_version'")
+    with psycopg.connect(pg.urls["clerk"]) as conn:  # the old hole, as it was
+        conn.execute("INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
+        conn.rollback()
+    Cli(pg.owner, pg.key).ok("community", "list", actor="boss")  # the owner's upgrade runs on open
+    pg.cli("clerk").ok("projections", "status", actor="clerk01")
+    with psycopg.connect(pg.owner) as conn:
+        row = conn.execute("SELECT value FROM taizhang_settings WHERE key = 'schema_version'").fetchone()
+    assert row is not None and row[0] != "5"
+    assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
+    assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO taizhang_chain VALUES (1000, '\\x00')")
