@@ -33,7 +33,7 @@ from eventsourcing.application import AggregateNotFoundError
 from commands.context import Env, MalformedInput, Refused
 from domain.actors import ACTORS_ID, Actor, Actors, Scope, parse_scope
 from domain.units import UnitRef, parse_unit
-from infra.store import StoreError
+from infra.store import HiddenEvent, StoreError
 
 ALL_ROLES = frozenset({"admin", "clerk", "supervisor", "auditor"})
 
@@ -293,7 +293,12 @@ def authorise(env: Env, path: str, params: Mapping[str, Any]) -> None:
         service = env.service()
     except StoreError:
         return  # no store: nothing to protect, and the command says so itself
-    actors = load_actors(service)
+    try:
+        actors = load_actors(service)
+    except HiddenEvent:
+        if path == "audit verify":
+            return  # the actors cannot be trusted; the one command that names what was done to them runs
+        raise
     if actors is None:
         return  # access control is off until the store has an actor
     name = (env.actor or "").strip()

@@ -378,6 +378,9 @@ CATALOGUE: dict[str, str] = {
     "{option}: must not be empty": "{option}：不能为空",
     "--township: expected COUNTY/NAME, got {value}": "--township：应为 COUNTY/NAME，而不是 {value}",
     "--from {first} is after --to {last}": "--from {first} 晚于 --to {last}",
+    "the log holds an event of aggregate {id} stored under its id in another form (position {n:int}); nothing was done: run taizhang audit verify": (
+        "日志中有聚合 {id} 的事件以另一种形式的编号存储（位置 {n}）；未执行任何操作：请运行 taizhang audit verify"
+    ),
     "--as-of and --at-position: give at most one": "--as-of 和 --at-position：最多只能给一个",
     "--at-position: must be 0 or more, got {value}": "--at-position：必须不小于 0，而不是 {value}",
     "--output: required with --format xlsx": "--output：使用 --format xlsx 时必须给出",

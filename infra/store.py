@@ -27,6 +27,10 @@ class StoreError(Exception):
     """The store is missing, unreachable or not a taizhang store."""
 
 
+class HiddenEvent(StoreError):
+    """An aggregate's event stored under its id in another form (SQLite): refused on read (exit 1)."""
+
+
 class BadURL(ValueError):
     """The --db value cannot be understood (exit 2)."""
 

@@ -19,7 +19,7 @@ import pytest
 
 from commands.app import LedgerService
 from infra.store import parse_url
-from tests.e2e.conftest import Cli, error_line, sqlite_path
+from tests.e2e.conftest import COMMUNITY, Cli, backend_of, error_line, establish_args, sqlite_path, store_counts
 from tests.e2e.test_audit_chain_cli import history
 from tests.integration.test_service import sql
 
@@ -189,3 +189,26 @@ def test_a_sqlite_row_the_walk_cannot_decode_is_named_in_one_line(sqlite_url: st
     run_sql(store.url, f"UPDATE stored_events SET {change.format(dashed=dashed)} WHERE rowid = {position}")
     for extra in ([], ["--community", "HZ-001"]):
         error_line(store("audit", "verify", *extra, actor=None), 1, needle.format(dashed=dashed))
+
+
+@pytest.mark.parametrize("form", ["upper", "spaced"])
+def test_an_event_hidden_under_another_form_of_its_id_is_refused_on_read(run: Cli, form: str) -> None:
+    """The attack of the issue on SQLite: the revocation of a clerk stored under its id upper-cased
+    (or with a space the chain's bytes.fromhex skips) would revive the clerk. Every command that loads
+    the actors refuses instead, and nothing is written; the same for a community's hidden event."""
+    if backend_of(run.url) != "sqlite":
+        pytest.skip("a uuid column on PostgreSQL has one form (see the test above)")
+    run.ok("init", "--admin", "admin01", actor=None)
+    run.ok(*establish_args(COMMUNITY), actor="admin01")
+    run.ok("actor", "add", "clerk01", "--role", "clerk", "--scope", "community:HZ-001", actor="admin01")
+    run.ok("actor", "revoke", "clerk01", "--reason", "调离岗位", actor="admin01")
+    error_line(run("resident", "enroll", "HZ-001", "R1", "--name", "张秀英", actor="clerk01"), 1, "clerk01")
+    revoked = last_position(run.url, "sqlite")
+    edit = "upper(originator_id)" if form == "upper" else "substr(originator_id, 1, 8) || ' ' || substr(originator_id, 9)"
+    run_sql(run.url, f"UPDATE stored_events SET originator_id = {edit} WHERE rowid = {revoked}")
+    before = store_counts(run.url)
+    for actor, args in (("clerk01", ("resident", "enroll", "HZ-001", "R1", "--name", "张秀英")),
+                        ("admin01", ("community", "list"))):  # fmt: skip
+        error_line(run(*args, actor=actor), 1, "stored under its id in another form", f"position {revoked}")
+    assert store_counts(run.url) == before
+    error_line(run("audit", "verify", actor="admin01"), 1, f"position {revoked}: originator id")
