@@ -32,7 +32,7 @@ def instant(text: str) -> datetime:
 def in_zone(text: str, zone: str) -> bool:
     """Whether an ISO time carries the offset `zone` has at that instant."""
     moment = instant(text)
-    return moment.utcoffset() == ZoneInfo(zone).utcoffset(moment.replace(tzinfo=None))
+    return moment.utcoffset() == moment.astimezone(ZoneInfo(zone)).utcoffset()
 
 
 def filled(cli: Cli, *init: str) -> str:

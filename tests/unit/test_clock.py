@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from commands import clock
@@ -24,7 +24,7 @@ FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
 
 # Stored recorded times: fixed-width UTC text to the millisecond, over years that cross DST changes.
 instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)).map(
-    lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000, tzinfo=UTC)
+    lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000, tzinfo=UTC, fold=0)
 )
 
 
@@ -33,11 +33,16 @@ def stored(moment: datetime) -> str:
 
 
 @given(instants, st.sampled_from(ZONES))
+@example(datetime(2010, 3, 14, 10, 0, tzinfo=UTC), ZoneInfo("America/Los_Angeles"))  # clocks spring forward
+@example(datetime(2010, 11, 7, 9, 30, tzinfo=UTC), ZoneInfo("America/Los_Angeles"))  # the repeated hour
+@example(datetime(2010, 3, 14, 2, 0, tzinfo=UTC), ZoneInfo("America/Los_Angeles"))  # found by hypothesis
 def test_json_time_reads_back_as_exactly_that_millisecond(moment: datetime, tz: ZoneInfo) -> None:
     shown = clock.shown(stored(moment), tz)
     assert shown is not None
     text = orjson.loads(render_json([{"recorded_at": shown}]))[0]["recorded_at"]
-    assert datetime.fromisoformat(text) == moment and datetime.fromisoformat(text).utcoffset() == tz.utcoffset(moment)
+    # The instant itself, with the offset the zone has at that instant (ZoneInfo.utcoffset reads a wall time).
+    assert datetime.fromisoformat(text) == moment
+    assert datetime.fromisoformat(text).utcoffset() == moment.astimezone(tz).utcoffset()
     assert clock.as_of(text, tz, FAR_FUTURE) == stored(moment)
 
 
