@@ -112,8 +112,11 @@ def span(value: str, tz: tzinfo) -> tuple[datetime, datetime]:
     if unit == tabular.DAY:
         next_day = datetime.combine(start.date() + timedelta(days=1), start.time(), start.tzinfo)
         return start, next_day.astimezone(UTC) - ONE_MS
-    start = start.astimezone(UTC)  # an instant: aware arithmetic within one zone is wall-clock arithmetic
-    return start, start + max(unit, ONE_MS) - ONE_MS
+    # A local time in the hour that daylight saving repeats names two units: it begins with the
+    # first and ends with the second, so it reads back as a state that includes either event.
+    first = start.replace(fold=0).astimezone(UTC)  # an instant: aware arithmetic in one zone is wall-clock
+    last = start.replace(fold=1).astimezone(UTC)
+    return first, last + max(unit, ONE_MS) - ONE_MS
 
 
 def as_of(value: str, tz: tzinfo, now: datetime) -> str:
