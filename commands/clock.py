@@ -73,8 +73,6 @@ TIME_FIELDS: dict[str, int] = {
     "sealed_at": RECORDED,
     "filed_at": RECORDED,
     "established_at": RECORDED,
-    "closed_at": RECORDED,
-    "reopened_at": RECORDED,
     "occurred_at": SERVICE,
 }
 
