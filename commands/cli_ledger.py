@@ -12,7 +12,7 @@ import click
 from commands import clock, files, labels, tabular
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
 from commands.output import emit
-from commands.progress import Progress
+from commands.views import prepared_views  # noqa: F401  (cli_assess, cli_people import it from here)
 from domain.vocab import CATEGORIES, KINDS
 from projections import filters as queries
 
@@ -134,14 +134,6 @@ def parse_as_of(env: Env, value: str) -> str:
         return clock.as_of(value, tz, datetime.now(tz))
     except ValueError as e:
         raise MalformedInput(f"--as-of: {e}") from None
-
-
-def prepared_views(env: Env, wait: float | None) -> Any:
-    """The open store's views, caught up (SQLite) or with their lag reported (PostgreSQL)."""
-    views = env.views()
-    with Progress("updating the ledger", 0) as bar:
-        views.prepare(wait=wait, progress=lambda done, total: bar.set(done, total), warn=env.warn)
-    return views
 
 
 def _check_output(fmt: str, output: Path | None, force: bool) -> None:
