@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,6 +47,7 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
     """
     actor = env.writer()
     service = env.service()
+    _views_current_around_the_save(env, service)
     bars: list[Progress] = []
     columns = i18n.import_terms(kind)  # a row's field named as the clerk's sheet names it
 
@@ -66,6 +68,8 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
     finally:
         if bars and bars[-1].enabled:
             bars[-1].__exit__(None, None, None)
+    if result.added and service.store.backend == "sqlite":
+        _catch_up_after(env)
     for problem in result.problems:
         click.echo(i18n.translate(f"skipped {problem}", env.lang, terms=columns), err=True)
     if fmt == "json":
@@ -74,6 +78,34 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
         # format_filename: a file name of bytes that are not UTF-8 still prints.
         name = click.format_filename(file.name)
         click.echo(f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}")
+
+
+def _views_current_around_the_save(env: Env, service: Any) -> None:
+    """SQLite: right before the import's one long transaction, bring the views to the head of the
+    log, so that readers find them current while the import holds the write lock and never need
+    it (commands.views; docs/decisions: reads without the write lock)."""
+    if service.store.backend != "sqlite":
+        return
+    checked = service.app.before_write
+
+    def before_write() -> None:
+        if checked is not None:
+            checked()
+        env.views().settle()
+
+    service.app.before_write = before_write
+
+
+def _catch_up_after(env: Env) -> None:
+    """SQLite: project what the import added, in short batches (readers read between them), so the
+    next query need not. The import is saved already: a failure here is a note, not an error."""
+    from commands.views import prepared_views
+    from infra.store import StoreError
+
+    try:
+        prepared_views(env, None)
+    except StoreError as e:
+        env.warn(f"the import is saved; the ledger views were not brought up to date ({e}): the next query will")
 
 
 def register(group: click.Group) -> None:

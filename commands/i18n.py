@@ -477,6 +477,9 @@ CATALOGUE: dict[str, str] = {
     ),
     "the ledger views are {lag:int} event(s) behind the log and another writer has held the store for {seconds}s; "
     "try again when it has finished": "台账视图落后日志 {lag} 个事件，另一写入进程已占用台账库 {seconds} 秒；请待其完成后重试",
+    "the import is saved; the ledger views were not brought up to date ({error:msg}): the next query will": (
+        "导入已保存；台账视图未能更新（{error}）：下一次查询时会更新"
+    ),
     "the init of the store at {store} did not finish; run taizhang {command} again as its owner": (
         "{store} 处台账库的初始化没有完成；请以其所有者身份再次运行 taizhang {command}"
     ),

@@ -53,7 +53,15 @@ class Views:
     """The views of one store. `service` may be a function that opens it: the light path
     (SQLite, views current) never needs the application."""
 
-    def __init__(self, service: LedgerService | Callable[[], LedgerService], store: StoreURL | None = None) -> None:
+    def __init__(
+        self,
+        service: LedgerService | Callable[[], LedgerService],
+        store: StoreURL | None = None,
+        *,
+        light: Callable[[], bool] | None = None,
+    ) -> None:
+        """`light()` says whether the store is known sound without the application (Env.open_to_all)."""
+        self._light = light
         if callable(service):
             self._open, self._service = service, None
         else:
@@ -123,6 +131,8 @@ class Views:
     ) -> int:
         """Make the views ready to read; returns the lag (events not yet projected)."""
         if self.embedded:
+            if self._service is None and not (self._light is not None and self._light()):
+                self.service  # noqa: B018  (opening the store checks it: missing, unfinished, old schema)
             self.settle(progress)
             return 0
         self.runner.ensure_tables()
