@@ -141,20 +141,44 @@ def _known_message(error: Exception) -> str:
 # this table against the commands themselves, so the listing cannot drift from them.
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "init": (("cli_store",), "Create an empty store and its master key file (and, with --admin, its first admin)."),
-    "demo": (("cli_store",), "Fill an empty store with a Hezhou-like sample: 5 counties, 60 communities, 3 months of services."),
+    "demo": (
+        ("cli_store",),
+        "Fill an empty store with a Hezhou-like sample: 5 counties, 60 communities, 3 months of services.",
+    ),
     "community": (("cli_community",), "Communities (新型农村社区): establish one, list them."),
-    "resident": (("cli_people", "cli_privacy"), "Residents served by a community (names and birth dates are stored encrypted)."),
-    "provider": (("cli_people",), "Service providers: party members, cadres, volunteers, grid workers, social workers, staff."),
+    "resident": (
+        ("cli_people", "cli_privacy"),
+        "Residents served by a community (names and birth dates are stored encrypted).",
+    ),
+    "provider": (
+        ("cli_people",),
+        "Service providers: party members, cadres, volunteers, grid workers, social workers, staff.",
+    ),
     "service": (("cli_service",), "Service records: record, correct, void."),
     "import": (("cli_import",), "Import a CSV or XLSX file of communities, residents, providers or services."),
     "ledger": (("cli_ledger", "cli_closing"), "The service-information ledgers (服务信息台账): entries and summaries."),
     "projections": (("cli_projections",), "The ledger views rebuilt from the events: status, rebuild, run."),
-    "official": (("cli_accountability",), "Officials who answer for units: county and township secretaries, contact-point cadres."),
-    "duty": (("cli_accountability",), "Responsibilities (书记负总责, 党员干部联系点): who answers for which unit, from when."),
-    "visit-plan": (("cli_accountability",), "Key visits to hardship cases (困难对象重点巡访): how often each must be visited, and by whom."),
+    "official": (
+        ("cli_accountability",),
+        "Officials who answer for units: county and township secretaries, contact-point cadres.",
+    ),
+    "duty": (
+        ("cli_accountability",),
+        "Responsibilities (书记负总责, 党员干部联系点): who answers for which unit, from when.",
+    ),
+    "visit-plan": (
+        ("cli_accountability",),
+        "Key visits to hardship cases (困难对象重点巡访): how often each must be visited, and by whom.",
+    ),
     "pairing": (("cli_accountability",), "Pair a provider with a resident (结对帮扶), or end the pairing."),
-    "target": (("cli_accountability",), "Targets per unit and period (目标分解督办): set them, and decompose them to the units below."),
-    "supervise": (("cli_accountability",), "Supervised items (督办事项): open one for a unit with a due date; resolve it."),
+    "target": (
+        ("cli_accountability",),
+        "Targets per unit and period (目标分解督办): set them, and decompose them to the units below.",
+    ),
+    "supervise": (
+        ("cli_accountability",),
+        "Supervised items (督办事项): open one for a unit with a due date; resolve it.",
+    ),
     "debrief": (("cli_accountability",), "Special debriefings (专项述职) by the officials who answer for a unit."),
     "assess": (("cli_assess",), "Accountability assessment (考核) of townships or counties, scored from the evidence."),
     "visits": (("cli_assess",), "Key visits (重点巡访) as planned and as delivered."),
@@ -162,9 +186,15 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("cli_assess", "cli_audit_chain", "cli_history", "cli_privacy"),
         "Audits: who answered for what (and, later, the history and its proofs).",
     ),
-    "actor": (("cli_actor",), "Actors (who may do what, where): admins, clerks, supervisors and auditors, each with a scope."),
+    "actor": (
+        ("cli_actor",),
+        "Actors (who may do what, where): admins, clerks, supervisors and auditors, each with a scope.",
+    ),
     "keys": (("cli_privacy",), "The master key that wraps every data key."),
-    "backup": (("cli_privacy",), "Copy a SQLite store to FILE, consistently, while clerks keep writing (SQLite's online backup)."),
+    "backup": (
+        ("cli_privacy",),
+        "Copy a SQLite store to FILE, consistently, while clerks keep writing (SQLite's online backup).",
+    ),
 }
 
 
@@ -257,7 +287,12 @@ class LazyGroup(TaizhangGroup):
     metavar="URL",
     help="The store: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB. Env: TAIZHANG_DB.",
 )
-@click.option("--actor", envvar="TAIZHANG_ACTOR", metavar="ID", help="Who acts; required to write, and by every command once the store has actors. Env: TAIZHANG_ACTOR.")
+@click.option(
+    "--actor",
+    envvar="TAIZHANG_ACTOR",
+    metavar="ID",
+    help="Who acts; required to write, and by every command once the store has actors. Env: TAIZHANG_ACTOR.",
+)
 @click.option(
     "--lang",
     envvar="TAIZHANG_LANG",

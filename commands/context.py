@@ -177,7 +177,9 @@ class Env:
         if self._views is None:
             from commands.views import Views
 
-            self._views = Views(self.service, self.store, light=self.open_to_all)  # opens the application only if it must
+            self._views = Views(
+                self.service, self.store, light=self.open_to_all
+            )  # opens the application only if it must
         return self._views
 
     def warn(self, message: str) -> None:

@@ -117,9 +117,7 @@ class Views:
             from infra.runner import Runner, engines
 
             self._settler_engine = engines(self.store, lock_wait=0)[0]
-            self._settler = Runner(
-                self.service.recorder, self._settler_engine, make_projections(), self.store.backend
-            )
+            self._settler = Runner(self.service.recorder, self._settler_engine, make_projections(), self.store.backend)
         return self._settler
 
     def prepare(

@@ -20,9 +20,13 @@ from typing import Any
 from uuid import UUID
 
 # An originator id as the chain reads it (infra.sqlitestore._SAME_ID): case and ASCII whitespace do not count.
-SAME_ID = "lower(" + "".join("replace(" for _ in range(6)) + "originator_id" + "".join(
-    f", char({code}), '')" for code in (9, 10, 11, 12, 13, 32)
-) + ")"
+SAME_ID = (
+    "lower("
+    + "".join("replace(" for _ in range(6))
+    + "originator_id"
+    + "".join(f", char({code}), '')" for code in (9, 10, 11, 12, 13, 32))
+    + ")"
+)
 EVENTS_TABLE = "stored_events"  # eventsourcing.sqlite's application table
 ACTORS_ID = UUID("72868959-31f8-5d87-a7d2-cea898395fe3")  # domain.actors.ACTORS_ID (a test keeps them equal)
 
@@ -124,9 +128,7 @@ def view_state(raw: sqlite3.Connection) -> ViewState:
         rows = raw.execute("SELECT projection, position, version FROM ledger_tracking").fetchall()
     except sqlite3.OperationalError:  # no views yet, or views made before they had versions
         rows = []
-    return ViewState(
-        int(head), {r[0]: int(r[1]) for r in rows}, {r[0]: int(r[2]) for r in rows}
-    )
+    return ViewState(int(head), {r[0]: int(r[1]) for r in rows}, {r[0]: int(r[2]) for r in rows})
 
 
 def settings(raw: sqlite3.Connection) -> dict[str, str]:
@@ -138,7 +140,5 @@ def settings(raw: sqlite3.Connection) -> dict[str, str]:
 
 def has_events_of(raw: sqlite3.Connection, aggregate: UUID) -> bool:
     """Whether the log holds any event of `aggregate`, under its id in any form (infra.sqlitestore)."""
-    row = raw.execute(
-        f"SELECT 1 FROM {EVENTS_TABLE} WHERE {SAME_ID} = ? LIMIT 1", (aggregate.hex,)
-    ).fetchone()
+    row = raw.execute(f"SELECT 1 FROM {EVENTS_TABLE} WHERE {SAME_ID} = ? LIMIT 1", (aggregate.hex,)).fetchone()
     return row is not None

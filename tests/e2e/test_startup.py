@@ -42,7 +42,12 @@ def run_probe(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[s
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     return done, set(json.loads(out.read_text()))
 
@@ -96,7 +101,9 @@ def test_the_root_help_lists_every_command_with_the_help_the_command_has() -> No
     lazy = CliRunner().invoke(cli, ["--help"]).output
     assert set(COMMANDS) == set(cli.commands)  # `commands` loads every command module
     for name, (_modules, text) in COMMANDS.items():
-        assert cli.commands[name].get_short_help_str(10_000) == click.Command(name, help=text).get_short_help_str(10_000)
+        assert cli.commands[name].get_short_help_str(10_000) == click.Command(name, help=text).get_short_help_str(
+            10_000
+        )
     # Now that every command is loaded, click lists them from the commands themselves: the same text.
     assert CliRunner().invoke(cli, ["--help"]).output == lazy
 

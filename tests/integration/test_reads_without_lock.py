@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -28,6 +29,7 @@ from commands.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TAIZHANG_VARS = ("TAIZHANG_DB", "TAIZHANG_ACTOR", "TAIZHANG_LANG", "TAIZHANG_KEY_FILE", "TAIZHANG_TZ")
+CLI = [sys.executable, "-m", "commands.cli"]
 READERS = 8
 IMPORT_ROWS = 20_000  # twenty batches of the runner: the bench (tests/perf/bench_reads.py) imports 100,000
 
@@ -36,7 +38,7 @@ pytestmark = pytest.mark.slow
 # Is the writers' lock held right now? SQLite: a write transaction cannot begin (busy_timeout 0;
 # when it can, it is given back at once). PostgreSQL: another session holds the lock every
 # append takes on the events table (infra.pgappend), seen in pg_locks without taking anything.
-PROBE = '''
+PROBE = """
 def make_probe(url):
     if url.startswith("sqlite:///"):
         import sqlite3
@@ -61,11 +63,13 @@ def make_probe(url):
             "AND mode = 'ExclusiveLock' AND granted AND pid <> pg_backend_pid())"
         ).fetchone()[0]
     return probe
-'''
+"""
 
 # Polls `ledger summary` (the command's whole path, in process) until told to stop; one JSON line per read.
-POLLER = PROBE + '''
-import json, sys
+POLLER = (
+    PROBE
+    + """
+import json, sys, time
 from pathlib import Path
 from click.testing import CliRunner
 from commands.cli import cli
@@ -74,17 +78,20 @@ probe = make_probe(url)
 with open(out, "w") as f:
     while not Path(stop).exists():
         before = probe()
+        start = time.perf_counter()
         result = CliRunner().invoke(cli, ["--db", url, "--key-file", key, "ledger", "summary", "--by", "county", "--format", "json"])
+        seconds = time.perf_counter() - start  # printed by tests/perf/bench_reads.py, never asserted
         after = probe()
         records = sum(r["records"] for r in json.loads(result.stdout)) if result.exit_code == 0 else None
-        f.write(json.dumps({"exit": result.exit_code, "records": records, "locked": [before, after]}) + "\\n")
+        f.write(json.dumps({"exit": result.exit_code, "records": records, "locked": [before, after], "seconds": seconds}) + "\\n")
         f.flush()
-'''
+"""
+)
 
 # Holds the writers' lock until told to let go: SQLite BEGIN IMMEDIATE; PostgreSQL the events
 # table's EXCLUSIVE lock (what every append takes) and the projections' tracking rows FOR UPDATE
 # (what a projection worker takes).
-HOLDER = '''
+HOLDER = """
 import sys, time
 from pathlib import Path
 url, held, release = sys.argv[1:4]
@@ -102,11 +109,11 @@ deadline = time.monotonic() + 300
 while not Path(release).exists() and time.monotonic() < deadline:
     time.sleep(0.02)
 c.rollback() if not url.startswith("sqlite:///") else c.execute("ROLLBACK")
-'''
+"""
 
 # One reader: the views made ready as a query does (Views.prepare), then, inside its read
 # transaction, it marks its arrival and waits until all readers have arrived.
-READER = '''
+READER = """
 import json, sys, time
 from pathlib import Path
 from commands.context import Env
@@ -125,7 +132,7 @@ with views.read() as conn:
     met = len(list(Path(meeting).iterdir()))
 Path(out).write_text(json.dumps({"met": met, "records": sum(r["records"] for r in rows)}))
 env.close()
-'''
+"""
 
 
 def _env() -> dict[str, str]:
@@ -136,7 +143,12 @@ def _env() -> dict[str, str]:
 
 def _python(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -149,8 +161,23 @@ def _ok(db: str, key: Path, *args: str) -> str:
 def _store(db: str, key: Path) -> None:
     """One community with residents and providers, established in 2025."""
     _ok(db, key, "init", *(() if db.startswith("sqlite") else ("--no-access-control",)))
-    _ok(db, key, "community", "establish", "C1", "--name", "石门社区", "--county", "八步区", "--township", "贺街镇",
-        "--village", "石门村", "--established-on", "2025-01-01")
+    _ok(
+        db,
+        key,
+        "community",
+        "establish",
+        "C1",
+        "--name",
+        "石门社区",
+        "--county",
+        "八步区",
+        "--township",
+        "贺街镇",
+        "--village",
+        "石门村",
+        "--established-on",
+        "2025-01-01",
+    )
     for code in ("R1", "R2", "R3"):
         _ok(db, key, "resident", "enroll", "C1", code, "--name", f"居民{code}", "--category", "留守老人")
     for code in ("P1", "P2"):
@@ -164,8 +191,16 @@ def services_csv(path: Path, rows: int) -> Path:
         writer.writerow(["community", "kind", "residents", "providers", "occurred_at", "minutes"])
         for i in range(rows):
             day, minute = divmod(i, 1000)
-            writer.writerow(["C1", "life_care", f"R{i % 3 + 1}", f"P{i % 2 + 1}",
-                             f"2025-{day % 12 + 1:02d}-{day % 28 + 1:02d} 08:{minute % 60:02d}", 1 + minute % 600])
+            writer.writerow(
+                [
+                    "C1",
+                    "life_care",
+                    f"R{i % 3 + 1}",
+                    f"P{i % 2 + 1}",
+                    f"2025-{day % 12 + 1:02d}-{day % 28 + 1:02d} 08:{minute % 60:02d}",
+                    1 + minute % 600,
+                ]
+            )
     return path
 
 
@@ -174,23 +209,33 @@ def _summary_records(db: str, key: Path) -> int:
     return sum(r["records"] for r in json.loads(out))
 
 
-def test_a_reader_answers_while_an_import_holds_the_write_lock(db_url: str, tmp_path: Path) -> None:
+def import_while_polling(db_url: str, tmp_path: Path, rows: int) -> tuple[int, list[dict[str, Any]], float]:
+    """Import `rows` services in one process while another polls `ledger summary`; returns the
+    records before the import, every read, and the import's wall time (tests/perf/bench_reads.py)."""
     key = tmp_path / "taizhang.key"
     _store(db_url, key)
     before = _summary_records(db_url, key)  # the views current before the import begins
-    data = services_csv(tmp_path / "services.csv", IMPORT_ROWS)
+    data = services_csv(tmp_path / "services.csv", rows)
     stop, polls = tmp_path / "stop", tmp_path / "polls.jsonl"
     poller = _python(POLLER, db_url, str(key), str(stop), str(polls))
     try:
         while not polls.exists() or not polls.read_text():
+            assert poller.poll() is None, poller.communicate()
             time.sleep(0.05)  # the reader is reading
+        start = time.perf_counter()
         importer = subprocess.run(
-            [sys.executable, "-m", "commands.cli", "--db", db_url, "--key-file", str(key), "--actor", "clerk01",
-             "import", "services", str(data), "--format", "json"],
-            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900, check=False,
+            [*CLI, "--db", db_url, "--key-file", str(key), "--actor", "clerk01", "import", "services", str(data)]
+            + ["--format", "json"],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
         )
+        elapsed = time.perf_counter() - start
         assert importer.returncode == 0, importer.stderr
-        assert json.loads(importer.stdout)["added"] == IMPORT_ROWS
+        assert json.loads(importer.stdout)["added"] == rows
         seen = len(polls.read_text().splitlines())
         while len(polls.read_text().splitlines()) < seen + 3:
             time.sleep(0.05)  # a few reads after the import returned
@@ -198,14 +243,17 @@ def test_a_reader_answers_while_an_import_holds_the_write_lock(db_url: str, tmp_
         stop.touch()
         _out, err = poller.communicate(timeout=120)
     assert poller.returncode == 0, err
-    reads = [json.loads(line) for line in polls.read_text().splitlines()]
+    return before, [json.loads(line) for line in polls.read_text().splitlines()], elapsed
+
+
+def test_a_reader_answers_while_an_import_holds_the_write_lock(db_url: str, tmp_path: Path) -> None:
+    before, reads, _elapsed = import_while_polling(db_url, tmp_path, IMPORT_ROWS)
     assert all(r["exit"] == 0 for r in reads), [r for r in reads if r["exit"]]
     after = before + IMPORT_ROWS
     # Every answer is the ledger before the import or after it: never a part of it.
     assert {r["records"] for r in reads} <= {before, after}
     # Reads that began and ended while the import's transaction held the lock, and answered.
     under_the_import = [r for r in reads if r["locked"] == [True, True] and r["records"] == before]
-    print(f"{len(reads)} reads, {len(under_the_import)} of them while the import held the lock")
     assert len(under_the_import) >= 2, reads
     if db_url.startswith("sqlite"):
         # The import caught the views up itself, in batches, before it returned.
@@ -215,8 +263,23 @@ def test_a_reader_answers_while_an_import_holds_the_write_lock(db_url: str, tmp_
 def test_eight_readers_read_at_once_while_a_writer_holds_the_lock(db_url: str, tmp_path: Path) -> None:
     key = tmp_path / "taizhang.key"
     _store(db_url, key)
-    _ok(db_url, key, "service", "record", "C1", "--kind", "life_care", "--resident", "R1", "--provider", "P1",
-        "--at", "2025-03-05 09:30", "--minutes", "30")
+    _ok(
+        db_url,
+        key,
+        "service",
+        "record",
+        "C1",
+        "--kind",
+        "life_care",
+        "--resident",
+        "R1",
+        "--provider",
+        "P1",
+        "--at",
+        "2025-03-05 09:30",
+        "--minutes",
+        "30",
+    )
     if not db_url.startswith("sqlite"):
         _ok(db_url, key, "projections", "run")  # a worker's job on PostgreSQL
     records = _summary_records(db_url, key)
@@ -230,7 +293,8 @@ def test_eight_readers_read_at_once_while_a_writer_holds_the_lock(db_url: str, t
             time.sleep(0.02)
         outs = [tmp_path / f"reader{i}.json" for i in range(READERS)]
         readers = [
-            _python(READER, db_url, str(key), str(meeting), f"r{i}", str(READERS), str(out)) for i, out in enumerate(outs)
+            _python(READER, db_url, str(key), str(meeting), f"r{i}", str(READERS), str(out))
+            for i, out in enumerate(outs)
         ]
         for reader in readers:
             _out, err = reader.communicate(timeout=300)

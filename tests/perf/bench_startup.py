@@ -56,7 +56,12 @@ def median_of(args: list[str], cwd: Path, runs: int) -> float:
 
 def top_imports(args: list[str], cwd: Path, count: int = 10) -> list[tuple[int, str]]:
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", *args[1:]], cwd=cwd, env=_env(), capture_output=True, text=True, check=False
+        [sys.executable, "-X", "importtime", *args[1:]],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     found: list[tuple[int, str]] = []
     for line in done.stderr.splitlines():
