@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from commands import files, models
+from commands import files
 from commands.messages import one_line
 from commands.snapshots import CheckedSnapshots
 from domain.actors import ACTORS_ID, Actors
@@ -41,6 +41,9 @@ from infra.store import (
     prune_snapshots,
     store_exists,
 )
+
+if TYPE_CHECKING:
+    from commands import models
 
 T = TypeVar("T")
 
@@ -348,6 +351,8 @@ class LedgerService:
         return datetime.now(self.tz)
 
     def validate(self, model: type[T], data: dict[str, Any]) -> T:
+        from commands import models  # pydantic: imported by the commands that validate
+
         return models.validate(model, data, tz=self.tz, now=self.now())  # type: ignore[arg-type]
 
     # ---- keys ----------------------------------------------------------------------------
@@ -824,6 +829,8 @@ def check_zone(zone: str) -> ZoneInfo:
     try:
         return ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
+        from commands import models
+
         raise models.Malformed("--tz", f"unknown time zone {zone!r}") from None
 
 

@@ -6,10 +6,7 @@ from datetime import date
 
 import click
 
-from commands import models
-from commands.accountability import period_arg, text_arg, unit_arg
 from commands.cli_ledger import ledger
-from commands.closing import close_period, reopen_period
 from commands.context import Env, pass_env, write_format_option
 from commands.output import emit_write
 
@@ -45,6 +42,10 @@ def close(env: Env, unit: str, period: str, reason: str, fmt: str) -> None:
       taizhang --actor sup01 ledger close --unit township:八步区/贺街镇 --period 2026-03 --reason 三月台账结账
       taizhang --actor sup01 ledger close --unit county:八步区 --period 2026-Q1 --reason 一季度结账
     """
+    from commands import models
+    from commands.accountability import period_arg, text_arg, unit_arg
+    from commands.closing import close_period
+
     actor = env.writer()
     ref, span = unit_arg(unit), period_arg(period)
     why = text_arg(reason, "--reason")
@@ -74,6 +75,9 @@ def reopen(env: Env, unit: str, period: str, reason: str, fmt: str) -> None:
     Example:
       taizhang --actor sup01 ledger reopen --unit township:八步区/贺街镇 --period 2026-03 --reason 补录漏登记录
     """
+    from commands.accountability import period_arg, text_arg, unit_arg
+    from commands.closing import reopen_period
+
     actor = env.writer()
     ref, span = unit_arg(unit), period_arg(period)
     why = text_arg(reason, "--reason")

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from commands import clock, files, labels, tabular
+from commands import clock, files, labels
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
 from commands.output import emit
 from commands.views import prepared_views  # noqa: F401  (cli_assess, cli_people import it from here)
@@ -87,6 +87,8 @@ def parse_unit(community: str | None, township: str | None, county: str | None) 
 def _day(option: str, value: str | None) -> date | None:
     if value is None:
         return None
+    from commands import tabular
+
     try:
         return tabular.parse_date(value)
     except tabular.CellError as e:

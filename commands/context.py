@@ -44,6 +44,7 @@ class Env:
     _views: Any = field(default=None, repr=False)
     _writes: bool = field(default=False, repr=False)
     _open_to_all: bool | None = field(default=None, repr=False)
+    _settings: dict[str, str] = field(default_factory=dict, repr=False)
     notes: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -92,7 +93,7 @@ class Env:
             return False
         try:
             raw.execute("BEGIN")
-            settings = litesql.settings(raw)
+            settings = self._settings = litesql.settings(raw)
             if not settings.get("format_version") or settings.get("pending_admin"):
                 return False
             if settings.get("schema_version") != SCHEMA_VERSION:
@@ -126,6 +127,8 @@ class Env:
 
     def zone(self) -> ZoneInfo:
         """The store's time zone (or TAIZHANG_TZ / Asia/Shanghai when there is no store)."""
+        if self._service is None and self.open_to_all():  # read without opening the application
+            return ZoneInfo(self._settings.get("time_zone", DEFAULT_TZ))
         try:
             return self.service().tz
         except StoreError:
