@@ -226,7 +226,7 @@ class LazyGroup(TaizhangGroup):
         self._loaded[name] = cmd
 
     def load(self, name: str) -> click.Command | None:
-        if name not in self._loaded and name in COMMANDS:
+        if name in COMMANDS:  # also when loaded already: another module's register may have added it
             self._import(COMMANDS[name][0])
         return self._loaded.get(name)
 
@@ -237,9 +237,10 @@ class LazyGroup(TaizhangGroup):
     def _import(self, modules: tuple[str, ...]) -> None:
         import importlib
 
-        for module in modules:
-            if module in self._imported:
-                continue
+        todo = [module for module in modules if module not in self._imported]
+        if not todo:
+            return
+        for module in todo:
             self._imported.add(module)
             loaded = importlib.import_module(f"commands.{module}")
             register = getattr(loaded, "register", None)  # some only add subcommands to another's group

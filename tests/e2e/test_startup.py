@@ -135,6 +135,23 @@ def test_a_command_help_in_a_new_process_loads_only_its_modules(tmp_path: Path, 
     assert "commands.cli_accountability" not in modules
 
 
+def test_a_group_another_command_registered_first_still_gets_all_its_subcommands(tmp_path: Path) -> None:
+    """`assess` loads cli_assess, whose register also adds `audit`: a later `audit keygen` must still load
+    the modules that add keygen and the rest to it."""
+    code = (
+        "from commands.cli import cli\n"
+        "for args in (['assess', '-h'], ['resident', 'list', '-h'], ['audit', 'keygen', '-h'], ['audit', 'history', '-h']):\n"
+        "    assert cli.main(args, standalone_mode=False) == 0, args\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in TAIZHANG_VARS}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: taizhang audit keygen" in done.stdout
+
+
 def test_the_light_path_knows_what_the_code_knows() -> None:
     from domain.actors import ACTORS_ID
     from infra.sqlitestore import _SAME_ID
