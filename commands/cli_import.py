@@ -86,12 +86,17 @@ def _views_current_around_the_save(env: Env, service: Any) -> None:
     it (commands.views; docs/decisions: reads without the write lock)."""
     if service.store.backend != "sqlite":
         return
+    from infra.store import StoreError
+
     checked = service.app.before_write
 
     def before_write() -> None:
         if checked is not None:
             checked()
-        env.views().settle()
+        try:
+            env.views().settle()
+        except StoreError:
+            pass  # another writer kept the lock: the import goes on, the views catch up after it
 
     service.app.before_write = before_write
 
