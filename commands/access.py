@@ -235,6 +235,42 @@ POLICY: dict[str, Rule] = {
 }
 
 
+# Every command that writes events: each needs --actor, judged before the store is opened
+# (DESIGN §5: malformed input, exit 2, on a store with actors or without). A test checks
+# this list against the commands whose body calls `Env.writer()`.
+WRITES: frozenset[str] = frozenset(
+    {
+        "actor add",
+        "actor revoke",
+        "community establish",
+        "keys rotate",
+        "resident erase",
+        "resident enroll",
+        "resident update",
+        "resident depart",
+        "provider register",
+        "provider retire",
+        "service record",
+        "service correct",
+        "service void",
+        "import",
+        "visit-plan set",
+        "visit-plan end",
+        "pairing",
+        "official register",
+        "duty assign",
+        "duty end",
+        "debrief file",
+        "target set",
+        "target decompose",
+        "supervise open",
+        "supervise resolve",
+        "ledger close",
+        "ledger reopen",
+    }
+)
+
+
 def _import_permission(params: Mapping[str, Any]) -> str:
     return "admin" if params.get("kind") == "communities" else "record"
 
@@ -399,6 +435,8 @@ def _guarded(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context()
         env = ctx.find_object(Env)
         if env is not None:
+            if path in WRITES:
+                env.require_actor()  # malformed input: before the store is read
             authorise(env, path, ctx.params)
         return callback(*args, **kwargs)
 
