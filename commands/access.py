@@ -112,8 +112,13 @@ def filters(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
         found.append(lookup.locate(UnitRef("community", community=str(params["community"]).strip())))
     if params.get("township"):
         county, sep, name = str(params["township"]).partition("/")
-        if not sep or not county.strip() or not name.strip():
-            raise MalformedInput(f"--township: expected COUNTY/NAME, got {params['township']!r}")
+        if not sep:  # the name alone (ledger entries|summary): placed by the store, as the command places it
+            from commands.cli_ledger import township_of, townships_named
+
+            name = county.strip()
+            county = township_of(townships_named(lookup.recorder.units(), name), name)
+        elif not county.strip() or not name.strip():
+            raise MalformedInput(f"--township: expected COUNTY/NAME or NAME, got {params['township']!r}")
         found.append(UnitRef("township", county=county.strip(), township=name.strip()))
     if params.get("county"):
         found.append(UnitRef("county", county=str(params["county"]).strip()))

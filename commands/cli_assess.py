@@ -11,7 +11,7 @@ import click
 from commands import clock, files, labels
 from commands.accountability import period_arg, unit_arg
 from commands.assess import RubricError, html_page, load_rubric, rank, score_unit, write_xlsx
-from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, unit_options
+from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, resolve_unit, unit_options
 from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env
 from commands.output import emit, render_json
 from domain.units import UnitRef
@@ -230,7 +230,7 @@ def visits_overdue(
     """
     from projections.responsibility import communities_in, overdue_visits
 
-    filter_unit = parse_unit(community, township, county)
+    filter_unit = resolve_unit(env, parse_unit(community, township, county))
     ref = None
     if filter_unit is not None:
         ref = UnitRef(filter_unit.level, county=filter_unit.county or "", township=filter_unit.township or "", community=filter_unit.community or "")

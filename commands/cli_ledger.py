@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from commands import clock, files, labels, tabular
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
 from commands.output import emit
 from commands.progress import Progress
+from domain.units import parse_period
 from domain.vocab import CATEGORIES, KINDS
 from projections import filters as queries
 
@@ -37,7 +39,11 @@ ENTRY_TABLE_FIELDS = [
 
 def unit_options(func: F) -> F:
     func = click.option("--county", metavar="NAME", help="Only this county or district, e.g. 八步区.")(func)
-    func = click.option("--township", metavar="COUNTY/NAME", help="Only this township, e.g. 八步区/贺街镇.")(func)
+    func = click.option(
+        "--township",
+        metavar="[COUNTY/]NAME",
+        help="Only this township, e.g. 八步区/贺街镇, or 贺街镇 alone where no other county has a township of that name.",
+    )(func)
     func = click.option("--community", metavar="CODE", help="Only this community.")(func)
     return func
 
@@ -45,8 +51,23 @@ def unit_options(func: F) -> F:
 def range_options(func: F) -> F:
     func = click.option("--category", metavar="CAT", help="Only records serving a resident of this category, e.g. 留守儿童.")(func)
     func = click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Only this kind of service; repeat for several.")(func)
-    func = click.option("--to", "date_to", metavar="DATE", help="Last day (inclusive, local date of the service).")(func)
-    func = click.option("--from", "date_from", metavar="DATE", help="First day (inclusive, local date of the service).")(func)
+    func = click.option(
+        "--period",
+        metavar="PERIOD",
+        help="Only this month, quarter or year: 2026-11, 2026-Q4 or 2026 (instead of --from/--to).",
+    )(func)
+    func = click.option(
+        "--to",
+        "date_to",
+        metavar="DATE",
+        help="Last day (inclusive, local date of the service); a month, quarter or year means its last day.",
+    )(func)
+    func = click.option(
+        "--from",
+        "date_from",
+        metavar="DATE",
+        help="First day (inclusive, local date of the service); a month (2026-11), quarter or year means its first day.",
+    )(func)
     return func
 
 
@@ -76,21 +97,69 @@ def parse_unit(community: str | None, township: str | None, county: str | None) 
         return queries.Unit("community", community=community.strip())
     if township:
         county_name, sep, name = township.partition("/")
-        if not sep or not county_name.strip() or not name.strip():
-            raise MalformedInput(f"--township: expected COUNTY/NAME, got {township!r}")
+        if not sep:  # a township's name alone: its county is looked up in the store (resolve_unit)
+            return queries.Unit("township", county=None, township=township.strip())
+        if not county_name.strip() or not name.strip():
+            raise MalformedInput(f"--township: expected COUNTY/NAME or NAME, got {township!r}")
         return queries.Unit("township", county=county_name.strip(), township=name.strip())
     if county:
         return queries.Unit("county", county=county.strip())
     return None
 
 
-def _day(option: str, value: str | None) -> date | None:
+def townships_named(units: Iterable[tuple[str, str, str]], name: str) -> list[str]:
+    """The counties that have a township called `name`, from (code, county, township) rows."""
+    return sorted({county for _code, county, township in units if township == name})
+
+
+def township_of(counties: list[str], name: str) -> str:
+    """The one county of a township given by its name alone; Refused when none or several."""
+    if not counties:
+        raise Refused(f"--township: no township {name} in the ledger")
+    if len(counties) > 1:
+        raise Refused(
+            f"--township: {name} is a township in {len(counties)} counties ({', '.join(counties)}); "
+            f"give COUNTY/NAME, e.g. {counties[0]}/{name}"
+        )
+    return counties[0]
+
+
+def resolve_unit(env: Env, unit: queries.Unit | None) -> queries.Unit | None:
+    """A township given by its name alone, placed in its county (from the store's write-time index)."""
+    if unit is None or unit.level != "township" or unit.county is not None:
+        return unit
+    name = unit.township or ""
+    county = township_of(townships_named(env.service().recorder.units(), name), name)
+    return queries.Unit("township", county=county, township=name)
+
+
+def _day(option: str, value: str | None, *, last: bool = False) -> date | None:
+    """A date, or a month, quarter or year: its first day (--from) or its last (--to)."""
     if value is None:
         return None
     try:
         return tabular.parse_date(value)
     except tabular.CellError as e:
-        raise MalformedInput(f"{option}: {e}") from None
+        try:
+            period = parse_period(value)
+        except ValueError:
+            raise MalformedInput(f"{option}: {e}") from None
+        return period.last if last else period.first
+
+
+def _range(date_from: str | None, date_to: str | None, period: str | None) -> tuple[date | None, date | None]:
+    if period is not None:
+        if date_from is not None or date_to is not None:
+            raise MalformedInput("--period: give either --period or --from/--to, not both")
+        try:
+            span = parse_period(period)
+        except ValueError as e:
+            raise MalformedInput(f"--period: {e}") from None
+        return span.first, span.last
+    first, last = _day("--from", date_from), _day("--to", date_to, last=True)
+    if first and last and first > last:
+        raise MalformedInput(f"--from {first} is after --to {last}")
+    return first, last
 
 
 def parse_filters(
@@ -105,12 +174,11 @@ def parse_filters(
     category: str | None,
     as_of: str | None,
     at_position: int | None,
+    period: str | None = None,
 ) -> queries.Filters:
     """Everything judged without the store (exit 2 on a bad value)."""
     unit = parse_unit(community, township, county)
-    first, last = _day("--from", date_from), _day("--to", date_to)
-    if first and last and first > last:
-        raise MalformedInput(f"--from {first} is after --to {last}")
+    first, last = _range(date_from, date_to, period)
     try:
         kind_slugs = tuple(dict.fromkeys(KINDS.parse(k) for k in kinds))
     except ValueError as e:
@@ -197,6 +265,7 @@ def entries(
     county: str | None,
     date_from: str | None,
     date_to: str | None,
+    period: str | None,
     kinds: tuple[str, ...],
     category: str | None,
     include_voided: bool,
@@ -223,9 +292,10 @@ def entries(
     """
     filters = parse_filters(
         env, community=community, township=township, county=county, date_from=date_from, date_to=date_to,
-        kinds=kinds, category=category, as_of=as_of, at_position=at_position,
+        kinds=kinds, category=category, as_of=as_of, at_position=at_position, period=period,
     )
     _check_output(fmt, output, force)
+    filters = dataclasses.replace(filters, unit=resolve_unit(env, filters.unit))
     from commands.views import open_notes
     from projections import queries as reads
 
@@ -266,6 +336,7 @@ def summary(
     county: str | None,
     date_from: str | None,
     date_to: str | None,
+    period: str | None,
     kinds: tuple[str, ...],
     category: str | None,
     per: str | None,
@@ -288,9 +359,10 @@ def summary(
     """
     filters = parse_filters(
         env, community=community, township=township, county=county, date_from=date_from, date_to=date_to,
-        kinds=kinds, category=category, as_of=as_of, at_position=at_position,
+        kinds=kinds, category=category, as_of=as_of, at_position=at_position, period=period,
     )
     _check_output(fmt, output, force)
+    filters = dataclasses.replace(filters, unit=resolve_unit(env, filters.unit))
     rows = summary_rows(env, filters, by=by, per_month=per == "month", wait=wait)
     fields = summary_fields(by, per == "month")
     unit = filters.unit.describe() if filters.unit else "all communities"

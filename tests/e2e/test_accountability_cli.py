@@ -716,7 +716,7 @@ MALFORMED: list[tuple[str, list[str], list[str]]] = [
         ["assess", "explain", "--period", PERIOD, "--unit", A, "--metric", "happiness"],
         ["--metric", "happiness"],
     ),
-    ("overdue-township", ["visits", "overdue", "--township", "贺街镇"], ["--township", "贺街镇"]),
+    ("overdue-township", ["visits", "overdue", "--township", "/贺街镇"], ["--township", "/贺街镇"]),
     (
         "overdue-two-units",
         ["visits", "overdue", "--township", "八步区/贺街镇", "--county", "八步区"],
