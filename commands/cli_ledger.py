@@ -21,6 +21,28 @@ from projections import filters as queries
 F = TypeVar("F", bound=Callable[..., Any])
 
 SUMMARY_TAIL = ["records", "minutes", "residents_served", "kinds"]
+# The printed 台账 (xlsx): what a township reads and signs; the import's own columns keep their
+# names, and the record id stays last, so the sheet imports back adding nothing.
+PRINT_FIELDS = [
+    "community",
+    "community_name",
+    "occurred_at",
+    "kind",
+    "residents",
+    "resident_names",
+    "providers",
+    "provider_names",
+    "minutes",
+    "place",
+    "note",
+    "status",
+    "revision",
+    "late",
+    "entered_on",
+    "recorded_at",
+    "recorded_by",
+    "record_id",
+]
 ENTRY_TABLE_FIELDS = [
     "occurred_at",
     "community",
@@ -221,7 +243,16 @@ def _check_output(fmt: str, output: Path | None, force: bool) -> None:
 
 
 def _emit(
-    env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, force: bool, *, title: str, kind: str
+    env: Env,
+    rows: list[dict[str, Any]],
+    fields: list[str],
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    *,
+    heading: Any = None,
+    kind: str,
+    notes: list[str] | None = None,
 ) -> None:
     clock.localise(rows, env.zone())
     if fmt == "xlsx":
@@ -229,7 +260,7 @@ def _emit(
 
         assert output is not None
         with files.output_file(output, "--output", force=force) as f:
-            write_xlsx(f, rows, fields, env.lang, title=title, kind=kind, zone=env.zone().key)
+            write_xlsx(f, rows, fields, env.lang, heading=heading, kind=kind, zone=env.zone().key, notes=notes)
         click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
         return
     shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
@@ -238,12 +269,6 @@ def _emit(
             emit(shown, fields, fmt, labels.headers(fields, env.lang), file=text)
         return
     emit(shown, fields, fmt, labels.headers(fields, env.lang))
-
-
-def _period(filters: queries.Filters) -> str:
-    if filters.date_from or filters.date_to:
-        return f"{filters.date_from or '…'} – {filters.date_to or '…'}"
-    return ""
 
 
 @click.group("ledger")
@@ -300,24 +325,37 @@ def entries(
     from projections import queries as reads
 
     views = prepared_views(env, wait)
+    named = True
     with views.read() as conn:
         rows = _refuse_unknown(lambda: reads.entries(conn, filters, include_voided=include_voided))
+        if fmt == "xlsx":  # the printed 台账 shows names beside the codes
+            named = _attach_names(env, conn, rows)
+            heading = _heading(env, conn, "entries", filters)
     if not open_notes(env.service(), rows):
-        env.warn(f"no key file at {env.key_path}: notes are not shown")
+        if named:
+            env.warn(f"no key file at {env.key_path}: notes are not shown")
+        else:
+            env.warn(f"no key file at {env.key_path}: notes and resident names are not shown")
     from commands.access_log import entry_residents
     from commands.views import ERASED, UNOPENED
 
+    # The residents whose codes (and, in a printed sheet, names) the output shows: logged before it is written.
     env.log_access(entry_residents(rows), records=sum(1 for r in rows if r.get("note") not in (None, ERASED, UNOPENED)))
     if fmt == "xlsx":
-        fields = list(queries.ENTRY_FIELDS) + ["entered_on"]
-    elif fmt == "table":
+        dropped = {"resident_names"} if not named else set()
+        if not include_voided:
+            dropped.add("status")  # every row is active
+        fields = [f for f in PRINT_FIELDS if f not in dropped]
+        notes = None if named else [labels.words("no_names", env.lang)]
+        _emit(env, rows, fields, fmt, output, force, heading=heading, kind="entries", notes=notes)
+        return
+    if fmt == "table":
         fields = ENTRY_TABLE_FIELDS
     else:
         fields = list(queries.ENTRY_FIELDS)
         for row in rows:
             row.pop("entered_on", None)
-    unit = filters.unit.describe() if filters.unit else "all communities"
-    _emit(env, rows, fields, fmt, output, force, title=_title(env, "entries", unit, filters), kind="entries")
+    _emit(env, rows, fields, fmt, output, force, kind="entries")
 
 
 @ledger.command("summary")
@@ -365,8 +403,11 @@ def summary(
     filters = dataclasses.replace(filters, unit=resolve_unit(env, filters.unit))
     rows = summary_rows(env, filters, by=by, per_month=per == "month", wait=wait)
     fields = summary_fields(by, per == "month")
-    unit = filters.unit.describe() if filters.unit else "all communities"
-    _emit(env, rows, fields, fmt, output, force, title=_title(env, "summary", unit, filters), kind="summary")
+    heading = None
+    if fmt == "xlsx":
+        with env.views().read() as conn:
+            heading = _heading(env, conn, "summary", filters)
+    _emit(env, rows, fields, fmt, output, force, heading=heading, kind="summary")
 
 
 def summary_fields(by: str, per_month: bool) -> list[str]:
@@ -393,19 +434,62 @@ def _refuse_unknown(run: Callable[[], list[dict[str, Any]]]) -> list[dict[str, A
         raise Refused(str(e)) from None
 
 
-def _title(env: Env, what: str, unit: str, filters: queries.Filters) -> str:
-    period = _period(filters)
-    if env.lang == "zh":
-        name = "服务信息台账" if what == "entries" else "服务信息汇总"
+def _unit_words(conn: Any, unit: queries.Unit | None, lang: str) -> str:
+    """The unit a sheet covers, as people name it: 贺街镇, 八步区, a community's name."""
+    if unit is None:
+        return labels.words("all", lang)
+    if unit.level == "community":
+        from sqlalchemy import text
+
+        found = conn.execute(text("SELECT name FROM ledger_communities WHERE code = :c"), {"c": unit.community}).first()
+        return str(found[0]) if found else str(unit.community)
+    return str(unit.township if unit.level == "township" else unit.county)
+
+
+def _heading(env: Env, conn: Any, what: str, filters: queries.Filters) -> Any:
+    """The title (unit, period, what) and the subtitle (print date, as-of moment) of a printed sheet."""
+    from commands.export import Heading, period_words
+
+    lang = env.lang
+    period = period_words(filters.date_from, filters.date_to, lang)
+    title = " ".join(part for part in (_unit_words(conn, filters.unit, lang), period, labels.words(what, lang)) if part)
+    zone = env.zone()
+    now = env.service().now()
+    if filters.moment.position is not None:
+        moment = labels.words("at_position", lang, n=filters.moment.position)
     else:
-        name = "Service ledger" if what == "entries" else "Service summary"
-    moment = ""
-    if filters.moment.as_of:
-        shown = clock.shown(filters.moment.as_of, env.zone())
-        moment = f" (as of {shown})" if env.lang != "zh" else f"（截至 {shown}）"
-    elif filters.moment.position is not None:
-        moment = f" (at position {filters.moment.position})"
-    return " ".join(part for part in (name, unit, period) if part) + moment
+        shown = clock.shown(filters.moment.as_of, zone) if filters.moment.as_of else clock.Shown(now, 0)
+        moment = labels.words("as_of", lang, moment=str(shown), zone=zone.key)
+    printed = labels.words("printed", lang, day=now.date().isoformat())
+    return Heading(title, ("\u3000" if lang == "zh" else "; ").join((printed, moment)))
+
+
+def _attach_names(env: Env, conn: Any, rows: list[dict[str, Any]]) -> bool:
+    """`resident_names` and `provider_names` beside the codes of each row, in the codes' order.
+
+    Provider names are kept in clear; resident names are opened with the master key (only
+    those of residents on these rows). False when there is no key: residents by code only.
+    """
+    from commands.views import ERASED, UNOPENED, open_notes
+    from projections.queries import provider_rows, resident_rows
+
+    wanted = {(row["community"], code) for row in rows for code in row.get("residents") or ()}
+    residents: list[dict[str, Any]] = []
+    providers: dict[tuple[str, str], str] = {}
+    for community in sorted({row["community"] for row in rows}):
+        residents += [r for r in resident_rows(conn, community, None) if (community, r["code"]) in wanted]
+        providers.update({(community, p["code"]): p["name"] for p in provider_rows(conn, community)})
+    opened = open_notes(env.service(), residents, "name")
+    marks = {ERASED: labels.ERASED, UNOPENED: labels.UNOPENED}
+    names = {}
+    for r in residents:
+        mark = marks.get(r["name"])
+        names[(r["community"], r["code"])] = (mark[1] if env.lang == "zh" else mark[0]) if mark else r["name"]
+    for row in rows:
+        row["provider_names"] = [providers.get((row["community"], code)) or "" for code in row.get("providers") or ()]
+        if opened:
+            row["resident_names"] = [names.get((row["community"], code)) or "" for code in row.get("residents") or ()]
+    return opened
 
 
 def register(group: click.Group) -> None:

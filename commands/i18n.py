@@ -470,6 +470,7 @@ CATALOGUE: dict[str, str] = {
     # -- notes printed after a command succeeded (Env.warn) --
     "no key file at {path}: names and birth dates are not shown": "{path} 处没有密钥文件：不显示姓名和出生日期",
     "no key file at {path}: notes are not shown": "{path} 处没有密钥文件：不显示备注",
+    "no key file at {path}: notes and resident names are not shown": "{path} 处没有密钥文件：不显示备注和服务对象姓名",
     "projections did not catch up within {seconds}s": "视图在 {seconds} 秒内未能赶上日志",
     "lost the database connection ({error}); retrying…": "与数据库的连接已断开（{error}）；正在重试…",
     "reconnected": "已重新连接数据库",
