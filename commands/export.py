@@ -71,7 +71,9 @@ def period_words(first: date | None, last: date | None, lang: str) -> str:
         month_end = _month_end(first)
         if first.day == 1 and first.year == last.year:
             if last == month_end:
-                return labels.words("month", lang, year=first.year, month=first.month, month_en=_MONTHS_EN[first.month - 1])
+                return labels.words(
+                    "month", lang, year=first.year, month=first.month, month_en=_MONTHS_EN[first.month - 1]
+                )
             if first.month % 3 == 1 and last == _month_end(date(first.year, first.month + 2, 1)):
                 q = (first.month - 1) // 3 + 1
                 return labels.words("quarter", lang, year=first.year, q=q, q_zh=_QUARTERS_ZH[q - 1])
