@@ -96,6 +96,10 @@ PRINT: dict[str, tuple[str, str]] = {
     "range": ("{first} – {last}", "{first}至{last}"),
     "from": ("from {first}", "{first}起"),
     "to": ("to {last}", "截至{last}"),
+    # under an assessment (commands/assess.py)
+    "rubric": ("rubric {name} v{version} (sha256 {sha256})", "评分细则 {name} v{version}（sha256 {sha256}）"),
+    "judged": ("as of {moment}, log position {position}", "截至 {moment}，日志位置 {position}"),
+    "now": ("now", "当前"),
 }
 
 
