@@ -67,6 +67,10 @@ def assess_run(
 ) -> None:
     """Score each township or county for a period, with a rank and every metric behind the score.
 
+    table, html and xlsx list the units best first by their names (八步区贺街镇),
+    scores with one decimal and metrics as percentages (49.2%), headers in the
+    language of --lang; json and csv keep the exact numbers and the unit ids.
+
     \b
     Example:
       taizhang assess run --period 2026-Q1 --level township

@@ -309,10 +309,17 @@ def entries(
     it: a back-filled ledger is not late. Times are shown in the store's time zone;
     any time printed, pasted into --as-of, selects the ledger that included it.
 
+    --format xlsx writes the 台账 to print and sign: a title naming the unit and
+    the period, A4 landscape one page wide, the header repeated on every page,
+    names beside the codes (residents' only with the key file; the names shown
+    are access-logged), 合计, the legend of late and signature lines. It keeps
+    the import's columns and the record id last: it imports back adding nothing.
+
     \b
     Example:
       taizhang ledger entries --community HZ-P01 --from 2026-03-01 --to 2026-03-31
-      taizhang --lang zh ledger entries --township 八步区/贺街镇 --format xlsx --output 贺街镇台账.xlsx
+      taizhang ledger entries --township 贺街镇 --period 2026-11
+      taizhang --lang zh ledger entries --township 八步区/贺街镇 --period 2026-Q4 --format xlsx --output 贺街镇台账.xlsx
       taizhang ledger entries --county 八步区 --as-of 2026-04-01 --format json
     """
     filters = parse_filters(
@@ -393,6 +400,7 @@ def summary(
     \b
     Example:
       taizhang ledger summary --by township --from 2026-01-01 --to 2026-03-31
+      taizhang ledger summary --by community --township 贺街镇 --period 2026-Q1
       taizhang ledger summary --by county --category 留守儿童 --per month --format csv
     """
     filters = parse_filters(
