@@ -248,7 +248,7 @@ def write_xlsx(
     # Spreadsheets do not grow a row for its wrapped text when they open a file: say how high it is.
     lines: dict[int, int] = {}
     for row_number, column, text in wrapped_text:
-        room = max(widths[column], 1)
+        room = (widths[column] + 1) * 1.2  # a 10-point character is narrower than a width unit
         needed = sum(max(1, math.ceil(display_width(part) / room)) for part in text.splitlines() or [""])
         lines[row_number] = max(lines.get(row_number, 1), needed)
     for row_number, count in lines.items():
