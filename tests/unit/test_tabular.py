@@ -53,7 +53,7 @@ def write_xlsx(tmp_path: Path, rows: list[list[object]], name: str = "services.x
 def test_column_specs_in_documented_order() -> None:
     assert [c.name for c in COLUMNS["services"]] == [
         "community", "record_id", "kind", "residents", "providers",
-        "occurred_at", "minutes", "place", "note", "entered_on",
+        "occurred_at", "date", "minutes", "place", "note", "entered_on",
     ]  # fmt: skip
     required = {k: [c.name for c in cols if c.required] for k, cols in COLUMNS.items()}
     assert required == {
