@@ -185,13 +185,14 @@ class _ServiceCells:
             data["occurred_at"] = self._moment(data["occurred_at"])
 
     def _on_day(self, day: object, at: object) -> dt.datetime:
-        on = _cell("date", tabular.parse_date, self._with_year(day, "date"))
+        """The 服务日期 cell with the 服务时间 beside it; without one, the date cell's own time."""
         if at is None:
-            return dt.datetime.combine(on, self._time_for(on.isoformat()))
+            return self._moment(day, "date")
+        on = _cell("date", tabular.parse_date, self._with_year(day, "date"))
         return dt.datetime.combine(on, _cell("occurred_at", tabular.parse_time_of_day, at, on))
 
-    def _moment(self, at: object) -> dt.datetime:
-        parsed, has_time = _cell("occurred_at", tabular.parse_datetime, self._with_year(at, "occurred_at"))
+    def _moment(self, at: object, field_name: str = "occurred_at") -> dt.datetime:
+        parsed, has_time = _cell(field_name, tabular.parse_datetime, self._with_year(at, field_name))
         if has_time:
             return parsed
         return dt.datetime.combine(parsed.date(), self._time_for(tabular.text(at) or ""))
