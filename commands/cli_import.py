@@ -15,6 +15,7 @@ from commands.importer import KINDS, ImportRefused, ImportResult, SheetOptions, 
 from commands.models import Malformed, clean_code
 from commands.output import render_json
 from commands.progress import Progress
+from commands.tabular import NO_HEADER
 
 
 @click.command("import")
@@ -137,7 +138,7 @@ def _left_out_lines(result: ImportResult, lang: str) -> list[str]:
     left: dict[str, Any] = result.left_out()
     lines = []
     if "ignored_columns" in left:
-        lines.append("ignored columns: " + ", ".join(i18n.translate(c, lang) for c in left["ignored_columns"]))
+        lines.append("ignored columns: " + ", ".join(_column(c, lang) for c in left["ignored_columns"]))
     if "footer_rows_skipped" in left:
         lines.append(f"footer rows skipped: {left['footer_rows_skipped']}")
     if "blank_rows_skipped" in left:
@@ -147,3 +148,9 @@ def _left_out_lines(result: ImportResult, lang: str) -> list[str]:
 
 def register(group: click.Group) -> None:
     group.add_command(import_)
+
+
+def _column(name: str, lang: str) -> str:
+    """An ignored column as the report names it: its header as the sheet writes it (never
+    translated), or the letter of a column without one."""
+    return i18n.translate(name, lang) if name.endswith(NO_HEADER) else name

@@ -135,6 +135,7 @@ _STANDS_FOR: dict[str, str] = {"occurred_at": "date"}
 # Fields several columns may fill, joined one line each (服务内容 and 备注 are both a note).
 JOINED = frozenset({"note"})
 DURATION_UNITS = ("minutes", "hours")
+NO_HEADER = " (no header)"  # how the report names data in a column without a header: `column K (no header)`
 
 
 def _load_headers() -> dict[str, Any]:
@@ -267,7 +268,7 @@ def read_table(path: str | os.PathLike[str], kind: str, supplied: frozenset[str]
         ignored, unheaded = _ignored_headers(cells, used)
         tally = _Tally()
         data = list(_data_rows(rows, pairs, tally, unheaded, len(cells)))
-        ignored += [f"column {column_letter(i)} (no header)" for i in sorted(tally.stray)]
+        ignored += [f"column {column_letter(i)}{NO_HEADER}" for i in sorted(tally.stray)]
         headers = {name: str(cells[positions[name][0]]).strip() for name in order}
         return Table(order, data, header_row, ignored, tally.footer, tally.blank, headers)
 
