@@ -102,7 +102,9 @@ def test_duration_unit_contradicting_the_header_is_refused(village: Cli) -> None
 
 
 def test_community_option_conflicting_with_the_sheet_is_a_row_error(village: Cli) -> None:
-    lines = refused(village, 2, "import", "services", str(TOWNSHIP), "--community", "QT-2", "--duration-unit", "minutes")
+    lines = refused(
+        village, 2, "import", "services", str(TOWNSHIP), "--community", "QT-2", "--duration-unit", "minutes"
+    )
     assert lines[:3] == [f"row {n}: community: 'HZ-001' differs from --community QT-2" for n in (3, 4, 5)]
     assert "nothing imported" in lines[-1]
 
@@ -169,7 +171,10 @@ def test_a_bad_duration_is_refused_and_nothing_is_written(
 def test_a_date_without_time_is_refused_unless_a_default_time_is_given(village: Cli, tmp_path: Path) -> None:
     path = _csv(tmp_path / "s.csv", [HEAD, ["HZ-001", "生活照料", "R1", "P1", "2026-03-05", "45分钟"]])
     (line, _summary) = refused(village, 2, "import", "services", str(path))
-    assert line == "row 2: occurred_at: '2026-03-05' is a date without a time of day; give the time, or --default-time HH:MM"
+    assert (
+        line
+        == "row 2: occurred_at: '2026-03-05' is a date without a time of day; give the time, or --default-time HH:MM"
+    )
     doc = village.json("import", "services", str(path), "--default-time", "08:30")
     assert doc == {"added": 1, "existing": 0, "skipped": 0}
     assert [e[:2] for e in entries(village)] == [("2026-03-05T08:30", 45)]
@@ -191,6 +196,8 @@ def test_malformed_sheet_options_exit_2(village: Cli, option: list[str], needle:
 
 def test_sheet_options_of_services_are_refused_for_other_kinds(village: Cli, tmp_path: Path) -> None:
     path = _csv(tmp_path / "r.csv", [["编号", "姓名"], ["R9", "刘阿婆"]])
-    error_line(village("import", "residents", str(path), "--year", "2026"), 2, "--year: applies to import services only")
+    error_line(
+        village("import", "residents", str(path), "--year", "2026"), 2, "--year: applies to import services only"
+    )
     doc = orjson.loads(village.ok("import", "residents", str(path), "--community", "HZ-001", "--format", "json").stdout)
     assert doc == {"added": 1, "existing": 0, "skipped": 0}
