@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import zipfile
 from pathlib import Path
@@ -844,3 +845,30 @@ def test_parse_time_of_day(value: object) -> None:
 def test_parse_time_of_day_rejects(value: object) -> None:
     with pytest.raises(CellError):
         parse_time_of_day(value, dt.date(2026, 3, 5))
+
+
+_KNOWN_HEADERS = sorted({h for c in COLUMNS["services"] for h in (c.zh, *c.aliases)} | {"序号"})
+
+
+@given(
+    known=st.lists(st.sampled_from(_KNOWN_HEADERS), unique=True, max_size=12),
+    unknown=st.lists(st.sampled_from(["联系电话", "签名", "身份证号", "家庭住址", "Remarks 2", "村民小组"]), unique=True),
+    order=st.randoms(use_true_random=False),
+)
+def test_every_header_is_read_reported_or_a_row_number(
+    tmp_path_factory: pytest.TempPathFactory, known: list[str], unknown: list[str], order: random.Random
+) -> None:
+    """Whatever a header row holds, each of its columns is a field, an ignored column or 序号."""
+    headers = ["社区", "服务类型", "服务对象", "服务人员", "服务时间", "时长", *known, *unknown]
+    order.shuffle(headers)
+    path = write_csv(tmp_path_factory.mktemp("h"), [",".join(headers), ",".join("x" * len(headers))])
+    try:
+        table = read_table(path, "services")
+    except TabularError as e:
+        assert "duplicate column" in str(e)  # two headers of one field: refused, not dropped
+        return
+    read = set(table.headers.values())
+    note_headers = {h for h in headers if h in {"备注", "note", "服务内容", "服务事项", "内容"}}
+    assert read | set(table.ignored) | {"序号"} | note_headers >= set(headers)
+    assert not read & set(table.ignored)
+    assert set(table.ignored) == set(unknown)
