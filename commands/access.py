@@ -112,8 +112,13 @@ def filters(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
         found.append(lookup.locate(UnitRef("community", community=str(params["community"]).strip())))
     if params.get("township"):
         county, sep, name = str(params["township"]).partition("/")
-        if not sep or not county.strip() or not name.strip():
-            raise MalformedInput(f"--township: expected COUNTY/NAME, got {params['township']!r}")
+        if not sep:  # the name alone (ledger entries|summary): placed by the store, as the command places it
+            from commands.cli_ledger import township_of, townships_named
+
+            name = county.strip()
+            county = township_of(townships_named(lookup.recorder.units(), name), name)
+        elif not county.strip() or not name.strip():
+            raise MalformedInput(f"--township: expected COUNTY/NAME or NAME, got {params['township']!r}")
         found.append(UnitRef("township", county=county.strip(), township=name.strip()))
     if params.get("county"):
         found.append(UnitRef("county", county=str(params["county"]).strip()))
@@ -237,6 +242,42 @@ POLICY: dict[str, Rule] = {
     "audit keygen": Rule("audit", nothing),
     "audit access": Rule("audit-access", resident_filter),
 }
+
+
+# Every command that writes events: each needs --actor, judged before the store is opened
+# (DESIGN §5: malformed input, exit 2, on a store with actors or without). A test checks
+# this list against the commands whose body calls `Env.writer()`.
+WRITES: frozenset[str] = frozenset(
+    {
+        "actor add",
+        "actor revoke",
+        "community establish",
+        "keys rotate",
+        "resident erase",
+        "resident enroll",
+        "resident update",
+        "resident depart",
+        "provider register",
+        "provider retire",
+        "service record",
+        "service correct",
+        "service void",
+        "import",
+        "visit-plan set",
+        "visit-plan end",
+        "pairing",
+        "official register",
+        "duty assign",
+        "duty end",
+        "debrief file",
+        "target set",
+        "target decompose",
+        "supervise open",
+        "supervise resolve",
+        "ledger close",
+        "ledger reopen",
+    }
+)
 
 
 def _import_permission(params: Mapping[str, Any]) -> str:
@@ -403,6 +444,8 @@ def _guarded(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context()
         env = ctx.find_object(Env)
         if env is not None:
+            if path in WRITES:
+                env.require_actor()  # malformed input: before the store is read
             authorise(env, path, ctx.params)
         return callback(*args, **kwargs)
 

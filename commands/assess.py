@@ -7,10 +7,11 @@ import html
 import math
 import tomllib
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from commands import files, formulas
+from commands import files, formulas, labels
 from projections.assessment import METRICS, UnitFacts
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubrics" / "default.toml"
@@ -110,39 +111,80 @@ def unit_label(fact: UnitFacts) -> str:
 COLUMNS = ("rank", "unit", "score", *METRICS)
 
 
-def html_page(document: dict[str, Any], lang: str) -> str:
-    """A self-contained page (no network): the ranking table and an inline SVG bar chart."""
-    zh = lang == "zh"
-    title = (
-        f"{document['period']} {'乡镇' if document['level'] == 'township' else '县区'}考核"
-        if zh
-        else f"Assessment of {document['level']}s, {document['period']}"
+def by_rank(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units as a ranking is read: best first, ties by name, units without a score last."""
+    return sorted(units, key=lambda u: (u["rank"] is None, u["rank"] or 0, u.get("name") or u["unit"], u["unit"]))
+
+
+def _one_decimal(value: float) -> str:
+    """Rounded half up as people round (67.85 -> 67.9), from the number's shortest decimal form."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def score_text(value: float | None) -> str:
+    """A score as people read it: one decimal (`87.3`); none: `—`."""
+    return "—" if value is None else _one_decimal(value)
+
+
+def ratio_text(value: float | None) -> str:
+    """A metric (a ratio in [0, 1]) as a percentage with one decimal (`49.2%`); none: `—`."""
+    return "—" if value is None else _one_decimal(float(Decimal(repr(value)) * 100)) + "%"
+
+
+def ranking_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ranking as a table shows it: by rank, units by name, scores and percentages as text.
+    (json and csv keep the exact numbers.)"""
+    return [
+        {
+            "rank": "—" if unit["rank"] is None else unit["rank"],
+            "unit": unit.get("name") or unit["unit"],
+            "score": score_text(unit["score"]),
+            **{m: ratio_text((unit["metrics"].get(m) or {}).get("value")) for m in METRICS},
+        }
+        for unit in by_rank(document["units"])
+    ]
+
+
+def _title(document: dict[str, Any], lang: str) -> str:
+    level = document["level"]
+    if lang == "zh":
+        return f"{document['period']} {'乡镇' if level == 'township' else '县区'}考核结果"
+    return f"Assessment of {level}s, {document['period']}"
+
+
+def _meta(document: dict[str, Any], lang: str) -> tuple[str, str]:
+    rubric = document["rubric"]
+    return (
+        labels.words("rubric", lang, name=rubric["name"], version=rubric["version"], sha256=rubric["sha256"]),
+        labels.words("judged", lang, moment=_as_of(document, lang), position=document["position"]),
     )
-    units = document["units"]
+
+
+def html_page(document: dict[str, Any], lang: str) -> str:
+    """A self-contained page (no network): the ranking table and an inline SVG bar chart, by rank."""
+    zh = lang == "zh"
+    title = _title(document, lang)
+    units = by_rank(document["units"])
     bar_height, width, label_width = 22, 720, 220
     chart_height = bar_height * max(len(units), 1) + 10
     bars = []
-    for i, unit in enumerate(sorted(units, key=lambda u: (u["rank"] is None, u["rank"] or 0, u["unit"]))):
+    for i, unit in enumerate(units):
         y = 5 + i * bar_height
         score = unit["score"]
         length = 0 if score is None else (width - label_width - 60) * score / 100
+        name = unit.get("name") or unit["unit"]
         bars.append(
-            f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">{html.escape(unit["unit"])}</text>'
+            f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">{html.escape(name)}</text>'
             f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{bar_height - 6}" fill="#b22222"/>'
-            f'<text x="{label_width + length + 4:.1f}" y="{y + 15}">{"—" if score is None else f"{score:.2f}"}</text>'
+            f'<text x="{label_width + length + 4:.1f}" y="{y + 15}">{score_text(score)}</text>'
         )
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    header = "".join(f"<th>{html.escape(label)}</th>" for label in labels.headers(list(COLUMNS), lang))
     rows = []
-    for unit in units:
-        cells = [unit["rank"], unit["unit"], unit["score"]] + [
-            unit["metrics"].get(m, {}).get("value") for m in METRICS
-        ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
-    rubric = document["rubric"]
-    meta = (
-        f"rubric {html.escape(rubric['name'])} v{html.escape(rubric['version'])} (sha256 {rubric['sha256'][:12]}…), "
-        f"as of {html.escape(_as_of(document))}, log position {document['position']}"
-    )
+    for row in ranking_rows(document):
+        cells = [row[c] for c in COLUMNS]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    rubric_line, judged_line = _meta(document, lang)
+    meta = html.escape(f"{rubric_line}; {judged_line}" if not zh else f"{rubric_line}；{judged_line}")
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="{"zh" if zh else "en"}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
@@ -158,33 +200,39 @@ def html_page(document: dict[str, Any], lang: str) -> str:
     )
 
 
-def _as_of(document: dict[str, Any]) -> str:
+def _as_of(document: dict[str, Any], lang: str = "en") -> str:
     """The moment judged, as people read it: ISO 8601 in the store's zone (a commands.clock.Shown)."""
     moment = document["as_of"]
-    return moment.iso() if moment is not None else "now"
+    return moment.iso() if moment is not None else labels.words("now", lang)
 
 
 def write_xlsx(path: Path | BinaryIO, document: dict[str, Any], lang: str) -> None:
+    """The ranking as a sheet: by rank, units by name; cells keep the exact numbers, shown with
+    one decimal (scores) or as percentages (metrics)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "考核" if lang == "zh" else "assessment"
-    title = f"{document['period']} {'考核结果' if lang == 'zh' else 'assessment'} ({document['level']})"
-    sheet.append([title])
+    sheet.append([_title(document, lang)])
     sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
-    sheet.append(list(COLUMNS))
+    sheet.append(labels.headers(list(COLUMNS), lang))
     for cell in sheet[2]:
         cell.font = Font(bold=True)
-    for unit in document["units"]:
+    for unit in by_rank(document["units"]):
         sheet.append(
-            [unit["rank"], unit["unit"], unit["score"]] + [unit["metrics"].get(m, {}).get("value") for m in METRICS]
+            [unit["rank"], unit.get("name") or unit["unit"], unit["score"]]
+            + [unit["metrics"].get(m, {}).get("value") for m in METRICS]
         )
-    rubric = document["rubric"]
+        row = sheet[sheet.max_row]
+        row[2].number_format = "0.0"
+        for cell in row[3:]:
+            cell.number_format = "0.0%"
     sheet.append([])
-    sheet.append([f"rubric {rubric['name']} v{rubric['version']} sha256 {rubric['sha256']}"])
-    sheet.append([f"as of {_as_of(document)}, log position {document['position']}"])
+    for line in _meta(document, lang):
+        sheet.append([line])
     formulas.protect_sheet(sheet)  # every text cell a string, never a formula
     sheet.column_dimensions["B"].width = 28
+    sheet.freeze_panes = "A3"
     workbook.save(path)

@@ -10,8 +10,8 @@ import click
 
 from commands import clock, files, labels
 from commands.accountability import period_arg, unit_arg
-from commands.assess import RubricError, html_page, load_rubric, rank, score_unit, write_xlsx
-from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, unit_options
+from commands.assess import RubricError, html_page, load_rubric, rank, ranking_rows, score_unit, write_xlsx
+from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, resolve_unit, unit_options
 from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env
 from commands.output import emit, render_json
 from domain.units import UnitRef
@@ -67,6 +67,10 @@ def assess_run(
 ) -> None:
     """Score each township or county for a period, with a rank and every metric behind the score.
 
+    table, html and xlsx list the units best first by their names (八步区贺街镇),
+    scores with one decimal and metrics as percentages (49.2%), headers in the
+    language of --lang; json and csv keep the exact numbers and the unit ids.
+
     \b
     Example:
       taizhang assess run --period 2026-Q1 --level township
@@ -95,16 +99,19 @@ def assess_run(
             write_xlsx(f, document, env.lang)
         click.echo(f"wrote {output}", err=True)
     else:
-        rows = [
-            {
-                "rank": u["rank"],
-                "unit": u["unit"],
-                "score": u["score"],
-                **{m: (u["metrics"].get(m) or {}).get("value") for m in METRIC_NAMES},
-            }
-            for u in document["units"]
-        ]
         fields = ["rank", "unit", "score", *METRIC_NAMES]
+        if fmt == "table":  # by rank, units by name, one decimal, percentages (json and csv stay exact)
+            rows = ranking_rows(document)
+        else:
+            rows = [
+                {
+                    "rank": u["rank"],
+                    "unit": u["unit"],
+                    "score": u["score"],
+                    **{m: (u["metrics"].get(m) or {}).get("value") for m in METRIC_NAMES},
+                }
+                for u in document["units"]
+            ]
         if output is not None:
             with files.output_text(output, "--output", force=force) as text:
                 emit(rows, fields, fmt, labels.headers(fields, env.lang), file=text)
@@ -127,6 +134,7 @@ def assessment_document(env: Env, span: Any, level: str, moment: Moment, chosen:
             units.append(
                 {
                     "unit": str(fact.unit),
+                    "name": fact.unit.name(),
                     "county": fact.unit.county,
                     "township": fact.unit.township or None,
                     "score": score,
@@ -230,7 +238,7 @@ def visits_overdue(
     """
     from projections.responsibility import communities_in, overdue_visits
 
-    filter_unit = parse_unit(community, township, county)
+    filter_unit = resolve_unit(env, parse_unit(community, township, county))
     ref = None
     if filter_unit is not None:
         ref = UnitRef(filter_unit.level, county=filter_unit.county or "", township=filter_unit.township or "", community=filter_unit.community or "")

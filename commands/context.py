@@ -99,18 +99,24 @@ class Env:
         except StoreError:
             return datetime.now(self.default_zone()).date().isoformat()
 
-    def writer(self) -> str:
-        """The actor of a write command; required (exit 2 when missing or not a plain name).
+    def require_actor(self) -> str:
+        """The actor a write names; judged without the store (exit 2 when missing or not a plain name).
 
         The actor is stored in every event and printed in ledgers (`recorded_by`):
-        no control characters, at most 64 characters.
+        no control characters, at most 64 characters. commands.access calls this for every
+        write command before it opens the store, so a store with actors and one without
+        give the same answer.
         """
         if not self.actor or not self.actor.strip():
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
         try:
-            actor = models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
+            return models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
         except ValueError as e:
             raise MalformedInput(f"--actor: {e}") from None
+
+    def writer(self) -> str:
+        """The actor of a write command (`require_actor`); from now on the store must be sound."""
+        actor = self.require_actor()
         self._writes = True  # from now on service() refuses a damaged store
         return actor
 

@@ -1,27 +1,100 @@
-"""A ledger as a printable XLSX sheet (台账): title row, headers, one row per record, totals.
+"""A ledger as a printable XLSX sheet (台账) a township can print, sign and file.
 
-The entries sheet uses the import's own column names, so it imports back with
-`taizhang import services` and adds nothing. Text cells are always stored as text,
-never as formulas, with Excel's quote prefix where they start like one
-(commands.formulas); numbers and dates stay numbers and dates.
+Layout, top to bottom: a merged title (`贺街镇 2026年11月 服务信息台账`), a subtitle with
+the print date and the moment the data is as of, the header row (frozen, and repeated on
+every printed page), one bordered row per record, a 合计 row, the legend of `late`, and
+the signature lines (填表人 / 审核人 / 日期). A4 landscape, one page wide, page numbers in
+the footer, column widths fitted to the content (CJK characters count double).
+
+The entries sheet keeps the import's own column names and the record id as its last
+column, so it imports back with `taizhang import services` adding nothing: the importer
+finds the header row by its names (the title and subtitle above it are skipped) and stops
+at the 合计 row (the legend and signatures below it are never read). The extra columns
+(序号, names) are not import columns. Text cells are always stored as text, never as
+formulas, with Excel's quote prefix where they start like one (commands.formulas);
+numbers and dates stay numbers and dates.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-
 from commands import formulas, labels
-from commands.clock import TIME_FIELDS, XLSX_FORMAT, Shown
+from commands.clock import Shown
+from commands.output import display_width
 
 DATE_FIELDS = frozenset({"entered_on"})
+NAME_FIELDS = frozenset({"resident_names", "provider_names"})
+# Columns whose text wraps, and the width (characters; CJK count double) each may grow to.
+WRAPPED: dict[str, int] = {
+    "note": 24,
+    "kinds": 24,
+    "community_name": 12,
+    "residents": 12,
+    "providers": 10,
+    "resident_names": 12,
+    "provider_names": 12,
+    "place": 12,
+}
+MAX_WIDTH = 40
+SMALL = {"record_id": 7}  # printed small: a 36-character id must not take a sixth of the page
+BODY_SIZE = 10
+THIN_GREY = "808080"
 
 
+@dataclass(frozen=True)
+class Heading:
+    """The two lines above the table."""
+
+    title: str
+    subtitle: str
+
+
+# ---- words of the heading ---------------------------------------------------------------------
+_QUARTERS_ZH = "一二三四"
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")  # fmt: skip
+
+
+def _day_words(day: date, lang: str) -> str:
+    return labels.words("day", lang, day=day.isoformat(), year=day.year, month=day.month, d=day.day)
+
+
+def period_words(first: date | None, last: date | None, lang: str) -> str:
+    """The dates of a ledger as people say them: 2026年11月, 2026年第四季度, 2026年, or a range."""
+    if first is None and last is None:
+        return ""
+    if first is not None and last is not None:
+        month_end = _month_end(first)
+        if first.day == 1 and first.year == last.year:
+            if last == month_end:
+                return labels.words(
+                    "month", lang, year=first.year, month=first.month, month_en=_MONTHS_EN[first.month - 1]
+                )
+            if first.month % 3 == 1 and last == _month_end(date(first.year, first.month + 2, 1)):
+                q = (first.month - 1) // 3 + 1
+                return labels.words("quarter", lang, year=first.year, q=q, q_zh=_QUARTERS_ZH[q - 1])
+            if first.month == 1 and last == date(first.year, 12, 31):
+                return labels.words("year", lang, year=first.year)
+        return labels.words("range", lang, first=_day_words(first, lang), last=_day_words(last, lang))
+    if first is not None:
+        return labels.words("from", lang, first=_day_words(first, lang))
+    assert last is not None
+    return labels.words("to", lang, last=_day_words(last, lang))
+
+
+def _month_end(day: date) -> date:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
+
+
+# ---- cells ------------------------------------------------------------------------------------
 def _dated(field: str, value: Any) -> Any:
+    if field in NAME_FIELDS and isinstance(value, list):
+        return "\n".join(str(v) for v in value) or None  # one name a line: a name is never broken
     if isinstance(value, Shown):
         return value.cell()
     if field in DATE_FIELDS and isinstance(value, str):
@@ -43,51 +116,190 @@ def _cell_value(value: Any) -> Any:
     return str(value)
 
 
+def _shown_width(value: Any, number_format: str | None) -> int:
+    """How many characters a cell takes as printed (CJK double), for fitting its column."""
+    if value is None:
+        return 0
+    if isinstance(value, date):
+        return len(number_format or "yyyy-mm-dd")
+    return max((display_width(line) for line in str(value).splitlines()), default=0)
+
+
+def _header_lines(text: str, room: int) -> str:
+    """A header as printed in a column `room` characters wide: a CJK header longer than that on
+    two lines (`时长` / `(分钟)`, `修订` / `次数`); the importer ignores the line break."""
+    if display_width(text) <= room or " " in text:
+        return text
+    head, bracket, rest = text.partition("(")
+    if bracket and head:
+        return f"{head}\n({rest}"
+    half = len(text) - 2 if text.endswith(("姓名", "编号", "日期", "时间")) else math.ceil(len(text) / 2)
+    return f"{text[:half]}\n{text[half:]}" if len(text) >= 4 else text
+
+
+def _header_width(text: str) -> int:
+    """The width a header needs once wrapped: its longest word or line."""
+    return max(display_width(word) for word in text.split())
+
+
+# ---- the sheet --------------------------------------------------------------------------------
 def write_xlsx(
-    path: Path | BinaryIO, rows: list[dict[str, Any]], fields: list[str], lang: str, *, title: str, kind: str, zone: str
+    path: Path | BinaryIO,
+    rows: list[dict[str, Any]],
+    fields: list[str],
+    lang: str,
+    *,
+    heading: Heading,
+    kind: str,
+    zone: str,
+    notes: list[str] | None = None,
 ) -> None:
+    """One printable sheet of `rows` (entries or summary rows) with `fields` as its columns."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
+
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = "台账" if lang == "zh" else "ledger"
-    sheet.append([title])
-    sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
-    sheet.append(labels.headers(fields, lang))
-    for cell in sheet[2]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True)
-    for row in rows:
+    sheet.title = labels.words(f"sheet_{kind}", lang)
+    columns = ["seq", *fields] if kind == "entries" else list(fields)
+    width = len(columns)
+    last = get_column_letter(width)
+    thin = Side(style="thin", color=THIN_GREY)
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    body = Font(size=BODY_SIZE)
+
+    def merged_line(text: str, font: Any, align: Any, height: float | None = None) -> int:
+        sheet.append([text])
+        row = sheet.max_row
+        sheet.merge_cells(f"A{row}:{last}{row}")
+        cell = sheet.cell(row=row, column=1)
+        cell.font, cell.alignment = font, align
+        if height:
+            sheet.row_dimensions[row].height = height
+        return row
+
+    merged_line(heading.title, Font(size=16, bold=True), Alignment(horizontal="center", vertical="center"), 30)
+    merged_line(heading.subtitle, Font(size=BODY_SIZE), Alignment(horizontal="right", vertical="center"), 18)
+
+    header_row = sheet.max_row + 1
+    headers = labels.headers(columns, lang)
+    sheet.append(headers)  # each fitted to its column once the rows are in
+    for cell in sheet[header_row]:
+        cell.font = Font(size=BODY_SIZE, bold=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.fill = PatternFill("solid", fgColor="E7E6E6")
+        cell.border = box
+    sheet.row_dimensions[header_row].height = 30
+
+    widths = [min(_header_width(h), 6) for h in headers]  # a longer header wraps (_header_lines)
+    wrapped_text: list[tuple[int, int, str]] = []  # (row, column, text) of wrapped cells, to size their rows
+    for index, row in enumerate(rows, start=1):
         shown = labels.localise(row, lang)
-        values = [shown.get(field) for field in fields]
+        values = [index if field == "seq" else shown.get(field) for field in columns]
         # Times and dates are real date cells in the store's local time, as clerks' own sheets have them.
-        sheet.append([_dated(field, v) for field, v in zip(fields, values, strict=True)])
-        for cell, value in zip(sheet[sheet.max_row], values, strict=True):
+        sheet.append([_dated(field, v) for field, v in zip(columns, values, strict=True)])
+        for column, (cell, field, value) in enumerate(zip(sheet[sheet.max_row], columns, values, strict=True)):
             if isinstance(value, Shown):
-                cell.number_format = XLSX_FORMAT if value.digits else "yyyy-mm-dd hh:mm"
+                # Shown to the minute; the cell keeps the second (a recorded time its millisecond).
+                cell.number_format = "yyyy-mm-dd hh:mm"
             elif isinstance(cell.value, date):
                 cell.number_format = "yyyy-mm-dd"
-    _totals(sheet, rows, fields, lang, kind)
-    if kind == "entries":
-        sheet.append([])
-        sheet.append([labels.legend(zone, lang)])  # below the totals: an import stops reading there
-        sheet.cell(row=sheet.max_row, column=1).alignment = Alignment(wrap_text=False)
+            cell.border = box
+            cell.font = Font(size=SMALL[field]) if field in SMALL else body
+            cell.alignment = Alignment(
+                vertical="center",
+                wrap_text=field in WRAPPED,
+                horizontal="center" if field in ("seq", "status", "late", "revision") else None,
+            )
+            if field in WRAPPED and isinstance(cell.value, str):
+                wrapped_text.append((cell.row, column, cell.value))
+            seen = _shown_width(cell.value, cell.number_format if isinstance(cell.value, date) else None)
+            if field in SMALL:
+                seen = math.ceil(seen * SMALL[field] / BODY_SIZE)
+            widths[column] = max(widths[column], min(seen, WRAPPED.get(field, MAX_WIDTH)))
+
+    totals = _totals(rows, columns, lang, kind)
+    sheet.append(totals)
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(size=BODY_SIZE, bold=True)
+        cell.border = box
+        cell.alignment = Alignment(vertical="center")
+    for column, value in enumerate(totals):
+        widths[column] = max(widths[column], _shown_width(value, None) if column else 0)
+
+    # Below the totals: an import stops reading at 合计, so nothing here is ever taken for a record.
+    page_width = sum(max(w, 3) + 2 for w in widths)
+    wrapped_below = Alignment(wrap_text=True, vertical="top")
+    for text in [*(notes or []), labels.legend(zone, lang) if kind == "entries" else None]:
+        if text:
+            sheet.append([])
+            lines = max(1, math.ceil(display_width(text) / max(page_width * 0.9, 1)))
+            merged_line(text, Font(size=9), wrapped_below, 14 * lines + 4)
+    _signatures(sheet, sheet.max_row + 3, width, lang, Font(size=11))  # two blank rows above
+
+    for column, (cell, text) in enumerate(zip(sheet[header_row], headers, strict=True)):
+        cell.value = _header_lines(text, widths[column] + 1)
+        widths[column] = max(widths[column], _header_width(cell.value))
     formulas.protect_sheet(sheet)  # every text cell a string, never a formula
-    for index, field in enumerate(fields, start=1):
-        width = 24 if field in ("record_id", "note", "community_name") else 20 if field in TIME_FIELDS else 12
-        sheet.column_dimensions[sheet.cell(row=2, column=index).column_letter].width = width
+    for column, fitted in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = max(fitted, 3) + 2
+    # Spreadsheets do not grow a row for its wrapped text when they open a file: say how high it is.
+    lines: dict[int, int] = {}
+    for row_number, column, text in wrapped_text:
+        room = (widths[column] + 1) * 1.2  # a 10-point character is narrower than a width unit
+        needed = sum(max(1, math.ceil(display_width(part) / room)) for part in text.splitlines() or [""])
+        lines[row_number] = max(lines.get(row_number, 1), needed)
+    for row_number, count in lines.items():
+        if count > 1:
+            sheet.row_dimensions[row_number].height = 13.5 * count + 2
+
+    sheet.freeze_panes = f"A{header_row + 1}"
+    sheet.print_title_rows = f"{header_row}:{header_row}"
+    setup = sheet.page_setup
+    setup.orientation = "landscape"
+    setup.paperSize = sheet.PAPERSIZE_A4
+    setup.fitToWidth = 1
+    setup.fitToHeight = 0  # as many pages down as it takes
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    sheet.print_options.horizontalCentered = True
+    margins = sheet.page_margins
+    margins.left = margins.right = 0.4
+    margins.top, margins.bottom, margins.footer = 0.5, 0.6, 0.3
+    sheet.oddFooter.center.text = labels.words("footer", lang)
+    sheet.oddFooter.center.size = 9
     workbook.save(path)
 
 
-def _totals(sheet: Any, rows: list[dict[str, Any]], fields: list[str], lang: str, kind: str) -> None:
-    label = "合计" if lang == "zh" else "Total"
-    totals: list[Any] = [label] + [None] * (len(fields) - 1)
+def _totals(rows: list[dict[str, Any]], columns: list[str], lang: str, kind: str) -> list[Any]:
+    totals: list[Any] = [labels.words("total", lang)] + [None] * (len(columns) - 1)
     if kind == "entries":
-        totals[1] = f"{len(rows)} 条" if lang == "zh" else f"{len(rows)} records"
-        if "minutes" in fields:
-            totals[fields.index("minutes")] = sum(int(r.get("minutes") or 0) for r in rows)
+        totals[1] = labels.words("records", lang, n=len(rows))
+        if "minutes" in columns:
+            totals[columns.index("minutes")] = sum(int(r.get("minutes") or 0) for r in rows)
     else:
         for field in ("records", "minutes", "residents_served"):
-            if field in fields:
-                totals[fields.index(field)] = sum(int(r.get(field) or 0) for r in rows)
-    sheet.append(totals)
-    for cell in sheet[sheet.max_row]:
-        cell.font = Font(bold=True)
+            if field in columns:
+                totals[columns.index(field)] = sum(int(r.get(field) or 0) for r in rows)
+    return totals
+
+
+def _signatures(sheet: Any, row: int, width: int, lang: str, font: Any) -> None:
+    """填表人 / 审核人 / 日期 on `row`, spread over the width of the table, each with room to sign."""
+    from openpyxl.styles import Alignment
+    from openpyxl.utils import get_column_letter
+
+    keys = ("filled_by", "checked_by", "date")
+    share = max(width // len(keys), 1)
+    for i, key in enumerate(keys):
+        start = 1 + i * share
+        if start > width:
+            break
+        end = width if i == len(keys) - 1 else min(start + share - 1, width)
+        cell = sheet.cell(row=row, column=start, value=labels.words(key, lang))
+        cell.font = font
+        cell.alignment = Alignment(horizontal="left", vertical="bottom")
+        if end > start:
+            sheet.merge_cells(f"{get_column_letter(start)}{row}:{get_column_letter(end)}{row}")
+    sheet.row_dimensions[row].height = 30

@@ -406,7 +406,11 @@ CATALOGUE: dict[str, str] = {
     # -- queries and their options (commands/cli_ledger.py, cli_assess.py, assess.py, projections/) --
     "{options}: give at most one unit filter": "{options}：最多只能给一个单位筛选条件",
     "{option}: must not be empty": "{option}：不能为空",
-    "--township: expected COUNTY/NAME, got {value}": "--township：应为 COUNTY/NAME，而不是 {value}",
+    "--township: expected COUNTY/NAME or NAME, got {value}": "--township：应为 COUNTY/NAME 或 NAME，而不是 {value}",
+    "--township: {name} is a township in {n:int} counties ({counties}); give COUNTY/NAME, e.g. {county}/{township}": (
+        "--township：{n} 个县区都有名为 {name} 的乡镇（{counties}）；请写成 县区/乡镇，例如 {county}/{township}"
+    ),
+    "--period: give either --period or --from/--to, not both": "--period：--period 与 --from/--to 只能给其一",
     "--from {first} is after --to {last}": "--from {first} 晚于 --to {last}",
     "the log holds an event of aggregate {id} stored under its id in another form (position {n:int}); nothing was done: run taizhang audit verify": (
         "日志中有聚合 {id} 的事件以另一种形式的编号存储（位置 {n}）；未执行任何操作：请运行 taizhang audit verify"
@@ -496,6 +500,7 @@ CATALOGUE: dict[str, str] = {
     # -- notes printed after a command succeeded (Env.warn) --
     "no key file at {path}: names and birth dates are not shown": "{path} 处没有密钥文件：不显示姓名和出生日期",
     "no key file at {path}: notes are not shown": "{path} 处没有密钥文件：不显示备注",
+    "no key file at {path}: notes and resident names are not shown": "{path} 处没有密钥文件：不显示备注和服务对象姓名",
     "projections did not catch up within {seconds}s": "视图在 {seconds} 秒内未能赶上日志",
     "lost the database connection ({error}); retrying…": "与数据库的连接已断开（{error}）；正在重试…",
     "reconnected": "已重新连接数据库",

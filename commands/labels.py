@@ -53,7 +53,60 @@ FIELDS: dict[str, tuple[str, str]] = {
     "position": ("position", "位置"),
     "head": ("head", "日志末端"),
     "lag": ("lag", "滞后"),
+    # the printed ledger (commands/export.py)
+    "seq": ("No.", "序号"),
+    "resident_names": ("resident names", "服务对象姓名"),
+    "provider_names": ("provider names", "服务人员姓名"),
+    # assessments (commands/assess.py)
+    "rank": ("rank", "排名"),
+    "unit": ("unit", "单位"),
+    "score": ("score", "得分"),
+    "coverage": ("coverage", "覆盖率"),
+    "visit_timeliness": ("visit timeliness", "巡访及时率"),
+    "breadth": ("breadth", "服务类型覆盖"),
+    "target_attainment": ("target attainment", "目标完成率"),
+    "supervision_closure": ("supervision closure", "督办办结率"),
+    "data_quality": ("data quality", "数据质量"),
 }
+
+# Words of a printed sheet (commands/export.py, commands/cli_ledger.py): (en, zh).
+PRINT: dict[str, tuple[str, str]] = {
+    "entries": ("Service ledger", "服务信息台账"),
+    "summary": ("Service summary", "服务信息汇总"),
+    "sheet_entries": ("ledger", "台账"),
+    "sheet_summary": ("summary", "汇总"),
+    "all": ("all communities", "全部社区"),
+    "total": ("Total", "合计"),
+    "records": ("{n} records", "{n} 条"),
+    "printed": ("Printed {day}", "打印日期：{day}"),
+    "as_of": ("as of {moment} ({zone})", "数据截至：{moment}（{zone}）"),
+    "at_position": ("at log position {n}", "数据截至日志位置 {n}"),
+    "filled_by": ("Prepared by:", "填表人："),
+    "checked_by": ("Checked by:", "审核人："),
+    "date": ("Date:", "日期："),
+    "footer": ("Page &P of &N", "第 &P 页 共 &N 页"),
+    "no_names": (
+        "Resident names are not shown: no master key file was given; codes only.",
+        "未提供主密钥文件，服务对象姓名未显示，仅列编号。",
+    ),
+    "quarter": ("Q{q} {year}", "{year}年第{q_zh}季度"),
+    "month": ("{month_en} {year}", "{year}年{month}月"),
+    "year": ("{year}", "{year}年"),
+    "day": ("{day}", "{year}年{month}月{d}日"),
+    "range": ("{first} – {last}", "{first}至{last}"),
+    "from": ("from {first}", "{first}起"),
+    "to": ("to {last}", "截至{last}"),
+    # under an assessment (commands/assess.py)
+    "rubric": ("rubric {name} v{version} (sha256 {sha256})", "评分细则 {name} v{version}（sha256 {sha256}）"),
+    "judged": ("as of {moment}, log position {position}", "截至 {moment}，日志位置 {position}"),
+    "now": ("now", "当前"),
+}
+
+
+def words(key: str, lang: str, **values: object) -> str:
+    """A word or phrase of a printed sheet in `lang`, its placeholders filled."""
+    en, zh = PRINT[key]
+    return (zh if lang == "zh" else en).format(**values)
 
 STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废")}
 # The legend under a printed ledger: what its times and its `late` column mean.

@@ -28,6 +28,19 @@ class UnitRef:
             return f"township:{self.county}/{self.township}"
         return f"community:{self.community}"
 
+    def name(self) -> str:
+        """The unit as people name it: 八步区贺街镇, 八步区, or a community's code.
+
+        A township is written after its county, run together as Chinese place names are;
+        names in Latin letters keep a space between them (`Babu District Hejie`).
+        """
+        if self.level == "county":
+            return self.county
+        if self.level == "township":
+            joined = _is_cjk(self.county[-1:]) and _is_cjk(self.township[:1])
+            return f"{self.county}{'' if joined else ' '}{self.township}"
+        return self.community
+
     def contains(self, other: UnitRef) -> bool:
         """Whether `other` lies strictly inside this unit (a township in a county, …).
 
@@ -39,6 +52,10 @@ class UnitRef:
         if self.level == "township":
             return other.level == "community" and (other.county, other.township) == (self.county, self.township)
         return False
+
+
+def _is_cjk(char: str) -> bool:
+    return bool(char) and ("\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or char >= "\U00020000")
 
 
 def parse_unit(text: str) -> UnitRef:

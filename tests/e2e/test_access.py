@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from commands.access import POLICY, command_paths
+from commands.access import POLICY, WRITES, command_paths
 from commands.cli import cli
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import COMMUNITY, Cli, backend_of, error_line, establish_args, store_counts, write_csv
@@ -294,8 +294,51 @@ def test_permission_matrix(acl: Acl) -> None:
 @pytest.mark.parametrize("args", [("community", "list"), ("ledger", "entries", "--community", "HZ-001"), ("resident", "enroll", "HZ-001", "R6", "--name", "n")])
 def test_every_command_needs_a_known_unrevoked_actor(acl: Acl, actor: str | None, needle: str, args: tuple[str, ...]) -> None:
     before = store_counts(acl.url)
-    error_line(acl.cli(*args, actor=actor), 1, "permission denied", needle)
+    if actor is None and _path(args) in WRITES:  # a write without --actor is malformed input, whatever the store
+        error_line(acl.cli(*args, actor=actor), 2, "--actor: required for commands that write")
+    else:
+        error_line(acl.cli(*args, actor=actor), 1, "permission denied", needle)
     assert store_counts(acl.url) == before
+
+
+def _write_cases(acl: Acl) -> list[Case]:
+    found = [case for case in cases(acl, acl.tmp) if _path(case.args) in WRITES]
+    assert {_path(case.args) for case in found} | {"keys rotate"} == WRITES
+    return found
+
+
+@pytest.mark.parametrize("actor", [None, " "], ids=["absent", "blank"])
+def test_a_write_without_an_actor_is_malformed_input_on_a_store_with_actors(acl: Acl, actor: str | None) -> None:
+    """DESIGN §5: judged without the store, so exit 2 and the hint, not a permission refusal (exit 1)."""
+    for case in [*_write_cases(acl), Case("keys-rotate", ("keys", "rotate"), ADMIN_ROLE, WHOLE)]:
+        before = store_counts(acl.url)
+        result = acl.cli(*case.args, actor=actor)
+        error_line(result, 2, "--actor: required for commands that write (or set TAIZHANG_ACTOR)")
+        assert store_counts(acl.url) == before, case.id
+
+
+def test_a_write_without_an_actor_is_judged_before_the_store_is_read(acl: Acl, tmp_path: Path) -> None:
+    """The same answer on a store without actors, on a missing store and on a server nobody listens on."""
+    fresh = Cli(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "fresh.key")
+    fresh.ok("init")
+    missing = Cli(f"sqlite:///{tmp_path / 'missing.db'}", tmp_path / "missing.key")
+    nowhere = Cli("postgresql://nobody:secret@127.0.0.1:9/nothing", tmp_path / "nowhere.key")
+    for case in [*_write_cases(acl), Case("keys-rotate", ("keys", "rotate"), ADMIN_ROLE, WHOLE)]:
+        for where in (fresh, missing, nowhere):
+            error_line(where(*case.args, actor=None), 2, "--actor: required for commands that write")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_write_commands_are_the_ones_that_need_an_actor() -> None:
+    """commands.access.WRITES lists exactly the commands whose body calls Env.writer()."""
+    import inspect
+
+    calls_writer = {
+        path
+        for path, command in command_paths(cli).items()
+        if "env.writer()" in inspect.getsource(inspect.unwrap(command.callback))  # type: ignore[arg-type]
+    }
+    assert calls_writer == WRITES
 
 
 def test_a_filter_outside_the_scope_is_refused_not_narrowed(acl: Acl) -> None:

@@ -43,12 +43,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -716,7 +718,7 @@ MALFORMED: list[tuple[str, list[str], list[str]]] = [
         ["assess", "explain", "--period", PERIOD, "--unit", A, "--metric", "happiness"],
         ["--metric", "happiness"],
     ),
-    ("overdue-township", ["visits", "overdue", "--township", "贺街镇"], ["--township", "贺街镇"]),
+    ("overdue-township", ["visits", "overdue", "--township", "/贺街镇"], ["--township", "/贺街镇"]),
     (
         "overdue-two-units",
         ["visits", "overdue", "--township", "八步区/贺街镇", "--county", "八步区"],
@@ -1032,7 +1034,7 @@ def test_assess_run_json_is_one_document_with_every_field(world: World) -> None:
     }
     assert [u["unit"] for u in doc["units"]] == sorted([A, B, C, D])
     for unit in doc["units"]:
-        assert list(unit) == ["unit", "county", "township", "score", "rank", "responsible", "metrics"]
+        assert list(unit) == ["unit", "name", "county", "township", "score", "rank", "responsible", "metrics"]
         assert isinstance(unit["score"], (float, type(None))) and isinstance(unit["rank"], (int, type(None)))
         assert isinstance(unit["responsible"], list)
         for line in unit["metrics"].values():
@@ -1087,8 +1089,40 @@ def test_assess_run_csv_has_a_header_and_one_row_per_unit(world: World) -> None:
         for cell, metric in zip(row[3:], METRICS, strict=True):
             value = unit["metrics"][metric]["value"]
             assert cell == ("" if value is None else str(value))
-    table = read(world.cli, "assess", "run", "--period", PERIOD, "--level", "township").stdout
-    assert all(u in table for u in (A, B, C, D))
+
+
+
+def ranked(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(doc["units"], key=lambda u: (u["rank"] is None, u["rank"] or 0, u["name"]))
+
+
+def one_decimal(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))  # 67.85 -> 67.9, as people round
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else one_decimal(Decimal(repr(value)) * 100) + "%"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_assess_run_table_is_read_by_rank_with_names_and_percentages(world: World, lang: str) -> None:
+    doc = assess_json(world.cli)
+    assert {u["unit"]: u["name"] for u in doc["units"]} == {
+        A: "八步区贺街镇", B: "八步区莲塘镇", C: "八步区桂岭镇", D: "钟山县公安镇"
+    }
+    lines = read(world.cli, "assess", "run", "--period", PERIOD, "--level", "township", lang=lang).stdout.splitlines()
+    head, body = lines[0].split(), [line.split() for line in lines[2:]]
+    assert head[:3] == (["排名", "单位", "得分", "覆盖率"] if lang == "zh" else ["rank", "unit", "score", "coverage"])[:3]
+    if lang == "zh":
+        assert {"覆盖率", "巡访及时率", "数据质量"} <= set(head) and not re.search("[a-z]", lines[0])
+    assert len(body) == len(doc["units"])
+    for cells, unit in zip(body, ranked(doc), strict=True):
+        assert cells[0] == ("—" if unit["rank"] is None else str(unit["rank"]))
+        assert cells[1] == unit["name"]
+        assert cells[2] == ("—" if unit["score"] is None else one_decimal(Decimal(repr(unit["score"]))))
+        assert cells[3:] == [percent(unit["metrics"][m]["value"]) for m in METRICS]
+    json_units = [u["unit"] for u in doc["units"]]
+    assert json_units == sorted(json_units)  # json keeps its order and its exact numbers
 
 
 def test_assess_run_json_to_a_file_is_the_same_document(world: World, tmp_path: Path) -> None:
@@ -1188,14 +1222,15 @@ def test_assess_run_html_is_a_self_contained_page_with_the_table_and_a_bar_chart
     assert all("://" not in value for tag, key, value in page.attrs if key != "xmlns")
     assert page.tags.count("svg") == 1
 
-    assert page.head_cells == ["rank", "unit", "score", *METRICS]
+    assert page.head_cells == ["rank", "unit", "score", *(m.replace("_", " ") for m in METRICS)]
     assert len(page.rows) == len(doc["units"])
-    for row, unit in zip(page.rows, doc["units"], strict=True):
+    for row, unit in zip(page.rows, ranked(doc), strict=True):  # by rank, names, one decimal, percentages
         assert row[:3] == [
-            "" if unit["rank"] is None else str(unit["rank"]),
-            unit["unit"],
-            "" if unit["score"] is None else str(unit["score"]),
+            "—" if unit["rank"] is None else str(unit["rank"]),
+            unit["name"],
+            "—" if unit["score"] is None else one_decimal(Decimal(repr(unit["score"]))),
         ]
+        assert row[3:] == [percent(unit["metrics"][m]["value"]) for m in METRICS]
     # One bar per unit, longest for the best score; none for a unit without a score.
     assert len(page.rects) == len(doc["units"])
     widths = [float(r["width"]) for r in page.rects]
@@ -1207,7 +1242,7 @@ def test_assess_run_html_is_a_self_contained_page_with_the_table_and_a_bar_chart
         else:
             assert width == pytest.approx(widths[0] * unit["score"] / scores[0]["score"], abs=0.2)
     labels = "".join(page.svg_text)
-    assert all(u["unit"] in labels for u in doc["units"])
+    assert all(u["name"] in labels for u in doc["units"])
     assert PERIOD in page.title
 
     zh = tmp_path / "zh.html"
@@ -1229,6 +1264,7 @@ def test_assess_run_html_is_a_self_contained_page_with_the_table_and_a_bar_chart
     zh_page = Page()
     zh_page.feed(zh.read_text(encoding="utf-8"))
     assert ("html", "lang", "zh") in zh_page.attrs and "乡镇考核" in zh_page.title
+    assert zh_page.head_cells[:4] == ["排名", "单位", "得分", "覆盖率"]
 
 
 def test_assess_run_xlsx_reads_back_as_a_printable_sheet(world: World, tmp_path: Path) -> None:
@@ -1255,12 +1291,14 @@ def test_assess_run_xlsx_reads_back_as_a_printable_sheet(world: World, tmp_path:
     sheet = book.active
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert PERIOD in str(rows[0][0]) and "township" in str(rows[0][0])
-    assert rows[1][: 3 + len(METRICS)] == ["rank", "unit", "score", *METRICS]
+    assert rows[1][: 3 + len(METRICS)] == ["rank", "unit", "score", *(m.replace("_", " ") for m in METRICS)]
     body = rows[2 : 2 + len(doc["units"])]
     assert len(body) == len(doc["units"])
-    for row, unit in zip(body, doc["units"], strict=True):
-        assert row[0] == unit["rank"] and row[1] == unit["unit"] and row[2] == unit["score"]
+    for row, unit in zip(body, ranked(doc), strict=True):  # by rank; the cells keep the exact numbers
+        assert row[0] == unit["rank"] and row[1] == unit["name"] and row[2] == unit["score"]
         assert row[3 : 3 + len(METRICS)] == [unit["metrics"][m]["value"] for m in METRICS]
+    formats = [c.number_format for c in book.active[3][2 : 3 + len(METRICS)]]
+    assert formats == ["0.0"] + ["0.0%"] * len(METRICS)
     rest = [" ".join(str(c) for c in r if c is not None) for r in rows[2 + len(doc["units"]) :]]
     assert any(doc["rubric"]["sha256"] in line for line in rest)
 

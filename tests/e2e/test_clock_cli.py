@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import openpyxl
 import orjson
 import pytest
 
 from tests.e2e.conftest import COMMUNITY, Cli, establish_args, record_args
+from tests.e2e.printed import read_printed
 
 pytestmark = pytest.mark.clock  # recorded times from the database clock, read back
 
@@ -83,16 +83,14 @@ def test_the_xlsx_has_date_cells_and_a_legend(run: Cli, tmp_path: Path) -> None:
     for lang, words in (("zh", ("说明", "Asia/Shanghai", "逾期登记", "登记日期")), ("en", ("Notes", "Asia/Shanghai", "Late", "7 days"))):
         out = tmp_path / f"ledger-{lang}.xlsx"
         run.ok("ledger", "entries", "--format", "xlsx", "--output", str(out), lang=lang)
-        sheet = openpyxl.load_workbook(out).active
-        cells = [[c.value for c in row] for row in sheet.iter_rows()]
-        header = cells[1]
-        data = cells[2]
-        recorded = data[header.index("录入时间" if lang == "zh" else "recorded at")]
+        printed = read_printed(out)
+        data = printed.data[0]
+        recorded = data[printed.column("录入时间" if lang == "zh" else "recorded at")]
         assert isinstance(recorded, datetime) and recorded.tzinfo is None
         assert recorded == instant(entry["recorded_at"]).replace(tzinfo=None)  # local wall time, to the millisecond
-        assert isinstance(data[header.index("服务时间" if lang == "zh" else "occurred at")], datetime)
-        legend = cells[-1][0]
-        assert isinstance(legend, str) and all(word in legend for word in words), legend
+        assert isinstance(data[printed.column("服务时间" if lang == "zh" else "occurred at")], datetime)
+        (legend,) = [line for line in printed.below if words[0] in line]
+        assert all(word in legend for word in words), legend
     # The legend sits below the totals, so the sheet still imports back adding nothing.
     result = run.json("import", "services", str(tmp_path / "ledger-zh.xlsx"))
     assert {key: result[key] for key in ("added", "existing", "skipped")} == {"added": 0, "existing": 1, "skipped": 0}

@@ -44,6 +44,7 @@ from click.testing import CliRunner, Result
 from commands.cli import cli
 from commands.output import display_width
 from tests.conftest import drop_pg_database, make_pg_database
+from tests.e2e.printed import read_printed
 from tests.integration.test_service import db_clock
 
 TZ = ZoneInfo("Asia/Shanghai")  # the default zone of a store made by `init`
@@ -895,20 +896,18 @@ def header_key(value: Any) -> str:
 def test_xlsx_export_reads_back_and_imports_as_nothing_new(
     fresh: Run, tmp_path: Path, lang: str, extra: list[str]
 ) -> None:
-    import openpyxl  # type: ignore[import-untyped]
-
     hist = build_history(fresh)
     run = hist.run
     path = tmp_path / f"台账-{lang}.xlsx"
     result = run.ok("ledger", "entries", *extra, "--format", "xlsx", "--output", str(path), lang=lang, quiet=False)
     assert result.stdout == ""
     expected = hist.ordered(include_voided=bool(extra))
-    sheet = openpyxl.load_workbook(path).active
-    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-    title, header, data, total, gap, legend = rows[0], rows[1], rows[2:-3], rows[-3], rows[-2], rows[-1]
-    assert isinstance(title[0], str) and title[0].strip() and all(v is None for v in title[1:])
-    assert all(v is None for v in gap) and ("逾期登记" if lang == "zh" else "Late:") in legend[0]  # under the totals
+    printed = read_printed(path)
+    header, data, total = printed.header, printed.data, printed.total
+    assert printed.title.strip()
+    assert any(("逾期登记" if lang == "zh" else "Late:") in line for line in printed.below)  # under the totals
     keys = [header_key(h) for h in header]
+    assert keys[-1] == header_key("记录编号" if lang == "zh" else "record id")  # the record id is the last column
     if lang == "zh":
         names = {
             "id": "记录编号",
@@ -942,17 +941,15 @@ def test_xlsx_export_reads_back_and_imports_as_nothing_new(
 
 @pytest.mark.parametrize("by", ["community", "township", "county"])
 def test_summary_xlsx_has_a_total_row(hist: History, tmp_path: Path, by: str) -> None:
-    import openpyxl  # type: ignore[import-untyped]
-
     path = tmp_path / "汇总.xlsx"
     hist.run.ok("ledger", "summary", "--by", by, "--format", "xlsx", "--output", str(path), lang="zh", quiet=False)
-    rows = [list(r) for r in openpyxl.load_workbook(path).active.iter_rows(values_only=True)]
+    printed = read_printed(path)
     expected = expected_summary(hist, by, Select())
-    header, data, total = rows[1], rows[2:-1], rows[-1]
+    data, total = printed.data, printed.total
     assert len(data) == len(expected)
-    assert total[0] == "合计"
+    assert total[0] == "合计" and "服务信息汇总" in printed.title
     for name, label in (("records", "服务记录"), ("minutes", "时长(分钟)"), ("residents_served", "服务对象人数")):
-        column = header.index(label)
+        column = printed.column(label)
         assert [line[column] for line in data] == [e[name] for e in expected]
         assert total[column] == sum(e[name] for e in expected)
 
@@ -1108,7 +1105,8 @@ ERRORS = [
     pytest.param(["--county", "平桂区"], 1, ["平桂区"], id="unknown-county"),
     pytest.param(["--community", "HZ-001", "--county", "八步区"], 2, ["--community", "--county"], id="two-unit-filters"),
     pytest.param(["--township", "八步区/贺街镇", "--county", "八步区"], 2, ["--township"], id="township-and-county"),
-    pytest.param(["--township", "贺街镇"], 2, ["--township", "贺街镇"], id="township-without-county"),
+    pytest.param(["--township", "/贺街镇"], 2, ["--township", "/贺街镇"], id="township-without-county"),
+    pytest.param(["--township", "无此镇"], 1, ["--township", "no township 无此镇"], id="unknown-township-name"),
     pytest.param(["--from", "2026-13-01"], 2, ["--from", "2026-13-01"], id="bad-from"),
     pytest.param(["--to", "yesterday"], 2, ["--to", "yesterday"], id="bad-to"),
     pytest.param(["--from", "2026-10-02", "--to", "2026-10-01"], 2, ["--from", "--to"], id="from-after-to"),

@@ -134,7 +134,7 @@ PLAUSIBLE: dict[str, list[str]] = {
     "place": ["入户", "home_visit", "nowhere"],
     "unit": ["county:八步区", "township:八步区/贺街镇", "community:HZ-001", "city", "county:", "planet:Mars"],
     "into": ["township:八步区/贺街镇", "community:HZ-001", "bogus"],
-    "township": ["八步区/贺街镇", "八步区", "/", "Babu District/Hejie"],
+    "township": ["八步区/贺街镇", "贺街镇", "八步区", "/", "Babu District/Hejie"],
     "county": ["八步区", "Babu District", "nowhere"],
     "period": ["2026", "2026-03", "2026-Q1", "2026-W01"],
     "metric": ["records", "minutes", "coverage", "bogus"],
