@@ -230,7 +230,7 @@ def _ignored_headers(cells: Sequence[Cell], used: set[int]) -> tuple[list[str], 
         if header is None:
             unheaded.append(index)
         elif _header_key(header) not in _QUIET:
-            ignored.append(header)
+            ignored.append("".join(header.splitlines()))  # a header wrapped in its cell (服务对象\n姓名), on one line
     return ignored, unheaded
 
 
