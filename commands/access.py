@@ -167,8 +167,12 @@ def import_rows(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
 
     from commands.importer import load_table
 
-    table = load_table(Path(params["file"]), str(params["kind"]))
+    community = params.get("community")
+    supplied = frozenset({"community"}) if community else frozenset()
+    table = load_table(Path(params["file"]), str(params["kind"]), supplied)
     found: set[Target] = set()
+    if community:  # --community: the community of every row without one
+        found.add(lookup.locate(UnitRef("community", community=str(community).strip())))
     for row in table.rows:
         values = row.values
         if params["kind"] == "communities":

@@ -66,6 +66,10 @@ _EXTRA_TERMS = {
     "a date": "日期",
     "a date and time": "日期时间",
     "a whole number": "整数",
+    "a duration": "时长",
+    "a time of day": "时刻",
+    "hours": "小时",
+    "communities": "社区",
     # click's names of types and paths
     "integer": "整数",
     "integer range": "整数",
@@ -265,6 +269,32 @@ CATALOGUE: dict[str, str] = {
     "not a date (has a time of day): {value}": "不是日期（带有时刻）：{value}",
     "not a whole number: {value}": "不是整数：{value}",
     "not a gender (expected 男/女 or male/female): {value}": "不是性别（应为 男/女 或 male/female）：{value}",
+    # -- durations, dates without a year, times of day (commands/tabular.py, commands/importer.py) --
+    "not a duration: {value}": "不是时长：{value}",
+    "not a duration: {value} (write 45, 45分钟, 1.5小时 or 1小时30分)": "不是时长：{value}（请写 45、45分钟、1.5小时 或 1小时30分）",
+    "{value} is a bare number and the column's header names no unit; give --duration-unit minutes|hours, "
+    "or write 45分钟 or 1.5小时 in the cell": (
+        "{value} 是不带单位的数字，而该列表头也没有写明单位；请加 --duration-unit minutes|hours，或在单元格里写 45分钟 或 1.5小时"
+    ),
+    "{value} is {minutes} minutes, not a whole number of minutes": "{value} 是 {minutes} 分钟，不是整数分钟",
+    "{value} has no year; give --year YYYY for the dates of this sheet": "{value} 没有年份；请用 --year YYYY 给出本表日期的年份",
+    "{value} is not a time of day on {day}": "{value} 不是 {day} 当天的时刻",
+    "not a time of day: {value}": "不是时刻：{value}",
+    "{value} is a date without a time of day; give the time, or --default-time HH:MM": (
+        "{value} 只有日期，没有时刻；请填写时间，或加 --default-time HH:MM"
+    ),
+    "{value} differs from --community {code}": "{value} 与 --community {code} 不一致",
+    "applies to residents, providers and services, not to communities": "只适用于服务对象、服务人员和服务记录，不适用于社区",
+    "applies to import services only, not to {kind:term}": "只适用于导入服务记录，不适用于{kind}",
+    "expected HH:MM, got {value}": "应为 HH:MM，而不是 {value}",
+    "{file}: --duration-unit {unit} contradicts the column {header}, which counts {named:term}": (
+        "{file}：--duration-unit {unit} 与表头 {header} 写明的单位 {named} 矛盾"
+    ),
+    # -- what an import left out (commands/cli_import.py) --
+    "ignored columns: {columns}": "未导入的列：{columns}",
+    "column {letter} (no header)": "{letter} 列（无表头）",
+    "footer rows skipped: {rows:int}": "跳过的表尾行：{rows}",
+    "blank rows skipped: {rows:int}": "跳过的空行：{rows}",
     # -- import files as a whole (commands/tabular.py, commands/importer.py) --
     "{file}: unsupported file type {suffix} (expected .csv or .xlsx)": "{file}：不支持的文件类型 {suffix}（应为 .csv 或 .xlsx）",
     "{file}: cannot read file: {error}": "{file}：无法读取文件：{error}",

@@ -265,13 +265,15 @@ def test_the_header_is_found_by_name_in_any_order_with_optional_columns_absent(
         tmp_path / "services.csv",
         [
             ["服务台账"],
-            ["备注", "时长", "服务时间", "服务人员", "服务对象", "服务类型", "社区"],
+            ["备注", "服务时长(分钟)", "服务时间", "服务人员", "服务对象", "服务类型", "社区"],
             ["", "15", "2026/3/5 8:05", "P2", "R1；R2", "心理抚慰", code],
             ["总计", "15"],
-            ["", "99", "not even a date", "P9", "R9", "x", code],  # below the foot: never read
+            ["", "99", "not even a date", "P9", "R9", "x", code],  # below the foot: never read, but counted
         ],
     )
-    assert import_new(service, "services", path).counts() == {"added": 1, "existing": 0, "skipped": 0}
+    result = import_new(service, "services", path)
+    assert result.counts() == {"added": 1, "existing": 0, "skipped": 0}
+    assert (result.footer_rows, result.blank_rows, result.ignored_columns) == (2, 0, [])
     (stored,) = events_of(service, "ServiceRecorded")
     columns = ("kind", "residents", "providers", "minutes", "place", "note")
     assert [stored[c] for c in columns] == ["counseling", ["R1", "R2"], ["P2"], 15, None, None]

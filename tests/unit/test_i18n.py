@@ -244,6 +244,19 @@ EXAMPLES = {
         "a.csv：前 20 行中没有找到表头行（应有的列：code (编码)）"
     ),
     "a.csv: missing required column: kind (服务类型)": "a.csv：缺少必需的列：kind (服务类型)",
+    # What an import left out, printed under its summary (commands/cli_import.py).
+    "ignored columns: 联系电话, 签名": "未导入的列：联系电话, 签名",
+    "column K (no header)": "K 列（无表头）",
+    "footer rows skipped: 3": "跳过的表尾行：3",
+    "blank rows skipped: 2": "跳过的空行：2",
+    "row 5: minutes: '45' is a bare number and the column's header names no unit; give --duration-unit "
+    "minutes|hours, or write 45分钟 or 1.5小时 in the cell": (
+        "第 5 行：时长(分钟)：'45' 是不带单位的数字，而该列表头也没有写明单位；请加 --duration-unit minutes|hours，"
+        "或在单元格里写 45分钟 或 1.5小时"
+    ),
+    "row 6: occurred_at: '3月5日' has no year; give --year YYYY for the dates of this sheet": (
+        "第 6 行：服务时间：'3月5日' 没有年份；请用 --year YYYY 给出本表日期的年份"
+    ),
     "a.csv: missing required columns: kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)": (
         "a.csv：缺少必需的列：kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)"
     ),
