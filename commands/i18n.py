@@ -620,6 +620,7 @@ CATALOGUE: dict[str, str] = {
     "row ({key}) recomputed from the log is missing from the view": "由日志重算出的行（{key}）在视图中缺失",
     # the access log's own chain (infra/access_chain.py)
     "the access log does not verify at {problem:msg}": "访问日志未通过验证：{problem}",
+    "the record state does not agree with the log: {problem}": "记录状态表与日志不一致：{problem}",
     "entry {id:int}: {detail:msg}": "第 {id} 条：{detail}",
     "deleted: its chain entry remains": "已被删除：其哈希链条目还在",
     "deleted: the residents it listed remain": "已被删除：其列出的服务对象记录还在",
