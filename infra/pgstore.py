@@ -227,6 +227,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         )
         return {row["record_id"]: _state_row(row) for row in rows}
 
+    def records_of(self, community: UUID) -> dict[str, dict[str, Any]]:
+        """Every record_state row of a community (tests and tools; no write path reads them all)."""
+        rows = self._select(
+            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE community_id = %s ORDER BY first_version", (community,)
+        )
+        return {row["record_id"]: _state_row(row) for row in rows}
+
     def first_active_record(self, community: UUID, role: str, code: str, from_day: str) -> dict[str, Any] | None:
         """The earliest-recorded active record whose current revision lists the person on or after a day."""
         cols = ", ".join(f"s.{col}" for col in recordstate.COLUMNS)

@@ -234,6 +234,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 found[row["record_id"]] = row
         return found
 
+    def records_of(self, community: UUID) -> dict[str, dict[str, Any]]:
+        """Every record_state row of a community (tests and tools; no write path reads them all)."""
+        rows = self._select(
+            f"SELECT {', '.join(recordstate.COLUMNS)} FROM record_state WHERE community_id = ? ORDER BY first_version",
+            (community.hex,),
+        )
+        return {row[0]: recordstate.row_from_db(dict(zip(recordstate.COLUMNS, row, strict=True))) for row in rows}
+
     def first_active_record(self, community: UUID, role: str, code: str, from_day: str) -> dict[str, Any] | None:
         """The earliest-recorded active record whose current revision lists the person on or after a day."""
         cols = ", ".join(f"s.{col}" for col in recordstate.COLUMNS)
