@@ -438,9 +438,9 @@ class LedgerService:
         if row is not None:
             know_states(community, [row])
 
-    def _write(self, decide: Callable[[KeySession], Change]) -> Any:
+    def _write(self, decide: Callable[[KeySession], Change], attempts: int = MAX_ATTEMPTS) -> Any:
         """Run `decide` and save what it changed, redoing it after a lost race."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             keys = self.key_session()
             try:
                 change = decide(keys)
@@ -454,7 +454,7 @@ class LedgerService:
                     erase_keys=change.erase_keys,
                 )
             except (IntegrityError, _Stale):
-                if attempt == MAX_ATTEMPTS:
+                if attempt == attempts:
                     break
                 # Back off with jitter so two writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))

@@ -290,6 +290,7 @@ CATALOGUE: dict[str, str] = {
     # -- the store and its keys (commands/app.py, commands/cli_store.py, infra/) --
     "community {code} is already established": "社区 {code} 已建立",
     "the store is busy with other writers to the same community; try again": "其他用户正在写入同一社区；请重试",
+    "{unit} {period} is closed in {done:int} of {total:int} communities: community {code} stayed busy; run the same close again to finish it": "{unit} {period} 已在 {total} 个社区中的 {done} 个结账：社区 {code} 一直忙于写入；请再次运行同一结账命令以完成",
     "no store at {store}; run taizhang init": "{store} 处没有台账库；请先运行 taizhang init",
     "a store already exists at {store}": "{store} 处已有台账库",
     "cannot create a store at {store}: it is a directory": "无法在 {store} 创建台账库：这是一个文件夹",
