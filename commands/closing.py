@@ -31,11 +31,10 @@ from typing import Any
 
 from commands.app import Busy, Change, KeySession, LedgerService
 from domain.community import Community
-from domain.ids import community_id
-from infra.codec import decode_payload
 from domain.errors import AlreadyExists, NotActive, NotFound
+from domain.ids import community_id
 from domain.units import Period, UnitRef
-
+from infra.codec import decode_payload
 
 # Attempts per community: clerks may keep one busy, but each attempt is short (the registry only).
 CLOSE_ATTEMPTS = 200

@@ -75,6 +75,8 @@ def table_names(service: LedgerService) -> dict[str, str]:
         "commits": "taizhang_commits",
         "claims": "record_claims",
         "data_keys": "data_keys",
+        "record_state": "record_state",
+        "record_people": "record_people",
     }
 
 
