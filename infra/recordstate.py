@@ -132,6 +132,22 @@ class RecordStates:
         return [(*key, current) for key, current in self.people.items()]
 
 
+def recorded_tuple(community: str, version: int, _topic: str, p: dict[str, Any]) -> tuple[Any, ...]:
+    """The record_state row (COLUMNS order) of a record's ServiceRecorded payload: the fast path of
+    a batch of new records only, equal to `RecordStates.apply` + `state_tuple` (tested)."""
+    at = p["occurred_at"]
+    return (
+        p["record_id"], community, "active", 1, p["digest"], at, at[:10], p["kind"], p["minutes"], p.get("place"),
+        p.get("note_mac"), p.get("entered_on"), orjson.dumps(p["residents"]).decode(),
+        orjson.dumps(p["providers"]).decode(), version, version,
+    )  # fmt: skip
+
+
+def recorded_people(community: str, p: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    record_id = p["record_id"]
+    return [(community, role, code, record_id) for field, role in ROLES.items() for code in p[field]]
+
+
 def from_events(events: Iterable[tuple[str, int, str, bytes]]) -> RecordStates:
     """The record state of a whole log: (community id, version, topic, state) in log order."""
     states = RecordStates()

@@ -188,17 +188,23 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             for e in stored_events
             if e.topic in recordstate.TOPICS
         ]  # fmt: skip
+        columns = recordstate.COLUMNS
+        insert_state = f"INSERT INTO record_state ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        if all(topic == recordstate.RECORDED for _c, _v, topic, _p in service):  # an import: new records only
+            c.executemany(insert_state, [recordstate.recorded_tuple(*row) for row in service])
+            c.executemany(
+                "INSERT INTO record_people (community_id, role, code, record_id, current) VALUES (?, ?, ?, ?, 1)",
+                [pair for row in service for pair in recordstate.recorded_people(row[0], row[3])],
+            )
+            return
         recorded = {p["record_id"] for _c, _v, t, p in service if t == recordstate.RECORDED}
         earlier = sorted({p["record_id"] for _c, _v, t, p in service if t != recordstate.RECORDED} - recorded)
         states = recordstate.RecordStates(self._record_rows(c, earlier))
         for community, version, topic, payload in service:
             states.apply(community, version, topic, payload)
-        columns = recordstate.COLUMNS
         new = [states.state_tuple(r) for r in states.new]
         if new:
-            c.executemany(
-                f"INSERT INTO record_state ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", new
-            )
+            c.executemany(insert_state, new)
         changed = [states.state_tuple(r) for r in states.touched - states.new]
         if changed:
             c.executemany(
