@@ -124,9 +124,7 @@ class RecordStates:
 
     def state_tuple(self, record_id: str) -> tuple[Any, ...]:
         row = self.rows[record_id]
-        return tuple(
-            orjson.dumps(row[c]).decode() if c in ("residents", "providers") else row[c] for c in COLUMNS
-        )
+        return tuple(orjson.dumps(row[c]).decode() if c in ("residents", "providers") else row[c] for c in COLUMNS)
 
     def people_tuples(self) -> list[tuple[str, str, str, str, int]]:
         return [(*key, current) for key, current in self.people.items()]
