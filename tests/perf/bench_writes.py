@@ -12,13 +12,14 @@ of an existing record. Prints the median per command and size, the large/small r
 (issue 12's target: at most 1.3), and the bytes of state each write loaded: the snapshot,
 the events replayed after it and the record_state rows read.
 
-With `--pg-url` (an admin URL; a database is created and dropped) the same runs on
-PostgreSQL too. Not a test: timings never decide pass or fail.
+With `--pg-url` (an admin URL; a database is created and dropped; default
+$TAIZHANG_TEST_PG_URL) the same runs on PostgreSQL too. Not a test: timings never decide pass or fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -164,7 +165,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000, help="records in the small community")
     parser.add_argument("--large", type=int, default=50_000, help="records in the large community")
     parser.add_argument("--writes", type=int, default=60, help="commands of each kind per size (the median is shown)")
-    parser.add_argument("--pg-url", help="admin URL of a PostgreSQL server (a database is created and dropped)")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("TAIZHANG_TEST_PG_URL"),
+        help="admin URL of a PostgreSQL server (a database is created and dropped); default $TAIZHANG_TEST_PG_URL",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "taizhang.key"
