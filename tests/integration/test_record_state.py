@@ -153,3 +153,30 @@ def test_audit_verify_finds_a_record_state_row_that_disagrees_with_the_log(servi
         VerificationFailed, match=f"record_people of record {record_id} disagrees with the log for resident R1"
     ):
         verify_log(service)
+
+
+def test_every_correctable_field_lands_in_record_state_as_the_log_says(service: LedgerService) -> None:
+    """On PostgreSQL the rows come from taizhang_record_state (SQL); audit's Python derivation must agree."""
+    code = helpers.small_community(service)
+    first = helpers.record(service, code, residents=["R1"], providers=["P1"], note="送米")["record_id"]
+    second = helpers.record(service, code, residents=["R2"], occurred_at="2026-03-06 10:00")["record_id"]
+    correct(service, code, first, kind="counseling")
+    correct(service, code, first, occurred_at="2026-03-09 08:15", minutes=50)
+    correct(service, code, first, residents=["R2"], providers=["P1", "P2"])
+    correct(service, code, first, place="service_center")
+    correct(service, code, first, note="改为送面")
+    service.void_service(
+        service.validate(models.VoidService, {"community": code, "record_id": second, "reason": "重复"}), "clerk"
+    )
+    rows = service.recorder.records_of(community_id(code))
+    row = rows[first]
+    assert (row["kind"], row["minutes"], row["residents"], row["providers"], row["place"], row["revision"]) == (
+        "counseling", 50, ["R2"], ["P1", "P2"], "service_center", 6
+    )  # fmt: skip
+    assert row["occurred_at"].startswith("2026-03-09T08:15") and row["day"] == "2026-03-09"
+    assert row["note_mac"] is not None and rows[second]["status"] == "voided"
+    assert service.recorder.records_listing(community_id(code), "R1") == [first]  # an earlier revision listed R1
+    assert sorted(service.recorder.records_listing(community_id(code), "R2")) == sorted([first, second])
+    assert service.recorder.first_active_record(community_id(code), "r", "R1", "2026-03-01") is None
+    assert service.recorder.first_active_record(community_id(code), "p", "P2", "2026-03-09")["record_id"] == first
+    assert service.recorder.record_state_problem() is None
