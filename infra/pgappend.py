@@ -206,20 +206,22 @@ DECLARE
   ch jsonb;
   rid text;
 BEGIN
-  -- New records, set-based (an import records tens of thousands in one call).
-  INSERT INTO record_state (record_id, community_id, status, revision, digest, occurred_at, day, kind, minutes,
-                            place, note_mac, entered_on, residents, providers, first_version, version)
-  SELECT x.j->>'record_id', e.originator_id, 'active', 1, x.j->>'digest', x.j->>'occurred_at',
-         left(x.j->>'occurred_at', 10), x.j->>'kind', (x.j->>'minutes')::integer, x.j->>'place', x.j->>'note_mac',
-         x.j->>'entered_on', x.j->'residents', x.j->'providers', e.originator_version, e.originator_version
-    FROM {events} e CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS j) x
-   WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded';
+  -- New records, set-based (an import records tens of thousands in one call); each payload parsed once.
+  WITH rec AS MATERIALIZED (
+    SELECT e.originator_id AS c, e.originator_version AS v, convert_from(e.state, 'UTF8')::jsonb AS j
+      FROM {events} e
+     WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded'),
+  states AS (
+    INSERT INTO record_state (record_id, community_id, status, revision, digest, occurred_at, day, kind, minutes,
+                              place, note_mac, entered_on, residents, providers, first_version, version)
+    SELECT j->>'record_id', c, 'active', 1, j->>'digest', j->>'occurred_at', left(j->>'occurred_at', 10),
+           j->>'kind', (j->>'minutes')::integer, j->>'place', j->>'note_mac', j->>'entered_on', j->'residents',
+           j->'providers', v, v
+      FROM rec)
   INSERT INTO record_people (community_id, role, code, record_id, current)
-  SELECT e.originator_id, p.role, p.code, x.j->>'record_id', 1
-    FROM {events} e CROSS JOIN LATERAL (SELECT convert_from(e.state, 'UTF8')::jsonb AS j) x
-   CROSS JOIN LATERAL (SELECT 'r' AS role, c AS code FROM jsonb_array_elements_text(x.j->'residents') c
-                       UNION SELECT 'p', c FROM jsonb_array_elements_text(x.j->'providers') c) p
-   WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded';
+  SELECT rec.c, p.role, p.code, rec.j->>'record_id', 1
+    FROM rec CROSS JOIN LATERAL (SELECT 'r' AS role, x AS code FROM jsonb_array_elements_text(rec.j->'residents') x
+                                 UNION SELECT 'p', x FROM jsonb_array_elements_text(rec.j->'providers') x) p;
   -- Corrections and voids, in log order.
   FOR r IN
     SELECT e.originator_id AS c, e.originator_version AS v, e.topic AS t, convert_from(e.state, 'UTF8')::jsonb AS j
