@@ -320,6 +320,7 @@ CATALOGUE: dict[str, str] = {
     # -- the store and its keys (commands/app.py, commands/cli_store.py, infra/) --
     "community {code} is already established": "社区 {code} 已建立",
     "the store is busy with other writers to the same community; try again": "其他用户正在写入同一社区；请重试",
+    "{unit} {period} is closed in {done:int} of {total:int} communities: community {code} stayed busy; run the same close again to finish it": "{unit} {period} 已在 {total} 个社区中的 {done} 个结账：社区 {code} 一直忙于写入；请再次运行同一结账命令以完成",
     "no store at {store}; run taizhang init": "{store} 处没有台账库；请先运行 taizhang init",
     "a store already exists at {store}": "{store} 处已有台账库",
     "cannot create a store at {store}: it is a directory": "无法在 {store} 创建台账库：这是一个文件夹",
@@ -660,6 +661,13 @@ CATALOGUE: dict[str, str] = {
     "row ({key}) recomputed from the log is missing from the view": "由日志重算出的行（{key}）在视图中缺失",
     # the access log's own chain (infra/access_chain.py)
     "the access log does not verify at {problem:msg}": "访问日志未通过验证：{problem}",
+    "the record state does not agree with the log: {problem:msg}": "记录状态表与日志不一致：{problem}",
+    "record {record} has no record_state row": "记录 {record} 在记录状态表中没有行",
+    "record_state holds record {record}, which no service event records": "记录状态表中有记录 {record}，但没有服务事件登记它",
+    "record_state of record {record} disagrees with the log in {column}": "记录 {record} 的记录状态在 {column} 上与日志不一致",
+    "record_people of record {record} disagrees with the log for {who:term} {code}": "记录 {record} 的人员索引在{who} {code} 上与日志不一致",
+    "the log's service events do not replay ({kind}: {error:msg})": "日志中的服务事件无法重放（{kind}：{error}）",
+    "record {record} is changed by another community's event": "记录 {record} 被另一社区的事件更改",
     "entry {id:int}: {detail:msg}": "第 {id} 条：{detail}",
     "deleted: its chain entry remains": "已被删除：其哈希链条目还在",
     "deleted: the residents it listed remain": "已被删除：其列出的服务对象记录还在",

@@ -25,7 +25,7 @@ from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
 from domain.ids import community_id, imported_record_id, utc_text
-from infra import crypto
+from infra import crypto, recordstate
 
 KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
@@ -341,11 +341,17 @@ class _Attempt:
 
     def _prefetch(self, valid: list[_Valid]) -> None:
         """Load communities, claims and note keys in bulk rather than row by row."""
-        for code in {item.cmd.community for item in valid}:
+        wanted: dict[str, list[str]] = {}
+        for item in valid:
+            wanted.setdefault(item.cmd.community, []).append(item.record_id)
+        for code, record_ids in wanted.items():
             try:
-                self.community(code)
+                community = self.community(code)
             except LedgerError:
-                pass
+                continue
+            # The rows' records that exist, from the store's record_state (the aggregate keeps no records).
+            states = self.service.recorder.record_states(community.id, record_ids)
+            community.know_records({r: recordstate.compact(row) for r, row in states.items()})
         unknown = []
         notes = []
         for item in valid:

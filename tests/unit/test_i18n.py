@@ -52,6 +52,22 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "the record state does not agree with the log: record_state of record r-1 disagrees with the log in status": (
+        "记录状态表与日志不一致：记录 r-1 的记录状态在 status 上与日志不一致"
+    ),
+    "the record state does not agree with the log: record_people of record r-1 disagrees with the log for resident R1": (
+        "记录状态表与日志不一致：记录 r-1 的人员索引在服务对象 R1 上与日志不一致"
+    ),
+    "the record state does not agree with the log: record r-1 has no record_state row": (
+        "记录状态表与日志不一致：记录 r-1 在记录状态表中没有行"
+    ),
+    "the record state does not agree with the log: record_state holds record r-1, which no service event records": (
+        "记录状态表与日志不一致：记录状态表中有记录 r-1，但没有服务事件登记它"
+    ),
+    "the record state does not agree with the log: the log's service events do not replay "
+    "(ValueError: record r-1 is changed by another community's event)": (
+        "记录状态表与日志不一致：日志中的服务事件无法重放（ValueError：记录 r-1 被另一社区的事件更改）"
+    ),
     "permission denied: actor c1 (clerk, township:八步区/贺街镇) may not run 'ledger summary' on the whole store: "
     "outside its scope; add --township 八步区/贺街镇": (
         "权限不足：操作人 c1（clerk，township:八步区/贺街镇）不能对 整个台账库 执行 'ledger summary'：超出其范围；"
