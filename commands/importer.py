@@ -19,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from commands import models, tabular
-from commands.app import Busy, KeySession, LedgerService
+from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
@@ -28,6 +28,7 @@ from infra import crypto
 
 KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
+CHUNK = 5000  # rows applied between two writes into the import's one transaction
 
 MODELS: dict[str, type[models.Command]] = {
     "communities": models.EstablishCommunity,
@@ -176,8 +177,9 @@ def _assign_record_ids(valid: list[_Valid]) -> None:
 class _Attempt:
     """One pass of applying the valid rows to freshly loaded aggregates."""
 
-    def __init__(self, service: LedgerService, kind: str, actor: str) -> None:
+    def __init__(self, service: LedgerService, kind: str, actor: str, skip_invalid: bool = False) -> None:
         self.service = service
+        self.skip_invalid = skip_invalid
         self.kind = kind
         self.actor = actor
         self.keys: KeySession = service.key_session()
@@ -197,7 +199,9 @@ class _Attempt:
             raise LedgerError(f"community {code} is not established")
         return found
 
-    def run(self, valid: list[_Valid], progress: Progress) -> ImportResult:
+    def run(self, valid: list[_Valid], progress: Progress, saver: BulkSave | None = None) -> ImportResult:
+        """Apply every row; with a saver, stream the new events into its transaction every CHUNK
+        rows, until the first problem (then the caller rolls back, unless it skips invalid rows)."""
         if self.kind == "services":
             self._prefetch(valid)
         total = len(valid)
@@ -207,6 +211,8 @@ class _Attempt:
             except LedgerError as e:
                 message = str(e)
                 self.result.problems.append(Problem(item.row, _field_of(self.kind, message), message, malformed=False))
+                if not self.skip_invalid:
+                    saver = None  # refused: nothing will be committed, so nothing more is written
             else:
                 if added:
                     self.result.added += 1
@@ -214,8 +220,16 @@ class _Attempt:
                     self.result.existing += 1
             if i % 2000 == 0:
                 progress(i, total)
+            if i % CHUNK == 0 and saver is not None:
+                self.flush(saver)
         progress(total, total)
         return self.result
+
+    def flush(self, saver: BulkSave) -> None:
+        """Write the events pending since the last flush, with their claims and new data keys."""
+        saver.write(self.aggregates.values(), self.claims, self.keys.pending)
+        self.claims = []
+        self.keys.pending = []
 
     def _prefetch(self, valid: list[_Valid]) -> None:
         """Load communities, claims and note keys in bulk rather than row by row."""
@@ -324,17 +338,17 @@ def import_file(
         service.require_master()
     valid, malformed = validate_rows(service, kind, table, stage("checking rows"))
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        pass_ = _Attempt(service, kind, actor)
-        result = pass_.run(valid, stage("applying rules"))
-        result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
-        if result.problems and not skip_invalid:
-            raise ImportRefused(result)
-        result.skipped = len({p.row for p in result.problems})
-        changed = pass_.changed()
-        if not changed:
-            return result
+        pass_ = _Attempt(service, kind, actor, skip_invalid)
         try:
-            service.save_many(changed, pass_.claims, pass_.keys)
+            # One transaction, written in chunks as the rules accept rows (bounded memory);
+            # a refusal raised inside rolls every chunk back: nothing is imported.
+            with service.bulk_save() as saver:
+                result = pass_.run(valid, stage("applying rules"), saver if skip_invalid or not malformed else None)
+                result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+                if result.problems and not skip_invalid:
+                    raise ImportRefused(result)
+                result.skipped = len({p.row for p in result.problems})
+                pass_.flush(saver)
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 break

@@ -138,27 +138,47 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         waits for the rest of the message while the client waits for the sync. Chunked
         calls in an ordinary transaction keep the same atomicity and ordering.
         """
-        positions: list[int] = []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             if stored_events:
                 curs.execute(self.lock_table_statements[0])  # the lock timeout; the function takes the lock
                 self._notify_channel(curs)
-                for start in range(0, len(stored_events), INSERT_CHUNK):
-                    chunk = stored_events[start : start + INSERT_CHUNK]
-                    curs.execute(
-                        "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS p",
-                        (
-                            [e.originator_id for e in chunk],
-                            [e.originator_version for e in chunk],
-                            [e.topic for e in chunk],
-                            [e.state for e in chunk],
-                        ),
-                    )
-                    row = curs.fetchone()
-                    assert row is not None
-                    positions.extend(row["p"])
-                self._write_hook(curs, positions, stored_events, **kwargs)
+            return self._append(curs, stored_events, **kwargs)
+
+    def _append(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
+        positions: list[int] = []
+        if not stored_events:
+            return positions
+        for start in range(0, len(stored_events), INSERT_CHUNK):
+            chunk = stored_events[start : start + INSERT_CHUNK]
+            curs.execute(
+                "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS p",
+                (
+                    [e.originator_id for e in chunk],
+                    [e.originator_version for e in chunk],
+                    [e.topic for e in chunk],
+                    [e.state for e in chunk],
+                ),
+            )
+            row = curs.fetchone()
+            assert row is not None
+            positions.extend(row["p"])
+        self._write_hook(curs, positions, stored_events, **kwargs)
         return positions
+
+    @contextmanager
+    def bulk_transaction(self) -> Iterator[Callable[..., Sequence[int] | None]]:
+        """One transaction that chunks of events (with their side rows) are appended to: the
+        append functions recognise a continuation by the commit row's xmin (infra.pgappend).
+        Yields `append(stored_events, claims=…, data_keys=…, units=…)`; commits when the block
+        ends, rolls everything back when it raises."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.execute(self.lock_table_statements[0])
+            self._notify_channel(curs)
+
+            def append(stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+                return self._append(curs, stored_events, **kwargs)
+
+            yield append
 
     def _write_hook(
         self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent], **kwargs: Any
