@@ -255,7 +255,7 @@ def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
     try:
         for cells in reader:
             # The `'` a CSV export put before a formula-like text (commands.formulas) goes again.
-            yield [formulas.unquote(cell) for cell in cells]
+            yield [formulas.unquote(cell) if "'" in cell else cell for cell in cells]  # no `'`: nothing to undo
     except csv.Error as error:
         raise TabularError(f"{label}: line {reader.line_num}: {_one_line(error)}") from None
 
@@ -500,7 +500,19 @@ def _offset(raw: str | None) -> dt.tzinfo | None:
     return dt.timezone(-delta if raw[0] == "-" else delta)
 
 
+# The form nearly every cell of an export has, parsed without NFKC and the general pattern.
+_PLAIN_DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ Tt]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+
+
 def _parse_text_datetime(raw: str, what: str) -> tuple[dt.datetime, bool]:
+    plain = _PLAIN_DATETIME.fullmatch(raw)
+    if plain is not None:  # ASCII only: what the general pattern below reads it as, the same value
+        y, m, d, hour, minute, second = plain.groups()
+        try:
+            value = dt.datetime(int(y), int(m), int(d), int(hour), int(minute), int(second or 0))
+        except ValueError:
+            raise CellError(f"not {what}: {raw!r}") from None
+        return _in_years(value, what, raw), True
     match = _DATETIME.fullmatch(unicodedata.normalize("NFKC", raw).strip())
     if match is None:
         raise CellError(f"not {what}: {raw!r}")

@@ -110,6 +110,7 @@ def utc_micro(value: Any) -> str:
 ACCESS_CHAIN_LOCK = 7263540913  # the advisory lock that serialises access-log writers
 
 INSERT_CHUNK = 2000  # events per taizhang_append call within one transaction
+BULK_IDLE_SECONDS = 120  # how long a bulk transaction may wait for its next chunk
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
@@ -173,6 +174,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ends, rolls everything back when it raises."""
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             curs.execute(self.lock_table_statements[0])
+            # Between two chunks the transaction is idle while the caller applies its rules: longer
+            # than the pool's few seconds (which end abandoned transactions), never for good.
+            curs.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{BULK_IDLE_SECONDS}s'")
             self._notify_channel(curs)
 
             def append(stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
