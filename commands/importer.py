@@ -14,9 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
@@ -25,7 +28,7 @@ from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
-from domain.ids import community_id, imported_record_id
+from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id
 from infra import crypto
 
 KINDS = ("communities", "residents", "providers", "services")
@@ -214,6 +217,29 @@ def validate_rows(
     return valid, problems
 
 
+def _plain_record_id(cmd: Any, index: int) -> str | None:
+    """domain.ids.imported_record_id for a row whose texts are printable ASCII without `"` or `\\`,
+    where orjson writes the very bytes of its json.dumps(ensure_ascii=False, separators=(",", ":"));
+    None for any other row (the domain function then does it)."""
+    texts = [cmd.community, cmd.kind, *cmd.residents, *cmd.providers, cmd.place or ""]
+    for text in texts:
+        if not (text.isascii() and text.isprintable()) or '"' in text or "\\" in text:
+            return None
+    canonical = orjson.dumps(
+        [
+            cmd.community,
+            cmd.kind,
+            sorted(cmd.residents),
+            sorted(cmd.providers),
+            cmd.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),  # domain.ids.utc_text
+            cmd.minutes,
+            cmd.place or "",
+            index,
+        ]
+    )
+    return str(uuid5(IMPORTED_RECORD_NAMESPACE, canonical.decode()))
+
+
 def _assign_record_ids(valid: list[_Valid]) -> None:
     """Rows without an id get uuid5 of their content and index among identical rows (frozen rule)."""
     seen: Counter[tuple[Any, ...]] = Counter()
@@ -233,7 +259,7 @@ def _assign_record_ids(valid: list[_Valid]) -> None:
         )
         index = seen[content]
         seen[content] += 1
-        item.record_id = imported_record_id(
+        item.record_id = _plain_record_id(cmd, index) or imported_record_id(
             community=cmd.community,
             kind=cmd.kind,
             residents=cmd.residents,

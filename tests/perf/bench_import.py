@@ -45,9 +45,9 @@ from typing import Any
 from commands import app as app_module
 from commands.app import LedgerService
 from commands.importer import import_file
-from tests.perf import crud_peer
 from infra import crypto
 from infra.store import parse_url
+from tests.perf import crud_peer
 
 COMMUNITIES = 50
 RESIDENTS = 60
@@ -210,7 +210,6 @@ def drop_pg_database(admin_url: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-
 def peer_run(backend: str, services_csv: Path, folder: Path, pg_url: str | None) -> tuple[float, dict[str, int]]:
     """Seconds the CRUD peer takes to import the file, and its bytes on disk per table."""
     target = str(folder / "peer.db") if backend == "sqlite" else pg_url
@@ -269,8 +268,14 @@ def catch_up_views(service: LedgerService) -> None:
 
 
 def bench(
-    backend: str, rows: int, folder: Path, services_csv: Path, base: tuple[Path, Path, Path], pg: str | None,
-    *, encryption_cost: bool = False,
+    backend: str,
+    rows: int,
+    folder: Path,
+    services_csv: Path,
+    base: tuple[Path, Path, Path],
+    pg: str | None,
+    *,
+    encryption_cost: bool = False,
 ) -> dict[str, Any]:
     key = folder / "bench.key"
     if not key.exists():
@@ -420,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--pg-url", help="admin URL of a PostgreSQL server (a database is created and dropped)")
-    parser.add_argument("--profile", type=int, nargs="?", const=30, metavar="TOP", help="print a cProfile of the import")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=30, metavar="TOP", help="print a cProfile of the import"
+    )
     parser.add_argument("--memory", help="comma-separated row counts whose import/seal peak RSS to measure")
     parser.add_argument("--encryption-cost", action="store_true", help="also an unencrypted import and two rebuilds")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and size comparison")
@@ -439,10 +446,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profile_import(args.rows, folder, services_csv, base, args.profile)
         if not args.no_throughput:
-            results = [bench("sqlite", args.rows, folder, services_csv, base, None, encryption_cost=args.encryption_cost)]
+            results = [
+                bench("sqlite", args.rows, folder, services_csv, base, None, encryption_cost=args.encryption_cost)
+            ]
             if args.pg_url:
                 results.append(
-                    bench("postgres", args.rows, folder, services_csv, base, args.pg_url, encryption_cost=args.encryption_cost)
+                    bench(
+                        "postgres",
+                        args.rows,
+                        folder,
+                        services_csv,
+                        base,
+                        args.pg_url,
+                        encryption_cost=args.encryption_cost,
+                    )
                 )
             report(args.rows, results, args.encryption_cost)
         if args.memory:
@@ -452,7 +469,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> None:
     print(f"import of a {rows:,}-row services file (30% with notes), one run, same file")
-    print("| store | taizhang rows/s | raw insert rows/s | CRUD peer rows/s | taizhang / raw | taizhang / peer | peer / raw |")
+    print(
+        "| store | taizhang rows/s | raw insert rows/s | CRUD peer rows/s | taizhang / raw | taizhang / peer | peer / raw |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ours, raw, peer = rows / r["import_s"], r["events"] / r["raw_s"], rows / r["peer_s"]
@@ -464,7 +483,9 @@ def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> N
     print()
     for r in results:
         ours, peer = r["sizes"]["(file)"] / rows, r["peer_sizes"]["(file)"] / rows
-        print(f"bytes on disk per service, {r['backend']}: taizhang {ours:,.0f}, CRUD peer {peer:,.0f}, ratio {ours / peer:.2f}")
+        print(
+            f"bytes on disk per service, {r['backend']}: taizhang {ours:,.0f}, CRUD peer {peer:,.0f}, ratio {ours / peer:.2f}"
+        )
         print_sizes("  taizhang (events, chain, claims, keys, snapshots, views)", r["sizes"], rows)
         print_sizes("  CRUD peer (services, audit_log)", r["peer_sizes"], rows)
     if encryption_cost:
@@ -472,7 +493,9 @@ def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> N
         print("| store | import rows/s | without encryption rows/s | encrypted / unencrypted |")
         print("|---|---:|---:|---:|")
         for r in results:
-            print(f"| {r['backend']} | {rows / r['import_s']:,.0f} | {rows / r['plain_s']:,.0f} | {r['plain_s'] / r['import_s']:.2f} |")
+            print(
+                f"| {r['backend']} | {rows / r['import_s']:,.0f} | {rows / r['plain_s']:,.0f} | {r['plain_s'] / r['import_s']:.2f} |"
+            )
         print()
         print("ledger rebuild (drop the views, replay the whole log), the same stores")
         print("| store | events | encrypted events/s | unencrypted events/s | encrypted / unencrypted |")

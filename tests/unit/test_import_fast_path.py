@@ -79,16 +79,30 @@ cells = st.one_of(
     st.sampled_from(["", " ", "R1", "R1;R2", "R1；R2", "P1", "HZ-P01", "x y", "'=1", "45", "0", "1e3", "30.0"]),
     st.sampled_from([*KINDS.labels, *PLACES.labels, "Life_Care", "上门"]),
     st.sampled_from(
-        ["2026-03-05 09:30", "2026-03-05T09:30:15", "2026-3-5 9:30", "2026年3月5日 9时", "２０２６-03-05 09:30",
-         "2026-03-05 09:30+08:00", "2026-13-05 09:30", "2026-06-01 12:00:01", "2026-06-01 12:00", "2026-03-05"]
+        [
+            "2026-03-05 09:30",
+            "2026-03-05T09:30:15",
+            "2026-3-5 9:30",
+            "2026年3月5日 9时",
+            "２０２６-03-05 09:30",
+            "2026-03-05 09:30+08:00",
+            "2026-13-05 09:30",
+            "2026-06-01 12:00:01",
+            "2026-06-01 12:00",
+            "2026-03-05",
+        ]
     ),
     st.text(max_size=12),
 )
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.fixed_dictionaries({name: cells for name in ("community", "kind", "residents", "providers", "occurred_at", "minutes")},
-                             optional={"place": cells, "note": cells, "record_id": cells}))
+@given(
+    st.fixed_dictionaries(
+        {name: cells for name in ("community", "kind", "residents", "providers", "occurred_at", "minutes")},
+        optional={"place": cells, "note": cells, "record_id": cells},
+    )
+)
 def test_the_fast_path_never_disagrees_with_the_model(row: dict[str, Any]) -> None:
     fast, model = both(row)
     if fast is not None:
@@ -104,4 +118,40 @@ def test_one_changed_cell_of_a_good_row_never_makes_them_disagree(field: str, va
         assert not isinstance(model, models.Malformed), model
         assert fast.model_dump() == model.model_dump()
     else:
-        assert isinstance(model, models.Malformed) or field in ("occurred_at", "minutes")  # the model may accept odd forms
+        assert isinstance(model, models.Malformed) or field in (
+            "occurred_at",
+            "minutes",
+        )  # the model may accept odd forms
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["R1", "R-2", "r/3", "居民", 'R"4', "R\\5", "R 6", "é"]), min_size=1, max_size=3, unique=True
+    ),
+    st.sampled_from(["HZ-P01", "社区1", "A'B"]),
+    st.sampled_from([None, "home_visit", "上门"]),
+    st.integers(min_value=0, max_value=3),
+)
+def test_the_plain_record_id_is_the_domains(
+    residents: list[str], community: str, place: str | None, index: int
+) -> None:
+    from commands.importer import _plain_record_id, _ServiceRow
+    from domain.ids import imported_record_id
+
+    at = datetime(2026, 3, 5, 9, 30, tzinfo=TZ)
+    row = _ServiceRow(community, "life_care", residents, ["P1"], at, 45, place, None, None, None)
+    fast = _plain_record_id(row, index)
+    expected = imported_record_id(
+        community=community,
+        kind="life_care",
+        residents=residents,
+        providers=["P1"],
+        occurred_at=at,
+        minutes=45,
+        place=place,
+        index=index,
+    )
+    assert fast in (None, expected)
+    if all(text.isascii() and '"' not in text and "\\" not in text for text in [community, *residents, place or ""]):
+        assert fast == expected
