@@ -384,7 +384,9 @@ def run_child(folder: Path, job: str, **options: Any) -> tuple[float, float]:
     command = [sys.executable, "-m", "tests.perf.bench_import", "--child", job, "--folder", str(folder)]
     for name, value in options.items():
         command += [f"--{name}", str(value)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command[2:])} failed: {done.stderr.strip().splitlines()[-1:]}")
     rss, seconds = done.stdout.split()[-2:]
     return float(rss), float(seconds)
 
@@ -446,22 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profile_import(args.rows, folder, services_csv, base, args.profile)
         if not args.no_throughput:
-            results = [
-                bench("sqlite", args.rows, folder, services_csv, base, None, encryption_cost=args.encryption_cost)
-            ]
-            if args.pg_url:
-                results.append(
-                    bench(
-                        "postgres",
-                        args.rows,
-                        folder,
-                        services_csv,
-                        base,
-                        args.pg_url,
-                        encryption_cost=args.encryption_cost,
-                    )
-                )
-            report(args.rows, results, args.encryption_cost)
+            for backend in ("sqlite", "postgres") if args.pg_url else ("sqlite",):
+                pg = args.pg_url if backend == "postgres" else None
+                result = bench(backend, args.rows, folder, services_csv, base, pg, encryption_cost=args.encryption_cost)
+                report(args.rows, [result], args.encryption_cost)  # each store as soon as it is measured
+                print(flush=True)
         if args.memory:
             memory([int(n) for n in args.memory.split(",")], folder)
     return 0
