@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC
 from typing import Any
 from uuid import UUID
@@ -171,16 +171,25 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         """One transaction that chunks of events (with their side rows) are appended to: the
         append functions recognise a continuation by the commit row's xmin (infra.pgappend).
         Yields `append(stored_events, claims=…, data_keys=…, units=…)`; commits when the block
-        ends, rolls everything back when it raises."""
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            curs.execute(self.lock_table_statements[0])
-            # Between two chunks the transaction is idle while the caller applies its rules: longer
-            # than the pool's few seconds (which end abandoned transactions), never for good.
-            curs.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{BULK_IDLE_SECONDS}s'")
-            self._notify_channel(curs)
+        ends, rolls everything back when it raises. Nothing is begun (no connection held, no
+        NOTIFY) until the first chunk."""
+        with ExitStack() as stack:
+            cursor: list[Cursor[DictRow]] = []
 
             def append(stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-                return self._append(curs, stored_events, **kwargs)
+                if not cursor:
+                    if not stored_events:
+                        return []
+                    conn = stack.enter_context(self.datastore.get_connection())
+                    stack.enter_context(conn.transaction())
+                    curs = stack.enter_context(conn.cursor())
+                    curs.execute(self.lock_table_statements[0])
+                    # Between two chunks the transaction is idle while the caller applies its rules: longer
+                    # than the pool's few seconds (which end abandoned transactions), never for good.
+                    curs.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{BULK_IDLE_SECONDS}s'")
+                    self._notify_channel(curs)
+                    cursor.append(curs)
+                return self._append(cursor[0], stored_events, **kwargs)
 
             yield append
 
