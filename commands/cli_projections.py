@@ -50,10 +50,8 @@ def rebuild(env: Env, fmt: str) -> None:
       taizhang projections rebuild
     """
     views = env.views()
-    views.runner.drop_tables()
-    views.runner.ensure_tables()
     with Progress("rebuilding", views.runner.head()) as bar:
-        views.runner.catch_up(progress=lambda done, total: bar.set(done, total))
+        views.runner.rebuild(progress=lambda done, total: bar.set(done, total))
     result = views.runner.status()
     if fmt == "json":
         click.echo(render_json(result))

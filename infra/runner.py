@@ -28,6 +28,12 @@ from infra import outage
 from infra.store import StoreURL
 
 BATCH_SIZE = 1000
+REBUILD_BATCH_SIZE = 5000
+"""A rebuild's batches: larger (nobody reads views that are being rebuilt), still one transaction each."""
+REBUILD_CACHE_KIB = 65536
+"""SQLite page cache of the connection a rebuild holds (KiB): the ledger's indexes stay in memory."""
+REBUILD_CHECKPOINT_PAGES = 16384
+"""During a rebuild the WAL is copied back into the database every this many pages (not every 1,000)."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,23 @@ class Runner:
                 rows = conn.execute(text("SELECT projection, version FROM ledger_tracking")).all()
             except DBAPIError:
                 return False  # views made before projections had versions
-        versions = {row[0]: int(row[1]) for row in rows}
-        return all(versions.get(p.name) == p.version for p in self.projections)
+            versions = {row[0]: int(row[1]) for row in rows}
+            return all(versions.get(p.name) == p.version for p in self.projections) and self._indexes_in_place(conn)
+
+    def _indexes(self) -> list[Any]:
+        return [index for p in self.projections for table in p.metadata.sorted_tables for index in table.indexes]
+
+    def _indexes_in_place(self, conn: Connection) -> bool:
+        """Whether every secondary index exists (a rebuild killed while loading leaves them dropped)."""
+        names = [index.name for index in self._indexes()]
+        if not names:
+            return True
+        marks = ", ".join(f"'{name}'" for name in names)  # our own identifiers, not input
+        if self.backend == "postgres":
+            sql = f"SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN ({marks})"
+        else:
+            sql = f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ({marks})"
+        return int(conn.exec_driver_sql(sql).scalar() or 0) == len(names)
 
     def view_tables(self) -> list[str]:
         return ["ledger_tracking", *(t.name for p in self.projections for t in p.metadata.sorted_tables)]
@@ -153,6 +174,9 @@ class Runner:
                     projection.metadata.drop_all(conn, checkfirst=True)
                     conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
                 projection.metadata.create_all(conn, checkfirst=True)
+                for table in projection.metadata.sorted_tables:
+                    for index in table.indexes:
+                        index.create(conn, checkfirst=True)  # dropped by an interrupted rebuild
                 conn.execute(
                     text(
                         "INSERT INTO ledger_tracking (projection, position, updated_at, version) "
@@ -180,10 +204,13 @@ class Runner:
         conn.exec_driver_sql(f"GRANT INSERT, UPDATE, DELETE ON {tables} TO taizhang_writer")
 
     def drop_tables(self) -> None:
+        """Drop every projection's tables and forget its position (views never created: nothing to do)."""
         with self.writer.begin() as conn:
+            tracked = inspect(conn).has_table("ledger_tracking")
             for projection in self.projections:
                 projection.metadata.drop_all(conn, checkfirst=True)
-                conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
+                if tracked:
+                    conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
         self._forget()
 
     def _forget(self) -> None:
@@ -231,18 +258,20 @@ class Runner:
         return 0 if position >= head else int(self.recorder.count_after(position))
 
     # ---- running -------------------------------------------------------------------------------
-    def run_batch(self, limit: int = BATCH_SIZE, stop: int | None = None) -> int:
+    def run_batch(self, limit: int = BATCH_SIZE, stop: int | None = None, held: Connection | None = None) -> int:
         """Project the next batch (no further than position `stop`); returns how many events
-        it took (0 when caught up)."""
+        it took (0 when caught up). `held`: a connection kept open between batches (its page
+        cache stays warm), each batch still its own transaction on it."""
         try:
-            return self._run_batch(limit, stop)
+            return self._run_batch(limit, stop, held)
         except BaseException:
             # The transaction rolled back: caches may hold state that was never committed.
             self._forget()
             raise
 
-    def _run_batch(self, limit: int, stop: int | None = None) -> int:
-        with self.writer.begin() as conn:
+    def _run_batch(self, limit: int, stop: int | None = None, held: Connection | None = None) -> int:
+        with held.begin() if held is not None else self.writer.begin() as transaction:
+            conn = held if held is not None else transaction
             positions = self._lock_positions(conn)
             start = min(positions.values())
             if stop is not None and start >= stop:
@@ -313,6 +342,51 @@ class Runner:
                 progress(min(start + done, target) - start, max(target - start, 0))
             if moved == 0 or (until is not None and start + done >= until):
                 return done
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, limit: int = REBUILD_BATCH_SIZE) -> int:
+        """Drop the views (if any), create them and replay the whole log into them.
+
+        The batches are the runner's, each one transaction holding its rows and its position
+        (so an interrupted rebuild resumes; `create_indexes` then restores the secondary indexes,
+        dropped while the rows load and made once at the end), but on one connection held throughout: on SQLite its
+        page cache stays warm across batches and is larger, and its commits wait for the WAL
+        write but not the disk flush (`synchronous = NORMAL`: a power cut may lose the last
+        batches, never tear one; the next run redoes them).
+        """
+        self.drop_tables()
+        self.ensure_tables()
+        with self.writer.begin() as conn:
+            for index in self._indexes():
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        target = self.head()
+        done = 0
+        try:
+            done = self._replay(progress, limit, target)
+        finally:
+            self.create_indexes()
+        return done
+
+    def create_indexes(self) -> None:
+        """Create any secondary index of the views that is missing (a rebuild drops them while it loads)."""
+        with self.writer.begin() as conn:
+            for index in self._indexes():
+                index.create(conn, checkfirst=True)
+
+    def _replay(self, progress: Callable[[int, int], None] | None, limit: int, target: int) -> int:
+        done = 0
+        with self.writer.connect() as conn:
+            if self.backend == "sqlite":
+                raw = conn.connection.driver_connection
+                raw.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+                raw.execute("PRAGMA synchronous = NORMAL")
+                raw.execute(f"PRAGMA wal_autocheckpoint = {REBUILD_CHECKPOINT_PAGES}")
+            while True:
+                moved = self.run_batch(limit, held=conn)
+                done += moved
+                if progress:
+                    progress(min(done, target), target)
+                if moved == 0:
+                    return done
 
     def follow(
         self, stop: Callable[[], bool], interval: float = 0.5, warn: Callable[[str], None] | None = None

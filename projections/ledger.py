@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -59,7 +60,8 @@ def insert_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) ->
         return
     columns = [c.name for c in table.columns]
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    bulk(conn, sql, [tuple(row[c] for c in columns) for row in rows])
+    values = itemgetter(*columns)
+    bulk(conn, sql, [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows])
 
 
 def _json(value: Any) -> str | None:
