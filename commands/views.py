@@ -30,7 +30,7 @@ class Views:
     def __init__(self, service: LedgerService) -> None:
         self.service = service
         self.writer, self.reader = engines(service.store)
-        self.runner = Runner(service.recorder, self.writer, make_projections(), service.store.backend)
+        self.runner = Runner(service.recorder, self.writer, make_projections(), service.store.backend, log_beside=True)
 
     @property
     def embedded(self) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 import orjson
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
@@ -102,12 +103,24 @@ def _sqlite_transactions(engine: Engine, begin: str) -> None:
 class Runner:
     """Moves projections along the log. One instance per process."""
 
-    def __init__(self, recorder: Any, writer: Engine, projections: Sequence[Projection], backend: str) -> None:
+    def __init__(
+        self,
+        recorder: Any,
+        writer: Engine,
+        projections: Sequence[Projection],
+        backend: str,
+        *,
+        log_beside: bool = False,
+    ) -> None:
+        """`log_beside`: the views are in the store's own SQLite database, so a batch reads the
+        events in its own transaction (not through the recorder)."""
         self.recorder = recorder
+        self.log_beside = log_beside and backend == "sqlite" and hasattr(recorder, "events_table_name")
         self.writer = writer
         self.projections = list(projections)
         self.backend = backend
         self._last_positions: dict[str, int] | None = None
+        self._ids: dict[str, str] = {}  # stored originator id -> canonical text
 
     # ---- schema ------------------------------------------------------------------------------
     def in_place(self) -> bool:
@@ -276,10 +289,9 @@ class Runner:
             start = min(positions.values())
             if stop is not None and start >= stop:
                 return 0
-            notifications = self.recorder.select_notifications(start + 1, limit, stop=stop)
-            if not notifications:
+            events = self._select(conn, start + 1, limit, stop)
+            if not events:
                 return 0
-            events = self._decode(notifications)
             if self._last_positions != positions:
                 # Another worker moved the views on since our last batch: cached state may be stale.
                 for projection in self.projections:
@@ -309,25 +321,56 @@ class Runner:
             raise RuntimeError(f"no tracking row for {', '.join(missing)}; run taizhang projections rebuild")
         return {p.name: positions[p.name] for p in self.projections}
 
-    def _decode(self, notifications: Sequence[Any]) -> list[Event]:
-        first, last = notifications[0].id, notifications[-1].id
-        commits = self.recorder.recorded_times(first, last)
+    def _select(self, conn: Connection, start: int, limit: int, stop: int | None) -> list[Event]:
+        """The next events from position `start` (at most `limit`, none after `stop`), decoded.
+
+        When the log is beside the views (SQLite), they are read in the batch's own transaction
+        with plain SQL: the recorder's notifications build a UUID object per event only for us to
+        print it back.
+        """
+        if not self.log_beside:
+            notifications = self.recorder.select_notifications(start, limit, stop=stop)
+            if not notifications:
+                return []
+            rows = [(n.id, str(n.originator_id), n.topic, n.state) for n in notifications]
+            commits = self.recorder.recorded_times(rows[0][0], rows[-1][0])
+            return self._decode(rows, commits)
+        sql = f"SELECT rowid, originator_id, topic, state FROM {self.recorder.events_table_name} WHERE rowid >= ?"
+        params: tuple[int, ...] = (start,)
+        if stop is not None:
+            sql += " AND rowid <= ?"
+            params += (stop,)
+        rows = conn.exec_driver_sql(sql + " ORDER BY rowid LIMIT ?", (*params, limit)).all()
+        if not rows:
+            return []
+        commits = conn.exec_driver_sql(
+            "SELECT first_position, last_position, recorded_at FROM taizhang_commits "
+            "WHERE last_position >= ? AND first_position <= ? ORDER BY first_position",
+            (rows[0][0], rows[-1][0]),
+        ).all()
+        ids = self._ids
+        canonical = []
+        for position, originator, topic, state in rows:
+            found = ids.get(originator)
+            if found is None:
+                found = ids[originator] = str(UUID(originator))  # as the recorder reads it
+            canonical.append((position, found, topic, state))
+        if len(ids) > 100_000:
+            ids.clear()
+        return self._decode(canonical, commits)
+
+    @staticmethod
+    def _decode(rows: Sequence[tuple[int, str, str, bytes]], commits: Sequence[Any]) -> list[Event]:
         events: list[Event] = []
         index = 0
-        for n in notifications:
-            while index < len(commits) and commits[index][1] < n.id:
+        count = len(commits)
+        loads = orjson.loads
+        for position, originator, topic, state in rows:
+            while index < count and commits[index][1] < position:
                 index += 1
-            if index >= len(commits) or commits[index][0] > n.id:
-                raise RuntimeError(f"event at position {n.id} has no recorded time")
-            events.append(
-                Event(
-                    position=n.id,
-                    originator_id=str(n.originator_id),
-                    topic=n.topic,
-                    payload=orjson.loads(n.state),
-                    recorded_at=commits[index][2],
-                )
-            )
+            if index >= count or commits[index][0] > position:
+                raise RuntimeError(f"event at position {position} has no recorded time")
+            events.append(Event(position, originator, topic, loads(state), commits[index][2]))
         return events
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None, until: int | None = None) -> int:
