@@ -205,16 +205,18 @@ class _Writer:
             self._sql(f"UPDATE {table} SET recorded_to = ?, position_to = ? WHERE {where} AND seq = ?"),
             (event.recorded_at, event.position, *key.values(), old["seq"]),
         )
-        values = {k: v for k, v in old.items() if k not in ("seq", "recorded_from", "recorded_to", "position_from", "position_to")}
+        values = {
+            k: v
+            for k, v in old.items()
+            if k not in ("seq", "recorded_from", "recorded_to", "position_from", "position_to")
+        }
         values.update(changes)
         self.insert(table, values, event, seq=old["seq"] + 1)
         return True
 
     def next_number(self, table: str, column: str, key: dict[str, Any]) -> int:
         where = " AND ".join(f"{k} = ?" for k in key)
-        row = self._x(
-            self._sql(f"SELECT max({column}) FROM {table} WHERE {where}"), tuple(key.values())
-        ).fetchone()
+        row = self._x(self._sql(f"SELECT max({column}) FROM {table} WHERE {where}"), tuple(key.values())).fetchone()
         return int(row[0] or 0) + 1 if row else 1
 
     # ---- events -------------------------------------------------------------------------------
@@ -246,12 +248,12 @@ class _Writer:
             values = {"item_id": event.originator_id, "unit": p["unit"], "item": p["item"], "due": p["due"]}
             self.insert("acct_items", {**values, "resolved_on": None, "note": None}, event)
         elif topic == ITEM + "Resolved":
-            self.replace("acct_items", {"item_id": event.originator_id}, {"resolved_on": p["on"], "note": p["note"]}, event)
+            self.replace(
+                "acct_items", {"item_id": event.originator_id}, {"resolved_on": p["on"], "note": p["note"]}, event
+            )
 
     def unit_of(self, event: Event) -> str:
-        row = self._x(
-            self._sql("SELECT unit FROM acct_unit_ids WHERE unit_id = ?"), (event.originator_id,)
-        ).fetchone()
+        row = self._x(self._sql("SELECT unit FROM acct_unit_ids WHERE unit_id = ?"), (event.originator_id,)).fetchone()
         if row is None:
             raise LookupError(f"targets {event.originator_id} were never opened")
         return str(row[0])
@@ -306,7 +308,9 @@ class _Writer:
             key = {"community": community, "code": p["code"]}
             self.replace("acct_resident_states", key, {"categories": ";".join(p["categories"])}, event)
         elif name == "ResidentDeparted":
-            self.replace("acct_resident_states", {"community": community, "code": p["code"]}, {"departed_on": p["on"]}, event)
+            self.replace(
+                "acct_resident_states", {"community": community, "code": p["code"]}, {"departed_on": p["on"]}, event
+            )
         elif name == "VisitPlanSet":
             self.end_plan(community, p["resident"], p["starts_on"], event)
             number = self.next_number("acct_visit_plans", "plan", {"community": community, "resident": p["resident"]})

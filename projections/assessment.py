@@ -242,11 +242,7 @@ def _visits(
             start, end = window
             if departed is not None and end >= departed:
                 break  # the resident left: no visits are owed from then on
-            records = [
-                rid
-                for day, rid in visits.get((plan["community"], plan["resident"]), [])
-                if start <= day <= end
-            ]
+            records = [rid for day, rid in visits.get((plan["community"], plan["resident"]), []) if start <= day <= end]
             if end > judged:
                 break  # not over on the day of judgement: not counted yet
             measure.denominator += 1
@@ -324,7 +320,11 @@ def _coverage_from_totals(
 
 
 def _breadth_and_quality_from_totals(
-    conn: Connection, facts: dict[UnitRef, UnitFacts], code_to_unit: dict[str, UnitRef], codes: list[str], period: Period
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
 ) -> None:
     inside, params = _in(codes, "c")
     params["m_lo"], params["m_hi"] = _months_of(period)
@@ -367,7 +367,9 @@ def _targets_from_totals(
     targets = [
         dict(r)
         for r in conn.execute(
-            text(f"SELECT t.unit, t.metric, t.kind, t.at_least FROM acct_targets t WHERE {valid} AND t.period = :period"),
+            text(
+                f"SELECT t.unit, t.metric, t.kind, t.at_least FROM acct_targets t WHERE {valid} AND t.period = :period"
+            ),
             params,
         ).mappings()
     ]
@@ -404,7 +406,13 @@ def _targets_from_totals(
                 actual = float(sum(served.get(c, 0) for c in members))
             else:
                 actual = float(
-                    len({(s["community"], s["resident"]) for s in services if s["community"] in members and s["kind"] == kind})
+                    len(
+                        {
+                            (s["community"], s["resident"])
+                            for s in services
+                            if s["community"] in members and s["kind"] == kind
+                        }
+                    )
                 )
             goal = float(target["at_least"])
             attained = 1.0 if goal <= 0 else min(1.0, actual / goal)

@@ -259,9 +259,15 @@ class _Batch:
     def current_revision(self, record_id: str) -> tuple[dict[str, Any], list[tuple[str, list[str]]]]:
         if record_id in self.current:
             return self.current[record_id]
-        row = self.conn.execute(
-            select(t.revisions).where(and_(t.revisions.c.record_id == record_id, t.revisions.c.recorded_to.is_(None)))
-        ).mappings().first()
+        row = (
+            self.conn.execute(
+                select(t.revisions).where(
+                    and_(t.revisions.c.record_id == record_id, t.revisions.c.recorded_to.is_(None))
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise LookupError(f"record {record_id} has no current revision in the ledger tables")
         people = [
@@ -455,9 +461,7 @@ class _Batch:
         old["recorded_to"] = event.recorded_at
         old["position_to"] = event.position
         if (old["record_id"], old["seq"]) not in self.inserted:
-            self.closed.append(
-                {"r": old["record_id"], "s": old["seq"], "to": event.recorded_at, "pto": event.position}
-            )
+            self.closed.append({"r": old["record_id"], "s": old["seq"], "to": event.recorded_at, "pto": event.position})
 
     # ---- writing ----------------------------------------------------------------------------
     def write(self) -> None:
@@ -487,7 +491,11 @@ class _Batch:
                 "INSERT INTO ledger_revision_residents (record_id, seq, resident, categories) VALUES (?, ?, ?, ?)",
                 residents_rows,
             )
-            bulk(conn, "INSERT INTO ledger_revision_categories (record_id, seq, category) VALUES (?, ?, ?)", category_rows)
+            bulk(
+                conn,
+                "INSERT INTO ledger_revision_categories (record_id, seq, category) VALUES (?, ?, ?)",
+                category_rows,
+            )
         self.deltas.write(conn)
 
     def _apply_changes(self, table: Any, changes: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -495,4 +503,3 @@ class _Batch:
             self.conn.execute(
                 update(table).where(and_(table.c.community == community, table.c.code == code)).values(**change)
             )
-

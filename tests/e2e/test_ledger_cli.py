@@ -1182,7 +1182,10 @@ def one_status(run: Run) -> dict[str, Any]:
     """`projections status`: every projection moves with the log; they must agree (the ledger's row)."""
     rows = run.json("projections", "status")
     assert [r["projection"] for r in rows] == ["ledger", "accountability"]
-    assert all({k: v for k, v in r.items() if k != "projection"} == {k: v for k, v in rows[0].items() if k != "projection"} for r in rows)
+    assert all(
+        {k: v for k, v in r.items() if k != "projection"} == {k: v for k, v in rows[0].items() if k != "projection"}
+        for r in rows
+    )
     return rows[0]
 
 

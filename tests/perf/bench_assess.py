@@ -30,7 +30,6 @@ from domain.units import parse_period
 from projections import queries
 from projections.filters import Filters, Moment, Unit
 
-
 CPU: dict[str, list[float]] = {}
 """CPU milliseconds of each timed call, by query (on a shared machine steadier than the wall clock)."""
 
@@ -81,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     def entries() -> None:
         with views.read() as conn:
             queries.entries(
-                conn, Filters(unit=Unit("community", community=community), date_from=first_month.first, date_to=first_month.last)
+                conn,
+                Filters(
+                    unit=Unit("community", community=community), date_from=first_month.first, date_to=first_month.last
+                ),
             )
 
     def month_summary() -> None:
@@ -97,15 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     ratio = statistics.median(a) / statistics.median(s)
     cpu_ratio = statistics.median(CPU["assessment"]) / statistics.median(CPU["summary"])
     print(f"store: {args.db} ({events:,} events), period {span.text}, {args.runs} runs each")
+
     def cpu(name: str) -> float:
         return statistics.median(CPU[name])
 
     print("| query | median ms | p95 ms | CPU median ms |")
     print("|---|---:|---:|---:|")
-    print(f"| `ledger entries --community {community}` {first_month.text} | {statistics.median(e):.1f} | {_p95(e):.1f} | {cpu('entries'):.1f} |")
-    print(f"| `ledger summary --by township` {first_month.text} | {statistics.median(m):.1f} | {_p95(m):.1f} | {cpu('month_summary'):.1f} |")
-    print(f"| `ledger summary --by township` {span.text} | {statistics.median(s):.1f} | {_p95(s):.1f} | {cpu('summary'):.1f} |")
-    print(f"| `assess run --level township` {span.text} | {statistics.median(a):.1f} | {_p95(a):.1f} | {cpu('assessment'):.1f} |")
+    print(
+        f"| `ledger entries --community {community}` {first_month.text} | {statistics.median(e):.1f} | {_p95(e):.1f} | {cpu('entries'):.1f} |"
+    )
+    print(
+        f"| `ledger summary --by township` {first_month.text} | {statistics.median(m):.1f} | {_p95(m):.1f} | {cpu('month_summary'):.1f} |"
+    )
+    print(
+        f"| `ledger summary --by township` {span.text} | {statistics.median(s):.1f} | {_p95(s):.1f} | {cpu('summary'):.1f} |"
+    )
+    print(
+        f"| `assess run --level township` {span.text} | {statistics.median(a):.1f} | {_p95(a):.1f} | {cpu('assessment'):.1f} |"
+    )
     print(f"| ratio assessment / summary {span.text} (median) | {ratio:.2f} | | {cpu_ratio:.2f} (CPU); target ≤ 3 |")
     if args.profile:
         import cProfile

@@ -81,7 +81,10 @@ def raw_loop(path: Path) -> dict[str, Any]:
     tables = view_tables(conn)
     if "ledger_revisions" not in tables:
         raise RuntimeError("the projection tables do not exist: run the rebuild first")
-    table_sql = {t: conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (t,)).fetchone()[0] for t in tables}
+    table_sql = {
+        t: conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (t,)).fetchone()[0]
+        for t in tables
+    }
     index_sql = [
         r[0]
         for r in conn.execute(
@@ -94,7 +97,9 @@ def raw_loop(path: Path) -> dict[str, Any]:
     conn.execute("DROP TABLE IF EXISTS raw_tracking")
     for t in tables:
         conn.execute(re.sub(r"\b((?:ledger|acct)_\w+)", r"raw_\1", table_sql[t], count=1))
-    conn.execute("CREATE TABLE raw_tracking (projection TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at TEXT NOT NULL)")
+    conn.execute(
+        "CREATE TABLE raw_tracking (projection TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+    )
     conn.execute("INSERT INTO raw_tracking VALUES ('raw', 0, '')")
     head = conn.execute("SELECT max(rowid) FROM stored_events").fetchone()[0] or 0
     totals = {t: source.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
@@ -161,7 +166,17 @@ def child_main(mode: str, url: str, key_file: Path) -> dict[str, Any]:
 
 
 def in_child(mode: str, url: str, key_file: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "tests.perf.bench_rebuild", "--child", mode, "--url", url, "--key-file", str(key_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.perf.bench_rebuild",
+        "--child",
+        mode,
+        "--url",
+        url,
+        "--key-file",
+        str(key_file),
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{mode} child failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -214,10 +229,14 @@ def main(argv: list[str] | None = None) -> None:
             bench_ledger._log(f"bench: raw loop of {size:,} service events …")
             raw = in_child("raw", url, key_file)
             results[size] = {"rebuild": real, "raw": raw}
-        print(f"code {bench_ledger.code_version()}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} (shared machine)")
+        print(
+            f"code {bench_ledger.code_version()}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} (shared machine)"
+        )
         print(f"city: {manifest['communities']} communities, {manifest['residents']:,} residents; seed {args.seed}")
         print()
-        print("| service events | log events | rows in views | rebuild events/s (CPU s) | raw events/s (CPU s) | rebuild / raw | rebuild peak RSS MB | raw peak RSS MB |")
+        print(
+            "| service events | log events | rows in views | rebuild events/s (CPU s) | raw events/s (CPU s) | rebuild / raw | rebuild peak RSS MB | raw peak RSS MB |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for size, r in results.items():
             real, raw = r["rebuild"], r["raw"]
