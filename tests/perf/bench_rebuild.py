@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_ledger._log(f"bench: raw loop of {size:,} service events …")
             raw = in_child("raw", url, key_file)
             results[size] = {"rebuild": real, "raw": raw}
+            bench_ledger._log(f"bench: {size:,}: {json.dumps(results[size])}")
         print(
             f"code {bench_ledger.code_version()}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} (shared machine)"
         )
