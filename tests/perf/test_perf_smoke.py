@@ -110,3 +110,31 @@ def test_city_year_rebuild_raw_baseline_and_queries(tmp_path: Path) -> None:
     # a rebuild in a fresh process reports its events and its peak memory
     child = bench.in_child("rebuild", url, key)
     assert child["events"] == stats.stored and child["peak_kb"] > 0
+
+
+def test_rebuild_bench_raw_loop_writes_the_rebuilt_rows(tmp_path: Path) -> None:
+    from tests.perf import bench_rebuild
+
+    key = tmp_path / "city.key"
+    path = tmp_path / "city.db"
+    url = f"sqlite:///{path}"
+    stats = _generate(url, key, EVENTS)
+    real = bench_rebuild.rebuild(url, key)
+    assert real["events"] == real["position"] == stats.stored
+    conn = sqlite3.connect(path)
+    try:
+        tables = bench_rebuild.view_tables(conn)
+        rows = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+        # the rebuild dropped the secondary indexes while loading and made them again at the end
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        assert {"ledger_revisions_current_community", "ledger_month_kind_by_month", "acct_items_unit_due"} <= indexes
+    finally:
+        conn.close()
+    raw = bench_rebuild.raw_loop(path)
+    assert raw["events"] == stats.stored
+    assert raw["rows"] == rows > stats.stored and raw["tables"] == len(tables)
+    conn = sqlite3.connect(path)
+    try:  # and left nothing behind
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'raw\\_%' ESCAPE '\\'").fetchall()
+    finally:
+        conn.close()
