@@ -35,6 +35,8 @@ REBUILD_CACHE_KIB = 65536
 """SQLite page cache of the connection a rebuild holds (KiB): the ledger's indexes stay in memory."""
 REBUILD_CHECKPOINT_PAGES = 16384
 """During a rebuild the WAL is copied back into the database every this many pages (not every 1,000)."""
+REBUILD_DROPS_INDEXES = True
+"""A rebuild drops the views' secondary indexes while it loads and makes them once at the end."""
 
 
 @dataclass(frozen=True)
@@ -398,9 +400,10 @@ class Runner:
         """
         self.drop_tables()
         self.ensure_tables()
-        with self.writer.begin() as conn:
-            for index in self._indexes():
-                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        if REBUILD_DROPS_INDEXES:
+            with self.writer.begin() as conn:
+                for index in self._indexes():
+                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
         target = self.head()
         done = 0
         try:
