@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
@@ -52,13 +53,35 @@ def content_digest(
     entered_on: str | None,
     note_mac: str | None,
 ) -> str:
-    """What makes two recordings of one record id "the same content"."""
-    canonical = json.dumps(
-        [kind, sorted(residents), sorted(providers), utc_text(occurred_at), minutes, place, entered_on, note_mac],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    """What makes two recordings of one record id "the same content" (the digest's text is forever)."""
+    at = utc_text(occurred_at)
+    content = [kind, sorted(residents), sorted(providers), at, minutes, place, entered_on, note_mac]
+    canonical = _plain_json(content, [kind, *residents, *providers, at, place or "", entered_on or "", note_mac or ""])
+    if canonical is None:
+        canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def _plain_json(content: list[Any], texts: list[Any]) -> bytes | None:
+    """orjson's bytes of `content` where they are provably those of
+    json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode(): `texts` are all of
+    its strings, every one printable (no control character, no lone surrogate, no separator
+    such as U+2028) and free of `"` and `\\`, so that neither encoder escapes anything and both
+    write the characters as UTF-8; its other items are None, a plain int or a list of those
+    strings. None for anything else (the caller then uses json.dumps)."""
+    try:
+        joined = "".join(texts)
+    except TypeError:
+        return None
+    if not joined.isprintable() or '"' in joined or "\\" in joined:
+        return None
+    for item in content:
+        if not (item is None or type(item) is int or type(item) is str or type(item) is list):
+            return None
+    try:
+        return orjson.dumps(content)
+    except orjson.JSONEncodeError:  # an int beyond 64 bits
+        return None
 
 
 def _day(value: date | str) -> str:
