@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from uuid import uuid5
@@ -29,7 +29,7 @@ from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
-from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id
+from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id, utc_text
 from infra import crypto, recordstate
 
 KINDS = ("communities", "residents", "providers", "services")
@@ -264,6 +264,30 @@ class _ServiceRow:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
+# A file names the same few communities, residents and providers on every row: their cells are
+# checked once. Only texts are remembered (1 == 1.0 == True as keys, but not as cells); a
+# refused cell raises each time (lru_cache keeps no exception), and the model then words it.
+@lru_cache(maxsize=1 << 12)
+def _clean_code(text: str) -> str:
+    return models.clean_code(text)
+
+
+@lru_cache(maxsize=1 << 14)
+def _clean_codes(items: tuple[str, ...], what: str) -> tuple[str, ...]:
+    return tuple(models._nonempty(models.codes(list(items), what=what), what))
+
+
+def _code(value: Any) -> str:
+    return _clean_code(value) if type(value) is str else models.clean_code(value)
+
+
+def _listed(value: Any, what: str) -> list[str]:
+    """models.codes of a residents/providers cell, non-empty (as the model's validators say)."""
+    if type(value) is list and all(type(item) is str for item in value):
+        return list(_clean_codes(tuple(value), what))
+    return models._nonempty(models.codes(value, what=what), what)
+
+
 def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordService | None:
     """A services row validated by the very field validators of models.RecordService, in its field
     order, without pydantic's per-row machinery; None when anything is wrong (or unusual), and the
@@ -273,10 +297,10 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
     get = data.get
     try:
         values: dict[str, Any] = {
-            "community": models.clean_code(data["community"]),
+            "community": _code(data["community"]),
             "kind": models.vocab(models.KINDS, data["kind"]),
-            "residents": models._nonempty(models.codes(data["residents"], what="resident"), "resident"),
-            "providers": models._nonempty(models.codes(data["providers"], what="provider"), "provider"),
+            "residents": _listed(data["residents"], "resident"),
+            "providers": _listed(data["providers"], "provider"),
         }
         info = _Context({"tz": tz, "now": now}, values)
         values["occurred_at"] = models.moment(data["occurred_at"], info)  # type: ignore[arg-type]
@@ -342,17 +366,17 @@ def _plain_record_id(cmd: Any, index: int) -> str | None:
     """domain.ids.imported_record_id for a row whose texts are printable ASCII without `"` or `\\`,
     where orjson writes the very bytes of its json.dumps(ensure_ascii=False, separators=(",", ":"));
     None for any other row (the domain function then does it)."""
-    texts = [cmd.community, cmd.kind, *cmd.residents, *cmd.providers, cmd.place or ""]
-    for text in texts:
-        if not (text.isascii() and text.isprintable()) or '"' in text or "\\" in text:
-            return None
+    # Each test holds of the joined text exactly when it holds of every text.
+    texts = "".join([cmd.community, cmd.kind, *cmd.residents, *cmd.providers, cmd.place or ""])
+    if not (texts.isascii() and texts.isprintable()) or '"' in texts or "\\" in texts:
+        return None
     canonical = orjson.dumps(
         [
             cmd.community,
             cmd.kind,
             sorted(cmd.residents),
             sorted(cmd.providers),
-            cmd.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),  # domain.ids.utc_text
+            utc_text(cmd.occurred_at),
             cmd.minutes,
             cmd.place or "",
             index,

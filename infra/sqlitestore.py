@@ -168,7 +168,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             self._write_record_state(c, stored_events)
         claims = kwargs.get("claims")
         if claims:
-            c.executemany("INSERT INTO record_claims (record_id, community_id) VALUES (?, ?)", claims)
+            c.executemany("INSERT INTO record_claims (record_id, community_id) VALUES (?, ?)", sorted(claims))
         data_keys = kwargs.get("data_keys")
         if data_keys:
             c.executemany("INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (?, ?, ?)", data_keys)
@@ -202,10 +202,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         columns = recordstate.COLUMNS
         insert_state = f"INSERT INTO record_state ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         if all(topic == recordstate.RECORDED for _c, _v, topic, _p in service):  # an import: new records only
-            c.executemany(insert_state, [recordstate.recorded_tuple(*row) for row in service])
+            # In key order: each B-tree page is then visited once per batch, not once per row.
+            c.executemany(insert_state, sorted(recordstate.recorded_tuple(*row) for row in service))
             c.executemany(
                 "INSERT INTO record_people (community_id, role, code, record_id, current) VALUES (?, ?, ?, ?, 1)",
-                [pair for row in service for pair in recordstate.recorded_people(row[0], row[3])],
+                sorted(pair for row in service for pair in recordstate.recorded_people(row[0], row[3])),
             )
             return
         recorded = {p["record_id"] for _c, _v, t, p in service if t == recordstate.RECORDED}
