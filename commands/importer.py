@@ -272,19 +272,20 @@ def _clean_code(text: str) -> str:
     return models.clean_code(text)
 
 
-@lru_cache(maxsize=1 << 14)
-def _clean_codes(items: tuple[str, ...], what: str) -> tuple[str, ...]:
-    return tuple(models._nonempty(models.codes(list(items), what=what), what))
-
-
 def _code(value: Any) -> str:
     return _clean_code(value) if type(value) is str else models.clean_code(value)
 
 
 def _listed(value: Any, what: str) -> list[str]:
-    """models.codes of a residents/providers cell, non-empty (as the model's validators say)."""
+    """models.codes of a residents/providers cell, non-empty (as the model's validators say): a
+    code clean_code accepts holds no list separator, so codes() would have kept it whole."""
     if type(value) is list and all(type(item) is str for item in value):
-        return list(_clean_codes(tuple(value), what))
+        try:
+            result = [_clean_code(item) for item in value]
+        except ValueError:
+            result = None  # perhaps a list inside a cell: models.codes splits it, or words the problem
+        if result and len(set(result)) == len(result):
+            return result
     return models._nonempty(models.codes(value, what=what), what)
 
 

@@ -22,7 +22,7 @@ def utc_text(moment: datetime) -> str:
         raise ValueError("a naive datetime has no place in the ledger")
     utc = moment.astimezone(UTC)
     if utc.year >= 1000:  # isoformat's text is strftime's then, and it is quicker (tests/unit/test_ids.py)
-        return utc.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+        return utc.isoformat(timespec="seconds")[:-6] + "Z"  # without its "+00:00"
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -155,3 +155,28 @@ def test_the_plain_record_id_is_the_domains(
     assert fast in (None, expected)
     if all(text.isascii() and '"' not in text and "\\" not in text for text in [community, *residents, place or ""]):
         assert fast == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["R1", "R1", "R-2", "居民", "R;3", "R，4", "R 5", " R6 ", "", "R/7"]), st.text(max_size=4)
+        ),
+        max_size=4,
+    ),
+)
+def test_the_cached_code_lists_are_models_codes(items: list[str]) -> None:
+    """The fast path's remembered code cells give models.codes' list, or refuse as it does."""
+    from commands.importer import _listed
+
+    try:
+        want: list[str] | None = models._nonempty(models.codes(list(items), what="resident"), "resident")
+    except ValueError:
+        want = None
+    for _twice in range(2):  # the second time from the cache
+        try:
+            got: list[str] | None = _listed(list(items), "resident")
+        except ValueError:
+            got = None
+        assert got == want
