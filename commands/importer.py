@@ -429,6 +429,7 @@ class _Attempt:
         self.aggregates: dict[str, Community | None] = {}
         self.claims: list[tuple[str, str]] = []
         self.claimed_here: dict[str, str] = {}
+        self.idents: dict[str, str] = {}  # a community's code -> str(its id), said once, not per row
         self.result = ImportResult()
 
     def community(self, code: str) -> Community:
@@ -520,14 +521,15 @@ class _Attempt:
             return True
         record_id = item.record_id
         assert record_id is not None
+        ident = self.idents.get(cmd.community) or self.idents.setdefault(cmd.community, str(community.id))
         if record_id not in community.records:
             owner = self.claimed_elsewhere.get(record_id) or self.claimed_here.get(record_id)
-            if owner is not None and owner != str(community.id):
+            if owner is not None and owner != ident:
                 raise LedgerError(f"record {record_id} is already recorded in another community; use service correct")
         created = LedgerService.apply_record(community, cmd, record_id, self.keys, self.actor)
         if created:
-            self.claims.append((record_id, str(community.id)))
-            self.claimed_here[record_id] = str(community.id)
+            self.claims.append((record_id, ident))
+            self.claimed_here[record_id] = ident
         return created
 
     def _establish(self, cmd: models.EstablishCommunity) -> bool:
