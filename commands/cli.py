@@ -57,7 +57,7 @@ def _lang_from(args: Sequence[str] | None) -> str:
             return argv[i + 1]
         if arg.startswith("--lang="):
             return arg.split("=", 1)[1]
-    return os.environ.get("TAIZHANG_LANG", "en")
+    return i18n.chosen_lang()
 
 
 class TaizhangGroup(click.Group):
@@ -140,8 +140,8 @@ def _one_line(text: str) -> str:
     "--lang",
     envvar="TAIZHANG_LANG",
     type=click.Choice(["en", "zh"]),
-    default="en",
-    show_default=True,
+    default=i18n.locale_lang,
+    show_default="en; zh when LC_ALL, LC_MESSAGES or LANG is zh_*",
     help="Language of table labels and messages. Env: TAIZHANG_LANG.",
 )
 @click.option(

@@ -468,7 +468,9 @@ def test_translate_never_fails_and_english_is_left_alone(message: str) -> None:
 _VALUE = st.from_regex(r"[A-Za-z0-9\u4e00-\u9fff'./_-][A-Za-z0-9\u4e00-\u9fff'./_:-]{0,15}", fullmatch=True).filter(
     lambda v: ": " not in v and not v.endswith(":")
 )
-_PLAIN = [en for en in CATALOGUE if PLACEHOLDER.search(en) and all(m.group(2) is None for m in PLACEHOLDER.finditer(en))]
+_PLAIN = [
+    en for en in CATALOGUE if PLACEHOLDER.search(en) and all(m.group(2) is None for m in PLACEHOLDER.finditer(en))
+]
 
 
 @given(st.sampled_from(_PLAIN), st.data())
