@@ -44,7 +44,11 @@ def _write_new(path: Path, data: bytes, option: str, force: bool) -> None:
         f.write(data)
 
 
-def _report(result: dict[str, Any], fmt: str, line: str) -> None:
+def _report(result: dict[str, Any], fmt: str, line: str, lang: str = "en") -> None:
+    if fmt != "json" and lang == "zh":
+        from commands.i18n import translate
+
+        line = "\n".join(translate(part, lang) for part in line.split("\n"))
     click.echo(render_json(result) if fmt == "json" else line)
 
 
@@ -117,7 +121,7 @@ def audit_verify(
             f"\nviews: all {len(digest.tables)} tables equal the views recomputed from the log up to position "
             f"{digest.position} (digest {digest.hex})"
         )
-    _report(result, fmt, line)
+    _report(result, fmt, line, env.lang)
 
 
 def _views_at(service: Any, position: int) -> dict[str, Any]:

@@ -73,7 +73,8 @@ def import_(env: Env, kind: str, file: Path, skip_invalid: bool, fmt: str) -> No
     else:
         # format_filename: a file name of bytes that are not UTF-8 still prints.
         name = click.format_filename(file.name)
-        click.echo(f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}")
+        report = f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}"
+        click.echo(i18n.translate(report, env.lang))
 
 
 def register(group: click.Group) -> None:

@@ -17,7 +17,10 @@ file names, what the user typed), except when the placeholder says otherwise:
 - `{name:field}` the field that frames a message (`field: problem`): any text without ": ",
   translated like a term;
 - `{name:msg}`  a message of its own, translated recursively (`field: problem`);
-- `{name:int}`  digits only (narrows the match).
+- `{name:int}`  digits only (narrows the match);
+- `{name:columns}` the columns of an import as `Column.describe` lists them
+  (`minutes (时长(分钟) / 时长 / 分钟), kind (服务类型)`), said by their Chinese headers;
+- `{name:slugs}` a list of slugs (`life_care, counseling`), said by their Chinese labels.
 
 A message with no entry prints as it is, in English: a new message is never lost, only not
 yet translated. `tests/unit/test_i18n.py` finds every message template in the source tree
@@ -153,14 +156,15 @@ def __getattr__(name: str) -> object:  # `CATALOGUE` stays importable, loaded wh
 
 
 # ---- the matcher --------------------------------------------------------------------------------
-PLACEHOLDER = re.compile(r"\{(\w+)(?::(field|term|msg|int))?\}")
+PLACEHOLDER = re.compile(r"\{(\w+)(?::(field|term|msg|int|columns|slugs))?\}")
 # A field, or a value that opens a message, never spans ": ": that is how a message is framed
 # by its field (`occurred_at: … is in the future`), and the frame must be translated too.
 _NO_COLON = r"(?:(?!: ).)+?"
 # A term inside a sentence is one of TERMS or a single word, so that it cannot swallow the
 # words in front of it (`skipped reason must not be empty`).
 _TERM = "(?:" + "|".join(re.escape(t) for t in sorted(TERMS, key=len, reverse=True)) + r"|[^\s:]+)"
-_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+"}
+_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+", "columns": ".+?", "slugs": ".+?"}
+_COLUMN = re.compile(r"(\w+) \((.+?)\)")
 _MAX_DEPTH = 4
 
 
@@ -234,9 +238,37 @@ def _zh(message: str, terms: Mapping[str, str] | None, depth: int) -> str:
                 value = term(value, terms)
             elif kind == "msg":
                 value = _zh(value, terms, depth + 1)
+            elif kind == "columns":
+                value = _columns_zh(value)
+            elif kind == "slugs":
+                value = _slugs_zh(value)
             values[name] = value
         return fill(entry.chinese, values)
     return message
+
+
+def _columns_zh(value: str) -> str:
+    """`minutes (时长(分钟) / 时长 / 分钟), kind (服务类型)` → `时长(分钟)（或 时长 / 分钟）、服务类型`."""
+    said = []
+    for item in re.split(r"[;,] ", value):
+        m = _COLUMN.fullmatch(item)
+        if m is None:
+            said.append(term(item))
+            continue
+        header, *aliases = m.group(2).split(" / ")
+        said.append(f"{header}（或 {' / '.join(aliases)}）" if aliases else header)
+    return "、".join(said)
+
+
+def _slugs_zh(value: str) -> str:
+    """`life_care, counseling` (the slugs an error offers) → `生活照料、心理抚慰` (a label is accepted too)."""
+    from domain.vocab import CATEGORIES, GENDERS, KINDS, PLACES, ROLES
+
+    said = []
+    for slug in value.split(", "):
+        vocabulary = next((v for v in (KINDS, CATEGORIES, PLACES, ROLES, GENDERS) if slug in v), None)
+        said.append(vocabulary.label(slug, "zh") if vocabulary is not None else slug)
+    return "、".join(said)
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

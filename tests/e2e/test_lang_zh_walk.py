@@ -1,0 +1,203 @@
+"""`--lang zh` says every word in Chinese: a walk through every command's output on the demo store.
+
+Each command's read paths run in table format (and the text reports of writes and imports, and
+the errors of a few bad inputs) with `--lang zh`; the output may hold no ASCII word except a code
+(community, resident, provider, official, record ids, hashes: code-shaped or taken from the store),
+an option name (`--kind`), a unit id or slug the user typed on that command line, a file name,
+and the few words listed in `ALLOWED` with the reason they stay.
+
+`TAIZHANG_WALK_SHOW=1` prints every leak of every command instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.e2e.conftest import Cli, write_csv
+
+WORD = re.compile(r"[A-Za-z]{2,}")
+# Tokens removed before looking for words: what is a code by its shape, or a machine value.
+CODES = [
+    re.compile(r"--[a-z][a-z-]*"),  # an option name
+    re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),  # a record id
+    re.compile(r"\b[0-9a-f]{8,}\b"),  # a hash
+    re.compile(r"\b[A-Za-z]+(?:-[A-Za-z0-9]+)*[0-9][A-Za-z0-9-]*\b"),  # a code with a digit: HZ-D01, O-BB-03, clerk01
+    re.compile(r"\b[A-Za-z]+-[A-Z0-9]+\b"),  # HZ-ABC, HZ-P
+    re.compile(r"\b(?:township|county|community|city):[^\s,;，；）)]*"),  # a unit id, as --unit takes it
+    re.compile(r"\b[A-Z][a-z]+/[A-Z][A-Za-z_]+\b"),  # the store's time zone (Asia/Shanghai)
+    re.compile(r"\bsha256\b"),  # the name of the hash that fixes a rubric
+    re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[:\d.]*(?:[+-]\d{2}:\d{2}|Z)?"),  # an ISO moment
+    re.compile(r"\bv\d+\b"),  # a rubric version
+    re.compile(r"\bsqlite:///\S+"),
+]
+# Words that stay, and why.
+ALLOWED = {
+    "demo",  # the demo's actor
+    "taizhang",  # the program's name, in hints (`请运行 taizhang projections run`)
+    "JSON", "CSV", "XLSX", "UTF", "UTC", "PDF", "HTML",  # names of formats and standards
+    "Ed", "base",  # Ed25519, base64
+    "min",  # a unit
+}  # fmt: skip
+
+
+def leaks(text: str, typed: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    for pattern in CODES:
+        text = pattern.sub(" ", text)
+    return [w for w in WORD.findall(text) if w not in ALLOWED and w not in typed]
+
+
+def typed_words(args: tuple[str, ...]) -> set[str]:
+    """The ASCII words of the command line (slugs, subcommand names the user typed)."""
+    return {w for arg in args if not arg.startswith("--") for w in WORD.findall(arg)} | {
+        w for arg in args if arg.startswith("--") for w in WORD.findall(arg)
+    }
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, dict[str, Any]]]:
+    """The demo store (SQLite) and what the walk needs to know of it."""
+    directory = tmp_path_factory.mktemp("walk")
+    cli = Cli(f"sqlite:///{directory / 'demo.db'}", directory / "demo.key")
+    cli.ok("demo", actor=None)
+    communities = cli.json("community", "list")
+    community = communities[0]
+    code = community["code"]
+    entries = cli.json("ledger", "entries", "--community", code, "--include-voided")
+    months = sorted({e["occurred_at"][:7] for e in entries})
+    data = {
+        "dir": directory,
+        "community": code,
+        "township": f"{community['county']}/{community['township']}",
+        "county": community["county"],
+        "resident": cli.json("resident", "list", code)[0]["code"],
+        "provider": cli.json("provider", "list", code)[0]["code"],
+        "record": next(e["record_id"] for e in entries if e["status"] == "active"),
+        "month": months[-1],
+    }
+    yield cli, data
+
+
+def _commands(d: dict[str, Any]) -> list[tuple[str, ...]]:
+    c, t, m = d["community"], d["township"], d["month"]
+    unit = f"township:{t}"
+    return [
+        ("community", "list"),
+        ("resident", "list", c),
+        ("provider", "list", c),
+        ("ledger", "entries", "--community", c, "--include-voided"),
+        ("ledger", "summary", "--by", "township", "--period", m),
+        ("ledger", "summary", "--by", "community", "--township", t, "--per", "month"),
+        ("projections", "status"),
+        ("actor", "list"),
+        ("visits", "overdue", "--township", t),
+        ("assess", "run", "--period", m, "--level", "township"),
+        ("assess", "run", "--period", m, "--level", "county"),
+        *[
+            ("assess", "explain", "--period", m, "--unit", unit, "--metric", metric)
+            for metric in (
+                "coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality"
+            )
+        ],  # fmt: skip
+        ("audit", "responsibility", "--unit", unit, "--period", m),
+        ("audit", "responsibility", "--unit", f"county:{d['county']}", "--period", m),
+        ("audit", "history", c),
+        ("audit", "access"),
+        ("audit", "verify"),
+        ("audit", "verify", "--community", c),
+    ]
+
+
+def _command_words() -> set[str]:
+    """The words of the CLI's command and option names: `audit access` lists the command lines run."""
+    import click
+
+    from commands.cli import cli
+
+    names: set[str] = set()
+
+    def walk(command: click.Command) -> None:
+        names.update(WORD.findall(command.name or ""))
+        for param in command.params:
+            names.update(WORD.findall(param.name or ""))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(cli)
+    return names | {"table", "json", "csv", "xlsx", "html", "text"}
+
+
+def _check(out: str, args: tuple[str, ...], found: list[str]) -> None:
+    typed = typed_words(args) | (_command_words() if args[:2] == ("audit", "access") else set())
+    bad = leaks(out, typed)
+    if bad:
+        lines = [line for line in out.splitlines() if leaks(line, typed)]
+        found.append(f"{' '.join(args)}: {sorted(set(bad))}\n    " + "\n    ".join(lines[:6]))
+
+
+def _report(found: list[str]) -> None:
+    if os.environ.get("TAIZHANG_WALK_SHOW"):
+        print("\n\n".join(found))
+    assert not found, "English words in --lang zh output:\n" + "\n".join(found)
+
+
+def test_every_read_command_speaks_chinese(demo: tuple[Cli, dict[str, Any]]) -> None:
+    cli, d = demo
+    found: list[str] = []
+    for args in _commands(d):
+        result = cli(*args, lang="zh")
+        assert result.exit_code == 0, f"{args}: {result.output}"
+        _check(result.stdout + result.stderr, args, found)
+    _report(found)
+
+
+def _writes(d: dict[str, Any], directory: Path) -> list[tuple[tuple[str, ...], int]]:
+    c, r, p, rec = d["community"], d["resident"], d["provider"], d["record"]
+    service = ("service", "record", c, "--resident", r, "--provider", p, "--minutes", "30")
+    csv = write_csv(
+        directory / "services.csv",
+        [["社区", "服务对象", "服务人员", "服务类型", "服务时间", "时长"], [c, r, p, "生活照料", f"{d['month']}-03 09:00", "40"]],
+    )
+    bad_csv = write_csv(directory / "bad.csv", [["社区", "服务对象"], [c, r]])
+    return [
+        ((*service, "--kind", "life_care", "--at", f"{d['month']}-02 10:00"), 0),
+        (("service", "correct", c, rec, "--minutes", "55", "--reason", "登记时长有误"), 0),
+        (("service", "void", c, rec, "--reason", "重复登记"), 0),
+        (("resident", "enroll", c, "RW-1", "--name", "王小明", "--gender", "female"), 0),
+        (("import", "services", str(csv)), 0),
+        (("import", "services", str(bad_csv)), 2),
+        ((*service, "--kind", "cooking", "--at", f"{d['month']}-02 10:00"), 2),
+        ((*service, "--kind", "life_care", "--at", "2999-01-01 09:00"), 2),
+        (("service", "record", c, "--resident", "NOBODY-9", "--provider", p, "--kind", "life_care",
+          "--at", f"{d['month']}-02 10:00", "--minutes", "30"), 1),  # fmt: skip
+        (("resident", "enroll", c, "RW-2", "--name", "李四", "--category", "nobody"), 2),
+        (("assess", "explain", "--period", d["month"], "--unit", "township:nowhere/x", "--metric", "coverage"), 1),
+        (("ledger", "entries", "--community", "NOPE-1"), 1),
+    ]
+
+
+def test_write_reports_and_errors_speak_chinese(demo: tuple[Cli, dict[str, Any]], tmp_path: Path) -> None:
+    cli, d = demo
+    found: list[str] = []
+    for args, code in _writes(d, tmp_path):
+        result = cli(*args, lang="zh")
+        assert result.exit_code == code, f"{args}: {result.exit_code} {result.output}"
+        out = (result.stdout + result.stderr).replace(str(tmp_path), " ")
+        _check(out, args, found)
+    _report(found)
+
+
+def test_the_filter_finds_english() -> None:
+    assert leaks("性别 female") == ["female"]
+    assert leaks("HZ-D01 R001 O-BB-03 clerk01 af4d704d-6db3-43d2-bc5f-280e03fced80 --kind") == []
+    assert leaks("rank unit score") == ["rank", "unit", "score"]
+
+
+Check = Callable[[str], None]
+_ = orjson  # the Cli helpers parse json
