@@ -242,12 +242,48 @@ EXAMPLES = {
     "--checkpoint cp: checkpoint signature: not base64": "--checkpoint cp：checkpoint signature：不是 base64",
     "--key-file: office-seal.key already exists; it is never overwritten": "--key-file：office-seal.key 已存在；不会覆盖它",
     "a.csv: no header row found in the first 20 rows (expected columns: code (编码))": (
-        "a.csv：前 20 行中没有找到表头行（应有的列：code (编码)）"
+        "a.csv：前 20 行中没有找到表头行（应有的列：编码）"
     ),
-    "a.csv: missing required column: kind (服务类型)": "a.csv：缺少必需的列：kind (服务类型)",
+    "a.csv: missing required column: kind (服务类型)": "a.csv：缺少必需的列：服务类型",
     "a.csv: missing required columns: kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)": (
-        "a.csv：缺少必需的列：kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)"
+        "a.csv：缺少必需的列：服务类型、时长(分钟)（或 时长 / 分钟）"
     ),
+    # What a write or an import reports, and the sentences of audit responsibility, assess explain and
+    # audit verify (built by the code, translated where they are printed: commands/output.py emit_write).
+    "recorded: 0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90": "已登记：0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90",
+    "already recorded (unchanged): 0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90": "此前已登记（未改动）：0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90",
+    "corrected 0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90 (revision 2)": "已更正 0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90（第 2 次修订）",
+    "voided 0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90": "已作废 0f8c2d1e-6d3b-4c1a-9a52-3b1f5e2a7c90",
+    "enrolled resident R1 in community HZ-001": "服务对象 R1 已在社区 HZ-001 入册",
+    "updated resident R1 in community HZ-001": "已更新社区 HZ-001 的服务对象 R1",
+    "resident R1 departed community HZ-001 on 2026-03-15": "服务对象 R1 已于 2026-03-15 离开社区 HZ-001",
+    "registered provider P1 in community HZ-001": "服务人员 P1 已在社区 HZ-001 登记",
+    "provider P1 retired from community HZ-001 on 2026-03-15": "服务人员 P1 已于 2026-03-15 从社区 HZ-001 退出",
+    "established community HZ-001 石门新型农村社区": "已成立社区 HZ-001 石门新型农村社区",
+    "registered official O-BB-01 刘海波": "已登记责任人 O-BB-01 刘海波",
+    "services.csv: added 30, existing 2, skipped 1": "services.csv：新增 30 条，已有 2 条，跳过 1 条",
+    "closed township:八步区/贺街镇 2026-03 in 1 community": "已结账：township:八步区/贺街镇 2026-03，共 1 个社区",
+    "closed township:八步区/贺街镇 2026-03 in 12 communities": "已结账：township:八步区/贺街镇 2026-03，共 12 个社区",
+    "reopened township:八步区/贺街镇 2026-03 in 1 community": "已反结账：township:八步区/贺街镇 2026-03，共 1 个社区",
+    "reopened township:八步区/贺街镇 2026-03 in 12 communities": "已反结账：township:八步区/贺街镇 2026-03，共 12 个社区",
+    "R002 in HZ-001: a visit at least every 30 days by P1 from 2026-03-01": "HZ-001 的 R002：自 2026-03-01 起至少每 30 天由 P1 巡访一次",
+    "R002 in HZ-001: visit plan ended on 2026-03-31": "HZ-001 的 R002：巡访计划于 2026-03-31 结束",
+    "P1 paired with R002 in HZ-001 from 2026-03-01": "P1 自 2026-03-01 起与 HZ-001 的 R002 结对",
+    "P1 no longer paired with R002 in HZ-001 from 2026-03-31": "P1 自 2026-03-31 起不再与 HZ-001 的 R002 结对",
+    "every 30 days by P09": "每 30 天巡访一次，由 P09 负责",
+    "since 2026-03-01": "自 2026-03-01 起",
+    "at least 120, actual 98": "目标至少 120，实际 98",
+    "county:八步区 due 2026-03-31": "county:八步区，限期 2026-03-31",
+    "item 5b1f0c7e-2f44-4a34-9a40-8f0e7e0c2a11": "督办事项 5b1f0c7e-2f44-4a34-9a40-8f0e7e0c2a11",
+    "resolved 2026-03-20": "2026-03-20 办结",
+    "2026-10-03..2026-11-01: none": "2026-10-03 至 2026-11-01：无服务记录",
+    "2026-10-03..2026-11-01: 70b80d53-9779-41d7-9616-f5743a35a17a,ec6a6e0b-bcc4-4559-8781-14e75f3be45c": "2026-10-03 至 2026-11-01：70b80d53-9779-41d7-9616-f5743a35a17a,ec6a6e0b-bcc4-4559-8781-14e75f3be45c",
+    "coverage of township:八步区/贺街镇 in 2026-11: 0.4048 (51 / 126)": "township:八步区/贺街镇 2026-11 覆盖率：0.4048（51 / 126）",
+    "intact: community HZ-001, 192 events chained": "完好：社区 HZ-001，192 个事件均在哈希链中",
+    "intact: 10431 events chained, up to position 10431; 5 access-log entries chained": "完好：10431 个事件均在哈希链中，直至位置 10431；访问日志 5 条均在哈希链中",
+    "intact: 10431 events; the 10000 sealed at 2026-04-01T09:00:00.000+08:00 are unchanged and 431 were appended since": "完好：10431 个事件；2026-04-01T09:00:00.000+08:00 封存的 10000 个未被改动，此后新增 431 个",
+    "the views at the sealed position 10000: equal": "封存位置 10000 的视图：equal",
+    "views: all 14 tables equal the views recomputed from the log up to position 10431 (digest 4f2a)": "视图：全部 14 张表与由日志重算至位置 10431 的视图一致（摘要 4f2a）",
 }
 
 
