@@ -10,7 +10,7 @@ import click
 from commands import clock, files
 from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
-from commands.output import render_json
+from commands.output import current_lang, render_json
 from commands.progress import Progress
 from infra import checkpoint as cpt
 from infra.checkpoint import shown
@@ -44,11 +44,18 @@ def _write_new(path: Path, data: bytes, option: str, force: bool) -> None:
         f.write(data)
 
 
-def _report(result: dict[str, Any], fmt: str, line: str, lang: str = "en") -> None:
-    if fmt != "json" and lang == "zh":
-        from commands.i18n import translate
+def _say(line: str) -> str:
+    """A line of text output in the running command's --lang, line by line."""
+    if current_lang() != "zh":
+        return line
+    from commands.i18n import translate
 
-        line = "\n".join(translate(part, lang) for part in line.split("\n"))
+    return "\n".join(translate(part, "zh") for part in line.split("\n"))
+
+
+def _report(result: dict[str, Any], fmt: str, line: str) -> None:
+    if fmt != "json":
+        line = _say(line)
     click.echo(render_json(result) if fmt == "json" else line)
 
 
@@ -121,7 +128,7 @@ def audit_verify(
             f"\nviews: all {len(digest.tables)} tables equal the views recomputed from the log up to position "
             f"{digest.position} (digest {digest.hex})"
         )
-    _report(result, fmt, line, env.lang)
+    _report(result, fmt, line)
 
 
 def _views_at(service: Any, position: int) -> dict[str, Any]:
@@ -204,7 +211,7 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
         click.echo(data.decode(), nl=False)
         return
     _write_new(output, data, "--output", force)
-    click.echo(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}", err=True)
+    click.echo(_say(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}"), err=True)
 
 
 @audit.command("prove")
@@ -226,7 +233,7 @@ def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path, force:
     files.check_output(output, "--output", force=force)
     bundle = audit_chain.prove(env.service(), record_id.strip(), sealed)
     _write_new(output, cpt.document(bundle), "--output", force)
-    click.echo(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}", err=True)
+    click.echo(_say(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}"), err=True)
 
 
 @audit.command("check")

@@ -20,7 +20,9 @@ file names, what the user typed), except when the placeholder says otherwise:
 - `{name:int}`  digits only (narrows the match);
 - `{name:columns}` the columns of an import as `Column.describe` lists them
   (`minutes (时长(分钟) / 时长 / 分钟), kind (服务类型)`), said by their Chinese headers;
-- `{name:slugs}` a list of slugs (`life_care, counseling`), said by their Chinese labels.
+- `{name:slugs}` a list of slugs (`life_care, counseling`), said by their Chinese labels
+  (a slug outside the vocabularies, which only its slug selects, as `slug（word）`);
+- `{name:word}` one word of the `msgctxt "word"` entries (`ServiceRecorded`, `admin`).
 
 A message with no entry prints as it is, in English: a new message is never lost, only not
 yet translated. `tests/unit/test_i18n.py` finds every message template in the source tree
@@ -156,14 +158,14 @@ def __getattr__(name: str) -> object:  # `CATALOGUE` stays importable, loaded wh
 
 
 # ---- the matcher --------------------------------------------------------------------------------
-PLACEHOLDER = re.compile(r"\{(\w+)(?::(field|term|msg|int|columns|slugs))?\}")
+PLACEHOLDER = re.compile(r"\{(\w+)(?::(field|term|msg|int|columns|slugs|word))?\}")
 # A field, or a value that opens a message, never spans ": ": that is how a message is framed
 # by its field (`occurred_at: … is in the future`), and the frame must be translated too.
 _NO_COLON = r"(?:(?!: ).)+?"
 # A term inside a sentence is one of TERMS or a single word, so that it cannot swallow the
 # words in front of it (`skipped reason must not be empty`).
 _TERM = "(?:" + "|".join(re.escape(t) for t in sorted(TERMS, key=len, reverse=True)) + r"|[^\s:]+)"
-_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+", "columns": ".+?", "slugs": ".+?"}
+_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+", "columns": ".+?", "slugs": ".+?", "word": r"\S+"}
 _COLUMN = re.compile(r"(\w+) \((.+?)\)")
 _MAX_DEPTH = 4
 
@@ -242,6 +244,8 @@ def _zh(message: str, terms: Mapping[str, str] | None, depth: int) -> str:
                 value = _columns_zh(value)
             elif kind == "slugs":
                 value = _slugs_zh(value)
+            elif kind == "word":
+                value = words().get(value, value)
             values[name] = value
         return fill(entry.chinese, values)
     return message
@@ -267,7 +271,10 @@ def _slugs_zh(value: str) -> str:
     said = []
     for slug in value.split(", "):
         vocabulary = next((v for v in (KINDS, CATEGORIES, PLACES, ROLES, GENDERS) if slug in v), None)
-        said.append(vocabulary.label(slug, "zh") if vocabulary is not None else slug)
+        if vocabulary is not None:
+            said.append(vocabulary.label(slug, "zh"))
+        else:
+            said.append(f"{slug}（{words()[slug]}）" if slug in words() else slug)
     return "、".join(said)
 
 

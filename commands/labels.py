@@ -193,7 +193,7 @@ def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
 
 # Fields whose value is one word of a small set (`msgctxt "word"` in the .po file), and fields
 # whose value is a sentence built by the code (a message template of the .po file).
-WORD_FIELDS = ("status", "obligation", "projection", "duty", "title")
+WORD_FIELDS = ("status", "obligation", "projection", "duty", "role", "scope")
 TEXT_FIELDS = ("detail", "evidence")
 YES_NO = {True: "是", False: "否"}
 

@@ -90,14 +90,14 @@ def emit(
     elif fmt == "csv":
         click.echo(render_csv(rows, columns), file=file)
     else:
-        if _lang() == "zh":  # slugs, yes/no and the code's sentences in Chinese (commands/labels.py)
+        if current_lang() == "zh":  # slugs, yes/no and the code's sentences in Chinese (commands/labels.py)
             from commands.labels import localise
 
             rows = [localise(row, "zh") for row in rows]
         click.echo(render_table(rows, columns, headers or columns), file=file)
 
 
-def _lang() -> str:
+def current_lang() -> str:
     """The running command's --lang (its context's Env), "en" outside a command."""
     ctx = click.get_current_context(silent=True)
     return getattr(ctx.find_root().obj, "lang", "en") if ctx is not None else "en"
@@ -108,7 +108,7 @@ def emit_write(result: dict[str, Any], fmt: str, message: str) -> None:
     if fmt == "json":
         click.echo(render_json(result))
     else:
-        lang = _lang()
+        lang = current_lang()
         if lang == "zh":
             from commands.i18n import translate
 
