@@ -165,7 +165,7 @@ _NO_COLON = r"(?:(?!: ).)+?"
 # A term inside a sentence is one of TERMS or a single word, so that it cannot swallow the
 # words in front of it (`skipped reason must not be empty`).
 _TERM = "(?:" + "|".join(re.escape(t) for t in sorted(TERMS, key=len, reverse=True)) + r"|[^\s:]+)"
-_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+", "columns": ".+?", "slugs": ".+?", "word": r"\S+"}
+_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+", "columns": ".+?", "slugs": ".+?", "word": r"\S+"}  # word: see compile_entry
 _COLUMN = re.compile(r"(\w+) \((.+?)\)")
 _MAX_DEPTH = 4
 
@@ -203,6 +203,8 @@ def compile_entry(english: str, chinese: str, *, loose: bool = False) -> Entry:
         literals.append(english[end : m.start()])
         parts.append(re.escape(literals[-1]))
         group = _NO_COLON if m.start() == 0 and kind == "" else _GROUP["" if loose and kind == "int" else kind]
+        if kind == "word" and not loose:  # one of the words only: never a piece of another sentence
+            group = "(?:" + "|".join(re.escape(w) for w in sorted(words(), key=len, reverse=True)) + ")"
         parts.append(f"(?P<{name}>{group})")
         end = m.end()
     literals.append(english[end:])

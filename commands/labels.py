@@ -75,7 +75,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "starts_on": ("starts_on", "开始日期"),
     "ends_on": ("ends_on", "结束日期"),
     "last_visit": ("last_visit", "上次巡访"),
-    "due": ("due", "应巡访日期"),
+    "due": ("due", "截止日期"),
     "days_overdue": ("days_overdue", "逾期天数"),
     "window": ("window", "考核区间"),
     "counted": ("counted", "计入"),
@@ -84,6 +84,13 @@ FIELDS: dict[str, tuple[str, str]] = {
     "subject": ("subject", "责任人"),
     "detail": ("detail", "内容"),
     "evidence": ("evidence", "依据"),
+    "metric": ("metric", "指标"),
+    "at_least": ("at_least", "目标值"),
+    "actual": ("actual", "实际值"),
+    "attainment": ("attainment", "完成率"),
+    "item_id": ("item_id", "事项编号"),
+    "item": ("item", "督办事项"),
+    "resolved_on": ("resolved_on", "办结日期"),
     # fields of events (audit history)
     "reason": ("reason", "原因"),
     "on": ("on", "日期"),
@@ -193,7 +200,7 @@ def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
 
 # Fields whose value is one word of a small set (`msgctxt "word"` in the .po file), and fields
 # whose value is a sentence built by the code (a message template of the .po file).
-WORD_FIELDS = ("status", "obligation", "projection", "duty", "role", "scope")
+WORD_FIELDS = ("status", "obligation", "projection", "duty", "role", "scope", "subject", "metric")
 TEXT_FIELDS = ("detail", "evidence")
 YES_NO = {True: "是", False: "否"}
 

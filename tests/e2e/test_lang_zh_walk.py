@@ -86,6 +86,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, dict[s
         "provider": cli.json("provider", "list", code)[0]["code"],
         "record": next(e["record_id"] for e in entries if e["status"] == "active"),
         "month": months[-1],
+        "full_month": months[-2],
     }
     yield cli, data
 
@@ -111,8 +112,15 @@ def _commands(d: dict[str, Any]) -> list[tuple[str, ...]]:
                 "coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality"
             )
         ],  # fmt: skip
-        ("audit", "responsibility", "--unit", unit, "--period", m),
-        ("audit", "responsibility", "--unit", f"county:{d['county']}", "--period", m),
+        *[
+            ("audit", "responsibility", "--unit", u, "--period", p)
+            for u in (unit, f"county:{d['county']}")
+            for p in (m, d["full_month"])  # the demo's last full month has every kind of obligation
+        ],
+        *[
+            ("assess", "explain", "--period", d["full_month"], "--unit", f"county:{d['county']}", "--metric", metric)
+            for metric in ("target_attainment", "supervision_closure")
+        ],
         ("audit", "history", c),
         ("audit", "access"),
         ("audit", "verify"),

@@ -284,6 +284,31 @@ EXAMPLES = {
     "intact: 10431 events; the 10000 sealed at 2026-04-01T09:00:00.000+08:00 are unchanged and 431 were appended since": "完好：10431 个事件；2026-04-01T09:00:00.000+08:00 封存的 10000 个未被改动，此后新增 431 个",
     "the views at the sealed position 10000: equal": "封存位置 10000 的视图：equal",
     "views: all 14 tables equal the views recomputed from the log up to position 10431 (digest 4f2a)": "视图：全部 14 张表与由日志重算至位置 10431 的视图一致（摘要 4f2a）",
+    "O-001 is secretary of township:八步区/贺街镇 from 2026-01-01": "O-001 自 2026-01-01 起任 township:八步区/贺街镇 的书记",
+    "O-001 is no longer deputy of township:八步区/贺街镇 from 2026-07-01": "O-001 自 2026-07-01 起不再任 township:八步区/贺街镇 的分管负责人",
+    "target for county:八步区 2026-Q1: records at least 1200": "county:八步区 2026-Q1 的目标：服务记录数至少 1200",
+    "decomposed county:八步区 2026-Q1 records into 12 unit(s)": "已把 county:八步区 2026-Q1 的服务记录数目标分解到 12 个单位",
+    "filed the debriefing of O-001 for township:八步区/贺街镇 2026-Q1": "已提交 O-001 对 township:八步区/贺街镇 2026-Q1 的专项述职",
+    "key id 7544c47c41ef6ee0": "密钥编号 7544c47c41ef6ee0",
+    "wrote office-seal.key (private) and office-seal.key.pub:": "已写出 office-seal.key（私钥）和 office-seal.key.pub（公钥）：",
+    "sealed 10453 events (up to position 10453) into 2026-03.checkpoint": "已封存 10453 个事件（直至位置 10453），写入 2026-03.checkpoint",
+    "wrote record.bundle: 3 events of record 7014a3c1-2f2e-4ae2-a693-c2912350158f": "已写出 record.bundle：记录 7014a3c1-2f2e-4ae2-a693-c2912350158f 的 3 个事件",
+    "verified: record 7014a3c1-2f2e-4ae2-a693-c2912350158f has exactly these 3 event(s) in the log sealed at 2026-12-03T19:42:14.376+08:00 (10453 events, key 7544c47c41ef6ee0)": "验证通过：在 2026-12-03T19:42:14.376+08:00 封存的日志中（共 10453 个事件，密钥 7544c47c41ef6ee0），记录 7014a3c1-2f2e-4ae2-a693-c2912350158f 恰好有以下 3 个事件",
+    "  position 2282: ServiceRecorded recorded 2026-12-03T19:42:09.681+08:00 by clerk01": "  位置 2282：服务登记，clerk01 于 2026-12-03T19:42:09.681+08:00 录入",
+    "erased resident R007 of community HZ-001: 3 key(s) destroyed (the resident's and the notes of 2 record(s))": "已删除社区 HZ-001 的服务对象 R007：销毁了 3 个密钥（该服务对象的，以及 2 条记录的备注的）",
+    "backed up 10454 event(s) of sqlite:///taizhang.db to backups/t.db (17,870,848 bytes). The key file is not in it: back up taizhang.key separately.": "已把 sqlite:///taizhang.db 的 10454 个事件备份到 backups/t.db（17,870,848 字节）。备份中不含密钥文件：请另行备份 taizhang.key。",
+    "clerk-hj01 is clerk of township:八步区/贺街镇": "clerk-hj01 是 township:八步区/贺街镇 的录入员",
+    "worker is projector of city (login tz_worker)": "worker 是全市的视图进程（数据库账号 tz_worker）",
+    "admin01 is admin of city": "admin01 是全市的管理员",
+    "sup-bb is supervisor of county:八步区 (login sup_bb)": "sup-bb 是 county:八步区 的督导员（数据库账号 sup_bb）",
+    "re-wrapped 5664 data key(s) under master key mk-1b34effc4dc0a5d1 (was mk-614fcfcd238a2f5f) in one transaction.": "已在一个事务中用主密钥 mk-1b34effc4dc0a5d1（原为 mk-614fcfcd238a2f5f）重新封装 5664 个数据密钥。",
+    "The store now opens only with the new key file taizhang.key.new. Next:": "台账库现在只能用新的密钥文件 taizhang.key.new 打开。接下来：",
+    "  1. back up taizhang.key.new now, apart from the database: without it no name can be read;": "  1. 立即备份 taizhang.key.new，与数据库分开存放：没有它，任何姓名都无法读取；",
+    "  2. swap the files:  mv taizhang.key taizhang.key.old-mk-1 && mv taizhang.key.new taizhang.key": "  2. 调换文件：  mv taizhang.key taizhang.key.old-mk-1 && mv taizhang.key.new taizhang.key",
+    "     (or point --key-file / TAIZHANG_KEY_FILE at the new file on every machine that uses the store);": "     （或在每台使用本台账库的机器上，把 --key-file / TAIZHANG_KEY_FILE 指向新文件）；",
+    "  3. destroy taizhang.key.old-mk-1 once no backup made before now is needed: it opens only those.": "  3. 当不再需要此前做的备份时，销毁 taizhang.key.old-mk-1：它只能打开那些备份。",
+    "filed 2026-04-01T09:00:00.000+08:00": "2026-04-01T09:00:00.000+08:00 提交",
+    "--duty: unknown duty 'boss' (one of: secretary, deputy, contact_point)": "--duty：未知的职责 'boss'（可选：secretary（书记）、deputy（分管负责人）、contact_point（联系点））",
 }
 
 
@@ -438,6 +463,8 @@ def _instantiate(english: str) -> tuple[str, dict[str, str]]:
             values[name], shown[name] = SAMPLE_MESSAGE
         elif kind in ("field", "term"):
             values[name], shown[name] = "birth_date", "出生日期"
+        elif kind == "word":
+            values[name], shown[name] = "secretary", "书记"
         else:
             values[name] = shown[name] = f"V{i}値"
     return i18n.fill(english, values), shown
