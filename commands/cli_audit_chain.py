@@ -211,7 +211,10 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
         click.echo(data.decode(), nl=False)
         return
     _write_new(output, data, "--output", force)
-    click.echo(_say(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}"), err=True)
+    click.echo(
+        _say(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}"),
+        err=True,
+    )
 
 
 @audit.command("prove")

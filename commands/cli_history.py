@@ -46,13 +46,17 @@ def _value(value: Any) -> str:
 
 def _fields_text(fields: dict[str, Any], lang: str = "en") -> str:
     if lang == "zh":
-        return "；".join(f"{labels.header(k, lang)}={_value(v)}" for k, v in fields.items() if v is not None and v != [])
+        return "；".join(
+            f"{labels.header(k, lang)}={_value(v)}" for k, v in fields.items() if v is not None and v != []
+        )
     return "; ".join(f"{k}={_value(v)}" for k, v in fields.items() if v is not None and v != [])
 
 
 def _changes_text(changes: dict[str, dict[str, Any]], lang: str = "en") -> str:
     if lang == "zh":
-        return "；".join(f"{labels.header(k, lang)}：{_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items())
+        return "；".join(
+            f"{labels.header(k, lang)}：{_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items()
+        )
     return "; ".join(f"{k}: {_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items())
 
 

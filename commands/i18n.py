@@ -165,7 +165,16 @@ _NO_COLON = r"(?:(?!: ).)+?"
 # A term inside a sentence is one of TERMS or a single word, so that it cannot swallow the
 # words in front of it (`skipped reason must not be empty`).
 _TERM = "(?:" + "|".join(re.escape(t) for t in sorted(TERMS, key=len, reverse=True)) + r"|[^\s:]+)"
-_GROUP = {"": ".+?", "field": _NO_COLON, "term": _TERM, "msg": ".+?", "int": r"[-+]?\d+", "columns": ".+?", "slugs": ".+?", "word": r"\S+"}  # word: see compile_entry
+_GROUP = {
+    "": ".+?",
+    "field": _NO_COLON,
+    "term": _TERM,
+    "msg": ".+?",
+    "int": r"[-+]?\d+",
+    "columns": ".+?",
+    "slugs": ".+?",
+    "word": r"\S+",
+}  # word: see compile_entry
 _COLUMN = re.compile(r"(\w+) \((.+?)\)")
 _MAX_DEPTH = 4
 

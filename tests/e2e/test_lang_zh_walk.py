@@ -20,12 +20,13 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import Cli, write_csv
 
 WORD = re.compile(r"[A-Za-z]{2,}")
 # Tokens removed before looking for words: what is a code by its shape, or a machine value.
 CODES = [
-    re.compile(r"--[a-z][a-z-]*"),  # an option name
+    re.compile(r"--[a-z][a-z-]*(?:=\S+)?"),  # an option name (and its value, as a command line shows it)
     re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),  # a record id
     re.compile(r"\b[A-Za-z]+(?:-[A-Za-z0-9]+)*[0-9][A-Za-z0-9-]*\b"),  # a code with a digit: HZ-D01, O-BB-03, clerk01
     re.compile(r"\b[A-Za-z]+-[A-Z0-9]+\b"),  # HZ-ABC, HZ-P
@@ -36,7 +37,8 @@ CODES = [
     re.compile(r"\bsha256\b"),  # the name of the hash that fixes a rubric
     re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[:\d.]*(?:[+-]\d{2}:\d{2}|Z)?"),  # an ISO moment
     re.compile(r"\bv\d+\b"),  # a rubric version
-    re.compile(r"\bsqlite:///\S+"),
+    re.compile(r"\b(?:sqlite|postgresql)://[^\s；，。）]+"),  # a store's URL
+    re.compile(r"\bpg_(?:dump|restore)\b"),  # PostgreSQL's own programs
     re.compile(r"\btaizhang(?: [a-z-]+){1,2}"),  # a command to run, in a hint
     re.compile(r"-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----", re.DOTALL),  # a PEM public key
     re.compile(r"\bmv\b"),  # a shell command to copy
@@ -45,10 +47,12 @@ CODES = [
 # Words that stay, and why.
 ALLOWED = {
     "demo",  # the demo's actor
+    "postgres",  # the database login the walk gives its actor on PostgreSQL
     "taizhang",  # the program's name, in hints (`请运行 taizhang projections run`)
     "JSON", "CSV", "XLSX", "UTF", "UTC", "PDF", "HTML",  # names of formats and standards
     "Ed", "base",  # Ed25519, base64
     "min",  # a unit
+    "PostgreSQL", "SQLite", "README",  # names
     "TAIZHANG", "KEY", "FILE",  # TAIZHANG_KEY_FILE, an environment variable
 }  # fmt: skip
 
@@ -66,12 +70,22 @@ def typed_words(args: tuple[str, ...]) -> set[str]:
     }
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, dict[str, Any]]]:
-    """The demo store (SQLite) and what the walk needs to know of it."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cli, dict[str, Any]]]:
+    """The demo store (each backend) and what the walk needs to know of it."""
     directory = tmp_path_factory.mktemp("walk")
-    cli = Cli(f"sqlite:///{directory / 'demo.db'}", directory / "demo.key")
+    if request.param == "sqlite":
+        url, admin = f"sqlite:///{directory / 'demo.db'}", None
+    else:
+        admin = request.getfixturevalue("pg_admin_url")
+        url = make_pg_database(admin)
+    cli = Cli(url, directory / "demo.key")
+    if request.param == "postgres":
+        cli.ok("init", "--no-access-control", actor=None)
     cli.ok("demo", actor=None)
+    cli.ok("projections", "run", actor=None)  # PostgreSQL views are kept by the projector; SQLite's at once
     communities = cli.json("community", "list")
     community = communities[0]
     code = community["code"]
@@ -87,8 +101,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, dict[s
         "record": next(e["record_id"] for e in entries if e["status"] == "active"),
         "month": months[-1],
         "full_month": months[-2],
+        "backend": request.param,
     }
-    yield cli, data
+    try:
+        yield cli, data
+    finally:
+        if admin is not None:
+            drop_pg_database(admin, url)
 
 
 def _commands(d: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -109,7 +128,12 @@ def _commands(d: dict[str, Any]) -> list[tuple[str, ...]]:
         *[
             ("assess", "explain", "--period", m, "--unit", unit, "--metric", metric)
             for metric in (
-                "coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality"
+                "coverage",
+                "visit_timeliness",
+                "breadth",
+                "target_attainment",
+                "supervision_closure",
+                "data_quality",
             )
         ],  # fmt: skip
         *[
@@ -176,8 +200,12 @@ def _writes(d: dict[str, Any], directory: Path) -> list[tuple[tuple[str, ...], i
     service = ("service", "record", c, "--resident", r, "--provider", p, "--minutes", "30")
     csv = write_csv(
         directory / "services.csv",
-        [["社区", "服务对象", "服务人员", "服务类型", "服务时间", "时长"], [c, r, p, "生活照料", f"{d['month']}-03 09:00", "40"]],
+        [
+            ["社区", "服务对象", "服务人员", "服务类型", "服务时间", "时长"],
+            [c, r, p, "生活照料", f"{d['month']}-03 09:00", "40"],
+        ],
     )
+    login = ("--login", "postgres") if d["backend"] == "postgres" else ()  # a database login, on PostgreSQL
     bad_csv = write_csv(directory / "bad.csv", [["社区", "服务对象"], [c, r]])
     return [
         ((*service, "--kind", "life_care", "--at", f"{d['month']}-02 10:00"), 0),
@@ -188,8 +216,24 @@ def _writes(d: dict[str, Any], directory: Path) -> list[tuple[tuple[str, ...], i
         (("import", "services", str(bad_csv)), 2),
         ((*service, "--kind", "cooking", "--at", f"{d['month']}-02 10:00"), 2),
         ((*service, "--kind", "life_care", "--at", "2999-01-01 09:00"), 2),
-        (("service", "record", c, "--resident", "NOBODY-9", "--provider", p, "--kind", "life_care",
-          "--at", f"{d['month']}-02 10:00", "--minutes", "30"), 1),  # fmt: skip
+        (
+            (
+                "service",
+                "record",
+                c,
+                "--resident",
+                "NOBODY-9",
+                "--provider",
+                p,
+                "--kind",
+                "life_care",
+                "--at",
+                f"{d['month']}-02 10:00",
+                "--minutes",
+                "30",
+            ),
+            1,
+        ),  # fmt: skip
         (("resident", "enroll", c, "RW-2", "--name", "李四", "--category", "nobody"), 2),
         (("assess", "explain", "--period", d["month"], "--unit", "township:nowhere/x", "--metric", "coverage"), 1),
         (("ledger", "entries", "--community", "NOPE-1"), 1),
@@ -201,29 +245,104 @@ def _writes(d: dict[str, Any], directory: Path) -> list[tuple[tuple[str, ...], i
         (("visit-plan", "end", c, r, "--on", f"{d['month']}-02"), 0),
         (("pairing", "add", c, "--provider", p, "--resident", r, "--on", f"{d['month']}-01"), 0),
         (("official", "register", "OW-1", "--name", "黄志明", "--title", "贺街镇党委书记"), 0),
-        (("duty", "assign", "OW-1", "--unit", f"township:{d['township']}", "--duty", "deputy",
-          "--from", f"{d['month']}-01"), 0),  # fmt: skip
-        (("duty", "end", "OW-1", "--unit", f"township:{d['township']}", "--duty", "deputy",
-          "--on", f"{d['month']}-02"), 0),  # fmt: skip
-        (("duty", "assign", "OW-1", "--unit", f"township:{d['township']}", "--duty", "boss",
-          "--from", f"{d['month']}-01"), 2),  # fmt: skip
-        (("target", "set", "--unit", f"county:{d['county']}", "--period", d["month"], "--metric", "records",
-          "--at-least", "100"), 0),  # fmt: skip
-        (("supervise", "open", "--unit", f"township:{d['township']}", "--item", "补齐巡访记录",
-          "--due", f"{d['month']}-20"), 0),  # fmt: skip
-        (("debrief", "file", "OW-1", "--unit", f"township:{d['township']}", "--period", d["month"],
-          "--summary", "述职"), 0),  # fmt: skip
+        (
+            (
+                "duty",
+                "assign",
+                "OW-1",
+                "--unit",
+                f"township:{d['township']}",
+                "--duty",
+                "deputy",
+                "--from",
+                f"{d['month']}-01",
+            ),
+            0,
+        ),  # fmt: skip
+        (
+            (
+                "duty",
+                "end",
+                "OW-1",
+                "--unit",
+                f"township:{d['township']}",
+                "--duty",
+                "deputy",
+                "--on",
+                f"{d['month']}-02",
+            ),
+            0,
+        ),  # fmt: skip
+        (
+            (
+                "duty",
+                "assign",
+                "OW-1",
+                "--unit",
+                f"township:{d['township']}",
+                "--duty",
+                "boss",
+                "--from",
+                f"{d['month']}-01",
+            ),
+            2,
+        ),  # fmt: skip
+        (
+            (
+                "target",
+                "set",
+                "--unit",
+                f"county:{d['county']}",
+                "--period",
+                d["month"],
+                "--metric",
+                "records",
+                "--at-least",
+                "100",
+            ),
+            0,
+        ),  # fmt: skip
+        (
+            (
+                "supervise",
+                "open",
+                "--unit",
+                f"township:{d['township']}",
+                "--item",
+                "补齐巡访记录",
+                "--due",
+                f"{d['month']}-20",
+            ),
+            0,
+        ),  # fmt: skip
+        (
+            (
+                "debrief",
+                "file",
+                "OW-1",
+                "--unit",
+                f"township:{d['township']}",
+                "--period",
+                d["month"],
+                "--summary",
+                "述职",
+            ),
+            0,
+        ),  # fmt: skip
         (("ledger", "close", "--unit", f"township:{d['township']}", "--period", d["month"], "--reason", "结账"), 0),
         ((*service, "--kind", "life_care", "--at", f"{d['month']}-02 11:00"), 1),
         (("ledger", "reopen", "--unit", f"township:{d['township']}", "--period", d["month"], "--reason", "补录"), 0),
         (("audit", "keygen", "--key-file", str(directory / "seal.key")), 0),
         (("audit", "seal", "--key-file", str(directory / "seal.key"), "--output", str(directory / "cp")), 0),
-        (("audit", "verify", "--checkpoint", str(directory / "cp"), "--public-key", str(directory / "seal.key.pub")), 0),
+        (
+            ("audit", "verify", "--checkpoint", str(directory / "cp"), "--public-key", str(directory / "seal.key.pub")),
+            0,
+        ),
         (("audit", "prove", rec, "--checkpoint", str(directory / "cp"), "--output", str(directory / "rec.bundle")), 0),
         (("audit", "check", str(directory / "rec.bundle"), "--public-key", str(directory / "seal.key.pub")), 0),
         (("resident", "erase", c, "RW-1", "--reason", "本人申请删除"), 0),
-        (("backup", str(directory / "copy.db")), 0),
-        (("actor", "add", "admin01", "--role", "admin", "--scope", "city"), 0),
+        (("backup", str(directory / "copy.db")), 0 if d["backend"] == "sqlite" else 1),  # PostgreSQL: pg_dump
+        (("actor", "add", "admin01", "--role", "admin", "--scope", "city", *login), 0),
         (("actor", "list"), 0),
         (("keys", "rotate"), 0),
     ]
