@@ -10,7 +10,8 @@ import click
 from commands import clock, files
 from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
-from commands.output import current_lang, render_json
+from commands.output import render_json
+from commands.output import say as _say
 from commands.progress import Progress
 from infra import checkpoint as cpt
 from infra.checkpoint import shown
@@ -42,15 +43,6 @@ def _checkpoint(path: Path, public: Any) -> cpt.Checkpoint:
 def _write_new(path: Path, data: bytes, option: str, force: bool) -> None:
     with files.output_file(path, option, force=force) as f:  # mode 0600, never through a link
         f.write(data)
-
-
-def _say(line: str) -> str:
-    """A line of text output in the running command's --lang, line by line."""
-    if current_lang() != "zh":
-        return line
-    from commands.i18n import translate
-
-    return "\n".join(translate(part, "zh") for part in line.split("\n"))
 
 
 def _report(result: dict[str, Any], fmt: str, line: str) -> None:

@@ -12,7 +12,7 @@ from commands import files
 from commands.access import load_actors
 from commands.app import LedgerService, Unfinished, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
-from commands.output import emit_write
+from commands.output import emit_write, say
 from commands.progress import Progress
 from domain.units import Period
 from infra import crypto
@@ -178,7 +178,7 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     if fmt == "json":
         emit_write(result, fmt, "")
         return
-    click.echo("\n".join(lines))
+    click.echo(say("\n".join(lines)))
     _print_township_summary(env, summary.first_day, summary.last_day)
     _print_township_ranking(env, last_full_month(today))
 

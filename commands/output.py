@@ -97,6 +97,15 @@ def emit(
         click.echo(render_table(rows, columns, headers or columns), file=file)
 
 
+def say(text: str) -> str:
+    """Text for a person in the running command's --lang, translated line by line (commands/i18n.py)."""
+    if current_lang() != "zh":
+        return text
+    from commands.i18n import translate
+
+    return "\n".join(translate(line, "zh") for line in text.split("\n"))
+
+
 def current_lang() -> str:
     """The running command's --lang (its context's Env), "en" outside a command."""
     ctx = click.get_current_context(silent=True)
@@ -108,9 +117,4 @@ def emit_write(result: dict[str, Any], fmt: str, message: str) -> None:
     if fmt == "json":
         click.echo(render_json(result))
     else:
-        lang = current_lang()
-        if lang == "zh":
-            from commands.i18n import translate
-
-            message = "\n".join(translate(line, lang) for line in message.split("\n"))
-        click.echo(message)
+        click.echo(say(message))

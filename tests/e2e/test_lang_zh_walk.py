@@ -35,6 +35,7 @@ CODES = [
     re.compile(r"\b(?:township|county|community|city):[^\s,;，；）)]*"),  # a unit id, as --unit takes it
     re.compile(r"\b[A-Z][a-z]+/[A-Z][A-Za-z_]+\b"),  # the store's time zone (Asia/Shanghai)
     re.compile(r"\bsha256\b"),  # the name of the hash that fixes a rubric
+    re.compile(r"(?<=细则 )[\w.-]+"),  # a rubric's name (its id, as in its file: hezhou-default)
     re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}[:\d.]*(?:[+-]\d{2}:\d{2}|Z)?"),  # an ISO moment
     re.compile(r"\bv\d+\b"),  # a rubric version
     re.compile(r"\b(?:sqlite|postgresql)://[^\s；，。）]+"),  # a store's URL
@@ -84,7 +85,7 @@ def demo(
     cli = Cli(url, directory / "demo.key")
     if request.param == "postgres":
         cli.ok("init", "--no-access-control", actor=None)
-    cli.ok("demo", actor=None)
+    loaded = cli.ok("demo", actor=None, lang="zh")
     cli.ok("projections", "run", actor=None)  # PostgreSQL views are kept by the projector; SQLite's at once
     communities = cli.json("community", "list")
     community = communities[0]
@@ -102,6 +103,7 @@ def demo(
         "month": months[-1],
         "full_month": months[-2],
         "backend": request.param,
+        "demo_output": loaded.stdout + loaded.stderr,
     }
     try:
         yield cli, data
@@ -357,6 +359,16 @@ def test_write_reports_and_errors_speak_chinese(demo: tuple[Cli, dict[str, Any]]
             found.append(f"{' '.join(args)}: exit {result.exit_code}, wanted {code}: {result.output}")
         out = (result.stdout + result.stderr).replace(str(tmp_path), " ").replace(str(d["dir"]), " ")
         _check(out, args, found)
+    _report(found)
+
+
+def test_the_demo_and_init_reports_speak_chinese(demo: tuple[Cli, dict[str, Any]], tmp_path: Path) -> None:
+    cli, d = demo
+    found: list[str] = []
+    _check(d["demo_output"].replace(str(d["dir"]), " "), ("demo",), found)
+    fresh = Cli(f"sqlite:///{tmp_path / 'new.db'}", tmp_path / "new.key")
+    result = fresh.ok("init", actor=None, lang="zh")
+    _check((result.stdout + result.stderr).replace(str(tmp_path), " "), ("init",), found)
     _report(found)
 
 

@@ -309,6 +309,13 @@ EXAMPLES = {
     "  3. destroy taizhang.key.old-mk-1 once no backup made before now is needed: it opens only those.": "  3. 当不再需要此前做的备份时，销毁 taizhang.key.old-mk-1：它只能打开那些备份。",
     "filed 2026-04-01T09:00:00.000+08:00": "2026-04-01T09:00:00.000+08:00 提交",
     "--duty: unknown duty 'boss' (one of: secretary, deputy, contact_point)": "--duty：未知的职责 'boss'（可选：secretary（书记）、deputy（分管负责人）、contact_point（联系点））",
+    "initialised sqlite:///taizhang.db (time zone Asia/Shanghai); key file taizhang.key (created) — back it up": "已初始化 sqlite:///taizhang.db（时区 Asia/Shanghai）；密钥文件 taizhang.key（新建）——请备份",
+    "initialised postgresql://tz@db/taizhang (time zone Asia/Shanghai); access control on, admin root; key file /etc/taizhang/taizhang.key (existing, kept) — back it up": "已初始化 postgresql://tz@db/taizhang（时区 Asia/Shanghai）；已启用权限控制，管理员 root；密钥文件 /etc/taizhang/taizhang.key（原有，保留）——请备份",
+    "loaded the demo (seed 1) into sqlite:///demo.db:": "已把演示数据（种子 1）载入 sqlite:///demo.db：",
+    "  5 counties, 17 townships, 60 communities (10 pilot, 50 demonstration)": "  5 个县区，17 个乡镇，60 个社区（试点 10 个，示范 50 个）",
+    "  3734 residents, 433 providers": "  服务对象 3734 人，服务人员 433 人",
+    "  4307 services from 2026-09-03 to 2026-12-03 (129 corrected, 44 voided, 186 entered late)": "  2026-09-03 至 2026-12-03 共 4307 条服务记录（更正 129 条，作废 44 条，逾期登记 186 条）",
+    "  50 officials with 50 duties, 8 debriefings; 1117 visit plans, 196 pairings; 144 targets, 13 supervision items": "  责任人 50 名，职责 50 项，专项述职 8 份；巡访计划 1117 个，结对 196 对；目标 144 项，督办事项 13 项",
 }
 
 
