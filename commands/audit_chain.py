@@ -99,6 +99,7 @@ def verify_log(service: LedgerService) -> dict[str, Any]:
     if result.problem is not None:
         raise VerificationFailed(failure(result.problem))
     access = verify_access(service)
+    verify_record_state(service)
     return {
         "intact": True,
         "events": result.events,
@@ -107,6 +108,14 @@ def verify_log(service: LedgerService) -> dict[str, Any]:
         "access_entries": access.entries,
         "access_head": access.head.hex(),
     }
+
+
+def verify_record_state(service: LedgerService) -> None:
+    """The store's record_state / record_people (what write rules consult) must be what the log
+    says: recomputed from the service events and compared row by row (a colleague editing the file)."""
+    problem = service.recorder.record_state_problem()
+    if problem is not None:
+        raise VerificationFailed(f"the record state does not agree with the log: {problem}")
 
 
 def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
@@ -167,12 +176,12 @@ def seal(
     service: LedgerService, private: Ed25519PrivateKey, views_at: Callable[[int], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Verify the log and sign a checkpoint of it; `views_at(position)` gives the views' digest there."""
-    result = walk_log(service, collect=True, records=True)
+    result = walk_log(service, log_root=True, records=True)  # the log's Merkle root streams: no leaf is kept
     if result.problem is not None:
         raise VerificationFailed(f"refusing to seal a broken log: {failure(result.problem)}")
     if result.events == 0:
         raise VerificationFailed("the log is empty: nothing to seal")
-    assert result.leaves is not None
+    assert result.log_root is not None and result.log_root.size == result.events
     _order, rtree = records_tree(result.records)
     access = verify_access(service)
     body = {
@@ -181,7 +190,7 @@ def seal(
         "log_size": result.events,
         "last_position": result.last_position,
         "head_hash": result.head.hex(),
-        "log_root": log_tree(result.leaves, result.events).root().hex(),
+        "log_root": result.log_root.root().hex(),
         "records_size": rtree.size,
         "records_root": rtree.root().hex(),
         "sealed_at": _utc_now(),
@@ -215,6 +224,7 @@ def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
             f"{cp.last_position} was rewritten{first}"
         )
     access = _access_against(service, cp)
+    verify_record_state(service)
     return {
         "intact": True,
         "events": result.events,

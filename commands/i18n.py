@@ -31,7 +31,6 @@ and fails on one without an entry in the .po file, unless it is listed in `NOT_Y
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,28 +39,6 @@ from functools import cache, cached_property
 from commands.labels import FIELDS, STATUS
 
 PREFIX = {"en": "Error: ", "zh": "错误："}
-LANGS = ("en", "zh")
-# The locale variables that choose the language of messages, first one set wins (POSIX).
-LOCALE_VARS = ("LC_ALL", "LC_MESSAGES", "LANG")
-
-
-def locale_lang(environ: Mapping[str, str] | None = None) -> str:
-    """The language the locale asks for when neither --lang nor TAIZHANG_LANG is given.
-
-    The first of LC_ALL, LC_MESSAGES, LANG that is set and not empty decides (as for any
-    program): `zh_CN.UTF-8`, `zh_TW`, `zh` → zh; anything else (`C`, `en_US.UTF-8`) → en."""
-    env = os.environ if environ is None else environ
-    for name in LOCALE_VARS:
-        value = env.get(name)
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
-
-
-def chosen_lang(environ: Mapping[str, str] | None = None) -> str:
-    """--lang's value when the option is not given: TAIZHANG_LANG, else the locale."""
-    env = os.environ if environ is None else environ
-    return env.get("TAIZHANG_LANG") or locale_lang(env)
 
 
 NOTE = {"en": "Note: ", "zh": "注意："}
@@ -97,6 +74,10 @@ _EXTRA_TERMS = {
     "a date": "日期",
     "a date and time": "日期时间",
     "a whole number": "整数",
+    "a duration": "时长",
+    "a time of day": "时刻",
+    "hours": "小时",
+    "communities": "社区",
     # click's names of types and paths
     "integer": "整数",
     "integer range": "整数",

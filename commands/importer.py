@@ -9,25 +9,32 @@ count as `existing`.
 
 from __future__ import annotations
 
+import datetime as dt
+import gc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from commands import models, tabular
-from commands.app import Busy, KeySession, LedgerService
+from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
-from domain.ids import community_id, imported_record_id, utc_text
-from infra import crypto
+from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id
+from infra import crypto, recordstate
 
 KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
+CHUNK = 5000  # rows applied between two writes into the import's one transaction
 
 MODELS: dict[str, type[models.Command]] = {
     "communities": models.EstablishCommunity,
@@ -48,12 +55,32 @@ class Problem:
         return one_line(f"row {self.row}: {self.field}: {self.problem}")
 
 
+@dataclass(frozen=True)
+class SheetOptions:
+    """What a village's own sheet leaves out, given with the import: the community of every row
+    (`--community`), the year of dates written without one (`--year`), the unit of bare durations
+    (`--duration-unit`) and the time of a service given only a date (`--default-time`)."""
+
+    community: str | None = None
+    year: int | None = None
+    duration_unit: str | None = None
+    default_time: dt.time | None = None
+
+    def supplied(self) -> frozenset[str]:
+        """The required columns these options stand for."""
+        return frozenset({"community"}) if self.community else frozenset()
+
+
 @dataclass
 class ImportResult:
     added: int = 0
     existing: int = 0
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # What the sheet held that was not imported, besides bad rows: reported, never dropped in silence.
+    ignored_columns: list[str] = field(default_factory=list)
+    footer_rows: int = 0
+    blank_rows: int = 0
 
     @property
     def malformed(self) -> int:
@@ -61,6 +88,19 @@ class ImportResult:
 
     def counts(self) -> dict[str, int]:
         return {"added": self.added, "existing": self.existing, "skipped": self.skipped}
+
+    def left_out(self) -> dict[str, Any]:
+        """The columns and rows the sheet held that were not imported (only those there were)."""
+        found: dict[str, Any] = {
+            "ignored_columns": self.ignored_columns,
+            "footer_rows_skipped": self.footer_rows,
+            "blank_rows_skipped": self.blank_rows,
+        }
+        return {key: value for key, value in found.items() if value}
+
+    def report(self) -> dict[str, Any]:
+        """The json report: the counts, then what was left out."""
+        return {**self.counts(), **self.left_out()}
 
 
 class ImportRefused(Exception):
@@ -84,7 +124,7 @@ def _noop(_done: int, _total: int) -> None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Valid:
     row: int
     cmd: Any
@@ -107,8 +147,10 @@ def _field_of(kind: str, message: str) -> str:
     return "code"
 
 
-def _data(kind: str, values: dict[str, object]) -> dict[str, Any]:
+def _data(kind: str, values: dict[str, object], community: str | None = None) -> dict[str, Any]:
     data = {name: value for name, value in values.items() if value is not None}
+    if community is not None:
+        _fill_community(data, community)
     if kind == "services" and "residents" not in data:
         data["residents"] = []
     if kind == "services" and "providers" not in data:
@@ -119,17 +161,171 @@ def _data(kind: str, values: dict[str, object]) -> dict[str, Any]:
     return data
 
 
+def _fill_community(data: dict[str, Any], community: str) -> None:
+    """`--community` for a row: its own community cell, if any, must say the same."""
+    given = data.get("community")
+    if given is None:
+        data["community"] = community
+    elif tabular.text(given) != community:
+        raise models.Malformed("community", f"{tabular.text(given)!r} differs from --community {community}")
+
+
+@dataclass(frozen=True)
+class _ServiceCells:
+    """How a sheet's service cells are read: the unit of bare durations, the year of dates
+    without one, the time of a date without one, and whether a 服务日期 column carries the day."""
+
+    unit: str | None
+    year: int | None
+    default_time: dt.time | None
+    dated: bool
+
+    def prepare(self, data: dict[str, Any]) -> None:
+        """Durations in whole minutes and the service's date and time, before the model's checks."""
+        if "minutes" in data:
+            data["minutes"] = _cell("minutes", tabular.parse_duration, data["minutes"], self.unit)
+        day = data.pop("date", None)
+        if self.dated and day is not None:
+            data["occurred_at"] = self._on_day(day, data.get("occurred_at"))
+        elif "occurred_at" in data:
+            data["occurred_at"] = self._moment(data["occurred_at"])
+
+    def _on_day(self, day: object, at: object) -> dt.datetime:
+        """The 服务日期 cell with the 服务时间 beside it; without one, the date cell's own time."""
+        if at is None:
+            return self._moment(day, "date")
+        on = _cell("date", tabular.parse_date, self._with_year(day, "date"))
+        return dt.datetime.combine(on, _cell("occurred_at", tabular.parse_time_of_day, at, on))
+
+    def _moment(self, at: object, field_name: str = "occurred_at") -> dt.datetime:
+        parsed, has_time = _cell(field_name, tabular.parse_datetime, self._with_year(at, field_name))
+        if has_time:
+            return parsed
+        return dt.datetime.combine(parsed.date(), self._time_for(tabular.text(at) or ""))
+
+    def _with_year(self, value: object, field: str) -> object:
+        return _cell(field, tabular.complete_year, value, self.year) if isinstance(value, str) else value
+
+    def _time_for(self, day: str) -> dt.time:
+        if self.default_time is None:
+            raise models.Malformed(
+                "occurred_at", f"{day!r} is a date without a time of day; give the time, or --default-time HH:MM"
+            )
+        return self.default_time
+
+
+def _cell(field_name: str, parse: Callable[..., Any], *args: Any) -> Any:
+    """A cell parser's result; its CellError as the row's problem with that field."""
+    try:
+        return parse(*args)
+    except tabular.CellError as e:
+        raise models.Malformed(field_name, str(e)) from None
+
+
+def duration_unit(table: tabular.Table, options: SheetOptions, label: str) -> str | None:
+    """The unit of bare durations: the duration header's, or --duration-unit's; never both differing."""
+    named = table.duration_unit()
+    if named is not None and options.duration_unit is not None and named != options.duration_unit:
+        header = table.headers["minutes"]
+        raise tabular.TabularError(
+            f"{label}: --duration-unit {options.duration_unit} contradicts the column {header!r}, which counts {named}"
+        )
+    return named or options.duration_unit
+
+
+_SERVICE_REQUIRED = frozenset({"community", "kind", "residents", "providers", "occurred_at", "minutes"})
+_SERVICE_FIELDS = _SERVICE_REQUIRED | {"place", "note", "record_id", "entered_on"}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What pydantic hands a validator as `info`: the context, and the fields validated so far."""
+
+    context: dict[str, Any]
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _ServiceRow:
+    """A services row the fast path accepted: the attributes of models.RecordService, a tenth of its memory."""
+
+    community: str
+    kind: str
+    residents: list[str]
+    providers: list[str]
+    occurred_at: Any
+    minutes: int
+    place: str | None
+    note: str | None
+    record_id: str | None
+    entered_on: Any
+
+    def model_dump(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordService | None:
+    """A services row validated by the very field validators of models.RecordService, in its field
+    order, without pydantic's per-row machinery; None when anything is wrong (or unusual), and the
+    caller then validates the row with the model itself, which words the problem."""
+    if not _SERVICE_REQUIRED <= data.keys() or not data.keys() <= _SERVICE_FIELDS:
+        return None
+    get = data.get
+    try:
+        values: dict[str, Any] = {
+            "community": models.clean_code(data["community"]),
+            "kind": models.vocab(models.KINDS, data["kind"]),
+            "residents": models._nonempty(models.codes(data["residents"], what="resident"), "resident"),
+            "providers": models._nonempty(models.codes(data["providers"], what="provider"), "provider"),
+        }
+        info = _Context({"tz": tz, "now": now}, values)
+        values["occurred_at"] = models.moment(data["occurred_at"], info)  # type: ignore[arg-type]
+        values["minutes"] = models._minutes(data["minutes"])
+        place = get("place")
+        values["place"] = None if place is None or (isinstance(place, str) and not place.strip()) else models.vocab(models.PLACES, place)
+        values["note"] = models.optional_text(get("note"), limit=models.MAX_NOTE, what="note", multiline=True)
+        values["record_id"] = models._record_id(get("record_id"))
+        entered = models.optional_day(get("entered_on"))
+        if entered is not None:
+            return None  # rare in imports: the model checks it against the service day and today
+        values["entered_on"] = None
+    except Exception:  # any problem: the model says it in its words
+        return None
+    return _ServiceRow(**values)  # type: ignore[return-value]
+
+
 def validate_rows(
-    service: LedgerService, kind: str, table: tabular.Table, progress: Progress
+    service: LedgerService,
+    kind: str,
+    table: tabular.Table,
+    progress: Progress,
+    options: SheetOptions | None = None,
+    label: str = "",
 ) -> tuple[list[_Valid], list[Problem]]:
+    options = options or SheetOptions()
     model = MODELS[kind]
     valid: list[_Valid] = []
     problems: list[Problem] = []
     tz, now = service.tz, service.now()
-    total = len(table.rows)
-    for i, row in enumerate(table.rows, 1):
+    # Each row is let go once validated: the table's rows never coexist with all their commands.
+    rows, table.rows = table.rows, []
+    rows.reverse()
+    total = len(rows)
+    cells = None
+    if kind == "services":
+        cells = _ServiceCells(
+            duration_unit(table, options, label), options.year, options.default_time, "date" in table.columns
+        )
+    fast = fast_service if kind == "services" else None
+    for i in range(1, total + 1):
+        row = rows.pop()
         try:
-            cmd = models.validate(model, _data(kind, row.values), tz=tz, now=now)
+            data = _data(kind, row.values, options.community)
+            if cells is not None:
+                cells.prepare(data)
+            cmd = fast(data, tz, now) if fast is not None else None
+            if cmd is None:
+                cmd = models.validate(model, data, tz=tz, now=now)
         except models.Malformed as e:
             problems.append(Problem(row.number, e.field, e.message, malformed=True))
         else:
@@ -140,6 +336,29 @@ def validate_rows(
     if kind == "services":
         _assign_record_ids(valid)
     return valid, problems
+
+
+def _plain_record_id(cmd: Any, index: int) -> str | None:
+    """domain.ids.imported_record_id for a row whose texts are printable ASCII without `"` or `\\`,
+    where orjson writes the very bytes of its json.dumps(ensure_ascii=False, separators=(",", ":"));
+    None for any other row (the domain function then does it)."""
+    texts = [cmd.community, cmd.kind, *cmd.residents, *cmd.providers, cmd.place or ""]
+    for text in texts:
+        if not (text.isascii() and text.isprintable()) or '"' in text or "\\" in text:
+            return None
+    canonical = orjson.dumps(
+        [
+            cmd.community,
+            cmd.kind,
+            sorted(cmd.residents),
+            sorted(cmd.providers),
+            cmd.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),  # domain.ids.utc_text
+            cmd.minutes,
+            cmd.place or "",
+            index,
+        ]
+    )
+    return str(uuid5(IMPORTED_RECORD_NAMESPACE, canonical.decode()))
 
 
 def _assign_record_ids(valid: list[_Valid]) -> None:
@@ -155,13 +374,13 @@ def _assign_record_ids(valid: list[_Valid]) -> None:
             cmd.kind,
             tuple(sorted(cmd.residents)),
             tuple(sorted(cmd.providers)),
-            utc_text(cmd.occurred_at),
+            cmd.occurred_at,  # aware and to the second: equal exactly when utc_text is
             cmd.minutes,
             cmd.place or "",
         )
         index = seen[content]
         seen[content] += 1
-        item.record_id = imported_record_id(
+        item.record_id = _plain_record_id(cmd, index) or imported_record_id(
             community=cmd.community,
             kind=cmd.kind,
             residents=cmd.residents,
@@ -176,8 +395,9 @@ def _assign_record_ids(valid: list[_Valid]) -> None:
 class _Attempt:
     """One pass of applying the valid rows to freshly loaded aggregates."""
 
-    def __init__(self, service: LedgerService, kind: str, actor: str) -> None:
+    def __init__(self, service: LedgerService, kind: str, actor: str, skip_invalid: bool = False) -> None:
         self.service = service
+        self.skip_invalid = skip_invalid
         self.kind = kind
         self.actor = actor
         self.keys: KeySession = service.key_session()
@@ -197,7 +417,9 @@ class _Attempt:
             raise LedgerError(f"community {code} is not established")
         return found
 
-    def run(self, valid: list[_Valid], progress: Progress) -> ImportResult:
+    def run(self, valid: list[_Valid], progress: Progress, saver: BulkSave | None = None) -> ImportResult:
+        """Apply every row; with a saver, stream the new events into its transaction every CHUNK
+        rows, until the first problem (then the caller rolls back, unless it skips invalid rows)."""
         if self.kind == "services":
             self._prefetch(valid)
         total = len(valid)
@@ -207,6 +429,8 @@ class _Attempt:
             except LedgerError as e:
                 message = str(e)
                 self.result.problems.append(Problem(item.row, _field_of(self.kind, message), message, malformed=False))
+                if not self.skip_invalid:
+                    saver = None  # refused: nothing will be committed, so nothing more is written
             else:
                 if added:
                     self.result.added += 1
@@ -214,16 +438,30 @@ class _Attempt:
                     self.result.existing += 1
             if i % 2000 == 0:
                 progress(i, total)
+            if i % CHUNK == 0 and saver is not None:
+                self.flush(saver)
         progress(total, total)
         return self.result
 
+    def flush(self, saver: BulkSave) -> None:
+        """Write the events pending since the last flush, with their claims and new data keys."""
+        saver.write(self.aggregates.values(), self.claims, self.keys.pending)
+        self.claims = []
+        self.keys.pending = []
+
     def _prefetch(self, valid: list[_Valid]) -> None:
         """Load communities, claims and note keys in bulk rather than row by row."""
-        for code in {item.cmd.community for item in valid}:
+        wanted: dict[str, list[str]] = {}
+        for item in valid:
+            wanted.setdefault(item.cmd.community, []).append(item.record_id)
+        for code, record_ids in wanted.items():
             try:
-                self.community(code)
+                community = self.community(code)
             except LedgerError:
-                pass
+                continue
+            # The rows' records that exist, from the store's record_state (the aggregate keeps no records).
+            states = self.service.recorder.record_states(community.id, record_ids)
+            community.know_records({r: recordstate.compact(row) for r, row in states.items()})
         unknown = []
         notes = []
         for item in valid:
@@ -291,20 +529,36 @@ class _Attempt:
         return [c for c in self.aggregates.values() if c is not None and c.pending_events]
 
 
-_TABLES: dict[tuple[str, str, int, int], tabular.Table] = {}
+_TABLES: dict[tuple[str, str, int, int, frozenset[str]], tabular.Table] = {}
 
 
-def load_table(path: Path, kind: str) -> tabular.Table:
+def load_table(path: Path, kind: str, supplied: frozenset[str] = frozenset()) -> tabular.Table:
     """Read an import file once per command: access control reads its rows before the import does."""
     try:
         stat = path.stat()
-        key = (str(path.resolve()), kind, stat.st_mtime_ns, stat.st_size)
+        key = (str(path.resolve()), kind, stat.st_mtime_ns, stat.st_size, supplied)
     except OSError:
-        return tabular.read_table(path, kind)  # reports the problem in its own words
+        return tabular.read_table(path, kind, supplied)  # reports the problem in its own words
     if key not in _TABLES:
         _TABLES.clear()
-        _TABLES[key] = tabular.read_table(path, kind)
+        _TABLES[key] = tabular.read_table(path, kind, supplied)
     return _TABLES[key]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the bulk phase: it would rescan every row, command
+    and record held so far, again and again, for cycles that these objects do not form (about a
+    quarter of an import's CPU). What exists on entry is frozen out of later scans for good measure."""
+    enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.unfreeze()
 
 
 def import_file(
@@ -315,30 +569,47 @@ def import_file(
     *,
     skip_invalid: bool = False,
     progress: Callable[[str], Progress] | None = None,
+    options: SheetOptions | None = None,
 ) -> ImportResult:
     """Import one file; raises ImportRefused (writing nothing) when rows have problems."""
+    options = options or SheetOptions()
+    with _collector_paused():
+        return _import_file(service, kind, path, actor, skip_invalid=skip_invalid, progress=progress, options=options)
+
+
+def _import_file(
+    service: LedgerService,
+    kind: str,
+    path: Path,
+    actor: str,
+    *,
+    skip_invalid: bool,
+    progress: Callable[[str], Progress] | None,
+    options: SheetOptions,
+) -> ImportResult:
     stage = progress or (lambda _label: _noop)
-    table = load_table(path, kind)
+    table = load_table(path, kind, options.supplied())
     _TABLES.clear()
     if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
         service.require_master()
-    valid, malformed = validate_rows(service, kind, table, stage("checking rows"))
+    valid, malformed = validate_rows(service, kind, table, stage("checking rows"), options, path.name)
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        pass_ = _Attempt(service, kind, actor)
-        result = pass_.run(valid, stage("applying rules"))
-        result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
-        if result.problems and not skip_invalid:
-            raise ImportRefused(result)
-        result.skipped = len({p.row for p in result.problems})
-        changed = pass_.changed()
-        if not changed:
-            return result
+        pass_ = _Attempt(service, kind, actor, skip_invalid)
         try:
-            service.save_many(changed, pass_.claims, pass_.keys)
+            # One transaction, written in chunks as the rules accept rows (bounded memory);
+            # a refusal raised inside rolls every chunk back: nothing is imported.
+            with service.bulk_save() as saver:
+                result = pass_.run(valid, stage("applying rules"), saver if skip_invalid or not malformed else None)
+                result.ignored_columns = table.ignored
+                result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
+                result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+                if result.problems and not skip_invalid:
+                    raise ImportRefused(result)
+                result.skipped = len({p.row for p in result.problems})
+                pass_.flush(saver)
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 break
             continue
         return result
     raise Busy("other writers kept changing the same communities during the import; try again")
-

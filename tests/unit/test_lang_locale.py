@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from commands.cli import cli
-from commands.i18n import chosen_lang, locale_lang
+from commands.lang import chosen_lang, locale_lang
 
 LOCALE = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE", "TAIZHANG_LANG")
 
