@@ -188,6 +188,22 @@ CATALOGUE: dict[str, str] = {
     ),
     "resident {code} is not enrolled in community {community}": "服务对象 {code} 未在社区 {community} 入册",
     "provider {code} is not registered in community {community}": "服务人员 {code} 未在社区 {community} 登记",
+    # -- residents and providers by name (commands/names.py) --
+    "resident {name} is not a code in community {community}; resident names can be matched only with the "
+    "store's key file (set TAIZHANG_KEY_FILE)": (
+        "服务对象 {name} 不是社区 {community} 的编号；只有用台账库的密钥文件才能按姓名查找服务对象"
+        "（请设置 TAIZHANG_KEY_FILE）"
+    ),
+    "{who:term} {name} names {count:int} active people of community {community}: {codes}; give one of these codes": (
+        "社区 {community} 有 {count} 名在册{who}叫 {name}：{codes}；请给出其中一个编号"
+    ),
+    "{who:term} {name} is neither a code nor an active person's name in community {community}": (
+        "{who} {name} 既不是社区 {community} 的编号，也不是该社区在册人员的姓名"
+    ),
+    "{who:term} {name} is neither a code nor an active person's name in community {community}; "
+    "nearest names: {nearest}": (
+        "{who} {name} 既不是社区 {community} 的编号，也不是该社区在册人员的姓名；最接近的姓名：{nearest}"
+    ),
     "resident {code} was not yet enrolled on {day} (enrolled on {enrolled})": (
         "服务对象 {code} 在 {day} 尚未入册（入册日期 {enrolled}）"
     ),

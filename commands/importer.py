@@ -18,7 +18,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from commands import models, tabular
+from commands import models, names, tabular
 from commands.app import Busy, KeySession, LedgerService
 from commands.messages import one_line
 from domain.community import Community
@@ -315,14 +315,23 @@ def import_file(
     *,
     skip_invalid: bool = False,
     progress: Callable[[str], Progress] | None = None,
+    log_names: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> ImportResult:
-    """Import one file; raises ImportRefused (writing nothing) when rows have problems."""
+    """Import one file; raises ImportRefused (writing nothing) when rows have problems.
+
+    `log_names` receives the (community, resident code) pairs that names in the sheet revealed.
+    """
     stage = progress or (lambda _label: _noop)
     table = load_table(path, kind)
     _TABLES.clear()
+    # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
+    table, named = names.resolve_table(service, kind, table, log=log_names)
+    unresolved = [Problem(p.row, p.field, p.problem, malformed=False) for p in named]
+    # /NAMES
     if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
         service.require_master()
     valid, malformed = validate_rows(service, kind, table, stage("checking rows"))
+    malformed += unresolved  # NAMES
     for attempt in range(1, MAX_ATTEMPTS + 1):
         pass_ = _Attempt(service, kind, actor)
         result = pass_.run(valid, stage("applying rules"))

@@ -1,0 +1,355 @@
+"""Residents and providers by name: a cell or an option that is not a code of its community.
+
+Clerks write `张秀英`, not `R001`. A value given where a resident (provider) code is
+expected is kept when it is a code of the community (enrolled or registered, active or
+not: the ledger's rules then judge it). Otherwise it is matched against the names of the
+community's ACTIVE residents (providers), normalised (NFKC, whitespace removed, case
+folded): exactly one match gives that code; several are refused listing their codes; none
+is refused with the nearest names (at most three, difflib) and their codes.
+
+Resident names are stored encrypted. They are matched by decrypting the community's name
+envelopes in memory, once per community per resolver (one command or one import), with the
+master key (docs/decisions/0xxx-names-to-codes.md): nothing new is stored, and an erased
+resident's name no longer opens, so it is simply no candidate. Without the key file a
+resident name is refused with a message that says names need it. Provider names are kept
+in clear and need no key.
+
+Only values that are not codes cost anything: the community is loaded once to know its
+codes; the read model (projections, `ledger_residents` / `ledger_providers`) is read, and
+names decrypted, only when a value is not a code. On PostgreSQL the read model may lag the
+log (a resident enrolled moments ago, with no projection worker running, is not found by
+name yet; its code always works).
+
+Every lookup that reveals resident codes (the match, the codes of an ambiguous name, the
+nearest names shown) is reported to `log` as (community, code) pairs, for the access log.
+"""
+
+from __future__ import annotations
+
+import difflib
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from commands import tabular
+from domain.errors import LedgerError, NotFound
+from infra import crypto
+
+RESIDENT = "resident"
+PROVIDER = "provider"
+NEAREST = 3
+CUTOFF = 0.5
+
+Log = Callable[[list[tuple[str, str]]], None]
+
+
+class NameRefused(LedgerError):
+    """A name matched no active person, or several, or needs the key file (exit 1)."""
+
+
+def normalise(name: str) -> str:
+    """A name as matched: NFKC (full-width letters, compatibility forms), no whitespace, case folded."""
+    text = unicodedata.normalize("NFKC", name)
+    return "".join(ch for ch in text if not ch.isspace()).casefold()
+
+
+@dataclass
+class _Directory:
+    """One community's people of one kind: every code, and the active ones by normalised name."""
+
+    codes: frozenset[str]
+    by_name: dict[str, list[str]] | None = None  # filled on the first value that is not a code
+    shown: dict[str, str] = field(default_factory=dict)  # normalised -> the name as stored
+
+
+class NameResolver:
+    """Codes for names in one command or one import; each community's names are read once.
+
+    `log` receives the (community, resident code) pairs a lookup revealed; `views` is the
+    command's open read model (commands.views.Views), or None to open one when first needed
+    (then `close()` it).
+    """
+
+    def __init__(self, service: Any, *, log: Log | None = None, views: Any = None) -> None:
+        self.service = service
+        self.log = log
+        self._views = views
+        self._own_views = False
+        self._prepared = False
+        self._keys: Any = None
+        self._dirs: dict[tuple[str, str], _Directory | None] = {}
+        self.revealed: set[tuple[str, str]] = set()
+
+    # ---- the public calls -------------------------------------------------------------
+    def residents(self, community: str, values: Sequence[str]) -> list[str]:
+        return self.resolve(RESIDENT, community, values)
+
+    def providers(self, community: str, values: Sequence[str]) -> list[str]:
+        return self.resolve(PROVIDER, community, values)
+
+    def resolve(self, who: str, community: str, values: Sequence[str]) -> list[str]:
+        """The values with each name replaced by its code; NameRefused for the first that fails.
+
+        An unknown community leaves the values as they are (the write reports the community).
+        """
+        directory = self._directory(who, community)
+        if directory is None:
+            return list(values)
+        return [self._one(who, community, directory, value) for value in values]
+
+    def flush(self) -> None:
+        """Hand what was revealed since the last flush to `log` (one access-log entry)."""
+        if self.revealed and self.log is not None:
+            self.log(sorted(self.revealed))
+        self.revealed.clear()
+
+    def close(self) -> None:
+        if self._own_views and self._views is not None:
+            self._views.close()
+        self._views = None
+
+    # ---- matching ------------------------------------------------------------------------
+    def _one(self, who: str, community: str, directory: _Directory, value: str) -> str:
+        text = value.strip()
+        if text in directory.codes:
+            return text
+        if who == RESIDENT and self.service.master is None:
+            raise NameRefused(
+                f"resident {text} is not a code in community {community}; resident names can be matched "
+                "only with the store's key file (set TAIZHANG_KEY_FILE)"
+            )
+        by_name = self._names(who, community, directory)
+        found = by_name.get(normalise(text), [])
+        if len(found) == 1:
+            self._reveal(who, community, found)
+            return found[0]
+        if found:
+            self._reveal(who, community, found)
+            listed = ", ".join(found)
+            raise NameRefused(
+                f"{who} {text} names {len(found)} active people of community {community}: {listed}; "
+                "give one of these codes"
+            )
+        nearest = difflib.get_close_matches(normalise(text), list(by_name), n=NEAREST, cutoff=CUTOFF)
+        if not nearest:
+            raise NameRefused(f"{who} {text} is neither a code nor an active person's name in community {community}")
+        self._reveal(who, community, [code for name in nearest for code in by_name[name]])
+        shown = ", ".join(f"{directory.shown[name]} ({'/'.join(by_name[name])})" for name in nearest)
+        raise NameRefused(
+            f"{who} {text} is neither a code nor an active person's name in community {community}; "
+            f"nearest names: {shown}"
+        )
+
+    def _reveal(self, who: str, community: str, codes: Iterable[str]) -> None:
+        if who == RESIDENT:  # provider names are not personal data the access log tracks
+            self.revealed.update((community, code) for code in codes)
+
+    # ---- reading -----------------------------------------------------------------------------
+    def _directory(self, who: str, community: str) -> _Directory | None:
+        key = (who, community)
+        if key not in self._dirs:
+            try:
+                aggregate = self.service.get_community(community)
+            except NotFound:
+                self._dirs[key] = None
+            else:
+                people = aggregate.residents if who == RESIDENT else aggregate.providers
+                self._dirs[key] = _Directory(frozenset(people))
+        return self._dirs[key]
+
+    def _names(self, who: str, community: str, directory: _Directory) -> dict[str, list[str]]:
+        if directory.by_name is None:
+            rows = self._rows(who, community)
+            if who == RESIDENT:
+                names = self._open_names(community, rows)
+            else:
+                names = {row["code"]: row["name"] for row in rows if row.get("retired_on") is None}
+            by_name: dict[str, list[str]] = {}
+            for code in sorted(names):
+                norm = normalise(names[code])
+                if norm:
+                    by_name.setdefault(norm, []).append(code)
+                    directory.shown.setdefault(norm, names[code])
+            directory.by_name = by_name
+        return directory.by_name
+
+    def _open_names(self, community: str, rows: list[dict[str, Any]]) -> dict[str, str]:
+        """code -> clear name of each active resident whose name opens (erased ones do not)."""
+        from commands.views import _envelope
+
+        active = [row for row in rows if row.get("departed_on") is None]
+        if self._keys is None:
+            self._keys = self.service.key_session()
+        keys = self._keys
+        places = {row["code"]: crypto.resident_field(community, row["code"], "name") for row in active}
+        erased = keys.erased_among({place.key_id for place in places.values()})
+        keys.prefetch({place.key_id for place in places.values()} - erased)
+        names: dict[str, str] = {}
+        for row in active:
+            place = places[row["code"]]
+            if place.key_id in erased:
+                continue
+            try:
+                name = self.service.open_envelope(_envelope(row["name"]), keys, where=place)
+            except crypto.Unopenable:
+                continue  # an envelope from elsewhere is never taken for this resident's name
+            if name:
+                names[row["code"]] = name
+        return names
+
+    def _rows(self, who: str, community: str) -> list[dict[str, Any]]:
+        from projections.queries import UnknownUnit, provider_rows, resident_rows
+
+        views = self._ready_views()
+        try:
+            with views.read() as conn:
+                if who == RESIDENT:
+                    return resident_rows(conn, community, None)
+                return provider_rows(conn, community)
+        except UnknownUnit:
+            return []  # established moments ago, not yet in the read model
+
+    def _ready_views(self) -> Any:
+        if self._views is None:
+            from commands.views import Views
+
+            self._views = Views(self.service)
+            self._own_views = True
+        if not self._prepared:
+            self._views.prepare(warn=self.service.app.warn)
+            self._prepared = True
+        return self._views
+
+
+# ---- the hooks --------------------------------------------------------------------------------
+def options_by_name(env: Any, model: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`service record|correct` data with the names among --resident/--provider replaced by codes.
+
+    Every other field is judged first, without reading the store (a malformed command
+    exits 2 whatever its names). The access-log entry is written before anything is
+    printed, also when the lookup is refused; it shows the codes a name gave, never the
+    name typed (the access log cannot be erased, a name must not stay there in clear).
+    """
+    listed = [key for key in ("residents", "providers") if data.get(key)]
+    if not listed:
+        return data
+    probe = env.validate(model, {**data, **{key: ["X"] for key in listed}})
+    shown: dict[str, str] = {}
+    resolver = NameResolver(env.service(), log=_access_logger(env, shown))
+    try:
+        resolved = dict(data)
+        for key in listed:
+            who = RESIDENT if key == "residents" else PROVIDER
+            resolved[key] = []
+            for value in data[key]:
+                resolved[key].append(_cell(resolver, who, probe.community, value))
+                if who == RESIDENT:
+                    shown[value] = resolved[key][-1]
+        return resolved
+    finally:
+        try:
+            resolver.flush()
+        finally:
+            resolver.close()
+
+
+NAME_SHOWN = "(a name)"
+"""What the access log's detail shows for a resident name that gave no code."""
+
+
+def _access_logger(env: Any, shown: dict[str, str]) -> Log:
+    """Env.log_access, with each --resident name in the logged options replaced by its code."""
+
+    def log(residents: list[tuple[str, str]]) -> None:
+        import click
+
+        from commands.access_log import command_of
+
+        ctx = click.get_current_context()
+        typed = ctx.params.get("residents") or ()
+        saved = ctx.params
+        ctx.params = {**saved, "residents": tuple(shown.get(value, NAME_SHOWN) for value in typed)}
+        try:
+            command, detail = command_of(ctx)
+        finally:
+            ctx.params = saved
+        actor = env.actor.strip() if env.actor and env.actor.strip() else None
+        env.service().log_access(actor, command, detail, residents)
+
+    return log
+
+
+def _cell(resolver: NameResolver, who: str, community: str, value: Any) -> Any:
+    """A cell or option value (one or several separated items), its names replaced by codes."""
+    items = [str(item) for item in value] if isinstance(value, list) else tabular.split_list(value)
+    if not items:
+        return value
+    codes = resolver.resolve(who, community, items)
+    return value if codes == items else ";".join(codes)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int
+    field: str
+    problem: str
+
+
+def resolve_table(
+    service: Any,
+    kind: str,
+    table: tabular.Table,
+    *,
+    log: Log | None = None,
+    default_community: str | None = None,
+) -> tuple[tabular.Table, list[RowProblem]]:
+    """A services sheet with the names in its residents/providers cells replaced by codes (import hook).
+
+    Runs on the raw cells before the rows are validated, so that a name written with spaces
+    (`王  芳`, aligned as clerks do) is still a name. Rows whose cells are all codes are kept
+    as they are; a row with a name that does not resolve is taken out of the table and
+    returned as a problem (a refusal, exit 1). `default_community` is the community of rows
+    without one (a village's own sheet imported with `--community`).
+    """
+    if kind != "services":
+        return table, []
+    resolver = NameResolver(service, log=log)
+    rows: list[tabular.Row] = []
+    problems: list[RowProblem] = []
+    try:
+        for row in table.rows:
+            community = _community_of(row.values.get("community"), default_community)
+            if community is None:
+                rows.append(row)
+                continue
+            values = dict(row.values)
+            failed = False
+            if not any(values.get(column) for column in ("residents", "providers")):
+                rows.append(row)
+                continue
+            for column, who in (("residents", RESIDENT), ("providers", PROVIDER)):
+                if not values.get(column):
+                    continue
+                try:
+                    values[column] = _cell(resolver, who, community, values.get(column))
+                except NameRefused as e:
+                    problems.append(RowProblem(row.number, column, str(e)))
+                    failed = True
+                    break
+            if not failed:
+                rows.append(row if values == row.values else tabular.Row(row.number, values))
+    finally:
+        try:
+            resolver.flush()
+        finally:
+            resolver.close()
+    if not problems and all(a is b for a, b in zip(rows, table.rows, strict=False)) and len(rows) == len(table.rows):
+        return table, []
+    return tabular.Table(table.columns, rows, table.header_row), problems
+
+
+def _community_of(cell: object, default: str | None) -> str | None:
+    text = tabular.text(cell) if cell is not None else None
+    text = text.strip() if text else None
+    return text or default
