@@ -194,15 +194,25 @@ CATALOGUE: dict[str, str] = {
         "服务对象 {name} 不是社区 {community} 的编号；只有用台账库的密钥文件才能按姓名查找服务对象"
         "（请设置 TAIZHANG_KEY_FILE）"
     ),
-    "{who:term} {name} names {count:int} active people of community {community}: {codes}; give one of these codes": (
-        "社区 {community} 有 {count} 名在册{who}叫 {name}：{codes}；请给出其中一个编号"
+    "resident {name} names {count:int} active residents of community {community}: {codes}; give one of these codes": (
+        "社区 {community} 有 {count} 名在册服务对象叫 {name}：{codes}；请给出其中一个编号"
     ),
-    "{who:term} {name} is neither a code nor an active person's name in community {community}": (
-        "{who} {name} 既不是社区 {community} 的编号，也不是该社区在册人员的姓名"
+    "resident {name} is neither a code nor an active resident's name in community {community}": (
+        "服务对象 {name} 既不是社区 {community} 的编号，也不是该社区在册服务对象的姓名"
     ),
-    "{who:term} {name} is neither a code nor an active person's name in community {community}; "
+    "resident {name} is neither a code nor an active resident's name in community {community}; "
     "nearest names: {nearest}": (
-        "{who} {name} 既不是社区 {community} 的编号，也不是该社区在册人员的姓名；最接近的姓名：{nearest}"
+        "服务对象 {name} 既不是社区 {community} 的编号，也不是该社区在册服务对象的姓名；最接近的姓名：{nearest}"
+    ),
+    "provider {name} names {count:int} active providers of community {community}: {codes}; give one of these codes": (
+        "社区 {community} 有 {count} 名在册服务人员叫 {name}：{codes}；请给出其中一个编号"
+    ),
+    "provider {name} is neither a code nor an active provider's name in community {community}": (
+        "服务人员 {name} 既不是社区 {community} 的编号，也不是该社区在册服务人员的姓名"
+    ),
+    "provider {name} is neither a code nor an active provider's name in community {community}; "
+    "nearest names: {nearest}": (
+        "服务人员 {name} 既不是社区 {community} 的编号，也不是该社区在册服务人员的姓名；最接近的姓名：{nearest}"
     ),
     "resident {code} was not yet enrolled on {day} (enrolled on {enrolled})": (
         "服务对象 {code} 在 {day} 尚未入册（入册日期 {enrolled}）"

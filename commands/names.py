@@ -126,20 +126,11 @@ class NameResolver:
             return found[0]
         if found:
             self._reveal(who, community, found)
-            listed = ", ".join(found)
-            raise NameRefused(
-                f"{who} {text} names {len(found)} active people of community {community}: {listed}; "
-                "give one of these codes"
-            )
+            raise _several(who, text, community, found)
         nearest = difflib.get_close_matches(normalise(text), list(by_name), n=NEAREST, cutoff=CUTOFF)
-        if not nearest:
-            raise NameRefused(f"{who} {text} is neither a code nor an active person's name in community {community}")
         self._reveal(who, community, [code for name in nearest for code in by_name[name]])
         shown = ", ".join(f"{directory.shown[name]} ({'/'.join(by_name[name])})" for name in nearest)
-        raise NameRefused(
-            f"{who} {text} is neither a code nor an active person's name in community {community}; "
-            f"nearest names: {shown}"
-        )
+        raise _unknown(who, text, community, shown)
 
     def _reveal(self, who: str, community: str, codes: Iterable[str]) -> None:
         if who == RESIDENT:  # provider names are not personal data the access log tracks
@@ -220,6 +211,33 @@ class NameResolver:
             self._views.prepare(warn=self.service.app.warn)
             self._prepared = True
         return self._views
+
+
+def _several(who: str, text: str, community: str, found: list[str]) -> NameRefused:
+    listed, count = ", ".join(found), len(found)
+    if who == RESIDENT:
+        return NameRefused(
+            f"resident {text} names {count} active residents of community {community}: {listed}; give one of these codes"
+        )
+    return NameRefused(
+        f"provider {text} names {count} active providers of community {community}: {listed}; give one of these codes"
+    )
+
+
+def _unknown(who: str, text: str, community: str, nearest: str) -> NameRefused:
+    if who == RESIDENT and nearest:
+        return NameRefused(
+            f"resident {text} is neither a code nor an active resident's name in community {community}; "
+            f"nearest names: {nearest}"
+        )
+    if who == RESIDENT:
+        return NameRefused(f"resident {text} is neither a code nor an active resident's name in community {community}")
+    if nearest:
+        return NameRefused(
+            f"provider {text} is neither a code nor an active provider's name in community {community}; "
+            f"nearest names: {nearest}"
+        )
+    return NameRefused(f"provider {text} is neither a code nor an active provider's name in community {community}")
 
 
 # ---- the hooks --------------------------------------------------------------------------------
