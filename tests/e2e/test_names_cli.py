@@ -97,7 +97,9 @@ def test_a_departed_residents_name_is_no_candidate(store: Cli) -> None:
 def test_service_correct_takes_names(store: Cli) -> None:
     people(store)
     record_id = orjson.loads(record(store, "--format", "json").stdout)["record_id"]
-    store.ok("service", "correct", "HZ-001", record_id, "--resident", "王小明", "--resident", "王芳", "--reason", "补录")
+    store.ok(
+        "service", "correct", "HZ-001", record_id, "--resident", "王小明", "--resident", "王芳", "--reason", "补录"
+    )
     [entry] = entries(store)
     assert sorted(entry["residents"]) == ["R2", "R5"]
 
