@@ -140,13 +140,14 @@ class NameResolver:
     def _directory(self, who: str, community: str) -> _Directory | None:
         key = (who, community)
         if key not in self._dirs:
+            other = (PROVIDER if who == RESIDENT else RESIDENT, community)
             try:
                 aggregate = self.service.get_community(community)
             except NotFound:
-                self._dirs[key] = None
-            else:
-                people = aggregate.residents if who == RESIDENT else aggregate.providers
-                self._dirs[key] = _Directory(frozenset(people))
+                self._dirs[key] = self._dirs[other] = None
+            else:  # both kinds from one load
+                self._dirs[(RESIDENT, community)] = _Directory(frozenset(aggregate.residents))
+                self._dirs[(PROVIDER, community)] = _Directory(frozenset(aggregate.providers))
         return self._dirs[key]
 
     def _names(self, who: str, community: str, directory: _Directory) -> dict[str, list[str]]:
@@ -335,36 +336,51 @@ def resolve_table(
     resolver = NameResolver(service, log=log)
     rows: list[tabular.Row] = []
     problems: list[RowProblem] = []
+    communities: dict[object, str | None] = {}
+    # Sheets repeat their cells: each distinct (kind, community, cell) is resolved once.
+    done: dict[tuple[str, str, object], object] = {}
     try:
         for row in table.rows:
-            community = _community_of(row.values.get("community"), default_community)
+            values = row.values
+            cell = values.get("community")
+            if cell not in communities:
+                communities[cell] = _community_of(cell, default_community)
+            community = communities[cell]
             if community is None:
                 rows.append(row)
                 continue
-            values = dict(row.values)
-            failed = False
-            if not any(values.get(column) for column in ("residents", "providers")):
-                rows.append(row)
-                continue
-            for column, who in (("residents", RESIDENT), ("providers", PROVIDER)):
-                if not values.get(column):
+            changed: dict[str, object] | None = None
+            for column, who in _COLUMNS:
+                cell = values.get(column)
+                if not cell:
                     continue
-                try:
-                    values[column] = _cell(resolver, who, community, values.get(column))
-                except NameRefused as e:
-                    problems.append(RowProblem(row.number, column, str(e)))
-                    failed = True
+                key = (who, community, cell if isinstance(cell, str) else repr(cell))
+                out = done.get(key, done)
+                if out is done:
+                    try:
+                        out = _cell(resolver, who, community, cell)
+                    except NameRefused as e:
+                        out = e
+                    done[key] = out
+                if isinstance(out, NameRefused):
+                    problems.append(RowProblem(row.number, column, str(out)))
                     break
-            if not failed:
-                rows.append(row if values == row.values else tabular.Row(row.number, values))
+                if out is not cell and out != cell:
+                    changed = changed if changed is not None else dict(values)
+                    changed[column] = out
+            else:
+                rows.append(row if changed is None else tabular.Row(row.number, changed))
     finally:
         try:
             resolver.flush()
         finally:
             resolver.close()
-    if not problems and all(a is b for a, b in zip(rows, table.rows, strict=False)) and len(rows) == len(table.rows):
+    if not problems and all(a is b for a, b in zip(rows, table.rows, strict=True)):
         return table, []
     return tabular.Table(table.columns, rows, table.header_row), problems
+
+
+_COLUMNS = (("residents", RESIDENT), ("providers", PROVIDER))
 
 
 def _community_of(cell: object, default: str | None) -> str | None:
