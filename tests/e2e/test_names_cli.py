@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from tests.e2e.conftest import COMMUNITY, Cli, error_line, establish_args, store_counts, write_csv
+from tests.e2e.test_access import Acl, acl  # noqa: F401 (the module's store with actors)
 
 AT = "2026-03-05 09:30"
 
@@ -162,3 +163,24 @@ def test_a_sheets_unresolved_names_are_row_refusals(store: Cli, tmp_path: Path) 
     assert store_counts(store.url) == before
     skipped = store("import", "services", str(sheet), "--skip-invalid")
     assert skipped.exit_code == 0 and skipped.stdout.strip().endswith("added 1, existing 0, skipped 2")
+
+
+# ---- an attack: probing the names of a community outside one's scope ---------------------------------
+def test_a_clerk_cannot_probe_names_outside_its_scope(acl: Acl, tmp_path: Path) -> None:  # noqa: F811
+    """Access control judges the community before any name is read: a clerk of HZ-001 who types
+    a name for QT-2 learns nothing (no code, no nearest name) and no lookup is logged."""
+    cli = acl.cli
+    assert record(cli, resident="张秀英", provider="李建国", actor="clerk-c1").exit_code == 0  # its own community
+    probe = ["service", "record", "QT-2", "--kind", "life_care", "--at", AT, "--minutes", "45"]
+    line = error_line(cli(*probe, "--resident", "张秀英", "--provider", "P1", actor="clerk-c1"), 1, "permission denied")
+    assert "R1" not in line
+    sheet = write_csv(tmp_path / "probe.csv", [
+        ["社区", "服务类型", "服务对象", "服务人员", "服务时间", "时长(分钟)"],
+        ["QT-2", "生活照料", "张秀英", "李建国", "2026-03-06 09:30", "30"],
+    ])  # fmt: skip
+    line = error_line(cli("import", "services", str(sheet), actor="clerk-c1"), 1, "permission denied")
+    assert "R1" not in line
+    found = orjson.loads(
+        cli.ok("audit", "access", "--resident", "QT-2/R1", "--format", "json", actor="aud-city").stdout
+    )
+    assert not [e for e in found if e["actor"] == "clerk-c1"]
