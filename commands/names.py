@@ -209,7 +209,8 @@ class NameResolver:
             self._views = Views(self.service)
             self._own_views = True
         if not self._prepared:
-            self._views.prepare(warn=self.service.app.warn)
+            # No note of a lag: most lookups are of people enrolled long ago, and a code always works.
+            self._views.prepare()
             self._prepared = True
         return self._views
 
