@@ -26,6 +26,7 @@ nearest names shown) is reported to `log` as (community, code) pairs, for the ac
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -378,7 +379,7 @@ def resolve_table(
             resolver.close()
     if not problems and all(a is b for a, b in zip(rows, table.rows, strict=True)):
         return table, []
-    return tabular.Table(table.columns, rows, table.header_row), problems
+    return dataclasses.replace(table, rows=rows), problems
 
 
 _COLUMNS = (("residents", RESIDENT), ("providers", PROVIDER))
