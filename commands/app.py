@@ -15,21 +15,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from commands import files, models
+from commands import files
 from commands.messages import one_line
 from commands.snapshots import CheckedSnapshots
 from domain.actors import ACTORS_ID, Actors
 from domain.community import Community
 from domain.errors import AlreadyExists, LedgerError, NotActive, NotFound, RuleViolation
 from domain.ids import community_id
-from infra import crypto
+from infra import crypto, recordstate
 from infra.codec import OrjsonMapper
 from infra.store import (
     DEFAULT_TZ,
@@ -41,6 +41,9 @@ from infra.store import (
     prune_snapshots,
     store_exists,
 )
+
+if TYPE_CHECKING:
+    from commands import models
 
 T = TypeVar("T")
 
@@ -251,6 +254,7 @@ class LedgerService:
                 c.executemany(sql, missing)
         self.recorder.chain_backlog()  # events stored before the hash chain existed
         self.recorder.access_backlog()  # access-log entries written before the access chain existed
+        self.recorder.rebuild_record_state()  # record_state / record_people from the log (schema 7)
         self.recorder.put_settings({"schema_version": SCHEMA_VERSION})
 
     def communities_from_log(self) -> list[tuple[str, str, str]]:
@@ -348,6 +352,8 @@ class LedgerService:
         return datetime.now(self.tz)
 
     def validate(self, model: type[T], data: dict[str, Any]) -> T:
+        from commands import models  # pydantic: imported by the commands that validate
+
         return models.validate(model, data, tz=self.tz, now=self.now())  # type: ignore[arg-type]
 
     # ---- keys ----------------------------------------------------------------------------
@@ -418,15 +424,28 @@ class LedgerService:
         return KeySession(self.recorder, self.master)
 
     # ---- the write loop ---------------------------------------------------------------
-    def get_community(self, code: str) -> Community:
+    def get_community(self, code: str, records: Iterable[str] = ()) -> Community:
+        """The community's registry, with the current state of `records` (those of them it holds)
+        handed in from the store's record_state (docs/decisions: record state)."""
         try:
-            return self.app.repository.get(community_id(code))  # type: ignore[return-value]
+            community: Community = self.app.repository.get(community_id(code))  # type: ignore[assignment]
         except AggregateNotFoundError:
             raise NotFound(f"community {code} is not established") from None
+        community.forget_records()
+        ids = list(records)
+        if ids:
+            know_states(community, self.recorder.record_states(community.id, ids).values())
+        return community
 
-    def _write(self, decide: Callable[[KeySession], Change]) -> Any:
+    def know_active_service_of(self, community: Community, role: str, code: str, day: date | str) -> None:
+        """Hand the community the earliest active service of a person on or after a day (index lookup)."""
+        row = self.recorder.first_active_record(community.id, role, code, as_day(day))
+        if row is not None:
+            know_states(community, [row])
+
+    def _write(self, decide: Callable[[KeySession], Change], attempts: int = MAX_ATTEMPTS) -> Any:
         """Run `decide` and save what it changed, redoing it after a lost race."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             keys = self.key_session()
             try:
                 change = decide(keys)
@@ -440,7 +459,7 @@ class LedgerService:
                     erase_keys=change.erase_keys,
                 )
             except (IntegrityError, _Stale):
-                if attempt == MAX_ATTEMPTS:
+                if attempt == attempts:
                     break
                 # Back off with jitter so two writers stop colliding in step.
                 time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
@@ -520,6 +539,7 @@ class LedgerService:
     def depart_resident(self, cmd: models.DepartResident, actor: str) -> dict[str, Any]:
         def decide(_keys: KeySession) -> Change:
             community = self.get_community(cmd.community)
+            self.know_active_service_of(community, "r", cmd.code, cmd.on)
             community.depart_resident(code=cmd.code, reason=cmd.reason, on=cmd.on, actor=actor)
             return Change({"community": cmd.community, "resident": cmd.code}, [community])
 
@@ -548,6 +568,7 @@ class LedgerService:
     def retire_provider(self, cmd: models.RetireProvider, actor: str) -> dict[str, Any]:
         def decide(_keys: KeySession) -> Change:
             community = self.get_community(cmd.community)
+            self.know_active_service_of(community, "p", cmd.code, cmd.on)
             community.retire_provider(code=cmd.code, on=cmd.on, actor=actor)
             return Change({"community": cmd.community, "provider": cmd.code}, [community])
 
@@ -559,7 +580,7 @@ class LedgerService:
             self.require_master()
 
         def decide(keys: KeySession) -> Change:
-            community = self.get_community(cmd.community)
+            community = self.get_community(cmd.community, [record_id])
             if record_id not in community.records:
                 owner = self.recorder.claims([record_id]).get(record_id)
                 if owner == str(community.id):
@@ -605,7 +626,7 @@ class LedgerService:
             self.require_master()
 
         def decide(keys: KeySession) -> Change:
-            community = self.get_community(cmd.community)
+            community = self.get_community(cmd.community, [cmd.record_id])
             if cmd.residents is not None and community.record_status(cmd.record_id) is not None:
                 listed = set(community.record_residents(cmd.record_id))
                 refuse_erased(keys, cmd.community, [code for code in cmd.residents if code not in listed])
@@ -636,7 +657,7 @@ class LedgerService:
 
     def void_service(self, cmd: models.VoidService, actor: str) -> dict[str, Any]:
         def decide(_keys: KeySession) -> Change:
-            community = self.get_community(cmd.community)
+            community = self.get_community(cmd.community, [cmd.record_id])
             community.void_service(record_id=cmd.record_id, reason=cmd.reason, actor=actor)
             return Change({"record_id": cmd.record_id, "status": "voided"}, [community])
 
@@ -659,7 +680,8 @@ class LedgerService:
             resident_key = crypto.resident_key_id(community_code, code)
             if keys.erased_among([resident_key]):
                 raise NotActive(f"resident {code} of community {community_code} was already erased")
-            records = sorted(set(community.records_of_resident(code)) | self.past_records_of(community, code))
+            # Every record any revision of which listed them: the store's index (record_people).
+            records = self.recorder.records_listing(community.id, code)
             key_ids = [resident_key, *(crypto.note_key_id(r) for r in records)]
             community.erase_resident(code=code, reason=reason.strip(), records=records, actor=actor)
             destroyed = sorted(self.recorder.data_keys(key_ids))
@@ -672,19 +694,6 @@ class LedgerService:
         result = self._write(decide)
         result["scrubbed"] = self.recorder.scrub()
         return result
-
-    def past_records_of(self, community: Community, code: str) -> set[str]:
-        """Records that listed the resident in an earlier revision (a correction removed them since)."""
-        from infra.codec import decode_payload
-
-        found: set[str] = set()
-        corrected = Community.ServiceCorrected.TOPIC
-        for stored in self.recorder.select_events(community.id, lte=community.version):
-            if stored.topic == corrected:
-                previous = decode_payload(stored.state).get("previous", {})
-                if code in previous.get("residents", []):
-                    found.add(decode_payload(stored.state)["record_id"])
-        return found
 
     def rotate_keys(self, new_key_file: Path) -> dict[str, Any]:
         """Re-wrap every data key under a new master key written to `new_key_file` (never overwritten)."""
@@ -800,6 +809,17 @@ class LedgerService:
         return crypto.open_sealed(envelope, data_key, where)
 
 
+def know_states(community: Community, rows: Iterable[dict[str, Any]]) -> None:
+    """Hand record_state rows to the community; a row changed after the version loaded means the
+    community is out of date: load again (the change bumped its version, so a save would lose anyway)."""
+    states = {}
+    for row in rows:
+        if row["version"] > community.version:
+            raise _Stale
+        states[row["record_id"]] = recordstate.compact(row)
+    community.know_records(states)
+
+
 def describe_key(key_id: str) -> str:
     """A key id as a clerk reads it: "resident HZ-001/R1" or "the note of record …"."""
     if key_id.startswith("res:"):
@@ -824,6 +844,8 @@ def check_zone(zone: str) -> ZoneInfo:
     try:
         return ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
+        from commands import models
+
         raise models.Malformed("--tz", f"unknown time zone {zone!r}") from None
 
 

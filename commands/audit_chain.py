@@ -99,6 +99,7 @@ def verify_log(service: LedgerService) -> dict[str, Any]:
     if result.problem is not None:
         raise VerificationFailed(failure(result.problem))
     access = verify_access(service)
+    verify_record_state(service)
     return {
         "intact": True,
         "events": result.events,
@@ -107,6 +108,14 @@ def verify_log(service: LedgerService) -> dict[str, Any]:
         "access_entries": access.entries,
         "access_head": access.head.hex(),
     }
+
+
+def verify_record_state(service: LedgerService) -> None:
+    """The store's record_state / record_people (what write rules consult) must be what the log
+    says: recomputed from the service events and compared row by row (a colleague editing the file)."""
+    problem = service.recorder.record_state_problem()
+    if problem is not None:
+        raise VerificationFailed(f"the record state does not agree with the log: {problem}")
 
 
 def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
@@ -215,6 +224,7 @@ def verify_against(service: LedgerService, cp: Checkpoint) -> dict[str, Any]:
             f"{cp.last_position} was rewritten{first}"
         )
     access = _access_against(service, cp)
+    verify_record_state(service)
     return {
         "intact": True,
         "events": result.events,

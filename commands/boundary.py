@@ -96,8 +96,9 @@ def _nul_safe(kind: click.ParamType) -> None:
     kind.__class__ = _SAFE_TYPES[cls]  # same instance and settings, checked first
 
 
-def guard_params(command: click.Command) -> None:
-    """Install the check on every parameter of `command` and, for a group, of its commands."""
+def guard_params(command: click.Command, *, recurse: bool = True) -> None:
+    """Install the check on every parameter of `command` and, for a group, of its commands
+    (not those with `recurse=False`: the lazy root guards each command as it loads it)."""
     for param in command.params:
         if getattr(param.callback, "__taizhang_guard__", False):
             continue
@@ -105,6 +106,6 @@ def guard_params(command: click.Command) -> None:
         if is_path:
             _nul_safe(param.type)
         param.callback = _guarded(param.callback, is_path)
-    if isinstance(command, click.Group):
+    if recurse and isinstance(command, click.Group):
         for sub in command.commands.values():
             guard_params(sub)

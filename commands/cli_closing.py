@@ -6,12 +6,10 @@ from datetime import date
 
 import click
 
-from commands import models
-from commands.accountability import period_arg, text_arg, unit_arg
 from commands.cli_ledger import ledger
-from commands.closing import close_period, reopen_period
 from commands.context import Env, pass_env, write_format_option
 from commands.output import emit_write
+from commands.progress import Progress
 
 UNIT_HELP = "county:NAME, township:COUNTY/NAME or community:CODE."
 PERIOD_HELP = "YYYY-MM, YYYY-Qn or YYYY."
@@ -40,19 +38,32 @@ def close(env: Env, unit: str, period: str, reason: str, fmt: str) -> None:
     period. Enrolments and registrations are not refused: their dates only say from
     when a person may be served. The close is an event in every community's history.
 
+    Communities are closed one at a time, each in its own short transaction, so the
+    close completes while clerks keep recording: each of their writes lands before its
+    community's closure or is refused. A close that stopped half-way (the store stayed
+    busy, the command was interrupted) is finished by running it again.
+
     \b
     Example:
       taizhang --actor sup01 ledger close --unit township:八步区/贺街镇 --period 2026-03 --reason 三月台账结账
       taizhang --actor sup01 ledger close --unit county:八步区 --period 2026-Q1 --reason 一季度结账
     """
+    from commands import models
+    from commands.accountability import period_arg, text_arg, unit_arg
+    from commands.closing import close_period
+
     actor = env.writer()
     ref, span = unit_arg(unit), period_arg(period)
     why = text_arg(reason, "--reason")
     if span.first > date.fromisoformat(env.today()):
         raise models.Malformed("--period", f"{span.text} has not begun; only a period that has begun can be closed")
-    result = close_period(env.service(), ref, span, why, actor)
+    with Progress("closing", 0) as bar:
+        result = close_period(env.service(), ref, span, why, actor, lambda done, total: bar.set(done, total))
     count = len(result["communities"])
-    emit_write(result, fmt, f"closed {result['unit']} {result['period']} in {count} communit{'y' if count == 1 else 'ies'}")
+    line = f"closed {result['unit']} {result['period']} in {count} communit{'y' if count == 1 else 'ies'}"
+    if result["closed_before"]:
+        line += f" ({len(result['closed_before'])} of them by an earlier run of this close)"
+    emit_write(result, fmt, line)
 
 
 @ledger.command("reopen")
@@ -74,6 +85,9 @@ def reopen(env: Env, unit: str, period: str, reason: str, fmt: str) -> None:
     Example:
       taizhang --actor sup01 ledger reopen --unit township:八步区/贺街镇 --period 2026-03 --reason 补录漏登记录
     """
+    from commands.accountability import period_arg, text_arg, unit_arg
+    from commands.closing import reopen_period
+
     actor = env.writer()
     ref, span = unit_arg(unit), period_arg(period)
     why = text_arg(reason, "--reason")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from commands import models
 from commands.context import WAIT, Env, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
 
@@ -63,6 +62,8 @@ def establish(
         --county 八步区 --township 贺街镇 --village 石门村 --natural-village 大岭 \\
         --established-on 2026-01-01
     """
+    from commands import models
+
     actor = env.writer()
     cmd = env.validate(
         models.EstablishCommunity,
@@ -92,7 +93,7 @@ def list_(env: Env, fmt: str, wait: float | None) -> None:
     Example:
       taizhang community list --format csv > communities.csv
     """
-    from commands.cli_ledger import prepared_views
+    from commands.views import prepared_views
     from projections.queries import community_rows
 
     views = prepared_views(env, wait)

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
-from commands import clock, files, labels, tabular
+from commands import clock, files, labels
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
 from commands.output import emit
-from commands.progress import Progress
+from commands.views import prepared_views  # noqa: F401  (cli_assess, cli_people import it from here)
 from domain.units import parse_period
 from domain.vocab import CATEGORIES, KINDS
 from projections import filters as queries
@@ -159,6 +159,8 @@ def _day(option: str, value: str | None, *, last: bool = False) -> date | None:
     """A date, or a month, quarter or year: its first day (--from) or its last (--to)."""
     if value is None:
         return None
+    from commands import tabular
+
     try:
         return tabular.parse_date(value)
     except tabular.CellError as e:
@@ -224,14 +226,6 @@ def parse_as_of(env: Env, value: str) -> str:
         return clock.as_of(value, tz, datetime.now(tz))
     except ValueError as e:
         raise MalformedInput(f"--as-of: {e}") from None
-
-
-def prepared_views(env: Env, wait: float | None) -> Any:
-    """The open store's views, caught up (SQLite) or with their lag reported (PostgreSQL)."""
-    views = env.views()
-    with Progress("updating the ledger", 0) as bar:
-        views.prepare(wait=wait, progress=lambda done, total: bar.set(done, total), warn=env.warn)
-    return views
 
 
 def _check_output(fmt: str, output: Path | None, force: bool) -> None:

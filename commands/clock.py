@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from commands import tabular
 from projections.filters import parse_utc, utc_ms
 
 TABLE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -103,6 +102,8 @@ def text(value: str | datetime | None, tz: tzinfo) -> str:
 def span(value: str, tz: tzinfo) -> tuple[datetime, datetime]:
     """The first and last instant a typed time names: a date is its whole local day, `09:30` its
     minute, `09:30:15` its second, `09:30:15.951` its millisecond. Raises tabular.CellError."""
+    from commands import tabular
+
     start, unit = tabular.parse_instant(value)
     if start.tzinfo is None:
         start = start.replace(tzinfo=tz)
@@ -122,6 +123,8 @@ def as_of(value: str, tz: tzinfo, now: datetime) -> str:
 
     Raises ValueError when the value is not a time, or names a moment that has not begun.
     """
+    from commands import tabular
+
     try:
         first, last = span(value, tz)
     except tabular.CellError as e:

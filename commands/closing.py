@@ -1,9 +1,17 @@
 """Closing and reopening periods (结账 / 反结账).
 
 A close is one `PeriodClosed` event in the stream of every community of the unit,
-all saved in ONE transaction: a writer that loaded one of those communities before
-the close loses its save to the version conflict and, redoing its decision, finds
-the period closed. So no write can slip past a close.
+saved community by community, each in its own short transaction (retried when a clerk
+wins the race for that community): a writer that loaded a community before its close
+loses its save to the version conflict and, redoing its decision, finds the period
+closed. So no write can slip past a close: each write to a community lands before that
+community's closure or is refused. Month-end closing of a county is not starved by its
+clerks (one attempt covering every community would be redone whenever any of them
+writes). While a close runs, the period is closed in the communities done so far and
+open in the rest; a close that stops half-way (a busy store, an interrupted command)
+is finished by running it again, which closes the communities still open and keeps the
+closed-at time the first run recorded. Reopening stays one transaction (rare, and a
+half-reopened period would be the worse surprise).
 
 Which communities a closure covers is decided when it is made: the communities of
 the unit known to the store at that moment (the write-time `community_units`
@@ -18,12 +26,18 @@ be reopened by its own unit and period.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from commands.app import Change, KeySession, LedgerService
+from commands.app import Busy, Change, KeySession, LedgerService
 from domain.community import Community
 from domain.errors import AlreadyExists, NotActive, NotFound
+from domain.ids import community_id
 from domain.units import Period, UnitRef
+from infra.codec import decode_payload
+
+# Attempts per community: clerks may keep one busy, but each attempt is short (the registry only).
+CLOSE_ATTEMPTS = 200
 
 
 def communities_of(service: LedgerService, unit: UnitRef) -> list[str]:
@@ -40,26 +54,89 @@ def communities_of(service: LedgerService, unit: UnitRef) -> list[str]:
     return codes
 
 
-def close_period(service: LedgerService, unit: UnitRef, period: Period, reason: str, actor: str) -> dict[str, Any]:
-    """Close `period` in every community of `unit`, atomically."""
+def close_period(
+    service: LedgerService,
+    unit: UnitRef,
+    period: Period,
+    reason: str,
+    actor: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Close `period` in every community of `unit`, one community per transaction; idempotent:
+    a rerun finishes a partial close (refused as already closed only when every community is)."""
     unit_text = str(unit)
+    codes = communities_of(service, unit)
+    already: dict[str, list[str]] = {}
+    for code in codes:
+        existing = service.get_community(code).closure(unit_text, period.text)
+        if existing is not None:
+            already[code] = existing
+    if already:
+        # A rerun finishes the close it repeats: the communities that existed when it began, not
+        # those established since (a closure covers the communities known when it is made).
+        began = _close_began(service, unit_text, period.text, already)
+        established = _established_positions(service)
+        codes = [code for code in codes if code in already or established.get(code, 0) < began]
+    if len(already) == len(codes):
+        existing = already[codes[0]]
+        raise AlreadyExists(f"{unit_text} {period.text} is already closed (closed by {existing[4]} on {existing[5]})")
+    # A rerun keeps the first run's time, so the closure reads the same in every community.
+    closed_at = next(iter(already.values()))[5] if already else service.now().isoformat(timespec="seconds")
+    closed: list[str] = []
+    for done, code in enumerate(codes):
+        if progress is not None:
+            progress(done, len(codes))
+        if code in already:
+            continue
 
-    def decide(_keys: KeySession) -> Change:
-        codes = communities_of(service, unit)
-        communities = [service.get_community(code) for code in codes]
-        for community in communities:
-            existing = community.closure(unit_text, period.text)
-            if existing is not None:
-                raise AlreadyExists(
-                    f"{unit_text} {period.text} is already closed (closed by {existing[4]} on {existing[5]})"
-                )
-        closed_at = service.now().isoformat(timespec="seconds")
-        for community in communities:
+        def decide(_keys: KeySession, code: str = code) -> Change:
+            community = service.get_community(code)
+            if community.closure(unit_text, period.text) is not None:
+                return Change(False)  # closed meanwhile (another run of the same close)
             community.close_period(unit=unit_text, period=period.text, reason=reason, closed_at=closed_at, actor=actor)
-        result = {"unit": unit_text, "period": period.text, "closed": True, "communities": codes}
-        return Change(result, communities)
+            return Change(True, [community])
 
-    return service._write(decide)  # type: ignore[no-any-return]
+        try:
+            if service._write(decide, attempts=CLOSE_ATTEMPTS):
+                closed.append(code)
+        except Busy:
+            raise Busy(
+                f"{unit_text} {period.text} is closed in {len(already) + len(closed)} of {len(codes)} communities: "
+                f"community {code} stayed busy; run the same close again to finish it"
+            ) from None
+    if progress is not None:
+        progress(len(codes), len(codes))
+    return {
+        "unit": unit_text,
+        "period": period.text,
+        "closed": True,
+        "communities": codes,
+        "closed_now": closed,
+        "closed_before": sorted(already),
+    }
+
+
+def _close_began(service: LedgerService, unit: str, period: str, closed: dict[str, list[str]]) -> int:
+    """The log position of the first community's closure (in force) of a close run before."""
+    ids = {str(community_id(code)) for code in closed}
+    latest: dict[str, int] = {}
+    for position, originator, payload in _events_of(service, Community.PeriodClosed.TOPIC):
+        if str(originator) in ids and payload["unit"] == unit and payload["period"] == period:
+            latest[str(originator)] = position  # the last one is the closure in force
+    return min(latest.values())
+
+
+def _established_positions(service: LedgerService) -> dict[str, int]:
+    return {payload["code"]: position for position, _o, payload in _events_of(service, Community.Established.TOPIC)}
+
+
+def _events_of(service: LedgerService, topic: str) -> list[tuple[int, Any, dict[str, Any]]]:
+    found = []
+    start = 1
+    while batch := service.recorder.select_notifications(start, 1000, topics=[topic]):
+        found.extend((n.id, n.originator_id, decode_payload(n.state)) for n in batch)
+        start = batch[-1].id + 1
+    return found
 
 
 def reopen_period(service: LedgerService, unit: UnitRef, period: Period, reason: str, actor: str) -> dict[str, Any]:

@@ -8,15 +8,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
-from commands import i18n, models
-from commands.app import LedgerService
+from commands import i18n
 from commands.messages import shown
 from infra.store import DEFAULT_TZ, StoreError, StoreURL, parse_url
+
+if TYPE_CHECKING:
+    from commands.app import LedgerService
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -41,6 +43,8 @@ class Env:
     _service: LedgerService | None = field(default=None, repr=False)
     _views: Any = field(default=None, repr=False)
     _writes: bool = field(default=False, repr=False)
+    _open_to_all: bool | None = field(default=None, repr=False)
+    _settings: dict[str, str] = field(default_factory=dict, repr=False)
     notes: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -55,11 +59,50 @@ class Env:
         """The open store; a missing one is an error (only init and demo create)."""
         service = self._service
         if service is None:
+            from commands.app import LedgerService
+
             service = LedgerService.open(self.store, self.key_path)
             self.adopt(service)
         if self._writes:  # once per process (LedgerService.check_integrity), before the command reads
             service.check_integrity()
         return service
+
+    def open_to_all(self) -> bool:
+        """True for a SQLite store that has no actors (access control is off), read with sqlite3
+        alone: an initialised store, its init finished, its schema current. False when unsure;
+        the application then opens the store and decides (and names any problem)."""
+        if self._open_to_all is None:
+            self._open_to_all = self._check_open_to_all()
+        return self._open_to_all
+
+    def _check_open_to_all(self) -> bool:
+        import sqlite3
+
+        from infra import litesql
+        from infra.store import SCHEMA_VERSION
+
+        try:
+            store = self.store
+        except ValueError:
+            return False
+        if store.backend != "sqlite" or store.path is None or not store.path.is_file():
+            return False
+        try:
+            raw = litesql.connect(store.path)
+        except sqlite3.Error:
+            return False
+        try:
+            raw.execute("BEGIN")
+            settings = self._settings = litesql.settings(raw)
+            if not settings.get("format_version") or settings.get("pending_admin"):
+                return False
+            if settings.get("schema_version") != SCHEMA_VERSION:
+                return False
+            return not litesql.has_events_of(raw, litesql.ACTORS_ID)
+        except sqlite3.Error:
+            return False
+        finally:
+            raw.close()
 
     def adopt(self, service: LedgerService) -> None:
         """Make `service` this command's store; its notes (a snapshot not written) go to stderr."""
@@ -75,6 +118,8 @@ class Env:
         try:
             service = self.service()
         except StoreError:
+            from commands import models
+
             zone = self.default_zone()
             models.validate(model, data, tz=zone, now=datetime.now(zone))  # type: ignore[arg-type]
             raise
@@ -82,6 +127,8 @@ class Env:
 
     def zone(self) -> ZoneInfo:
         """The store's time zone (or TAIZHANG_TZ / Asia/Shanghai when there is no store)."""
+        if self._service is None and self.open_to_all():  # read without opening the application
+            return ZoneInfo(self._settings.get("time_zone", DEFAULT_TZ))
         try:
             return self.service().tz
         except StoreError:
@@ -109,6 +156,8 @@ class Env:
         """
         if not self.actor or not self.actor.strip():
             raise MalformedInput("--actor: required for commands that write (or set TAIZHANG_ACTOR)")
+        from commands import models
+
         try:
             return models.clean_text(self.actor, limit=models.MAX_CODE, what="actor")
         except ValueError as e:
@@ -137,7 +186,9 @@ class Env:
         if self._views is None:
             from commands.views import Views
 
-            self._views = Views(self.service())
+            self._views = Views(
+                self.service, self.store, light=self.open_to_all
+            )  # opens the application only if it must
         return self._views
 
     def warn(self, message: str) -> None:

@@ -66,6 +66,10 @@ _EXTRA_TERMS = {
     "a date": "日期",
     "a date and time": "日期时间",
     "a whole number": "整数",
+    "a duration": "时长",
+    "a time of day": "时刻",
+    "hours": "小时",
+    "communities": "社区",
     # click's names of types and paths
     "integer": "整数",
     "integer range": "整数",
@@ -291,6 +295,32 @@ CATALOGUE: dict[str, str] = {
     "not a date (has a time of day): {value}": "不是日期（带有时刻）：{value}",
     "not a whole number: {value}": "不是整数：{value}",
     "not a gender (expected 男/女 or male/female): {value}": "不是性别（应为 男/女 或 male/female）：{value}",
+    # -- durations, dates without a year, times of day (commands/tabular.py, commands/importer.py) --
+    "not a duration: {value}": "不是时长：{value}",
+    "not a duration: {value} (write 45, 45分钟, 1.5小时 or 1小时30分)": "不是时长：{value}（请写 45、45分钟、1.5小时 或 1小时30分）",
+    "{value} is a bare number and the column's header names no unit; give --duration-unit minutes|hours, "
+    "or write 45分钟 or 1.5小时 in the cell": (
+        "{value} 是不带单位的数字，而该列表头也没有写明单位；请加 --duration-unit minutes|hours，或在单元格里写 45分钟 或 1.5小时"
+    ),
+    "{value} is {minutes} minutes, not a whole number of minutes": "{value} 是 {minutes} 分钟，不是整数分钟",
+    "{value} has no year; give --year YYYY for the dates of this sheet": "{value} 没有年份；请用 --year YYYY 给出本表日期的年份",
+    "{value} is not a time of day on {day}": "{value} 不是 {day} 当天的时刻",
+    "not a time of day: {value}": "不是时刻：{value}",
+    "{value} is a date without a time of day; give the time, or --default-time HH:MM": (
+        "{value} 只有日期，没有时刻；请填写时间，或加 --default-time HH:MM"
+    ),
+    "{value} differs from --community {code}": "{value} 与 --community {code} 不一致",
+    "applies to residents, providers and services, not to communities": "只适用于服务对象、服务人员和服务记录，不适用于社区",
+    "applies to import services only, not to {kind:term}": "只适用于导入服务记录，不适用于{kind}",
+    "expected HH:MM, got {value}": "应为 HH:MM，而不是 {value}",
+    "{file}: --duration-unit {unit} contradicts the column {header}, which counts {named:term}": (
+        "{file}：--duration-unit {unit} 与表头 {header} 写明的单位 {named} 矛盾"
+    ),
+    # -- what an import left out (commands/cli_import.py) --
+    "ignored columns: {columns}": "未导入的列：{columns}",
+    "column {letter} (no header)": "{letter} 列（无表头）",
+    "footer rows skipped: {rows:int}": "跳过的表尾行：{rows}",
+    "blank rows skipped: {rows:int}": "跳过的空行：{rows}",
     # -- import files as a whole (commands/tabular.py, commands/importer.py) --
     "{file}: unsupported file type {suffix} (expected .csv or .xlsx)": "{file}：不支持的文件类型 {suffix}（应为 .csv 或 .xlsx）",
     "{file}: cannot read file: {error}": "{file}：无法读取文件：{error}",
@@ -316,6 +346,7 @@ CATALOGUE: dict[str, str] = {
     # -- the store and its keys (commands/app.py, commands/cli_store.py, infra/) --
     "community {code} is already established": "社区 {code} 已建立",
     "the store is busy with other writers to the same community; try again": "其他用户正在写入同一社区；请重试",
+    "{unit} {period} is closed in {done:int} of {total:int} communities: community {code} stayed busy; run the same close again to finish it": "{unit} {period} 已在 {total} 个社区中的 {done} 个结账：社区 {code} 一直忙于写入；请再次运行同一结账命令以完成",
     "no store at {store}; run taizhang init": "{store} 处没有台账库；请先运行 taizhang init",
     "a store already exists at {store}": "{store} 处已有台账库",
     "cannot create a store at {store}: it is a directory": "无法在 {store} 创建台账库：这是一个文件夹",
@@ -506,6 +537,11 @@ CATALOGUE: dict[str, str] = {
     "the ledger views are {lag:int} event(s) behind the log; run 'taizhang projections run' or use --wait": (
         "台账视图落后日志 {lag} 个事件；请运行 'taizhang projections run' 或加 --wait"
     ),
+    "the ledger views are {lag:int} event(s) behind the log and another writer has held the store for {seconds}s; "
+    "try again when it has finished": "台账视图落后日志 {lag} 个事件，另一写入进程已占用台账库 {seconds} 秒；请待其完成后重试",
+    "the import is saved; the ledger views were not brought up to date ({error:msg}): the next query will": (
+        "导入已保存；台账视图未能更新（{error}）：下一次查询时会更新"
+    ),
     "the init of the store at {store} did not finish; run taizhang {command} again as its owner": (
         "{store} 处台账库的初始化没有完成；请以其所有者身份再次运行 taizhang {command}"
     ),
@@ -651,6 +687,13 @@ CATALOGUE: dict[str, str] = {
     "row ({key}) recomputed from the log is missing from the view": "由日志重算出的行（{key}）在视图中缺失",
     # the access log's own chain (infra/access_chain.py)
     "the access log does not verify at {problem:msg}": "访问日志未通过验证：{problem}",
+    "the record state does not agree with the log: {problem:msg}": "记录状态表与日志不一致：{problem}",
+    "record {record} has no record_state row": "记录 {record} 在记录状态表中没有行",
+    "record_state holds record {record}, which no service event records": "记录状态表中有记录 {record}，但没有服务事件登记它",
+    "record_state of record {record} disagrees with the log in {column}": "记录 {record} 的记录状态在 {column} 上与日志不一致",
+    "record_people of record {record} disagrees with the log for {who:term} {code}": "记录 {record} 的人员索引在{who} {code} 上与日志不一致",
+    "the log's service events do not replay ({kind}: {error:msg})": "日志中的服务事件无法重放（{kind}：{error}）",
+    "record {record} is changed by another community's event": "记录 {record} 被另一社区的事件更改",
     "entry {id:int}: {detail:msg}": "第 {id} 条：{detail}",
     "deleted: its chain entry remains": "已被删除：其哈希链条目还在",
     "deleted: the residents it listed remain": "已被删除：其列出的服务对象记录还在",

@@ -9,6 +9,7 @@ count as `existing`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from commands.messages import one_line
 from domain.community import Community
 from domain.errors import LedgerError
 from domain.ids import community_id, imported_record_id, utc_text
-from infra import crypto
+from infra import crypto, recordstate
 
 KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
@@ -48,12 +49,32 @@ class Problem:
         return one_line(f"row {self.row}: {self.field}: {self.problem}")
 
 
+@dataclass(frozen=True)
+class SheetOptions:
+    """What a village's own sheet leaves out, given with the import: the community of every row
+    (`--community`), the year of dates written without one (`--year`), the unit of bare durations
+    (`--duration-unit`) and the time of a service given only a date (`--default-time`)."""
+
+    community: str | None = None
+    year: int | None = None
+    duration_unit: str | None = None
+    default_time: dt.time | None = None
+
+    def supplied(self) -> frozenset[str]:
+        """The required columns these options stand for."""
+        return frozenset({"community"}) if self.community else frozenset()
+
+
 @dataclass
 class ImportResult:
     added: int = 0
     existing: int = 0
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # What the sheet held that was not imported, besides bad rows: reported, never dropped in silence.
+    ignored_columns: list[str] = field(default_factory=list)
+    footer_rows: int = 0
+    blank_rows: int = 0
 
     @property
     def malformed(self) -> int:
@@ -61,6 +82,19 @@ class ImportResult:
 
     def counts(self) -> dict[str, int]:
         return {"added": self.added, "existing": self.existing, "skipped": self.skipped}
+
+    def left_out(self) -> dict[str, Any]:
+        """The columns and rows the sheet held that were not imported (only those there were)."""
+        found: dict[str, Any] = {
+            "ignored_columns": self.ignored_columns,
+            "footer_rows_skipped": self.footer_rows,
+            "blank_rows_skipped": self.blank_rows,
+        }
+        return {key: value for key, value in found.items() if value}
+
+    def report(self) -> dict[str, Any]:
+        """The json report: the counts, then what was left out."""
+        return {**self.counts(), **self.left_out()}
 
 
 class ImportRefused(Exception):
@@ -107,8 +141,10 @@ def _field_of(kind: str, message: str) -> str:
     return "code"
 
 
-def _data(kind: str, values: dict[str, object]) -> dict[str, Any]:
+def _data(kind: str, values: dict[str, object], community: str | None = None) -> dict[str, Any]:
     data = {name: value for name, value in values.items() if value is not None}
+    if community is not None:
+        _fill_community(data, community)
     if kind == "services" and "residents" not in data:
         data["residents"] = []
     if kind == "services" and "providers" not in data:
@@ -119,17 +155,103 @@ def _data(kind: str, values: dict[str, object]) -> dict[str, Any]:
     return data
 
 
+def _fill_community(data: dict[str, Any], community: str) -> None:
+    """`--community` for a row: its own community cell, if any, must say the same."""
+    given = data.get("community")
+    if given is None:
+        data["community"] = community
+    elif tabular.text(given) != community:
+        raise models.Malformed("community", f"{tabular.text(given)!r} differs from --community {community}")
+
+
+@dataclass(frozen=True)
+class _ServiceCells:
+    """How a sheet's service cells are read: the unit of bare durations, the year of dates
+    without one, the time of a date without one, and whether a 服务日期 column carries the day."""
+
+    unit: str | None
+    year: int | None
+    default_time: dt.time | None
+    dated: bool
+
+    def prepare(self, data: dict[str, Any]) -> None:
+        """Durations in whole minutes and the service's date and time, before the model's checks."""
+        if "minutes" in data:
+            data["minutes"] = _cell("minutes", tabular.parse_duration, data["minutes"], self.unit)
+        day = data.pop("date", None)
+        if self.dated and day is not None:
+            data["occurred_at"] = self._on_day(day, data.get("occurred_at"))
+        elif "occurred_at" in data:
+            data["occurred_at"] = self._moment(data["occurred_at"])
+
+    def _on_day(self, day: object, at: object) -> dt.datetime:
+        """The 服务日期 cell with the 服务时间 beside it; without one, the date cell's own time."""
+        if at is None:
+            return self._moment(day, "date")
+        on = _cell("date", tabular.parse_date, self._with_year(day, "date"))
+        return dt.datetime.combine(on, _cell("occurred_at", tabular.parse_time_of_day, at, on))
+
+    def _moment(self, at: object, field_name: str = "occurred_at") -> dt.datetime:
+        parsed, has_time = _cell(field_name, tabular.parse_datetime, self._with_year(at, field_name))
+        if has_time:
+            return parsed
+        return dt.datetime.combine(parsed.date(), self._time_for(tabular.text(at) or ""))
+
+    def _with_year(self, value: object, field: str) -> object:
+        return _cell(field, tabular.complete_year, value, self.year) if isinstance(value, str) else value
+
+    def _time_for(self, day: str) -> dt.time:
+        if self.default_time is None:
+            raise models.Malformed(
+                "occurred_at", f"{day!r} is a date without a time of day; give the time, or --default-time HH:MM"
+            )
+        return self.default_time
+
+
+def _cell(field_name: str, parse: Callable[..., Any], *args: Any) -> Any:
+    """A cell parser's result; its CellError as the row's problem with that field."""
+    try:
+        return parse(*args)
+    except tabular.CellError as e:
+        raise models.Malformed(field_name, str(e)) from None
+
+
+def duration_unit(table: tabular.Table, options: SheetOptions, label: str) -> str | None:
+    """The unit of bare durations: the duration header's, or --duration-unit's; never both differing."""
+    named = table.duration_unit()
+    if named is not None and options.duration_unit is not None and named != options.duration_unit:
+        header = table.headers["minutes"]
+        raise tabular.TabularError(
+            f"{label}: --duration-unit {options.duration_unit} contradicts the column {header!r}, which counts {named}"
+        )
+    return named or options.duration_unit
+
+
 def validate_rows(
-    service: LedgerService, kind: str, table: tabular.Table, progress: Progress
+    service: LedgerService,
+    kind: str,
+    table: tabular.Table,
+    progress: Progress,
+    options: SheetOptions | None = None,
+    label: str = "",
 ) -> tuple[list[_Valid], list[Problem]]:
+    options = options or SheetOptions()
     model = MODELS[kind]
     valid: list[_Valid] = []
     problems: list[Problem] = []
     tz, now = service.tz, service.now()
     total = len(table.rows)
+    cells = None
+    if kind == "services":
+        cells = _ServiceCells(
+            duration_unit(table, options, label), options.year, options.default_time, "date" in table.columns
+        )
     for i, row in enumerate(table.rows, 1):
         try:
-            cmd = models.validate(model, _data(kind, row.values), tz=tz, now=now)
+            data = _data(kind, row.values, options.community)
+            if cells is not None:
+                cells.prepare(data)
+            cmd = models.validate(model, data, tz=tz, now=now)
         except models.Malformed as e:
             problems.append(Problem(row.number, e.field, e.message, malformed=True))
         else:
@@ -219,11 +341,17 @@ class _Attempt:
 
     def _prefetch(self, valid: list[_Valid]) -> None:
         """Load communities, claims and note keys in bulk rather than row by row."""
-        for code in {item.cmd.community for item in valid}:
+        wanted: dict[str, list[str]] = {}
+        for item in valid:
+            wanted.setdefault(item.cmd.community, []).append(item.record_id)
+        for code, record_ids in wanted.items():
             try:
-                self.community(code)
+                community = self.community(code)
             except LedgerError:
-                pass
+                continue
+            # The rows' records that exist, from the store's record_state (the aggregate keeps no records).
+            states = self.service.recorder.record_states(community.id, record_ids)
+            community.know_records({r: recordstate.compact(row) for r, row in states.items()})
         unknown = []
         notes = []
         for item in valid:
@@ -291,19 +419,19 @@ class _Attempt:
         return [c for c in self.aggregates.values() if c is not None and c.pending_events]
 
 
-_TABLES: dict[tuple[str, str, int, int], tabular.Table] = {}
+_TABLES: dict[tuple[str, str, int, int, frozenset[str]], tabular.Table] = {}
 
 
-def load_table(path: Path, kind: str) -> tabular.Table:
+def load_table(path: Path, kind: str, supplied: frozenset[str] = frozenset()) -> tabular.Table:
     """Read an import file once per command: access control reads its rows before the import does."""
     try:
         stat = path.stat()
-        key = (str(path.resolve()), kind, stat.st_mtime_ns, stat.st_size)
+        key = (str(path.resolve()), kind, stat.st_mtime_ns, stat.st_size, supplied)
     except OSError:
-        return tabular.read_table(path, kind)  # reports the problem in its own words
+        return tabular.read_table(path, kind, supplied)  # reports the problem in its own words
     if key not in _TABLES:
         _TABLES.clear()
-        _TABLES[key] = tabular.read_table(path, kind)
+        _TABLES[key] = tabular.read_table(path, kind, supplied)
     return _TABLES[key]
 
 
@@ -315,26 +443,30 @@ def import_file(
     *,
     skip_invalid: bool = False,
     progress: Callable[[str], Progress] | None = None,
+    options: SheetOptions | None = None,
     log_names: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> ImportResult:
     """Import one file; raises ImportRefused (writing nothing) when rows have problems.
 
     `log_names` receives the (community, resident code) pairs that names in the sheet revealed.
     """
+    options = options or SheetOptions()
     stage = progress or (lambda _label: _noop)
-    table = load_table(path, kind)
+    table = load_table(path, kind, options.supplied())
     _TABLES.clear()
     # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
-    table, named = names.resolve_table(service, kind, table, log=log_names)
+    table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
     unresolved = [Problem(p.row, p.field, p.problem, malformed=False) for p in named]
     # /NAMES
     if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
         service.require_master()
-    valid, malformed = validate_rows(service, kind, table, stage("checking rows"))
+    valid, malformed = validate_rows(service, kind, table, stage("checking rows"), options, path.name)
     malformed += unresolved  # NAMES
     for attempt in range(1, MAX_ATTEMPTS + 1):
         pass_ = _Attempt(service, kind, actor)
         result = pass_.run(valid, stage("applying rules"))
+        result.ignored_columns = table.ignored
+        result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
         result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
         if result.problems and not skip_invalid:
             raise ImportRefused(result)
@@ -350,4 +482,3 @@ def import_file(
             continue
         return result
     raise Busy("other writers kept changing the same communities during the import; try again")
-

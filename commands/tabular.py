@@ -13,13 +13,16 @@ import io
 import math
 import os
 import re
+import tomllib
 import unicodedata
 import zipfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import openpyxl
 
@@ -33,10 +36,13 @@ __all__ = [
     "Row",
     "Table",
     "TabularError",
+    "complete_year",
     "parse_date",
     "parse_datetime",
     "parse_gender",
+    "parse_duration",
     "parse_int",
+    "parse_time_of_day",
     "read_table",
     "split_list",
     "text",
@@ -72,7 +78,7 @@ class Column:
     aliases: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"{self.name} ({' / '.join((self.zh, *self.aliases))})"
+        return f"{self.name} ({' / '.join(h for h in (self.zh, *self.aliases) if h != self.name)})"
 
 
 @dataclass(slots=True)
@@ -85,59 +91,70 @@ class Row:
 
 @dataclass
 class Table:
-    """The recognised columns (in ``COLUMNS`` order) and the data rows."""
+    """The recognised columns (in ``COLUMNS`` order) and the data rows, with what was left out:
+    the columns no field takes (``ignored``: their headers, or ``column H`` for data under no
+    header), and the footer and blank rows skipped below the header."""
 
     columns: list[str]
     rows: list[Row]
     header_row: int
+    ignored: list[str] = field(default_factory=list)
+    footer_rows: int = 0
+    blank_rows: int = 0
+    headers: dict[str, str] = field(default_factory=dict)  # field -> its header as the sheet writes it
+
+    def duration_unit(self) -> str | None:
+        """The unit the duration column's header names (`时长(小时)`: hours), if any."""
+        header = self.headers.get("minutes")
+        return None if header is None else _DURATION_UNITS.get(_header_key(header))
 
 
-def _c(name: str, zh: str, required: bool = False, *aliases: str) -> Column:
-    return Column(name, zh, required, tuple(aliases))
-
-
-COLUMNS: dict[str, list[Column]] = {
+# The fields of each import kind, in the order of its columns, and whether a sheet must have them.
+# Which headers mean which field is data: commands/headers.toml, where a county can read it.
+_FIELDS: dict[str, list[tuple[str, bool]]] = {
     "communities": [
-        _c("code", "编码", True),
-        _c("name", "名称", True),
-        _c("county", "县区", True),
-        _c("township", "乡镇", True),
-        _c("village", "行政村", True),
-        _c("natural_villages", "自然村"),
-        _c("established_on", "成立日期"),
+        ("code", True), ("name", True), ("county", True), ("township", True), ("village", True),
+        ("natural_villages", False), ("established_on", False),
     ],
     "residents": [
-        _c("community", "社区", True),
-        _c("code", "编号", True),
-        _c("name", "姓名", True),
-        _c("birth_date", "出生日期"),
-        _c("gender", "性别"),
-        _c("categories", "类别"),
-        _c("grid", "网格"),
-        _c("household", "户号"),
-        _c("enrolled_on", "入册日期"),
+        ("community", True), ("code", True), ("name", True), ("birth_date", False), ("gender", False),
+        ("categories", False), ("grid", False), ("household", False), ("enrolled_on", False),
     ],
     "providers": [
-        _c("community", "社区", True),
-        _c("code", "编号", True),
-        _c("name", "姓名", True),
-        _c("role", "角色", True),
-        _c("team", "队伍"),
-        _c("registered_on", "登记日期"),
+        ("community", True), ("code", True), ("name", True), ("role", True), ("team", False),
+        ("registered_on", False),
     ],
     "services": [
-        _c("community", "社区", True),
-        _c("record_id", "记录编号"),
-        _c("kind", "服务类型", True),
-        _c("residents", "服务对象", True),
-        _c("providers", "服务人员", True),
-        _c("occurred_at", "服务时间", True),
-        _c("minutes", "时长(分钟)", True, "时长", "分钟"),
-        _c("place", "地点"),
-        _c("note", "备注"),
-        _c("entered_on", "登记日期"),
+        ("community", True), ("record_id", False), ("kind", True), ("residents", True), ("providers", True),
+        ("occurred_at", True), ("date", False), ("minutes", True), ("place", False), ("note", False),
+        ("entered_on", False),
     ],
-}
+}  # fmt: skip
+# A required field another column can stand for: a 服务日期 column carries the service's date.
+_STANDS_FOR: dict[str, str] = {"occurred_at": "date"}
+# Fields several columns may fill, joined one line each (服务内容 and 备注 are both a note).
+JOINED = frozenset({"note"})
+DURATION_UNITS = ("minutes", "hours")
+NO_HEADER = " (no header)"  # how the report names data in a column without a header: `column K (no header)`
+
+
+def _load_headers() -> dict[str, Any]:
+    raw = resources.files("commands").joinpath("headers.toml").read_text(encoding="utf-8")
+    return tomllib.loads(raw)
+
+
+def _columns(table: dict[str, Any]) -> dict[str, list[Column]]:
+    columns: dict[str, list[Column]] = {}
+    for kind, fields in _FIELDS.items():
+        headers: dict[str, list[str]] = table[kind]
+        if set(headers) != {name for name, _ in fields}:
+            raise RuntimeError(f"headers.toml [{kind}] does not list the fields {[name for name, _ in fields]}")
+        columns[kind] = [Column(name, headers[name][0], required, tuple(headers[name][1:])) for name, required in fields]
+    return columns
+
+
+_HEADER_TABLE = _load_headers()
+COLUMNS: dict[str, list[Column]] = _columns(_HEADER_TABLE)
 
 
 # --- headers -------------------------------------------------------------
@@ -159,11 +176,17 @@ def _header_lookup(kind: str) -> dict[str, str]:
     lookup: dict[str, str] = {}
     for column in COLUMNS[kind]:
         for label in (column.name, column.zh, *column.aliases):
-            lookup[_header_key(label)] = column.name
+            key = _header_key(label)
+            if lookup.setdefault(key, column.name) != column.name:
+                raise RuntimeError(f"headers.toml [{kind}]: {label!r} is listed under two fields")
     return lookup
 
 
 _LOOKUPS: dict[str, dict[str, str]] = {kind: _header_lookup(kind) for kind in COLUMNS}
+_QUIET = frozenset(_header_key(h) for h in _HEADER_TABLE["quiet"]["headers"])
+_DURATION_UNITS: dict[str, str] = {_header_key(h): u for h, u in _HEADER_TABLE["duration_units"].items()}
+if not set(_DURATION_UNITS.values()) <= set(DURATION_UNITS):
+    raise RuntimeError(f"headers.toml [duration_units]: a unit is not one of {DURATION_UNITS}")
 
 
 def _recognise(cells: Sequence[object], lookup: dict[str, str]) -> dict[str, list[int]]:
@@ -176,15 +199,61 @@ def _recognise(cells: Sequence[object], lookup: dict[str, str]) -> dict[str, lis
     return found
 
 
-def _missing_required(kind: str, found: dict[str, list[int]]) -> list[Column]:
-    return [c for c in COLUMNS[kind] if c.required and c.name not in found]
+def _missing_required(kind: str, found: dict[str, list[int]], supplied: frozenset[str] = frozenset()) -> list[Column]:
+    """Required columns the row lacks; `supplied` are given otherwise (`--community`)."""
+    return [
+        c
+        for c in COLUMNS[kind]
+        if c.required and c.name not in found and c.name not in supplied and _STANDS_FOR.get(c.name) not in found
+    ]
+
+
+def column_letter(index: int) -> str:
+    """A 0-based column index as the spreadsheet names it: 0 -> A, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _ignored_headers(cells: Sequence[Cell], used: set[int]) -> tuple[list[str], list[int]]:
+    """The headers of the columns no field takes (序号 and the like left out), and the indexes of
+    the columns under an empty header (reported only if a row has data there)."""
+    ignored: list[str] = []
+    unheaded: list[int] = []
+    for index, cell in enumerate(cells):
+        if index in used:
+            continue
+        header = text(cell)
+        if header is None:
+            unheaded.append(index)
+        elif _header_key(header) not in _QUIET:
+            ignored.append("".join(header.splitlines()))  # a header wrapped in its cell (服务对象\n姓名), on one line
+    return ignored, unheaded
 
 
 # --- reading -------------------------------------------------------------
 
 
-def read_table(path: str | os.PathLike[str], kind: str) -> Table:
-    """Read a CSV or XLSX file of the given import kind (a key of ``COLUMNS``)."""
+@dataclass
+class _Tally:
+    """What the data rows left out, counted while they are read."""
+
+    footer: int = 0
+    blank: int = 0
+    pending_blank: int = 0  # blank rows not yet known to lie between rows (trailing ones are not counted)
+    stray: set[int] = field(default_factory=set)  # unheaded columns holding data
+
+    def seen(self) -> None:
+        self.blank += self.pending_blank
+        self.pending_blank = 0
+
+
+def read_table(path: str | os.PathLike[str], kind: str, supplied: frozenset[str] = frozenset()) -> Table:
+    """Read a CSV or XLSX file of the given import kind (a key of ``COLUMNS``); `supplied` names
+    required columns the import gets otherwise (``--community``)."""
     if kind not in COLUMNS:
         raise ValueError(f"unknown import kind: {kind!r}")
     source = Path(path)
@@ -192,10 +261,16 @@ def read_table(path: str | os.PathLike[str], kind: str) -> Table:
     # closing() releases the workbook even when the header search fails.
     with closing(_raw_rows(source, label)) as raw:
         rows = _numbered(raw, label)
-        header_row, positions = _find_header(rows, kind, label)
+        header_row, positions, cells = _find_header(rows, kind, label, supplied)
         order = [c.name for c in COLUMNS[kind] if c.name in positions]
-        pairs = [(name, positions[name]) for name in order]
-        return Table(columns=order, rows=list(_data_rows(rows, pairs)), header_row=header_row)
+        pairs = [(name, index) for name in order for index in positions[name]]
+        used = {index for _, index in pairs}
+        ignored, unheaded = _ignored_headers(cells, used)
+        tally = _Tally()
+        data = list(_data_rows(rows, pairs, tally, unheaded, len(cells)))
+        ignored += [f"column {column_letter(i)}{NO_HEADER}" for i in sorted(tally.stray)]
+        headers = {name: str(cells[positions[name][0]]).strip() for name in order}
+        return Table(order, data, header_row, ignored, tally.footer, tally.blank, headers)
 
 
 def _raw_rows(source: Path, label: str) -> Generator[Sequence[Cell], None, None]:
@@ -353,48 +428,54 @@ def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, No
 
 
 def _find_header(
-    rows: Iterator[tuple[int, Sequence[Cell]]], kind: str, label: str
-) -> tuple[int, dict[str, int]]:
-    """Consume rows up to the header; return its number and column positions."""
+    rows: Iterator[tuple[int, Sequence[Cell]]], kind: str, label: str, supplied: frozenset[str]
+) -> tuple[int, dict[str, list[int]], Sequence[Cell]]:
+    """Consume rows up to the header; return its number, column positions and cells."""
     lookup = _LOOKUPS[kind]
     best: dict[str, list[int]] = {}
     for number, cells in rows:
         found = _recognise(cells, lookup)
-        if not _missing_required(kind, found):
-            return number, _positions(found, cells, number, label)
+        if not _missing_required(kind, found, supplied):
+            return number, _positions(found, cells, number, label), cells
         if len(found) > len(best):
             best = found
         if number >= HEADER_SEARCH_ROWS:
             break
-    raise TabularError(_header_problem(kind, best, label))
+    raise TabularError(_header_problem(kind, best, label, supplied))
 
 
 def _positions(
     found: dict[str, list[int]], cells: Sequence[Cell], number: int, label: str
-) -> dict[str, int]:
+) -> dict[str, list[int]]:
     for name, indexes in found.items():
-        if len(indexes) > 1:
+        if len(indexes) > 1 and name not in JOINED:
             headers = ", ".join(repr(str(cells[i]).strip()) for i in indexes)
             raise TabularError(
                 f"{label}: duplicate column: {name} (headers {headers} in row {number})"
             )
-    return {name: indexes[0] for name, indexes in found.items()}
+    return found
 
 
-def _header_problem(kind: str, best: dict[str, list[int]], label: str) -> str:
+def _header_problem(kind: str, best: dict[str, list[int]], label: str, supplied: frozenset[str]) -> str:
     if not best:
-        expected = ", ".join(c.describe() for c in COLUMNS[kind] if c.required)
+        expected = ", ".join(c.describe() for c in COLUMNS[kind] if c.required and c.name not in supplied)
         return (
             f"{label}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
             f"(expected columns: {expected})"
         )
-    missing = _missing_required(kind, best)
+    missing = _missing_required(kind, best, supplied)
     noun = "column" if len(missing) == 1 else "columns"
     return f"{label}: missing required {noun}: " + "; ".join(c.describe() for c in missing)
 
 
 _FOOTER_ZH = ("合计", "总计", "小计")
 _FOOTER_INITIALS = frozenset("合总小Tt")
+# The signature lines under a clerk's sheet (`填表人：赵敏  审核人：`), with or without values.
+_SIGNATURE = re.compile(
+    r"(?:填表|填报|制表|统计|审核|审批|复核|经办|负责|联系)人|(?:制表|填表|填报|报送)(?:日期|时间)"
+    r"|联系电话|(?:单位)?[(（]?(?:盖章|签章|签字|签名)"
+)
+_SIGNATURE_INITIALS = frozenset("填制统审复经负联报单盖签(（")
 
 
 def _is_footer(cell: object) -> bool:
@@ -412,6 +493,11 @@ def _is_footer(cell: object) -> bool:
     return False
 
 
+def _is_signature(cell: object) -> bool:
+    """Whether a row's first non-empty (already stripped) cell is a signature line of the foot."""
+    return isinstance(cell, str) and cell[0] in _SIGNATURE_INITIALS and _SIGNATURE.match(cell) is not None
+
+
 def _first_value(cells: Iterable[Cell]) -> Cell:
     for cell in cells:
         if isinstance(cell, str):
@@ -424,20 +510,64 @@ def _first_value(cells: Iterable[Cell]) -> Cell:
 
 
 def _data_rows(
-    rows: Iterator[tuple[int, Sequence[Cell]]], pairs: list[tuple[str, int]]
+    rows: Iterator[tuple[int, Sequence[Cell]]],
+    pairs: list[tuple[str, int]],
+    tally: _Tally,
+    unheaded: list[int],
+    width: int,
 ) -> Iterator[Row]:
     names = [name for name, _ in pairs]
     indexes = [index for _, index in pairs]
+    joined = len(set(names)) < len(names)
     for number, cells in rows:
         first = _first_value(cells)
         if first is None:
+            tally.pending_blank += 1
             continue
         if _is_footer(first):
+            tally.seen()
+            tally.footer += 1 + _count_footer(rows)
             return
+        if _is_signature(first):
+            tally.seen()
+            tally.footer += 1
+            continue
         values = _pick(cells, indexes)
         # A template row with only its 序号 filled in carries nothing to import.
-        if values.count(None) < len(values):
-            yield Row(number, dict(zip(names, values, strict=True)))
+        if values.count(None) == len(values):
+            tally.pending_blank += 1
+            continue
+        tally.seen()
+        if len(cells) > width or unheaded:
+            _note_stray(cells, unheaded, width, tally)
+        yield Row(number, _join(names, values) if joined else dict(zip(names, values, strict=True)))
+
+
+def _count_footer(rows: Iterator[tuple[int, Sequence[Cell]]]) -> int:
+    """The non-blank rows below a 合计 row: never read as data, only counted."""
+    return sum(1 for _, cells in rows if _first_value(cells) is not None)
+
+
+def _note_stray(cells: Sequence[Cell], unheaded: list[int], width: int, tally: _Tally) -> None:
+    """Remember the columns without a header that hold data in this row."""
+    for index in unheaded:
+        if index < len(cells) and _clean(cells[index]) is not None:
+            tally.stray.add(index)
+    for index in range(width, len(cells)):
+        if _clean(cells[index]) is not None:
+            tally.stray.add(index)
+
+
+def _join(names: list[str], values: list[Cell]) -> dict[str, object]:
+    """A row's values when several columns fill one field (JOINED): their texts, one line each."""
+    row: dict[str, object] = {}
+    for name, value in zip(names, values, strict=True):
+        if name in row and value is not None:
+            earlier = row[name]
+            row[name] = value if earlier is None else f"{text(earlier)}\n{text(value)}"
+        else:
+            row.setdefault(name, value)
+    return row
 
 
 def _pick(cells: Sequence[Cell], indexes: list[int]) -> list[Cell]:
@@ -608,6 +738,121 @@ def parse_int(value: object) -> int:
     if _INTEGER.fullmatch(normal) is None:
         raise CellError(f"not a whole number: {raw!r}")
     return int(normal.split(".", 1)[0])
+
+
+# --- durations -------------------------------------------------------------
+
+_BARE_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?|[+-]?\.[0-9]+")
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+"
+# `1.5小时`, `1小时30分`, `1小时30`, `45分钟`, `90min`, `1.5h`, `2h30m` (after NFKC and casefold).
+_DURATION = re.compile(
+    rf"""
+    (?:(?P<h>{_NUMBER})\s*(?:个?小时|个?钟头|hours?|hrs?|h)\s*)?
+    (?:(?P<m>{_NUMBER})\s*(?:分钟|分|minutes?|mins?|m)?\s*)?
+    """,
+    re.VERBOSE,
+)
+_MINUTES_PER = {"minutes": 1, "hours": 60}
+
+
+def parse_duration(value: object, unit: str | None) -> int:
+    """Whole minutes from a duration cell, read by the unit it is written with (`45分钟`,
+    `1.5小时`, `1小时30分`, `90min`, `1.5h`). A bare number (`45`, `1.5`, a number cell) is read in
+    `unit` (``minutes`` or ``hours``), which the column's header or --duration-unit gives; with
+    no unit a bare number is refused, never guessed."""
+    if isinstance(value, bool):
+        raise CellError(f"not a duration: {value!r}")
+    if isinstance(value, (int, float)):
+        return _bare_duration(value, str(value), unit)
+    raw = _require_text(value, "a duration")
+    normal = unicodedata.normalize("NFKC", raw).casefold().strip()
+    if _BARE_NUMBER.fullmatch(normal):
+        return _bare_duration(normal, raw, unit)
+    match = _DURATION.fullmatch(normal)
+    if match is None or not (match.group("h") or match.group("m")) or _unitless_minutes(match, normal):
+        raise CellError(f"not a duration: {raw!r} (write 45, 45分钟, 1.5小时 or 1小时30分)")
+    total = Decimal(match.group("h") or 0) * 60 + Decimal(match.group("m") or 0)
+    return _whole_minutes(total, raw)
+
+
+def _unitless_minutes(match: re.Match[str], normal: str) -> bool:
+    """`30` alone matched the minutes group without a unit: only after hours (`1小时30`) is it minutes."""
+    return match.group("h") is None and normal[-1:].isdigit()
+
+
+def _bare_duration(number: object, raw: str, unit: str | None) -> int:
+    if unit is None:
+        raise CellError(
+            f"{raw!r} is a bare number and the column's header names no unit; "
+            "give --duration-unit minutes|hours, or write 45分钟 or 1.5小时 in the cell"
+        )
+    try:
+        amount = Decimal(str(number))
+    except InvalidOperation:
+        raise CellError(f"not a duration: {raw!r}") from None
+    if not amount.is_finite():
+        raise CellError(f"not a duration: {raw!r}")
+    return _whole_minutes(amount * _MINUTES_PER[unit], f"{raw} {unit}" if unit == "hours" else raw)
+
+
+def _whole_minutes(minutes: Decimal, raw: str) -> int:
+    if minutes != minutes.to_integral_value():
+        raise CellError(f"{raw!r} is {minutes.normalize():f} minutes, not a whole number of minutes")
+    return int(minutes)
+
+
+# --- dates without a year and times of day ---------------------------------
+
+# `3月5日`, `3月5号`, `03-05`, `3/5`, each perhaps followed by a time (`3月5日 9:30`). Read as
+# month and day, the order Chinese dates always have; `3.5` is a number, never a date.
+_YEARLESS = re.compile(
+    r"(?P<m>[0-9]{1,2})\s*(?:月\s*(?P<zd>[0-9]{1,2})\s*[日号]?|[-/](?P<d>[0-9]{1,2}))(?P<rest>(?:[\sTt日号].*)?)",
+    re.DOTALL,
+)
+
+
+def complete_year(raw: str, year: int | None) -> str:
+    """A date written without its year (`3月5日`) with `year` put in front; other text as it is.
+    Without `year`, such a date is refused: the year is never guessed."""
+    match = _YEARLESS.fullmatch(unicodedata.normalize("NFKC", raw).strip())
+    if match is None:
+        return raw
+    if year is None:
+        raise CellError(f"{raw!r} has no year; give --year YYYY for the dates of this sheet")
+    day = match.group("zd") or match.group("d")
+    rest = match.group("rest")
+    if match.group("zd") is not None:
+        return f"{year}年{match.group('m')}月{day}日{rest.removeprefix('日').removeprefix('号')}"
+    return f"{year}-{match.group('m')}-{day}{rest}"
+
+
+_TIME_OF_DAY = re.compile(
+    r"(?P<H>[0-9]{1,2})(?::(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?|\s*[时点]\s*(?:(?P<zM>[0-9]{1,2})\s*分?)?)"
+)
+# Excel keeps a time-only cell as a fraction of a day; some tools hand it over on Excel's epoch.
+_EXCEL_EPOCHS = frozenset({dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1900, 1, 1)})
+
+
+def parse_time_of_day(value: object, on: dt.date) -> dt.time:
+    """The time of a 服务时间 cell beside a 服务日期 column: `9:30`, `09:30:00`, `9时30分`, a
+    time cell, or a date and time of that same day."""
+    if isinstance(value, dt.datetime):
+        if value.date() in _EXCEL_EPOCHS or value.date() == on:
+            return value.time().replace(microsecond=0)
+        raise CellError(f"{text(value)!r} is not a time of day on {on.isoformat()}")
+    if isinstance(value, dt.time):
+        return value.replace(microsecond=0, tzinfo=None)
+    raw = _require_text(value, "a time of day")
+    match = _TIME_OF_DAY.fullmatch(unicodedata.normalize("NFKC", raw).strip())
+    if match is None:
+        parsed, has_time = _parse_text_datetime(raw, "a time of day")
+        if has_time and parsed.tzinfo is None and parsed.date() == on:
+            return parsed.time().replace(microsecond=0)
+        raise CellError(f"{raw!r} is not a time of day on {on.isoformat()}")
+    try:
+        return dt.time(_group_int(match, "H"), _group_int(match, "M", "zM"), _group_int(match, "S"))
+    except ValueError:
+        raise CellError(f"not a time of day: {raw!r}") from None
 
 
 _LIST_SEPARATORS = re.compile(r"[;；、,，]")

@@ -5,7 +5,12 @@ payloads are flat primitives (str, int, bool, None, lists of str, and the
 encrypted-envelope dicts); dates are ISO text; `class_version` is bumped with an
 `upcast_vN_vN+1` static method whenever a payload changes shape.
 
-The aggregate keeps only what its rules need, so snapshots stay small.
+The aggregate keeps only what its rules need, so snapshots stay small: its registry
+(residents, providers, visit plans, pairings, closures). Per-record state lives in the
+store's `record_state` table, derived from these events in their transaction
+(infra.recordstate, docs/decisions: record state); the application reads the rows a
+rule needs and hands them in (`know_records`), so `records` is a working set, never the
+community's whole history, and snapshots never carry it.
 """
 
 from __future__ import annotations
@@ -72,8 +77,8 @@ def _check_moment(occurred_at: datetime) -> None:
 class Community(Aggregate):
     TOPIC = "taizhang:Community"
     # Version of the aggregate's own state, as kept in snapshots: v2 added visit plans and pairings,
-    # v3 the closed periods (结账).
-    class_version = 3
+    # v3 the closed periods (结账); v4 no longer keeps the records (the store's record_state does).
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -83,6 +88,10 @@ class Community(Aggregate):
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         state.setdefault("closures", {})
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state["records"] = {}  # a snapshot's records: the store's record_state holds them now
 
     # ---- events -------------------------------------------------------------------
     # Never put TOPIC on this base class: subclasses would inherit it silently.
@@ -198,7 +207,7 @@ class Community(Aggregate):
         digest: str
 
         def apply(self, community: Community) -> None:
-            community.records[self.record_id] = [
+            community.records[self.record_id] = [  # into the working set (the record is new)
                 "active",
                 self.digest,
                 self.occurred_at,
@@ -220,7 +229,9 @@ class Community(Aggregate):
         previous: dict[str, Any]
 
         def apply(self, community: Community) -> None:
-            record = community.records[self.record_id]
+            record = community.records.get(self.record_id)
+            if record is None:
+                return  # not in the working set: record_state has it
             for field, value in self.changes.items():
                 if field == "occurred_at":
                     record[_AT] = value
@@ -244,7 +255,9 @@ class Community(Aggregate):
         reason: str
 
         def apply(self, community: Community) -> None:
-            community.records[self.record_id][_STATUS] = "voided"
+            record = community.records.get(self.record_id)
+            if record is not None:  # else not in the working set: record_state has it
+                record[_STATUS] = "voided"
 
     class VisitPlanSet(Event):
         TOPIC = "taizhang:Community.VisitPlanSet"
@@ -315,6 +328,13 @@ class Community(Aggregate):
     class Snapshot(Aggregate.Snapshot):
         TOPIC = "taizhang:Community.Snapshot"
 
+        @classmethod
+        def take(cls, aggregate: Any) -> Any:
+            """A snapshot of the registry: the records working set is never kept (record_state is)."""
+            snapshot = super().take(aggregate)
+            snapshot.state["records"] = {}
+            return snapshot
+
     # ---- construction ---------------------------------------------------------------
     def __init__(
         self,
@@ -335,6 +355,9 @@ class Community(Aggregate):
         self.established_on = established_on
         self.residents: dict[str, dict[str, Any]] = {}
         self.providers: dict[str, dict[str, Any]] = {}
+        # Working set of record states (record_id -> compact list, see _STATUS …): the records this
+        # command's rules need, handed in by the application from record_state, plus those recorded
+        # here. Never in a snapshot.
         self.records: dict[str, list[Any]] = {}
         self.visit_plans: dict[str, list[Any]] = {}  # resident -> [every, provider, starts_on(, ended_on)]
         self.pairings: dict[str, str] = {}  # "provider|resident" -> since
@@ -727,6 +750,20 @@ class Community(Aggregate):
                 f"closed: {unit} {period} (closed by {by} on {at}){f' + {others}' if others else ''}: {action}; "
                 f"reopen it with taizhang ledger reopen --unit {unit} --period {period}"
             )
+
+    # ---- the records working set -------------------------------------------------------
+    def know_records(self, states: dict[str, list[Any]]) -> None:
+        """Hand in the current state of records (from record_state) that this command's rules need.
+
+        Every record a rule may look at must be known: recording (whether the id exists),
+        correcting and voiding (the record), a departure or retirement (the earliest active
+        service of the person on or after its day, if any)."""
+        for record_id, state in states.items():
+            self.records[record_id] = list(state)
+
+    def forget_records(self) -> None:
+        """Empty the working set (before handing in a consistent set of states)."""
+        self.records = {}
 
     # ---- queries the rules and the application need ------------------------------------
     def record_status(self, record_id: str) -> str | None:

@@ -13,7 +13,10 @@ the owner's rights:
 - stamps the recorded time (one per transaction, never decreasing along the log) and
   writes the commit row;
 - reads back the rows it stored and chains them with sha256() in the encoding of
-  infra.chain.entry/link, so `audit verify` checks these entries like the Python-made ones.
+  infra.chain.entry/link, so `audit verify` checks these entries like the Python-made ones;
+- derives `record_state` / `record_people` from the service events it stored, from their
+  own JSON (`taizhang_record_state`, the SQL twin of infra.recordstate): no caller supplies
+  those rows, so none can forge them.
 
 The side rows of the same transaction go through sibling functions that accept a row only
 when an event of this transaction accounts for it: a claim needs its ServiceRecorded event,
@@ -34,7 +37,7 @@ FUNCTIONS = (
     "taizhang_append_keys(text[], text[], bytea[])",
 )
 # Helpers the functions call with the owner's rights; nobody else needs them.
-HELPERS = ("taizhang_own_commit()", "taizhang_login_actors()")
+HELPERS = ("taizhang_own_commit()", "taizhang_login_actors()", "taizhang_record_state(bigint, bigint)")
 # Tables only the functions (and the owner) write.
 FUNCTION_WRITTEN = (
     "taizhang_events",
@@ -43,6 +46,8 @@ FUNCTION_WRITTEN = (
     "record_claims",
     "community_units",
     "data_keys",
+    "record_state",
+    "record_people",
 )
 
 _DEFINER = "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp"
@@ -74,6 +79,7 @@ def function_statements(schema: str) -> list[str]:
         " SELECT EXISTS (SELECT 1 FROM a),"
         " coalesce((SELECT array_agg(name) FROM bound), '{}'),"
         " coalesce((SELECT array_agg(name) FROM bound WHERE role = 'admin'), '{}') $$",
+        _RECORD_STATE.format(definer=definer, events=EVENTS),
         _APPEND.format(definer=definer, events=EVENTS, actors=ACTORS_ID),
         _CLAIMS.format(definer=definer, events=EVENTS),
         _UNITS.format(definer=definer, events=EVENTS),
@@ -177,6 +183,7 @@ BEGIN
     hashes := hashes || prev;
   END LOOP;
   INSERT INTO taizhang_chain (position, hash) SELECT * FROM unnest(positions, hashes);
+  PERFORM taizhang_record_state(positions[1], positions[n]);
   IF own.first_position IS NULL THEN
     INSERT INTO taizhang_commits (first_position, last_position, recorded_at)
     VALUES (positions[1], positions[n], recorded);
@@ -187,6 +194,78 @@ BEGIN
     SELECT e.notification_id FROM unnest(ids, versions) WITH ORDINALITY AS u(i, v, n)
       JOIN {events} e ON e.originator_id = u.i AND e.originator_version = u.v
      ORDER BY u.n);
+END
+$fn$
+"""
+
+_RECORD_STATE = """
+CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint)
+RETURNS void {definer} AS $fn$
+DECLARE
+  r record;
+  ch jsonb;
+  rid text;
+BEGIN
+  -- New records, set-based (an import records tens of thousands in one call); each payload parsed once.
+  WITH rec AS MATERIALIZED (
+    SELECT e.originator_id AS c, e.originator_version AS v, convert_from(e.state, 'UTF8')::jsonb AS j
+      FROM {events} e
+     WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded'),
+  states AS (
+    INSERT INTO record_state (record_id, community_id, status, revision, digest, occurred_at, day, kind, minutes,
+                              place, note_mac, entered_on, residents, providers, first_version, version)
+    SELECT j->>'record_id', c, 'active', 1, j->>'digest', j->>'occurred_at', left(j->>'occurred_at', 10),
+           j->>'kind', (j->>'minutes')::integer, j->>'place', j->>'note_mac', j->>'entered_on', j->'residents',
+           j->'providers', v, v
+      FROM rec)
+  INSERT INTO record_people (community_id, role, code, record_id, current)
+  SELECT rec.c, p.role, p.code, rec.j->>'record_id', 1
+    FROM rec CROSS JOIN LATERAL (SELECT 'r' AS role, x AS code FROM jsonb_array_elements_text(rec.j->'residents') x
+                                 UNION SELECT 'p', x FROM jsonb_array_elements_text(rec.j->'providers') x) p;
+  -- Corrections and voids, in log order.
+  FOR r IN
+    SELECT e.originator_id AS c, e.originator_version AS v, e.topic AS t, convert_from(e.state, 'UTF8')::jsonb AS j
+      FROM {events} e
+     WHERE e.notification_id BETWEEN first AND last
+       AND e.topic IN ('taizhang:Community.ServiceCorrected', 'taizhang:Community.ServiceVoided')
+     ORDER BY e.notification_id
+  LOOP
+    rid := r.j->>'record_id';
+    IF r.t = 'taizhang:Community.ServiceVoided' THEN
+      UPDATE record_state SET status = 'voided', version = r.v WHERE record_id = rid AND community_id = r.c;
+    ELSE
+      ch := r.j->'changes';
+      UPDATE record_state SET
+        kind = CASE WHEN ch ? 'kind' THEN ch->>'kind' ELSE kind END,
+        occurred_at = CASE WHEN ch ? 'occurred_at' THEN ch->>'occurred_at' ELSE occurred_at END,
+        day = CASE WHEN ch ? 'occurred_at' THEN left(ch->>'occurred_at', 10) ELSE day END,
+        minutes = CASE WHEN ch ? 'minutes' THEN (ch->>'minutes')::integer ELSE minutes END,
+        place = CASE WHEN ch ? 'place' THEN ch->>'place' ELSE place END,
+        note_mac = CASE WHEN ch ? 'note_mac' THEN ch->>'note_mac' ELSE note_mac END,
+        residents = CASE WHEN ch ? 'residents' THEN ch->'residents' ELSE residents END,
+        providers = CASE WHEN ch ? 'providers' THEN ch->'providers' ELSE providers END,
+        revision = revision + 1, version = r.v
+       WHERE record_id = rid AND community_id = r.c;
+    END IF;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = '23503',
+        MESSAGE = format('record %s: changed by an event of a community that never recorded it', rid);
+    END IF;
+    IF r.t = 'taizhang:Community.ServiceCorrected' THEN
+      IF ch ? 'residents' THEN
+        UPDATE record_people SET current = 0 WHERE community_id = r.c AND role = 'r' AND record_id = rid;
+        INSERT INTO record_people (community_id, role, code, record_id, current)
+        SELECT r.c, 'r', c, rid, 1 FROM jsonb_array_elements_text(ch->'residents') c
+        ON CONFLICT (community_id, role, code, record_id) DO UPDATE SET current = 1;
+      END IF;
+      IF ch ? 'providers' THEN
+        UPDATE record_people SET current = 0 WHERE community_id = r.c AND role = 'p' AND record_id = rid;
+        INSERT INTO record_people (community_id, role, code, record_id, current)
+        SELECT r.c, 'p', c, rid, 1 FROM jsonb_array_elements_text(ch->'providers') c
+        ON CONFLICT (community_id, role, code, record_id) DO UPDATE SET current = 1;
+      END IF;
+    END IF;
+  END LOOP;
 END
 $fn$
 """

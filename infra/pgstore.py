@@ -30,7 +30,7 @@ from psycopg.errors import InsufficientPrivilege
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL
 
-from infra import access_chain, chain, pgaccess, pgappend
+from infra import access_chain, chain, pgaccess, pgappend, recordstate
 from infra.crypto import check_master
 from infra.store import access_log_query
 
@@ -68,6 +68,15 @@ STORE_TABLES = [
     "CREATE OR REPLACE FUNCTION taizhang_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$",
     "CREATE TABLE IF NOT EXISTS access_chain (id bigint PRIMARY KEY, hash bytea NOT NULL)",
+    # Per-record state, derived from the service events inside taizhang_append (infra.recordstate).
+    "CREATE TABLE IF NOT EXISTS record_state ("
+    " record_id text PRIMARY KEY, community_id uuid NOT NULL, status text NOT NULL, revision integer NOT NULL,"
+    " digest text NOT NULL, occurred_at text NOT NULL, day text NOT NULL, kind text NOT NULL,"
+    " minutes integer NOT NULL, place text, note_mac text, entered_on text, residents jsonb NOT NULL,"
+    " providers jsonb NOT NULL, first_version bigint NOT NULL, version bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS record_people ("
+    " community_id uuid NOT NULL, role text NOT NULL, code text NOT NULL, record_id text NOT NULL,"
+    " current integer NOT NULL, PRIMARY KEY (community_id, role, code, record_id))",
     *(
         statement
         for table in ("access_log", "access_log_residents", "access_chain")
@@ -110,6 +119,12 @@ def utc_micro(value: Any) -> str:
 ACCESS_CHAIN_LOCK = 7263540913  # the advisory lock that serialises access-log writers
 
 INSERT_CHUNK = 2000  # events per taizhang_append call within one transaction
+
+
+def _state_row(row: dict[str, Any]) -> dict[str, Any]:
+    state = {column: row[column] for column in recordstate.COLUMNS}
+    state["community_id"] = state["community_id"].hex
+    return recordstate.row_from_db(state)
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
@@ -197,6 +212,92 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return {}
         rows = self._select("SELECT record_id, community_id FROM record_claims WHERE record_id = ANY(%s)", (ids,))
         return {row["record_id"]: row["community_id"] for row in rows}
+
+    # ---- record state (infra.recordstate; written by taizhang_record_state) ------------------
+    _STATE_COLUMNS = ", ".join(recordstate.COLUMNS)
+
+    def record_states(self, community: UUID, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The record_state rows of these records of this community (missing ones are absent)."""
+        ids = sorted(set(record_ids))
+        if not ids:
+            return {}
+        rows = self._select(
+            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE record_id = ANY(%s) AND community_id = %s",
+            (ids, community),
+        )
+        return {row["record_id"]: _state_row(row) for row in rows}
+
+    def records_of(self, community: UUID) -> dict[str, dict[str, Any]]:
+        """Every record_state row of a community (tests and tools; no write path reads them all)."""
+        rows = self._select(
+            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE community_id = %s ORDER BY first_version", (community,)
+        )
+        return {row["record_id"]: _state_row(row) for row in rows}
+
+    def first_active_record(self, community: UUID, role: str, code: str, from_day: str) -> dict[str, Any] | None:
+        """The earliest-recorded active record whose current revision lists the person on or after a day."""
+        cols = ", ".join(f"s.{col}" for col in recordstate.COLUMNS)
+        rows = self._select(
+            f"SELECT {cols} FROM record_people p JOIN record_state s ON s.record_id = p.record_id"
+            " WHERE p.community_id = %s AND p.role = %s AND p.code = %s AND p.current = 1"
+            " AND s.status = 'active' AND s.day >= %s ORDER BY s.first_version LIMIT 1",
+            (community, role, code, from_day),
+        )
+        return _state_row(rows[0]) if rows else None
+
+    def records_listing(self, community: UUID, code: str) -> list[str]:
+        """Every record any revision of which listed the resident (erasure)."""
+        rows = self._select(
+            "SELECT record_id FROM record_people WHERE community_id = %s AND role = 'r' AND code = %s"
+            " ORDER BY record_id",
+            (community, code),
+        )
+        return [row["record_id"] for row in rows]
+
+    def _service_events(self, conn: Connection[DictRow]) -> Iterator[tuple[str, int, str, bytes]]:
+        with conn.cursor(name="taizhang_service_events", row_factory=tuple_row) as curs:  # type: ignore[call-overload]
+            curs.execute(
+                f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name}"
+                " WHERE topic = ANY(%s) ORDER BY notification_id",
+                (list(recordstate.TOPICS),),
+            )
+            while batch := curs.fetchmany(2000):
+                for community, version, topic, state in batch:
+                    yield community.hex, version, topic, bytes(state)
+
+    def rebuild_record_state(self) -> int:
+        """Derive record_state / record_people from the whole log, under the events lock (an upgrade)."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            states = recordstate.from_events(self._service_events(conn))
+            curs.execute("DELETE FROM record_state")
+            curs.execute("DELETE FROM record_people")
+            marks = ", ".join(["%s"] * len(recordstate.COLUMNS))
+            rows = [states.state_tuple(r) for r in states.rows]
+            curs.executemany(
+                f"INSERT INTO record_state ({self._STATE_COLUMNS}) VALUES ({marks})",
+                [(*row[:1], UUID(row[1]), *row[2:]) for row in rows],
+            )
+            curs.executemany(
+                "INSERT INTO record_people (community_id, role, code, record_id, current) VALUES (%s, %s, %s, %s, %s)",
+                [(UUID(c), role, code, r, cur) for c, role, code, r, cur in states.people_tuples()],
+            )
+            return len(rows)
+
+    def record_state_problem(self) -> str | None:
+        """The first record whose stored record_state / record_people rows disagree with the log, or None."""
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                states = recordstate.from_events(self._service_events(conn))
+            except (KeyError, ValueError) as e:
+                return f"the log's service events do not replay ({type(e).__name__}: {e})"
+            with conn.cursor(row_factory=tuple_row) as curs:
+                curs.execute(f"SELECT {self._STATE_COLUMNS} FROM record_state")
+                stored = {values[0]: (values[0], values[1].hex, *values[2:]) for values in curs.fetchall()}
+                curs.execute("SELECT community_id, role, code, record_id, current FROM record_people")
+                people = {(c.hex, role, code, r): cur for c, role, code, r, cur in curs.fetchall()}
+        return recordstate.disagreement(states, stored, people)
 
     def data_keys(self, key_ids: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         ids = list(key_ids)

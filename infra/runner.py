@@ -58,14 +58,18 @@ def now_utc_text() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def engines(store: StoreURL) -> tuple[Engine, Engine]:
-    """(writer, reader) engines for the read models, in the same database as the events."""
+def engines(store: StoreURL, *, lock_wait: float = 30.0) -> tuple[Engine, Engine]:
+    """(writer, reader) engines for the read models, in the same database as the events.
+
+    On SQLite the writer waits up to `lock_wait` seconds for the write lock; 0 makes a batch
+    fail at once with "database is locked" when another writer holds it (commands.views).
+    """
     if store.backend == "sqlite":
         url = f"sqlite:///{store.path}"
         writer = create_engine(url, poolclass=NullPool)
         reader = create_engine(url, poolclass=NullPool)
-        _sqlite_transactions(writer, "BEGIN IMMEDIATE")
-        _sqlite_transactions(reader, "BEGIN")
+        _sqlite_transactions(writer, "BEGIN IMMEDIATE", lock_wait)
+        _sqlite_transactions(reader, "BEGIN", lock_wait)
         return writer, reader
     from sqlalchemy import URL
 
@@ -82,11 +86,11 @@ def engines(store: StoreURL) -> tuple[Engine, Engine]:
     return writer, writer
 
 
-def _sqlite_transactions(engine: Engine, begin: str) -> None:
+def _sqlite_transactions(engine: Engine, begin: str, lock_wait: float = 30.0) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(lock_wait * 1000)}")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:

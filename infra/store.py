@@ -19,8 +19,9 @@ DEFAULT_DB = "sqlite:///taizhang.db"
 DEFAULT_TZ = "Asia/Shanghai"
 FORMAT_VERSION = "1"
 # 2: community_units; 3: erased_keys, access log; 4: taizhang_lock_events (PostgreSQL); 5: taizhang_chain;
-# 6: access_chain, and on PostgreSQL taizhang_append (writers append only through it)
-SCHEMA_VERSION = "6"
+# 6: access_chain, and on PostgreSQL taizhang_append (writers append only through it);
+# 7: record_state and record_people (per-record state derived from the log, infra.recordstate)
+SCHEMA_VERSION = "7"
 
 
 class StoreError(Exception):

@@ -11,9 +11,12 @@ import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from infra.litesql import text  # SQLAlchemy's text() once it is loaded; SQLite reads need none
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 from domain.vocab import KINDS
 from projections.filters import LEVEL_KEYS, Filters, Unit, UnknownUnit

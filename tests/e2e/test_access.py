@@ -360,6 +360,16 @@ def test_an_import_with_one_row_outside_the_scope_writes_nothing(acl: Acl) -> No
     assert store_counts(acl.url) == before
 
 
+def test_an_import_for_community_outside_the_scope_writes_nothing(acl: Acl) -> None:
+    """A sheet without 社区 column names no community: --community is checked like a row's own."""
+    path = write_csv(acl.tmp / "village.csv", [["code", "name"], ["R21", "甲"]])
+    before = store_counts(acl.url)
+    for extra in ((), ("--skip-invalid",)):
+        args = ("import", "residents", str(path), "--community", "QT-2", *extra)
+        error_line(acl.cli(*args, actor="clerk-hj"), 1, "community:QT-2", "actor clerk-hj")
+    assert store_counts(acl.url) == before
+
+
 def test_a_write_is_checked_against_the_unit_it_changes(acl: Acl) -> None:
     """`supervise resolve ITEM` names no unit: the item's own unit is checked when it is saved."""
     opened = acl.cli.json("supervise", "open", "--unit", "county:平桂区", "--item", "i", "--due", "2026-12-01", actor="sup-city")

@@ -680,6 +680,10 @@ IMPORT_ZH: dict[str, list[list[str]]] = {
 IMPORT_COUNTS = {"communities": 2, "residents": 3, "providers": 2, "services": 4}
 
 
+# What the import reports of the 合计 row `_spreadsheet` puts at the foot.
+FOOT = {"footer_rows_skipped": 1}
+
+
 def _spreadsheet(path: Path, rows: list[list[str]], *, title: str = "") -> Path:
     """Rows as an exported 台账: a title row and an empty row above the header, a 合计 row below."""
     width = len(rows[0])
@@ -695,8 +699,8 @@ def test_import_every_kind_then_reimport_adds_nothing(store: Cli, tmp_path: Path
     for kind, file in files.items():
         before = event_count(store.url)
         doc = store.json("import", kind, str(file))
-        assert doc == {"added": IMPORT_COUNTS[kind], "existing": 0, "skipped": 0}, kind
-        assert list(doc) == ["added", "existing", "skipped"]
+        assert doc == {"added": IMPORT_COUNTS[kind], "existing": 0, "skipped": 0, **FOOT}, kind
+        assert list(doc) == ["added", "existing", "skipped", "footer_rows_skipped"]
         assert event_count(store.url) == before + IMPORT_COUNTS[kind]
     listed = {c["code"]: c for c in store.communities()}
     assert listed["HZ-001"]["natural_villages"] == ["大岭", "新塘"]
@@ -705,9 +709,9 @@ def test_import_every_kind_then_reimport_adds_nothing(store: Cli, tmp_path: Path
     # A re-import adds nothing: codes exist, and services without an id get the same derived id.
     counts = store_counts(store.url)
     for kind, file in files.items():
-        assert store.json("import", kind, str(file)) == {"added": 0, "existing": IMPORT_COUNTS[kind], "skipped": 0}
+        assert store.json("import", kind, str(file)) == {"added": 0, "existing": IMPORT_COUNTS[kind], "skipped": 0, **FOOT}
         text = store.ok("import", kind, str(file)).stdout
-        assert text.strip() == f"{file.name}: added 0, existing {IMPORT_COUNTS[kind]}, skipped 0"
+        assert text.splitlines() == [f"{file.name}: added 0, existing {IMPORT_COUNTS[kind]}, skipped 0", "footer rows skipped: 1"]
     assert store_counts(store.url) == counts
     # The id given in the file is the record's id.
     assert store.json("service", "void", "HZ-001", R_A, "--reason", "r") == {"record_id": R_A, "status": "voided"}
@@ -773,11 +777,11 @@ def test_import_reports_bad_rows_and_writes_nothing(
     # --skip-invalid keeps the good rows, reports the bad ones, exits 0; again, it adds nothing.
     skipped = hz("import", kind, str(file), "--skip-invalid", "--format", "json")
     assert skipped.exit_code == 0, skipped.stderr
-    assert orjson.loads(skipped.stdout) == {"added": good, "existing": 0, "skipped": len(problems)}
+    assert orjson.loads(skipped.stdout) == {"added": good, "existing": 0, "skipped": len(problems), **FOOT}
     assert [line.removeprefix("skipped ") for line in skipped.stderr.splitlines()] == lines
     assert event_count(hz.url) == events_in(before, hz.url) + good
     again = hz.json("import", kind, str(file), "--skip-invalid")
-    assert again == {"added": 0, "existing": good, "skipped": len(problems)}
+    assert again == {"added": 0, "existing": good, "skipped": len(problems), **FOOT}
 
 
 @pytest.mark.parametrize(

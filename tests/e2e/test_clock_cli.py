@@ -93,7 +93,9 @@ def test_the_xlsx_has_date_cells_and_a_legend(run: Cli, tmp_path: Path) -> None:
         assert all(word in legend for word in words), legend
     # The legend sits below the totals, so the sheet still imports back adding nothing.
     result = run.json("import", "services", str(tmp_path / "ledger-zh.xlsx"))
-    assert result == {"added": 0, "existing": 1, "skipped": 0}
+    assert {key: result[key] for key in ("added", "existing", "skipped")} == {"added": 0, "existing": 1, "skipped": 0}
+    assert result["footer_rows_skipped"] == 3  # the totals, the legend and the signature lines, counted
+    assert "录入时间" in result["ignored_columns"]  # what the ledger derives is named, not imported
 
 
 def test_a_back_filled_import_with_its_entry_dates_is_not_late(run: Cli, tmp_path: Path) -> None:

@@ -176,25 +176,27 @@ def _commits(url: str) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in rows]
 
 
-def test_a_close_is_one_save_across_every_community_of_the_township(run: Cli) -> None:
+def test_a_close_is_one_short_save_per_community_of_the_township(run: Cli) -> None:
     store = run
     build(store)
     before = store_counts(store.url)
     out = store.json("ledger", "close", "--unit", TOWNSHIP, "--period", "2026-Q1", "--reason", "一季度结账", actor=SUP)
     assert out["communities"] == ["HZ-001", "HZ-002"]
+    assert (out["closed_now"], out["closed_before"]) == (["HZ-001", "HZ-002"], [])
     after = store_counts(store.url)
     assert events_in(after, store.url) == events_in(before, store.url) + 2
-    assert after["taizhang_commits"] == before["taizhang_commits"] + 1  # one transaction
-    first, last = _commits(store.url)[-1]
-    assert last - first == 1
+    assert after["taizhang_commits"] == before["taizhang_commits"] + 2  # one short transaction per community
+    commits = _commits(store.url)[-2:]
+    assert all(first == last for first, last in commits)
     closes = {}
     for code in ("HZ-001", "HZ-002"):
         rows = store.json("audit", "history", code)
         closes[code] = rows[-1]
         assert rows[-1]["event"] == "period_closed" and rows[-1]["actor"] == SUP
         assert rows[-1]["fields"]["unit"] == TOWNSHIP and rows[-1]["fields"]["reason"] == "一季度结账"
-    assert {c["position"] for c in closes.values()} == {first, last}
-    assert closes["HZ-001"]["recorded_at"] == closes["HZ-002"]["recorded_at"]
+    assert {c["position"] for c in closes.values()} == {first for first, _last in commits}
+    # One close, one closed-at time in every community (the supervisor's clock, in the payload).
+    assert closes["HZ-001"]["fields"]["closed_at"] == closes["HZ-002"]["fields"]["closed_at"]
     # The other township is untouched and still open.
     assert all(row["event"] != "period_closed" for row in store.json("audit", "history", "XD-1"))
     store.ok("resident", "enroll", "XD-1", "R1", "--name", "李", "--enrolled-on", "2026-01-01")

@@ -259,14 +259,14 @@ def test_import_rows_refused_and_skipped(ledger: Ledger, tmp_path: Path) -> None
     assert result.exit_code == 2
     assert _stderr(result) == [
         "第 2 行：服务对象：服务对象 R3 已于 2026-02-01 离开，早于 2026-03-05 的服务",
-        "第 3 行：时长(分钟)：不是整数：'两小时'",
+        "第 3 行：时长(分钟)：不是时长：'两小时'（请写 45、45分钟、1.5小时 或 1小时30分）",
         "错误：2 行有误，未导入任何内容（加 --skip-invalid 可只导入无误的行）",
     ]
     result = ledger.cli("import", "services", file, "--skip-invalid", lang="zh")
     assert result.exit_code == 0, result.output
     assert _stderr(result) == [
         "已跳过：第 2 行：服务对象：服务对象 R3 已于 2026-02-01 离开，早于 2026-03-05 的服务",
-        "已跳过：第 3 行：时长(分钟)：不是整数：'两小时'",
+        "已跳过：第 3 行：时长(分钟)：不是时长：'两小时'（请写 45、45分钟、1.5小时 或 1小时30分）",
     ]
     assert ledger.counts() == before
     communities = str(write_csv(tmp_path / "社区.csv", [*rows, ["HZ 9", "桥头", "八步区", "贺街镇", "桥头村"]]))

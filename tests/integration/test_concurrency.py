@@ -122,7 +122,7 @@ def assert_each_record_once(service: LedgerService, url: str, expected: dict[str
     for code in set(expected.values()):
         community = service.get_community(code)
         assert community.version == per_aggregate[community.id]
-        assert {r for r, c in expected.items() if c == code} == set(community.records)
+        assert {r for r, c in expected.items() if c == code} == set(service.recorder.records_of(community.id))
         versions = [n.originator_version for n, _p in stored if n.originator_id == community.id]
         assert versions == list(range(1, community.version + 1))
     note_keys = {key_id for (key_id,) in sql(url, "SELECT key_id FROM data_keys") if key_id.startswith("note:")}

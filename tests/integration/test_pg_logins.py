@@ -20,7 +20,9 @@ from commands.cli import cli as taizhang
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import COMMUNITY, Cli, error_line, establish_args, store_counts
 
-APPEND_ONLY = ("taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units")
+APPEND_ONLY = (
+    "taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units", "record_state", "record_people"
+)  # fmt: skip
 
 
 @dataclass
@@ -90,6 +92,15 @@ def test_a_writer_appends_through_the_app_but_cannot_change_what_is_stored(login
         assert "permission denied" in _refused(logins.clerk, f"TRUNCATE {table}")
     assert "permission denied" in _refused(logins.clerk, "UPDATE taizhang_events SET topic = 'x'")
     assert "permission denied" in _refused(logins.clerk, "UPDATE data_keys SET wrapped = ''")
+    # The record state the rules consult is derived by taizhang_append, never written by a writer.
+    assert "permission denied" in _refused(logins.clerk, "UPDATE record_state SET status = 'active'")
+    assert "permission denied" in _refused(logins.clerk, "UPDATE record_people SET current = 0")
+    assert "permission denied" in _refused(
+        logins.clerk,
+        "INSERT INTO record_people (community_id, role, code, record_id, current)"
+        " VALUES (gen_random_uuid(), 'r', 'R1', 'x', 1)",
+    )
+    assert "permission denied" in _refused(logins.clerk, "SELECT taizhang_record_state(1, 1000000)")
     assert "permission denied" in _refused(logins.clerk, "LOCK TABLE taizhang_events IN EXCLUSIVE MODE")
     assert "must be owner" in _refused(logins.clerk, "DROP TABLE taizhang_events")
 

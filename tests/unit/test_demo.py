@@ -339,7 +339,7 @@ def test_services_follow_the_rules_and_the_calendar(runs: dict[str, Run]) -> Non
     assert set(kinds) == set(models.KINDS.labels)
     # The aggregates load (from their snapshots) after the bulk save.
     for community in run.service.communities():
-        assert len(community.records) >= 40
+        assert len(run.service.recorder.records_of(community.id)) >= 40
 
 
 def test_a_store_with_events_is_refused(runs: dict[str, Run], tmp_path: Path) -> None:

@@ -52,6 +52,22 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "the record state does not agree with the log: record_state of record r-1 disagrees with the log in status": (
+        "记录状态表与日志不一致：记录 r-1 的记录状态在 status 上与日志不一致"
+    ),
+    "the record state does not agree with the log: record_people of record r-1 disagrees with the log for resident R1": (
+        "记录状态表与日志不一致：记录 r-1 的人员索引在服务对象 R1 上与日志不一致"
+    ),
+    "the record state does not agree with the log: record r-1 has no record_state row": (
+        "记录状态表与日志不一致：记录 r-1 在记录状态表中没有行"
+    ),
+    "the record state does not agree with the log: record_state holds record r-1, which no service event records": (
+        "记录状态表与日志不一致：记录状态表中有记录 r-1，但没有服务事件登记它"
+    ),
+    "the record state does not agree with the log: the log's service events do not replay "
+    "(ValueError: record r-1 is changed by another community's event)": (
+        "记录状态表与日志不一致：日志中的服务事件无法重放（ValueError：记录 r-1 被另一社区的事件更改）"
+    ),
     "permission denied: actor c1 (clerk, township:八步区/贺街镇) may not run 'ledger summary' on the whole store: "
     "outside its scope; add --township 八步区/贺街镇": (
         "权限不足：操作人 c1（clerk，township:八步区/贺街镇）不能对 整个台账库 执行 'ledger summary'：超出其范围；"
@@ -244,6 +260,19 @@ EXAMPLES = {
         "a.csv：前 20 行中没有找到表头行（应有的列：code (编码)）"
     ),
     "a.csv: missing required column: kind (服务类型)": "a.csv：缺少必需的列：kind (服务类型)",
+    # What an import left out, printed under its summary (commands/cli_import.py).
+    "ignored columns: 联系电话, 签名": "未导入的列：联系电话, 签名",
+    "column K (no header)": "K 列（无表头）",
+    "footer rows skipped: 3": "跳过的表尾行：3",
+    "blank rows skipped: 2": "跳过的空行：2",
+    "row 5: minutes: '45' is a bare number and the column's header names no unit; give --duration-unit "
+    "minutes|hours, or write 45分钟 or 1.5小时 in the cell": (
+        "第 5 行：时长(分钟)：'45' 是不带单位的数字，而该列表头也没有写明单位；请加 --duration-unit minutes|hours，"
+        "或在单元格里写 45分钟 或 1.5小时"
+    ),
+    "row 6: occurred_at: '3月5日' has no year; give --year YYYY for the dates of this sheet": (
+        "第 6 行：服务时间：'3月5日' 没有年份；请用 --year YYYY 给出本表日期的年份"
+    ),
     "a.csv: missing required columns: kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)": (
         "a.csv：缺少必需的列：kind (服务类型); minutes (时长(分钟) / 时长 / 分钟)"
     ),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import zipfile
 from pathlib import Path
@@ -14,10 +15,13 @@ from commands.tabular import (
     COLUMNS,
     CellError,
     TabularError,
+    complete_year,
     parse_date,
     parse_datetime,
+    parse_duration,
     parse_gender,
     parse_int,
+    parse_time_of_day,
     read_table,
     split_list,
     text,
@@ -53,7 +57,7 @@ def write_xlsx(tmp_path: Path, rows: list[list[object]], name: str = "services.x
 def test_column_specs_in_documented_order() -> None:
     assert [c.name for c in COLUMNS["services"]] == [
         "community", "record_id", "kind", "residents", "providers",
-        "occurred_at", "minutes", "place", "note", "entered_on",
+        "occurred_at", "date", "minutes", "place", "note", "entered_on",
     ]  # fmt: skip
     required = {k: [c.name for c in cols if c.required] for k, cols in COLUMNS.items()}
     assert required == {
@@ -646,3 +650,225 @@ def test_parse_gender_rejects(value: object) -> None:
 )
 def test_text(value: object, expected: str | None) -> None:
     assert text(value) == expected
+
+
+# --- what a sheet holds besides its data (commands/headers.toml, footers, blank rows) --------
+
+
+def test_the_header_table_names_every_field_once_with_its_chinese_header_first() -> None:
+    import tomllib
+    from importlib import resources
+
+    table = tomllib.loads(resources.files("commands").joinpath("headers.toml").read_text(encoding="utf-8"))
+    for kind, columns in COLUMNS.items():
+        assert list(table[kind]) == [c.name for c in columns], kind
+        for column in columns:
+            assert not column.zh.isascii(), (kind, column.name)  # messages and exports use it
+            assert column.name in column.aliases or column.name == column.zh
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("服务地点", "place"), ("地点", "place"), ("服务内容", "note"), ("服务事项", "note"), ("内容", "note"),
+        ("备注", "note"), ("服务日期", "date"), ("服务时间", "occurred_at"), ("服务人", "providers"),
+        ("服务人员", "providers"), ("帮扶人", "providers"), ("服务对象", "residents"), ("姓名", "residents"),
+        ("服务类别", "kind"), ("服务类型", "kind"), ("时长", "minutes"), ("服务时长", "minutes"),
+        ("时长（分钟）", "minutes"), ("时长（小时）", "minutes"), ("小时", "minutes"), ("*服务对象", "residents"),
+    ],
+)  # fmt: skip
+def test_headers_clerks_use(tmp_path: Path, header: str, field: str) -> None:
+    cols = {"kind": "服务类型", "residents": "服务对象", "providers": "服务人员", "minutes": "时长(分钟)"}
+    cols[field] = header
+    names = ["社区", *cols.values(), "服务时间" if field not in ("occurred_at", "date") else header]
+    names = list(dict.fromkeys(names))
+    path = write_csv(tmp_path, [",".join(names), ",".join(["x"] * len(names))])
+    table = read_table(path, "services")
+    assert field in table.columns and table.headers[field] == header and table.ignored == []
+
+
+@pytest.mark.parametrize(
+    ("header", "unit"),
+    [("时长", None), ("服务时长", None), ("时长（分钟）", "minutes"), ("分钟", "minutes"), ("minutes", "minutes"),
+     ("时长（小时）", "hours"), ("小时", "hours"), ("hours", "hours")],
+)  # fmt: skip
+def test_the_duration_header_names_the_unit_of_bare_numbers(tmp_path: Path, header: str, unit: str | None) -> None:
+    path = write_csv(tmp_path, [SERVICES_ZH.replace("时长（分钟）", header), "C01,R1,探访,R001,P01,2026-03-05,1,,"])
+    assert read_table(path, "services").duration_unit() == unit
+
+
+def test_columns_no_field_takes_are_reported_but_seq_numbers_are_not(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        [
+            "序号," + SERVICES_ZH + ",联系电话,,签名",
+            "1,C01,R1,探访,R001,P01,2026-03-05 9:00,30,,,138,,",
+            "2,C01,R2,探访,R001,P01,2026-03-05 9:00,30,,,,,,stray",
+            "3,C01,R3,探访,R001,P01,2026-03-05 9:00,30,,,,,",
+        ],
+    )
+    table = read_table(path, "services")
+    assert table.ignored == ["联系电话", "签名", "column N (no header)"]
+    assert len(table.rows) == 3
+
+
+def test_an_empty_column_without_header_is_not_reported(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, [SERVICES_ZH + ",,", "C01,R1,探访,R001,P01,2026-03-05 9:00,30,,,,"])
+    assert read_table(path, "services").ignored == []
+
+
+def test_several_note_columns_are_joined_one_line_each(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        [
+            "社区,服务类型,服务对象,服务人员,服务时间,时长,服务内容,备注",
+            "C01,探访,R1,P1,2026-03-05 9:00,30,送米,老人安好",
+            "C01,探访,R1,P1,2026-03-05 9:00,30,,只有备注",
+            "C01,探访,R1,P1,2026-03-05 9:00,30,,",
+        ],
+    )
+    assert [r.values["note"] for r in read_table(path, "services").rows] == ["送米\n老人安好", "只有备注", None]
+
+
+def test_signature_lines_and_blank_rows_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        [
+            "贺街镇石门村 2026年3月 服务台账,,,,,,,,",
+            SERVICES_ZH,
+            "C01,R1,探访,R001,P01,2026-03-05,30,,",
+            ",,,,,,,,",
+            "C01,R2,探访,R001,P01,2026-03-05,30,,",
+            ",,,,,,,,",
+            "填表人：赵敏,,,,审核人：,,,,",
+            ",,,,审核人：,,,,",  # the first non-empty cell decides
+            "制表日期：2026年4月1日,,,,,,,,",
+            "负责人（签字）,,,,,,,,",
+            "C01,R3,探访,R001,P01,2026-03-05,30,,",  # a row after a signature line is still data
+            ",,,,,,,,",  # trailing blank rows are not counted
+            ",,,,,,,,",
+        ],
+    )
+    table = read_table(path, "services")
+    assert [row.values["record_id"] for row in table.rows] == ["R1", "R2", "R3"]
+    assert (table.header_row, table.footer_rows, table.blank_rows) == (2, 4, 2)
+
+
+def test_a_total_row_ends_the_table_and_what_follows_is_counted(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path, [SERVICES_ZH, "C01,R1,探访,R001,P01,2026-03-05,30,,", "合计,,,,,,30,,", "", "填表人：,,,,,,,,", "x"]
+    )
+    table = read_table(path, "services")
+    assert (len(table.rows), table.footer_rows, table.blank_rows) == (1, 3, 0)
+
+
+def test_a_supplied_column_may_be_absent(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, ["服务类型,服务对象,服务人员,服务日期,时长", "探访,R1,P1,2026-03-05,30"])
+    with pytest.raises(TabularError, match=r"missing required column: community \(社区"):
+        read_table(path, "services")
+    table = read_table(path, "services", frozenset({"community"}))
+    assert "community" not in table.columns and table.rows[0].values["date"] == "2026-03-05"
+
+
+# --- durations, dates without a year, times of day ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "minutes"),
+    [
+        ("45", "minutes", 45), (45, "minutes", 45), (45.0, "minutes", 45), ("1.5", "hours", 90), (1.5, "hours", 90),
+        (2, "hours", 120), ("0.1", "hours", 6), ("45分钟", None, 45), ("45分", None, 45), ("1.5小时", None, 90),
+        ("1小时30分", None, 90), ("1小时30分钟", None, 90), ("1小时30", None, 90), ("2个小时", None, 120),
+        ("90min", None, 90), ("90 mins", None, 90), ("1.5h", None, 90), ("1.5H", None, 90), ("2h30m", None, 150),
+        ("１．５小时", None, 90), (" 45 分钟 ", "hours", 45), ("1.5小时", "minutes", 90),
+    ],
+)  # fmt: skip
+def test_parse_duration_reads_the_unit(value: object, unit: str | None, minutes: int) -> None:
+    assert parse_duration(value, unit) == minutes
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "message"),
+    [
+        ("45", None, "'45' is a bare number and the column's header names no unit; give --duration-unit minutes|hours"),
+        (1.5, None, "'1.5' is a bare number"),
+        ("0.01小时", None, "'0.01小时' is 0.6 minutes, not a whole number of minutes"),
+        ("1.5", "minutes", "'1.5' is 1.5 minutes, not a whole number"),
+        ("0.01", "hours", "'0.01 hours' is 0.6 minutes"),
+        ("半小时", None, "not a duration: '半小时'"),
+        ("30分1小时", None, "not a duration"),
+        ("h", None, "not a duration"),
+        (True, "minutes", "not a duration"),
+        (float("nan"), "minutes", "not a duration"),
+        ("", "minutes", "empty cell, expected a duration"),
+    ],
+)
+def test_parse_duration_never_guesses(value: object, unit: str | None, message: str) -> None:
+    with pytest.raises(CellError, match=re.escape(message)):
+        parse_duration(value, unit)
+
+
+@given(st.integers(1, 1440))
+def test_parse_duration_of_whole_hours_and_minutes_in_every_spelling(minutes: int) -> None:
+    hours, rest = divmod(minutes, 60)
+    spelled = f"{hours}小时{rest}分" if hours else f"{rest}分钟"
+    assert parse_duration(spelled, None) == minutes
+    assert parse_duration(str(minutes), "minutes") == minutes
+    assert parse_duration(f"{minutes}min", "hours") == minutes  # the cell's unit beats the header's
+
+
+@pytest.mark.parametrize(
+    ("raw", "completed"),
+    [("3月5日", "2026年3月5日"), ("3月5号 9:30", "2026年3月5日 9:30"), ("03-05", "2026-03-05"), ("3/5 09:30", "2026-3-5 09:30"),
+     ("2026-03-05", "2026-03-05"), ("3.5", "3.5"), ("R1", "R1")],
+)  # fmt: skip
+def test_complete_year(raw: str, completed: str) -> None:
+    assert complete_year(raw, 2026) == completed
+
+
+def test_a_date_without_a_year_is_refused_without_one() -> None:
+    with pytest.raises(CellError, match=re.escape("'3月5日' has no year; give --year YYYY")):
+        complete_year("3月5日", None)
+    assert complete_year("2026年3月5日", None) == "2026年3月5日"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9:30", "09:30", "09:30:00", "9时30分", "9点30", dt.time(9, 30), dt.datetime(1899, 12, 30, 9, 30),
+     dt.datetime(2026, 3, 5, 9, 30), "2026-03-05 09:30"],
+)  # fmt: skip
+def test_parse_time_of_day(value: object) -> None:
+    assert parse_time_of_day(value, dt.date(2026, 3, 5)) == dt.time(9, 30)
+
+
+@pytest.mark.parametrize("value", ["25:00", "9:61", "x", "2026-03-06 09:30", dt.datetime(2026, 3, 6, 9, 30)])
+def test_parse_time_of_day_rejects(value: object) -> None:
+    with pytest.raises(CellError):
+        parse_time_of_day(value, dt.date(2026, 3, 5))
+
+
+_KNOWN_HEADERS = sorted({h for c in COLUMNS["services"] for h in (c.zh, *c.aliases)} | {"序号"})
+
+
+@given(
+    known=st.lists(st.sampled_from(_KNOWN_HEADERS), unique=True, max_size=12),
+    unknown=st.lists(st.sampled_from(["联系电话", "签名", "身份证号", "家庭住址", "Remarks 2", "村民小组"]), unique=True),
+    order=st.randoms(use_true_random=False),
+)
+def test_every_header_is_read_reported_or_a_row_number(
+    tmp_path_factory: pytest.TempPathFactory, known: list[str], unknown: list[str], order: random.Random
+) -> None:
+    """Whatever a header row holds, each of its columns is a field, an ignored column or 序号."""
+    headers = ["社区", "服务类型", "服务对象", "服务人员", "服务时间", "时长", *known, *unknown]
+    order.shuffle(headers)
+    path = write_csv(tmp_path_factory.mktemp("h"), [",".join(headers), ",".join("x" * len(headers))])
+    try:
+        table = read_table(path, "services")
+    except TabularError as e:
+        assert "duplicate column" in str(e)  # two headers of one field: refused, not dropped
+        return
+    read = set(table.headers.values())
+    note_headers = {h for h in headers if h in {"备注", "note", "服务内容", "服务事项", "内容"}}
+    assert read | set(table.ignored) | {"序号"} | note_headers >= set(headers)
+    assert not read & set(table.ignored)
+    assert set(table.ignored) == set(unknown)
