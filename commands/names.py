@@ -31,7 +31,7 @@ import difflib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from commands import tabular
 from domain.errors import LedgerError, NotFound
@@ -127,11 +127,11 @@ class NameResolver:
             return found[0]
         if found:
             self._reveal(who, community, found)
-            raise _several(who, text, community, found)
+            _several(who, text, community, found)
         nearest = difflib.get_close_matches(normalise(text), list(by_name), n=NEAREST, cutoff=CUTOFF)
         self._reveal(who, community, [code for name in nearest for code in by_name[name]])
         shown = ", ".join(f"{directory.shown[name]} ({'/'.join(by_name[name])})" for name in nearest)
-        raise _unknown(who, text, community, shown)
+        _unknown(who, text, community, shown)
 
     def _reveal(self, who: str, community: str, codes: Iterable[str]) -> None:
         if who == RESIDENT:  # provider names are not personal data the access log tracks
@@ -216,31 +216,31 @@ class NameResolver:
         return self._views
 
 
-def _several(who: str, text: str, community: str, found: list[str]) -> NameRefused:
+def _several(who: str, text: str, community: str, found: list[str]) -> NoReturn:
     listed, count = ", ".join(found), len(found)
     if who == RESIDENT:
-        return NameRefused(
+        raise NameRefused(
             f"resident {text} names {count} active residents of community {community}: {listed}; give one of these codes"
         )
-    return NameRefused(
+    raise NameRefused(
         f"provider {text} names {count} active providers of community {community}: {listed}; give one of these codes"
     )
 
 
-def _unknown(who: str, text: str, community: str, nearest: str) -> NameRefused:
+def _unknown(who: str, text: str, community: str, nearest: str) -> NoReturn:
     if who == RESIDENT and nearest:
-        return NameRefused(
+        raise NameRefused(
             f"resident {text} is neither a code nor an active resident's name in community {community}; "
             f"nearest names: {nearest}"
         )
     if who == RESIDENT:
-        return NameRefused(f"resident {text} is neither a code nor an active resident's name in community {community}")
+        raise NameRefused(f"resident {text} is neither a code nor an active resident's name in community {community}")
     if nearest:
-        return NameRefused(
+        raise NameRefused(
             f"provider {text} is neither a code nor an active provider's name in community {community}; "
             f"nearest names: {nearest}"
         )
-    return NameRefused(f"provider {text} is neither a code nor an active provider's name in community {community}")
+    raise NameRefused(f"provider {text} is neither a code nor an active provider's name in community {community}")
 
 
 # ---- the hooks --------------------------------------------------------------------------------
