@@ -184,3 +184,17 @@ def test_a_clerk_cannot_probe_names_outside_its_scope(acl: Acl, tmp_path: Path) 
         cli.ok("audit", "access", "--resident", "QT-2/R1", "--format", "json", actor="aud-city").stdout
     )
     assert not [e for e in found if e["actor"] == "clerk-c1"]
+
+
+def test_a_village_sheet_with_names_and_no_community_column_imports_with_community(store: Cli, tmp_path: Path) -> None:
+    """The clerk's own sheet: 序号, 服务日期 + 服务时间, 服务对象 and 服务人 by name, no 社区 column."""
+    people(store)
+    sheet = write_csv(tmp_path / "village.csv", [
+        ["序号", "服务日期", "服务时间", "服务类型", "服务对象", "服务人", "时长（分钟）"],
+        ["1", "2026-03-06", "09:30", "生活照料", "王小明、王 芳", "李建国", "30"],
+        ["2", "2026-03-06", "10:30", "生活照料", "R4", "陈志强", "30"],
+    ])  # fmt: skip
+    out = store.ok("import", "services", str(sheet), "--community", "HZ-001").stdout
+    assert "added 2" in out
+    rows = {e["occurred_at"][11:16]: (sorted(e["residents"]), e["providers"]) for e in entries(store)}
+    assert rows == {"09:30": (["R2", "R5"], ["P1"]), "10:30": (["R4"], ["P2"])}
