@@ -456,12 +456,10 @@ def import_file(
     _TABLES.clear()
     # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
     table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
-    unresolved = [Problem(p.row, p.field, p.problem, malformed=False) for p in named]
-    # /NAMES
     if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
         service.require_master()
     valid, malformed = validate_rows(service, kind, table, stage("checking rows"), options, path.name)
-    malformed += unresolved  # NAMES
+    valid, malformed = names.settle(named, valid, malformed, Problem)  # NAMES
     for attempt in range(1, MAX_ATTEMPTS + 1):
         pass_ = _Attempt(service, kind, actor)
         result = pass_.run(valid, stage("applying rules"))

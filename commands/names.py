@@ -329,8 +329,8 @@ def resolve_table(
 
     Runs on the raw cells before the rows are validated, so that a name written with spaces
     (`王  芳`, aligned as clerks do) is still a name. Rows whose cells are all codes are kept
-    as they are; a row with a name that does not resolve is taken out of the table and
-    returned as a problem (a refusal, exit 1). `default_community` is the community of rows
+    as they are; a row with a name that does not resolve is kept as it is and returned as a
+    problem, for `settle` once the rows are validated. `default_community` is the community of rows
     without one (a village's own sheet imported with `--community`).
     """
     if kind != "services":
@@ -364,21 +364,20 @@ def resolve_table(
                     except NameRefused as e:
                         out = e
                     done[key] = out
-                if isinstance(out, NameRefused):
+                if isinstance(out, NameRefused):  # the cell stays as it is, for `settle`
                     problems.append(RowProblem(row.number, column, str(out)))
-                    break
+                    continue
                 if out is not cell and out != cell:
                     changed = changed if changed is not None else dict(values)
                     changed[column] = out
-            else:
-                rows.append(row if changed is None else tabular.Row(row.number, changed))
+            rows.append(row if changed is None else tabular.Row(row.number, changed))
     finally:
         try:
             resolver.flush()
         finally:
             resolver.close()
-    if not problems and all(a is b for a, b in zip(rows, table.rows, strict=True)):
-        return table, []
+    if all(a is b for a, b in zip(rows, table.rows, strict=True)):
+        return table, problems
     return dataclasses.replace(table, rows=rows), problems
 
 
@@ -389,3 +388,23 @@ def _community_of(cell: object, default: str | None) -> str | None:
     text = tabular.text(cell) if cell is not None else None
     text = text.strip() if text else None
     return text or default
+
+
+def settle(
+    named: list[RowProblem], valid: list[Any], malformed: list[Any], problem: Callable[..., Any]
+) -> tuple[list[Any], list[Any]]:
+    """The validated rows and problems of an import once the names that did not resolve are counted.
+
+    Malformed input is judged as without names: a row with another malformed cell reports that
+    (exit 2) and not its name. Otherwise the name's refusal (exit 1) replaces what validation
+    said about the name's own cell (e.g. that a code has no spaces), and the row is not applied.
+    """
+    if not named:
+        return valid, malformed
+    failed: dict[int, set[str]] = {}
+    for p in named:
+        failed.setdefault(p.row, set()).add(p.field)
+    kept = [p for p in malformed if p.field not in failed.get(p.row, ())]
+    bad = {p.row for p in kept}
+    refusals = [problem(p.row, p.field, p.problem, malformed=False) for p in named if p.row not in bad]
+    return [v for v in valid if v.row not in failed], kept + refusals
