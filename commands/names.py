@@ -16,9 +16,9 @@ in clear and need no key.
 
 Only values that are not codes cost anything: the community is loaded once to know its
 codes; the read model (projections, `ledger_residents` / `ledger_providers`) is read, and
-names decrypted, only when a value is not a code. On PostgreSQL the read model may lag the
-log (a resident enrolled moments ago, with no projection worker running, is not found by
-name yet; its code always works).
+names decrypted, only when a value is not a code. When the read model lags the log
+(PostgreSQL with no projection worker running), the community's own events are read
+instead, so a resident enrolled moments ago is found by name all the same.
 
 Every lookup that reveals resident codes (the match, the codes of an ambiguous name, the
 nearest names shown) is reported to `log` as (community, code) pairs, for the access log.
@@ -78,6 +78,7 @@ class NameResolver:
         self._views = views
         self._own_views = False
         self._prepared = False
+        self._lag = 0
         self._keys: Any = None
         self._dirs: dict[tuple[str, str], _Directory | None] = {}
         self.revealed: set[tuple[str, str]] = set()
@@ -184,7 +185,8 @@ class NameResolver:
             if place.key_id in erased:
                 continue
             try:
-                name = self.service.open_envelope(_envelope(row["name"]), keys, where=place)
+                envelope = row["name"] if isinstance(row["name"], dict) else _envelope(row["name"])
+                name = self.service.open_envelope(envelope, keys, where=place)
             except crypto.Unopenable:
                 continue  # an envelope from elsewhere is never taken for this resident's name
             if name:
@@ -195,6 +197,8 @@ class NameResolver:
         from projections.queries import UnknownUnit, provider_rows, resident_rows
 
         views = self._ready_views()
+        if self._lag:
+            return self._rows_from_log(who, community)
         try:
             with views.read() as conn:
                 if who == RESIDENT:
@@ -210,10 +214,31 @@ class NameResolver:
             self._views = Views(self.service)
             self._own_views = True
         if not self._prepared:
-            # No note of a lag: most lookups are of people enrolled long ago, and a code always works.
-            self._views.prepare()
+            self._lag = self._views.prepare()  # PostgreSQL: the views may lag the log (no worker running)
             self._prepared = True
         return self._views
+
+    def _rows_from_log(self, who: str, community: str) -> list[dict[str, Any]]:
+        """The rows `_rows` reads from the views, read from the community's own events instead:
+        when the views lag the log, a person enrolled since must still be found by name."""
+        from domain.community import Community
+        from domain.ids import community_id
+        from infra.codec import decode_payload
+
+        people: dict[str, dict[str, Any]] = {}
+        if who == RESIDENT:
+            start, end, gone = Community.ResidentEnrolled.TOPIC, Community.ResidentDeparted.TOPIC, "departed_on"
+        else:
+            start, end, gone = Community.ProviderRegistered.TOPIC, Community.ProviderRetired.TOPIC, "retired_on"
+        for stored in self.service.recorder.select_events(community_id(community)):
+            if stored.topic == start:
+                payload = decode_payload(stored.state)
+                people[payload["code"]] = {"code": payload["code"], "name": payload["name"], gone: None}
+            elif stored.topic == end:
+                payload = decode_payload(stored.state)
+                if payload["code"] in people:
+                    people[payload["code"]][gone] = payload["on"]
+        return [people[code] for code in sorted(people)]
 
 
 def _several(who: str, text: str, community: str, found: list[str]) -> NoReturn:

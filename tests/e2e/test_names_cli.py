@@ -198,3 +198,32 @@ def test_a_village_sheet_with_names_and_no_community_column_imports_with_communi
     assert "added 2" in out
     rows = {e["occurred_at"][11:16]: (sorted(e["residents"]), e["providers"]) for e in entries(store)}
     assert rows == {"09:30": (["R2", "R5"], ["P1"]), "10:30": (["R4"], ["P2"])}
+
+
+def test_malformed_cells_are_judged_as_without_names(store: Cli, tmp_path: Path) -> None:
+    """A row with an unknown name AND a malformed cell is malformed (exit 2, nothing read by name
+    decides it); an unknown name written with a space is a refused name, not a malformed code."""
+    people(store)
+    header = ["社区", "服务类型", "服务对象", "服务人员", "服务时间", "时长(分钟)"]
+    both = write_csv(tmp_path / "both.csv", [
+        header,
+        ["HZ-001", "生活照料", "王晓明", "P1", "2026-03-06 09:30", "abc"],
+        ["HZ-001", "生活照料", "王 晓明", "P1", "2026-03-06 10:30", "30"],
+    ])  # fmt: skip
+    result = store("import", "services", str(both))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("row 2: minutes: ")
+    assert lines[1].startswith("row 3: residents: resident 王 晓明 is neither a code nor") and "王小明 (R2)" in lines[1]
+    assert len(lines) == 3
+
+
+def test_a_resident_enrolled_since_the_views_were_last_updated_is_found_by_name(store: Cli) -> None:
+    """PostgreSQL with no projection worker: the views lag the log, the names come from the log."""
+    people(store)
+    store.ok("resident", "enroll", "HZ-001", "R6", "--name", "黄桂兰")
+    store.ok("provider", "register", "HZ-001", "P3", "--name", "覃海燕", "--role", "volunteer")
+    store.ok("resident", "depart", "HZ-001", "R2", "--reason", "moved", "--on", "2026-03-01")
+    assert record(store, resident="黄桂兰", provider="覃海燕").exit_code == 0
+    error_line(record(store, resident="王小明"), 1, "王小明", "neither a code nor")  # departed since
+    assert [(e["residents"], e["providers"]) for e in entries(store)] == [(["R6"], ["P3"])]
