@@ -51,8 +51,13 @@ class NameRefused(LedgerError):
 
 def normalise(name: str) -> str:
     """A name as matched: NFKC (full-width letters, compatibility forms), no whitespace, case folded."""
-    text = unicodedata.normalize("NFKC", name)
-    return "".join(ch for ch in text if not ch.isspace()).casefold()
+    text = name
+    for _ in range(4):  # until nothing changes: NFKC can make spaces, and removing them can make pairs compose
+        again = "".join(ch for ch in unicodedata.normalize("NFKC", text) if not ch.isspace()).casefold()
+        if again == text:
+            break
+        text = again
+    return text
 
 
 @dataclass
