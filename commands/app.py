@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -112,7 +113,14 @@ class TaizhangApplication(Application[UUID]):
             aggregate = processing_event.aggregates.get(event.originator_id)
             if isinstance(aggregate, Community) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                 crossed[aggregate.id] = aggregate
-        for aggregate in crossed.values():
+        self.snapshot(crossed.values())
+
+    def snapshot(self, aggregates: Iterable[Any]) -> None:
+        """Snapshot these saved aggregates from memory and drop their older snapshots (a cache:
+        a failure is reported through `warn`, never raised)."""
+        if self.snapshots is None:
+            return
+        for aggregate in aggregates:
             try:
                 self.snapshots.put([Community.Snapshot.take(aggregate)])
                 prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
@@ -195,6 +203,43 @@ class Change:
     claims: list[tuple[str, str]] = field(default_factory=list)
     units: list[tuple[str, str, str]] = field(default_factory=list)
     erase_keys: list[str] = field(default_factory=list)
+
+
+class BulkSave:
+    """Writes chunks of pending events into one open transaction (LedgerService.bulk_save)."""
+
+    def __init__(self, app: TaizhangApplication, append: Callable[..., Any]) -> None:
+        self.app = app
+        self.append = append
+        self.crossed: dict[UUID, Any] = {}  # aggregates whose version crossed a snapshot interval
+        self.events = 0
+
+    def write(
+        self, aggregates: Iterable[Any], claims: Sequence[tuple[str, str]] = (), data_keys: Sequence[Any] = ()
+    ) -> None:
+        """Append the aggregates' pending events (then no longer pending) with their side rows."""
+        changed = [a for a in aggregates if a is not None and a.pending_events]
+        if not changed:
+            return
+        if not self.events and self.app.before_write is not None:
+            self.app.before_write()
+        if self.app.guard is not None:
+            self.app.guard(changed)
+        units = [
+            (event.code, event.county, event.township)
+            for aggregate in changed
+            for event in aggregate.pending_events
+            if isinstance(event, Community.Established)
+        ]
+        to_stored = self.app.mapper.to_stored_event
+        stored = []
+        for aggregate in changed:
+            for event in aggregate.collect_events():
+                stored.append(to_stored(event))
+                if isinstance(aggregate, Community) and event.originator_version % SNAPSHOT_INTERVAL == 0:
+                    self.crossed[aggregate.id] = aggregate
+        self.append(stored, claims=list(claims), data_keys=list(data_keys), units=units)
+        self.events += len(stored)
 
 
 class LedgerService:
@@ -738,6 +783,19 @@ class LedgerService:
         return int(self.recorder.log_access(actor, command, detail, subjects, records))
 
     # ---- bulk -----------------------------------------------------------------------------
+    @contextmanager
+    def bulk_save(self) -> Iterator[BulkSave]:
+        """One transaction that an import streams its events into, chunk by chunk: all or nothing.
+
+        The first chunk takes the write lock; a writer that committed to the same aggregates
+        since they were loaded makes it raise IntegrityError, as `save` does. Snapshots are
+        taken after the commit.
+        """
+        with self.recorder.bulk_transaction() as append:
+            saver = BulkSave(self.app, append)
+            yield saver
+        self.app.snapshot(saver.crossed.values())
+
     def save_many(self, aggregates: list[Community], claims: list[tuple[str, str]], keys: KeySession) -> None:
         """Save many aggregates' events in one transaction (imports, the demo)."""
         units = [

@@ -176,12 +176,12 @@ def seal(
     service: LedgerService, private: Ed25519PrivateKey, views_at: Callable[[int], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Verify the log and sign a checkpoint of it; `views_at(position)` gives the views' digest there."""
-    result = walk_log(service, collect=True, records=True)
+    result = walk_log(service, log_root=True, records=True)  # the log's Merkle root streams: no leaf is kept
     if result.problem is not None:
         raise VerificationFailed(f"refusing to seal a broken log: {failure(result.problem)}")
     if result.events == 0:
         raise VerificationFailed("the log is empty: nothing to seal")
-    assert result.leaves is not None
+    assert result.log_root is not None and result.log_root.size == result.events
     _order, rtree = records_tree(result.records)
     access = verify_access(service)
     body = {
@@ -190,7 +190,7 @@ def seal(
         "log_size": result.events,
         "last_position": result.last_position,
         "head_hash": result.head.hex(),
-        "log_root": log_tree(result.leaves, result.events).root().hex(),
+        "log_root": result.log_root.root().hex(),
         "records_size": rtree.size,
         "records_root": rtree.root().hex(),
         "sealed_at": _utc_now(),

@@ -38,7 +38,14 @@ def status(env: Env, fmt: str) -> None:
 
 
 @projections.command("rebuild")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="json prints the projections and their new positions.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints the projections and their new positions.",
+)
 @pass_env
 def rebuild(env: Env, fmt: str) -> None:
     """Drop the ledger views and replay the whole log into them.
@@ -50,10 +57,8 @@ def rebuild(env: Env, fmt: str) -> None:
       taizhang projections rebuild
     """
     views = env.views()
-    views.runner.drop_tables()
-    views.runner.ensure_tables()
     with Progress("rebuilding", views.runner.head()) as bar:
-        views.runner.catch_up(progress=lambda done, total: bar.set(done, total))
+        views.runner.rebuild(progress=lambda done, total: bar.set(done, total))
     result = views.runner.status()
     if fmt == "json":
         click.echo(render_json(result))
@@ -63,8 +68,19 @@ def rebuild(env: Env, fmt: str) -> None:
 
 
 @projections.command("run")
-@click.option("--follow", is_flag=True, help="Keep running: project new events as they are recorded (stop with Ctrl-C or SIGTERM).")
-@click.option("--interval", type=INTERVAL, default=0.5, show_default=True, metavar="SECONDS", help="With --follow: how often to look for new events.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep running: project new events as they are recorded (stop with Ctrl-C or SIGTERM).",
+)
+@click.option(
+    "--interval",
+    type=INTERVAL,
+    default=0.5,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --follow: how often to look for new events.",
+)
 @pass_env
 def run(env: Env, follow: bool, interval: float) -> None:
     """Bring the views up to the head of the log; with --follow, keep them there.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import math
 import os
 import re
@@ -320,17 +319,28 @@ def _input_error(label: str, problem: files.InputProblem) -> TabularError:
     return TabularError(f"{label}: not a regular file")  # a pipe or a device would be read for ever
 
 
+# A line as io.StringIO(newline="") yields it: ended by \r\n, \r or \n, kept; the last may have none.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines one by one, without the copy io.StringIO makes (4 bytes a character)."""
+    for match in _LINE.finditer(text):
+        yield match.group()
+
+
 def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
     try:
         data = files.read_input(source, label, files.MAX_IMPORT_BYTES)
     except files.InputProblem as problem:
         raise _input_error(label, problem) from None
-    reader = csv.reader(io.StringIO(_decode(data, label), newline=""))
+    text = _decode(data, label)
     del data
+    reader = csv.reader(_lines(text))
     try:
         for cells in reader:
             # The `'` a CSV export put before a formula-like text (commands.formulas) goes again.
-            yield [formulas.unquote(cell) for cell in cells]
+            yield [formulas.unquote(cell) if "'" in cell else cell for cell in cells]  # no `'`: nothing to undo
     except csv.Error as error:
         raise TabularError(f"{label}: line {reader.line_num}: {_one_line(error)}") from None
 
@@ -630,7 +640,19 @@ def _offset(raw: str | None) -> dt.tzinfo | None:
     return dt.timezone(-delta if raw[0] == "-" else delta)
 
 
+# The form nearly every cell of an export has, parsed without NFKC and the general pattern.
+_PLAIN_DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ Tt]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?")
+
+
 def _parse_text_datetime(raw: str, what: str) -> tuple[dt.datetime, bool]:
+    plain = _PLAIN_DATETIME.fullmatch(raw)
+    if plain is not None:  # ASCII only: what the general pattern below reads it as, the same value
+        y, m, d, hour, minute, second = plain.groups()
+        try:
+            value = dt.datetime(int(y), int(m), int(d), int(hour), int(minute), int(second or 0))
+        except ValueError:
+            raise CellError(f"not {what}: {raw!r}") from None
+        return _in_years(value, what, raw), True
     match = _DATETIME.fullmatch(unicodedata.normalize("NFKC", raw).strip())
     if match is None:
         raise CellError(f"not {what}: {raw!r}")

@@ -108,7 +108,9 @@ class Views:
         if self._runner is None:
             from infra.runner import Runner
 
-            self._runner = Runner(self.service.recorder, self.writer, make_projections(), self.store.backend)
+            self._runner = Runner(
+                self.service.recorder, self.writer, make_projections(), self.store.backend, log_beside=True
+            )
         return self._runner
 
     def _settling_runner(self) -> Runner:
@@ -117,7 +119,9 @@ class Views:
             from infra.runner import Runner, engines
 
             self._settler_engine = engines(self.store, lock_wait=0)[0]
-            self._settler = Runner(self.service.recorder, self._settler_engine, make_projections(), self.store.backend)
+            self._settler = Runner(
+                self.service.recorder, self._settler_engine, make_projections(), self.store.backend, log_beside=True
+            )
         return self._settler
 
     def prepare(

@@ -39,6 +39,8 @@ from uuid import UUID
 
 import orjson
 
+from infra import merkle
+
 GENESIS = bytes(32)
 CHAIN_VERSION = 1
 RECORD_TOPICS = frozenset(
@@ -175,6 +177,7 @@ class Walk:
     leaves: bytearray | None = None  # the chain hashes in log order, 32 bytes each, when collected
     positions: array[int] | None = None  # their positions, when collected
     records: dict[str, RecordTip] = field(default_factory=dict)
+    log_root: merkle.RootBuilder | None = None  # the Merkle root over the chain hashes, when streamed
 
 
 def walk(
@@ -185,6 +188,7 @@ def walk(
     collect: bool = False,
     records: bool = False,
     records_upto: int | None = None,
+    log_root: bool = False,
 ) -> Walk:
     """Recompute the chain in one pass and stop at the first bad position.
 
@@ -192,9 +196,15 @@ def walk(
     none); `commits` the (first, last, recorded_at) commit rows in order; `orphans`
     the sorted positions of chain entries whose event is gone. With `collect`, keep
     the chain hashes (the Merkle leaves) and positions; with `records`, the latest
-    event of every service record among the first `records_upto` events.
+    event of every service record among the first `records_upto` events; with `log_root`,
+    the Merkle root over the chain hashes, built as they come (no leaf is kept).
     """
     result = Walk(leaves=bytearray() if collect else None, positions=array("q") if collect else None)
+    add_leaf = None
+    if log_root:
+        result.log_root = merkle.RootBuilder()
+        add_leaf = result.log_root.add
+    leaf_hash = merkle.leaf_hash
     leaves = result.leaves
     kept_positions = result.positions
     records_limit = records_upto if records_upto is not None else 1 << 62
@@ -245,6 +255,8 @@ def walk(
         if leaves is not None and kept_positions is not None:
             leaves += expected
             kept_positions.append(position)
+        if add_leaf is not None:
+            add_leaf(leaf_hash(expected))
         if records and topic in RECORD_TOPICS and count <= records_limit:
             record_id = record_id_of(topic, state)
             if record_id is not None:

@@ -85,7 +85,14 @@ class LiteConnection:
     def execute(self, statement: Any, parameters: Mapping[str, Any] | Sequence[Any] | None = None) -> LiteResult:
         sql = statement if isinstance(statement, str) else getattr(statement, "text", None)
         if not isinstance(sql, str):
-            raise TypeError(f"LiteConnection runs SQL text only, not {type(statement).__name__}")
+            if not hasattr(statement, "compile"):
+                raise TypeError(f"LiteConnection runs SQL, not {type(statement).__name__}")
+            # A Core construct (select(table)...): SQLAlchemy is loaded already, compile it for sqlite3.
+            from sqlalchemy.dialects import sqlite
+
+            compiled = statement.compile(dialect=sqlite.dialect())
+            bound = compiled.construct_params(parameters if isinstance(parameters, Mapping) else None)
+            sql, parameters = str(compiled), [bound[name] for name in compiled.positiontup or ()]
         return LiteResult(self.raw.execute(sql, parameters if parameters is not None else ()))
 
     def exec_driver_sql(self, sql: str, parameters: Sequence[Any] | None = None) -> LiteResult:

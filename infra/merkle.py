@@ -103,6 +103,33 @@ class Tree:
         return proof
 
 
+class RootBuilder:
+    """The root of the tree over leaf hashes fed one at a time, in O(log n) memory: equal to
+    `Tree(leaves).root()` (the stack holds the roots of the perfect subtrees so far, largest
+    first; the RFC's root folds them from the right)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (height, root of a perfect subtree)
+
+    def add(self, leaf: bytes) -> None:
+        node, height = leaf, 0
+        stack = self._stack
+        while stack and stack[-1][0] == height:
+            node = _sha256(b"\x01" + stack.pop()[1] + node).digest()
+            height += 1
+        stack.append((height, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return empty_root()
+        node = self._stack[-1][1]
+        for _height, left in reversed(self._stack[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
 def _split(n: int) -> int:
     """The largest power of two smaller than n (n > 1)."""
     return 1 << ((n - 1).bit_length() - 1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC
 from typing import Any
 from uuid import UUID
@@ -119,6 +119,7 @@ def utc_micro(value: Any) -> str:
 ACCESS_CHAIN_LOCK = 7263540913  # the advisory lock that serialises access-log writers
 
 INSERT_CHUNK = 2000  # events per taizhang_append call within one transaction
+BULK_IDLE_SECONDS = 120  # how long a bulk transaction may wait for its next chunk
 
 
 def _state_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -153,27 +154,59 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         waits for the rest of the message while the client waits for the sync. Chunked
         calls in an ordinary transaction keep the same atomicity and ordering.
         """
-        positions: list[int] = []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             if stored_events:
                 curs.execute(self.lock_table_statements[0])  # the lock timeout; the function takes the lock
                 self._notify_channel(curs)
-                for start in range(0, len(stored_events), INSERT_CHUNK):
-                    chunk = stored_events[start : start + INSERT_CHUNK]
-                    curs.execute(
-                        "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS p",
-                        (
-                            [e.originator_id for e in chunk],
-                            [e.originator_version for e in chunk],
-                            [e.topic for e in chunk],
-                            [e.state for e in chunk],
-                        ),
-                    )
-                    row = curs.fetchone()
-                    assert row is not None
-                    positions.extend(row["p"])
-                self._write_hook(curs, positions, stored_events, **kwargs)
+            return self._append(curs, stored_events, **kwargs)
+
+    def _append(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
+        positions: list[int] = []
+        if not stored_events:
+            return positions
+        for start in range(0, len(stored_events), INSERT_CHUNK):
+            chunk = stored_events[start : start + INSERT_CHUNK]
+            curs.execute(
+                "SELECT taizhang_append(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[]) AS p",
+                (
+                    [e.originator_id for e in chunk],
+                    [e.originator_version for e in chunk],
+                    [e.topic for e in chunk],
+                    [e.state for e in chunk],
+                ),
+            )
+            row = curs.fetchone()
+            assert row is not None
+            positions.extend(row["p"])
+        self._write_hook(curs, positions, stored_events, **kwargs)
         return positions
+
+    @contextmanager
+    def bulk_transaction(self) -> Iterator[Callable[..., Sequence[int] | None]]:
+        """One transaction that chunks of events (with their side rows) are appended to: the
+        append functions recognise a continuation by the commit row's xmin (infra.pgappend).
+        Yields `append(stored_events, claims=…, data_keys=…, units=…)`; commits when the block
+        ends, rolls everything back when it raises. Nothing is begun (no connection held, no
+        NOTIFY) until the first chunk."""
+        with ExitStack() as stack:
+            cursor: list[Cursor[DictRow]] = []
+
+            def append(stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+                if not cursor:
+                    if not stored_events:
+                        return []
+                    conn = stack.enter_context(self.datastore.get_connection())
+                    stack.enter_context(conn.transaction())
+                    curs = stack.enter_context(conn.cursor())
+                    curs.execute(self.lock_table_statements[0])
+                    # Between two chunks the transaction is idle while the caller applies its rules: longer
+                    # than the pool's few seconds (which end abandoned transactions), never for good.
+                    curs.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{BULK_IDLE_SECONDS}s'")
+                    self._notify_channel(curs)
+                    cursor.append(curs)
+                return self._append(cursor[0], stored_events, **kwargs)
+
+            yield append
 
     def _write_hook(
         self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 import orjson
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
@@ -28,6 +29,14 @@ from infra import outage
 from infra.store import StoreURL
 
 BATCH_SIZE = 1000
+REBUILD_BATCH_SIZE = 5000
+"""A rebuild's batches: larger (nobody reads views that are being rebuilt), still one transaction each."""
+REBUILD_CACHE_KIB = 65536
+"""SQLite page cache of the connection a rebuild holds (KiB): the ledger's indexes stay in memory."""
+REBUILD_CHECKPOINT_PAGES = 16384
+"""During a rebuild the WAL is copied back into the database every this many pages (not every 1,000)."""
+REBUILD_DROPS_INDEXES = True
+"""A rebuild drops the views' secondary indexes while it loads and makes them once at the end."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +109,24 @@ def _sqlite_transactions(engine: Engine, begin: str, lock_wait: float = 30.0) ->
 class Runner:
     """Moves projections along the log. One instance per process."""
 
-    def __init__(self, recorder: Any, writer: Engine, projections: Sequence[Projection], backend: str) -> None:
+    def __init__(
+        self,
+        recorder: Any,
+        writer: Engine,
+        projections: Sequence[Projection],
+        backend: str,
+        *,
+        log_beside: bool = False,
+    ) -> None:
+        """`log_beside`: the views are in the store's own SQLite database, so a batch reads the
+        events in its own transaction (not through the recorder)."""
         self.recorder = recorder
+        self.log_beside = log_beside and backend == "sqlite" and hasattr(recorder, "events_table_name")
         self.writer = writer
         self.projections = list(projections)
         self.backend = backend
         self._last_positions: dict[str, int] | None = None
+        self._ids: dict[str, str] = {}  # stored originator id -> canonical text
 
     # ---- schema ------------------------------------------------------------------------------
     def in_place(self) -> bool:
@@ -117,8 +138,23 @@ class Runner:
                 rows = conn.execute(text("SELECT projection, version FROM ledger_tracking")).all()
             except DBAPIError:
                 return False  # views made before projections had versions
-        versions = {row[0]: int(row[1]) for row in rows}
-        return all(versions.get(p.name) == p.version for p in self.projections)
+            versions = {row[0]: int(row[1]) for row in rows}
+            return all(versions.get(p.name) == p.version for p in self.projections) and self._indexes_in_place(conn)
+
+    def _indexes(self) -> list[Any]:
+        return [index for p in self.projections for table in p.metadata.sorted_tables for index in table.indexes]
+
+    def _indexes_in_place(self, conn: Connection) -> bool:
+        """Whether every secondary index exists (a rebuild killed while loading leaves them dropped)."""
+        names = [index.name for index in self._indexes()]
+        if not names:
+            return True
+        marks = ", ".join(f"'{name}'" for name in names)  # our own identifiers, not input
+        if self.backend == "postgres":
+            sql = f"SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN ({marks})"
+        else:
+            sql = f"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ({marks})"
+        return int(conn.exec_driver_sql(sql).scalar() or 0) == len(names)
 
     def view_tables(self) -> list[str]:
         return ["ledger_tracking", *(t.name for p in self.projections for t in p.metadata.sorted_tables)]
@@ -157,6 +193,9 @@ class Runner:
                     projection.metadata.drop_all(conn, checkfirst=True)
                     conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
                 projection.metadata.create_all(conn, checkfirst=True)
+                for table in projection.metadata.sorted_tables:
+                    for index in table.indexes:
+                        index.create(conn, checkfirst=True)  # dropped by an interrupted rebuild
                 conn.execute(
                     text(
                         "INSERT INTO ledger_tracking (projection, position, updated_at, version) "
@@ -184,10 +223,13 @@ class Runner:
         conn.exec_driver_sql(f"GRANT INSERT, UPDATE, DELETE ON {tables} TO taizhang_writer")
 
     def drop_tables(self) -> None:
+        """Drop every projection's tables and forget its position (views never created: nothing to do)."""
         with self.writer.begin() as conn:
+            tracked = inspect(conn).has_table("ledger_tracking")
             for projection in self.projections:
                 projection.metadata.drop_all(conn, checkfirst=True)
-                conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
+                if tracked:
+                    conn.execute(text("DELETE FROM ledger_tracking WHERE projection = :p"), {"p": projection.name})
         self._forget()
 
     def _forget(self) -> None:
@@ -235,26 +277,27 @@ class Runner:
         return 0 if position >= head else int(self.recorder.count_after(position))
 
     # ---- running -------------------------------------------------------------------------------
-    def run_batch(self, limit: int = BATCH_SIZE, stop: int | None = None) -> int:
+    def run_batch(self, limit: int = BATCH_SIZE, stop: int | None = None, held: Connection | None = None) -> int:
         """Project the next batch (no further than position `stop`); returns how many events
-        it took (0 when caught up)."""
+        it took (0 when caught up). `held`: a connection kept open between batches (its page
+        cache stays warm), each batch still its own transaction on it."""
         try:
-            return self._run_batch(limit, stop)
+            return self._run_batch(limit, stop, held)
         except BaseException:
             # The transaction rolled back: caches may hold state that was never committed.
             self._forget()
             raise
 
-    def _run_batch(self, limit: int, stop: int | None = None) -> int:
-        with self.writer.begin() as conn:
+    def _run_batch(self, limit: int, stop: int | None = None, held: Connection | None = None) -> int:
+        with held.begin() if held is not None else self.writer.begin() as transaction:
+            conn = held if held is not None else transaction
             positions = self._lock_positions(conn)
             start = min(positions.values())
             if stop is not None and start >= stop:
                 return 0
-            notifications = self.recorder.select_notifications(start + 1, limit, stop=stop)
-            if not notifications:
+            events = self._select(conn, start + 1, limit, stop)
+            if not events:
                 return 0
-            events = self._decode(notifications)
             if self._last_positions != positions:
                 # Another worker moved the views on since our last batch: cached state may be stale.
                 for projection in self.projections:
@@ -284,25 +327,56 @@ class Runner:
             raise RuntimeError(f"no tracking row for {', '.join(missing)}; run taizhang projections rebuild")
         return {p.name: positions[p.name] for p in self.projections}
 
-    def _decode(self, notifications: Sequence[Any]) -> list[Event]:
-        first, last = notifications[0].id, notifications[-1].id
-        commits = self.recorder.recorded_times(first, last)
+    def _select(self, conn: Connection, start: int, limit: int, stop: int | None) -> list[Event]:
+        """The next events from position `start` (at most `limit`, none after `stop`), decoded.
+
+        When the log is beside the views (SQLite), they are read in the batch's own transaction
+        with plain SQL: the recorder's notifications build a UUID object per event only for us to
+        print it back.
+        """
+        if not self.log_beside:
+            notifications = self.recorder.select_notifications(start, limit, stop=stop)
+            if not notifications:
+                return []
+            rows = [(n.id, str(n.originator_id), n.topic, n.state) for n in notifications]
+            commits = self.recorder.recorded_times(rows[0][0], rows[-1][0])
+            return self._decode(rows, commits)
+        sql = f"SELECT rowid, originator_id, topic, state FROM {self.recorder.events_table_name} WHERE rowid >= ?"
+        params: tuple[int, ...] = (start,)
+        if stop is not None:
+            sql += " AND rowid <= ?"
+            params += (stop,)
+        rows = conn.exec_driver_sql(sql + " ORDER BY rowid LIMIT ?", (*params, limit)).all()
+        if not rows:
+            return []
+        commits = conn.exec_driver_sql(
+            "SELECT first_position, last_position, recorded_at FROM taizhang_commits "
+            "WHERE last_position >= ? AND first_position <= ? ORDER BY first_position",
+            (rows[0][0], rows[-1][0]),
+        ).all()
+        ids = self._ids
+        canonical = []
+        for position, originator, topic, state in rows:
+            found = ids.get(originator)
+            if found is None:
+                found = ids[originator] = str(UUID(originator))  # as the recorder reads it
+            canonical.append((position, found, topic, state))
+        if len(ids) > 100_000:
+            ids.clear()
+        return self._decode(canonical, commits)
+
+    @staticmethod
+    def _decode(rows: Sequence[tuple[int, str, str, bytes]], commits: Sequence[Any]) -> list[Event]:
         events: list[Event] = []
         index = 0
-        for n in notifications:
-            while index < len(commits) and commits[index][1] < n.id:
+        count = len(commits)
+        loads = orjson.loads
+        for position, originator, topic, state in rows:
+            while index < count and commits[index][1] < position:
                 index += 1
-            if index >= len(commits) or commits[index][0] > n.id:
-                raise RuntimeError(f"event at position {n.id} has no recorded time")
-            events.append(
-                Event(
-                    position=n.id,
-                    originator_id=str(n.originator_id),
-                    topic=n.topic,
-                    payload=orjson.loads(n.state),
-                    recorded_at=commits[index][2],
-                )
-            )
+            if index >= count or commits[index][0] > position:
+                raise RuntimeError(f"event at position {position} has no recorded time")
+            events.append(Event(position, originator, topic, loads(state), commits[index][2]))
         return events
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None, until: int | None = None) -> int:
@@ -317,6 +391,52 @@ class Runner:
                 progress(min(start + done, target) - start, max(target - start, 0))
             if moved == 0 or (until is not None and start + done >= until):
                 return done
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, limit: int = REBUILD_BATCH_SIZE) -> int:
+        """Drop the views (if any), create them and replay the whole log into them.
+
+        The batches are the runner's, each one transaction holding its rows and its position
+        (so an interrupted rebuild resumes; `create_indexes` then restores the secondary indexes,
+        dropped while the rows load and made once at the end), but on one connection held throughout: on SQLite its
+        page cache stays warm across batches and is larger, and its commits wait for the WAL
+        write but not the disk flush (`synchronous = NORMAL`: a power cut may lose the last
+        batches, never tear one; the next run redoes them).
+        """
+        self.drop_tables()
+        self.ensure_tables()
+        if REBUILD_DROPS_INDEXES:
+            with self.writer.begin() as conn:
+                for index in self._indexes():
+                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        target = self.head()
+        done = 0
+        try:
+            done = self._replay(progress, limit, target)
+        finally:
+            self.create_indexes()
+        return done
+
+    def create_indexes(self) -> None:
+        """Create any secondary index of the views that is missing (a rebuild drops them while it loads)."""
+        with self.writer.begin() as conn:
+            for index in self._indexes():
+                index.create(conn, checkfirst=True)
+
+    def _replay(self, progress: Callable[[int, int], None] | None, limit: int, target: int) -> int:
+        done = 0
+        with self.writer.connect() as conn:
+            if self.backend == "sqlite":
+                raw = conn.connection.driver_connection
+                raw.execute(f"PRAGMA cache_size = -{REBUILD_CACHE_KIB}")
+                raw.execute("PRAGMA synchronous = NORMAL")
+                raw.execute(f"PRAGMA wal_autocheckpoint = {REBUILD_CHECKPOINT_PAGES}")
+            while True:
+                moved = self.run_batch(limit, held=conn)
+                done += moved
+                if progress:
+                    progress(min(done, target), target)
+                if moved == 0:
+                    return done
 
     def follow(
         self, stop: Callable[[], bool], interval: float = 0.5, warn: Callable[[str], None] | None = None

@@ -20,7 +20,8 @@ DEFAULT_TZ = "Asia/Shanghai"
 FORMAT_VERSION = "1"
 # 2: community_units; 3: erased_keys, access log; 4: taizhang_lock_events (PostgreSQL); 5: taizhang_chain;
 # 6: access_chain, and on PostgreSQL taizhang_append (writers append only through it);
-# 7: record_state and record_people (per-record state derived from the log, infra.recordstate)
+# 7: record_state and record_people (per-record state derived from the log, infra.recordstate),
+#    and on SQLite the index of odd-form event ids holds only those rows
 SCHEMA_VERSION = "7"
 
 

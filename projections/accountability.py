@@ -152,6 +152,13 @@ class _Writer:
         self.conn = conn
         self.codes = codes
         self.placeholder = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+        # The driver's own cursor, in the caller's transaction: SQLAlchemy's per-statement work cost
+        # more than these small statements (one per resident enrolled, on a rebuild).
+        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self.cursor.execute(sql, tuple(params))
+        return self.cursor
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self.placeholder)
@@ -161,7 +168,7 @@ class _Writer:
         if code is None:
             row = self.conn.execute(
                 text("SELECT code FROM ledger_communities WHERE community_id = :i"), {"i": event.originator_id}
-            ).first()
+            ).fetchone()
             if row is None:
                 raise LookupError(f"community {event.originator_id} is not in the ledger views")
             code = str(row[0])
@@ -171,10 +178,9 @@ class _Writer:
     # ---- bitemporal rows ------------------------------------------------------------------
     def current(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         where = " AND ".join(f"{k} = ?" for k in key)
-        row = self.conn.exec_driver_sql(
-            self._sql(f"SELECT * FROM {table} WHERE {where} AND recorded_to IS NULL"), tuple(key.values())
-        ).mappings().first()
-        return dict(row) if row else None
+        cursor = self._x(self._sql(f"SELECT * FROM {table} WHERE {where} AND recorded_to IS NULL"), tuple(key.values()))
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
 
     def insert(self, table: str, values: dict[str, Any], event: Event, seq: int = 1) -> None:
         row = {
@@ -187,7 +193,7 @@ class _Writer:
         }
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        self.conn.exec_driver_sql(self._sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), tuple(row.values()))
+        self._x(self._sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), tuple(row.values()))
 
     def replace(self, table: str, key: dict[str, Any], changes: dict[str, Any], event: Event) -> bool:
         """Close the current row of `key` and insert its successor with `changes`; False if none."""
@@ -195,20 +201,22 @@ class _Writer:
         if old is None:
             return False
         where = " AND ".join(f"{k} = ?" for k in key)
-        self.conn.exec_driver_sql(
+        self._x(
             self._sql(f"UPDATE {table} SET recorded_to = ?, position_to = ? WHERE {where} AND seq = ?"),
             (event.recorded_at, event.position, *key.values(), old["seq"]),
         )
-        values = {k: v for k, v in old.items() if k not in ("seq", "recorded_from", "recorded_to", "position_from", "position_to")}
+        values = {
+            k: v
+            for k, v in old.items()
+            if k not in ("seq", "recorded_from", "recorded_to", "position_from", "position_to")
+        }
         values.update(changes)
         self.insert(table, values, event, seq=old["seq"] + 1)
         return True
 
     def next_number(self, table: str, column: str, key: dict[str, Any]) -> int:
         where = " AND ".join(f"{k} = ?" for k in key)
-        row = self.conn.exec_driver_sql(
-            self._sql(f"SELECT max({column}) FROM {table} WHERE {where}"), tuple(key.values())
-        ).first()
+        row = self._x(self._sql(f"SELECT max({column}) FROM {table} WHERE {where}"), tuple(key.values())).fetchone()
         return int(row[0] or 0) + 1 if row else 1
 
     # ---- events -------------------------------------------------------------------------------
@@ -217,11 +225,11 @@ class _Writer:
         if topic.startswith(COMMUNITY):
             self.community_event(topic[len(COMMUNITY) :], p, event)
         elif topic == OFFICIAL + "Registered":
-            self.conn.exec_driver_sql(
+            self._x(
                 self._sql("INSERT INTO acct_officials (code, name, title) VALUES (?, ?, ?)"),
                 (p["code"], p["name"], p["title"]),
             )
-            self.conn.exec_driver_sql(
+            self._x(
                 self._sql("INSERT INTO acct_official_ids (official_id, code) VALUES (?, ?)"),
                 (event.originator_id, p["code"]),
             )
@@ -233,19 +241,19 @@ class _Writer:
             if not self.replace("acct_targets", key, changes, event):
                 self.insert("acct_targets", {**key, **changes}, event)
         elif topic == TARGETS + "Opened":
-            self.conn.exec_driver_sql(
+            self._x(
                 self._sql("INSERT INTO acct_unit_ids (unit_id, unit) VALUES (?, ?)"), (event.originator_id, p["unit"])
             )
         elif topic == ITEM + "Opened":
             values = {"item_id": event.originator_id, "unit": p["unit"], "item": p["item"], "due": p["due"]}
             self.insert("acct_items", {**values, "resolved_on": None, "note": None}, event)
         elif topic == ITEM + "Resolved":
-            self.replace("acct_items", {"item_id": event.originator_id}, {"resolved_on": p["on"], "note": p["note"]}, event)
+            self.replace(
+                "acct_items", {"item_id": event.originator_id}, {"resolved_on": p["on"], "note": p["note"]}, event
+            )
 
     def unit_of(self, event: Event) -> str:
-        row = self.conn.exec_driver_sql(
-            self._sql("SELECT unit FROM acct_unit_ids WHERE unit_id = ?"), (event.originator_id,)
-        ).first()
+        row = self._x(self._sql("SELECT unit FROM acct_unit_ids WHERE unit_id = ?"), (event.originator_id,)).fetchone()
         if row is None:
             raise LookupError(f"targets {event.originator_id} were never opened")
         return str(row[0])
@@ -265,9 +273,9 @@ class _Writer:
             self.insert("acct_debriefs", {**values, "filed_at": event.recorded_at}, event)
 
     def official_code(self, event: Event) -> str:
-        row = self.conn.exec_driver_sql(
+        row = self._x(
             self._sql("SELECT code FROM acct_official_ids WHERE official_id = ?"), (event.originator_id,)
-        ).first()
+        ).fetchone()
         if row is not None:
             return str(row[0])
         raise LookupError(f"official {event.originator_id} is not registered in the views")
@@ -300,7 +308,9 @@ class _Writer:
             key = {"community": community, "code": p["code"]}
             self.replace("acct_resident_states", key, {"categories": ";".join(p["categories"])}, event)
         elif name == "ResidentDeparted":
-            self.replace("acct_resident_states", {"community": community, "code": p["code"]}, {"departed_on": p["on"]}, event)
+            self.replace(
+                "acct_resident_states", {"community": community, "code": p["code"]}, {"departed_on": p["on"]}, event
+            )
         elif name == "VisitPlanSet":
             self.end_plan(community, p["resident"], p["starts_on"], event)
             number = self.next_number("acct_visit_plans", "plan", {"community": community, "resident": p["resident"]})
@@ -327,13 +337,13 @@ class _Writer:
 
     def end_plan(self, community: str, resident: str, on: str, event: Event) -> None:
         """End the resident's plan in force (if any) on `on` (exclusive)."""
-        row = self.conn.exec_driver_sql(
+        row = self._x(
             self._sql(
                 "SELECT plan FROM acct_visit_plans WHERE community = ? AND resident = ? "
                 "AND recorded_to IS NULL AND ends_on IS NULL"
             ),
             (community, resident),
-        ).first()
+        ).fetchone()
         if row is not None:
             key = {"community": community, "resident": resident, "plan": row[0]}
             self.replace("acct_visit_plans", key, {"ends_on": on}, event)

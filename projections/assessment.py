@@ -120,8 +120,7 @@ def assess(
     codes = sorted(code_to_unit)
     if moment.current and not evidence:
         # The answer from the monthly totals: its cost follows communities x months, not records.
-        served = _served_from_totals(conn, codes, period)
-        _coverage_from(conn, facts, code_to_unit, codes, period, moment, served, evidence=False)
+        _coverage_from_totals(conn, facts, code_to_unit, codes, period, moment)
         _breadth_and_quality_from_totals(conn, facts, code_to_unit, codes, period)
         _targets_from_totals(conn, facts, period, moment, code_to_unit, codes)
     else:
@@ -243,11 +242,7 @@ def _visits(
             start, end = window
             if departed is not None and end >= departed:
                 break  # the resident left: no visits are owed from then on
-            records = [
-                rid
-                for day, rid in visits.get((plan["community"], plan["resident"]), [])
-                if start <= day <= end
-            ]
+            records = [rid for day, rid in visits.get((plan["community"], plan["resident"]), []) if start <= day <= end]
             if end > judged:
                 break  # not over on the day of judgement: not counted yet
             measure.denominator += 1
@@ -269,21 +264,67 @@ def _months_of(period: Period) -> tuple[str, str]:
     return period.first.isoformat()[:7], period.last.isoformat()[:7]
 
 
-def _served_from_totals(conn: Connection, codes: list[str], period: Period) -> set[tuple[str, str]]:
+def _served_counts(conn: Connection, codes: list[str], period: Period) -> dict[str, int]:
+    """community -> residents with a service in the period's months (counted by the database)."""
     inside, params = _in(codes, "c")
     params["m_lo"], params["m_hi"] = _months_of(period)
     rows = conn.execute(
         text(
-            "SELECT DISTINCT t.community, t.resident FROM ledger_month_resident t "
-            f"WHERE t.month >= :m_lo AND t.month <= :m_hi AND t.records > 0 AND t.community IN {inside}"
+            "SELECT t.community, count(DISTINCT t.resident) FROM ledger_month_resident t "
+            f"WHERE t.month >= :m_lo AND t.month <= :m_hi AND t.records > 0 AND t.community IN {inside} "
+            "GROUP BY t.community"
         ),
         params,
     )
-    return {(r[0], r[1]) for r in rows}
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def _months_in(period: Period) -> list[str]:
+    """Every month (`YYYY-MM`) from the period's first to its last, both included."""
+    year, month = period.first.year, period.first.month
+    months = []
+    while (year, month) <= (period.last.year, period.last.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _coverage_from_totals(
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
+    moment: Moment,
+) -> None:
+    """Coverage counted by the database, per community: the residents in a category during the
+    period, and of them those with a service in one of its months (monthly totals, probed by
+    their full key, so the cost follows the residents of the unit, not the records)."""
+    valid, inside, params = _scope(moment, "s", codes, period)
+    months, month_params = _in(_months_in(period), "m")
+    params.update(month_params)
+    rows = conn.execute(
+        text(
+            "SELECT s.community, count(*), sum(CASE WHEN EXISTS (SELECT 1 FROM ledger_month_resident t "
+            f"WHERE t.community = s.community AND t.month IN {months} AND t.resident = s.code AND t.records > 0) "
+            "THEN 1 ELSE 0 END) FROM acct_resident_states s "
+            f"WHERE {valid} AND s.community IN {inside} AND s.categories <> '' AND s.enrolled_on <= :last "
+            "AND (s.departed_on IS NULL OR s.departed_on >= :first) GROUP BY s.community"
+        ),
+        params,
+    )
+    for community, residents, served in rows:
+        measure = facts[code_to_unit[community]].measures["coverage"]
+        measure.denominator += int(residents)
+        measure.numerator += int(served or 0)
 
 
 def _breadth_and_quality_from_totals(
-    conn: Connection, facts: dict[UnitRef, UnitFacts], code_to_unit: dict[str, UnitRef], codes: list[str], period: Period
+    conn: Connection,
+    facts: dict[UnitRef, UnitFacts],
+    code_to_unit: dict[str, UnitRef],
+    codes: list[str],
+    period: Period,
 ) -> None:
     inside, params = _in(codes, "c")
     params["m_lo"], params["m_hi"] = _months_of(period)
@@ -326,7 +367,9 @@ def _targets_from_totals(
     targets = [
         dict(r)
         for r in conn.execute(
-            text(f"SELECT t.unit, t.metric, t.kind, t.at_least FROM acct_targets t WHERE {valid} AND t.period = :period"),
+            text(
+                f"SELECT t.unit, t.metric, t.kind, t.at_least FROM acct_targets t WHERE {valid} AND t.period = :period"
+            ),
             params,
         ).mappings()
     ]
@@ -343,7 +386,7 @@ def _targets_from_totals(
         totals_params,
     ):
         by_kind[(community, kind)] = [int(records), int(minutes)]
-    served = _served_from_totals(conn, codes, period)
+    served = _served_counts(conn, codes, period) if any(t["metric"] == "residents_served" for t in targets) else {}
     need_kind_residents = any(t["metric"] == "residents_served" and t["kind"] for t in targets)
     services = _services(conn, codes, period, moment) if need_kind_residents else []
     for ref, fact in facts.items():
@@ -360,10 +403,16 @@ def _targets_from_totals(
                     sum(v[index] for (c, k), v in by_kind.items() if c in members and (kind is None or k == kind))
                 )
             elif kind is None:
-                actual = float(sum(1 for c, _r in served if c in members))
+                actual = float(sum(served.get(c, 0) for c in members))
             else:
                 actual = float(
-                    len({(s["community"], s["resident"]) for s in services if s["community"] in members and s["kind"] == kind})
+                    len(
+                        {
+                            (s["community"], s["resident"])
+                            for s in services
+                            if s["community"] in members and s["kind"] == kind
+                        }
+                    )
                 )
             goal = float(target["at_least"])
             attained = 1.0 if goal <= 0 else min(1.0, actual / goal)

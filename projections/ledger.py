@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -34,12 +36,18 @@ CORRECTED = TOPIC + "ServiceCorrected"
 VOIDED = TOPIC + "ServiceVoided"
 
 
-def is_late(occurred_at: str, recorded_at: str, entered_on: str | None) -> bool:
+def is_late(occurred_at: str | datetime, recorded_at: str, entered_on: str | None) -> bool:
     """Recorded (or written in the paper ledger, when `entered_on` is given) more than 7 days after."""
-    at = datetime.fromisoformat(occurred_at)
+    at = datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at
     if entered_on:
         return date.fromisoformat(entered_on) - at.date() > LATE_AFTER
-    return parse_utc(recorded_at) - at > LATE_AFTER
+    return _recorded(recorded_at) - at > LATE_AFTER
+
+
+@lru_cache(maxsize=64)
+def _recorded(recorded_at: str) -> datetime:
+    """A recorded time parsed (a batch's events share a few: one per commit)."""
+    return parse_utc(recorded_at)
 
 
 def bulk(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -59,7 +67,8 @@ def insert_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) ->
         return
     columns = [c.name for c in table.columns]
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    bulk(conn, sql, [tuple(row[c] for c in columns) for row in rows])
+    values = itemgetter(*columns)
+    bulk(conn, sql, [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows])
 
 
 def _json(value: Any) -> str | None:
@@ -82,23 +91,28 @@ class _Deltas:
 
     def add(self, row: dict[str, Any], people: list[tuple[str, list[str]]], sign: int) -> None:
         """Count (sign=+1) or uncount (-1) a revision in its community and month."""
-        quality = self.quality[(row["community"], row["month"])]
+        community, month = row["community"], row["month"]
+        active = row["status"] == "active"
+        quality = self.quality[(community, month)]
         quality[0] += sign  # every record of the month, voided ones included
-        quality[1] += sign if (row["late"] or row["status"] != "active") else 0
-        if row["status"] != "active":
+        if row["late"] or not active:
+            quality[1] += sign
+        if not active:
             return
-        community, month, kind, minutes = row["community"], row["month"], row["kind"], row["minutes"]
+        kind, minutes = row["kind"], row["minutes"]
         totals = self.kind[(community, month, kind)]
         totals[0] += sign
         totals[1] += sign * minutes
+        resident_totals, category_resident = self.resident, self.category_resident
         categories: set[str] = set()
         for resident, resident_categories in people:
-            self.resident[(community, month, resident)] += sign
+            resident_totals[(community, month, resident)] += sign
             for category in resident_categories:
-                self.category_resident[(community, month, category, resident)] += sign
+                category_resident[(community, month, category, resident)] += sign
             categories.update(resident_categories)
+        category_kind = self.category_kind
         for category in categories:
-            totals = self.category_kind[(community, month, category, kind)]
+            totals = category_kind[(community, month, category, kind)]
             totals[0] += sign
             totals[1] += sign * minutes
 
@@ -245,9 +259,15 @@ class _Batch:
     def current_revision(self, record_id: str) -> tuple[dict[str, Any], list[tuple[str, list[str]]]]:
         if record_id in self.current:
             return self.current[record_id]
-        row = self.conn.execute(
-            select(t.revisions).where(and_(t.revisions.c.record_id == record_id, t.revisions.c.recorded_to.is_(None)))
-        ).mappings().first()
+        row = (
+            self.conn.execute(
+                select(t.revisions).where(
+                    and_(t.revisions.c.record_id == record_id, t.revisions.c.recorded_to.is_(None))
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise LookupError(f"record {record_id} has no current revision in the ledger tables")
         people = [
@@ -369,7 +389,7 @@ class _Batch:
             "entered_on": p["entered_on"],
             "status": "active",
             "revision": 1,
-            "late": is_late(p["occurred_at"], event.recorded_at, p["entered_on"]),
+            "late": is_late(occurred, event.recorded_at, p["entered_on"]),
             "recorded_at": event.recorded_at,
             "recorded_by": p["actor"],
             "revised_at": event.recorded_at,
@@ -441,9 +461,7 @@ class _Batch:
         old["recorded_to"] = event.recorded_at
         old["position_to"] = event.position
         if (old["record_id"], old["seq"]) not in self.inserted:
-            self.closed.append(
-                {"r": old["record_id"], "s": old["seq"], "to": event.recorded_at, "pto": event.position}
-            )
+            self.closed.append({"r": old["record_id"], "s": old["seq"], "to": event.recorded_at, "pto": event.position})
 
     # ---- writing ----------------------------------------------------------------------------
     def write(self) -> None:
@@ -460,25 +478,24 @@ class _Batch:
         )
         if self.inserted:
             insert_rows(conn, t.revisions, [row for row, _people in self.inserted.values()])
-            residents_rows = []
-            category_rows = []
+            residents_rows: list[tuple[str, int, str, str]] = []
+            category_rows: list[tuple[str, int, str]] = []
             for (record_id, seq), (_row, people) in self.inserted.items():
                 categories: set[str] = set()
                 for resident, resident_categories in people:
-                    residents_rows.append(
-                        {
-                            "record_id": record_id,
-                            "seq": seq,
-                            "resident": resident,
-                            "categories": ";".join(resident_categories),
-                        }
-                    )
+                    residents_rows.append((record_id, seq, resident, ";".join(resident_categories)))
                     categories.update(resident_categories)
-                category_rows.extend(
-                    {"record_id": record_id, "seq": seq, "category": category} for category in sorted(categories)
-                )
-            insert_rows(conn, t.revision_residents, residents_rows)
-            insert_rows(conn, t.revision_categories, category_rows)
+                category_rows.extend((record_id, seq, category) for category in sorted(categories))
+            bulk(
+                conn,
+                "INSERT INTO ledger_revision_residents (record_id, seq, resident, categories) VALUES (?, ?, ?, ?)",
+                residents_rows,
+            )
+            bulk(
+                conn,
+                "INSERT INTO ledger_revision_categories (record_id, seq, category) VALUES (?, ?, ?)",
+                category_rows,
+            )
         self.deltas.write(conn)
 
     def _apply_changes(self, table: Any, changes: dict[tuple[str, str], dict[str, Any]]) -> None:
@@ -486,4 +503,3 @@ class _Batch:
             self.conn.execute(
                 update(table).where(and_(table.c.community == community, table.c.code == code)).values(**change)
             )
-

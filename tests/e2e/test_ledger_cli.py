@@ -40,6 +40,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.pool import NullPool
 
 from commands.cli import cli
 from commands.output import display_width
@@ -1178,7 +1180,10 @@ def one_status(run: Run) -> dict[str, Any]:
     """`projections status`: every projection moves with the log; they must agree (the ledger's row)."""
     rows = run.json("projections", "status")
     assert [r["projection"] for r in rows] == ["ledger", "accountability"]
-    assert all({k: v for k, v in r.items() if k != "projection"} == {k: v for k, v in rows[0].items() if k != "projection"} for r in rows)
+    assert all(
+        {k: v for k, v in r.items() if k != "projection"} == {k: v for k, v in rows[0].items() if k != "projection"}
+        for r in rows
+    )
     return rows[0]
 
 
@@ -1261,3 +1266,24 @@ def test_projections_rebuild_gives_the_same_ledger(fresh: Run) -> None:
     after = [run.json(*q) for q in queries]
     assert after == before
     check_entries(after[0], hist.ordered(include_voided=True))
+
+
+def test_projections_rebuild_on_a_store_whose_views_were_never_created(fresh: Run) -> None:
+    """Writes alone never make the views; `projections rebuild` must then create them, not fail."""
+    run = fresh
+    small_store(run)  # only writes: no query has created the views
+    record(run, str(uuid.UUID(int=7, version=4)), "2026-10-05 09:00", 30)
+    engine = create_engine(run.url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            tables = inspect(conn).get_table_names()
+            for table in [name for name in tables if name.startswith(("ledger_", "acct_"))]:
+                conn.exec_driver_sql(f"DROP TABLE {table}")  # as a store made before the views existed
+        with engine.connect() as conn:
+            assert not [name for name in inspect(conn).get_table_names() if name.startswith(("ledger_", "acct_"))]
+    finally:
+        engine.dispose()
+    rebuilt = orjson.loads(run.ok("projections", "rebuild", "--format", "json").stdout)
+    assert {(r["projection"], r["position"], r["lag"]) for r in rebuilt} == {("ledger", 5, 0), ("accountability", 5, 0)}
+    assert [r["minutes"] for r in run.json("ledger", "entries")] == [30]
+    assert run.ok("projections", "rebuild").exit_code == 0  # and again, over the views it made

@@ -30,13 +30,18 @@ from domain.units import parse_period
 from projections import queries
 from projections.filters import Filters, Moment, Unit
 
+CPU: dict[str, list[float]] = {}
+"""CPU milliseconds of each timed call, by query (on a shared machine steadier than the wall clock)."""
+
 
 def _timed(runs: int, call: object) -> list[float]:
-    out = []
+    out, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         call()  # type: ignore[operator]
         out.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    CPU[call.__name__] = cpu  # type: ignore[attr-defined]
     return out
 
 
@@ -51,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-file", type=Path, required=True)
     parser.add_argument("--period", default="2025-Q1")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the assessment runs here (top lines printed)")
     args = parser.parse_args(argv)
     env = Env(db=args.db, actor=None, lang="en", key_file=args.key_file)
     views = env.views()
@@ -74,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     def entries() -> None:
         with views.read() as conn:
             queries.entries(
-                conn, Filters(unit=Unit("community", community=community), date_from=first_month.first, date_to=first_month.last)
+                conn,
+                Filters(
+                    unit=Unit("community", community=community), date_from=first_month.first, date_to=first_month.last
+                ),
             )
 
     def month_summary() -> None:
@@ -88,14 +97,39 @@ def main(argv: list[str] | None = None) -> int:
     s = _timed(args.runs, summary)
     a = _timed(args.runs, assessment)
     ratio = statistics.median(a) / statistics.median(s)
+    cpu_ratio = statistics.median(CPU["assessment"]) / statistics.median(CPU["summary"])
     print(f"store: {args.db} ({events:,} events), period {span.text}, {args.runs} runs each")
-    print("| query | median ms | p95 ms |")
-    print("|---|---:|---:|")
-    print(f"| `ledger entries --community {community}` {first_month.text} | {statistics.median(e):.1f} | {_p95(e):.1f} |")
-    print(f"| `ledger summary --by township` {first_month.text} | {statistics.median(m):.1f} | {_p95(m):.1f} |")
-    print(f"| `ledger summary --by township` {span.text} | {statistics.median(s):.1f} | {_p95(s):.1f} |")
-    print(f"| `assess run --level township` {span.text} | {statistics.median(a):.1f} | {_p95(a):.1f} |")
-    print(f"| ratio assessment / summary {span.text} (median) | {ratio:.2f} | target ≤ 3 |")
+
+    def cpu(name: str) -> float:
+        return statistics.median(CPU[name])
+
+    print("| query | median ms | p95 ms | CPU median ms |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| `ledger entries --community {community}` {first_month.text} | {statistics.median(e):.1f} | {_p95(e):.1f} | {cpu('entries'):.1f} |"
+    )
+    print(
+        f"| `ledger summary --by township` {first_month.text} | {statistics.median(m):.1f} | {_p95(m):.1f} | {cpu('month_summary'):.1f} |"
+    )
+    print(
+        f"| `ledger summary --by township` {span.text} | {statistics.median(s):.1f} | {_p95(s):.1f} | {cpu('summary'):.1f} |"
+    )
+    print(
+        f"| `assess run --level township` {span.text} | {statistics.median(a):.1f} | {_p95(a):.1f} | {cpu('assessment'):.1f} |"
+    )
+    print(f"| ratio assessment / summary {span.text} (median) | {ratio:.2f} | | {cpu_ratio:.2f} (CPU); target ≤ 3 |")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.runs):
+            assessment()
+        profiler.disable()
+        profiler.dump_stats(str(args.profile))
+        stats = pstats.Stats(profiler)
+        stats.strip_dirs().sort_stats("cumulative").print_stats(20)
     env.close()
     return 0
 

@@ -1,6 +1,21 @@
-"""Import throughput of a services file against a raw-insert baseline measured in the same run.
+"""Import throughput, memory and store size against a raw baseline and a CRUD peer, in one run.
 
-    python -m tests.perf.bench_import --rows 100000 [--pg-url postgresql://…]
+    python -m tests.perf.bench_import --rows 100000 [--pg-url postgresql://…] [--profile]
+        [--memory 100000,1000000] [--encryption-cost]
+
+On the same services file, for each store: `taizhang import services` (the real code
+path: read, validate, apply the rules, encrypt notes, save in one transaction); raw
+`sqlite3` / psycopg inserting the very event rows the import stored (stored_events);
+and the CRUD peer of tests/perf/crud_peer.py (SQLAlchemy ORM, a services table plus an
+audit_log row per insert, batches of 1,000). Prints rows/s and the ratios
+taizhang/raw and taizhang/peer, then bytes on disk per service for taizhang (views
+caught up, WAL checkpointed, per table and index from `dbstat`; pg_total_relation_size
+on PostgreSQL) and for the peer. `--profile` prints the top of a cProfile of the
+import; `--memory` runs the import of each size in a fresh process and prints its
+peak RSS and the ratio of the largest to the smallest, and the same for `audit seal`
+of the imported store and for `demo`.
+
+With `--encryption-cost`, also as before:
 
 For each store: import the file through `taizhang import services` (the real code
 path: read, validate, apply the rules, encrypt notes, save in one transaction),
@@ -32,6 +47,7 @@ from commands.app import LedgerService
 from commands.importer import import_file
 from infra import crypto
 from infra.store import parse_url
+from tests.perf import crud_peer
 
 COMMUNITIES = 50
 RESIDENTS = 60
@@ -194,7 +210,73 @@ def drop_pg_database(admin_url: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def bench(backend: str, rows: int, folder: Path, services_csv: Path, base: tuple[Path, Path, Path], pg: str | None) -> dict[str, Any]:
+def peer_run(backend: str, services_csv: Path, folder: Path, pg_url: str | None) -> tuple[float, dict[str, int]]:
+    """Seconds the CRUD peer takes to import the file, and its bytes on disk per table."""
+    target = str(folder / "peer.db") if backend == "sqlite" else pg_url
+    assert target is not None
+    engine = crud_peer.create(target)
+    try:
+        t0 = time.perf_counter()
+        crud_peer.import_services(engine, services_csv)
+        elapsed = time.perf_counter() - t0
+    finally:
+        engine.dispose()
+    if backend == "sqlite":
+        sizes = sqlite_sizes(folder / "peer.db")
+    else:
+        sizes = pg_sizes(target, ["services", "audit_log"])
+    return elapsed, sizes
+
+
+def sqlite_sizes(path: Path) -> dict[str, int]:
+    """Bytes per table and index after a checkpoint (the whole file, WAL folded in)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sizes = {name: int(size) for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")}
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        sizes["(free pages)"] = conn.execute("PRAGMA freelist_count").fetchone()[0] * page_size
+    finally:
+        conn.close()
+    sizes["(file)"] = path.stat().st_size
+    return sizes
+
+
+def pg_sizes(url: str, tables: list[str] | None = None) -> dict[str, int]:
+    """pg_total_relation_size (table, its indexes and TOAST) of every table of the public schema."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+        ).fetchall()
+    sizes = {name: int(size) for name, size in rows if tables is None or name in tables}
+    sizes["(file)"] = sum(sizes.values())
+    return sizes
+
+
+def catch_up_views(service: LedgerService) -> None:
+    from commands.views import Views
+
+    views = Views(service)
+    try:
+        views.runner.ensure_tables()
+        views.runner.catch_up()
+    finally:
+        views.close()
+
+
+def bench(
+    backend: str,
+    rows: int,
+    folder: Path,
+    services_csv: Path,
+    base: tuple[Path, Path, Path],
+    pg: str | None,
+    *,
+    encryption_cost: bool = False,
+) -> dict[str, Any]:
     key = folder / "bench.key"
     if not key.exists():
         crypto.create_key_file(key)
@@ -202,75 +284,218 @@ def bench(backend: str, rows: int, folder: Path, services_csv: Path, base: tuple
 
     def url_for(tag: str) -> str:
         if backend == "sqlite":
-            return f"sqlite:///{folder / f'{tag}.db'}"
+            return f"sqlite:///{folder / f'{backend}-{tag}.db'}"
         assert pg is not None
         urls.append(new_pg_database(pg))
         return urls[-1]
 
+    out: dict[str, Any] = {"backend": backend, "rows": rows}
     try:
-        service = fresh_store(url_for("enc"), key, base)
+        store_url = url_for("enc")
+        service = fresh_store(store_url, key, base)
+        services_before = service.recorder.event_count()
         encrypted, before = timed_import(service, services_csv)
         stored = stored_rows(service, before)
         raw = raw_sqlite(stored, folder) if backend == "sqlite" else raw_postgres(stored, urls[-1])
-        rebuild_enc, replayed = timed_rebuild(service)
+        del stored
+        out.update(events=service.recorder.event_count() - services_before, import_s=encrypted, raw_s=raw)
+        catch_up_views(service)
+        if encryption_cost:
+            out["rebuild_s"], out["replayed"] = timed_rebuild(service)
         service.close()
-        service = fresh_store(url_for("plain"), key, base)
-        with encryption_off():
-            plain, _ = timed_import(service, services_csv)
-            rebuild_plain, _ = timed_rebuild(service)
-        service.close()
+        out["sizes"] = sqlite_sizes(folder / f"{backend}-enc.db") if backend == "sqlite" else pg_sizes(store_url)
+        peer_url = None if backend == "sqlite" else url_for("peer")
+        out["peer_s"], out["peer_sizes"] = peer_run(backend, services_csv, folder, peer_url)
+        if encryption_cost:
+            service = fresh_store(url_for("plain"), key, base)
+            with encryption_off():
+                out["plain_s"], _ = timed_import(service, services_csv)
+                out["rebuild_plain_s"], _ = timed_rebuild(service)
+            service.close()
     finally:
         for url in urls:
             drop_pg_database(pg or "", url)
-    return {
-        "backend": backend,
-        "rows": rows,
-        "events": len(stored),
-        "import_s": encrypted,
-        "import_rows_s": rows / encrypted,
-        "plain_rows_s": rows / plain,
-        "raw_rows_s": len(stored) / raw,
-        "ratio": (rows / encrypted) / (len(stored) / raw),
-        "plain_ratio": (rows / plain) / (len(stored) / raw),
-        "encryption_cost": (rows / encrypted) / (rows / plain),
-        "replayed": replayed,
-        "rebuild_s": rebuild_enc,
-        "rebuild_plain_s": rebuild_plain,
-        "rebuild_cost": rebuild_plain / rebuild_enc,
-    }
+    return out
+
+
+def profile_import(rows: int, folder: Path, services_csv: Path, base: tuple[Path, Path, Path], top: int) -> None:
+    """cProfile of the import alone (SQLite), the top functions by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    key = folder / "bench.key"
+    if not key.exists():
+        crypto.create_key_file(key)
+    service = fresh_store(f"sqlite:///{folder / 'profile.db'}", key, base)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    import_file(service, "services", services_csv, "bench")
+    profiler.disable()
+    service.close()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    print(f"cProfile of the import of {rows:,} rows (SQLite), top {top} by own time:")
+    print("\n".join(line for line in text.getvalue().splitlines() if line.strip())[:20000])
+
+
+# ---- memory: each size in a fresh process ---------------------------------------------------------
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def child(args: argparse.Namespace) -> int:
+    """Run one measured job in this (fresh) process and print `peak_rss_mb seconds`."""
+    folder = Path(args.folder)
+    key = folder / "bench.key"
+    if args.child == "import":
+        service = fresh_store(f"sqlite:///{folder / f'mem-{args.rows}.db'}", key, write_base(folder))
+        services_csv = folder / f"services-{args.rows}.csv"
+        t0 = time.perf_counter()
+        import_file(service, "services", services_csv, "bench")
+    elif args.child == "seal":
+        from commands.audit_chain import seal
+        from infra.checkpoint import create_signing_key, load_signing_key
+
+        service = LedgerService.open(parse_url(f"sqlite:///{folder / f'mem-{args.rows}.db'}"), key)
+        signing = folder / "seal.key"
+        if not signing.exists():
+            create_signing_key(signing)
+        t0 = time.perf_counter()
+        seal(service, load_signing_key(signing))
+    else:  # demo
+        from commands.demo import run_demo
+
+        service, _ = LedgerService.create(parse_url(f"sqlite:///{folder / f'demo-{args.seed}.db'}"), key, None)
+        t0 = time.perf_counter()
+        run_demo(service, seed=args.seed, actor="demo")
+    elapsed = time.perf_counter() - t0
+    service.close()
+    print(f"{peak_rss_mb():.1f} {elapsed:.2f}")
+    return 0
+
+
+def run_child(folder: Path, job: str, **options: Any) -> tuple[float, float]:
+    import subprocess
+
+    command = [sys.executable, "-m", "tests.perf.bench_import", "--child", job, "--folder", str(folder)]
+    for name, value in options.items():
+        command += [f"--{name}", str(value)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command[2:])} failed: {done.stderr.strip().splitlines()[-1:]}")
+    rss, seconds = done.stdout.split()[-2:]
+    return float(rss), float(seconds)
+
+
+def memory(sizes: list[int], folder: Path) -> None:
+    key = folder / "bench.key"
+    if not key.exists():
+        crypto.create_key_file(key)
+    print("peak RSS of a whole job in a fresh process (SQLite)")
+    print("| job | rows | peak RSS MB | seconds |")
+    print("|---|---:|---:|---:|")
+    found: dict[str, dict[int, float]] = {"import": {}, "seal": {}}
+    for rows in sizes:
+        write_services(folder / f"services-{rows}.csv", rows)
+        for job in ("import", "seal"):
+            rss, seconds = run_child(folder, job, rows=rows)
+            found[job][rows] = rss
+            print(f"| {job} | {rows:,} | {rss:,.0f} | {seconds:,.1f} |", flush=True)
+        (folder / f"services-{rows}.csv").unlink()
+    for seed in (1,):
+        rss, seconds = run_child(folder, "demo", seed=seed)
+        print(f"| demo --seed {seed} | (fixed size) | {rss:,.0f} | {seconds:,.1f} |")
+    small, large = min(sizes), max(sizes)
+    if small != large:
+        for job, by in found.items():
+            print(f"{job}: peak RSS at {large:,} rows / at {small:,} rows = {by[large] / by[small]:.2f}")
+
+
+def print_sizes(label: str, sizes: dict[str, int], per: int) -> None:
+    total = sizes["(file)"]
+    print(f"{label}: {total:,} bytes, {total / per:,.0f} bytes per service")
+    for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+        if name != "(file)" and size:
+            print(f"    {name}: {size / per:,.1f} B/service ({size / total:.0%})")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--pg-url", help="admin URL of a PostgreSQL server (a database is created and dropped)")
+    parser.add_argument(
+        "--profile", type=int, nargs="?", const=30, metavar="TOP", help="print a cProfile of the import"
+    )
+    parser.add_argument("--memory", help="comma-separated row counts whose import/seal peak RSS to measure")
+    parser.add_argument("--encryption-cost", action="store_true", help="also an unencrypted import and two rebuilds")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and size comparison")
+    parser.add_argument("--child", choices=["import", "seal", "demo"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         base = write_base(folder)
         services_csv = folder / "services.csv"
-        write_services(services_csv, args.rows)
-        results = [bench("sqlite", args.rows, folder, services_csv, base, None)]
-        if args.pg_url:
-            results.append(bench("postgres", args.rows, folder, services_csv, base, args.pg_url))
-    print(f"import of a {args.rows:,}-row services file (30% with notes), one transaction")
-    print("| store | import rows/s | without encryption rows/s | raw insert rows/s | import / raw | unencrypted / raw | encrypted / unencrypted |")
+        if args.profile or not args.no_throughput:
+            write_services(services_csv, args.rows)
+        if args.profile:
+            profile_import(args.rows, folder, services_csv, base, args.profile)
+        if not args.no_throughput:
+            for backend in ("sqlite", "postgres") if args.pg_url else ("sqlite",):
+                pg = args.pg_url if backend == "postgres" else None
+                result = bench(backend, args.rows, folder, services_csv, base, pg, encryption_cost=args.encryption_cost)
+                report(args.rows, [result], args.encryption_cost)  # each store as soon as it is measured
+                print(flush=True)
+        if args.memory:
+            memory([int(n) for n in args.memory.split(",")], folder)
+    return 0
+
+
+def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> None:
+    print(f"import of a {rows:,}-row services file (30% with notes), one run, same file")
+    print(
+        "| store | taizhang rows/s | raw insert rows/s | CRUD peer rows/s | taizhang / raw | taizhang / peer | peer / raw |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
+        ours, raw, peer = rows / r["import_s"], r["events"] / r["raw_s"], rows / r["peer_s"]
         print(
-            f"| {r['backend']} | {r['import_rows_s']:,.0f} | {r['plain_rows_s']:,.0f} | {r['raw_rows_s']:,.0f} "
-            f"| {r['ratio']:.2f} | {r['plain_ratio']:.2f} | {r['encryption_cost']:.2f} |"
+            f"| {r['backend']} | {ours:,.0f} | {raw:,.0f} | {peer:,.0f} | {ours / raw:.2f} | {ours / peer:.2f} "
+            f"| {peer / raw:.2f} |"
         )
+    print("(raw: the import's own event rows inserted with executemany in one transaction, rows/s = events/s)")
     print()
-    print("ledger rebuild (drop the views, replay the whole log), the same stores")
-    print("| store | events | encrypted events/s | unencrypted events/s | encrypted / unencrypted |")
-    print("|---|---:|---:|---:|---:|")
     for r in results:
+        ours, peer = r["sizes"]["(file)"] / rows, r["peer_sizes"]["(file)"] / rows
         print(
-            f"| {r['backend']} | {r['replayed']:,} | {r['replayed'] / r['rebuild_s']:,.0f} "
-            f"| {r['replayed'] / r['rebuild_plain_s']:,.0f} | {r['rebuild_cost']:.2f} |"
+            f"bytes on disk per service, {r['backend']}: taizhang {ours:,.0f}, CRUD peer {peer:,.0f}, ratio {ours / peer:.2f}"
         )
-    return 0
+        print_sizes("  taizhang (events, chain, claims, keys, snapshots, views)", r["sizes"], rows)
+        print_sizes("  CRUD peer (services, audit_log)", r["peer_sizes"], rows)
+    if encryption_cost:
+        print()
+        print("| store | import rows/s | without encryption rows/s | encrypted / unencrypted |")
+        print("|---|---:|---:|---:|")
+        for r in results:
+            print(
+                f"| {r['backend']} | {rows / r['import_s']:,.0f} | {rows / r['plain_s']:,.0f} | {r['plain_s'] / r['import_s']:.2f} |"
+            )
+        print()
+        print("ledger rebuild (drop the views, replay the whole log), the same stores")
+        print("| store | events | encrypted events/s | unencrypted events/s | encrypted / unencrypted |")
+        print("|---|---:|---:|---:|---:|")
+        for r in results:
+            print(
+                f"| {r['backend']} | {r['replayed']:,} | {r['replayed'] / r['rebuild_s']:,.0f} "
+                f"| {r['replayed'] / r['rebuild_plain_s']:,.0f} | {r['rebuild_plain_s'] / r['rebuild_s']:.2f} |"
+            )
 
 
 if __name__ == "__main__":

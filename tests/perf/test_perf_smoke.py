@@ -33,7 +33,10 @@ def _generate(url: str, key: Path, *stops: int) -> citygen.Stats:
 def _log_identity(path: Path) -> tuple[set[tuple[str, int, str]], set[str]]:
     conn = sqlite3.connect(path)
     try:
-        events = {(r[0], r[1], r[2]) for r in conn.execute("SELECT originator_id, originator_version, topic FROM stored_events")}
+        events = {
+            (r[0], r[1], r[2])
+            for r in conn.execute("SELECT originator_id, originator_version, topic FROM stored_events")
+        }
         claims = {r[0] for r in conn.execute("SELECT record_id FROM record_claims")}
         return events, claims
     finally:
@@ -83,7 +86,10 @@ def test_city_year_rebuild_raw_baseline_and_queries(tmp_path: Path) -> None:
         for table in counts:
             twin = bench.raw_name(table)
             for a, b in ((table, twin), (twin, table)):
-                assert conn.execute(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b})").fetchone()[0] == 0, a
+                assert (
+                    conn.execute(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b})").fetchone()[0]
+                    == 0
+                ), a
         community = bench.reference_community(SEED, SHAPE)
         january = conn.execute(
             "SELECT count(*) FROM raw_revisions WHERE community = ? AND occurred_on BETWEEN ? AND ? "
@@ -110,3 +116,33 @@ def test_city_year_rebuild_raw_baseline_and_queries(tmp_path: Path) -> None:
     # a rebuild in a fresh process reports its events and its peak memory
     child = bench.in_child("rebuild", url, key)
     assert child["events"] == stats.stored and child["peak_kb"] > 0
+
+
+def test_rebuild_bench_raw_loop_writes_the_rebuilt_rows(tmp_path: Path) -> None:
+    from tests.perf import bench_rebuild
+
+    key = tmp_path / "city.key"
+    path = tmp_path / "city.db"
+    url = f"sqlite:///{path}"
+    stats = _generate(url, key, EVENTS)
+    real = bench_rebuild.rebuild(url, key)
+    assert real["events"] == real["position"] == stats.stored
+    conn = sqlite3.connect(path)
+    try:
+        tables = bench_rebuild.view_tables(conn)
+        rows = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+        # the rebuild dropped the secondary indexes while loading and made them again at the end
+        indexes = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        }
+        assert {"ledger_revisions_current_community", "ledger_month_kind_by_month", "acct_items_unit_due"} <= indexes
+    finally:
+        conn.close()
+    raw = bench_rebuild.raw_loop(path)
+    assert raw["events"] == stats.stored
+    assert raw["rows"] == rows > stats.stored and raw["tables"] == len(tables)
+    conn = sqlite3.connect(path)
+    try:  # and left nothing behind
+        assert not conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'raw\\_%' ESCAPE '\\'").fetchall()
+    finally:
+        conn.close()

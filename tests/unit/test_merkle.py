@@ -7,6 +7,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra import merkle
 from infra.merkle import Tree, empty_root, leaf_hash, node_hash, verify_consistency, verify_inclusion
 
 
@@ -95,3 +96,14 @@ def test_any_altered_proof_fails(n: int, data: st.DataObject) -> None:
     which = data.draw(st.integers(0, len(cproof) - 1))
     assert not verify_consistency(m, n, mth(entries[:m]), tree.root(), flip(cproof, which, bit))
     assert not verify_consistency(m, n, mth(entries[:m]), tree.root(), cproof[:-1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=300))
+def test_a_streamed_root_is_the_trees_root(n: int) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+    builder = merkle.RootBuilder()
+    for leaf in leaves:
+        builder.add(leaf)
+    assert builder.size == n
+    assert builder.root() == merkle.Tree(leaves).root()
