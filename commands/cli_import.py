@@ -88,7 +88,11 @@ def import_(
         return lambda done, total: bar.set(done, total)
 
     try:
-        result = import_file(service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options)
+        # NAMES: resident codes revealed by names in the sheet are access-logged (commands/names.py)
+        result = import_file(
+            service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options,
+            log_names=env.log_access,
+        )
     except ImportRefused as refused:
         for problem in refused.result.problems:
             click.echo(i18n.translate(str(problem), env.lang, terms=columns), err=True)
