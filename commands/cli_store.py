@@ -198,15 +198,14 @@ def _print_township_summary(env: Env, first: date, last: date) -> None:
 
 def _print_township_ranking(env: Env, period: Period) -> None:
     """The townships' assessment for the period (as `assess run --level township`), best first."""
-    from commands.assess import load_rubric
+    from commands.assess import load_rubric, ranking_rows
     from commands.cli_assess import assessment_document
     from commands.output import render_table
     from projections.filters import Moment
 
     rubric = load_rubric(None)
     document = assessment_document(env, period, "township", Moment(), rubric, None)
-    units = sorted(document["units"], key=lambda u: (u["rank"] is None, u["rank"] or 0, u["unit"]))
-    rows = [{"rank": u["rank"], "unit": u["unit"], "score": u["score"]} for u in units]
+    rows = ranking_rows(document)  # by rank, units by name, one decimal: as `assess run` prints it
     if env.lang == "zh":
         heading = f"乡镇考核排名 {period.text}（考核细则 {rubric.name} v{rubric.version}）："
         names = ["排名", "单位", "得分"]
