@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from commands.boundary import guard_params
+from commands.lang import chosen_lang, locale_lang
 from commands.messages import one_line
 from infra.store import DEFAULT_DB
 
@@ -35,7 +36,7 @@ def _lang_from(args: Sequence[str] | None) -> str:
             return argv[i + 1]
         if arg.startswith("--lang="):
             return arg.split("=", 1)[1]
-    return os.environ.get("TAIZHANG_LANG", "en")
+    return chosen_lang()
 
 
 class TaizhangGroup(click.Group):
@@ -298,8 +299,8 @@ class LazyGroup(TaizhangGroup):
     "--lang",
     envvar="TAIZHANG_LANG",
     type=click.Choice(["en", "zh"]),
-    default="en",
-    show_default=True,
+    default=locale_lang,
+    show_default="en; zh when LC_ALL, LC_MESSAGES or LANG is zh_*",
     help="Language of table labels and messages. Env: TAIZHANG_LANG.",
 )
 @click.option(

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from commands import clock, files, labels
+from commands import clock, files, i18n, labels
 from commands.accountability import period_arg, unit_arg
 from commands.assess import RubricError, html_page, load_rubric, rank, ranking_rows, score_unit, write_xlsx
 from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, resolve_unit, unit_options
@@ -209,7 +209,8 @@ def assess_explain(env: Env, period: str, unit: str, metric: str, as_of: str | N
     fields = list(measure_.evidence[0]) if measure_.evidence else ["counted"]
     if fmt == "table":
         value = "—" if measure_.value is None else f"{measure_.value:.4f}"
-        click.echo(f"{metric} of {ref} in {span.text}: {value} ({measure_.numerator:g} / {measure_.denominator:g})")
+        line = f"{metric} of {ref} in {span.text}: {value} ({measure_.numerator:g} / {measure_.denominator:g})"
+        click.echo(i18n.translate(line, env.lang))
     emit(measure_.evidence, fields, fmt, labels.headers(fields, env.lang))
 
 

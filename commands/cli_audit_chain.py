@@ -11,6 +11,7 @@ from commands import clock, files
 from commands.cli_assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import render_json
+from commands.output import say as _say
 from commands.progress import Progress
 from infra import checkpoint as cpt
 from infra.checkpoint import shown
@@ -45,6 +46,8 @@ def _write_new(path: Path, data: bytes, option: str, force: bool) -> None:
 
 
 def _report(result: dict[str, Any], fmt: str, line: str) -> None:
+    if fmt != "json":
+        line = _say(line)
     click.echo(render_json(result) if fmt == "json" else line)
 
 
@@ -200,7 +203,10 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
         click.echo(data.decode(), nl=False)
         return
     _write_new(output, data, "--output", force)
-    click.echo(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}", err=True)
+    click.echo(
+        _say(f"sealed {signed['log_size']} events (up to position {signed['last_position']}) into {shown(output)}"),
+        err=True,
+    )
 
 
 @audit.command("prove")
@@ -222,7 +228,7 @@ def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path, force:
     files.check_output(output, "--output", force=force)
     bundle = audit_chain.prove(env.service(), record_id.strip(), sealed)
     _write_new(output, cpt.document(bundle), "--output", force)
-    click.echo(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}", err=True)
+    click.echo(_say(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}"), err=True)
 
 
 @audit.command("check")

@@ -44,11 +44,19 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _fields_text(fields: dict[str, Any]) -> str:
+def _fields_text(fields: dict[str, Any], lang: str = "en") -> str:
+    if lang == "zh":
+        return "；".join(
+            f"{labels.header(k, lang)}={_value(v)}" for k, v in fields.items() if v is not None and v != []
+        )
     return "; ".join(f"{k}={_value(v)}" for k, v in fields.items() if v is not None and v != [])
 
 
-def _changes_text(changes: dict[str, dict[str, Any]]) -> str:
+def _changes_text(changes: dict[str, dict[str, Any]], lang: str = "en") -> str:
+    if lang == "zh":
+        return "；".join(
+            f"{labels.header(k, lang)}：{_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items()
+        )
     return "; ".join(f"{k}: {_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items())
 
 
@@ -108,7 +116,8 @@ def audit_history(env: Env, community: str, as_of: str | None, at_position: int 
     shown = []
     for row in rows:
         fields, changes = _localised(row, env.lang)
-        details = "; ".join(part for part in (_fields_text(fields), _changes_text(changes)) if part)
+        parts = (_fields_text(fields, env.lang), _changes_text(changes, env.lang))
+        details = ("；" if env.lang == "zh" else "; ").join(part for part in parts if part)
         shown.append(
             {
                 **row,

@@ -88,7 +88,11 @@ def import_(
         return lambda done, total: bar.set(done, total)
 
     try:
-        result = import_file(service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options)
+        # NAMES: resident codes revealed by names in the sheet are access-logged (commands/names.py)
+        result = import_file(
+            service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options,
+            log_names=env.log_access,
+        )
     except ImportRefused as refused:
         for problem in refused.result.problems:
             click.echo(i18n.translate(str(problem), env.lang, terms=columns), err=True)
@@ -106,7 +110,8 @@ def import_(
     else:
         # format_filename: a file name of bytes that are not UTF-8 still prints.
         name = click.format_filename(file.name)
-        click.echo(f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}")
+        report = f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}"
+        click.echo(i18n.translate(report, env.lang))
         for line in _left_out_lines(result, env.lang):
             click.echo(i18n.translate(line, env.lang))
 

@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import click
 
-from commands import models
+from commands import models, names
 from commands.context import Env, MalformedInput, pass_env, write_format_option
 from commands.output import emit_write
 
@@ -22,8 +22,8 @@ def service() -> None:
 @service.command("record")
 @click.argument("community")
 @click.option("--kind", required=True, help=KIND_HELP)
-@click.option("--resident", "residents", multiple=True, required=True, metavar="CODE", help="A resident served; repeat for several.")
-@click.option("--provider", "providers", multiple=True, required=True, metavar="CODE", help="A provider who served; repeat for several.")
+@click.option("--resident", "residents", multiple=True, required=True, metavar="CODE|NAME", help="A resident served (code, or name of an active resident); repeat for several.")
+@click.option("--provider", "providers", multiple=True, required=True, metavar="CODE|NAME", help="A provider who served (code, or name of an active provider); repeat for several.")
 @click.option("--at", "at", required=True, metavar="DATETIME", help="When it happened, e.g. '2026-03-05 09:30' (store's time zone unless an offset is given).")
 @click.option("--minutes", required=True, metavar="N", help="Duration in minutes, 1-1440.")
 @click.option("--place", help=PLACE_HELP)
@@ -55,21 +55,21 @@ def record(
         --minutes 45 --place 入户 --note '送米送油'
     """
     actor = env.writer()
-    cmd = env.validate(
-        models.RecordService,
-        {
-            "community": community,
-            "kind": kind,
-            "residents": list(residents),
-            "providers": list(providers),
-            "occurred_at": at,
-            "minutes": minutes,
-            "place": place,
-            "note": note,
-            "record_id": record_id,
-            "entered_on": entered_on,
-        },
-    )
+    data = {
+        "community": community,
+        "kind": kind,
+        "residents": list(residents),
+        "providers": list(providers),
+        "occurred_at": at,
+        "minutes": minutes,
+        "place": place,
+        "note": note,
+        "record_id": record_id,
+        "entered_on": entered_on,
+    }
+    # NAMES: --resident/--provider given by name become codes (commands/names.py)
+    data = names.options_by_name(env, models.RecordService, data)
+    cmd = env.validate(models.RecordService, data)
     result = env.service().record_service(cmd, actor, cmd.record_id or str(uuid4()))
     verb = "recorded" if result["created"] else "already recorded (unchanged)"
     emit_write(result, fmt, f"{verb}: {result['record_id']}")
@@ -82,8 +82,8 @@ def record(
 @click.option("--kind", help=KIND_HELP)
 @click.option("--at", "at", metavar="DATETIME", help="Corrected time.")
 @click.option("--minutes", metavar="N", help="Corrected duration, 1-1440.")
-@click.option("--resident", "residents", multiple=True, metavar="CODE", help="The corrected list of residents (replaces the old list).")
-@click.option("--provider", "providers", multiple=True, metavar="CODE", help="The corrected list of providers (replaces the old list).")
+@click.option("--resident", "residents", multiple=True, metavar="CODE|NAME", help="The corrected list of residents, by code or name (replaces the old list).")
+@click.option("--provider", "providers", multiple=True, metavar="CODE|NAME", help="The corrected list of providers, by code or name (replaces the old list).")
 @click.option("--place", help=PLACE_HELP)
 @click.option("--note", help="Corrected note (stored encrypted).")
 @write_format_option
@@ -109,21 +109,21 @@ def correct(
       taizhang --actor clerk01 service correct HZ-001 6f1c…-… --minutes 60 --reason '时长登记有误'
     """
     actor = env.writer()
-    cmd = env.validate(
-        models.CorrectService,
-        {
-            "community": community,
-            "record_id": record_id,
-            "reason": reason,
-            "kind": kind,
-            "occurred_at": at,
-            "minutes": minutes,
-            "residents": list(residents) or None,
-            "providers": list(providers) or None,
-            "place": place,
-            "note": note,
-        },
-    )
+    data = {
+        "community": community,
+        "record_id": record_id,
+        "reason": reason,
+        "kind": kind,
+        "occurred_at": at,
+        "minutes": minutes,
+        "residents": list(residents) or None,
+        "providers": list(providers) or None,
+        "place": place,
+        "note": note,
+    }
+    # NAMES: --resident/--provider given by name become codes (commands/names.py)
+    data = names.options_by_name(env, models.CorrectService, data)
+    cmd = env.validate(models.CorrectService, data)
     if not cmd.changes_something():
         raise MalformedInput(
             "service correct: give at least one of --kind, --at, --minutes, --resident, --provider, --place, --note"

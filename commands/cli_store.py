@@ -12,7 +12,7 @@ from commands import files
 from commands.access import load_actors
 from commands.app import LedgerService, Unfinished, check_zone
 from commands.context import Env, MalformedInput, Refused, pass_env, write_format_option
-from commands.output import emit_write
+from commands.output import emit_write, say
 from commands.progress import Progress
 from domain.units import Period
 from infra import crypto
@@ -178,7 +178,7 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     if fmt == "json":
         emit_write(result, fmt, "")
         return
-    click.echo("\n".join(lines))
+    click.echo(say("\n".join(lines)))
     _print_township_summary(env, summary.first_day, summary.last_day)
     _print_township_ranking(env, last_full_month(today))
 
@@ -198,15 +198,14 @@ def _print_township_summary(env: Env, first: date, last: date) -> None:
 
 def _print_township_ranking(env: Env, period: Period) -> None:
     """The townships' assessment for the period (as `assess run --level township`), best first."""
-    from commands.assess import load_rubric
+    from commands.assess import load_rubric, ranking_rows
     from commands.cli_assess import assessment_document
     from commands.output import render_table
     from projections.filters import Moment
 
     rubric = load_rubric(None)
     document = assessment_document(env, period, "township", Moment(), rubric, None)
-    units = sorted(document["units"], key=lambda u: (u["rank"] is None, u["rank"] or 0, u["unit"]))
-    rows = [{"rank": u["rank"], "unit": u["unit"], "score": u["score"]} for u in units]
+    rows = ranking_rows(document)  # by rank, units by name, one decimal: as `assess run` prints it
     if env.lang == "zh":
         heading = f"乡镇考核排名 {period.text}（考核细则 {rubric.name} v{rubric.version}）："
         names = ["排名", "单位", "得分"]

@@ -24,7 +24,7 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from commands import models, tabular
+from commands import models, names, tabular
 from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
 from domain.community import Community
@@ -597,11 +597,18 @@ def import_file(
     skip_invalid: bool = False,
     progress: Callable[[str], Progress] | None = None,
     options: SheetOptions | None = None,
+    log_names: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> ImportResult:
-    """Import one file; raises ImportRefused (writing nothing) when rows have problems."""
+    """Import one file; raises ImportRefused (writing nothing) when rows have problems.
+
+    `log_names` receives the (community, resident code) pairs that names in the sheet revealed.
+    """
     options = options or SheetOptions()
     with _collector_paused():
-        return _import_file(service, kind, path, actor, skip_invalid=skip_invalid, progress=progress, options=options)
+        return _import_file(
+            service, kind, path, actor, skip_invalid=skip_invalid, progress=progress, options=options,
+            log_names=log_names,
+        )
 
 
 def _import_file(
@@ -613,13 +620,17 @@ def _import_file(
     skip_invalid: bool,
     progress: Callable[[str], Progress] | None,
     options: SheetOptions,
+    log_names: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> ImportResult:
     stage = progress or (lambda _label: _noop)
     table = load_table(path, kind, options.supplied())
     _TABLES.clear()
+    # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
+    table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
     if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
         service.require_master()
     valid, malformed = validate_rows(service, kind, table, stage("checking rows"), options, path.name)
+    valid, malformed = names.settle(named, valid, malformed, Problem)  # NAMES
     for attempt in range(1, MAX_ATTEMPTS + 1):
         pass_ = _Attempt(service, kind, actor, skip_invalid)
         try:

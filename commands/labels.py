@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.vocab import CATEGORIES, KINDS, PLACES, ROLES, Vocabulary
+from domain.vocab import CATEGORIES, GENDERS, KINDS, PLACES, ROLES, Vocabulary
 
 FIELDS: dict[str, tuple[str, str]] = {
     # field: (en, zh)
@@ -67,6 +67,33 @@ FIELDS: dict[str, tuple[str, str]] = {
     "target_attainment": ("target attainment", "目标完成率"),
     "supervision_closure": ("supervision closure", "督办办结率"),
     "data_quality": ("data quality", "数据质量"),
+    # the evidence of an assessment, overdue visits, obligations (commands/cli_assess.py); the English
+    # label is the field's name, as these tables printed it before they had a Chinese one
+    "resident": ("resident", "服务对象"),
+    "provider": ("provider", "服务人员"),
+    "every": ("every", "巡访间隔(天)"),
+    "starts_on": ("starts_on", "开始日期"),
+    "ends_on": ("ends_on", "结束日期"),
+    "last_visit": ("last_visit", "上次巡访"),
+    "due": ("due", "截止日期"),
+    "days_overdue": ("days_overdue", "逾期天数"),
+    "window": ("window", "考核区间"),
+    "counted": ("counted", "计入"),
+    "voided": ("voided", "已作废"),
+    "obligation": ("obligation", "责任事项"),
+    "subject": ("subject", "责任人"),
+    "detail": ("detail", "内容"),
+    "evidence": ("evidence", "依据"),
+    "metric": ("metric", "指标"),
+    "at_least": ("at_least", "目标值"),
+    "actual": ("actual", "实际值"),
+    "attainment": ("attainment", "完成率"),
+    "item_id": ("item_id", "事项编号"),
+    "item": ("item", "督办事项"),
+    "resolved_on": ("resolved_on", "办结日期"),
+    # fields of events (audit history)
+    "reason": ("reason", "原因"),
+    "on": ("on", "日期"),
 }
 
 # Words of a printed sheet (commands/export.py, commands/cli_ledger.py): (en, zh).
@@ -164,7 +191,32 @@ def localise(row: dict[str, Any], lang: str) -> dict[str, Any]:
                 out[personal] = marker[1] if lang == "zh" else marker[0]
     if isinstance(out.get("late"), bool) and lang == "zh":
         out["late"] = "是" if out["late"] else "否"
+    if "gender" in out:
+        out["gender"] = _vocab_label(GENDERS, out["gender"], lang)
+    if lang == "zh":
+        _words_zh(out)
     return out
+
+
+# Fields whose value is one word of a small set (`msgctxt "word"` in the .po file), and fields
+# whose value is a sentence built by the code (a message template of the .po file).
+WORD_FIELDS = ("status", "obligation", "projection", "duty", "role", "scope", "subject", "metric")
+TEXT_FIELDS = ("detail", "evidence")
+YES_NO = {True: "是", False: "否"}
+
+
+def _words_zh(out: dict[str, Any]) -> None:
+    from commands import i18n
+
+    for name, value in out.items():
+        if isinstance(value, bool):
+            out[name] = YES_NO[value]
+        elif name in WORD_FIELDS and isinstance(value, str):
+            out[name] = i18n.word(value, "zh")
+        elif name in TEXT_FIELDS and isinstance(value, str):
+            out[name] = i18n.word(value, "zh") if value in i18n.words() else i18n.translate(value, "zh")
+        elif name in TEXT_FIELDS and isinstance(value, list):
+            out[name] = [i18n.translate(v, "zh") if isinstance(v, str) else v for v in value]
 
 
 # What happened, for `audit history` (event slug: (en, zh)).

@@ -90,7 +90,26 @@ def emit(
     elif fmt == "csv":
         click.echo(render_csv(rows, columns), file=file)
     else:
+        if current_lang() == "zh":  # slugs, yes/no and the code's sentences in Chinese (commands/labels.py)
+            from commands.labels import localise
+
+            rows = [localise(row, "zh") for row in rows]
         click.echo(render_table(rows, columns, headers or columns), file=file)
+
+
+def say(text: str) -> str:
+    """Text for a person in the running command's --lang, translated line by line (commands/i18n.py)."""
+    if current_lang() != "zh":
+        return text
+    from commands.i18n import translate
+
+    return "\n".join(translate(line, "zh") for line in text.split("\n"))
+
+
+def current_lang() -> str:
+    """The running command's --lang (its context's Env), "en" outside a command."""
+    ctx = click.get_current_context(silent=True)
+    return getattr(ctx.find_root().obj, "lang", "en") if ctx is not None else "en"
 
 
 def emit_write(result: dict[str, Any], fmt: str, message: str) -> None:
@@ -98,4 +117,4 @@ def emit_write(result: dict[str, Any], fmt: str, message: str) -> None:
     if fmt == "json":
         click.echo(render_json(result))
     else:
-        click.echo(message)
+        click.echo(say(message))

@@ -20,6 +20,11 @@ from infra.store import parse_url
 
 PG_ENV = "TAIZHANG_TEST_PG_URL"
 
+# The locale chooses --lang when neither --lang nor TAIZHANG_LANG is given: no test may depend on
+# the machine's (a clerk's laptop runs with LANG=zh_CN.UTF-8). Tests of that choice set them.
+for _name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+    os.environ.pop(_name, None)
+
 
 def _admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None

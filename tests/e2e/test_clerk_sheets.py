@@ -116,12 +116,27 @@ def test_dates_without_a_year_need_year(village: Cli) -> None:
     assert len(lines) == 5  # four rows and the summary
 
 
-def test_names_are_refused_until_they_can_be_looked_up(village: Cli) -> None:
-    # With --year the dates and the units in the cells (45分钟, 1小时30分, 90min, 1.5h) are read;
-    # what stops the rows is only that 张秀英 is a name, not a resident's code.
+def test_names_are_looked_up_in_the_community(village: Cli) -> None:
+    # With --year the dates and the units in the cells (45分钟, 1小时30分, 90min, 1.5h) are read, and
+    # the names (姓名, 帮扶人) are those of the community's active residents and providers.
+    doc = village.json("import", "services", str(BY_NAME), "--community", "HZ-001", "--year", "2026")
+    assert doc["added"] == 4 and doc["skipped"] == 0
+    assert entries(village) == [
+        ("2026-03-05T09:30", 45, "life_care", ["R1"], ["P1"], "home_visit", "送米送油"),
+        ("2026-03-06T14:00", 90, "family_care", ["R1", "R2"], ["P1", "P2"], "happiness_home", "陪同聊天"),
+        ("2026-03-12T08:15", 90, "counseling", ["R2"], ["P2"], "home_visit", "谈心"),
+        ("2026-03-20T10:00", 90, "production_development", ["R1"], ["P2"], "service_center", "帮办补贴"),
+    ]
+
+
+def test_a_name_shared_by_two_residents_is_refused_listing_their_codes(village: Cli) -> None:
+    village.ok("resident", "enroll", "HZ-001", "R3", "--name", "张 秀英")
+    village.ok("projections", "run")
     lines = refused(village, 1, "import", "services", str(BY_NAME), "--community", "HZ-001", "--year", "2026")
-    assert lines[0] == "row 4: residents: resident 张秀英 is not enrolled in community HZ-001"
-    assert all(" is not enrolled in community HZ-001" in line or "not registered" in line for line in lines[:-1])
+    assert lines[0] == (
+        "row 4: residents: resident 张秀英 names 2 active residents of community HZ-001: R1, R3; give one of these codes"
+    )
+    assert len(lines) == 4  # rows 4, 5 and 7 name 张秀英; the summary
 
 
 # ---- a township's GB18030 CSV: 时长 in bare numbers ---------------------------------------------

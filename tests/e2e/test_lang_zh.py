@@ -16,6 +16,7 @@ from commands import i18n
 from tests.e2e.conftest import AT, Cli, Ledger, error_line, record_args, write_csv
 
 KINDS = "production_development, life_care, emergency_aid, counseling, family_care, rights_protection"
+KINDS_ZH = "生产发展、生活照料、应急救助、心理抚慰、亲情关怀、权益维护"  # --kind takes these too
 
 
 def _record(*extra: str) -> list[str]:
@@ -40,7 +41,7 @@ CASES = [
     pytest.param(
         _record("--kind", "cooking"), 2,
         f"Error: kind: unknown kind 'cooking' (one of: {KINDS})",
-        f"错误：服务类型：未知的服务类型 'cooking'（可选：{KINDS}）",
+        f"错误：服务类型：未知的服务类型 'cooking'（可选：{KINDS_ZH}）",
         id="malformed-vocabulary",
     ),
     pytest.param(
@@ -238,7 +239,7 @@ def test_import_rows_malformed(ledger: Ledger, tmp_path: Path) -> None:
     result = ledger.cli("import", "residents", file, lang="zh")
     assert result.exit_code == 2
     assert _stderr(result) == [
-        "第 2 行：性别：未知的性别 'x'（可选：male, female）",
+        "第 2 行：性别：未知的性别 'x'（可选：男、女）",
         "第 3 行：社区：社区 HZ-404 尚未建立",
         "错误：2 行有误，未导入任何内容（加 --skip-invalid 可只导入无误的行）",
     ]

@@ -602,8 +602,8 @@ def test_the_command_ends_with_the_township_ranking(tmp_path: Path, monkeypatch:
     assert len(rows) == 17
     ranks = [int(row.split()[0]) for row in rows]  # every township has a score, so a rank
     assert ranks[0] == 1 and ranks == sorted(ranks) and max(ranks) <= 17
-    assert {row.split()[1] for row in rows} == {f"township:{c}/{t}" for c, names in COUNTIES for t in names}
-    assert all(0 <= float(row.split()[2]) <= 100 for row in rows)
+    assert {row.split()[1] for row in rows} == {f"{c}{t}" for c, names in COUNTIES for t in names}  # as people name them
+    assert all(0 <= float(row.split()[2]) <= 100 and re.fullmatch(r"\d+\.\d", row.split()[2]) for row in rows)
 
     again = runner.invoke(cli, [*store, "demo", "--seed", "1"])
     assert again.exit_code == 1 and "already holds events" in again.output
