@@ -160,6 +160,36 @@ def actor_revoke(env: Env, name: str, reason: str, fmt: str) -> None:
     emit_write(result, fmt, f"revoked {name}")
 
 
+@actor.command("password")
+@click.argument("name", metavar="ACTOR")
+@pass_env
+def actor_password(env: Env, name: str) -> None:
+    """Set an actor's password for the web (`taizhang serve`): asked twice, never on the command line.
+
+    Stored as an argon2id hash in the store (never the password); the actor's open web
+    sessions end. A revoked actor gets none. Every change is in the access log.
+
+    \b
+    Example:
+      taizhang --actor admin actor password sup-hj
+    """
+    from commands import credentials, i18n
+    from infra.webauth import WebAuth
+
+    by = env.require_actor()
+    name = actor_name(name)
+    service = env.service()
+    password = click.prompt(
+        i18n.word("New password", env.lang),
+        hide_input=True,
+        confirmation_prompt=i18n.word("Repeat the password", env.lang),
+        prompt_suffix=": ",
+    )
+    credentials.check_password(password)
+    credentials.set_password(service, WebAuth(service.store), name, password, by)
+    click.echo(i18n.translate(f"password set for {name}", env.lang), err=True)
+
+
 @actor.command("list")
 @format_option()
 @pass_env
