@@ -21,6 +21,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from commands import clock, labels
 from commands.context import MalformedInput, Refused
@@ -83,13 +84,13 @@ async def _record_units(request: Request, actor: Any) -> dict[str, Any]:
             community = (await request.form()).get("community")
     if isinstance(community, str) and community.strip():
         return {"community": community.strip()}
-    return scope_params(actor)
+    raise MalformedInput("community: required")
 
 
 def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     app = FastAPI(
         title="taizhang",
-        openapi_url="/api/v1/openapi.json",
+        openapi_url=None,  # served by a route of its own below, with its access rule
         docs_url=None,
         redoc_url=None,
     )
@@ -114,6 +115,10 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
         if api(request):
             return _problem(401, words.say("log in first", request.state.lang))
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(MalformedInput)
+    async def malformed(request: Request, exc: MalformedInput) -> Response:
+        return _refusal(request, 422, exc.format_message())
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
@@ -274,7 +279,7 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
         )
 
     @app.get("/clerk", response_class=HTMLResponse)
-    def clerk_page(request: Request, who: Who = needs("service record", _record_units)) -> Response:
+    def clerk_page(request: Request, who: Who = needs("ledger entries", _units_or_scope)) -> Response:
         return templates.TemplateResponse(request, "clerk.html", clerk_context(request, who))
 
     def clerk_context(request: Request, who: Who, **extra: Any) -> dict[str, Any]:
@@ -295,6 +300,9 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
         _require_csrf(who, str(form.get("csrf") or ""))
         data = {k: str(form.get(k) or "") for k in ("community", "kind", "resident", "provider", "at", "minutes")}
         data["record_id"] = str(form.get("record_id") or "")
+        return await run_in_threadpool(clerk_submit, request, who, data)
+
+    def clerk_submit(request: Request, who: Who, data: dict[str, Any]) -> Response:
         try:
             result = record_service(door, who, data)
         except Exception as e:
@@ -319,11 +327,11 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     ) -> Response:
         from commands import ledger_reads
 
-        if by not in ("community", "township", "county"):
-            return _problem(422, words.translate(f"by: expected community, township or county, got {by!r}", who.lang))
         env = door.env_for(who.name, who.lang)
         q = request.query_params
         try:
+            if by not in ("community", "township", "county"):
+                raise MalformedInput(f"by: expected community, township or county, got {by!r}")
             filters = _filters(env, who.actor, q, period=period)
             rows = ledger_reads.summary_rows(env, filters, by=by)
         except (MalformedInput, Refused) as e:
@@ -348,13 +356,16 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     async def api_record(request: Request, who: Who = needs("service record", _record_units)) -> Response:
         try:
             body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return _problem(422, words.translate("body: expected a JSON object", request.state.lang))
-        if not isinstance(body, dict):
-            return _problem(422, words.translate("body: expected a JSON object", request.state.lang))
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return _problem(422, words.translate("body: expected a JSON object", who.lang))
         if who.session is not None:
             _require_csrf(who, request.headers.get("x-csrf-token", ""))
         data = {k: body.get(k) for k in ("community", "kind", "resident", "provider", "at", "minutes", "record_id")}
+        return await run_in_threadpool(api_submit, who, data)
+
+    def api_submit(who: Who, data: dict[str, Any]) -> Response:
         try:
             result = record_service(door, who, data)
         except Exception as e:
@@ -363,6 +374,10 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
                 raise
             return _problem(status, words.translate(message, who.lang))
         return _json(result, status=201 if result["created"] else 200)
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False, dependencies=[public("the API's description, no data")])
+    def openapi_document() -> Response:
+        return JSONResponse(app.openapi())
 
     return app
 
@@ -618,7 +633,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _kinds(lang: str) -> list[tuple[str, str]]:
-    return [(slug, KINDS.label(slug, lang)) for slug in KINDS]
+    return [(slug, KINDS.label(slug, lang)) for slug in KINDS.labels]
 
 
 def _page_number(text: str | None) -> int:

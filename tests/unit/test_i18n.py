@@ -53,6 +53,7 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "password set for sup-hj": "已为 sup-hj 设置密码",  # commands/cli/actor.py (actor password)
     "the record state does not agree with the log: record_state of record r-1 disagrees with the log in status": (
         "记录状态表与日志不一致：记录 r-1 的记录状态在 status 上与日志不一致"
     ),
