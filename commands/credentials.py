@@ -83,3 +83,16 @@ def _dummy_verify(password: str) -> None:
         hasher().verify(_dummy_hash(), password[:MAX_LENGTH])
     except VerificationError:
         pass
+
+
+def require_actors(service: LedgerService) -> None:
+    """`serve` on a store without actors is refused: nobody could log in, and nothing would be protected."""
+    from commands.access import load_actors
+
+    actors = load_actors(service)
+    if actors is None or not [a for a in actors.all() if not a.revoked]:
+        raise Refused(
+            "this store has no actors, so nobody can log in; create the first admin with "
+            "'taizhang init --admin NAME' (a new store) or 'taizhang actor add NAME --role admin --scope city', "
+            "then set a password with 'taizhang --actor NAME actor password NAME'"
+        )

@@ -26,7 +26,7 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
       taizhang --db sqlite:///taizhang.db serve --port 8000
       taizhang --db postgresql://taizhang@db:5432/taizhang serve --host 127.0.0.1 --workers 4
     """
-    from commands.web.door import require_actors
+    from commands.credentials import require_actors
 
     service = env.service()
     require_actors(service)
@@ -36,7 +36,7 @@ def serve(env: Env, host: str, port: int, workers: int) -> None:
     os.environ["TAIZHANG_DB"] = env.db
     os.environ["TAIZHANG_KEY_FILE"] = str(env.key_path)
     uvicorn.run(
-        "commands.web.app:create_from_environment",
+        "commands.web.app:create_from_environment",  # by name: the CLI never imports the web (nor it the CLI)
         factory=True,
         host=host,
         port=port,

@@ -579,8 +579,12 @@ def _failure(error: Exception) -> tuple[int | None, str]:
         return 422, error.format_message()
     if isinstance(error, Refused):
         return _status(error), error.format_message()
+    from commands.names import NameRefused
+
     if isinstance(error, NotFound):
         return 404, str(error)
+    if isinstance(error, NameRefused):  # no such code or name (404); several people of that name (409)
+        return (404 if " is neither a code nor " in str(error) else 409), str(error)
     if isinstance(error, AlreadyExists):
         return 409, str(error)
     if isinstance(error, LedgerError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from commands.context import Env, Refused
+from commands.context import Env
 from infra.store import parse_url
 
 if TYPE_CHECKING:
@@ -202,16 +202,3 @@ class _SharedViews:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._door.views, name)
-
-
-def require_actors(service: LedgerService) -> None:
-    """`serve` on a store without actors is refused: nobody could log in, and nothing would be protected."""
-    from commands.access import load_actors
-
-    actors = load_actors(service)
-    if actors is None or not [a for a in actors.all() if not a.revoked]:
-        raise Refused(
-            "this store has no actors, so nobody can log in; create the first admin with "
-            "'taizhang init --admin NAME' (a new store) or 'taizhang actor add NAME --role admin --scope city', "
-            "then set a password with 'taizhang --actor NAME actor password NAME'"
-        )
