@@ -410,7 +410,9 @@ class ScopeGuard:
         if self.actor.role == "auditor":
             raise denied(f"{self.actor.describe()} may not change the ledger: auditors write nothing")
         if self.actor.role == "projector":
-            raise denied(f"{self.actor.describe()} may not change the ledger: the projection worker writes only the views")
+            raise denied(
+                f"{self.actor.describe()} may not change the ledger: the projection worker writes only the views"
+            )
         for aggregate in changed:
             for target in self.targets(aggregate):
                 if not self.actor.scope.covers(target):
@@ -422,7 +424,9 @@ class ScopeGuard:
         from domain.community import Community
 
         if isinstance(aggregate, Community):
-            return [UnitRef("community", county=aggregate.county, township=aggregate.township, community=aggregate.code)]
+            return [
+                UnitRef("community", county=aggregate.county, township=aggregate.township, community=aggregate.code)
+            ]
         if isinstance(aggregate, (UnitTargets, SupervisionItem)):
             return [self.lookup.locate(parse_unit(aggregate.unit))]
         if isinstance(aggregate, Official):

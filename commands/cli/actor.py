@@ -44,7 +44,9 @@ def login_arg(env: Env, login: str | None, required: bool) -> str | None:
     """--login: a PostgreSQL login name; required there, meaningless on SQLite."""
     if env.store.backend != "postgres":
         if login is not None:
-            raise MalformedInput("--login: only PostgreSQL stores have database logins (on SQLite the file's permissions decide)")
+            raise MalformedInput(
+                "--login: only PostgreSQL stores have database logins (on SQLite the file's permissions decide)"
+            )
         return None
     if login is None:
         if required:
@@ -63,9 +65,18 @@ def actor() -> None:
 
 @actor.command("add")
 @click.argument("name", metavar="ACTOR")
-@click.option("--role", required=True, type=click.Choice(ROLES), help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits; projector: the projection worker that keeps the views (scope city).")
-@click.option("--scope", required=True, metavar="SCOPE", help="city, county:NAME, township:COUNTY/NAME or community:CODE.")
-@click.option("--login", metavar="DBROLE", help="PostgreSQL (required there): the database login this actor connects as.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(ROLES),
+    help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits; projector: the projection worker that keeps the views (scope city).",
+)
+@click.option(
+    "--scope", required=True, metavar="SCOPE", help="city, county:NAME, township:COUNTY/NAME or community:CODE."
+)
+@click.option(
+    "--login", metavar="DBROLE", help="PostgreSQL (required there): the database login this actor connects as."
+)
 @write_format_option
 @pass_env
 def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt: str) -> None:
@@ -200,7 +211,9 @@ def actor_list(env: Env, fmt: str) -> None:
     Example:
       taizhang --actor auditor01 actor list --format csv
     """
-    names = [LIST_HEADERS_ZH[f] for f in LIST_FIELDS] if env.lang == "zh" else [f.replace("_", " ") for f in LIST_FIELDS]
+    names = (
+        [LIST_HEADERS_ZH[f] for f in LIST_FIELDS] if env.lang == "zh" else [f.replace("_", " ") for f in LIST_FIELDS]
+    )
     emit(actor_rows(env), LIST_FIELDS, fmt, names)
 
 
@@ -213,9 +226,16 @@ def actor_rows(env: Env) -> list[dict[str, Any]]:
         return []
     rows = {
         a.name: {
-            "actor": a.name, "role": a.role, "scope": str(a.scope), "login": a.login,
-            "status": "revoked" if a.revoked else "active", "granted_by": a.granted_by, "granted_at": None,
-            "revoked_by": None, "revoked_at": None, "reason": None,
+            "actor": a.name,
+            "role": a.role,
+            "scope": str(a.scope),
+            "login": a.login,
+            "status": "revoked" if a.revoked else "active",
+            "granted_by": a.granted_by,
+            "granted_at": None,
+            "revoked_by": None,
+            "revoked_at": None,
+            "reason": None,
         }  # fmt: skip
         for a in actors.all()
     }

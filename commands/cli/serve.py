@@ -10,9 +10,20 @@ from commands.context import Env, pass_env
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (put nginx with TLS in front for anything but loopback).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (put nginx with TLS in front for anything but loopback).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Server processes (each keeps the views current and shares the store's sessions).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes (each keeps the views current and shares the store's sessions).",
+)
 @pass_env
 def serve(env: Env, host: str, port: int, workers: int) -> None:
     """Serve the web pages and the JSON API (/api/v1) over the store, until interrupted.

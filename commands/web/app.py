@@ -251,8 +251,16 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
             request,
             "ledger.html",
             _context(
-                request, who, rows=table, total=len(rows), page=page, pages=pages, query=base,
-                kinds=_kinds(who.lang), fields=LEDGER_COLUMNS, headers=labels.headers(LEDGER_COLUMNS, who.lang),
+                request,
+                who,
+                rows=table,
+                total=len(rows),
+                page=page,
+                pages=pages,
+                query=base,
+                kinds=_kinds(who.lang),
+                fields=LEDGER_COLUMNS,
+                headers=labels.headers(LEDGER_COLUMNS, who.lang),
                 q=q,
             ),  # fmt: skip
         )

@@ -77,7 +77,9 @@ def test_the_ledger_page_and_its_csv_equal_ledger_entries(site: Site, client: Te
     assert f"共 {records} 条" in page.text
     entries = client.get("/api/v1/entries", params={"period": "2026-03"}).json()
     as_cli = orjson.loads(
-        site.cli.ok("ledger", "entries", "--township", HJ, "--period", "2026-03", "--format", "json", actor="sup-hj").stdout
+        site.cli.ok(
+            "ledger", "entries", "--township", HJ, "--period", "2026-03", "--format", "json", actor="sup-hj"
+        ).stdout
     )
     assert entries == as_cli
 
@@ -139,17 +141,25 @@ def test_the_api_records_idempotently_and_answers_with_status_codes(client: Test
     assert r.status_code == 200 and r.json() == {"record_id": record_id, "created": False}
     r = client.post("/api/v1/records", json={**body, "minutes": 41}, headers=headers)
     assert r.status_code == 409 and "already recorded" in r.json()["detail"]
-    r = client.post("/api/v1/records", json={**body, "minutes": "many", "record_id": str(uuid.uuid4())}, headers=headers)
+    r = client.post(
+        "/api/v1/records", json={**body, "minutes": "many", "record_id": str(uuid.uuid4())}, headers=headers
+    )
     assert r.status_code == 422 and "minutes" in r.json()["detail"] and "many" in r.json()["detail"]
     r = client.post("/api/v1/records", json={**body, "record_id": "not-a-uuid"}, headers=headers)
     assert r.status_code == 422 and "record_id" in r.json()["detail"] and "not-a-uuid" in r.json()["detail"]
-    r = client.post("/api/v1/records", json={**body, "resident": ["R9"], "record_id": str(uuid.uuid4())}, headers=headers)
+    r = client.post(
+        "/api/v1/records", json={**body, "resident": ["R9"], "record_id": str(uuid.uuid4())}, headers=headers
+    )
     assert r.status_code == 404 and "R9" in r.json()["detail"]
-    r = client.post("/api/v1/records", json={**body, "community": "QT-2", "record_id": str(uuid.uuid4())}, headers=headers)
+    r = client.post(
+        "/api/v1/records", json={**body, "community": "QT-2", "record_id": str(uuid.uuid4())}, headers=headers
+    )
     assert r.status_code == 403
     r = client.post("/api/v1/records", json={**body, "record_id": str(uuid.uuid4())}, headers={"X-CSRF-Token": token})
     assert r.status_code == 201  # Chinese by default
-    r = client.post("/api/v1/records", json={**body, "minutes": 0, "record_id": str(uuid.uuid4())}, headers={"X-CSRF-Token": token})
+    r = client.post(
+        "/api/v1/records", json={**body, "minutes": 0, "record_id": str(uuid.uuid4())}, headers={"X-CSRF-Token": token}
+    )
     assert r.status_code == 422 and "时长" in r.json()["detail"]
 
 
