@@ -191,7 +191,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("actor",),
         "Actors (who may do what, where): admins, clerks, supervisors and auditors, each with a scope.",
     ),
-    "serve": (("serve",), "Serve the web pages and the JSON API (/api/v1) over the store."),
+    "serve": (("serve",), "Serve the web pages and the JSON API (/api/v1) over the store, until interrupted."),
     "keys": (("privacy",), "The master key that wraps every data key."),
     "backup": (
         ("privacy",),

@@ -365,7 +365,7 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
         try:
             body = orjson.loads(await request.body())
             if not isinstance(body, dict):
-                raise ValueError("not an object")
+                raise ValueError("body: expected a JSON object")
         except ValueError:
             return _problem(422, words.translate("body: expected a JSON object", who.lang))
         if who.session is not None:
