@@ -203,3 +203,15 @@ def test_missing_chromium_skips_but_fails_under_ci(ci: str, tmp_path: Path, monk
     expected = pytest.fail.Exception if ci else pytest.skip.Exception
     with pytest.raises(expected, match="chromium-driver"):
         harness.require_chromium(tmp_path / "chromium", tmp_path / "chromedriver")
+
+
+@pytest.mark.parametrize("browser", [{"window": PHONE, "lang": "zh-CN"}], indirect=True)
+def test_the_browser_language_reaches_the_server(live_server: Callable[..., LiveServer], browser: WebDriver) -> None:
+    async def echo_language(scope: Any, receive: Any, send: Any) -> None:
+        language = dict(scope["headers"]).get(b"accept-language", b"")
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": language})
+
+    browser.get(live_server(echo_language, lifespan="off").url("/"))
+    assert browser.execute_script("return document.body.textContent").startswith("zh-CN")
+    assert browser.execute_script("return navigator.language") == "zh-CN"
