@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Callable
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -93,14 +92,12 @@ def make_app(assets: Path) -> Any:
 
         await app(scope, receive, send_with_csp if scope["type"] == "http" else send)
 
-    # The vendored files come from the package, as the web app will serve them.
-    static = files("commands.web").joinpath("static")
-    assert isinstance(static, Path), "commands.web must be installed from a directory"
     app = Starlette(
         routes=[
             Route("/", page),
             Route("/record", record, methods=["POST"]),
-            Mount("/static", StaticFiles(directory=static)),
+            # The vendored files come from the installed package, as the web app will serve them.
+            Mount("/static", StaticFiles(packages=[("commands.web", "static")])),
             Mount("/assets", StaticFiles(directory=assets)),
         ]
     )
