@@ -1,1 +1,6 @@
-"""The web door: an ASGI app (FastAPI, Jinja2) over the same services as the CLI; never imports commands.cli."""
+"""The web door to taizhang (`taizhang serve`): an ASGI app over the same application services as the CLI.
+
+It never imports commands.cli (nor the CLI it). Its static files (commands/web/static, with vendored
+libraries in static/vendor) and templates (commands/web/templates) are package data: the pages work
+without internet.
+"""
