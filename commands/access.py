@@ -196,6 +196,7 @@ POLICY: dict[str, Rule] = {
     "actor revoke": Rule("admin", revoked_actor_scope),
     "actor list": Rule("actors", nothing),
     "actor password": Rule("admin", revoked_actor_scope),  # the actor's scope, as for revoke
+    "actor token": Rule("admin", revoked_actor_scope),
     "serve": OPEN,  # the server is no actor: it refuses a store without actors, then checks each request
     "community establish": Rule("admin", new_community),
     "keys rotate": Rule("admin", whole_store),

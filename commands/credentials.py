@@ -41,14 +41,7 @@ def check_password(password: str) -> str:
 
 def set_password(service: LedgerService, auth: WebAuth, name: str, password: str, by: str | None) -> None:
     """Store the hash of `name`'s new password (an active actor's); ends its sessions; access-logged."""
-    from commands.access import load_actors
-
-    actors = load_actors(service)
-    actor = actors.get(name) if actors is not None else None
-    if actor is None:
-        raise Refused(f"actor {name} is not known to this store")
-    if actor.revoked:
-        raise Refused(f"{actor.describe()} was revoked")
+    _active(service, name)
     auth.set_password(name, hasher().hash(password), by or name)
     service.log_access(by, "actor password", f"actor={name}", [], 0)
 
@@ -69,6 +62,48 @@ def verify(auth: WebAuth, name: str, password: str) -> bool:
     if ph.check_needs_rehash(stored):
         auth.replace_hash(name, stored, ph.hash(password))
     return True
+
+
+TOKEN_PREFIX = "tz"
+MAX_TOKEN_DAYS = 366
+
+
+def make_token(service: LedgerService, auth: WebAuth, name: str, days: int, by: str | None) -> tuple[str, str, float]:
+    """A new API token for an active actor: (token id, the token shown once, expiry); access-logged."""
+    import secrets
+
+    _active(service, name)
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    expires = auth.add_token(token_id, name, secret, days, by or name)
+    service.log_access(by, "actor token", f"actor={name} token={token_id} days={days}", [], 0)
+    return token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", expires
+
+
+def revoke_token(service: LedgerService, auth: WebAuth, name: str, token_id: str, by: str | None) -> None:
+    if not auth.revoke_token(token_id, name):
+        raise Refused(f"actor {name} has no live token {token_id}")
+    service.log_access(by, "actor token", f"actor={name} token={token_id} revoked", [], 0)
+
+
+def token_actor(auth: WebAuth, token: str) -> str | None:
+    """The actor a bearer token names, when it is live; None for anything else."""
+    prefix, _, rest = token.partition("_")
+    token_id, _, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not token_id or not secret or len(token) > 200:
+        return None
+    return auth.token_actor(token_id, secret)
+
+
+def _active(service: LedgerService, name: str) -> None:
+    from commands.access import load_actors
+
+    actors = load_actors(service)
+    actor = actors.get(name) if actors is not None else None
+    if actor is None:
+        raise Refused(f"actor {name} is not known to this store")
+    if actor.revoked:
+        raise Refused(f"{actor.describe()} was revoked")
 
 
 @cache

@@ -8,6 +8,9 @@ sees the same sessions, and a revoked actor's sessions can be dropped in one sta
 - `web_credentials`: actor -> argon2id hash (the hash string holds its own salt and cost).
 - `web_sessions`: sha256(session id) -> actor, CSRF token, times. The cookie holds the
   random id; the table holds only its hash, so a copy of the table opens no session.
+- `web_tokens`: API tokens (`tz_ID_SECRET`, shown once): id -> actor, sha256(secret), expiry,
+  revocation. A token is 256 random bits, so a plain SHA-256 is enough to keep it unusable
+  from a copy of the table (no password-grade hashing needed for that entropy).
 
 On PostgreSQL both belong to the store's owner and PUBLIC holds no right on them: the
 clerks' and supervisors' database logins (taizhang_writer, taizhang_reader) cannot read a
@@ -33,8 +36,11 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS web_sessions ("
     " id TEXT PRIMARY KEY, actor TEXT NOT NULL, csrf TEXT NOT NULL,"
     " created DOUBLE PRECISION NOT NULL, seen DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS web_tokens ("
+    " id TEXT PRIMARY KEY, actor TEXT NOT NULL, hash TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,"
+    " expires DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION, made_by TEXT NOT NULL)",
 )
-PG_PRIVATE = ("REVOKE ALL ON web_credentials, web_sessions FROM PUBLIC",)
+PG_PRIVATE = ("REVOKE ALL ON web_credentials, web_sessions, web_tokens FROM PUBLIC",)
 SEEN_EVERY = 60.0  # seconds: a session's last use is written at most this often (reads stay lock-free)
 
 
@@ -154,6 +160,42 @@ class WebAuth:
             for actor in actors:
                 ended += db.execute("DELETE FROM web_sessions WHERE actor = ?", (actor,))
         return ended
+
+    # ---- API tokens ----------------------------------------------------------------------------
+    def add_token(self, token_id: str, actor: str, secret: str, days: int, by: str) -> float:
+        """Store a new token's hash; returns when it expires (seconds since the epoch)."""
+        self.ensure()
+        now = time.time()
+        expires = now + days * 86400
+        with self._conn(write=True) as db:
+            db.execute(
+                "INSERT INTO web_tokens (id, actor, hash, created, expires, revoked, made_by) "
+                "VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                (token_id, actor, session_key(secret), now, expires, by),
+            )
+        return expires
+
+    def revoke_token(self, token_id: str, actor: str) -> bool:
+        self.ensure()
+        with self._conn(write=True) as db:
+            changed = db.execute(
+                "UPDATE web_tokens SET revoked = ? WHERE id = ? AND actor = ? AND revoked IS NULL",
+                (time.time(), token_id, actor),
+            )
+        return changed > 0
+
+    def token_actor(self, token_id: str, secret: str) -> str | None:
+        """The actor of a live token (known, secret matching, not expired, not revoked); None otherwise."""
+        import hmac
+
+        self.ensure()
+        with self._conn(write=False) as db:
+            row = db.one("SELECT actor, hash, expires, revoked FROM web_tokens WHERE id = ?", (token_id,))
+        if row is None or row[3] is not None or float(row[2]) < time.time():
+            return None
+        if not hmac.compare_digest(str(row[1]), session_key(secret)):
+            return None
+        return str(row[0])
 
 
 class _Lite:

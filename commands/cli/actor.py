@@ -201,6 +201,42 @@ def actor_password(env: Env, name: str) -> None:
     click.echo(i18n.translate(f"password set for {name}", env.lang), err=True)
 
 
+@actor.command("token")
+@click.argument("name", metavar="ACTOR")
+@click.option(
+    "--days", type=click.IntRange(1, 366), default=90, show_default=True, help="Days until the token expires."
+)
+@click.option("--revoke", "revoke", metavar="TOKEN_ID", help="Revoke this token of the actor instead of making one.")
+@pass_env
+def actor_token(env: Env, name: str, days: int, revoke: str | None) -> None:
+    """Make an API token for an actor (printed once, stored hashed, with an expiry), or revoke one.
+
+    The token goes in `Authorization: Bearer TOKEN` on /api/v1 requests. It stops
+    working when it expires, when it is revoked, and when the actor is revoked.
+
+    \b
+    Example:
+      taizhang --actor admin actor token clerk-hj --days 30
+      taizhang --actor admin actor token clerk-hj --revoke 3f9a1c2b7d4e
+    """
+    from commands import credentials, i18n
+    from infra.webauth import WebAuth
+
+    by = env.require_actor()
+    name = actor_name(name)
+    service = env.service()
+    auth = WebAuth(service.store)
+    if revoke is not None:
+        credentials.revoke_token(service, auth, name, revoke.strip(), by)
+        click.echo(i18n.translate(f"revoked token {revoke.strip()} of {name}", env.lang), err=True)
+        return
+    token_id, token, _expires = credentials.make_token(service, auth, name, days, by)
+    click.echo(token)
+    click.echo(
+        i18n.translate(f"token {token_id} for {name}, valid {days} days; it is shown only now", env.lang), err=True
+    )
+
+
 @actor.command("list")
 @format_option()
 @pass_env

@@ -52,6 +52,15 @@ def current(request: Request) -> Who:
     """The live session's actor, looked up in the log on every request: a revoked actor is out at once."""
     door = request.app.state.door
     lang = request.state.lang
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer ") and request.url.path.startswith("/api/"):
+        from commands.credentials import token_actor
+
+        name = token_actor(door.auth, authorization[7:].strip())
+        actor = door.actor(name) if name else None  # a revoked actor's tokens stop at once
+        if actor is None:
+            raise NotLoggedIn()
+        return Who(actor, None, None, lang)
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id:
         raise NotLoggedIn()

@@ -6,7 +6,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import ADMIN, PASSWORD, Site, csrf_of, log_in, main_cli
+from tests.web.conftest import ADMIN, PASSWORD, Site, csrf_of, log_in, login_args, main_cli
 
 
 def access_log(site: Site) -> list[dict[str, object]]:
@@ -126,3 +126,54 @@ def test_serve_refuses_a_store_without_actors(tmp_path: pytest.TempPathFactory) 
     assert len(lines) == 1 and "no actors" in lines[0] and "actor password" in lines[0]
     result = cli("--lang", "zh", "serve", actor=None)
     assert result.exit_code == 1 and "此台账库没有操作人" in result.stderr
+
+
+def make_token(site: Site, actor: str, *extra: str) -> str:
+    result = site.cli.ok("actor", "token", actor, *extra, actor=ADMIN)
+    token = result.stdout.strip()
+    assert token.startswith("tz_") and "shown only now" in result.stderr
+    return token
+
+
+def test_api_tokens_work_until_revoked_and_are_stored_hashed(site: Site, client: TestClient) -> None:
+    token = make_token(site, "sup-city", "--days", "30")
+    bearer = {"Authorization": f"Bearer {token}"}
+    r = client.get("/api/v1/summary", params={"by": "county", "period": "2026-03"}, headers=bearer)
+    assert r.status_code == 200, r.text
+    assert client.get("/dashboard", headers=bearer).status_code == 303  # pages want a session, not a token
+    token_id, secret = token.split("_")[1], token.split("_", 2)[2]
+    with site.client() as other:
+        auth = other.app.state.door.auth  # type: ignore[attr-defined]
+        assert auth.token_actor(token_id, secret) == "sup-city"
+        other.app.state.door.close()  # type: ignore[attr-defined]
+    assert secret not in str(site.cli.ok("audit", "access", "--format", "json", actor="auditor").stdout)
+    forged = {"Authorization": f"Bearer tz_{token_id}_{'x' * len(secret)}"}
+    assert client.get("/api/v1/summary", headers=forged).status_code == 401
+    site.cli.ok("actor", "token", "sup-city", "--revoke", token_id, actor=ADMIN)
+    assert client.get("/api/v1/summary", params={"by": "county"}, headers=bearer).status_code == 401
+    error = site.cli("actor", "token", "sup-city", "--revoke", token_id, actor=ADMIN)
+    assert error.exit_code == 1 and "no live token" in error.stderr
+
+
+def test_a_token_records_without_csrf_and_stops_with_its_actor(site: Site, client: TestClient) -> None:
+    import uuid
+
+    site.cli.ok("actor", "add", "clerk-tok", "--role", "clerk", "--scope", "community:HZ-001",
+                *login_args(site.url), actor=ADMIN)  # fmt: skip
+    token = make_token(site, "clerk-tok")
+    bearer = {"Authorization": f"Bearer {token}"}
+    body = {"community": "HZ-001", "kind": "life_care", "resident": ["R1"], "provider": ["P1"],
+            "at": "2026-03-22 09:00", "minutes": 10, "record_id": str(uuid.uuid4())}  # fmt: skip
+    assert client.post("/api/v1/records", json=body, headers=bearer).status_code == 201
+    site.cli.ok("actor", "revoke", "clerk-tok", "--reason", "离职", actor=ADMIN)
+    r = client.post("/api/v1/records", json={**body, "record_id": str(uuid.uuid4())}, headers=bearer)
+    assert r.status_code == 401
+
+
+def test_an_expired_token_is_refused(site: Site, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    token = make_token(site, "auditor", "--days", "1")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 2 * 86400)
+    assert client.get("/api/v1/summary", headers={"Authorization": f"Bearer {token}"}).status_code == 401
