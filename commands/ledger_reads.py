@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from commands import clock
+from commands import clock, labels
 from commands.context import Env, MalformedInput, Refused
 from commands.views import prepared_views
 from domain.units import parse_period
@@ -18,6 +18,36 @@ from domain.vocab import CATEGORIES, KINDS
 from projections import filters as queries
 
 SUMMARY_TAIL = ["records", "minutes", "residents_served", "kinds"]
+# The printed 台账 (xlsx): what a township reads and signs; the import's own columns keep their
+# names, and the record id stays last, so the sheet imports back adding nothing.
+PRINT_FIELDS = [
+    "community",
+    "community_name",
+    "occurred_at",
+    "kind",
+    "residents",
+    "resident_names",
+    "providers",
+    "provider_names",
+    "minutes",
+    "place",
+    "note",
+    "status",
+    "revision",
+    "late",
+    "entered_on",
+    "recorded_at",
+    "recorded_by",
+    "record_id",
+]
+
+
+def print_fields(*, named: bool, include_voided: bool) -> list[str]:
+    """The columns of the printed 台账: no resident names without the key; no status when every row is active."""
+    dropped = {"resident_names"} if not named else set()
+    if not include_voided:
+        dropped.add("status")
+    return [f for f in PRINT_FIELDS if f not in dropped]
 
 
 def parse_unit(community: str | None, township: str | None, county: str | None) -> queries.Unit | None:
@@ -165,3 +195,61 @@ def _refuse_unknown(run: Callable[[], list[dict[str, Any]]]) -> list[dict[str, A
         return run()
     except queries.UnknownUnit as e:
         raise Refused(str(e)) from None
+
+
+def _unit_words(conn: Any, unit: queries.Unit | None, lang: str) -> str:
+    """The unit a sheet covers, as people name it: 贺街镇, 八步区, a community's name."""
+    if unit is None:
+        return labels.words("all", lang)
+    if unit.level == "community":
+        from sqlalchemy import text
+
+        found = conn.execute(text("SELECT name FROM ledger_communities WHERE code = :c"), {"c": unit.community}).first()
+        return str(found[0]) if found else str(unit.community)
+    return str(unit.township if unit.level == "township" else unit.county)
+
+
+def sheet_heading(env: Env, conn: Any, what: str, filters: queries.Filters) -> Any:
+    """The title (unit, period, what) and the subtitle (print date, as-of moment) of a printed sheet."""
+    from commands.export import Heading, period_words
+
+    lang = env.lang
+    period = period_words(filters.date_from, filters.date_to, lang)
+    title = " ".join(part for part in (_unit_words(conn, filters.unit, lang), period, labels.words(what, lang)) if part)
+    zone = env.zone()
+    now = env.service().now()
+    if filters.moment.position is not None:
+        moment = labels.words("at_position", lang, n=filters.moment.position)
+    else:
+        shown = clock.shown(filters.moment.as_of, zone) if filters.moment.as_of else clock.Shown(now, 0)
+        moment = labels.words("as_of", lang, moment=str(shown), zone=zone.key)
+    printed = labels.words("printed", lang, day=now.date().isoformat())
+    return Heading(title, ("\u3000" if lang == "zh" else "; ").join((printed, moment)))
+
+
+def attach_names(env: Env, conn: Any, rows: list[dict[str, Any]]) -> bool:
+    """`resident_names` and `provider_names` beside the codes of each row, in the codes' order.
+
+    Provider names are kept in clear; resident names are opened with the master key (only
+    those of residents on these rows). False when there is no key: residents by code only.
+    """
+    from commands.views import ERASED, UNOPENED, open_notes
+    from projections.queries import provider_rows, resident_rows
+
+    wanted = {(row["community"], code) for row in rows for code in row.get("residents") or ()}
+    residents: list[dict[str, Any]] = []
+    providers: dict[tuple[str, str], str] = {}
+    for community in sorted({row["community"] for row in rows}):
+        residents += [r for r in resident_rows(conn, community, None) if (community, r["code"]) in wanted]
+        providers.update({(community, p["code"]): p["name"] for p in provider_rows(conn, community)})
+    opened = open_notes(env.service(), residents, "name")
+    marks = {ERASED: labels.ERASED, UNOPENED: labels.UNOPENED}
+    names = {}
+    for r in residents:
+        mark = marks.get(r["name"])
+        names[(r["community"], r["code"])] = (mark[1] if env.lang == "zh" else mark[0]) if mark else r["name"]
+    for row in rows:
+        row["provider_names"] = [providers.get((row["community"], code)) or "" for code in row.get("providers") or ()]
+        if opened:
+            row["resident_names"] = [names.get((row["community"], code)) or "" for code in row.get("residents") or ()]
+    return opened

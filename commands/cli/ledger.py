@@ -12,13 +12,17 @@ import click
 from commands import clock, files, labels
 from commands.context import WAIT, Env, MalformedInput, pass_env
 from commands.ledger_reads import (  # noqa: F401  (other click modules import them from here)
+    PRINT_FIELDS,
     SUMMARY_TAIL,
     _day,
     _refuse_unknown,
+    attach_names,
     parse_as_of,
     parse_filters,
     parse_unit,
+    print_fields,
     resolve_unit,
+    sheet_heading,
     summary_fields,
     summary_rows,
     township_of,
@@ -30,28 +34,6 @@ from projections import filters as queries
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The printed 台账 (xlsx): what a township reads and signs; the import's own columns keep their
-# names, and the record id stays last, so the sheet imports back adding nothing.
-PRINT_FIELDS = [
-    "community",
-    "community_name",
-    "occurred_at",
-    "kind",
-    "residents",
-    "resident_names",
-    "providers",
-    "provider_names",
-    "minutes",
-    "place",
-    "note",
-    "status",
-    "revision",
-    "late",
-    "entered_on",
-    "recorded_at",
-    "recorded_by",
-    "record_id",
-]
 ENTRY_TABLE_FIELDS = [
     "occurred_at",
     "community",
@@ -262,8 +244,8 @@ def entries(
     with views.read() as conn:
         rows = _refuse_unknown(lambda: reads.entries(conn, filters, include_voided=include_voided))
         if fmt == "xlsx":  # the printed 台账 shows names beside the codes
-            named = _attach_names(env, conn, rows)
-            heading = _heading(env, conn, "entries", filters)
+            named = attach_names(env, conn, rows)
+            heading = sheet_heading(env, conn, "entries", filters)
     if not open_notes(env.service(), rows):
         if named:
             env.warn(f"no key file at {env.key_path}: notes are not shown")
@@ -275,10 +257,7 @@ def entries(
     # The residents whose codes (and, in a printed sheet, names) the output shows: logged before it is written.
     env.log_access(entry_residents(rows), records=sum(1 for r in rows if r.get("note") not in (None, ERASED, UNOPENED)))
     if fmt == "xlsx":
-        dropped = {"resident_names"} if not named else set()
-        if not include_voided:
-            dropped.add("status")  # every row is active
-        fields = [f for f in PRINT_FIELDS if f not in dropped]
+        fields = print_fields(named=named, include_voided=include_voided)
         notes = None if named else [labels.words("no_names", env.lang)]
         _emit(env, rows, fields, fmt, output, force, heading=heading, kind="entries", notes=notes)
         return
@@ -355,66 +334,8 @@ def summary(
     heading = None
     if fmt == "xlsx":
         with env.views().read() as conn:
-            heading = _heading(env, conn, "summary", filters)
+            heading = sheet_heading(env, conn, "summary", filters)
     _emit(env, rows, fields, fmt, output, force, heading=heading, kind="summary")
-
-
-def _unit_words(conn: Any, unit: queries.Unit | None, lang: str) -> str:
-    """The unit a sheet covers, as people name it: 贺街镇, 八步区, a community's name."""
-    if unit is None:
-        return labels.words("all", lang)
-    if unit.level == "community":
-        from sqlalchemy import text
-
-        found = conn.execute(text("SELECT name FROM ledger_communities WHERE code = :c"), {"c": unit.community}).first()
-        return str(found[0]) if found else str(unit.community)
-    return str(unit.township if unit.level == "township" else unit.county)
-
-
-def _heading(env: Env, conn: Any, what: str, filters: queries.Filters) -> Any:
-    """The title (unit, period, what) and the subtitle (print date, as-of moment) of a printed sheet."""
-    from commands.export import Heading, period_words
-
-    lang = env.lang
-    period = period_words(filters.date_from, filters.date_to, lang)
-    title = " ".join(part for part in (_unit_words(conn, filters.unit, lang), period, labels.words(what, lang)) if part)
-    zone = env.zone()
-    now = env.service().now()
-    if filters.moment.position is not None:
-        moment = labels.words("at_position", lang, n=filters.moment.position)
-    else:
-        shown = clock.shown(filters.moment.as_of, zone) if filters.moment.as_of else clock.Shown(now, 0)
-        moment = labels.words("as_of", lang, moment=str(shown), zone=zone.key)
-    printed = labels.words("printed", lang, day=now.date().isoformat())
-    return Heading(title, ("\u3000" if lang == "zh" else "; ").join((printed, moment)))
-
-
-def _attach_names(env: Env, conn: Any, rows: list[dict[str, Any]]) -> bool:
-    """`resident_names` and `provider_names` beside the codes of each row, in the codes' order.
-
-    Provider names are kept in clear; resident names are opened with the master key (only
-    those of residents on these rows). False when there is no key: residents by code only.
-    """
-    from commands.views import ERASED, UNOPENED, open_notes
-    from projections.queries import provider_rows, resident_rows
-
-    wanted = {(row["community"], code) for row in rows for code in row.get("residents") or ()}
-    residents: list[dict[str, Any]] = []
-    providers: dict[tuple[str, str], str] = {}
-    for community in sorted({row["community"] for row in rows}):
-        residents += [r for r in resident_rows(conn, community, None) if (community, r["code"]) in wanted]
-        providers.update({(community, p["code"]): p["name"] for p in provider_rows(conn, community)})
-    opened = open_notes(env.service(), residents, "name")
-    marks = {ERASED: labels.ERASED, UNOPENED: labels.UNOPENED}
-    names = {}
-    for r in residents:
-        mark = marks.get(r["name"])
-        names[(r["community"], r["code"])] = (mark[1] if env.lang == "zh" else mark[0]) if mark else r["name"]
-    for row in rows:
-        row["provider_names"] = [providers.get((row["community"], code)) or "" for code in row.get("providers") or ()]
-        if opened:
-            row["resident_names"] = [names.get((row["community"], code)) or "" for code in row.get("residents") or ()]
-    return opened
 
 
 def register(group: click.Group) -> None:

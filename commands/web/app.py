@@ -286,6 +286,20 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
             headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
         )
 
+    @app.get("/ledger.xlsx")
+    def ledger_xlsx(request: Request, who: Who = needs("ledger entries", _units_or_scope)) -> Response:
+        env = door.env_for(who.name, who.lang)
+        try:
+            body, residents = entries_xlsx(door, env, who.actor, request.query_params)
+        except (MalformedInput, Refused) as e:
+            return _refusal(request, _status(e), e.format_message())
+        door.log_access(who.name, "web ledger entries", _detail(request.query_params) + " --format=xlsx", residents)
+        return Response(
+            body,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'},
+        )
+
     @app.get("/clerk", response_class=HTMLResponse)
     def clerk_page(request: Request, who: Who = needs("ledger entries", _units_or_scope)) -> Response:
         return templates.TemplateResponse(request, "clerk.html", clerk_context(request, who))
@@ -427,6 +441,32 @@ def entry_rows(door: Door, env: Any, actor: Any, q: Any) -> list[dict[str, Any]]
     open_notes(door.service, rows)
     clock.localise(rows, env.zone())
     return rows
+
+
+def entries_xlsx(door: Door, env: Any, actor: Any, q: Any) -> tuple[bytes, list[tuple[str, str]]]:
+    """The printed 台账 as `ledger entries --format xlsx` writes it (names beside codes, heading, 合计);
+    returns the file and the residents it shows (for the access log)."""
+    import io
+
+    from commands import ledger_reads
+    from commands.access_log import entry_residents
+    from commands.export import write_xlsx
+    from commands.views import open_notes
+    from projections import queries as reads
+
+    filters = _filters(env, actor, q)
+    include_voided = q.get("include_voided") in ("1", "on", "true")
+    with door.read() as conn:
+        rows = ledger_reads._refuse_unknown(lambda: reads.entries(conn, filters, include_voided=include_voided))
+        named = ledger_reads.attach_names(env, conn, rows)
+        heading = ledger_reads.sheet_heading(env, conn, "entries", filters)
+    open_notes(door.service, rows)
+    fields = ledger_reads.print_fields(named=named, include_voided=include_voided)
+    notes = None if named else [labels.words("no_names", env.lang)]
+    clock.localise(rows, env.zone())
+    out = io.BytesIO()
+    write_xlsx(out, rows, fields, env.lang, heading=heading, kind="entries", zone=env.zone().key, notes=notes)
+    return out.getvalue(), entry_residents(rows)
 
 
 def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> dict[str, Any]:

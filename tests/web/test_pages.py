@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import Site, csrf_of, log_in
@@ -179,3 +181,27 @@ def test_pages_are_chinese_by_default_with_an_english_switch(client: TestClient)
     assert ">Log in<" in client.get("/login").text
     assert log_in(client, "sup-hj").status_code == 303
     assert ">Dashboard" in client.get("/dashboard?month=2026-03").text
+
+
+def _cells(data: bytes) -> list[list[list[object]]]:
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data))
+    return [[[cell.value for cell in row] for row in sheet.iter_rows()] for sheet in book.worksheets]
+
+
+@pytest.mark.clock  # the printed sheet's heading names today's date, on both sides
+def test_the_xlsx_download_equals_ledger_entries_xlsx(site: Site, client: TestClient, tmp_path: Path) -> None:
+    assert log_in(client, "sup-hj").status_code == 303
+    r = client.get("/ledger.xlsx", params={"period": "2026-03"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    site.cli.ok("projections", "run", actor="boss")
+    out = tmp_path / f"ledger-{uuid.uuid4().hex[:6]}.xlsx"
+    site.cli.ok(
+        "--lang", "zh", "ledger", "entries", "--township", HJ, "--period", "2026-03", "--format", "xlsx",
+        "--output", str(out), actor="sup-hj",
+    )  # fmt: skip
+    assert _cells(r.content) == _cells(out.read_bytes())
+    assert "张秀英" in str(_cells(r.content))  # names beside the codes, as the CLI prints them with the key
