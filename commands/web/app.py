@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,13 @@ async def _record_units(request: Request, actor: Any) -> dict[str, Any]:
 
 
 def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        door.close()  # the catch-up thread stops, the store's connections close
+
     app = FastAPI(
+        lifespan=lifespan,
         title="taizhang",
         openapi_url=None,  # served by a route of its own below, with its access rule
         docs_url=None,

@@ -89,6 +89,7 @@ class Door:
         self._settle = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
         if catch_up:
             self.start()
 
@@ -117,6 +118,15 @@ class Door:
                 if not runner.run_batch():
                     break
 
+    def lag(self) -> int:
+        """Events in the log not yet in the views (without moving them)."""
+        if self.views.embedded:
+            state = self.views.state()
+            from commands.views import VIEW_VERSIONS
+
+            return max(0, state.head - state.position(list(VIEW_VERSIONS)))
+        return int(self.views.runner.lag())
+
     @contextmanager
     def read(self) -> Iterator[Any]:
         """A read transaction on views as current as the last catch-up (SQLite: caught up first)."""
@@ -127,6 +137,9 @@ class Door:
             yield conn
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
