@@ -174,4 +174,6 @@ def installed_sql() -> str:
 
 def setup(view_tables: Sequence[str]) -> list[str]:
     """Everything above, in order (run by the owner)."""
-    return [*groups(), *bindings(), *functions(), *store(), *views(view_tables)]
+    from infra.webauth import PG_PRIVATE_SQL
+
+    return [*groups(), *bindings(), *functions(), *store(), *views(view_tables), PG_PRIVATE_SQL]

@@ -12,9 +12,10 @@ sees the same sessions, and a revoked actor's sessions can be dropped in one sta
   revocation. A token is 256 random bits, so a plain SHA-256 is enough to keep it unusable
   from a copy of the table (no password-grade hashing needed for that entropy).
 
-On PostgreSQL both belong to the store's owner and PUBLIC holds no right on them: the
-clerks' and supervisors' database logins (taizhang_writer, taizhang_reader) cannot read a
-hash. Only the owner's login (`actor password` run by an admin, and the server) reaches
+On PostgreSQL they belong to the store's owner, and neither PUBLIC nor the store's groups
+(taizhang_reader, taizhang_writer, taizhang_projector) hold any right on them — taken back after
+every grant the store makes to those groups (`PG_PRIVATE_SQL`): a clerk's or supervisor's
+database login cannot read a hash. Only the owner's login (`actor password` run by an admin, and the server) reaches
 them — the same logins that hold the master key (docs/decisions: the web door).
 """
 
@@ -40,7 +41,20 @@ TABLES = (
     " id TEXT PRIMARY KEY, actor TEXT NOT NULL, hash TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,"
     " expires DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION, made_by TEXT NOT NULL)",
 )
-PG_PRIVATE = ("REVOKE ALL ON web_credentials, web_sessions, web_tokens FROM PUBLIC",)
+PRIVATE_TABLES = ("web_credentials", "web_sessions", "web_tokens")
+# The store's groups are granted SELECT on every table (infra.pgstore.setup_access, infra.pgaccess,
+# and default privileges for tables made later): these three are taken back from them, each time
+# those grants are made. Run by the owner; a table or group not there yet is skipped.
+PG_PRIVATE_SQL = (
+    "DO $$ DECLARE t text; g text; BEGIN "
+    "FOREACH t IN ARRAY ARRAY['" + "','".join(PRIVATE_TABLES) + "'] LOOP "
+    "IF to_regclass(t) IS NOT NULL THEN "
+    "EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', t); "
+    "FOR g IN SELECT rolname FROM pg_roles WHERE rolname IN "
+    "('taizhang_reader', 'taizhang_writer', 'taizhang_projector') LOOP "
+    "EXECUTE format('REVOKE ALL ON %I FROM %I', t, g); END LOOP; END IF; END LOOP; END $$"
+)
+PG_PRIVATE = (PG_PRIVATE_SQL,)
 SEEN_EVERY = 60.0  # seconds: a session's last use is written at most this often (reads stay lock-free)
 
 
@@ -215,6 +229,8 @@ class _Pg:
         self.conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if not params:  # DDL (and its `%I` formats) goes as it is
+            return int(self.conn.execute(sql).rowcount)
         return int(self.conn.execute(sql.replace("?", "%s"), params).rowcount)
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -6,6 +6,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.e2e.conftest import backend_of
 from tests.web.conftest import ADMIN, PASSWORD, Site, csrf_of, log_in, login_args, main_cli
 
 
@@ -177,3 +178,30 @@ def test_an_expired_token_is_refused(site: Site, client: TestClient, monkeypatch
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 2 * 86400)
     assert client.get("/api/v1/summary", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_on_postgresql_the_stores_groups_cannot_read_hashes_or_sessions(site: Site) -> None:
+    if backend_of(site.url) != "postgres":
+        pytest.skip("PostgreSQL's grants")
+    import uuid
+
+    import psycopg
+
+    login = f"tz_web_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(site.url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'x'")
+        owner.execute(f"GRANT taizhang_writer, taizhang_reader TO {login}")
+    try:
+        site.cli.ok(
+            "actor", "add", f"w-{login[-8:]}", "--role", "clerk", "--scope", "city", "--login", login, actor=ADMIN
+        )
+        other = site.url.replace("postgres:postgres@", f"{login}:x@", 1)
+        with psycopg.connect(other, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM community_units").fetchone()  # the groups read the store
+            for table in ("web_credentials", "web_sessions", "web_tokens"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"SELECT * FROM {table}")
+    finally:
+        with psycopg.connect(site.url, autocommit=True) as owner:
+            owner.execute(f"DROP OWNED BY {login}")
+            owner.execute(f"DROP ROLE {login}")

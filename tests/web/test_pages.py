@@ -205,3 +205,15 @@ def test_the_xlsx_download_equals_ledger_entries_xlsx(site: Site, client: TestCl
     )  # fmt: skip
     assert _cells(r.content) == _cells(out.read_bytes())
     assert "张秀英" in str(_cells(r.content))  # names beside the codes, as the CLI prints them with the key
+
+
+def test_pages_and_downloads_that_show_residents_are_access_logged(site: Site, client: TestClient) -> None:
+    def logged() -> list[dict[str, object]]:
+        return list(orjson.loads(site.cli.ok("audit", "access", "--format", "json", actor="auditor").stdout))
+
+    before = len(logged())
+    assert log_in(client, "sup-hj").status_code == 303
+    for url in ("/ledger?period=2026-03", "/ledger.csv?period=2026-03", "/api/v1/entries?period=2026-03"):
+        assert client.get(url).status_code == 200
+    mine = [e for e in logged()[before:] if e["command"] == "web ledger entries"]
+    assert len(mine) == 3 and all(e["actor"] == "sup-hj" and int(e["residents"]) >= 1 for e in mine)  # type: ignore[call-overload]

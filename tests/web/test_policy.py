@@ -44,6 +44,8 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp, r.url
         assert r.headers.get("x-frame-options") == "DENY", r.url
         assert r.headers.get("referrer-policy") == "same-origin", r.url
+        assert r.headers.get("x-content-type-options") == "nosniff", r.url
+        assert r.headers.get("cache-control") == "no-store", r.url
 
 
 def test_no_page_has_inline_script(client: TestClient) -> None:
