@@ -11,7 +11,9 @@
   box.hidden = false;
   var chart = window.echarts.init(box);
   chart.setOption({
-    tooltip: { trigger: "axis" },
+    animation: false,
+    // the HTML tooltip writes style="" attributes, which style-src 'self' blocks: draw it on the canvas
+    tooltip: { trigger: "axis", renderMode: "richText" },
     legend: {},
     xAxis: { type: "category", data: trend.map(function (m) { return m.month; }) },
     yAxis: [{ type: "value" }, { type: "value" }],
@@ -20,5 +22,6 @@
       { name: table.getAttribute("data-minutes"), type: "line", yAxisIndex: 1, data: trend.map(function (m) { return m.minutes; }) }
     ]
   });
+  document.body.dataset.chart = "drawn";
   window.addEventListener("resize", function () { chart.resize(); });
 })();
