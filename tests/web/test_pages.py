@@ -217,3 +217,21 @@ def test_pages_and_downloads_that_show_residents_are_access_logged(site: Site, c
         assert client.get(url).status_code == 200
     mine = [e for e in logged()[before:] if e["command"] == "web ledger entries"]
     assert len(mine) == 3 and all(e["actor"] == "sup-hj" and int(e["residents"]) >= 1 for e in mine)  # type: ignore[call-overload]
+
+
+@pytest.mark.clock  # "today" is the store's today
+def test_the_clerk_page_lists_todays_entries(site: Site, client: TestClient) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    assert log_in(client, "clerk-hj").status_code == 303
+    page = client.get("/clerk")
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(second=0, microsecond=0)
+    default = re.search(r'name="at" type="datetime-local" required value="([^"]+)"', page.text)
+    assert default and abs((datetime.fromisoformat(default.group(1)) - now.replace(tzinfo=None)).total_seconds()) < 120
+    form = {"csrf": csrf_of(page.text), "community": "HZ-001", "kind": "family_care", "resident": "R2",
+            "provider": "P1", "at": default.group(1), "minutes": "12", "record_id": str(uuid.uuid4())}  # fmt: skip
+    done = client.post("/clerk/record", data=form)
+    assert done.status_code == 200, done.text
+    today = done.text.split('id="today"', 1)[1]
+    assert "亲情关怀" in today and ">12<" in today and "clerk-hj" in today
