@@ -90,6 +90,9 @@ class Door:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # PostgreSQL: the server keeps the views itself only when its login may write them (the owner,
+        # or a member of taizhang_projector); otherwise the projection workers do, as for the CLI.
+        self.projects = self.views.embedded or bool(self.service.recorder.may_write_views())
         if catch_up:
             self.start()
 
@@ -112,6 +115,8 @@ class Door:
             if self.views.embedded:
                 self.views.settle()
                 return
+            if not self.projects:
+                return  # this login may not write the views: `projections run --follow` workers keep them
             runner = self.views.runner
             runner.ensure_tables()
             while runner.lag():
