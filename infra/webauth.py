@@ -8,6 +8,8 @@ sees the same sessions, and a revoked actor's sessions can be dropped in one sta
 - `web_credentials`: actor -> argon2id hash (the hash string holds its own salt and cost).
 - `web_sessions`: sha256(session id) -> actor, CSRF token, times. The cookie holds the
   random id; the table holds only its hash, so a copy of the table opens no session.
+- `web_login_failures`: (actor name or client address, time) of each failed login in the
+  throttling window, so that every server process counts the same failures.
 - `web_tokens`: API tokens (`tz_ID_SECRET`, shown once): id -> actor, sha256(secret), expiry,
   revocation. A token is 256 random bits, so a plain SHA-256 is enough to keep it unusable
   from a copy of the table (no password-grade hashing needed for that entropy).
@@ -40,8 +42,10 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS web_tokens ("
     " id TEXT PRIMARY KEY, actor TEXT NOT NULL, hash TEXT NOT NULL, created DOUBLE PRECISION NOT NULL,"
     " expires DOUBLE PRECISION NOT NULL, revoked DOUBLE PRECISION, made_by TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS web_login_failures (key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS web_login_failures_key ON web_login_failures (key, at)",
 )
-PRIVATE_TABLES = ("web_credentials", "web_sessions", "web_tokens")
+PRIVATE_TABLES = ("web_credentials", "web_sessions", "web_tokens", "web_login_failures")
 # The store's groups are granted SELECT on every table (infra.pgstore.setup_access, infra.pgaccess,
 # and default privileges for tables made later): these three are taken back from them, each time
 # those grants are made. Run by the owner; a table or group not there yet is skipped.
@@ -210,6 +214,29 @@ class WebAuth:
         if not hmac.compare_digest(str(row[1]), session_key(secret)):
             return None
         return str(row[0])
+
+    # ---- failed logins (throttling) ------------------------------------------------------------
+    def failures(self, keys: Sequence[str], since: float) -> int:
+        """The most failures any of `keys` had since `since`."""
+        self.ensure()
+        with self._conn(write=False) as db:
+            counts = [
+                int(db.one("SELECT count(*) FROM web_login_failures WHERE key = ? AND at >= ?", (key, since))[0])
+                for key in keys
+            ]
+        return max(counts, default=0)
+
+    def fail(self, keys: Sequence[str], at: float, forget_before: float) -> None:
+        self.ensure()
+        with self._conn(write=True) as db:
+            db.execute("DELETE FROM web_login_failures WHERE at < ?", (forget_before,))
+            for key in keys:
+                db.execute("INSERT INTO web_login_failures (key, at) VALUES (?, ?)", (key, at))
+
+    def forget_failures(self, key: str) -> None:
+        self.ensure()
+        with self._conn(write=True) as db:
+            db.execute("DELETE FROM web_login_failures WHERE key = ?", (key,))
 
 
 class _Lite:

@@ -73,7 +73,7 @@ def _units_or_scope(request: Request, actor: Any) -> dict[str, Any]:
 
 
 async def _record_units(request: Request, actor: Any) -> dict[str, Any]:
-    """The community a record names (form field or JSON member); none given: the actor's scope."""
+    """The community a record names (form field or JSON member); none given: malformed (422)."""
     community: Any = request.query_params.get("community")
     if request.method == "POST":
         if request.headers.get("content-type", "").startswith("application/json"):

@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,35 +35,25 @@ THROTTLE_WINDOW = 15 * 60  # seconds over which failed logins are counted
 THROTTLE_FAILURES = 5  # failures per actor, or per address, within the window before logins are refused
 
 
-@dataclass
 class Throttle:
-    """Failed logins per key (an actor's name, a client address) in a sliding window. Per process."""
+    """Failed logins per key (an actor's name, a client address) in a sliding window, counted in the
+    store (infra.webauth) so that every server process (`--workers N`) sees the same failures."""
 
-    window: float = THROTTLE_WINDOW
-    limit: int = THROTTLE_FAILURES
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, key: str) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        cutoff = self.clock() - self.window
-        while times and times[0] < cutoff:
-            times.popleft()
-        return times
+    def __init__(self, auth: WebAuth, window: float = THROTTLE_WINDOW, limit: int = THROTTLE_FAILURES) -> None:
+        self.auth = auth
+        self.window = window
+        self.limit = limit
+        self.clock: Callable[[], float] = time.time
 
     def blocked(self, *keys: str) -> bool:
-        with self._lock:
-            return any(len(self._recent(key)) >= self.limit for key in keys)
+        return self.auth.failures(keys, self.clock() - self.window) >= self.limit
 
     def fail(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._recent(key).append(self.clock())
+        now = self.clock()
+        self.auth.fail(keys, now, now - self.window)
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+        self.auth.forget_failures(key)
 
 
 class Door:
@@ -83,7 +71,7 @@ class Door:
         self.views: Views = Views(self.service, self.store)
         self.auth: WebAuth = WebAuth(self.store)
         self.auth.ensure()
-        self.throttle = Throttle()
+        self.throttle = Throttle(self.auth)
         self.idle = IDLE_SECONDS
         self._write = threading.RLock()  # the application object is not shared between threads while it writes
         self._settle = threading.Lock()
