@@ -9,6 +9,7 @@ services the CLI uses (commands.ledger_reads, commands.app.LedgerService).
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from commands.web.policy import SESSION_COOKIE, Forbidden, NotLoggedIn, Who, nee
 from domain.vocab import KINDS
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("taizhang.web")
 LOGIN_CSRF_COOKIE = "tz_login_csrf"
 LANG_COOKIE = "tz_lang"
 PAGE_SIZE = 50
@@ -123,6 +125,18 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
         if api(request):
             return _problem(401, words.say("log in first", request.state.lang))
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> Response:
+        """A bug: one line in the server's log, a plain 500 with the security headers (outside the middleware)."""
+        log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        text = words.say("internal error; please report it", _lang_of(request))
+        if api(request):
+            response: Response = _problem(500, text)
+        else:
+            response = Response(text, status_code=500, media_type="text/plain; charset=utf-8")
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(MalformedInput)
     async def malformed(request: Request, exc: MalformedInput) -> Response:

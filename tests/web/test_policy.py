@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from commands.access import POLICY
-from commands.web.policy import policy_of
-from tests.web.conftest import log_in
+from commands.web.app import create_app
+from commands.web.door import Door
+from commands.web.policy import policy_of, public
+from tests.web.conftest import Site, log_in
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = {"/login", "/logout", "/lang/{lang}", "/api/v1/openapi.json"}
@@ -105,3 +107,21 @@ def _imports_of(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
     return found
+
+
+def test_a_bug_answers_500_with_the_security_headers(site: Site) -> None:
+    door = Door(site.url, site.key, catch_up=False)
+    app = create_app(door)
+
+    @app.get("/boom", dependencies=[public("a test route")])
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for url in ("/boom",):
+            r = client.get(url)
+            assert r.status_code == 500 and "内部错误" in r.text and "a bug" not in r.text
+            assert (
+                r.headers.get("x-frame-options") == "DENY"
+                and "script-src 'self'" in r.headers["content-security-policy"]
+            )
