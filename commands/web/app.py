@@ -129,7 +129,8 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> Response:
         """A bug: one line in the server's log, a plain 500 with the security headers (outside the middleware)."""
-        log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        # the path (never the query) and the error's class: its message may quote what a person typed
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         text = words.say("internal error; please report it", _lang_of(request))
         if api(request):
             response: Response = _problem(500, text)
