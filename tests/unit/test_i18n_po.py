@@ -38,12 +38,14 @@ def test_gettext_syntax_multiline_strings_comments_and_fuzzy(tmp_path: Path) -> 
         '#, fuzzy\nmsgid "guess"\nmsgstr "猜测"\n\n'
         'msgid "empty"\nmsgstr ""\n\n'
         'msgctxt "word"\nmsgid "female"\nmsgstr "女"\n\n'
+        'msgctxt "help"\nmsgid "Output format."\nmsgstr "输出格式。"\n\n'
         'msgid "a \\"quoted\\" word"\nmsgstr "带\\"引号\\"的词"\n',
         encoding="utf-8",
     )
     messages, words = load(po)
     assert messages == {"resident {code} is gone": "服务对象 {code} 已离开", 'a "quoted" word': '带"引号"的词'}
     assert words == {"female": "女"}  # fuzzy and empty entries print in English, as with gettext
+    assert load_context(HELP, po) == {"Output format.": "输出格式。"}  # -h texts: never message templates
 
 
 @pytest.mark.parametrize(
