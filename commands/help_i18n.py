@@ -305,8 +305,21 @@ def missing(root: click.Command) -> list[str]:
     return sorted({t for t in (*FIXED, *texts(root)) if t and t not in entries()})
 
 
-if __name__ == "__main__":  # python -m commands.help_i18n: what is left to translate
+def unused(root: click.Command) -> list[str]:
+    """The help entries of the catalogue that no help text of `root`'s tree looks up any more."""
+    wanted = {*FIXED, *texts(root)}
+    return sorted(m for m in entries() if m not in wanted)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m commands.help_i18n`: the help texts without an entry; `unused`: entries no text needs."""
     from commands.cli import cli
 
-    for text in missing(cli):
+    found = unused(cli) if argv[:1] == ["unused"] else missing(cli)
+    for text in found:
         print(text)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
