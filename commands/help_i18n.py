@@ -103,8 +103,8 @@ def width_of(text: str) -> int:
 
 
 # A token the wrapper never splits: a run of ASCII without spaces (an option, a code, a date),
-# a space, or one other character. No line starts with closing punctuation (it hangs instead),
-# nor ends with opening punctuation (it goes to the next line).
+# a space, or one other character. No line starts with closing punctuation (the character before
+# it goes down with it; after a word of ASCII it hangs), nor ends with opening punctuation.
 _TOKEN = re.compile(r"[!-~]+|\s+|.", re.DOTALL)
 _CLOSING = set("，。、；：！？）］」』》”’…,.;:!?)")
 _OPENING = set("（［「『《“‘")
@@ -121,10 +121,16 @@ def wrap(text: str, width: int, indent: str = "") -> list[str]:
             if line:
                 line, used = line + " ", used + 1
             continue
-        if line and used + size > room and token[0] not in _CLOSING:
-            carried = line[-1] if line[-1] in _OPENING and len(line) > 1 else ""  # it opens the next line
-            lines.append(indent + line[: len(line) - len(carried)].rstrip())
-            line, used = carried, width_of(carried)
+        if line and used + size > room:
+            last = line[-1]
+            if token[0] in _CLOSING:  # the character before it (and its closing signs) go down, or it hangs
+                start = len(line.rstrip("".join(_CLOSING))) - 1
+                carried = line[start:] if start > 0 and not line[start].isascii() else None
+            else:  # opening punctuation goes down to what it opens
+                carried = last if last in _OPENING and len(line) > 1 else ""
+            if carried is not None:
+                lines.append(indent + line[: len(line) - len(carried)].rstrip())
+                line, used = carried, width_of(carried)
         line, used = line + token, used + size
     if line.strip():
         lines.append(indent + line.rstrip())

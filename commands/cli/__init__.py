@@ -95,6 +95,7 @@ class TaizhangGroup(click.Group):
             else:
                 fail(_known_message(e))
                 code = known
+        help_i18n.use("en")  # a help asked for outside a run (`command.get_help`) is click's own
         if standalone_mode:
             sys.exit(code)
         return code
