@@ -46,6 +46,7 @@ HELP_ALLOWED = {
     "Merkle",  # Merkle roots: a name
     "TOML",  # a file format
     "URL",  # the store's URL (--db)
+    "API", "TLS", "nginx",  # the web door's JSON API, the protocol and the proxy in front of `serve`
     "Ctrl", "SIGTERM",  # how to stop a worker
     "PATH", "USER", "PASS", "HOST", "PORT", "DB",  # the parts of a URL, as --db spells them
 }  # fmt: skip
