@@ -424,6 +424,10 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     def openapi_document() -> Response:
         return JSONResponse(app.openapi())
 
+    from commands.web import audit, supervise  # supervisors' and auditors' routes, each in a module of its own
+
+    supervise.register(app, door, templates, _context)
+    audit.register(app, door, templates, _context)
     return app
 
 
