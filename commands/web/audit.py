@@ -9,10 +9,11 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from fastapi import FastAPI, Request, UploadFile
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from commands import clock
 from commands.context import MalformedInput
@@ -102,6 +103,11 @@ def access_rows(door: Door, who: Who, q: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _named(request: Request, _actor: Any) -> dict[str, Any]:
+    """The units the request names (none: the whole store, as the CLI command without a filter)."""
+    return query_units(request)
+
+
 def _community(request: Request, _actor: Any) -> dict[str, Any]:
     """`audit history COMMUNITY`: the community the request names (required)."""
     units = query_units(request)
@@ -113,15 +119,15 @@ def _community(request: Request, _actor: Any) -> dict[str, Any]:
 def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Callable[..., dict[str, Any]]) -> None:
     """The routes of this module, on the app (commands.web.app.create_app calls it once)."""
 
-    def page(request: Request, who: Who, name: str, status: int = 200, **extra: Any) -> Response:
-        return templates.TemplateResponse(request, name, context(request, who, **extra), status_code=status)
+    def page(request: Request, who: Who, name: str, code: int = 200, **extra: Any) -> Response:
+        return templates.TemplateResponse(request, name, context(request, who, **extra), status_code=code)
 
     def refused(request: Request, who: Who, error: Exception) -> Response:
         status, message = _failure(error)
         if status is None:
             raise error
         text = words.translate(message, who.lang)
-        return page(request, who, "error.html", status=status, message=text)
+        return page(request, who, "error.html", status, message=text, status=status)
 
     def problem(who: Who, error: Exception) -> Response:
         status, message = _failure(error)
@@ -130,7 +136,7 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         return _problem(status, words.translate(message, who.lang))
 
     @app.get("/audit/history", response_class=HTMLResponse)
-    def history_page(request: Request, who: Who = needs("audit history", query_units)) -> Response:
+    def history_page(request: Request, who: Who = needs("audit history", _named)) -> Response:
         from commands.history_text import TABLE_FIELDS, _header, shown_row
         from commands.web.app import scope_communities
 
@@ -149,7 +155,7 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         )  # fmt: skip
 
     @app.get("/audit/chain", response_class=HTMLResponse)
-    def chain_page(request: Request, who: Who = needs("audit verify", query_units)) -> Response:
+    def chain_page(request: Request, who: Who = needs("audit verify", _named)) -> Response:
         community = request.query_params.get("community") or None
         return page(request, who, "audit_chain.html", result=chain_status(door, community), community=community or "")
 
