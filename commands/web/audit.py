@@ -23,6 +23,14 @@ from commands.web.door import Door
 from commands.web.policy import Who, needs
 
 MAX_CHECKPOINT_BYTES = 1024 * 1024
+CHAIN_WORDS = {  # `audit verify --format json` members -> the words a page shows them with
+    "community": "Community",
+    "events": "events chained",
+    "last_position": "last position",
+    "head_hash": "head hash",
+    "access_entries": "access-log entries",
+    "access_head": "access-log head",
+}
 
 
 def history_rows(door: Door, who: Who, community: str, as_of: str | None) -> list[dict[str, Any]]:
@@ -59,12 +67,12 @@ def chain_status(door: Door, community: str | None) -> dict[str, Any]:
     return result
 
 
-async def _upload(file: UploadFile | None, field: str) -> bytes:
+async def _checkpoint_upload(file: UploadFile | None) -> bytes:
     if file is None:
-        raise MalformedInput(f"{field}: required")
+        raise MalformedInput("checkpoint: required")
     data = await file.read(MAX_CHECKPOINT_BYTES + 1)
     if not data or len(data) > MAX_CHECKPOINT_BYTES:
-        raise MalformedInput(f"{field}: expected a file of at most {MAX_CHECKPOINT_BYTES} bytes")
+        raise MalformedInput("checkpoint: expected a sealed checkpoint file (at most 1 MiB)")
     return data
 
 
@@ -157,7 +165,9 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
     @app.get("/audit/chain", response_class=HTMLResponse)
     def chain_page(request: Request, who: Who = needs("audit verify", _named)) -> Response:
         community = request.query_params.get("community") or None
-        return page(request, who, "audit_chain.html", result=chain_status(door, community), community=community or "")
+        result = chain_status(door, community)
+        facts = [(CHAIN_WORDS[k], v) for k, v in result.items() if k in CHAIN_WORDS]
+        return page(request, who, "audit_chain.html", result=result, facts=facts, community=community or "")
 
     @app.post("/audit/prove")
     async def prove(request: Request, who: Who = needs("audit prove")) -> Response:
@@ -166,7 +176,7 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         record_id = str(form.get("record_id") or "").strip()
         upload = form.get("checkpoint")
         try:
-            data = await _upload(upload if isinstance(upload, UploadFile) else None, "checkpoint")
+            data = await _checkpoint_upload(upload if isinstance(upload, UploadFile) else None)
             bundle = await run_in_threadpool(proof_bundle, door, record_id, data)
         except Exception as e:
             return refused(request, who, e)

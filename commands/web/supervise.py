@@ -23,7 +23,7 @@ from commands.web.app import _failure, _json, _plain, _problem, _units_or_scope,
 from commands.web.door import Door
 from commands.web.policy import Who, needs
 
-LEVELS = ("township", "county")
+LEVELS = {"township": "townships", "county": "counties"}  # level -> the word a page shows
 
 
 def _unit_param(request: Request, _actor: Any) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         return page(
             request, who, "assess.html", document=document, as_of=as_of, level=document["level"],
             rows=ranking_table(document, who.lang, as_of), headers=labels.headers(list(COLUMNS), who.lang),
-            levels=[(lv, words.word(lv, who.lang)) for lv in LEVELS],
+            levels=[(lv, words.word(w, who.lang)) for lv, w in LEVELS.items()],
         )  # fmt: skip
 
     @app.get("/assess/explain", response_class=HTMLResponse)

@@ -99,7 +99,9 @@ def test_malformed_and_unknown_are_422_and_404(client: TestClient) -> None:
     assert r.status_code == 422 and "speed" in r.json()["detail"]
     r = client.get("/api/v1/assess/explain", params={"period": "2026-03", "metric": "coverage"})
     assert r.status_code == 422
-    r = client.get("/api/v1/assess/explain", params={"period": "2026-03", "unit": "township:八步区/无此镇", "metric": "coverage"})
+    r = client.get(
+        "/api/v1/assess/explain", params={"period": "2026-03", "unit": "township:八步区/无此镇", "metric": "coverage"}
+    )
     assert r.status_code == 404, r.text
     r = client.get("/api/v1/visits/overdue", params={"community": "NOPE-9"})
     assert r.status_code in (403, 404), r.text
