@@ -427,7 +427,7 @@ class _Batch:
             "kind": p["kind"],
             "occurred_at": p["occurred_at"],
             "occurred_utc": utc_ms(occurred),
-            "occurred_on": occurred.date().isoformat(),
+            "occurred_on": p["occurred_at"][:10],  # the local date: ISO 8601 begins with it
             "month": p["occurred_at"][:7],
             "minutes": p["minutes"],
             "place": p["place"],
@@ -462,7 +462,7 @@ class _Batch:
             at = changes["occurred_at"]
             row["occurred_at"] = at
             row["occurred_utc"] = utc_ms(datetime.fromisoformat(at))
-            row["occurred_on"] = datetime.fromisoformat(at).date().isoformat()
+            row["occurred_on"] = at[:10]
             row["month"] = at[:7]
         if "residents" in changes:
             row["residents"] = ";".join(changes["residents"])
