@@ -133,6 +133,8 @@ revision_categories = Table(
     sqlite_with_rowid=False,
 )
 
+# The monthly totals are small rows that are nearly all key: on SQLite they are WITHOUT ROWID tables
+# (one B-tree each instead of a table and its primary-key index).
 month_kind = Table(
     "ledger_month_kind",
     metadata,
@@ -143,6 +145,7 @@ month_kind = Table(
     Column("minutes", Integer, nullable=False),
     # Summaries select months across all communities: covering indexes led by the month.
     Index("ledger_month_kind_by_month", "month", "community", "kind", "records", "minutes"),
+    sqlite_with_rowid=False,
 )
 
 month_resident = Table(
@@ -153,6 +156,7 @@ month_resident = Table(
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Index("ledger_month_resident_by_month", "month", "community", "resident", "records"),
+    sqlite_with_rowid=False,
 )
 
 month_category_kind = Table(
@@ -165,6 +169,7 @@ month_category_kind = Table(
     Column("records", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
     Index("ledger_month_category_kind_by_month", "category", "month", "community", "kind", "records", "minutes"),
+    sqlite_with_rowid=False,
 )
 
 month_category_resident = Table(
@@ -176,6 +181,7 @@ month_category_resident = Table(
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Index("ledger_month_category_resident_by_month", "category", "month", "community", "resident", "records"),
+    sqlite_with_rowid=False,
 )
 
 month_quality = Table(
@@ -186,6 +192,7 @@ month_quality = Table(
     Column("records", Integer, nullable=False),  # records that occurred in the month, voided included
     Column("flawed", Integer, nullable=False),  # of which entered late or voided
     Index("ledger_month_quality_by_month", "month", "community", "records", "flawed"),
+    sqlite_with_rowid=False,
 )
 
 PROJECTION = "ledger"
