@@ -396,7 +396,7 @@ def cli_status(url: str, key_file: Path) -> list[dict[str, Any]]:
 def test_a_rebuild_killed_while_loading_is_completed_before_the_views_are_read(
     service: LedgerService, views: Views, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A rebuild counts the monthly totals only at its end (decision 0013). Killed while loading,
+    """A rebuild counts the monthly totals only at its end (decision note integer-keyed-revision-rows). Killed while loading,
     it leaves views that are not in place; the next command counts the totals (and makes the
     indexes) before anything reads them, and catching up then gives the views a rebuild gives."""
     views.runner.ensure_tables()
