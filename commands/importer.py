@@ -651,3 +651,29 @@ def _import_file(
             continue
         return result
     raise Busy("other writers kept changing the same communities during the import; try again")
+
+
+def preview_file(
+    service: LedgerService,
+    kind: str,
+    path: Path,
+    actor: str,
+    *,
+    options: SheetOptions | None = None,
+    log_names: Callable[[list[tuple[str, str]]], None] | None = None,
+) -> ImportResult:
+    """What `import_file` would do with this file now, row by row, writing nothing (the web's
+    report before a clerk confirms): the same reading, names, validation and rules, applied to
+    aggregates loaded for the purpose and then dropped. Problems are returned, never raised."""
+    options = options or SheetOptions()
+    table = load_table(path, kind, options.supplied())
+    _TABLES.clear()
+    table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
+    valid, malformed = validate_rows(service, kind, table, _noop, options, path.name)
+    valid, malformed = names.settle(named, valid, malformed, Problem)
+    result = _Attempt(service, kind, actor).run(valid, _noop, None)
+    result.ignored_columns = table.ignored
+    result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
+    result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+    result.skipped = len({p.row for p in result.problems})
+    return result
