@@ -307,7 +307,11 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
         values["occurred_at"] = models.moment(data["occurred_at"], info)  # type: ignore[arg-type]
         values["minutes"] = models._minutes(data["minutes"])
         place = get("place")
-        values["place"] = None if place is None or (isinstance(place, str) and not place.strip()) else models.vocab(models.PLACES, place)
+        values["place"] = (
+            None
+            if place is None or (isinstance(place, str) and not place.strip())
+            else models.vocab(models.PLACES, place)
+        )
         values["note"] = models.optional_text(get("note"), limit=models.MAX_NOTE, what="note", multiline=True)
         values["record_id"] = models._record_id(get("record_id"))
         entered = models.optional_day(get("entered_on"))
@@ -606,7 +610,13 @@ def import_file(
     options = options or SheetOptions()
     with _collector_paused():
         return _import_file(
-            service, kind, path, actor, skip_invalid=skip_invalid, progress=progress, options=options,
+            service,
+            kind,
+            path,
+            actor,
+            skip_invalid=skip_invalid,
+            progress=progress,
+            options=options,
             log_names=log_names,
         )
 

@@ -88,9 +88,7 @@ def register(app: FastAPI, door: Door) -> None:
             return body
         return await run_in_threadpool(answer, who, clerk_more.void_service, body)
 
-    @app.post(
-        "/api/v1/imports", openapi_extra=_body(IMPORT_SCHEMA, "multipart/form-data"), summary="import services"
-    )
+    @app.post("/api/v1/imports", openapi_extra=_body(IMPORT_SCHEMA, "multipart/form-data"), summary="import services")
     async def api_import(request: Request, who: Who = needs("import", clerk_more.upload_units)) -> Response:
         kept: uploads.Upload = request.state.upload
         dry = str((await request.form()).get("dry_run") or "").lower() in ("1", "true", "on")

@@ -34,7 +34,9 @@ async def upload_units(request: Request, actor: Any) -> dict[str, Any]:
     """`import`'s rule reads the file's rows: keep the upload first (size-limited, after the CSRF check)."""
     length = request.headers.get("content-length")
     if length is None or not length.isdigit() or int(length) > uploads.MAX_BYTES + 64 * 1024:
-        raise uploads.TooLarge(f"file: larger than {uploads.MAX_BYTES // (1024 * 1024)} MB; split it into smaller files")
+        raise uploads.TooLarge(
+            f"file: larger than {uploads.MAX_BYTES // (1024 * 1024)} MB; split it into smaller files"
+        )
     form = await request.form()
     if request.url.path.startswith("/api/"):
         _session_csrf(request, actor, request.headers.get("x-csrf-token", ""))
@@ -218,9 +220,7 @@ def report_lines(result: Any, name: str, lang: str) -> dict[str, Any]:
     from commands.tabular import NO_HEADER
 
     columns = i18n.import_terms("services")
-    counts = i18n.translate(
-        f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}", lang
-    )
+    counts = i18n.translate(f"{name}: added {result.added}, existing {result.existing}, skipped {result.skipped}", lang)
     left = result.left_out()
     lines = []
     if "ignored_columns" in left:
@@ -297,7 +297,9 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Any)
     @app.post("/clerk/void", response_class=HTMLResponse)
     async def clerk_void(request: Request, who: Who = needs("service void", core._record_units)) -> Response:
         data = await fix_form(request, who)
-        return await run_in_threadpool(fix_answer, request, who, data, void_service, lambda r: f"voided {r['record_id']}")
+        return await run_in_threadpool(
+            fix_answer, request, who, data, void_service, lambda r: f"voided {r['record_id']}"
+        )
 
     # ---- upload: report first, then confirm -------------------------------------------------------
     def import_context(request: Request, who: Who, **extra: Any) -> dict[str, Any]:

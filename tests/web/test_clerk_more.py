@@ -10,7 +10,10 @@ from fastapi.testclient import TestClient
 
 from tests.web.conftest import Site, csrf_of, log_in
 
-SHEET = "社区,服务类型,服务对象,服务人员,服务时间,时长(分钟),序号x\n" + "HZ-001,生活照料,R1,P1,2026-03-{day} 09:00,{minutes},1\n"
+SHEET = (
+    "社区,服务类型,服务对象,服务人员,服务时间,时长(分钟),序号x\n"
+    + "HZ-001,生活照料,R1,P1,2026-03-{day} 09:00,{minutes},1\n"
+)
 
 
 def record(site: Site, community: str = "HZ-001") -> str:
@@ -65,21 +68,34 @@ def test_an_upload_is_reported_before_it_is_imported_and_imported_once(site: Sit
     assert page.status_code == 200 and "检查文件" in page.text
     csrf = csrf_of(page.text)
     minutes = 11 + uuid.uuid4().int % 400  # a sheet of its own (rows without record ids)
-    good = SHEET.format(day="11", minutes=minutes) + SHEET.split("\n", 1)[1].format(day="12", minutes=minutes) + "合计,,,,,,\n"
+    good = (
+        SHEET.format(day="11", minutes=minutes)
+        + SHEET.split("\n", 1)[1].format(day="12", minutes=minutes)
+        + "合计,,,,,,\n"
+    )
     r = upload(client, csrf, good)
     assert r.status_code == 200, r.text
     assert "新增 2 条，已有 0 条，跳过 0 条" in r.text and "未导入的列：序号x" in r.text and "跳过的表尾行：1" in r.text
     assert 'name="upload"' in r.text
-    before = orjson.loads(site.cli.ok("ledger", "entries", "--community", "HZ-001", "--format", "json", actor="boss").stdout)
+    before = orjson.loads(
+        site.cli.ok("ledger", "entries", "--community", "HZ-001", "--format", "json", actor="boss").stdout
+    )
     confirm = {"csrf": csrf, "upload": r.text.split('name="upload" value="', 1)[1].split('"', 1)[0]}
     assert log_in(client, "sup-hj").status_code == 303  # only the clerk who uploaded may confirm
-    assert client.post("/clerk/import/confirm", data={**confirm, "csrf": csrf_of(client.get("/dashboard").text)}).status_code == 403
+    assert (
+        client.post(
+            "/clerk/import/confirm", data={**confirm, "csrf": csrf_of(client.get("/dashboard").text)}
+        ).status_code
+        == 403
+    )
     assert log_in(client, "clerk-hj").status_code == 303
     confirm["csrf"] = csrf_of(client.get("/clerk/import").text)
     done = client.post("/clerk/import/confirm", data=confirm)
     assert done.status_code == 200 and "新增 2 条" in done.text, done.text
     site.cli.ok("projections", "run", actor="boss")
-    after = orjson.loads(site.cli.ok("ledger", "entries", "--community", "HZ-001", "--format", "json", actor="boss").stdout)
+    after = orjson.loads(
+        site.cli.ok("ledger", "entries", "--community", "HZ-001", "--format", "json", actor="boss").stdout
+    )
     assert len(after) == len(before) + 2
     assert client.post("/clerk/import/confirm", data=confirm).status_code == 403  # used: gone
     again = upload(client, confirm["csrf"], good)
@@ -124,7 +140,9 @@ def test_the_api_corrects_voids_and_imports_with_the_clis_semantics(site: Site, 
     r = client.post("/api/v1/corrections", json={**body, "minutes": 35}, headers=headers)
     assert r.status_code == 200 and r.json() == {"record_id": rid, "revision": 2}
     assert client.post("/api/v1/corrections", json={**body, "minutes": 35}, headers={}).status_code == 403  # no CSRF
-    assert client.post("/api/v1/voids", json={**body, "record_id": str(uuid.uuid4())}, headers=headers).status_code == 404
+    assert (
+        client.post("/api/v1/voids", json={**body, "record_id": str(uuid.uuid4())}, headers=headers).status_code == 404
+    )
     assert client.post("/api/v1/voids", json={**body, "community": "QT-2"}, headers=headers).status_code == 403
     assert client.post("/api/v1/voids", json=body, headers=headers).json() == {"record_id": rid, "status": "voided"}
     again = client.post("/api/v1/voids", json=body, headers=headers)
@@ -136,7 +154,11 @@ def test_the_api_corrects_voids_and_imports_with_the_clis_semantics(site: Site, 
     first = client.post("/api/v1/imports", files=files, headers=headers)
     assert first.status_code == 200 and first.json()["added"] == 1
     second = client.post("/api/v1/imports", files=files, headers=headers)
-    assert second.json()["added"] == 0 and second.json()["existing"] == 1 and second.json()["digest"] == first.json()["digest"]
+    assert (
+        second.json()["added"] == 0
+        and second.json()["existing"] == 1
+        and second.json()["digest"] == first.json()["digest"]
+    )
     bad = {"file": ("bad.csv", SHEET.format(day="15", minutes="0").encode(), "text/csv")}
     refused = client.post("/api/v1/imports", files=bad, headers=headers)
     assert refused.status_code == 422 and refused.json()["problems"][0].startswith("row 2: minutes")
