@@ -589,6 +589,7 @@ class _Attempt:
         self.claimed_here = {}
         self.keys.cache.clear()
         self.keys.absent.clear()
+        self.keys.known_live.clear()  # every note key looked up is "live" here: asked again per chunk
         gc.collect()  # the collector is paused for the import (_collector_paused): what a chunk left in cycles
 
     def _prefetch(self, valid: list[_Valid]) -> None:

@@ -356,15 +356,18 @@ class RowNames:
     as it is; a row with a name that does not resolve is kept as it is and its problems are
     returned, for `settle` once the row is validated. `default_community` is the community of rows
     without one (a village's own sheet imported with `--community`). Reading a sheet twice (an
-    import's check and apply passes) resolves and reveals each cell once.
+    import's check and apply passes) resolves and reveals each resident once.
     """
 
     def __init__(self, service: Any, *, log: Log | None = None, default_community: str | None = None) -> None:
         self.resolver = NameResolver(service, log=log)
         self.default_community = default_community
         self.communities: dict[object, str | None] = {}
-        # Sheets repeat their cells: each distinct (kind, community, cell) is resolved once.
+        # Sheets repeat their cells: each distinct (kind, community, cell) is resolved once, among
+        # the last DONE_CELLS (a sheet of codes may hold as many distinct cells as rows).
         self.done: dict[tuple[str, str, object], object] = {}
+
+    DONE_CELLS = 20_000
 
     def row(self, row: tabular.Row) -> tuple[tabular.Row, list[RowProblem]]:
         values = row.values
@@ -388,6 +391,8 @@ class RowNames:
                     out = _cell(self.resolver, who, community, cell)
                 except NameRefused as e:
                     out = e
+                if len(done) >= self.DONE_CELLS:
+                    done.clear()  # resolving again gives the same answer (and reveals nothing new)
                 done[key] = out
             if isinstance(out, NameRefused):  # the cell stays as it is, for `settle`
                 problems.append(RowProblem(row.number, column, str(out)))
