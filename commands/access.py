@@ -116,7 +116,7 @@ def filters(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     if params.get("township"):
         county, sep, name = str(params["township"]).partition("/")
         if not sep:  # the name alone (ledger entries|summary): placed by the store, as the command places it
-            from commands.cli_ledger import township_of, townships_named
+            from commands.cli.ledger import township_of, townships_named
 
             name = county.strip()
             county = township_of(townships_named(lookup.recorder.units(), name), name)

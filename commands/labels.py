@@ -67,7 +67,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "target_attainment": ("target attainment", "目标完成率"),
     "supervision_closure": ("supervision closure", "督办办结率"),
     "data_quality": ("data quality", "数据质量"),
-    # the evidence of an assessment, overdue visits, obligations (commands/cli_assess.py); the English
+    # the evidence of an assessment, overdue visits, obligations (commands/cli/assess.py); the English
     # label is the field's name, as these tables printed it before they had a Chinese one
     "resident": ("resident", "服务对象"),
     "provider": ("provider", "服务人员"),
@@ -96,7 +96,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "on": ("on", "日期"),
 }
 
-# Words of a printed sheet (commands/export.py, commands/cli_ledger.py): (en, zh).
+# Words of a printed sheet (commands/export.py, commands/cli/ledger.py): (en, zh).
 PRINT: dict[str, tuple[str, str]] = {
     "entries": ("Service ledger", "服务信息台账"),
     "summary": ("Service summary", "服务信息汇总"),

@@ -551,7 +551,7 @@ def test_community_list_table_is_aligned_with_chinese_text(ledger: Ledger, lang:
     # Every line fits the rule's display width; the widest one fills it (trailing spaces stripped).
     assert all(display_width(line) <= display_width(rule) for line in lines)
     assert max(display_width(line) for line in (header, *body)) == display_width(rule)
-    from commands.cli_community import HEADERS
+    from commands.cli.community import HEADERS
 
     assert _cut(header, widths) == HEADERS[lang]
     expected = [[_csv_cell(v) for v in row.values()] for row in _expected_list()]

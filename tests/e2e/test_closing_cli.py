@@ -49,6 +49,9 @@ def build(cli: Cli) -> dict[str, str]:
         cli.ok("resident", "enroll", "HZ-001", code, "--name", f"居民{code}")
     for code in ("P1", "P2"):
         cli.ok("provider", "register", "HZ-001", code, "--name", f"人员{code}", "--role", "volunteer")
+    # HZ-002 has its own R1 and P1, so that an imported row of it is judged by the closure, not by its names.
+    cli.ok("resident", "enroll", "HZ-002", "R1", "--name", "居民甲")
+    cli.ok("provider", "register", "HZ-002", "P1", "--name", "人员甲", "--role", "volunteer")
     cli.ok(*record_args("HZ-001", "--record-id", march, "--note", "送米送油"))
     cli.ok("service", "record", "HZ-001", "--kind", "family_care", "--resident", "R1", "--provider", "P1",
            "--at", APRIL, "--minutes", "30", "--record-id", april)  # fmt: skip
@@ -270,10 +273,11 @@ def test_history_shows_the_close_and_the_reopen(closed: tuple[Cli, dict[str, str
     cli, _ = closed
     cli.ok("ledger", "reopen", "--unit", TOWNSHIP, "--period", "2026-03", "--reason", "补录漏登记录", actor=SUP)
     rows = cli.json("audit", "history", "HZ-002")
-    assert [r["event"] for r in rows] == ["established", "period_closed", "period_reopened"]
-    assert rows[1]["fields"] == {"unit": TOWNSHIP, "period": "2026-03", "reason": "三月结账", "closed_at": rows[1]["fields"]["closed_at"]}
-    assert rows[2]["fields"] == {"unit": TOWNSHIP, "period": "2026-03", "reason": "补录漏登记录"}
-    assert rows[1]["actor"] == rows[2]["actor"] == SUP
+    assert [r["event"] for r in rows] == ["established", "resident_enrolled", "provider_registered", "period_closed", "period_reopened"]
+    closing, reopening = rows[-2:]
+    assert closing["fields"] == {"unit": TOWNSHIP, "period": "2026-03", "reason": "三月结账", "closed_at": closing["fields"]["closed_at"]}
+    assert reopening["fields"] == {"unit": TOWNSHIP, "period": "2026-03", "reason": "补录漏登记录"}
+    assert closing["actor"] == reopening["actor"] == SUP
     table = cli("audit", "history", "HZ-002", lang="zh").stdout
     assert "结账" in table and "反结账" in table
     as_json = orjson.loads(cli("ledger", "close", "--unit", TOWNSHIP, "--period", "2026-03", "--reason", "再结账",

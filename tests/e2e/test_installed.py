@@ -188,7 +188,7 @@ def test_version_and_help(tmp_path: Path) -> None:
     [
         pytest.param(["-m", "commands.cli", "-h"], id="python-m-help"),
         pytest.param(["-m", "commands.cli", "community", "list"], id="python-m-command"),
-        pytest.param(["-c", "import commands.cli_service"], id="import-a-command-module-first"),
+        pytest.param(["-c", "import commands.cli.service"], id="import-a-command-module-first"),
     ],
 )
 def test_python_entry_points(tmp_path: Path, argv: list[str]) -> None:

@@ -60,7 +60,7 @@ def test_root_help_imports_no_heavy_module_and_no_command_module(tmp_path: Path)
     done, modules = run_probe(tmp_path, "--help")
     assert done.returncode == 0, done.stderr
     assert heavy_among(modules) == []
-    assert sorted(m for m in modules if m.startswith("commands.cli_")) == []
+    assert sorted(m for m in modules if m.startswith("commands.cli.") and m != "commands.cli.__main__") == []
     for name in COMMANDS:
         assert f"\n  {name} " in done.stdout
 
@@ -113,7 +113,7 @@ def test_each_command_is_defined_by_the_modules_the_table_names() -> None:
         callback = command.callback
         while hasattr(callback, "__wrapped__"):
             callback = callback.__wrapped__
-        module = callback.__module__.removeprefix("commands.")
+        module = callback.__module__.removeprefix("commands.cli.")
         assert module in COMMANDS[path.split()[0]][0], f"{path} is defined in {module}"
 
 
@@ -130,13 +130,13 @@ def test_a_command_help_in_a_new_process_loads_only_its_modules(tmp_path: Path, 
     done, modules = run_probe(tmp_path, *args)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"Usage: taizhang {' '.join(args[:-1])} ")
-    wanted = {f"commands.{m}" for m in COMMANDS[args[0]][0]}
+    wanted = {f"commands.cli.{m}" for m in COMMANDS[args[0]][0]}
     assert wanted <= modules
-    assert "commands.cli_accountability" not in modules
+    assert "commands.cli.accountability" not in modules
 
 
 def test_a_group_another_command_registered_first_still_gets_all_its_subcommands(tmp_path: Path) -> None:
-    """`assess` loads cli_assess, whose register also adds `audit`: a later `audit keygen` must still load
+    """`assess` loads cli.assess, whose register also adds `audit`: a later `audit keygen` must still load
     the modules that add keygen and the rest to it."""
     code = (
         "from commands.cli import cli\n"

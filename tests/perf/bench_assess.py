@@ -8,7 +8,7 @@ of the same quarter; run it on a 100k-event and a 1M-event year (both from
 
 Both are timed in-process on one store whose views are caught up first (generate one
 with `python -m tests.perf.citygen`): the summary through `projections.queries.summary`,
-the assessment through `commands.cli_assess.assessment_document` (the six metrics,
+the assessment through `commands.cli.assess.assessment_document` (the six metrics,
 scoring, ranks and responsible officials — everything `assess run --format json`
 prints). Prints medians, p95 and the ratio. Timings are printed, never asserted.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from commands.assess import load_rubric
-from commands.cli_assess import assessment_document
+from commands.cli.assess import assessment_document
 from commands.context import Env
 from domain.units import parse_period
 from projections import queries

@@ -261,7 +261,7 @@ EXAMPLES = {
         "a.csv：前 20 行中没有找到表头行（应有的列：编码）"
     ),
     "a.csv: missing required column: kind (服务类型)": "a.csv：缺少必需的列：服务类型",
-    # What an import left out, printed under its summary (commands/cli_import.py).
+    # What an import left out, printed under its summary (commands/cli/imports.py).
     "ignored columns: 联系电话, 签名": "未导入的列：联系电话, 签名",
     "column K (no header)": "K 列（无表头）",
     "footer rows skipped: 3": "跳过的表尾行：3",

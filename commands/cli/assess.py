@@ -11,7 +11,7 @@ import click
 from commands import clock, files, i18n, labels
 from commands.accountability import period_arg, unit_arg
 from commands.assess import RubricError, html_page, load_rubric, rank, ranking_rows, score_unit, write_xlsx
-from commands.cli_ledger import _check_output, parse_as_of, parse_unit, prepared_views, resolve_unit, unit_options
+from commands.cli.ledger import _check_output, parse_as_of, parse_unit, prepared_views, resolve_unit, unit_options
 from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env
 from commands.output import emit, render_json
 from domain.units import UnitRef

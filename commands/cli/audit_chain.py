@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from commands import clock, files
-from commands.cli_assess import audit
+from commands.cli.assess import audit
 from commands.context import Env, MalformedInput, Refused, pass_env
 from commands.output import render_json
 from commands.output import say as _say

@@ -226,7 +226,7 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str, wai
     Example:
       taizhang resident list HZ-001 --category 留守儿童
     """
-    from commands.cli_ledger import _refuse_unknown, prepared_views
+    from commands.cli.ledger import _refuse_unknown, prepared_views
     from commands.views import open_notes
     from domain.vocab import CATEGORIES
     from projections.queries import resident_rows
@@ -259,7 +259,7 @@ def list_providers(env: Env, community: str, fmt: str, wait: float | None) -> No
     Example:
       taizhang provider list HZ-001 --format csv
     """
-    from commands.cli_ledger import _refuse_unknown, prepared_views
+    from commands.cli.ledger import _refuse_unknown, prepared_views
     from projections.queries import provider_rows
 
     views = prepared_views(env, wait)

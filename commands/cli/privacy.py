@@ -19,9 +19,9 @@ import click
 
 from commands import clock, files
 from commands.access_log import ACCESS_FIELDS
-from commands.cli_assess import audit
-from commands.cli_ledger import _day
-from commands.cli_people import resident
+from commands.cli.assess import audit
+from commands.cli.ledger import _day
+from commands.cli.people import resident
 from commands.context import Env, MalformedInput, Refused, format_option, pass_env, write_format_option
 from commands.labels import headers
 from commands.output import emit, emit_write

@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 
-from commands.cli_ledger import ledger
+from commands.cli.ledger import ledger
 from commands.context import Env, pass_env, write_format_option
 from commands.output import emit_write
 from commands.progress import Progress

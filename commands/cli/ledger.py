@@ -13,7 +13,7 @@ import click
 from commands import clock, files, labels
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
 from commands.output import emit
-from commands.views import prepared_views  # noqa: F401  (cli_assess, cli_people import it from here)
+from commands.views import prepared_views  # noqa: F401  (cli.assess, cli.people import it from here)
 from domain.units import parse_period
 from domain.vocab import CATEGORIES, KINDS
 from projections import filters as queries

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from commands import clock, labels, models
-from commands.cli_assess import audit
-from commands.cli_ledger import parse_as_of
+from commands.cli.assess import audit
+from commands.cli.ledger import parse_as_of
 from commands.context import Env, MalformedInput, format_option, pass_env
 from commands.history import Bound, history
 from commands.output import emit

@@ -141,59 +141,59 @@ def _known_message(error: Exception) -> str:
 # (or its help is asked for): `taizhang -h` imports none of them. tests/e2e/test_startup.py checks
 # this table against the commands themselves, so the listing cannot drift from them.
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
-    "init": (("cli_store",), "Create an empty store and its master key file (and, with --admin, its first admin)."),
+    "init": (("store",), "Create an empty store and its master key file (and, with --admin, its first admin)."),
     "demo": (
-        ("cli_store",),
+        ("store",),
         "Fill an empty store with a Hezhou-like sample: 5 counties, 60 communities, 3 months of services.",
     ),
-    "community": (("cli_community",), "Communities (新型农村社区): establish one, list them."),
+    "community": (("community",), "Communities (新型农村社区): establish one, list them."),
     "resident": (
-        ("cli_people", "cli_privacy"),
+        ("people", "privacy"),
         "Residents served by a community (names and birth dates are stored encrypted).",
     ),
     "provider": (
-        ("cli_people",),
+        ("people",),
         "Service providers: party members, cadres, volunteers, grid workers, social workers, staff.",
     ),
-    "service": (("cli_service",), "Service records: record, correct, void."),
-    "import": (("cli_import",), "Import a CSV or XLSX file of communities, residents, providers or services."),
-    "ledger": (("cli_ledger", "cli_closing"), "The service-information ledgers (服务信息台账): entries and summaries."),
-    "projections": (("cli_projections",), "The ledger views rebuilt from the events: status, rebuild, run."),
+    "service": (("service",), "Service records: record, correct, void."),
+    "import": (("imports",), "Import a CSV or XLSX file of communities, residents, providers or services."),
+    "ledger": (("ledger", "closing"), "The service-information ledgers (服务信息台账): entries and summaries."),
+    "projections": (("projections",), "The ledger views rebuilt from the events: status, rebuild, run."),
     "official": (
-        ("cli_accountability",),
+        ("accountability",),
         "Officials who answer for units: county and township secretaries, contact-point cadres.",
     ),
     "duty": (
-        ("cli_accountability",),
+        ("accountability",),
         "Responsibilities (书记负总责, 党员干部联系点): who answers for which unit, from when.",
     ),
     "visit-plan": (
-        ("cli_accountability",),
+        ("accountability",),
         "Key visits to hardship cases (困难对象重点巡访): how often each must be visited, and by whom.",
     ),
-    "pairing": (("cli_accountability",), "Pair a provider with a resident (结对帮扶), or end the pairing."),
+    "pairing": (("accountability",), "Pair a provider with a resident (结对帮扶), or end the pairing."),
     "target": (
-        ("cli_accountability",),
+        ("accountability",),
         "Targets per unit and period (目标分解督办): set them, and decompose them to the units below.",
     ),
     "supervise": (
-        ("cli_accountability",),
+        ("accountability",),
         "Supervised items (督办事项): open one for a unit with a due date; resolve it.",
     ),
-    "debrief": (("cli_accountability",), "Special debriefings (专项述职) by the officials who answer for a unit."),
-    "assess": (("cli_assess",), "Accountability assessment (考核) of townships or counties, scored from the evidence."),
-    "visits": (("cli_assess",), "Key visits (重点巡访) as planned and as delivered."),
+    "debrief": (("accountability",), "Special debriefings (专项述职) by the officials who answer for a unit."),
+    "assess": (("assess",), "Accountability assessment (考核) of townships or counties, scored from the evidence."),
+    "visits": (("assess",), "Key visits (重点巡访) as planned and as delivered."),
     "audit": (
-        ("cli_assess", "cli_audit_chain", "cli_history", "cli_privacy"),
+        ("assess", "audit_chain", "history", "privacy"),
         "Audits: who answered for what (and, later, the history and its proofs).",
     ),
     "actor": (
-        ("cli_actor",),
+        ("actor",),
         "Actors (who may do what, where): admins, clerks, supervisors and auditors, each with a scope.",
     ),
-    "keys": (("cli_privacy",), "The master key that wraps every data key."),
+    "keys": (("privacy",), "The master key that wraps every data key."),
     "backup": (
-        ("cli_privacy",),
+        ("privacy",),
         "Copy a SQLite store to FILE, consistently, while clerks keep writing (SQLite's online backup).",
     ),
 }
@@ -243,7 +243,7 @@ class LazyGroup(TaizhangGroup):
             return
         for module in todo:
             self._imported.add(module)
-            loaded = importlib.import_module(f"commands.{module}")
+            loaded = importlib.import_module(f"commands.cli.{module}")
             register = getattr(loaded, "register", None)  # some only add subcommands to another's group
             if register is not None:
                 register(self)

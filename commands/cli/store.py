@@ -64,7 +64,7 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
       taizhang --db sqlite:///ledger.db init --tz Asia/Shanghai --admin admin01
       taizhang --db postgresql://taizhang:…@db/taizhang init --admin admin01
     """
-    from commands.cli_actor import actor_name, setup_reads
+    from commands.cli.actor import actor_name, setup_reads
 
     if tz:
         check_zone(tz)
@@ -184,7 +184,7 @@ def demo(env: Env, seed: int, fmt: str) -> None:
 
 
 def _print_township_summary(env: Env, first: date, last: date) -> None:
-    from commands.cli_ledger import summary_fields, summary_rows
+    from commands.cli.ledger import summary_fields, summary_rows
     from commands.labels import headers, localise
     from commands.output import render_table
     from projections.queries import Filters
@@ -199,7 +199,7 @@ def _print_township_summary(env: Env, first: date, last: date) -> None:
 def _print_township_ranking(env: Env, period: Period) -> None:
     """The townships' assessment for the period (as `assess run --level township`), best first."""
     from commands.assess import load_rubric, ranking_rows
-    from commands.cli_assess import assessment_document
+    from commands.cli.assess import assessment_document
     from commands.output import render_table
     from projections.filters import Moment
 
