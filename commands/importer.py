@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import pickle
 import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from typing import Any
 from uuid import uuid5
 
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
@@ -424,6 +427,33 @@ def _plain_record_id(cmd: Any, index: int) -> str | None:
     return str(uuid5(IMPORTED_RECORD_NAMESPACE, canonical.decode()))
 
 
+class _Spill:
+    """The check pass's valid rows, a chunk at a time, for the apply pass: pickled into an unnamed
+    temporary file (removed when closed), each chunk sealed with AES-GCM under a key that exists only
+    in this process: the rows hold personal data (names, notes), and the apply pass unpickles only
+    what the check pass wrote. Memory holds one chunk; disk about 200 bytes a row."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self.aead = AESGCM(AESGCM.generate_key(bit_length=128))
+        self.count = 0
+
+    def add(self, chunk: list[_Valid]) -> None:
+        sealed = self.aead.encrypt(self.count.to_bytes(12, "big"), pickle.dumps(chunk, protocol=5), None)
+        self.file.write(len(sealed).to_bytes(8, "big") + sealed)
+        self.count += 1
+
+    def chunks(self) -> Iterator[list[_Valid]]:
+        """The chunks in the order they were added (again at each call: an attempt lost to a race is redone)."""
+        self.file.seek(0)
+        for index in range(self.count):
+            size = int.from_bytes(self.file.read(8), "big")
+            yield pickle.loads(self.aead.decrypt(index.to_bytes(12, "big"), self.file.read(size), None))  # noqa: S301
+
+    def close(self) -> None:
+        self.file.close()
+
+
 class IdenticalRows:
     """How many rows of the same content came earlier in the file: the index of the frozen id rule.
 
@@ -750,32 +780,31 @@ def _import_file(
     row_names = (
         names.RowNames(service, log=log_names, default_community=options.community) if kind == "services" else None
     )
+    spill = _Spill()
     try:
         checker = _RowChecker(service, kind, table, options, path.name, row_names)
-        # The check pass: every row read and validated, only its problems kept.
+        # The check pass: every row read and validated; the valid rows wait in the spill, CHUNK at a time.
         malformed: list[Problem] = []
         checking = stage("checking rows")
-        total = 0
+        total = valid_rows = 0
+        chunk: list[_Valid] = []
         for total, row in enumerate(table.rows, 1):
-            malformed += checker.check(row)[1]
+            item, found = checker.check(row)
+            if item is not None:
+                chunk.append(item)
+                if len(chunk) == CHUNK:
+                    spill.add(chunk)
+                    valid_rows += len(chunk)
+                    chunk = []
+            malformed += found
             if total % 2000 == 0:
                 checking(total, total)
+        if chunk:
+            spill.add(chunk)
+            valid_rows += len(chunk)
+        del chunk
         checking(total, total)
         ignored, footer_rows, blank_rows = list(table.ignored), table.footer_rows, table.blank_rows
-        valid_rows = total - len({p.row for p in malformed})
-
-        def chunks() -> Iterator[list[_Valid]]:
-            """The apply pass reads the file again, CHUNK valid rows at a time."""
-            chunk: list[_Valid] = []
-            for row in table.rows:
-                item = checker.check(row)[0]
-                if item is not None:
-                    chunk.append(item)
-                    if len(chunk) == CHUNK:
-                        yield chunk
-                        chunk = []
-            if chunk:
-                yield chunk
 
         for attempt in range(1, MAX_ATTEMPTS + 1):
             pass_ = _Attempt(service, kind, actor, skip_invalid)
@@ -785,7 +814,7 @@ def _import_file(
                 # a refusal raised inside rolls every chunk back: nothing is imported.
                 with service.bulk_save() as saver:
                     result = pass_.run(
-                        chunks(),
+                        spill.chunks(),
                         stage("applying rules"),
                         saver if skip_invalid or not malformed else None,
                         valid_rows,
@@ -807,6 +836,7 @@ def _import_file(
                     identical.close()
             return result
     finally:
+        spill.close()
         if row_names is not None:
             row_names.close()
     raise Busy("other writers kept changing the same communities during the import; try again")
