@@ -1,10 +1,12 @@
 """Importing the spreadsheets clerks already keep: communities, residents, providers, services.
 
 An import is all-or-nothing unless `skip_invalid`: every row is validated (exit 2
-problems) and checked against the store's rules (exit 1 problems) before anything
-is written; then all new events are saved in one transaction, with their record-id
-claims and data keys. A re-import adds nothing: existing codes and identical records
-count as `existing`.
+problems) before anything is written, then checked against the store's rules (exit 1
+problems) while the new events go into one transaction, chunk by chunk, with their
+record-id claims and data keys. A re-import adds nothing: existing codes and identical
+records count as `existing`. Memory holds one chunk of rows, however long the file
+(docs/decisions/0013): the file is streamed, the valid rows wait in a sealed spill, and
+what earlier chunks wrote is read back from the transaction.
 """
 
 from __future__ import annotations

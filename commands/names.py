@@ -355,8 +355,8 @@ class RowNames:
     (`王  芳`, aligned as clerks do) is still a name. A row whose cells are all codes is kept
     as it is; a row with a name that does not resolve is kept as it is and its problems are
     returned, for `settle` once the row is validated. `default_community` is the community of rows
-    without one (a village's own sheet imported with `--community`). Reading a sheet twice (an
-    import's check and apply passes) resolves and reveals each resident once.
+    without one (a village's own sheet imported with `--community`). Each resident revealed
+    is logged once, at `close()`.
     """
 
     def __init__(self, service: Any, *, log: Log | None = None, default_community: str | None = None) -> None:
