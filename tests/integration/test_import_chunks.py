@@ -73,7 +73,9 @@ def _repeats(folder: Path) -> Path:
     same = ["B001", "life_care", "R001", "P01", "2025-03-01 09:00", 30, "other"]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["community", "record_id", "kind", "residents", "providers", "occurred_at", "minutes", "place", "note"])
+        w.writerow(
+            ["community", "record_id", "kind", "residents", "providers", "occurred_at", "minutes", "place", "note"]
+        )
         for i in range(12):
             w.writerow(["B000", "", "life_care", "R001", "P01", "2025-03-02 09:00", 30, "other", ""])  # identical
             if i == 1:
