@@ -116,7 +116,7 @@ def filters(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     if params.get("township"):
         county, sep, name = str(params["township"]).partition("/")
         if not sep:  # the name alone (ledger entries|summary): placed by the store, as the command places it
-            from commands.cli.ledger import township_of, townships_named
+            from commands.ledger_reads import township_of, townships_named
 
             name = county.strip()
             county = township_of(townships_named(lookup.recorder.units(), name), name)
@@ -195,6 +195,9 @@ POLICY: dict[str, Rule] = {
     "actor add": Rule("admin", new_actor_scope),
     "actor revoke": Rule("admin", revoked_actor_scope),
     "actor list": Rule("actors", nothing),
+    "actor password": Rule("admin", revoked_actor_scope),  # the actor's scope, as for revoke
+    "actor token": Rule("admin", revoked_actor_scope),
+    "serve": OPEN,  # the server is no actor: it refuses a store without actors, then checks each request
     "community establish": Rule("admin", new_community),
     "keys rotate": Rule("admin", whole_store),
     "resident erase": Rule("admin", community_arg),
@@ -367,6 +370,17 @@ def authorise(env: Env, path: str, params: Mapping[str, Any]) -> None:
     check_login(service, actor)
     lookup = Lookup(service.recorder, actors)
     service.app.guard = ScopeGuard(actor, lookup)
+    permit(actor, lookup, path, params)
+
+
+def permit(actor: Actor, lookup: Lookup, path: str, params: Mapping[str, Any]) -> None:
+    """Refuse unless `actor` (known, not revoked) may run `path` on the units `params` name.
+
+    The one decision both doors take: the CLI through `authorise`, the web through each
+    route's rule (commands.web.policy), with the same POLICY, permissions and scopes.
+    """
+    rule = POLICY.get(path)
+    who = actor.describe()
     if rule is None:
         raise denied(f"{who} may not run '{path}': no access policy covers it (please report it)")
     permission = _import_permission(params) if path == "import" else rule.permission
@@ -397,7 +411,9 @@ class ScopeGuard:
         if self.actor.role == "auditor":
             raise denied(f"{self.actor.describe()} may not change the ledger: auditors write nothing")
         if self.actor.role == "projector":
-            raise denied(f"{self.actor.describe()} may not change the ledger: the projection worker writes only the views")
+            raise denied(
+                f"{self.actor.describe()} may not change the ledger: the projection worker writes only the views"
+            )
         for aggregate in changed:
             for target in self.targets(aggregate):
                 if not self.actor.scope.covers(target):
@@ -409,7 +425,9 @@ class ScopeGuard:
         from domain.community import Community
 
         if isinstance(aggregate, Community):
-            return [UnitRef("community", county=aggregate.county, township=aggregate.township, community=aggregate.code)]
+            return [
+                UnitRef("community", county=aggregate.county, township=aggregate.township, community=aggregate.code)
+            ]
         if isinstance(aggregate, (UnitTargets, SupervisionItem)):
             return [self.lookup.locate(parse_unit(aggregate.unit))]
         if isinstance(aggregate, Official):

@@ -5,7 +5,9 @@
 - entries without a context are message templates (`msgid` the English template with named
   placeholders such as `{code}`, `msgstr` its Chinese; see commands/i18n.py for `{x:term}`);
 - entries with `msgctxt "word"` are single words and phrases printed as values (a gender, yes/no,
-  an obligation, a field of an event in `audit history`).
+  an obligation, a field of an event in `audit history`);
+- entries with `msgctxt "help"` are the texts of `-h` (commands/help_i18n.py): a paragraph of a
+  command's help, its first sentence, an option's help, click's own words.
 
 Any gettext tool (Poedit, Weblate, `msgfmt --check`) opens the file. An entry whose `msgstr` is
 empty, or that is marked `#, fuzzy`, is not used: that message prints in English, as gettext does.
@@ -133,8 +135,20 @@ def load(path: Path = PO_PATH) -> tuple[dict[str, str], dict[str, str]]:
     for entry in parse(path.read_text(encoding="utf-8"), path.name):
         if entry.fuzzy or not entry.msgstr:
             continue
-        (words if entry.msgctxt == WORD else messages)[entry.msgid] = entry.msgstr
+        if entry.msgctxt is None:
+            messages[entry.msgid] = entry.msgstr
+        elif entry.msgctxt == WORD:
+            words[entry.msgid] = entry.msgstr
     return messages, words
+
+
+def load_context(context: str, path: Path = PO_PATH) -> dict[str, str]:
+    """The entries of one `msgctxt` (`help`: the texts of `-h`): English → Chinese, as `load`."""
+    return {
+        entry.msgid: entry.msgstr
+        for entry in parse(path.read_text(encoding="utf-8"), path.name)
+        if entry.msgctxt == context and entry.msgstr and not entry.fuzzy
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -148,8 +162,12 @@ def main(argv: list[str]) -> int:
         seen: set[tuple[str | None, str]] = set()
         twice = [e.msgid for e in entries if (e.msgctxt, e.msgid) in seen or seen.add((e.msgctxt, e.msgid))]
         words = sum(e.msgctxt == WORD for e in entries)
+        helps = sum(e.msgctxt == "help" for e in entries)
         untranslated = sum(not e.msgstr or e.fuzzy for e in entries)
-        print(f"{len(entries) - words} messages, {words} words, {untranslated} untranslated or fuzzy")
+        print(
+            f"{len(entries) - words - helps} messages, {words} words, {helps} help texts, "
+            f"{untranslated} untranslated or fuzzy"
+        )
         for msgid in twice:
             print(f"error: msgid given twice: {msgid!r}", file=sys.stderr)
         return 1 if twice else 0

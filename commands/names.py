@@ -274,7 +274,9 @@ def _unknown(who: str, text: str, community: str, nearest: str) -> NoReturn:
 
 
 # ---- the hooks --------------------------------------------------------------------------------
-def options_by_name(env: Any, model: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+def options_by_name(
+    env: Any, model: type[Any], data: dict[str, Any], *, log: Callable[[dict[str, str]], Log] | None = None
+) -> dict[str, Any]:
     """`service record|correct` data with the names among --resident/--provider replaced by codes.
 
     Every other field is judged first, without reading the store (a malformed command
@@ -287,7 +289,7 @@ def options_by_name(env: Any, model: type[Any], data: dict[str, Any]) -> dict[st
         return data
     probe = env.validate(model, {**data, **{key: ["X"] for key in listed}})
     shown: dict[str, str] = {}
-    resolver = NameResolver(env.service(), log=_access_logger(env, shown))
+    resolver = NameResolver(env.service(), log=(log or _access_logger_for(env))(shown))
     try:
         resolved = dict(data)
         for key in listed:
@@ -307,6 +309,11 @@ def options_by_name(env: Any, model: type[Any], data: dict[str, Any]) -> dict[st
 
 NAME_SHOWN = "(a name)"
 """What the access log's detail shows for a resident name that gave no code."""
+
+
+def _access_logger_for(env: Any) -> Callable[[dict[str, str]], Log]:
+    """The CLI's access logger (the running click command's options); the web passes its own."""
+    return lambda shown: _access_logger(env, shown)
 
 
 def _access_logger(env: Any, shown: dict[str, str]) -> Log:

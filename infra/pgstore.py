@@ -276,7 +276,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def records_of(self, community: UUID) -> dict[str, dict[str, Any]]:
         """Every record_state row of a community (tests and tools; no write path reads them all)."""
         rows = self._select(
-            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE community_id = %s ORDER BY first_version", (community,)
+            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE community_id = %s ORDER BY first_version",
+            (community,),
         )
         return {row["record_id"]: _state_row(row) for row in rows}
 
@@ -438,7 +439,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
             return len(rows)
 
-    def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+    def log_access(
+        self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int
+    ) -> int:
         """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
         with self.datastore.transaction(commit=True) as curs:
             # Serialise the access log's writers before the id is drawn: ids then follow the chain.
@@ -459,7 +462,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
             last = curs.fetchone()
             prev = bytes(last["hash"]) if last else access_chain.GENESIS
-            link = access_chain.link(prev, access_id, utc_micro(row["at"]), actor, command, detail, len(residents), records, residents)
+            link = access_chain.link(
+                prev, access_id, utc_micro(row["at"]), actor, command, detail, len(residents), records, residents
+            )
             curs.execute("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", (access_id, link))
         return access_id
 
@@ -489,7 +494,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def access_entries(
         self, *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None
     ) -> list[dict[str, Any]]:
-        sql, params = access_log_query(resident=resident, actor=actor, start=start, end=end, mark="%s", at="%s::timestamptz")
+        sql, params = access_log_query(
+            resident=resident, actor=actor, start=start, end=end, mark="%s", at="%s::timestamptz"
+        )
         rows = self._select(sql, params)
         return [{**dict(row), "at": utc_text(row["at"])} for row in rows]
 
@@ -567,9 +574,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             rows, commits = reader.rows(after, chained=False), reader.commits()
             try:
                 return chain.append_backlog(
-                    prev, rows, commits, lambda batch: curs.executemany(
+                    prev,
+                    rows,
+                    commits,
+                    lambda batch: curs.executemany(
                         "INSERT INTO taizhang_chain (position, hash) VALUES (%s, %s)", batch
-                    )
+                    ),
                 )
             finally:
                 rows.close()
@@ -630,6 +640,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             # Readers print personal data too: both groups append to the access log (and only that).
             statements += [grant.format(role=groups) for grant in ACCESS_LOG_GRANTS]
             statements += pgappend.grant_statements(WRITER_GROUP)  # writers append only through its functions
+            from infra.webauth import PG_PRIVATE_SQL
+
+            statements.append(PG_PRIVATE_SQL)  # the web's password hashes and sessions stay the owner's
             for statement in statements:
                 curs.execute(statement)  # type: ignore[call-overload]
 
@@ -672,9 +685,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             (originator_id,),
         )
         return [
-            (r["position"], r["version"], r["topic"], bytes(r["state"]), None if r["recorded_at"] is None else utc_text(r["recorded_at"]))
+            (
+                r["position"],
+                r["version"],
+                r["topic"],
+                bytes(r["state"]),
+                None if r["recorded_at"] is None else utc_text(r["recorded_at"]),
+            )
             for r in rows
         ]
+
 
 _END = 1 << 62
 
@@ -693,9 +713,15 @@ class PostgresLogReader:
         cursor.itersize = 5000
         return cursor
 
-    def rows(self, after: int = 0, *, chained: bool = True, before: int | None = None) -> Generator[chain.Row, None, None]:
+    def rows(
+        self, after: int = 0, *, chained: bool = True, before: int | None = None
+    ) -> Generator[chain.Row, None, None]:
         """The events after a position (and before `before`) in log order, each with its chain hash (None without one)."""
-        joined = "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id" if chained else "NULL::bytea FROM {0} e"
+        joined = (
+            "c.hash FROM {0} e LEFT JOIN taizhang_chain c ON c.position = e.notification_id"
+            if chained
+            else "NULL::bytea FROM {0} e"
+        )
         with self._named() as cursor:
             cursor.execute(
                 "SELECT e.notification_id, uuid_send(e.originator_id), e.originator_version, e.topic, e.state, "
@@ -746,10 +772,14 @@ class PostgresLogReader:
             position, version = event
             if position < 1:
                 return chain.Problem(position, "malformed", f"position {position} is not a log position (1 or more)")
-            return chain.Problem(position, "malformed", f"originator version {version!r} is not a whole number of 1 or more")
+            return chain.Problem(
+                position, "malformed", f"originator version {version!r} is not a whole number of 1 or more"
+            )
         first, recorded, last, finite = commit
         if last < first:
-            return chain.Problem(first, "malformed", f"the commit's last position {last!r} is not a position at or after its first")
+            return chain.Problem(
+                first, "malformed", f"the commit's last position {last!r} is not a position at or after its first"
+            )
         return chain.Problem(
             first,
             "noncanonical" if finite else "malformed",
@@ -777,7 +807,7 @@ class PostgresLogReader:
         with self._named() as cursor:
             cursor.execute(
                 "SELECT access_id, community, resident FROM access_log_residents WHERE access_id > %s"
-                " ORDER BY access_id, community COLLATE \"C\", resident COLLATE \"C\"",
+                ' ORDER BY access_id, community COLLATE "C", resident COLLATE "C"',
                 (after,),
             )
             yield from cursor
@@ -811,6 +841,14 @@ class PostgresLogReader:
                 (UUID(bytes=originator_id),),
             )
             return [
-                (r[0], r[1], r[2], bytes(r[3]), r[4] and bytes(r[4]), r[5] and bytes(r[5]), utc_text(r[6]) if r[6] else "")
+                (
+                    r[0],
+                    r[1],
+                    r[2],
+                    bytes(r[3]),
+                    r[4] and bytes(r[4]),
+                    r[5] and bytes(r[5]),
+                    utc_text(r[6]) if r[6] else "",
+                )
                 for r in cursor.fetchall()
             ]

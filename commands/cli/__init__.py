@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from commands import help_i18n
 from commands.boundary import guard_params
 from commands.lang import chosen_lang, locale_lang
 from commands.messages import one_line
@@ -53,6 +54,7 @@ class TaizhangGroup(click.Group):
         global _ENV
         _ENV = None
         lang = _lang_from(args)
+        help_i18n.use(lang)  # -h is answered while parsing, before --lang is
         self.guard_loaded()  # commands added after import time are guarded too
 
         def fail(message: str) -> None:
@@ -93,6 +95,7 @@ class TaizhangGroup(click.Group):
             else:
                 fail(_known_message(e))
                 code = known
+        help_i18n.use("en")  # a help asked for outside a run (`command.get_help`) is click's own
         if standalone_mode:
             sys.exit(code)
         return code
@@ -191,6 +194,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         ("actor",),
         "Actors (who may do what, where): admins, clerks, supervisors and auditors, each with a scope.",
     ),
+    "serve": (("serve",), "Serve the web pages and the JSON API (/api/v1) over the store, until interrupted."),
     "keys": (("privacy",), "The master key that wraps every data key."),
     "backup": (
         ("privacy",),
@@ -205,6 +209,8 @@ class LazyGroup(TaizhangGroup):
     `commands` (the dict click and the tests walk) loads every command; `get_command` loads only
     the one asked for; the root's help lists COMMANDS without importing anything.
     """
+
+    context_class = help_i18n.HelpContext  # -h in the language of the run (commands.help_i18n)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._loaded: dict[str, click.Command] = {}
@@ -257,6 +263,7 @@ class LazyGroup(TaizhangGroup):
             from commands import access
 
             access.install_commands(self._loaded)
+            help_i18n.install(self._loaded.values())
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self.load(cmd_name)

@@ -44,7 +44,9 @@ def login_arg(env: Env, login: str | None, required: bool) -> str | None:
     """--login: a PostgreSQL login name; required there, meaningless on SQLite."""
     if env.store.backend != "postgres":
         if login is not None:
-            raise MalformedInput("--login: only PostgreSQL stores have database logins (on SQLite the file's permissions decide)")
+            raise MalformedInput(
+                "--login: only PostgreSQL stores have database logins (on SQLite the file's permissions decide)"
+            )
         return None
     if login is None:
         if required:
@@ -63,9 +65,18 @@ def actor() -> None:
 
 @actor.command("add")
 @click.argument("name", metavar="ACTOR")
-@click.option("--role", required=True, type=click.Choice(ROLES), help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits; projector: the projection worker that keeps the views (scope city).")
-@click.option("--scope", required=True, metavar="SCOPE", help="city, county:NAME, township:COUNTY/NAME or community:CODE.")
-@click.option("--login", metavar="DBROLE", help="PostgreSQL (required there): the database login this actor connects as.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(ROLES),
+    help="admin: actors, communities, keys; clerk: records; supervisor: duties, targets, assessments; auditor: reads and audits; projector: the projection worker that keeps the views (scope city).",
+)
+@click.option(
+    "--scope", required=True, metavar="SCOPE", help="city, county:NAME, township:COUNTY/NAME or community:CODE."
+)
+@click.option(
+    "--login", metavar="DBROLE", help="PostgreSQL (required there): the database login this actor connects as."
+)
 @write_format_option
 @pass_env
 def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt: str) -> None:
@@ -160,6 +171,72 @@ def actor_revoke(env: Env, name: str, reason: str, fmt: str) -> None:
     emit_write(result, fmt, f"revoked {name}")
 
 
+@actor.command("password")
+@click.argument("name", metavar="ACTOR")
+@pass_env
+def actor_password(env: Env, name: str) -> None:
+    """Set an actor's password for the web (`taizhang serve`): asked twice, never on the command line.
+
+    Stored as an argon2id hash in the store (never the password); the actor's open web
+    sessions end. A revoked actor gets none. Every change is in the access log.
+
+    \b
+    Example:
+      taizhang --actor admin actor password sup-hj
+    """
+    from commands import credentials, i18n
+    from infra.webauth import WebAuth
+
+    by = env.require_actor()
+    name = actor_name(name)
+    service = env.service()
+    password = click.prompt(
+        i18n.word("New password", env.lang),
+        hide_input=True,
+        confirmation_prompt=i18n.word("Repeat the password", env.lang),
+        prompt_suffix=": ",
+    )
+    credentials.check_password(password)
+    credentials.set_password(service, WebAuth(service.store), name, password, by)
+    click.echo(i18n.translate(f"password set for {name}", env.lang), err=True)
+
+
+@actor.command("token")
+@click.argument("name", metavar="ACTOR")
+@click.option(
+    "--days", type=click.IntRange(1, 366), default=90, show_default=True, help="Days until the token expires."
+)
+@click.option("--revoke", "revoke", metavar="TOKEN_ID", help="Revoke this token of the actor instead of making one.")
+@pass_env
+def actor_token(env: Env, name: str, days: int, revoke: str | None) -> None:
+    """Make an API token for an actor (printed once, stored hashed, with an expiry), or revoke one.
+
+    The token goes in `Authorization: Bearer TOKEN` on /api/v1 requests. It stops
+    working when it expires, when it is revoked, and when the actor is revoked.
+
+    \b
+    Example:
+      taizhang --actor admin actor token clerk-hj --days 30
+      taizhang --actor admin actor token clerk-hj --revoke 3f9a1c2b7d4e
+    """
+    from commands import credentials, i18n
+    from infra.webauth import WebAuth
+
+    by = env.require_actor()
+    name = actor_name(name)
+    service = env.service()
+    auth = WebAuth(service.store)
+    if revoke is not None:
+        credentials.revoke_token(service, auth, name, revoke.strip(), by)
+        click.echo(i18n.translate(f"revoked token {revoke.strip()} of {name}", env.lang), err=True)
+        return
+    token_id, token, _expires = credentials.make_token(service, auth, name, days, by)
+    click.echo(token)
+    click.echo(
+        i18n.translate(f"token {token_id} for {name}, valid {days} days; it is shown only now", env.lang), err=True
+    )
+
+
 @actor.command("list")
 @format_option()
 @pass_env
@@ -170,7 +247,9 @@ def actor_list(env: Env, fmt: str) -> None:
     Example:
       taizhang --actor auditor01 actor list --format csv
     """
-    names = [LIST_HEADERS_ZH[f] for f in LIST_FIELDS] if env.lang == "zh" else [f.replace("_", " ") for f in LIST_FIELDS]
+    names = (
+        [LIST_HEADERS_ZH[f] for f in LIST_FIELDS] if env.lang == "zh" else [f.replace("_", " ") for f in LIST_FIELDS]
+    )
     emit(actor_rows(env), LIST_FIELDS, fmt, names)
 
 
@@ -183,9 +262,16 @@ def actor_rows(env: Env) -> list[dict[str, Any]]:
         return []
     rows = {
         a.name: {
-            "actor": a.name, "role": a.role, "scope": str(a.scope), "login": a.login,
-            "status": "revoked" if a.revoked else "active", "granted_by": a.granted_by, "granted_at": None,
-            "revoked_by": None, "revoked_at": None, "reason": None,
+            "actor": a.name,
+            "role": a.role,
+            "scope": str(a.scope),
+            "login": a.login,
+            "status": "revoked" if a.revoked else "active",
+            "granted_by": a.granted_by,
+            "granted_at": None,
+            "revoked_by": None,
+            "revoked_at": None,
+            "reason": None,
         }  # fmt: skip
         for a in actors.all()
     }

@@ -150,6 +150,10 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
              ADMIN_ROLE, WHOLE),  # fmt: skip
         Case("actor-revoke-unknown", ("actor", "revoke", "ghost", "--reason", "r"), ADMIN_ROLE, NONE),
         Case("actor-list", ("actor", "list"), {"admin", "auditor"}, NONE),
+        # no input: an allowed admin reaches the prompt and stops there (exit 1, aborted); nothing is written
+        Case("actor-password-hj", ("actor", "password", "clerk-hj"), ADMIN_ROLE, ("township", "八步区", "贺街镇")),
+        Case("actor-password-city", ("actor", "password", "sup-city"), ADMIN_ROLE, WHOLE),
+        Case("actor-token-hj", ("actor", "token", "clerk-hj", "--days", "1"), ADMIN_ROLE, ("township", "八步区", "贺街镇")),
         Case("erase-qt", ("resident", "erase", "QT-2", "R99", "--reason", "r"), ADMIN_ROLE, community("QT-2")),
         Case("backup", ("backup", str(tmp / f"backup-{uuid.uuid4().hex[:6]}.db")), ADMIN_ROLE, WHOLE),
         Case("access-log-qt", ("audit", "access", "--resident", "QT-2/R1"), {"admin", "auditor"}, community("QT-2")),

@@ -6,7 +6,7 @@ Each figure is the median wall time of `--runs` new processes (the same interpre
 `python -m commands.cli …`, as the console script runs it), measured in this run beside the
 baseline `python -c "import click"` (the least any click program pays):
 
-- `taizhang --help`;
+- `taizhang --help`, and `taizhang --lang zh --help` (which reads the catalogue's help texts);
 - `taizhang community list` on a small store (`taizhang demo`: 60 communities; its views
   caught up once before timing, as any earlier query leaves them);
 - `taizhang ledger summary --by township` on the same store;
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = {
             'python -c "import click"': [py, "-c", "import click"],
             "taizhang --help": [*cli, "--help"],
+            "taizhang --lang zh --help": [*cli, "--lang", "zh", "--help"],
             "taizhang community list (small store)": [*cli, *small, "community", "list"],
             "taizhang ledger summary --by township": [*cli, *small, "ledger", "summary", "--by", "township"],
             "taizhang community list (store with actors)": [*cli, *guarded, "--actor", "admin01", "community", "list"],

@@ -53,6 +53,11 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "password set for sup-hj": "已为 sup-hj 设置密码",  # commands/cli/actor.py (actor password)
+    "revoked token 3f9a1c2b7d4e of clerk-hj": "已撤销 clerk-hj 的令牌 3f9a1c2b7d4e",  # actor token --revoke
+    "token 3f9a1c2b7d4e for clerk-hj, valid 30 days; it is shown only now": (
+        "已为 clerk-hj 生成令牌 3f9a1c2b7d4e，有效期 30 天；令牌只显示这一次"
+    ),
     "the record state does not agree with the log: record_state of record r-1 disagrees with the log in status": (
         "记录状态表与日志不一致：记录 r-1 的记录状态在 status 上与日志不一致"
     ),

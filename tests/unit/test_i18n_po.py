@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from commands import i18n
-from commands.i18n_po import PO_PATH, WORD, PoEntry, PoError, load, parse, render
+from commands.help_i18n import HELP
+from commands.i18n_po import PO_PATH, WORD, PoEntry, PoError, load, load_context, parse, render
 
 
 def test_the_shipped_file_parses_and_round_trips() -> None:
@@ -25,7 +26,7 @@ def test_every_word_and_message_is_translated_and_given_once() -> None:
     keys = [(e.msgctxt, e.msgid) for e in entries]
     assert len(keys) == len(set(keys))
     assert all(e.msgstr and not e.fuzzy for e in entries)
-    assert {e.msgctxt for e in entries} <= {None, WORD}
+    assert {e.msgctxt for e in entries} <= {None, WORD, HELP}
 
 
 def test_gettext_syntax_multiline_strings_comments_and_fuzzy(tmp_path: Path) -> None:
@@ -37,12 +38,14 @@ def test_gettext_syntax_multiline_strings_comments_and_fuzzy(tmp_path: Path) -> 
         '#, fuzzy\nmsgid "guess"\nmsgstr "猜测"\n\n'
         'msgid "empty"\nmsgstr ""\n\n'
         'msgctxt "word"\nmsgid "female"\nmsgstr "女"\n\n'
+        'msgctxt "help"\nmsgid "Output format."\nmsgstr "输出格式。"\n\n'
         'msgid "a \\"quoted\\" word"\nmsgstr "带\\"引号\\"的词"\n',
         encoding="utf-8",
     )
     messages, words = load(po)
     assert messages == {"resident {code} is gone": "服务对象 {code} 已离开", 'a "quoted" word': '带"引号"的词'}
     assert words == {"female": "女"}  # fuzzy and empty entries print in English, as with gettext
+    assert load_context(HELP, po) == {"Output format.": "输出格式。"}  # -h texts: never message templates
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,210 @@
+"""How the web reaches the application services: one open store per server process.
+
+A `Door` holds the process's LedgerService (writes, serialised by a lock: the application
+object is shared by the request threads), its Views (reads: a WAL read transaction on SQLite,
+a pooled connection on PostgreSQL — never SQLite's write lock) and a thread that keeps the
+projections current. Each request gets an `Env` of its own over them (`env_for`), so the
+services it calls are the ones the CLI calls, with the same arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from commands.context import Env
+from infra.store import parse_url
+
+if TYPE_CHECKING:
+    from commands.app import LedgerService
+    from commands.views import Views
+    from domain.actors import Actor, Actors
+    from infra.webauth import WebAuth
+
+T = TypeVar("T")
+log = logging.getLogger("taizhang.web")
+
+CATCH_UP_EVERY = 0.5  # seconds between the catch-up thread's looks at the log
+IDLE_SECONDS = 30 * 60  # a session unused this long is closed
+THROTTLE_WINDOW = 15 * 60  # seconds over which failed logins are counted
+THROTTLE_FAILURES = 5  # failures per actor, or per address, within the window before logins are refused
+
+
+class Throttle:
+    """Failed logins per key (an actor's name, a client address) in a sliding window, counted in the
+    store (infra.webauth) so that every server process (`--workers N`) sees the same failures."""
+
+    def __init__(self, auth: WebAuth, window: float = THROTTLE_WINDOW, limit: int = THROTTLE_FAILURES) -> None:
+        self.auth = auth
+        self.window = window
+        self.limit = limit
+        self.clock: Callable[[], float] = time.time
+
+    def blocked(self, *keys: str) -> bool:
+        return self.auth.failures(keys, self.clock() - self.window) >= self.limit
+
+    def fail(self, *keys: str) -> None:
+        now = self.clock()
+        self.auth.fail(keys, now, now - self.window)
+
+    def clear(self, key: str) -> None:
+        self.auth.forget_failures(key)
+
+
+class Door:
+    """The store as the web server sees it (one per process)."""
+
+    def __init__(self, db: str, key_file: Path | None = None, *, catch_up: bool = True) -> None:
+        from commands.app import LedgerService
+        from commands.views import Views
+        from infra.webauth import WebAuth
+
+        self.db = db
+        self.store = parse_url(db)
+        self.key_file = key_file or self.store.default_key_file()
+        self.service: LedgerService = LedgerService.open(self.store, self.key_file)
+        self.views: Views = Views(self.service, self.store)
+        self.auth: WebAuth = WebAuth(self.store)
+        self.auth.ensure()
+        self.throttle = Throttle(self.auth)
+        self.idle = IDLE_SECONDS
+        self._write = threading.RLock()  # the application object is not shared between threads while it writes
+        self._settle = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # PostgreSQL: the server keeps the views itself only when its login may write them (the owner,
+        # or a member of taizhang_projector); otherwise the projection workers do, as for the CLI.
+        self.projects = self.views.embedded or bool(self.service.recorder.may_write_views())
+        if catch_up:
+            self.start()
+
+    # ---- the projections, kept current ---------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._follow, name="taizhang-catch-up", daemon=True)
+            self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stop.wait(CATCH_UP_EVERY):
+            try:
+                self.catch_up()
+            except Exception:  # a busy store, a lost connection: try again at the next tick
+                log.exception("catching the views up failed")
+
+    def catch_up(self) -> None:
+        """Bring the views to the head of the log (SQLite: never queues behind a writer; PostgreSQL: one batch)."""
+        with self._settle:
+            if self.views.embedded:
+                self.views.settle()
+                return
+            if not self.projects:
+                return  # this login may not write the views: `projections run --follow` workers keep them
+            runner = self.views.runner
+            runner.ensure_tables()
+            while runner.lag():
+                if not runner.run_batch():
+                    break
+
+    def lag(self) -> int:
+        """Events in the log not yet in the views (without moving them)."""
+        if self.views.embedded:
+            state = self.views.state()
+            from commands.views import VIEW_VERSIONS
+
+            return max(0, state.head - state.position(list(VIEW_VERSIONS)))
+        return int(self.views.runner.lag())
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read transaction on views as current as the last catch-up (SQLite: caught up first)."""
+        if self.views.embedded:
+            with self._settle:
+                self.views.settle()
+        with self.views.read() as conn:
+            yield conn
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.views.close()
+        self.service.close()
+
+    # ---- who is asking -------------------------------------------------------------------------
+    def actors(self) -> Actors | None:
+        from commands.access import load_actors
+
+        with self._write:
+            return load_actors(self.service)
+
+    def actor(self, name: str) -> Actor | None:
+        """The actor named so, active — None when unknown or revoked (read from the log at each call)."""
+        actors = self.actors()
+        found = actors.get(name) if actors is not None else None
+        return None if found is None or found.revoked else found
+
+    def permit(self, actor: Actor, path: str, params: dict[str, Any]) -> None:
+        """commands.access.permit for this actor: the CLI's policy, roles and scopes."""
+        from commands.access import Lookup, permit
+
+        actors = self.actors()
+        assert actors is not None
+        permit(actor, Lookup(self.service.recorder, actors), path, params)
+
+    def env_for(self, actor: str | None, lang: str) -> Env:
+        """An Env over this process's open store, as a CLI command would have (Env.service, Env.views)."""
+        env = Env(db=self.db, actor=actor, lang=lang, key_file=self.key_file)
+        env._service = self.service
+        env._views = _SharedViews(self)
+        return env
+
+    @contextmanager
+    def writing(self, actor: Actor) -> Iterator[LedgerService]:
+        """The service with this actor's ScopeGuard installed, one writer at a time in this process."""
+        from commands.access import Lookup, ScopeGuard
+
+        with self._write:
+            actors = self.actors()
+            assert actors is not None
+            app = self.service.app
+            app.guard = ScopeGuard(actor, Lookup(self.service.recorder, actors))
+            try:
+                yield self.service
+            finally:
+                app.guard = None
+
+    def log_access(self, actor: str | None, command: str, detail: str, residents: Any = (), records: int = 0) -> None:
+        with self._write:
+            self.service.log_access(actor, command, detail, residents, records)
+
+
+class _SharedViews:
+    """What Env.views() returns in the web: the Door's views, caught up under its lock, never closed by a request."""
+
+    def __init__(self, door: Door) -> None:
+        self._door = door
+
+    def prepare(self, **_kwargs: Any) -> int:
+        if self._door.views.embedded:
+            with self._door._settle:
+                self._door.views.settle()
+            return 0
+        return self._door.views.runner.lag()
+
+    def read(self) -> Any:
+        return self._door.views.read()
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._door.views, name)
