@@ -885,7 +885,7 @@ def preview_file(
     table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
     valid, malformed = validate_rows(service, kind, table, _noop, options, path.name)
     valid, malformed = names.settle(named, valid, malformed, Problem)
-    result = _Attempt(service, kind, actor).run(valid, _noop, None)
+    result = _Attempt(service, kind, actor).run([valid], _noop, None)  # one chunk: a web upload is small
     result.ignored_columns = table.ignored
     result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
     result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
