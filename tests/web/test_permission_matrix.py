@@ -34,14 +34,25 @@ from tests.web.conftest import ADMIN, HZ, Site, build, log_in, login_args, set_p
 
 # ---- where the communities lie, and the scopes (the test's own table) -------------------------
 ZM = {**HZ, "code": "ZM-1", "name": "走马新型农村社区", "county": "昭平县", "township": "走马镇", "village": "走马村"}
-PLACES = {"HZ-001": ("八步区", "贺街镇"), "HZ-002": ("八步区", "贺街镇"), "QT-2": ("八步区", "桂岭镇"), "ZM-1": ("昭平县", "走马镇")}
-SCOPES = {"city": "city", "county": "county:八步区", "township": "township:八步区/贺街镇", "community": "community:HZ-001"}
+PLACES = {
+    "HZ-001": ("八步区", "贺街镇"),
+    "HZ-002": ("八步区", "贺街镇"),
+    "QT-2": ("八步区", "桂岭镇"),
+    "ZM-1": ("昭平县", "走马镇"),
+}
+SCOPES = {
+    "city": "city",
+    "county": "county:八步区",
+    "township": "township:八步区/贺街镇",
+    "community": "community:HZ-001",
+}
 INSIDE = "HZ-001"  # inside every scope of SCOPES
 OUTSIDE = {"county": "ZM-1", "township": "QT-2", "community": "HZ-002"}  # the city has no outside
 ROLES = ("admin", "clerk", "supervisor", "auditor")
 REVOKED = "m-gone"
 
-Target = tuple[str, ...] | None  # ("community", code) | ("township", county, name) | ("county", name); None: the whole store
+# ("community", code) | ("township", county, name) | ("county", name); None: the whole store
+Target = tuple[str, ...] | None
 
 
 def unit_of(scope: str) -> Target:
@@ -154,9 +165,7 @@ class World:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp(f"matrix-{request.param}")
     key = tmp / "taizhang.key"
     admin_url = None
@@ -322,15 +331,20 @@ PROBES: dict[tuple[str, str], Probe] = {
         form("/admin/revoke", lambda w, _a, unit: {"name": w.new_actor(unit), "reason": "调离岗位"}), "required"
     ),
     ("POST", "/admin/password"): Probe(
-        form("/admin/password", lambda w, _a, unit: {"name": target(w, unit), "password": "another long secret",
-                                                       "repeat": "another long secret"}), "required"
-    ),  # fmt: skip
+        form(
+            "/admin/password",
+            lambda w, _a, unit: {
+                "name": target(w, unit),
+                "password": "another long secret",
+                "repeat": "another long secret",
+            },
+        ),
+        "required",
+    ),
     ("POST", "/admin/token"): Probe(form("/admin/token", lambda w, _a, unit: {"name": target(w, unit)}), "required"),
     ("GET", "/assess"): Probe(get("/assess"), "none"),
     ("GET", "/api/v1/assess"): Probe(get("/api/v1/assess"), "none"),
-    ("GET", "/assess/explain"): Probe(
-        get("/assess/explain", "unit", "community:", {"metric": "coverage"}), "required"
-    ),
+    ("GET", "/assess/explain"): Probe(get("/assess/explain", "unit", "community:", {"metric": "coverage"}), "required"),
     ("GET", "/api/v1/assess/explain"): Probe(
         get("/api/v1/assess/explain", "unit", "community:", {"metric": "coverage"}), "required"
     ),
