@@ -424,6 +424,9 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     from commands.web import admin, api_writes, clerk_more  # the clerk's other pages, admins, API writes
 
     clerk_more.register(app, door, templates, _context)
+    from commands.web import pickers  # the clerk's name pickers (commands.names)
+
+    pickers.register(app, door)
     admin.register(app, door, templates, _context)
     api_writes.register(app, door)
 
