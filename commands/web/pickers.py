@@ -9,8 +9,6 @@ of this: names typed are resolved when it is submitted.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
