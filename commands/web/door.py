@@ -197,8 +197,10 @@ class Door:
                 app.guard = None
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Any = (), records: int = 0) -> None:
-        with self._write:
-            self.service.log_access(actor, command, detail, residents, records)
+        # Not under the process's write lock: the entry and its chain link are one transaction of the
+        # store's own (SQLite's write lock, or PostgreSQL's), as when CLI commands log concurrently.
+        # Under it, a page that shows residents (the 台账) waited for a clerk's whole save.
+        self.service.log_access(actor, command, detail, residents, records)
 
 
 class _SharedViews:

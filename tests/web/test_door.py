@@ -34,6 +34,7 @@ def test_with_the_catch_up_thread_reads_wait_neither_for_a_catch_up_nor_for_a_wr
         with door.read():
             pass
         assert door.actor("sup-hj") is not None
+        door.log_access("sup-hj", "web ledger entries", "--community=HZ-001")  # a page that shows residents
         done.append("read")
 
     try:
