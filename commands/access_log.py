@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from commands.context import Env
 
 ACCESS_FIELDS = ["id", "at", "actor", "command", "detail", "residents", "records"]
+ACCESS_LABELS = {  # field -> (English, Chinese) headers of `audit access`
+    "id": ("id", "序号"),
+    "at": ("at", "时间"),
+    "actor": ("actor", "操作人"),
+    "command": ("command", "命令"),
+    "detail": ("options", "参数"),
+    "residents": ("residents", "涉及对象"),
+    "records": ("notes shown", "显示备注"),
+}
 
 
 def _option_text(flag: str, value: Any) -> str | None:

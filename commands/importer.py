@@ -307,7 +307,11 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
         values["occurred_at"] = models.moment(data["occurred_at"], info)  # type: ignore[arg-type]
         values["minutes"] = models._minutes(data["minutes"])
         place = get("place")
-        values["place"] = None if place is None or (isinstance(place, str) and not place.strip()) else models.vocab(models.PLACES, place)
+        values["place"] = (
+            None
+            if place is None or (isinstance(place, str) and not place.strip())
+            else models.vocab(models.PLACES, place)
+        )
         values["note"] = models.optional_text(get("note"), limit=models.MAX_NOTE, what="note", multiline=True)
         values["record_id"] = models._record_id(get("record_id"))
         entered = models.optional_day(get("entered_on"))
@@ -606,7 +610,13 @@ def import_file(
     options = options or SheetOptions()
     with _collector_paused():
         return _import_file(
-            service, kind, path, actor, skip_invalid=skip_invalid, progress=progress, options=options,
+            service,
+            kind,
+            path,
+            actor,
+            skip_invalid=skip_invalid,
+            progress=progress,
+            options=options,
             log_names=log_names,
         )
 
@@ -651,3 +661,29 @@ def _import_file(
             continue
         return result
     raise Busy("other writers kept changing the same communities during the import; try again")
+
+
+def preview_file(
+    service: LedgerService,
+    kind: str,
+    path: Path,
+    actor: str,
+    *,
+    options: SheetOptions | None = None,
+    log_names: Callable[[list[tuple[str, str]]], None] | None = None,
+) -> ImportResult:
+    """What `import_file` would do with this file now, row by row, writing nothing (the web's
+    report before a clerk confirms): the same reading, names, validation and rules, applied to
+    aggregates loaded for the purpose and then dropped. Problems are returned, never raised."""
+    options = options or SheetOptions()
+    table = load_table(path, kind, options.supplied())
+    _TABLES.clear()
+    table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
+    valid, malformed = validate_rows(service, kind, table, _noop, options, path.name)
+    valid, malformed = names.settle(named, valid, malformed, Problem)
+    result = _Attempt(service, kind, actor).run(valid, _noop, None)
+    result.ignored_columns = table.ignored
+    result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
+    result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+    result.skipped = len({p.row for p in result.problems})
+    return result

@@ -132,7 +132,7 @@ def views(tables: Sequence[str]) -> list[str]:
             statements += _policy(
                 table,
                 f"{ALL} OR EXISTS (SELECT 1 FROM ledger_revisions r"
-                f" WHERE r.record_id = {table}.record_id AND r.seq = {table}.seq)",
+                f" WHERE r.position_from = {table}.position_from)",
                 projector=True,
             )
     return statements

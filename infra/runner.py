@@ -37,6 +37,9 @@ REBUILD_CHECKPOINT_PAGES = 16384
 """During a rebuild the WAL is copied back into the database every this many pages (not every 1,000)."""
 REBUILD_DROPS_INDEXES = True
 """A rebuild drops the views' secondary indexes while it loads and makes them once at the end."""
+REBUILD_DEFERS_TOTALS = True
+"""A rebuild lets projections that can (`Deferring`) skip their running totals while it loads and count
+them once at the end from the rows it loaded (each total is then written once, not once per batch)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,21 @@ class Projection(Protocol):
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
         """Write the rows for these events in the caller's transaction."""
+
+
+class Deferring(Projection, Protocol):
+    """A projection whose running totals a rebuild may defer (see `Runner.rebuild`).
+
+    While its tracking row's version is the negative of its own, the runner sets `totals_deferred`
+    before each batch and the projection writes everything but those totals; `count_totals` then
+    writes them from its other tables (the runner calls it, and restores the version, in the
+    transaction that ends the rebuild, or in `ensure_tables` after a rebuild that was killed).
+    """
+
+    totals_deferred: bool
+
+    def count_totals(self, conn: Connection) -> None:
+        """Replace the totals with those counted from the projection's other tables."""
 
 
 def now_utc_text() -> str:
@@ -184,6 +202,8 @@ class Runner:
                 "projection VARCHAR PRIMARY KEY, position INTEGER NOT NULL, updated_at VARCHAR NOT NULL, "
                 "version INTEGER NOT NULL DEFAULT 1)"
             )
+            # A rebuild killed while its totals were deferred: count them now (it restores the version).
+            self._count_deferred_totals(conn)
             versions = {
                 row[0]: int(row[1])
                 for row in conn.execute(text("SELECT projection, version FROM ledger_tracking")).all()
@@ -318,14 +338,34 @@ class Runner:
         return len(events)
 
     def _lock_positions(self, conn: Connection) -> dict[str, int]:
-        """Each projection's position, locked for this transaction."""
+        """Each projection's position, locked for this transaction (and whether its totals are deferred)."""
         suffix = " FOR UPDATE" if self.backend == "postgres" else ""
-        rows = conn.execute(text("SELECT projection, position FROM ledger_tracking" + suffix)).all()
+        rows = conn.execute(text("SELECT projection, position, version FROM ledger_tracking" + suffix)).all()
         positions = {row[0]: int(row[1]) for row in rows}
         missing = [p.name for p in self.projections if p.name not in positions]
         if missing:
             raise RuntimeError(f"no tracking row for {', '.join(missing)}; run taizhang projections rebuild")
+        deferred = {row[0] for row in rows if int(row[2]) < 0}
+        for projection in self._deferring():
+            projection.totals_deferred = projection.name in deferred
         return {p.name: positions[p.name] for p in self.projections}
+
+    def _deferring(self) -> list[Deferring]:
+        return [p for p in self.projections if hasattr(p, "count_totals")]  # type: ignore[misc]
+
+    def _count_deferred_totals(self, conn: Connection) -> None:
+        """Count the totals a rebuild deferred (if it did) and mark them kept again (version restored)."""
+        versions = {
+            row[0]: int(row[1]) for row in conn.execute(text("SELECT projection, version FROM ledger_tracking"))
+        }
+        for projection in self._deferring():
+            if versions.get(projection.name) == -projection.version:
+                projection.count_totals(conn)
+                conn.execute(
+                    text("UPDATE ledger_tracking SET version = :v WHERE projection = :p"),
+                    {"v": projection.version, "p": projection.name},
+                )
+                projection.totals_deferred = False
 
     def _select(self, conn: Connection, start: int, limit: int, stop: int | None) -> list[Event]:
         """The next events from position `start` (at most `limit`, none after `stop`), decoded.
@@ -404,10 +444,18 @@ class Runner:
         """
         self.drop_tables()
         self.ensure_tables()
-        if REBUILD_DROPS_INDEXES:
-            with self.writer.begin() as conn:
+        with self.writer.begin() as conn:
+            if REBUILD_DROPS_INDEXES:
                 for index in self._indexes():
                     conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+            if REBUILD_DEFERS_TOTALS:
+                # Marked in the tracking row (a negative version), so a rebuild killed while loading
+                # leaves views that the next command completes (`ensure_tables`), never wrong totals.
+                for projection in self._deferring():
+                    conn.execute(
+                        text("UPDATE ledger_tracking SET version = :v WHERE projection = :p"),
+                        {"v": -projection.version, "p": projection.name},
+                    )
         target = self.head()
         done = 0
         try:
@@ -417,8 +465,10 @@ class Runner:
         return done
 
     def create_indexes(self) -> None:
-        """Create any secondary index of the views that is missing (a rebuild drops them while it loads)."""
+        """Count any totals a rebuild deferred, and create any secondary index of the views that is
+        missing (a rebuild drops them while it loads); one transaction."""
         with self.writer.begin() as conn:
+            self._count_deferred_totals(conn)
             for index in self._indexes():
                 index.create(conn, checkfirst=True)
 

@@ -145,6 +145,7 @@ class AccountabilityProjection:
         writer = _Writer(conn, self._codes)
         for event in events:
             writer.apply(event)
+        writer.flush()
 
 
 class _Writer:
@@ -155,10 +156,20 @@ class _Writer:
         # The driver's own cursor, in the caller's transaction: SQLAlchemy's per-statement work cost
         # more than these small statements (one per resident enrolled, on a rebuild).
         self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # Inserts waiting to be sent, one executemany per statement (a rebuild enrolls residents by
+        # the thousand); sent, in order, before any other statement and at the end of the batch.
+        self.pending: dict[str, list[tuple[Any, ...]]] = {}
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.pending:
+            self.flush()
         self.cursor.execute(sql, tuple(params))
         return self.cursor
+
+    def flush(self) -> None:
+        for sql, rows in self.pending.items():
+            self.cursor.executemany(sql, rows)
+        self.pending.clear()
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self.placeholder)
@@ -193,7 +204,10 @@ class _Writer:
         }
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        self._x(self._sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})"), tuple(row.values()))
+        sql = self._sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})")
+        if self.pending and sql not in self.pending:
+            self.flush()  # inserts into different tables keep their order
+        self.pending.setdefault(sql, []).append(tuple(row.values()))
 
     def replace(self, table: str, key: dict[str, Any], changes: dict[str, Any], event: Event) -> bool:
         """Close the current row of `key` and insert its successor with `changes`; False if none."""

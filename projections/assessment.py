@@ -143,7 +143,7 @@ def _services(conn: Connection, codes: list[str], period: Period, moment: Moment
     rows = conn.execute(
         text(
             "SELECT r.record_id, r.community, r.kind, r.minutes, r.occurred_on, p.resident "
-            "FROM ledger_revisions r JOIN ledger_revision_residents p ON p.record_id = r.record_id AND p.seq = r.seq "
+            "FROM ledger_revisions r JOIN ledger_revision_residents p ON p.position_from = r.position_from "
             f"WHERE {valid} AND r.status = 'active' AND r.community IN {inside} "
             "AND r.occurred_on >= :first AND r.occurred_on <= :last ORDER BY r.occurred_on, r.record_id"
         ),
@@ -462,7 +462,7 @@ def _service_days(
     for row in conn.execute(
         text(
             "SELECT r.community, p.resident, r.occurred_on, r.record_id FROM ledger_revisions r "
-            "JOIN ledger_revision_residents p ON p.record_id = r.record_id AND p.seq = r.seq "
+            "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
             f"WHERE {valid} AND r.status = 'active' AND r.community IN {inside} "
             "AND r.occurred_on >= :first AND r.occurred_on <= :last"
         ),

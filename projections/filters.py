@@ -12,8 +12,7 @@ from typing import Any
 
 def utc_ms(moment: datetime) -> str:
     """An aware datetime as fixed-width UTC text with milliseconds: 2026-03-05T01:30:00.000Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:23] + "Z"  # strftime took twice as long
 
 
 def parse_utc(text_value: str) -> datetime:

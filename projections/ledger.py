@@ -23,6 +23,13 @@ from projections import tables as t
 from projections.filters import parse_utc, utc_ms
 
 LATE_AFTER = timedelta(days=7)
+MONTH_TABLES = (
+    "ledger_month_kind",
+    "ledger_month_resident",
+    "ledger_month_category_kind",
+    "ledger_month_category_resident",
+    "ledger_month_quality",
+)
 
 TOPIC = "taizhang:Community."
 ESTABLISHED = TOPIC + "Established"
@@ -189,12 +196,15 @@ class LedgerProjection:
     """Projects Community events into the ledger tables."""
 
     name = t.PROJECTION
-    version = 4
+    version = 5
     metadata = t.metadata
 
     def __init__(self) -> None:
         self._communities: dict[str, tuple[str, str, str]] = {}  # community_id -> (code, county, township)
         self._categories: dict[tuple[str, str], list[str]] = {}  # (community, resident) -> categories
+        # Set by the runner for each batch: during a rebuild the monthly totals are not kept per batch
+        # but counted once at the end from the current revisions (`count_totals`).
+        self.totals_deferred = False
 
     def reset(self) -> None:
         """Forget cached directory state (another worker may have moved the tables on)."""
@@ -203,10 +213,46 @@ class LedgerProjection:
 
     # ---- one batch -------------------------------------------------------------------
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
-        batch = _Batch(conn, self._communities, self._categories)
+        batch = _Batch(conn, self._communities, self._categories, None if self.totals_deferred else _Deltas())
         for event in events:
             batch.apply(event)
         batch.write()
+
+    def count_totals(self, conn: Connection) -> None:
+        """Replace the monthly totals with those counted from the current revisions.
+
+        The same rows the batches' deltas keep (a total is the count over the revisions current
+        now; totals brought to zero are absent), written once each, in key order.
+        """
+        for table in MONTH_TABLES:
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+        has = "instr(x, y) > 0" if conn.dialect.name == "sqlite" else "strpos(x, y) > 0"
+        # A resident's categories in this revision, as stored: "a;b". Slugs hold no ';'.
+        resident_has = has.replace("x", "';' || p.categories || ';'").replace("y", "';' || g.category || ';'")
+        current = "r.recorded_to IS NULL"
+        active = f"{current} AND r.status = 'active'"
+        for sql in (
+            "INSERT INTO ledger_month_quality (community, month, records, flawed) "
+            "SELECT r.community, r.month, count(*), sum(CASE WHEN r.late OR r.status <> 'active' THEN 1 ELSE 0 END) "
+            f"FROM ledger_revisions r WHERE {current} GROUP BY r.community, r.month",
+            "INSERT INTO ledger_month_kind (community, month, kind, records, minutes) "
+            "SELECT r.community, r.month, r.kind, count(*), sum(r.minutes) "
+            f"FROM ledger_revisions r WHERE {active} GROUP BY r.community, r.month, r.kind",
+            "INSERT INTO ledger_month_resident (community, month, resident, records) "
+            "SELECT r.community, r.month, p.resident, count(*) FROM ledger_revisions r "
+            "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
+            f"WHERE {active} GROUP BY r.community, r.month, p.resident",
+            "INSERT INTO ledger_month_category_kind (community, month, category, kind, records, minutes) "
+            "SELECT r.community, r.month, g.category, r.kind, count(*), sum(r.minutes) FROM ledger_revisions r "
+            "JOIN ledger_revision_categories g ON g.position_from = r.position_from "
+            f"WHERE {active} GROUP BY r.community, r.month, g.category, r.kind",
+            "INSERT INTO ledger_month_category_resident (community, month, category, resident, records) "
+            "SELECT r.community, r.month, g.category, p.resident, count(*) FROM ledger_revisions r "
+            "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
+            f"JOIN ledger_revision_categories g ON g.position_from = r.position_from AND {resident_has} "
+            f"WHERE {active} GROUP BY r.community, r.month, g.category, p.resident",
+        ):
+            conn.exec_driver_sql(sql)
 
 
 class _Batch:
@@ -215,6 +261,7 @@ class _Batch:
         conn: Connection,
         communities: dict[str, tuple[str, str, str]],
         categories: dict[tuple[str, str], list[str]],
+        deltas: _Deltas | None,
     ) -> None:
         self.conn = conn
         self.communities = communities
@@ -226,9 +273,10 @@ class _Batch:
         self.categories = categories
         # Current revision of each record touched: (row, people), and whether it is new in this batch.
         self.current: dict[str, tuple[dict[str, Any], list[tuple[str, list[str]]]]] = {}
-        self.inserted: dict[tuple[str, int], tuple[dict[str, Any], list[tuple[str, list[str]]]]] = {}
-        self.closed: list[dict[str, Any]] = []
-        self.deltas = _Deltas()
+        # Revisions new in this batch, by position_from (their key), in log order.
+        self.inserted: dict[int, tuple[dict[str, Any], list[tuple[str, list[str]]]]] = {}
+        self.closed: list[tuple[str, int, int]] = []  # (recorded_to, position_to, position_from)
+        self.deltas = deltas  # None: the totals are deferred (a rebuild counts them at the end)
 
     # ---- lookups -------------------------------------------------------------------------
     def community(self, community_id: str) -> tuple[str, str, str]:
@@ -274,7 +322,7 @@ class _Batch:
             (r[0], _split(r[1]))
             for r in self.conn.execute(
                 select(t.revision_residents.c.resident, t.revision_residents.c.categories).where(
-                    and_(t.revision_residents.c.record_id == record_id, t.revision_residents.c.seq == row["seq"])
+                    t.revision_residents.c.position_from == row["position_from"]
                 )
             )
         ]
@@ -379,7 +427,7 @@ class _Batch:
             "kind": p["kind"],
             "occurred_at": p["occurred_at"],
             "occurred_utc": utc_ms(occurred),
-            "occurred_on": occurred.date().isoformat(),
+            "occurred_on": p["occurred_at"][:10],  # the local date: ISO 8601 begins with it
             "month": p["occurred_at"][:7],
             "minutes": p["minutes"],
             "place": p["place"],
@@ -414,7 +462,7 @@ class _Batch:
             at = changes["occurred_at"]
             row["occurred_at"] = at
             row["occurred_utc"] = utc_ms(datetime.fromisoformat(at))
-            row["occurred_on"] = datetime.fromisoformat(at).date().isoformat()
+            row["occurred_on"] = at[:10]
             row["month"] = at[:7]
         if "residents" in changes:
             row["residents"] = ";".join(changes["residents"])
@@ -452,16 +500,18 @@ class _Batch:
         return row
 
     def _insert(self, row: dict[str, Any], people: list[tuple[str, list[str]]]) -> None:
-        self.inserted[(row["record_id"], row["seq"])] = (row, people)
+        self.inserted[row["position_from"]] = (row, people)
         self.current[row["record_id"]] = (row, people)
-        self.deltas.add(row, people, +1)
+        if self.deltas is not None:
+            self.deltas.add(row, people, +1)
 
     def _close(self, old: dict[str, Any], people: list[tuple[str, list[str]]], event: Event) -> None:
-        self.deltas.add(old, people, -1)
+        if self.deltas is not None:
+            self.deltas.add(old, people, -1)
         old["recorded_to"] = event.recorded_at
         old["position_to"] = event.position
-        if (old["record_id"], old["seq"]) not in self.inserted:
-            self.closed.append({"r": old["record_id"], "s": old["seq"], "to": event.recorded_at, "pto": event.position})
+        if old["position_from"] not in self.inserted:  # else it is written once, already closed
+            self.closed.append((event.recorded_at, event.position, old["position_from"]))
 
     # ---- writing ----------------------------------------------------------------------------
     def write(self) -> None:
@@ -473,30 +523,31 @@ class _Batch:
         self._apply_changes(t.providers, self.provider_changes)
         bulk(
             conn,
-            "UPDATE ledger_revisions SET recorded_to = ?, position_to = ? WHERE record_id = ? AND seq = ?",
-            [(c["to"], c["pto"], c["r"], c["s"]) for c in self.closed],
+            "UPDATE ledger_revisions SET recorded_to = ?, position_to = ? WHERE position_from = ?",
+            self.closed,
         )
         if self.inserted:
             insert_rows(conn, t.revisions, [row for row, _people in self.inserted.values()])
-            residents_rows: list[tuple[str, int, str, str]] = []
-            category_rows: list[tuple[str, int, str]] = []
-            for (record_id, seq), (_row, people) in self.inserted.items():
+            residents_rows: list[tuple[int, str, str]] = []
+            category_rows: list[tuple[int, str]] = []
+            for position, (_row, people) in self.inserted.items():
                 categories: set[str] = set()
                 for resident, resident_categories in people:
-                    residents_rows.append((record_id, seq, resident, ";".join(resident_categories)))
+                    residents_rows.append((position, resident, ";".join(resident_categories)))
                     categories.update(resident_categories)
-                category_rows.extend((record_id, seq, category) for category in sorted(categories))
+                category_rows.extend((position, category) for category in sorted(categories))
             bulk(
                 conn,
-                "INSERT INTO ledger_revision_residents (record_id, seq, resident, categories) VALUES (?, ?, ?, ?)",
+                "INSERT INTO ledger_revision_residents (position_from, resident, categories) VALUES (?, ?, ?)",
                 residents_rows,
             )
             bulk(
                 conn,
-                "INSERT INTO ledger_revision_categories (record_id, seq, category) VALUES (?, ?, ?)",
+                "INSERT INTO ledger_revision_categories (position_from, category) VALUES (?, ?)",
                 category_rows,
             )
-        self.deltas.write(conn)
+        if self.deltas is not None:
+            self.deltas.write(conn)
 
     def _apply_changes(self, table: Any, changes: dict[tuple[str, str], dict[str, Any]]) -> None:
         for (community, code), change in changes.items():

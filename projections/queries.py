@@ -74,7 +74,7 @@ def _revision_filters(filters: Filters, alias: str = "r") -> tuple[list[str], di
     if filters.category is not None:
         clauses.append(
             "EXISTS (SELECT 1 FROM ledger_revision_categories g "
-            f"WHERE g.record_id = {alias}.record_id AND g.seq = {alias}.seq AND g.category = :cat)"
+            f"WHERE g.position_from = {alias}.position_from AND g.category = :cat)"
         )
         params["cat"] = filters.category
     return clauses, params
@@ -356,7 +356,7 @@ def _resident_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, s
             for r in conn.execute(
                 text(
                     "SELECT DISTINCT r.community, r.month, p.resident FROM ledger_revisions r "
-                    "JOIN ledger_revision_residents p ON p.record_id = r.record_id AND p.seq = r.seq "
+                    "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
                     f"WHERE {' AND '.join(clauses)}{category_clause}"
                 ),
                 params,

@@ -149,7 +149,7 @@ def _pairings(conn: Connection, codes: list[str], period: Period, moment: Moment
             for row in conn.execute(
                 text(
                     "SELECT r.record_id FROM ledger_revisions r JOIN ledger_revision_residents x "
-                    "ON x.record_id = r.record_id AND x.seq = r.seq "
+                    "ON x.position_from = r.position_from "
                     f"WHERE {rvalid} AND r.status = 'active' AND r.community = :c AND x.resident = :res "
                     "AND (';' || r.providers || ';') LIKE :prov AND r.occurred_on >= :first AND r.occurred_on <= :last "
                     "ORDER BY r.occurred_on, r.record_id"
@@ -186,7 +186,7 @@ def overdue_visits(conn: Connection, codes: list[str], today: date, moment: Mome
         row = conn.execute(
             text(
                 "SELECT max(r.occurred_on) FROM ledger_revisions r JOIN ledger_revision_residents x "
-                "ON x.record_id = r.record_id AND x.seq = r.seq "
+                "ON x.position_from = r.position_from "
                 f"WHERE {rvalid} AND r.status = 'active' AND r.community = :c AND x.resident = :res "
                 "AND r.occurred_on >= :first AND r.occurred_on <= :today"
             ),

@@ -13,7 +13,7 @@ answer costs, not what the history costs.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
 
 metadata = MetaData()
 
@@ -63,8 +63,8 @@ providers = Table(
 revisions = Table(
     "ledger_revisions",
     metadata,
-    Column("record_id", String, primary_key=True),
-    Column("seq", Integer, primary_key=True),
+    Column("record_id", String, nullable=False),
+    Column("seq", Integer, nullable=False),
     Column("community", String, nullable=False),
     Column("county", String, nullable=False),
     Column("township", String, nullable=False),
@@ -88,8 +88,13 @@ revisions = Table(
     Column("revised_by", String, nullable=False),
     Column("recorded_from", String, nullable=False),
     Column("recorded_to", String),
-    Column("position_from", Integer, nullable=False),
+    # The log position of the event that made this revision: unique and increasing with the log,
+    # so it keys the revision (on SQLite the rowid itself) and its child rows, and a rebuild
+    # appends to their B-trees instead of writing into them at random places.
+    Column("position_from", Integer, primary_key=True, autoincrement=False),
     Column("position_to", Integer),
+    # A record's revisions, for the projector's lookups and corrections.
+    UniqueConstraint("record_id", "seq", name="ledger_revisions_record"),
     Index(
         "ledger_revisions_current_community",
         "community",
@@ -109,23 +114,27 @@ revisions = Table(
     Index("ledger_revisions_township_time", "county", "township", "occurred_on", "recorded_from"),
 )
 
+# A revision's child rows hang off its `position_from` (see ledger_revisions). On SQLite they are
+# WITHOUT ROWID tables: one B-tree each, in key order, appended to as the log is replayed.
 revision_residents = Table(
     "ledger_revision_residents",
     metadata,
-    Column("record_id", String, primary_key=True),
-    Column("seq", Integer, primary_key=True),
+    Column("position_from", Integer, primary_key=True, autoincrement=False),
     Column("resident", String, primary_key=True),
     Column("categories", Text, nullable=False),  # the resident's categories when this revision was recorded
+    sqlite_with_rowid=False,
 )
 
 revision_categories = Table(
     "ledger_revision_categories",
     metadata,
-    Column("record_id", String, primary_key=True),
-    Column("seq", Integer, primary_key=True),
+    Column("position_from", Integer, primary_key=True, autoincrement=False),
     Column("category", String, primary_key=True),
+    sqlite_with_rowid=False,
 )
 
+# The monthly totals are small rows that are nearly all key: on SQLite they are WITHOUT ROWID tables
+# (one B-tree each instead of a table and its primary-key index).
 month_kind = Table(
     "ledger_month_kind",
     metadata,
@@ -136,6 +145,7 @@ month_kind = Table(
     Column("minutes", Integer, nullable=False),
     # Summaries select months across all communities: covering indexes led by the month.
     Index("ledger_month_kind_by_month", "month", "community", "kind", "records", "minutes"),
+    sqlite_with_rowid=False,
 )
 
 month_resident = Table(
@@ -146,6 +156,7 @@ month_resident = Table(
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Index("ledger_month_resident_by_month", "month", "community", "resident", "records"),
+    sqlite_with_rowid=False,
 )
 
 month_category_kind = Table(
@@ -158,6 +169,7 @@ month_category_kind = Table(
     Column("records", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
     Index("ledger_month_category_kind_by_month", "category", "month", "community", "kind", "records", "minutes"),
+    sqlite_with_rowid=False,
 )
 
 month_category_resident = Table(
@@ -169,6 +181,7 @@ month_category_resident = Table(
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Index("ledger_month_category_resident_by_month", "category", "month", "community", "resident", "records"),
+    sqlite_with_rowid=False,
 )
 
 month_quality = Table(
@@ -179,6 +192,7 @@ month_quality = Table(
     Column("records", Integer, nullable=False),  # records that occurred in the month, voided included
     Column("flawed", Integer, nullable=False),  # of which entered late or voided
     Index("ledger_month_quality_by_month", "month", "community", "records", "flawed"),
+    sqlite_with_rowid=False,
 )
 
 PROJECTION = "ledger"

@@ -8,6 +8,7 @@ import click
 
 from commands import clock, models
 from commands.access import load_actors
+from commands.actor_logins import setup_reads
 from commands.context import Env, MalformedInput, format_option, pass_env, write_format_option
 from commands.output import emit, emit_write
 from domain.actors import CITY, CITY_ONLY_ROLES, ROLES, Actors, parse_scope
@@ -107,19 +108,6 @@ def actor_add(env: Env, name: str, role: str, scope: str, login: str | None, fmt
     if login is not None:
         _note_login(env, login, role)
     emit_write(result, fmt, f"{name} is {role} of {scope}" + (f" (login {login})" if login else ""))
-
-
-def setup_reads(service: Any, view_tables: list[str], without: str | None = None) -> bool:
-    """PostgreSQL: bind the active actors' logins (all but `without`), and (again: idempotent) the
-    views' grants and row policies — so a store set up before them gets them too. Only the owner's
-    login can: False otherwise."""
-    actors = load_actors(service)
-    logins = [
-        (a.name, a.login, a.role, str(a.scope))
-        for a in (actors.all() if actors else [])
-        if a.login and not a.revoked and a.name != without
-    ]
-    return bool(service.recorder.setup_reads(view_tables, logins))
 
 
 def _bind_logins(env: Env, without: str | None = None, *, quiet: bool = False) -> None:

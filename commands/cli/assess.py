@@ -2,41 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
-from commands import clock, files, i18n, labels
+from commands import files, i18n, labels
 from commands.accountability import period_arg, unit_arg
-from commands.assess import RubricError, html_page, load_rubric, rank, ranking_rows, score_unit, write_xlsx
-from commands.cli.ledger import _check_output, parse_as_of, parse_unit, prepared_views, resolve_unit, unit_options
+from commands.assess import RubricError, html_page, load_rubric, ranking_rows, write_xlsx
+from commands.assess_reads import (
+    METRIC_NAMES,
+    OVERDUE_FIELDS,
+    as_of_day,
+    assessment_document,
+    explain_document,
+    explain_measure,
+    moment_of,
+    overdue_rows,
+)
+from commands.cli.ledger import _check_output, prepared_views, unit_options
 from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env
 from commands.output import emit, render_json
-from domain.units import UnitRef
-from projections.filters import Moment
 
-METRIC_NAMES = ("coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality")
 AS_OF_HELP = "Compute from what had been recorded at that moment, in the store's time zone (a date means the end of that local day)."
 WAIT_HELP = "PostgreSQL: first wait up to SECONDS for the projections to reach the log's head."
-
-
-def _moment(env: Env, as_of: str | None) -> Moment:
-    return Moment(as_of=parse_as_of(env, as_of) if as_of else None)
-
-
-def _as_of_day(env: Env, moment: Moment) -> date:
-    """The local day the obligations are judged on: the as-of moment's, or today."""
-    if moment.as_of is None:
-        return date.fromisoformat(env.today())
-    return clock.parse_stored(moment.as_of).astimezone(env.zone()).date()
-
-
-def _position(views: Any, moment: Moment) -> int:
-    if moment.as_of is not None:
-        return int(views.runner.position_at(moment.as_of))
-    return int(views.runner.position())
 
 
 @click.group("assess")
@@ -46,11 +34,32 @@ def assess() -> None:
 
 @assess.command("run")
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
-@click.option("--level", required=True, type=click.Choice(["township", "county"]), help="Score every unit of this level.")
-@click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP + " The output is then the same whenever it is run.")
-@click.option("--rubric", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="A TOML rubric (default: the one shipped).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "xlsx", "html"]), default="table", show_default=True, help="Output format.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="Write to FILE (a new file, mode 0600; required for xlsx and html).")
+@click.option(
+    "--level", required=True, type=click.Choice(["township", "county"]), help="Score every unit of this level."
+)
+@click.option(
+    "--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP + " The output is then the same whenever it is run."
+)
+@click.option(
+    "--rubric",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="A TOML rubric (default: the one shipped).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "xlsx", "html"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write to FILE (a new file, mode 0600; required for xlsx and html).",
+)
 @click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
@@ -78,7 +87,7 @@ def assess_run(
       taizhang --lang zh assess run --period 2026-03 --level township --format html --output 考核.html
     """
     span = period_arg(period)
-    moment = _moment(env, as_of)
+    moment = moment_of(env, as_of)
     try:
         chosen = load_rubric(rubric)
     except RubricError as e:
@@ -119,44 +128,6 @@ def assess_run(
             emit(rows, fields, fmt, labels.headers(fields, env.lang))
 
 
-def assessment_document(env: Env, span: Any, level: str, moment: Moment, chosen: Any, wait: float | None) -> dict[str, Any]:
-    from projections.assessment import assess as measure
-    from projections.assessment import responsible
-
-    views = prepared_views(env, wait)
-    with views.read() as conn:
-        facts = measure(conn, level=level, period=span, moment=moment, day=_as_of_day(env, moment), evidence=False)
-        units = []
-        scores: dict[str, float | None] = {}
-        for fact in facts:
-            score, metrics = score_unit(fact, chosen)
-            scores[str(fact.unit)] = score
-            units.append(
-                {
-                    "unit": str(fact.unit),
-                    "name": fact.unit.name(),
-                    "county": fact.unit.county,
-                    "township": fact.unit.township or None,
-                    "score": score,
-                    "rank": None,
-                    "responsible": responsible(conn, fact.unit, span, moment),
-                    "metrics": metrics,
-                }
-            )
-    ranks = rank(scores)
-    for unit in units:
-        unit["rank"] = ranks[unit["unit"]]
-    units.sort(key=lambda u: u["unit"])
-    return {
-        "period": span.text,
-        "level": level,
-        "as_of": clock.shown(moment.as_of, env.zone()),
-        "position": _position(views, moment),
-        "rubric": chosen.describe(),
-        "units": units,
-    }
-
-
 def _write(output: Path | None, force: bool, content: str) -> None:
     if output is None:
         click.echo(content, nl=False)
@@ -173,38 +144,20 @@ def _write(output: Path | None, force: bool, content: str) -> None:
 @format_option()
 @click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
-def assess_explain(env: Env, period: str, unit: str, metric: str, as_of: str | None, fmt: str, wait: float | None) -> None:
+def assess_explain(
+    env: Env, period: str, unit: str, metric: str, as_of: str | None, fmt: str, wait: float | None
+) -> None:
     """List the evidence behind one metric of one unit: what was counted and what was not.
 
     \b
     Example:
       taizhang assess explain --period 2026-Q1 --unit township:八步区/贺街镇 --metric coverage
     """
-    from projections.assessment import assess as measure
-
     span, ref = period_arg(period), unit_arg(unit)
-    moment = _moment(env, as_of)
-    views = prepared_views(env, wait)
-    with views.read() as conn:
-        facts = measure(conn, level=ref.level, period=span, moment=moment, only=ref, day=_as_of_day(env, moment))
-    if not facts:
-        raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
-    measure_ = facts[0].measures[metric]
+    moment = moment_of(env, as_of)
+    measure_ = explain_measure(env, span, ref, metric, moment, wait)
     if fmt == "json":
-        click.echo(
-            render_json(
-                {
-                    "period": span.text,
-                    "unit": str(ref),
-                    "metric": metric,
-                    "as_of": clock.shown(moment.as_of, env.zone()),
-                    "value": None if measure_.value is None else round(measure_.value, 6),
-                    "numerator": round(measure_.numerator, 6),
-                    "denominator": round(measure_.denominator, 6),
-                    "evidence": measure_.evidence,
-                }
-            )
-        )
+        click.echo(render_json(explain_document(env, span, ref, metric, moment, measure_)))
         return
     fields = list(measure_.evidence[0]) if measure_.evidence else ["counted"]
     if fmt == "table":
@@ -219,9 +172,6 @@ def visits() -> None:
     """Key visits (重点巡访) as planned and as delivered."""
 
 
-OVERDUE_FIELDS = ["community", "resident", "provider", "every", "starts_on", "last_visit", "due", "days_overdue"]
-
-
 @visits.command("overdue")
 @unit_options
 @click.option("--as-of", "as_of", metavar="DATETIME", help="Judge on that day, from what had been recorded then.")
@@ -229,7 +179,13 @@ OVERDUE_FIELDS = ["community", "resident", "provider", "every", "starts_on", "la
 @click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @pass_env
 def visits_overdue(
-    env: Env, community: str | None, township: str | None, county: str | None, as_of: str | None, fmt: str, wait: float | None
+    env: Env,
+    community: str | None,
+    township: str | None,
+    county: str | None,
+    as_of: str | None,
+    fmt: str,
+    wait: float | None,
 ) -> None:
     """List residents whose visit plan is in force and whose last visit is more than `every` days ago.
 
@@ -237,19 +193,7 @@ def visits_overdue(
     Example:
       taizhang visits overdue --township 八步区/贺街镇
     """
-    from projections.responsibility import communities_in, overdue_visits
-
-    filter_unit = resolve_unit(env, parse_unit(community, township, county))
-    ref = None
-    if filter_unit is not None:
-        ref = UnitRef(filter_unit.level, county=filter_unit.county or "", township=filter_unit.township or "", community=filter_unit.community or "")
-    moment = _moment(env, as_of)
-    views = prepared_views(env, wait)
-    with views.read() as conn:
-        codes = communities_in(conn, ref, moment)
-        if ref is not None and not codes:
-            raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
-        rows = overdue_visits(conn, codes, _as_of_day(env, moment), moment)
+    rows = overdue_rows(env, community, township, county, as_of, wait)
     emit(rows, OVERDUE_FIELDS, fmt, labels.headers(OVERDUE_FIELDS, env.lang))
 
 
@@ -282,12 +226,12 @@ def audit_responsibility(env: Env, unit: str, period: str, as_of: str | None, fm
     from projections.responsibility import obligations
 
     span, ref = period_arg(period), unit_arg(unit)
-    moment = _moment(env, as_of)
+    moment = moment_of(env, as_of)
     views = prepared_views(env, wait)
     with views.read() as conn:
         if ref not in units_of(conn, ref.level, moment):
             raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
-        rows = obligations(conn, ref, span, moment, _as_of_day(env, moment), env.zone())
+        rows = obligations(conn, ref, span, moment, as_of_day(env, moment), env.zone())
     emit(rows, RESPONSIBILITY_FIELDS, fmt, labels.headers(RESPONSIBILITY_FIELDS, env.lang))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from commands import clock, files
-from commands.access_log import ACCESS_FIELDS
+from commands.access_log import ACCESS_FIELDS, ACCESS_LABELS
 from commands.cli.assess import audit
 from commands.cli.ledger import _day
 from commands.cli.people import resident
@@ -27,22 +27,14 @@ from commands.labels import headers
 from commands.output import emit, emit_write
 from projections.filters import utc_ms
 
-ACCESS_LABELS = {
-    "id": ("id", "序号"),
-    "at": ("at", "时间"),
-    "actor": ("actor", "操作人"),
-    "command": ("command", "命令"),
-    "detail": ("options", "参数"),
-    "residents": ("residents", "涉及对象"),
-    "records": ("notes shown", "显示备注"),
-}
-
 
 # ---- erasure ---------------------------------------------------------------------------------
 @resident.command("erase")
 @click.argument("community")
 @click.argument("code")
-@click.option("--reason", required=True, help="Why (e.g. the person's request under PIPL art. 47); kept in the history.")
+@click.option(
+    "--reason", required=True, help="Why (e.g. the person's request under PIPL art. 47); kept in the history."
+)
 @write_format_option
 @pass_env
 def erase(env: Env, community: str, code: str, reason: str, fmt: str) -> None:

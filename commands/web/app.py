@@ -420,10 +420,20 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
             return _problem(status, words.translate(message, who.lang))
         return _json(result, status=201 if result["created"] else 200)
 
+    from commands.web import admin, api_writes, clerk_more  # the clerk's other pages, admins, API writes
+
+    clerk_more.register(app, door, templates, _context)
+    admin.register(app, door, templates, _context)
+    api_writes.register(app, door)
+
     @app.get("/api/v1/openapi.json", include_in_schema=False, dependencies=[public("the API's description, no data")])
     def openapi_document() -> Response:
         return JSONResponse(app.openapi())
 
+    from commands.web import audit, supervise  # supervisors' and auditors' routes, each in a module of its own
+
+    supervise.register(app, door, templates, _context)
+    audit.register(app, door, templates, _context)
     return app
 
 

@@ -198,11 +198,11 @@ def test_actor_add_keeps_the_projector_city_wide(store: Store) -> None:
 def _visible(store: Store, login: str, table: str) -> set[str]:
     """The communities whose rows of `table` the login sees."""
     if table in CHILD_VIEWS:
-        sql = f"SELECT DISTINCT r.community FROM {table} c JOIN ledger_revisions r USING (record_id, seq)"
+        sql = f"SELECT DISTINCT r.community FROM {table} c JOIN ledger_revisions r USING (position_from)"
         # the join alone would hide them: count the child rows themselves too
         mine = store.rows(login, f"SELECT count(*) FROM {table}")[0][0]
         theirs = store.rows(login, sql)
-        assert mine == store.rows(login, f"SELECT count(*) FROM {table} c WHERE EXISTS (SELECT 1 FROM ledger_revisions r WHERE r.record_id = c.record_id AND r.seq = c.seq)")[0][0]
+        assert mine == store.rows(login, f"SELECT count(*) FROM {table} c WHERE EXISTS (SELECT 1 FROM ledger_revisions r WHERE r.position_from = c.position_from)")[0][0]
         return {row[0] for row in theirs}
     column = COMMUNITY_VIEWS[table]
     return {row[0] for row in store.rows(login, f"SELECT DISTINCT {column} FROM {table}")}

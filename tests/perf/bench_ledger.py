@@ -208,7 +208,7 @@ REVISION_COLUMNS = (
 _R = {name: i for i, name in enumerate(REVISION_COLUMNS)}
 _SEQ, _KIND, _AT, _UTC, _ON, _MONTH, _MIN = _R["seq"], _R["kind"], _R["occurred_at"], _R["occurred_utc"], _R["occurred_on"], _R["month"], _R["minutes"]
 _STATUS, _REV, _LATE, _RAT, _ENTERED = _R["status"], _R["revision"], _R["late"], _R["recorded_at"], _R["entered_on"]
-_TO, _PTO = _R["recorded_to"], _R["position_to"]
+_TO, _PTO, _PFROM = _R["recorded_to"], _R["position_to"], _R["position_from"]
 _INSERT_REVISION = f"INSERT INTO raw_revisions ({', '.join(REVISION_COLUMNS)}) VALUES ({', '.join('?' * len(REVISION_COLUMNS))})"
 WEEK = timedelta(days=7)
 
@@ -270,7 +270,7 @@ class _RawBatch:
         self.new_providers: dict[tuple[str, str], list[Any]] = {}
         self.provider_updates: list[tuple[Any, ...]] = []
         self.current: dict[str, tuple[list[Any], list[tuple[str, list[str]]]]] = {}
-        self.inserted: dict[tuple[str, int], tuple[list[Any], list[tuple[str, list[str]]]]] = {}
+        self.inserted: dict[int, tuple[list[Any], list[tuple[str, list[str]]]]] = {}
         self.closed: list[tuple[Any, ...]] = []
         self.kind: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.resident: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -300,15 +300,15 @@ class _RawBatch:
             t[1] += sign * n
 
     def insert(self, row: list[Any], people: list[tuple[str, list[str]]]) -> None:
-        self.inserted[(row[0], row[_SEQ])] = (row, people)
+        self.inserted[row[_PFROM]] = (row, people)
         self.current[row[0]] = (row, people)
         self.count(row, people, +1)
 
     def close(self, old: list[Any], people: list[tuple[str, list[str]]], at: str, position: int) -> None:
         self.count(old, people, -1)
         old[_TO], old[_PTO] = at, position
-        if (old[0], old[_SEQ]) not in self.inserted:
-            self.closed.append((at, position, old[0], old[_SEQ]))
+        if old[_PFROM] not in self.inserted:
+            self.closed.append((at, position, old[_PFROM]))
 
     def revision(self, record_id: str) -> tuple[list[Any], list[tuple[str, list[str]]]]:
         found = self.current.get(record_id)
@@ -316,7 +316,7 @@ class _RawBatch:
             row = list(self.conn.execute(f"SELECT {', '.join(REVISION_COLUMNS)} FROM raw_revisions WHERE record_id = ? AND recorded_to IS NULL", (record_id,)).fetchone())
             people = [
                 (r, [x for x in c.split(";") if x])
-                for r, c in self.conn.execute("SELECT resident, categories FROM raw_revision_residents WHERE record_id = ? AND seq = ?", (record_id, row[_SEQ]))
+                for r, c in self.conn.execute("SELECT resident, categories FROM raw_revision_residents WHERE position_from = ?", (row[_PFROM],))
             ]
             found = self.current[record_id] = (row, people)
         return found
@@ -447,19 +447,19 @@ class _RawBatch:
         for u in self.provider_updates:
             self.conn.execute("UPDATE raw_providers SET retired_on = ? WHERE community = ? AND code = ?", u)
         if self.closed:
-            x("UPDATE raw_revisions SET recorded_to = ?, position_to = ? WHERE record_id = ? AND seq = ?", self.closed)
+            x("UPDATE raw_revisions SET recorded_to = ?, position_to = ? WHERE position_from = ?", self.closed)
         if self.inserted:
             x(_INSERT_REVISION, [row for row, _ in self.inserted.values()])
             people_rows, category_rows = [], []
-            for (record_id, seq), (_row, people) in self.inserted.items():
+            for position, (_row, people) in self.inserted.items():
                 seen: set[str] = set()
                 for resident, cats in people:
-                    people_rows.append((record_id, seq, resident, ";".join(cats)))
+                    people_rows.append((position, resident, ";".join(cats)))
                     seen.update(cats)
-                category_rows += [(record_id, seq, g) for g in sorted(seen)]
-            x("INSERT INTO raw_revision_residents (record_id, seq, resident, categories) VALUES (?,?,?,?)", people_rows)
+                category_rows += [(position, g) for g in sorted(seen)]
+            x("INSERT INTO raw_revision_residents (position_from, resident, categories) VALUES (?,?,?)", people_rows)
             if category_rows:
-                x("INSERT INTO raw_revision_categories (record_id, seq, category) VALUES (?,?,?)", category_rows)
+                x("INSERT INTO raw_revision_categories (position_from, category) VALUES (?,?)", category_rows)
         if self.closed_states:
             x("UPDATE raw_resident_states SET recorded_to = ?, position_to = ? WHERE community = ? AND code = ? AND seq = ?", self.closed_states)
         if self.new_states:

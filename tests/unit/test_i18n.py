@@ -53,6 +53,7 @@ MESSAGE_CALLS = frozenset(
 # row lines and header problems), each with the Chinese it must become: every catalogue entry
 # that matches no source template needs one here.
 EXAMPLES = {
+    "2 row(s) malformed; nothing imported": "2 行有误，未导入任何内容",
     "password set for sup-hj": "已为 sup-hj 设置密码",  # commands/cli/actor.py (actor password)
     "revoked token 3f9a1c2b7d4e of clerk-hj": "已撤销 clerk-hj 的令牌 3f9a1c2b7d4e",  # actor token --revoke
     "token 3f9a1c2b7d4e for clerk-hj, valid 30 days; it is shown only now": (

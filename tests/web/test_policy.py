@@ -61,7 +61,8 @@ def test_no_page_has_inline_script(client: TestClient) -> None:
 def test_no_personal_data_travels_in_urls(client: TestClient) -> None:
     """Names are typed only into POST forms; the query parameters of every GET route are unit filters."""
     allowed = {"community", "township", "county", "period", "from", "to", "kind", "category", "page", "month",
-               "by", "include_voided", "as_of", "lang"}  # fmt: skip
+               "by", "include_voided", "as_of", "lang",
+               "level", "unit", "metric", "actor"}  # fmt: skip
     for route in client.app.routes:  # type: ignore[attr-defined]
         if isinstance(route, APIRoute) and "GET" in route.methods:
             names = {p.name for p in route.dependant.query_params} | {p.name for p in route.dependant.path_params}

@@ -1,0 +1,212 @@
+"""Auditors' pages and API reads: a community's history `as of` a moment, the chain's status,
+proof bundles, the access log — each behind the access rule of its CLI command
+(`audit history`, `audit verify`, `audit prove`, `audit access`), with the CLI's services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from commands import clock
+from commands.context import MalformedInput
+from commands.web import words
+from commands.web.app import _failure, _json, _problem, _require_csrf, query_units
+from commands.web.door import Door
+from commands.web.policy import Who, needs
+
+MAX_CHECKPOINT_BYTES = 1024 * 1024
+CHAIN_WORDS = {  # `audit verify --format json` members -> the words a page shows them with
+    "community": "Community",
+    "events": "events chained",
+    "last_position": "last position",
+    "head_hash": "head hash",
+    "access_entries": "access-log entries",
+    "access_head": "access-log head",
+}
+
+
+def history_rows(door: Door, who: Who, community: str, as_of: str | None) -> list[dict[str, Any]]:
+    """`audit history COMMUNITY [--as-of T] --format json`, access-logged as the CLI logs it."""
+    from commands import models
+    from commands.access_log import history_residents
+    from commands.history import Bound, history
+    from commands.ledger_reads import parse_as_of
+
+    try:
+        code = models.clean_code(community)
+    except ValueError as e:
+        raise models.Malformed("community", str(e)) from None
+    env = door.env_for(who.name, who.lang)
+    bound = Bound(as_of=parse_as_of(env, as_of) if as_of else None, position=None)
+    rows = history(door.service, code, bound)
+    clock.localise(rows, door.service.tz)
+    detail = f"--community={code}" + (f" --as-of={as_of}" if as_of else "")
+    door.log_access(who.name, "web audit history", detail, *history_residents(code, rows))
+    return rows
+
+
+def chain_status(door: Door, community: str | None) -> dict[str, Any]:
+    """`audit verify [--community C] --format json`; a broken chain is a result here, not an error."""
+    from commands import audit_chain
+
+    try:
+        if community:
+            result = audit_chain.verify_community(door.service, community)
+        else:
+            result = audit_chain.verify_log(door.service)
+    except audit_chain.VerificationFailed as e:
+        return {"intact": False, "problem": str(e)}
+    return result
+
+
+async def _checkpoint_upload(file: UploadFile | None) -> bytes:
+    if file is None:
+        raise MalformedInput("checkpoint: required")
+    data = await file.read(MAX_CHECKPOINT_BYTES + 1)
+    if not data or len(data) > MAX_CHECKPOINT_BYTES:
+        raise MalformedInput("checkpoint: expected a sealed checkpoint file (at most 1 MiB)")
+    return data
+
+
+def proof_bundle(door: Door, record_id: str, checkpoint: bytes) -> bytes:
+    """`audit prove RECORD_ID --checkpoint FILE`: the bundle `audit check` verifies offline."""
+    from uuid import UUID
+
+    from commands import audit_chain
+    from infra import checkpoint as cpt
+
+    try:
+        UUID(record_id)
+    except ValueError:
+        raise MalformedInput(f"record_id: expected a UUID, got {record_id!r}") from None
+    try:
+        sealed = cpt.read_checkpoint(cpt.parse_document(checkpoint, "checkpoint"), None)
+    except cpt.ProofError as e:
+        raise MalformedInput(f"checkpoint: {e}") from None
+    return cpt.document(audit_chain.prove(door.service, record_id, sealed))
+
+
+def access_rows(door: Door, who: Who, q: Any) -> list[dict[str, Any]]:
+    """`audit access [--actor A] [--from D] [--to D] --format json`."""
+    from commands.ledger_reads import _day
+    from projections.filters import utc_ms
+
+    first, last = _day("from", q.get("from") or None), _day("to", q.get("to") or None)
+    if first and last and first > last:
+        raise MalformedInput(f"--from {first} is after --to {last}")
+    actor = (q.get("actor") or "").strip() or None
+    tz = door.service.tz
+    start = utc_ms(datetime.combine(first, time(0), tz)) if first else None
+    end = utc_ms(datetime.combine(last + timedelta(days=1), time(0), tz)) if last else None
+    rows: list[dict[str, Any]] = door.service.recorder.access_entries(resident=None, actor=actor, start=start, end=end)
+    clock.localise(rows, tz)
+    return rows
+
+
+def _named(request: Request, _actor: Any) -> dict[str, Any]:
+    """The units the request names (none: the whole store, as the CLI command without a filter)."""
+    return query_units(request)
+
+
+def _community(request: Request, _actor: Any) -> dict[str, Any]:
+    """`audit history COMMUNITY`: the community the request names (required)."""
+    units = query_units(request)
+    if not units.get("community"):
+        raise MalformedInput("community: required")
+    return {"community": units["community"]}
+
+
+def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Callable[..., dict[str, Any]]) -> None:
+    """The routes of this module, on the app (commands.web.app.create_app calls it once)."""
+
+    def page(request: Request, who: Who, name: str, code: int = 200, **extra: Any) -> Response:
+        return templates.TemplateResponse(request, name, context(request, who, **extra), status_code=code)
+
+    def refused(request: Request, who: Who, error: Exception) -> Response:
+        status, message = _failure(error)
+        if status is None:
+            raise error
+        text = words.translate(message, who.lang)
+        return page(request, who, "error.html", status, message=text, status=status)
+
+    def problem(who: Who, error: Exception) -> Response:
+        status, message = _failure(error)
+        if status is None:
+            raise error
+        return _problem(status, words.translate(message, who.lang))
+
+    @app.get("/audit/history", response_class=HTMLResponse)
+    def history_page(request: Request, who: Who = needs("audit history", _named)) -> Response:
+        from commands.history_text import TABLE_FIELDS, _header, shown_row
+        from commands.web.app import scope_communities
+
+        q = request.query_params
+        communities = scope_communities(door, who.actor)
+        rows: list[dict[str, Any]] = []
+        if q.get("community"):
+            try:
+                rows = history_rows(door, who, q["community"], q.get("as_of") or None)
+            except Exception as e:
+                return refused(request, who, e)
+        shown = [{k: (str(v) if v is not None else "") for k, v in shown_row(r, who.lang).items()} for r in rows]
+        return page(
+            request, who, "audit_history.html", q=q, communities=communities, rows=shown, fields=TABLE_FIELDS,
+            headers=[_header(f, who.lang) for f in TABLE_FIELDS], unkeyed=door.service.master is None,
+        )  # fmt: skip
+
+    @app.get("/audit/chain", response_class=HTMLResponse)
+    def chain_page(request: Request, who: Who = needs("audit verify", _named)) -> Response:
+        community = request.query_params.get("community") or None
+        result = chain_status(door, community)
+        facts = [(CHAIN_WORDS[k], v) for k, v in result.items() if k in CHAIN_WORDS]
+        return page(request, who, "audit_chain.html", result=result, facts=facts, community=community or "")
+
+    @app.post("/audit/prove")
+    async def prove(request: Request, who: Who = needs("audit prove")) -> Response:
+        form = await request.form()
+        _require_csrf(who, str(form.get("csrf") or ""))
+        record_id = str(form.get("record_id") or "").strip()
+        upload = form.get("checkpoint")
+        try:
+            data = await _checkpoint_upload(upload if isinstance(upload, UploadFile) else None)
+            bundle = await run_in_threadpool(proof_bundle, door, record_id, data)
+        except Exception as e:
+            return refused(request, who, e)
+        door.log_access(who.name, "web audit prove", f"record_id={record_id}")
+        return Response(
+            bundle,
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{record_id}.bundle"'},
+        )
+
+    @app.get("/audit/access", response_class=HTMLResponse)
+    def access_page(request: Request, who: Who = needs("audit access")) -> Response:
+        from commands.access_log import ACCESS_FIELDS, ACCESS_LABELS
+
+        q = request.query_params
+        try:
+            rows = access_rows(door, who, q)
+        except Exception as e:
+            return refused(request, who, e)
+        table = [{k: ("" if v is None else str(v)) for k, v in row.items()} for row in rows]
+        headers = [ACCESS_LABELS[f][1 if who.lang == "zh" else 0] for f in ACCESS_FIELDS]
+        return page(request, who, "audit_access.html", q=q, rows=table, fields=ACCESS_FIELDS, headers=headers)
+
+    # ---- the JSON API ------------------------------------------------------------------------
+    @app.get("/api/v1/history")
+    def api_history(
+        community: str | None = None, as_of: str | None = None, who: Who = needs("audit history", _community)
+    ) -> Response:
+        """`audit history COMMUNITY [--as-of T] --format json`."""
+        try:
+            return _json(history_rows(door, who, community or "", as_of))
+        except Exception as e:
+            return problem(who, e)

@@ -1,0 +1,93 @@
+"""Auditors' pages and API: a community's history `as of` (old → new), the chain's status, proof bundles,
+the access log — each equal to its CLI command and behind that command's access rule, on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import Site, csrf_of, log_in
+
+
+def cli_json(site: Site, actor: str, *args: str) -> Any:
+    return orjson.loads(site.cli.ok(*args, "--format", "json", actor=actor).stdout)
+
+
+def test_the_api_history_equals_audit_history_json_and_stops_as_of(site: Site, client: TestClient) -> None:
+    assert log_in(client, "auditor").status_code == 303
+    r = client.get("/api/v1/history", params={"community": "HZ-001"})
+    assert r.status_code == 200, r.text
+    full = cli_json(site, "auditor", "audit", "history", "HZ-001")
+    assert r.json() == full
+    moment = full[len(full) // 2]["recorded_at"]  # a printed time selects the state that includes that event
+    r = client.get("/api/v1/history", params={"community": "HZ-001", "as_of": moment})
+    assert r.json() == cli_json(site, "auditor", "audit", "history", "HZ-001", "--as-of", moment)
+    assert 0 < len(r.json()) <= len(full) and r.json() == full[: len(r.json())]
+
+
+def test_the_history_page_shows_old_and_new_values_and_is_access_logged(site: Site, client: TestClient) -> None:
+    entries = cli_json(site, "auditor", "ledger", "entries", "--community", "HZ-001")
+    record = entries[0]["record_id"]
+    site.cli.ok("service", "correct", "HZ-001", record, "--minutes", "50", "--reason", "录错了", actor="clerk-city")
+    assert log_in(client, "auditor").status_code == 303
+    page = client.get("/audit/history", params={"community": "HZ-001"})
+    assert page.status_code == 200, page.text
+    assert 'id="history"' in page.text
+    assert "→ 50" in page.text  # a correction shows old → new
+    assert "更正" in page.text or "改正" in page.text  # events named in Chinese by default
+    log = cli_json(site, "auditor", "audit", "access", "--actor", "auditor")
+    assert any(e["command"] == "web audit history" for e in log)
+
+
+def test_the_chain_page_shows_the_verify_result(site: Site, client: TestClient) -> None:
+    assert log_in(client, "auditor").status_code == 303
+    page = client.get("/audit/chain")
+    assert page.status_code == 200 and 'data-intact="1"' in page.text
+    page = client.get("/audit/chain", params={"community": "HZ-002"})
+    assert page.status_code == 200 and 'data-intact="1"' in page.text
+
+
+def test_a_proof_bundle_downloads_and_checks_offline(site: Site, client: TestClient, tmp_path: Path) -> None:
+    key = tmp_path / "office.key"
+    site.cli.ok("audit", "keygen", "--key-file", str(key), actor="auditor")
+    checkpoint = tmp_path / "sealed.checkpoint"
+    site.cli.ok("audit", "seal", "--key-file", str(key), "--output", str(checkpoint), actor="auditor")
+    record = cli_json(site, "auditor", "ledger", "entries", "--community", "QT-2")[0]["record_id"]
+    assert log_in(client, "auditor").status_code == 303
+    csrf = csrf_of(client.get("/audit/chain").text)
+    files = {"checkpoint": ("sealed.checkpoint", checkpoint.read_bytes(), "application/json")}
+    r = client.post("/audit/prove", data={"csrf": csrf, "record_id": record}, files=files)
+    assert r.status_code == 200, r.text
+    assert "attachment" in r.headers["content-disposition"]
+    bundle = tmp_path / "record.bundle"
+    bundle.write_bytes(r.content)
+    checked = cli_json(site, "auditor", "audit", "check", str(bundle), "--public-key", f"{key}.pub")
+    assert checked["verified"] is True and checked["record_id"] == record
+    forged = client.post("/audit/prove", data={"csrf": "forged", "record_id": record}, files=files)
+    assert forged.status_code == 403
+    bad = client.post("/audit/prove", data={"csrf": csrf, "record_id": "nope"}, files=files)
+    assert bad.status_code == 422
+
+
+def test_the_access_log_page_lists_the_entries(client: TestClient) -> None:
+    assert log_in(client, "sup-hj").status_code == 303
+    assert client.get("/ledger").status_code == 200  # an access-logged read
+    client.cookies.clear()
+    assert log_in(client, "auditor").status_code == 303
+    page = client.get("/audit/access", params={"actor": "sup-hj"})
+    assert page.status_code == 200 and 'id="access"' in page.text
+    assert "web ledger entries" in page.text and "操作人" in page.text
+    assert client.get("/audit/access", params={"from": "someday"}).status_code == 422
+
+
+def test_only_auditors_reach_the_audit_pages(client: TestClient) -> None:
+    assert log_in(client, "sup-city").status_code == 303
+    for url in ("/audit/history?community=HZ-001", "/audit/chain", "/audit/access", "/api/v1/history?community=HZ-001"):
+        assert client.get(url).status_code == 403, url
+    client.cookies.clear()
+    assert log_in(client, "auditor").status_code == 303
+    assert client.get("/api/v1/history").status_code == 422  # community: required
+    assert client.get("/api/v1/history", params={"community": "NOPE-1"}).status_code == 404
