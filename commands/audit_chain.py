@@ -24,6 +24,7 @@ from infra import access_chain, chain, merkle
 from infra.checkpoint import (
     BUNDLE_FORMAT,
     Checkpoint,
+    SpilledTips,
     b64,
     log_tree,
     records_tree,
@@ -176,13 +177,18 @@ def seal(
     service: LedgerService, private: Ed25519PrivateKey, views_at: Callable[[int], dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Verify the log and sign a checkpoint of it; `views_at(position)` gives the views' digest there."""
-    result = walk_log(service, log_root=True, records=True)  # the log's Merkle root streams: no leaf is kept
-    if result.problem is not None:
-        raise VerificationFailed(f"refusing to seal a broken log: {failure(result.problem)}")
-    if result.events == 0:
-        raise VerificationFailed("the log is empty: nothing to seal")
-    assert result.log_root is not None and result.log_root.size == result.events
-    _order, rtree = records_tree(result.records)
+    # Both Merkle roots stream: no leaf of the log is kept, and the records' tips wait on disk.
+    tips = SpilledTips()
+    try:
+        result = walk_log(service, log_root=True, records=True, records_spill=tips.add)
+        if result.problem is not None:
+            raise VerificationFailed(f"refusing to seal a broken log: {failure(result.problem)}")
+        if result.events == 0:
+            raise VerificationFailed("the log is empty: nothing to seal")
+        assert result.log_root is not None and result.log_root.size == result.events
+        records_size, records_root = tips.root()
+    finally:
+        tips.close()
     access = verify_access(service)
     body = {
         "access_size": access.entries,
@@ -191,8 +197,8 @@ def seal(
         "last_position": result.last_position,
         "head_hash": result.head.hex(),
         "log_root": result.log_root.root().hex(),
-        "records_size": rtree.size,
-        "records_root": rtree.root().hex(),
+        "records_size": records_size,
+        "records_root": records_root.hex(),
         "sealed_at": _utc_now(),
     }
     if views_at is not None:

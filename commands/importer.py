@@ -1,18 +1,24 @@
 """Importing the spreadsheets clerks already keep: communities, residents, providers, services.
 
 An import is all-or-nothing unless `skip_invalid`: every row is validated (exit 2
-problems) and checked against the store's rules (exit 1 problems) before anything
-is written; then all new events are saved in one transaction, with their record-id
-claims and data keys. A re-import adds nothing: existing codes and identical records
-count as `existing`.
+problems) before anything is written, then checked against the store's rules (exit 1
+problems) while the new events go into one transaction, chunk by chunk, with their
+record-id claims and data keys. A re-import adds nothing: existing codes and identical
+records count as `existing`. Memory holds one chunk of rows, however long the file
+(docs/decisions/0013): the file is streamed, the valid rows wait in a sealed spill, and
+what earlier chunks wrote is read back from the transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
+import hashlib
+import pickle
+import sqlite3
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +27,7 @@ from typing import Any
 from uuid import uuid5
 
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
@@ -264,6 +271,9 @@ class _ServiceRow:
         return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
+_SERVICE_SLOTS: tuple[str, ...] = _ServiceRow.__slots__  # type: ignore[attr-defined]
+
+
 # A file names the same few communities, residents and providers on every row: their cells are
 # checked once. Only texts are remembered (1 == 1.0 == True as keys, but not as cells); a
 # refused cell raises each time (lru_cache keeps no exception), and the model then words it.
@@ -323,6 +333,58 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
     return _ServiceRow(**values)  # type: ignore[return-value]
 
 
+class _RowChecker:
+    """Validates one row at a time (exit 2 problems), with the names in its cells made codes first."""
+
+    def __init__(
+        self,
+        service: LedgerService,
+        kind: str,
+        table: tabular.Table,
+        options: SheetOptions,
+        label: str,
+        row_names: names.RowNames | None = None,
+    ) -> None:
+        self.service = service
+        self.kind = kind
+        self.model = MODELS[kind]
+        self.options = options
+        self.row_names = row_names
+        self.tz, self.now = service.tz, service.now()
+        self.cells = None
+        if kind == "services":
+            self.cells = _ServiceCells(
+                duration_unit(table, options, label), options.year, options.default_time, "date" in table.columns
+            )
+        self.fast = fast_service if kind == "services" else None
+        self.master_checked = kind != "services"
+
+    def check(self, row: tabular.Row) -> tuple[_Valid | None, list[Problem]]:
+        """The row's command, or its problems (as names.settle words them)."""
+        named: list[names.RowProblem] = []
+        if self.row_names is not None:
+            row, named = self.row_names.row(row)
+        if not self.master_checked and row.values.get("note"):
+            self.service.require_master()  # a note is sealed with a data key
+            self.master_checked = True
+        problems: list[Problem] = []
+        valid: list[_Valid] = []
+        try:
+            data = _data(self.kind, row.values, self.options.community)
+            if self.cells is not None:
+                self.cells.prepare(data)
+            cmd = self.fast(data, self.tz, self.now) if self.fast is not None else None
+            if cmd is None:
+                cmd = models.validate(self.model, data, tz=self.tz, now=self.now)
+        except models.Malformed as e:
+            problems.append(Problem(row.number, e.field, e.message, malformed=True))
+        else:
+            valid.append(_Valid(row.number, cmd))
+        if named:
+            valid, problems = names.settle(named, valid, problems, Problem)  # NAMES
+        return (valid[0] if valid else None), problems
+
+
 def validate_rows(
     service: LedgerService,
     kind: str,
@@ -331,34 +393,18 @@ def validate_rows(
     options: SheetOptions | None = None,
     label: str = "",
 ) -> tuple[list[_Valid], list[Problem]]:
-    options = options or SheetOptions()
-    model = MODELS[kind]
+    """Every row of a held table validated (the rows' commands kept; imports stream instead)."""
+    checker = _RowChecker(service, kind, table, options or SheetOptions(), label)
+    checker.master_checked = True
     valid: list[_Valid] = []
     problems: list[Problem] = []
-    tz, now = service.tz, service.now()
-    # Each row is let go once validated: the table's rows never coexist with all their commands.
-    rows, table.rows = table.rows, []
-    rows.reverse()
+    rows = list(table.rows)
     total = len(rows)
-    cells = None
-    if kind == "services":
-        cells = _ServiceCells(
-            duration_unit(table, options, label), options.year, options.default_time, "date" in table.columns
-        )
-    fast = fast_service if kind == "services" else None
-    for i in range(1, total + 1):
-        row = rows.pop()
-        try:
-            data = _data(kind, row.values, options.community)
-            if cells is not None:
-                cells.prepare(data)
-            cmd = fast(data, tz, now) if fast is not None else None
-            if cmd is None:
-                cmd = models.validate(model, data, tz=tz, now=now)
-        except models.Malformed as e:
-            problems.append(Problem(row.number, e.field, e.message, malformed=True))
-        else:
-            valid.append(_Valid(row.number, cmd))
+    for i, row in enumerate(rows, 1):
+        item, found = checker.check(row)
+        if item is not None:
+            valid.append(item)
+        problems += found
         if i % 2000 == 0:
             progress(i, total)
     progress(total, total)
@@ -390,25 +436,113 @@ def _plain_record_id(cmd: Any, index: int) -> str | None:
     return str(uuid5(IMPORTED_RECORD_NAMESPACE, canonical.decode()))
 
 
-def _assign_record_ids(valid: list[_Valid]) -> None:
-    """Rows without an id get uuid5 of their content and index among identical rows (frozen rule)."""
-    seen: Counter[tuple[Any, ...]] = Counter()
-    for item in valid:
-        cmd: models.RecordService = item.cmd
-        if cmd.record_id:
-            item.record_id = cmd.record_id
-            continue
-        content = (
+class _Spill:
+    """The check pass's valid rows, a chunk at a time, for the apply pass: pickled into an unnamed
+    temporary file (removed when closed), each chunk sealed with AES-GCM under a key that exists only
+    in this process: the rows hold personal data (names, notes), and the apply pass unpickles only
+    what the check pass wrote. Memory holds one chunk; disk about 200 bytes a row."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self.aead = AESGCM(AESGCM.generate_key(bit_length=128))
+        self.count = 0
+
+    def add(self, chunk: list[_Valid]) -> None:
+        # A services row as a plain tuple: pickling the slotted objects themselves costs 5× more.
+        plain = [
+            (item.row, *[getattr(item.cmd, name) for name in _SERVICE_SLOTS])
+            if type(item.cmd) is _ServiceRow
+            else (item.row, item.cmd)
+            for item in chunk
+        ]
+        sealed = self.aead.encrypt(self.count.to_bytes(12, "big"), pickle.dumps(plain, protocol=5), None)
+        self.file.write(len(sealed).to_bytes(8, "big") + sealed)
+        self.count += 1
+
+    def chunks(self) -> Iterator[list[_Valid]]:
+        """The chunks in the order they were added (again at each call: an attempt lost to a race is redone)."""
+        self.file.seek(0)
+        for index in range(self.count):
+            size = int.from_bytes(self.file.read(8), "big")
+            plain = pickle.loads(self.aead.decrypt(index.to_bytes(12, "big"), self.file.read(size), None))  # noqa: S301
+            yield [
+                _Valid(values[0], _ServiceRow(*values[1:]) if len(values) > 2 else values[1]) for values in plain
+            ]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class IdenticalRows:
+    """How many rows of the same content came earlier in the file: the index of the frozen id rule.
+
+    Counted by a digest of the content in a private temporary SQLite database (a file the OS
+    removes when it is closed, with SQLite's small page cache), so that memory stays flat
+    however long the file; a chunk of rows costs one lookup and one upsert per 500 contents.
+    """
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")  # "": a private temporary database on disk
+        self.db.execute("CREATE TABLE seen (content BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+
+    def indexes(self, contents: list[bytes]) -> list[int]:
+        distinct = list(dict.fromkeys(contents))
+        counts: dict[bytes, int] = {}
+        for start in range(0, len(distinct), 500):
+            batch = distinct[start : start + 500]
+            sql = f"SELECT content, n FROM seen WHERE content IN ({','.join('?' * len(batch))})"
+            counts.update(self.db.execute(sql, batch).fetchall())
+        found = []
+        for content in contents:
+            index = counts.get(content, 0)
+            found.append(index)
+            counts[content] = index + 1
+        self.db.executemany(
+            "INSERT INTO seen (content, n) VALUES (?, ?) ON CONFLICT (content) DO UPDATE SET n = excluded.n",
+            [(content, counts[content]) for content in distinct],
+        )
+        return found
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _content_key(cmd: Any) -> bytes:
+    """A digest of what makes two rows identical (the id rule's content, without the index)."""
+    content = orjson.dumps(
+        [
             cmd.community,
             cmd.kind,
-            tuple(sorted(cmd.residents)),
-            tuple(sorted(cmd.providers)),
-            cmd.occurred_at,  # aware and to the second: equal exactly when utc_text is
+            sorted(cmd.residents),
+            sorted(cmd.providers),
+            cmd.occurred_at.timestamp(),  # aware and to the second: equal exactly when utc_text is
             cmd.minutes,
             cmd.place or "",
-        )
-        index = seen[content]
-        seen[content] += 1
+        ]
+    )
+    return hashlib.blake2b(content, digest_size=16).digest()
+
+
+def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = None) -> None:
+    """Rows without an id get uuid5 of their content and index among identical rows (frozen rule);
+    `identical` counts the rows of earlier chunks of the same file."""
+    unnamed = [item for item in valid if not item.cmd.record_id]
+    for item in valid:
+        if item.cmd.record_id:
+            item.record_id = item.cmd.record_id
+    if not unnamed:
+        return
+    keys = [_content_key(item.cmd) for item in unnamed]
+    if identical is not None:
+        indexes = identical.indexes(keys)
+    else:
+        seen: Counter[bytes] = Counter()
+        indexes = []
+        for key in keys:
+            indexes.append(seen[key])
+            seen[key] += 1
+    for item, index in zip(unnamed, indexes, strict=True):
+        cmd: models.RecordService = item.cmd
         item.record_id = _plain_record_id(cmd, index) or imported_record_id(
             community=cmd.community,
             kind=cmd.kind,
@@ -447,30 +581,45 @@ class _Attempt:
             raise LedgerError(f"community {code} is not established")
         return found
 
-    def run(self, valid: list[_Valid], progress: Progress, saver: BulkSave | None = None) -> ImportResult:
-        """Apply every row; with a saver, stream the new events into its transaction every CHUNK
-        rows, until the first problem (then the caller rolls back, unless it skips invalid rows)."""
-        if self.kind == "services":
-            self._prefetch(valid)
-        total = len(valid)
-        for i, item in enumerate(valid, 1):
-            try:
-                added = self._apply(item)
-            except LedgerError as e:
-                message = str(e)
-                self.result.problems.append(Problem(item.row, _field_of(self.kind, message), message, malformed=False))
-                if not self.skip_invalid:
-                    saver = None  # refused: nothing will be committed, so nothing more is written
-            else:
-                if added:
-                    self.result.added += 1
+    def run(
+        self,
+        chunks: Iterable[list[_Valid]],
+        progress: Progress,
+        saver: BulkSave | None = None,
+        total: int = 0,
+        identical: IdenticalRows | None = None,
+    ) -> ImportResult:
+        """Apply every row, chunk by chunk; with a saver, stream each chunk's new events into its
+        transaction, until the first problem (then the caller rolls back, unless it skips invalid
+        rows). Once a chunk is written, what the rules know of its records is let go: the next
+        chunks read it back from the store's tables inside the transaction (record_state,
+        record_claims, data_keys), so memory does not grow with the file."""
+        done = 0
+        for chunk in chunks:
+            if self.kind == "services":
+                _assign_record_ids(chunk, identical)
+                self._prefetch(chunk)
+            for item in chunk:
+                try:
+                    added = self._apply(item)
+                except LedgerError as e:
+                    message = str(e)
+                    self.result.problems.append(
+                        Problem(item.row, _field_of(self.kind, message), message, malformed=False)
+                    )
+                    if not self.skip_invalid:
+                        saver = None  # refused: nothing will be committed, so nothing more is written
                 else:
-                    self.result.existing += 1
-            if i % 2000 == 0:
-                progress(i, total)
-            if i % CHUNK == 0 and saver is not None:
+                    if added:
+                        self.result.added += 1
+                    else:
+                        self.result.existing += 1
+            done += len(chunk)
+            progress(done, max(total, done))
+            if saver is not None:
                 self.flush(saver)
-        progress(total, total)
+                self._let_go()
+        progress(done, max(total, done))
         return self.result
 
     def flush(self, saver: BulkSave) -> None:
@@ -479,8 +628,21 @@ class _Attempt:
         self.claims = []
         self.keys.pending = []
 
+    def _let_go(self) -> None:
+        """Forget the written chunk's records, claims and note keys (the transaction holds them)."""
+        if self.kind != "services":
+            return
+        for community in self.aggregates.values():
+            if community is not None:
+                community.forget_records()
+        self.claimed_here = {}
+        self.keys.cache.clear()
+        self.keys.absent.clear()
+        self.keys.known_live.clear()  # every note key looked up is "live" here: asked again per chunk
+        gc.collect()  # the collector is paused for the import (_collector_paused): what a chunk left in cycles
+
     def _prefetch(self, valid: list[_Valid]) -> None:
-        """Load communities, claims and note keys in bulk rather than row by row."""
+        """Load communities, record states, claims and note keys of a chunk in bulk rather than row by row."""
         wanted: dict[str, list[str]] = {}
         for item in valid:
             wanted.setdefault(item.cmd.community, []).append(item.record_id)
@@ -490,7 +652,8 @@ class _Attempt:
             except LedgerError:
                 continue
             # The rows' records that exist, from the store's record_state (the aggregate keeps no records).
-            states = self.service.recorder.record_states(community.id, record_ids)
+            known = [r for r in record_ids if r not in community.records]
+            states = self.service.recorder.record_states(community.id, known)
             community.know_records({r: recordstate.compact(row) for r, row in states.items()})
         unknown = []
         notes = []
@@ -564,15 +727,16 @@ _TABLES: dict[tuple[str, str, int, int, frozenset[str]], tabular.Table] = {}
 
 
 def load_table(path: Path, kind: str, supplied: frozenset[str] = frozenset()) -> tabular.Table:
-    """Read an import file once per command: access control reads its rows before the import does."""
+    """Open an import file once per command (its header found; its rows are read from the file each
+    time they are iterated): access control reads its rows before the import does."""
     try:
         stat = path.stat()
         key = (str(path.resolve()), kind, stat.st_mtime_ns, stat.st_size, supplied)
     except OSError:
-        return tabular.read_table(path, kind, supplied)  # reports the problem in its own words
+        return tabular.open_table(path, kind, supplied)  # reports the problem in its own words
     if key not in _TABLES:
         _TABLES.clear()
-        _TABLES[key] = tabular.read_table(path, kind, supplied)
+        _TABLES[key] = tabular.open_table(path, kind, supplied)
     return _TABLES[key]
 
 
@@ -635,31 +799,71 @@ def _import_file(
     stage = progress or (lambda _label: _noop)
     table = load_table(path, kind, options.supplied())
     _TABLES.clear()
-    # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
-    table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
-    if kind == "residents" or (kind == "services" and any(row.values.get("note") for row in table.rows)):
+    if kind == "residents":
         service.require_master()
-    valid, malformed = validate_rows(service, kind, table, stage("checking rows"), options, path.name)
-    valid, malformed = names.settle(named, valid, malformed, Problem)  # NAMES
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        pass_ = _Attempt(service, kind, actor, skip_invalid)
-        try:
-            # One transaction, written in chunks as the rules accept rows (bounded memory);
-            # a refusal raised inside rolls every chunk back: nothing is imported.
-            with service.bulk_save() as saver:
-                result = pass_.run(valid, stage("applying rules"), saver if skip_invalid or not malformed else None)
-                result.ignored_columns = table.ignored
-                result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
-                result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
-                if result.problems and not skip_invalid:
-                    raise ImportRefused(result)
-                result.skipped = len({p.row for p in result.problems})
-                pass_.flush(saver)
-        except IntegrityError:
-            if attempt == MAX_ATTEMPTS:
-                break
-            continue
-        return result
+    # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
+    row_names = (
+        names.RowNames(service, log=log_names, default_community=options.community) if kind == "services" else None
+    )
+    spill = _Spill()
+    try:
+        checker = _RowChecker(service, kind, table, options, path.name, row_names)
+        # The check pass: every row read and validated; the valid rows wait in the spill, CHUNK at a time.
+        malformed: list[Problem] = []
+        checking = stage("checking rows")
+        total = valid_rows = 0
+        chunk: list[_Valid] = []
+        for total, row in enumerate(table.rows, 1):
+            item, found = checker.check(row)
+            if item is not None:
+                chunk.append(item)
+                if len(chunk) == CHUNK:
+                    spill.add(chunk)
+                    valid_rows += len(chunk)
+                    chunk = []
+            malformed += found
+            if total % 2000 == 0:
+                checking(total, total)
+        if chunk:
+            spill.add(chunk)
+            valid_rows += len(chunk)
+        del chunk
+        checking(total, total)
+        ignored, footer_rows, blank_rows = list(table.ignored), table.footer_rows, table.blank_rows
+
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            pass_ = _Attempt(service, kind, actor, skip_invalid)
+            identical = IdenticalRows() if kind == "services" else None
+            try:
+                # One transaction, written in chunks as the rules accept rows (bounded memory);
+                # a refusal raised inside rolls every chunk back: nothing is imported.
+                with service.bulk_save() as saver:
+                    result = pass_.run(
+                        spill.chunks(),
+                        stage("applying rules"),
+                        saver if skip_invalid or not malformed else None,
+                        valid_rows,
+                        identical,
+                    )
+                    result.ignored_columns = ignored
+                    result.footer_rows, result.blank_rows = footer_rows, blank_rows
+                    result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+                    if result.problems and not skip_invalid:
+                        raise ImportRefused(result)
+                    result.skipped = len({p.row for p in result.problems})
+                    pass_.flush(saver)
+            except IntegrityError:
+                if attempt == MAX_ATTEMPTS:
+                    break
+                continue
+            finally:
+                if identical is not None:
+                    identical.close()
+            return result
+    finally:
+        spill.close()
+        if row_names is not None:
+            row_names.close()
     raise Busy("other writers kept changing the same communities during the import; try again")
 
 
@@ -681,7 +885,7 @@ def preview_file(
     table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
     valid, malformed = validate_rows(service, kind, table, _noop, options, path.name)
     valid, malformed = names.settle(named, valid, malformed, Problem)
-    result = _Attempt(service, kind, actor).run(valid, _noop, None)
+    result = _Attempt(service, kind, actor).run([valid], _noop, None)  # one chunk: a web upload is small
     result.ignored_columns = table.ignored
     result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
     result.problems = sorted(malformed + result.problems, key=lambda p: p.row)

@@ -354,6 +354,68 @@ class RowProblem:
     problem: str
 
 
+class RowNames:
+    """The names in a services sheet's residents/providers cells replaced by codes, row by row
+    (import hook; `close()` when done: it hands what was revealed to `log`).
+
+    Runs on the raw cells before the rows are validated, so that a name written with spaces
+    (`王  芳`, aligned as clerks do) is still a name. A row whose cells are all codes is kept
+    as it is; a row with a name that does not resolve is kept as it is and its problems are
+    returned, for `settle` once the row is validated. `default_community` is the community of rows
+    without one (a village's own sheet imported with `--community`). Each resident revealed
+    is logged once, at `close()`.
+    """
+
+    def __init__(self, service: Any, *, log: Log | None = None, default_community: str | None = None) -> None:
+        self.resolver = NameResolver(service, log=log)
+        self.default_community = default_community
+        self.communities: dict[object, str | None] = {}
+        # Sheets repeat their cells: each distinct (kind, community, cell) is resolved once, among
+        # the last DONE_CELLS (a sheet of codes may hold as many distinct cells as rows).
+        self.done: dict[tuple[str, str, object], object] = {}
+
+    DONE_CELLS = 20_000
+
+    def row(self, row: tabular.Row) -> tuple[tabular.Row, list[RowProblem]]:
+        values = row.values
+        cell = values.get("community")
+        if cell not in self.communities:
+            self.communities[cell] = _community_of(cell, self.default_community)
+        community = self.communities[cell]
+        if community is None:
+            return row, []
+        problems: list[RowProblem] = []
+        changed: dict[str, object] | None = None
+        done = self.done
+        for column, who in _COLUMNS:
+            cell = values.get(column)
+            if not cell:
+                continue
+            key = (who, community, cell if isinstance(cell, str) else repr(cell))
+            out = done.get(key, done)
+            if out is done:
+                try:
+                    out = _cell(self.resolver, who, community, cell)
+                except NameRefused as e:
+                    out = e
+                if len(done) >= self.DONE_CELLS:
+                    done.clear()  # resolving again gives the same answer (and reveals nothing new)
+                done[key] = out
+            if isinstance(out, NameRefused):  # the cell stays as it is, for `settle`
+                problems.append(RowProblem(row.number, column, str(out)))
+                continue
+            if out is not cell and out != cell:
+                changed = changed if changed is not None else dict(values)
+                changed[column] = out
+        return (row if changed is None else tabular.Row(row.number, changed)), problems
+
+    def close(self) -> None:
+        try:
+            self.resolver.flush()
+        finally:
+            self.resolver.close()
+
+
 def resolve_table(
     service: Any,
     kind: str,
@@ -362,57 +424,20 @@ def resolve_table(
     log: Log | None = None,
     default_community: str | None = None,
 ) -> tuple[tabular.Table, list[RowProblem]]:
-    """A services sheet with the names in its residents/providers cells replaced by codes (import hook).
-
-    Runs on the raw cells before the rows are validated, so that a name written with spaces
-    (`王  芳`, aligned as clerks do) is still a name. Rows whose cells are all codes are kept
-    as they are; a row with a name that does not resolve is kept as it is and returned as a
-    problem, for `settle` once the rows are validated. `default_community` is the community of rows
-    without one (a village's own sheet imported with `--community`).
-    """
+    """A services sheet with the names in its residents/providers cells replaced by codes (RowNames,
+    for a table whose rows are held)."""
     if kind != "services":
         return table, []
-    resolver = NameResolver(service, log=log)
+    names = RowNames(service, log=log, default_community=default_community)
     rows: list[tabular.Row] = []
     problems: list[RowProblem] = []
-    communities: dict[object, str | None] = {}
-    # Sheets repeat their cells: each distinct (kind, community, cell) is resolved once.
-    done: dict[tuple[str, str, object], object] = {}
     try:
         for row in table.rows:
-            values = row.values
-            cell = values.get("community")
-            if cell not in communities:
-                communities[cell] = _community_of(cell, default_community)
-            community = communities[cell]
-            if community is None:
-                rows.append(row)
-                continue
-            changed: dict[str, object] | None = None
-            for column, who in _COLUMNS:
-                cell = values.get(column)
-                if not cell:
-                    continue
-                key = (who, community, cell if isinstance(cell, str) else repr(cell))
-                out = done.get(key, done)
-                if out is done:
-                    try:
-                        out = _cell(resolver, who, community, cell)
-                    except NameRefused as e:
-                        out = e
-                    done[key] = out
-                if isinstance(out, NameRefused):  # the cell stays as it is, for `settle`
-                    problems.append(RowProblem(row.number, column, str(out)))
-                    continue
-                if out is not cell and out != cell:
-                    changed = changed if changed is not None else dict(values)
-                    changed[column] = out
-            rows.append(row if changed is None else tabular.Row(row.number, changed))
+            out, found = names.row(row)
+            rows.append(out)
+            problems += found
     finally:
-        try:
-            resolver.flush()
-        finally:
-            resolver.close()
+        names.close()
     if all(a is b for a, b in zip(rows, table.rows, strict=True)):
         return table, problems
     return dataclasses.replace(table, rows=rows), problems

@@ -7,8 +7,10 @@ functions turn those cells into dates, numbers and lists.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import io
 import math
 import os
 import re
@@ -42,6 +44,7 @@ __all__ = [
     "parse_duration",
     "parse_int",
     "parse_time_of_day",
+    "open_table",
     "read_table",
     "split_list",
     "text",
@@ -49,8 +52,10 @@ __all__ = [
 
 HEADER_SEARCH_ROWS = 20
 # Stated limits of one import file (README "Limits"), besides its size on disk
-# (commands.files.MAX_IMPORT_BYTES): rows as the spreadsheet numbers them, and what an
+# (commands.files.MAX_IMPORT_BYTES): rows of an XLSX as the spreadsheet numbers them, and what an
 # XLSX (a zip) may unpack to in all and in its shared-strings part, the one part read whole.
+# A CSV has no row limit: it is streamed, and an import holds a bounded part of it at a time
+# (docs/decisions: imports in bounded memory); its size on disk bounds it.
 MAX_ROWS = 200_000
 MAX_XLSX_UNPACKED = 512 * files.MiB
 MAX_XLSX_STRINGS = 128 * files.MiB
@@ -95,7 +100,7 @@ class Table:
     header), and the footer and blank rows skipped below the header."""
 
     columns: list[str]
-    rows: list[Row]
+    rows: list[Row] | StreamedRows  # StreamedRows (open_table): read again from the file each time
     header_row: int
     ignored: list[str] = field(default_factory=list)
     footer_rows: int = 0
@@ -272,23 +277,82 @@ def read_table(path: str | os.PathLike[str], kind: str, supplied: frozenset[str]
         return Table(order, data, header_row, ignored, tally.footer, tally.blank, headers)
 
 
-def _raw_rows(source: Path, label: str) -> Generator[Sequence[Cell], None, None]:
+def open_table(path: str | os.PathLike[str], kind: str, supplied: frozenset[str] = frozenset()) -> Table:
+    """`read_table` without holding the rows: the header is found now, and `rows` reads the data rows
+    from the file again each time it is iterated. What was left out (`ignored`, `footer_rows`,
+    `blank_rows`) is complete once an iteration has reached the end."""
+    if kind not in COLUMNS:
+        raise ValueError(f"unknown import kind: {kind!r}")
+    source = Path(path)
+    label = source.name
+    opened: list[tuple[int, ...]] = []
+    with closing(_raw_rows(source, label, opened)) as raw:
+        header_row, positions, cells = _find_header(_numbered(raw, label), kind, label, supplied)
+        order = [c.name for c in COLUMNS[kind] if c.name in positions]
+        pairs = [(name, index) for name in order for index in positions[name]]
+        ignored, unheaded = _ignored_headers(cells, {index for _, index in pairs})
+        headers = {name: str(cells[positions[name][0]]).strip() for name in order}
+    table = Table(order, [], header_row, ignored, 0, 0, headers)
+    table.rows = StreamedRows(source, label, table, pairs, unheaded, len(cells), opened[0])
+    return table
+
+
+class FileChanged(TabularError):
+    """The file was replaced or changed between two readings of one import."""
+
+
+@dataclass
+class StreamedRows:
+    """The data rows of an `open_table`, read from the file at each iteration."""
+
+    source: Path
+    label: str
+    table: Table
+    pairs: list[tuple[str, int]]
+    unheaded: list[int]
+    width: int
+    fingerprint: tuple[int, ...]
+
+    def __iter__(self) -> Iterator[Row]:
+        header_row = self.table.header_row
+        stray_headers = [name for name in self.table.ignored if not name.endswith(NO_HEADER)]
+        opened: list[tuple[int, ...]] = []
+        with closing(_raw_rows(self.source, self.label, opened)) as raw:
+            rows = _numbered(raw, self.label)
+            for number, _cells in rows:
+                if number == header_row:
+                    break
+            if opened != [self.fingerprint]:
+                raise FileChanged(f"{self.label}: the file changed while it was being imported; nothing imported")
+            tally = _Tally()
+            yield from _data_rows(rows, self.pairs, tally, self.unheaded, self.width)
+        self.table.ignored = stray_headers + [f"column {column_letter(i)}{NO_HEADER}" for i in sorted(tally.stray)]
+        self.table.footer_rows, self.table.blank_rows = tally.footer, tally.blank
+
+
+def _fingerprint(stream: BinaryIO) -> tuple[int, ...]:
+    """Which file an open stream reads, and in what state (device, inode, size, change times)."""
+    info = os.fstat(stream.fileno())
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _raw_rows(
+    source: Path, label: str, opened: list[tuple[int, ...]] | None = None
+) -> Generator[Sequence[Cell], None, None]:
+    """The file's rows of cells; `opened` receives the `_fingerprint` of the file once it is open."""
     suffix = source.suffix.lower()
     if suffix == ".csv":
-        return _csv_rows(source, label)
+        return _csv_rows(source, label, opened)
     if suffix == ".xlsx":
-        return _xlsx_rows(source, label)
+        return _xlsx_rows(source, label, opened)
     shown = suffix or "(none)"
     raise TabularError(f"{label}: unsupported file type {shown} (expected .csv or .xlsx)")
 
 
 def _numbered(raw: Iterable[Sequence[Cell]], label: str) -> Iterator[tuple[int, Sequence[Cell]]]:
-    """Rows with their numbers as the spreadsheet counts them, up to MAX_ROWS: a file that holds
-    more is refused while it is read, before its rows can fill the memory."""
-    for number, cells in enumerate(raw, start=1):
-        if number > MAX_ROWS:
-            raise TabularError(f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file")
-        yield number, cells
+    """Rows with their numbers as the spreadsheet counts them (a sheet's rows up to MAX_ROWS: the
+    XLSX reader refuses more while it reads)."""
+    return enumerate(raw, start=1)
 
 
 def _one_line(message: object) -> str:
@@ -299,18 +363,6 @@ def _os_error(label: str, error: OSError) -> TabularError:
     return TabularError(f"{label}: cannot read file: {_one_line(error.strerror or error)}")
 
 
-def _decode(data: bytes, label: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Chinese Excel saves "CSV" in the ANSI code page, i.e. GBK/GB18030.
-        return data.decode("gb18030").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        raise TabularError(f"{label}: not UTF-8 or GB18030 text") from None
-
-
 def _input_error(label: str, problem: files.InputProblem) -> TabularError:
     if problem.strerror is not None:
         return TabularError(f"{label}: cannot read file: {_one_line(problem.strerror)}")
@@ -319,30 +371,60 @@ def _input_error(label: str, problem: files.InputProblem) -> TabularError:
     return TabularError(f"{label}: not a regular file")  # a pipe or a device would be read for ever
 
 
-# A line as io.StringIO(newline="") yields it: ended by \r\n, \r or \n, kept; the last may have none.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+def _encoding(stream: BinaryIO, label: str) -> str:
+    """UTF-8 (with or without BOM) if the whole file decodes so, else GB18030 (what Chinese Excel
+    saves as "CSV"); read in pieces, nothing kept. The stream is left at its start."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        stream.seek(0)
+        try:
+            while piece := stream.read(files.MiB):
+                decoder.decode(piece)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        finally:
+            stream.seek(0)
+        return encoding
+    raise TabularError(f"{label}: not UTF-8 or GB18030 text")
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The text's lines one by one, without the copy io.StringIO makes (4 bytes a character)."""
-    for match in _LINE.finditer(text):
-        yield match.group()
+def _text_lines(stream: BinaryIO, encoding: str) -> Iterator[str]:
+    """The decoded lines as io.StringIO(newline="") yields them, without a BOM at the start."""
+    lines = io.TextIOWrapper(stream, encoding=encoding, newline="")
+    first = True
+    for line in lines:
+        if first:
+            line = line.removeprefix("\ufeff")
+            first = False
+            if not line:  # the file held only its BOM
+                return
+        yield line
 
 
-def _csv_rows(source: Path, label: str) -> Generator[list[str], None, None]:
+def _csv_rows(source: Path, label: str, opened: list[tuple[int, ...]] | None) -> Generator[list[str], None, None]:
     try:
-        data = files.read_input(source, label, files.MAX_IMPORT_BYTES)
+        stream = files.open_input(source, label, files.MAX_IMPORT_BYTES)
     except files.InputProblem as problem:
         raise _input_error(label, problem) from None
-    text = _decode(data, label)
-    del data
-    reader = csv.reader(_lines(text))
     try:
-        for cells in reader:
-            # The `'` a CSV export put before a formula-like text (commands.formulas) goes again.
-            yield [formulas.unquote(cell) if "'" in cell else cell for cell in cells]  # no `'`: nothing to undo
-    except csv.Error as error:
-        raise TabularError(f"{label}: line {reader.line_num}: {_one_line(error)}") from None
+        if opened is not None:
+            opened.append(_fingerprint(stream))
+        try:
+            encoding = _encoding(stream, label)
+        except OSError as error:
+            raise _os_error(label, error) from None
+        reader = csv.reader(_text_lines(stream, encoding))
+        try:
+            for cells in reader:
+                # The `'` a CSV export put before a formula-like text (commands.formulas) goes again.
+                yield [formulas.unquote(cell) if "'" in cell else cell for cell in cells]  # no `'`: nothing to undo
+        except csv.Error as error:
+            raise TabularError(f"{label}: line {reader.line_num}: {_one_line(error)}") from None
+        except OSError as error:
+            raise _os_error(label, error) from None
+    finally:
+        stream.close()
 
 
 def _check_archive(stream: BinaryIO, label: str) -> None:
@@ -401,11 +483,15 @@ def _count_rows_first(stream: BinaryIO, member: str | None, label: str) -> None:
         stream.seek(0)
 
 
-def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, None]:
+def _xlsx_rows(
+    source: Path, label: str, opened: list[tuple[int, ...]] | None
+) -> Generator[tuple[Cell, ...], None, None]:
     try:
         stream = files.open_input(source, label, files.MAX_IMPORT_BYTES)
     except files.InputProblem as problem:
         raise _input_error(label, problem) from None
+    if opened is not None:
+        opened.append(_fingerprint(stream))
     try:
         _check_archive(stream, label)
         # Read-only mode streams the sheet row by row; only the shared strings are held whole.
@@ -427,7 +513,11 @@ def _xlsx_rows(source: Path, label: str) -> Generator[tuple[Cell, ...], None, No
         # The stored dimensions are often wrong in files written by other tools (or claim a
         # million rows): never trusted, the rows are counted as they come.
         sheet.reset_dimensions()
-        yield from sheet.iter_rows(values_only=True)
+        # Counted as they come as well: a sheet whose rows the fast scan could not count is refused here.
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > MAX_ROWS:
+                raise TabularError(f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file")
+            yield cells
     except TabularError:
         raise
     except Exception as error:

@@ -159,6 +159,9 @@ class Problem:
         return f"position {self.position}: {self.detail}"
 
 
+SPILL_TIPS = 20_000  # record tips a walk holds before handing them to its records_spill
+
+
 @dataclass
 class RecordTip:
     count: int
@@ -189,6 +192,7 @@ def walk(
     records: bool = False,
     records_upto: int | None = None,
     log_root: bool = False,
+    records_spill: Callable[[dict[str, RecordTip]], None] | None = None,
 ) -> Walk:
     """Recompute the chain in one pass and stop at the first bad position.
 
@@ -197,7 +201,9 @@ def walk(
     the sorted positions of chain entries whose event is gone. With `collect`, keep
     the chain hashes (the Merkle leaves) and positions; with `records`, the latest
     event of every service record among the first `records_upto` events; with `log_root`,
-    the Merkle root over the chain hashes, built as they come (no leaf is kept).
+    the Merkle root over the chain hashes, built as they come (no leaf is kept). With
+    `records_spill`, the record tips are handed to it every SPILL_TIPS records and at the end
+    (each batch holds the later tips), and `records` of the result is left empty.
     """
     result = Walk(leaves=bytearray() if collect else None, positions=array("q") if collect else None)
     add_leaf = None
@@ -263,6 +269,9 @@ def walk(
                 tip = tips.get(record_id)
                 if tip is None:
                     tips[record_id] = RecordTip(1, position, expected)
+                    if records_spill is not None and len(tips) >= SPILL_TIPS:
+                        records_spill(tips)
+                        tips.clear()
                 else:
                     tip.count += 1
                     tip.position = position
@@ -270,6 +279,9 @@ def walk(
     else:
         if next_orphan is not None:
             result.problem = Problem(next_orphan, "missing", "event missing: its chain entry remains, the event was deleted")
+    if records_spill is not None and tips:
+        records_spill(tips)
+        tips.clear()
     result.events = count
     result.head = prev
     result.last_position = prev_position

@@ -42,6 +42,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +213,39 @@ def _fields(obj: Any, expected: set[str], what: str) -> dict[str, Any]:
 def record_leaf(record_id: str, count: int, latest_position: int, latest_hash: bytes) -> bytes:
     rid = record_id.encode()
     return struct.pack(">I", len(rid)) + rid + struct.pack(">QQ", count, latest_position) + latest_hash
+
+
+class SpilledTips:
+    """The latest event of every service record, kept in a private temporary SQLite database (on
+    disk, with SQLite's small page cache) rather than in memory: `add` is a walk's `records_spill`;
+    `root()` is the records tree's size and root, its leaves read back in record-id order."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")  # "": a private temporary database, removed when closed
+        self.db.execute(
+            "CREATE TABLE tips (record_id TEXT PRIMARY KEY, count INTEGER NOT NULL, position INTEGER NOT NULL,"
+            " hash BLOB NOT NULL) WITHOUT ROWID"
+        )
+
+    def add(self, tips: dict[str, chain.RecordTip]) -> None:
+        """A batch of tips, later in the log than every batch before it."""
+        self.db.executemany(
+            "INSERT INTO tips (record_id, count, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (record_id)"
+            " DO UPDATE SET count = count + excluded.count, position = excluded.position, hash = excluded.hash",
+            [(r, tip.count, tip.position, tip.hash) for r, tip in tips.items()],
+        )
+
+    def root(self) -> tuple[int, bytes]:
+        """(size, root) of records_tree over every tip added (UTF-8 byte order is code point order)."""
+        builder = merkle.RootBuilder()
+        cursor = self.db.execute("SELECT record_id, count, position, hash FROM tips ORDER BY record_id")
+        while batch := cursor.fetchmany(5000):
+            for record_id, count, position, hash_ in batch:
+                builder.add(merkle.leaf_hash(record_leaf(record_id, count, position, bytes(hash_))))
+        return builder.size, builder.root()
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def records_tree(tips: dict[str, chain.RecordTip]) -> tuple[list[str], merkle.Tree]:

@@ -204,9 +204,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     curs.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{BULK_IDLE_SECONDS}s'")
                     self._notify_channel(curs)
                     cursor.append(curs)
+                    # From now on the store's reads see what this transaction wrote so far.
+                    self._bulk_reader = conn
                 return self._append(cursor[0], stored_events, **kwargs)
 
-            yield append
+            try:
+                yield append
+            finally:
+                self._bulk_reader = None
 
     def _write_hook(
         self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -234,7 +239,15 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute("SELECT taizhang_append_units(%s::text[], %s::text[], %s::text[])", _columns(units, 3))
 
     # ---- reads the application needs ---------------------------------------------------
+    # The connection of an open bulk transaction that has written: reads go through it, so that an
+    # import's later chunks see the records, claims and keys of its earlier ones (one thread).
+    _bulk_reader: Connection[DictRow] | None = None
+
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._bulk_reader is not None:
+            with self._bulk_reader.cursor() as curs:
+                curs.execute(sql, params)
+                return list(curs.fetchall())
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(sql, params)
             return list(curs.fetchall())

@@ -286,6 +286,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                     if not begun:
                         cursor.execute("BEGIN IMMEDIATE")
                         begun = True
+                        # From now on the store's reads see what this transaction wrote so far.
+                        self._bulk_reader = conn
                     return self._insert_events(cursor, stored_events, commit=commit, **kwargs)
 
                 yield append
@@ -300,6 +302,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                     raise OperationalError(e) from e
                 raise
             finally:
+                self._bulk_reader = None
                 cursor.sqlite_cursor.close()
 
     # ---- reads the application needs ---------------------------------------------------
@@ -391,7 +394,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             }
         return recordstate.disagreement(states, stored, people)
 
+    # The connection of an open bulk transaction that has written: reads go through it, so that an
+    # import's later chunks see the records, claims and keys of its earlier ones (one thread).
+    _bulk_reader: Any = None
+
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._bulk_reader is not None:
+            with self._bulk_reader.cursor() as reader:
+                reader.execute(sql, params)
+                return list(reader.fetchall())
         with self.datastore.transaction(commit=False) as c:
             c.execute(sql, params)
             return list(c.fetchall())

@@ -424,6 +424,9 @@ MISSING_STORE_COMMANDS = [
     pytest.param(["keys", "rotate"], id="keys-rotate"),
     pytest.param(["backup", "{services}.bak"], id="backup"),
     pytest.param(["audit", "access", "--resident", "HZ-001/R1"], id="audit-access"),
+    pytest.param(["actor", "password", "a1"], id="actor-password"),  # refused before it asks for the password
+    pytest.param(["actor", "token", "a1"], id="actor-token"),
+    pytest.param(["serve", "--port", "1"], id="serve"),  # refused before it listens
 ]
 
 
@@ -441,7 +444,7 @@ def test_the_missing_store_cases_cover_every_command() -> None:
     covered = set()
     for param in MISSING_STORE_COMMANDS:
         args = param.values[0]
-        covered.add(tuple(args[:1]) if args[0] in ("import", "pairing", "backup") else tuple(args[:2]))
+        covered.add(tuple(args[:1]) if args[0] in ("import", "pairing", "backup", "serve") else tuple(args[:2]))
     # init and demo create a store; audit keygen and audit check never open one.
     assert leaves(cli) - {("init",), ("demo",), ("audit", "keygen"), ("audit", "check")} == covered
 

@@ -199,17 +199,6 @@ def test_a_tiny_xlsx_with_more_rows_than_the_limit_is_refused_in_bounded_memory(
     assert ledger.counts() == before
 
 
-def test_a_csv_with_more_rows_than_the_limit_is_refused_while_it_is_read(ledger: Ledger, tmp_path: Path) -> None:
-    path = tmp_path / "services.csv"
-    line = ",".join(ROW) + "\r\n"
-    path.write_text(",".join(HEADER) + "\r\n" + line * (tabular.MAX_ROWS + 1), encoding="utf-8")
-    before = ledger.counts()
-    done, peak = taizhang(ledger, "import", "services", str(path))
-    refused(done, "services.csv", f"more than {tabular.MAX_ROWS:,} rows")
-    assert peak < PEAK_BOUND_KIB, f"peak RSS {peak // 1024} MiB"
-    assert ledger.counts() == before
-
-
 def test_an_xlsx_that_unpacks_past_the_limit_is_refused_before_it_is_parsed(ledger: Ledger, tmp_path: Path) -> None:
     path = tmp_path / "bomb.xlsx"
     book = Workbook()

@@ -63,3 +63,65 @@ def test_skip_invalid_commits_the_chunks_as_one_commit_row(
     from commands.audit_chain import verify_log
 
     assert verify_log(service)["intact"] is True  # every chunk chained with the one commit's time
+
+
+def _repeats(folder: Path) -> Path:
+    """Rows whose twins lie in other chunks: identical rows (no id), one id given twice with the
+    same content and a note, and one id given again with other content."""
+    path = folder / "repeats.csv"
+    given = "0b7c2f9e-6a51-4c1e-9a38-2d5f3c8e1a01"
+    same = ["B001", "life_care", "R001", "P01", "2025-03-01 09:00", 30, "other"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["community", "record_id", "kind", "residents", "providers", "occurred_at", "minutes", "place", "note"]
+        )
+        for i in range(12):
+            w.writerow(["B000", "", "life_care", "R001", "P01", "2025-03-02 09:00", 30, "other", ""])  # identical
+            if i == 1:
+                w.writerow([same[0], given, *same[1:], "送米"])
+            if i == 9:
+                w.writerow([same[0], given, *same[1:], "送米"])  # the same record again: existing
+    return path
+
+
+def test_repeats_across_chunks_are_found_in_the_transaction(
+    service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "CHUNK", 4)  # every twin lies in another chunk than its first
+    _base(service, tmp_path)
+    path = _repeats(tmp_path)
+    result = import_file(service, "services", path, "clerk")
+    assert result.counts() == {"added": 13, "existing": 1, "skipped": 0}
+    again = import_file(service, "services", path, "clerk")  # the same ids: identical rows keep their index
+    assert again.counts() == {"added": 0, "existing": 14, "skipped": 0}
+    with path.open("a", newline="") as f:  # the given id once more, with other content
+        csv.writer(f).writerow(["B001", "0b7c2f9e-6a51-4c1e-9a38-2d5f3c8e1a01", "life_care", "R001", "P01",
+                                "2025-03-01 09:00", 45, "other", ""])  # fmt: skip
+    before = service.recorder.max_notification_id()
+    with pytest.raises(ImportRefused) as refused:
+        import_file(service, "services", path, "clerk")
+    assert refused.value.exit_code == 1 and [p.row for p in refused.value.result.problems] == [16]
+    assert service.recorder.max_notification_id() == before
+
+
+def test_an_id_repeated_in_another_community_across_chunks_is_refused(
+    service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    _base(service, tmp_path)
+    path = tmp_path / "elsewhere.csv"
+    given = "5d1e0c3a-1f2b-4c3d-8e4f-5a6b7c8d9e0f"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["community", "record_id", "kind", "residents", "providers", "occurred_at", "minutes"])
+        w.writerow(["B000", given, "life_care", "R001", "P01", "2025-03-01 09:00", 30])
+        for minute in range(5):
+            w.writerow(["B000", "", "life_care", "R001", "P01", f"2025-03-03 09:0{minute}", 30])
+        w.writerow(["B002", given, "life_care", "R001", "P01", "2025-03-01 09:00", 30])
+    with pytest.raises(ImportRefused) as refused:
+        import_file(service, "services", path, "clerk")
+    assert [p.row for p in refused.value.result.problems] == [8]
+    assert "another community" in str(refused.value.result.problems[0])
+    result = import_file(service, "services", path, "clerk", skip_invalid=True)
+    assert result.counts() == {"added": 6, "existing": 0, "skipped": 1}

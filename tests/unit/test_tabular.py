@@ -872,3 +872,49 @@ def test_every_header_is_read_reported_or_a_row_number(
     assert read | set(table.ignored) | {"序号"} | note_headers >= set(headers)
     assert not read & set(table.ignored)
     assert set(table.ignored) == set(unknown)
+
+
+# ---- streamed tables (open_table): imports in bounded memory -----------------------------------
+def test_an_open_table_reads_its_rows_from_the_file_each_time(tmp_path: Path) -> None:
+    import commands.tabular as tabular
+
+    header = "community,kind,residents,providers,occurred_at,minutes,备注说明"
+    path = write_csv(tmp_path, ["台账", header, "HZ-001,life_care,R1,P1,2026-03-05 09:30,45,x", "", "合计,1"])
+    table = tabular.open_table(path, "services")
+    assert table.header_row == 2
+    first = [(row.number, row.values["minutes"]) for row in table.rows]
+    assert first == [(3, "45")] and list(table.rows)[0].number == 3
+    held = tabular.read_table(path, "services")
+    assert (table.footer_rows, table.blank_rows, table.ignored) == (held.footer_rows, held.blank_rows, held.ignored)
+    assert table.footer_rows == 1 and table.ignored == ["备注说明"]
+
+
+def test_a_file_changed_between_two_readings_is_refused(tmp_path: Path) -> None:
+    import commands.tabular as tabular
+
+    header = "community,kind,residents,providers,occurred_at,minutes"
+    path = write_csv(tmp_path, [header, "HZ-001,life_care,R1,P1,2026-03-05 09:30,45"])
+    table = tabular.open_table(path, "services")
+    assert len(list(table.rows)) == 1
+    path.write_text(header + "\nHZ-001,life_care,R1,P1,2026-03-05 09:30,46\n", encoding="utf-8")
+    with pytest.raises(tabular.FileChanged, match="changed while it was being imported"):
+        list(table.rows)
+
+
+def test_a_csv_longer_than_the_sheet_limit_streams_in_bounded_memory(tmp_path: Path) -> None:
+    """A CSV has no row limit (its size on disk bounds it): its rows are read one at a time."""
+    import tracemalloc
+
+    import commands.tabular as tabular
+
+    path = tmp_path / "services.csv"
+    line = "HZ-001,life_care,R1,P1,2026-03-05 09:30,45\r\n"
+    path.write_text("community,kind,residents,providers,occurred_at,minutes\r\n" + line * (tabular.MAX_ROWS + 1))
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in tabular.open_table(path, "services").rows)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == tabular.MAX_ROWS + 1
+    assert peak < 8 * 1024 * 1024, f"{peak / 2**20:.1f} MiB"  # the rows whole would take hundreds
