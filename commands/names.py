@@ -105,6 +105,27 @@ class NameResolver:
             return list(values)
         return [self._one(who, community, directory, value) for value in values]
 
+    def search(self, who: str, community: str, typed: str, limit: int = 10) -> list[dict[str, str]]:
+        """The active residents (providers) of the community whose name or code starts with, then
+        contains, `typed` (normalised as names are matched), at most `limit`, by code; what it
+        shows is revealed (logged at `flush`). No key file: resident names cannot be matched, none."""
+        text = normalise(typed)
+        directory = self._directory(who, community)
+        if not text or directory is None or (who == RESIDENT and self.service.master is None):
+            return []
+        by_name = self._names(who, community, directory)
+        ranked = []
+        for norm, codes in by_name.items():
+            for code in codes:
+                key = normalise(code)
+                if norm.startswith(text) or key.startswith(text):
+                    ranked.append((0, code, directory.shown[norm]))
+                elif text in norm or text in key:
+                    ranked.append((1, code, directory.shown[norm]))
+        found = sorted(ranked)[:limit]
+        self._reveal(who, community, [code for _rank, code, _name in found])
+        return [{"code": code, "name": name} for _rank, code, name in found]
+
     def flush(self) -> None:
         """Hand what was revealed since the last flush to `log` (one access-log entry)."""
         if self.revealed and self.log is not None:
@@ -470,3 +491,18 @@ def settle(
     bad = {p.row for p in kept}
     refusals = [problem(p.row, p.field, p.problem, malformed=False) for p in named if p.row not in bad]
     return [v for v in valid if v.row not in failed], kept + refusals
+
+
+def matches(
+    env: Any, who: str, community: str, typed: str, *, log: Log | None = None, limit: int = 10
+) -> list[dict[str, str]]:
+    """The name picker's answer: `NameResolver.search` over the store `env` opens; the residents
+    it shows are handed to `log` (one access-log entry), as a name lookup of `service record` is."""
+    resolver = NameResolver(env.service(), log=log, views=env.views())
+    try:
+        return resolver.search(who, community, typed, limit)
+    finally:
+        try:
+            resolver.flush()
+        finally:
+            resolver.close()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 from domain.vocab import KINDS
-from projections.filters import LEVEL_KEYS, Filters, Unit, UnknownUnit
+from projections.filters import LEVEL_KEYS, Filters, Moment, Unit, UnknownUnit
 
 
 def check_unit(conn: Connection, unit: Unit | None) -> None:
@@ -266,7 +266,9 @@ def _kind_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, str, 
             rows += [
                 tuple(r)  # type: ignore[misc]
                 for r in conn.execute(
-                    text(f"SELECT t.community, t.month, t.kind, t.records, t.minutes FROM {table} t WHERE {' AND '.join(clauses)}"),
+                    text(
+                        f"SELECT t.community, t.month, t.kind, t.records, t.minutes FROM {table} t WHERE {' AND '.join(clauses)}"
+                    ),
                     params,
                 )
             ]
@@ -338,7 +340,9 @@ def _resident_rows(conn: Connection, filters: Filters) -> list[tuple[str, str, s
             table, where, params = _monthly_residents(filters, full)
             rows += [
                 tuple(r)  # type: ignore[misc]
-                for r in conn.execute(text(f"SELECT t.community, t.month, t.resident FROM {table} t WHERE {where}"), params)
+                for r in conn.execute(
+                    text(f"SELECT t.community, t.month, t.resident FROM {table} t WHERE {where}"), params
+                )
             ]
         ranges = partial
     else:
@@ -401,3 +405,13 @@ def provider_rows(conn: Connection, community: str) -> list[dict[str, Any]]:
     check_unit(conn, Unit("community", community=community))
     rows = conn.execute(text("SELECT * FROM ledger_providers WHERE community = :c ORDER BY code"), {"c": community})
     return [dict(row) for row in rows.mappings()]
+
+
+def open_supervision_items(conn: Connection, moment: Moment | None = None) -> list[dict[str, Any]]:
+    """Supervised items (督办事项) not yet resolved, every unit, by due date (the dashboard's red flag)."""
+    valid, params = (moment or Moment()).where("i")
+    sql = (
+        "SELECT i.item_id, i.unit, i.item, i.due FROM acct_items i "
+        f"WHERE {valid} AND i.resolved_on IS NULL ORDER BY i.due, i.item_id"
+    )
+    return [dict(row) for row in conn.execute(text(sql), params).mappings()]

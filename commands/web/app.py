@@ -282,6 +282,7 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
                 pages=pages,
                 query=base,
                 kinds=_kinds(who.lang),
+                categories=_categories(who.lang),
                 fields=LEDGER_COLUMNS,
                 headers=labels.headers(LEDGER_COLUMNS, who.lang),
                 q=q,
@@ -423,6 +424,9 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     from commands.web import admin, api_writes, clerk_more  # the clerk's other pages, admins, API writes
 
     clerk_more.register(app, door, templates, _context)
+    from commands.web import pickers  # the clerk's name pickers (commands.names)
+
+    pickers.register(app, door)
     admin.register(app, door, templates, _context)
     api_writes.register(app, door)
 
@@ -506,7 +510,9 @@ def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> di
     """This month and last per unit of the scope, and the scope's 12-month trend — by `ledger summary`."""
     import dataclasses
 
-    from commands import ledger_reads
+    from commands import dashboard_reads, ledger_reads
+    from commands.assess import ratio_text
+    from commands.assess_reads import overdue_rows
     from domain.units import parse_period
 
     zone = env.zone()
@@ -536,28 +542,52 @@ def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> di
         m["minutes"] += row["minutes"]
     key = ledger_reads.summary_fields(by, False)[:-4]
     previous = {tuple(r[k] for k in key): r for r in last_rows}
+    refs = [dashboard_reads.unit_ref(by, row) for row in now_rows]
+    covered = dashboard_reads.coverage(env, parse_period(this.strftime("%Y-%m")), by, refs)
     units = []
-    for row in now_rows:
+    for row, ref in zip(now_rows, refs, strict=True):
         before = previous.get(tuple(row[k] for k in key), {})
+        cover = covered.get(ref, {"value": None, "served": 0, "eligible": 0})
         units.append(
             {
                 "name": row.get("community_name") or row.get("township") or row.get("county"),
                 "code": row.get("community") or "",
+                "unit": str(ref),
                 "records": row["records"], "minutes": row["minutes"], "residents_served": row["residents_served"],
                 "last_records": before.get("records", 0), "last_minutes": before.get("minutes", 0),
                 "last_residents_served": before.get("residents_served", 0),
+                "coverage": cover, "coverage_text": ratio_text(cover["value"]),
+                "kinds": row["kinds"],
             }
         )  # fmt: skip
+    overdue = overdue_rows(env, *_scope_units(actor), None, None)
+    late_by_community: dict[str, int] = {}
+    for visit in overdue:
+        late_by_community[visit["community"]] = late_by_community.get(visit["community"], 0) + 1
+    flags = {
+        "overdue": len(overdue),
+        "overdue_by_community": sorted(late_by_community.items()),
+        "items": dashboard_reads.open_items(env, actor.scope),
+        "idle": [u for u in units if not u["records"]],
+    }
     trend = [{"month": m, **v} for m, v in sorted(months.items())]
     return {
         "month": this.strftime("%Y-%m"),
         "last_month": last.strftime("%Y-%m"),
         "by": by,
         "units": units,
+        "kind_columns": _kinds(env.lang),
+        "flags": flags,
         "summary": now_rows,
         "trend": trend,
         "trend_json": orjson.dumps(trend).decode(),
     }
+
+
+def _scope_units(actor: Any) -> tuple[str | None, str | None, str | None]:
+    """The actor's scope as (community, township, county) options (all None for the city)."""
+    params = scope_params(actor)
+    return params.get("community"), params.get("township"), params.get("county")
 
 
 def _period(filters: Any, first: date) -> Any:
@@ -719,6 +749,12 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 def _kinds(lang: str) -> list[tuple[str, str]]:
     return [(slug, KINDS.label(slug, lang)) for slug in KINDS.labels]
+
+
+def _categories(lang: str) -> list[tuple[str, str]]:
+    from domain.vocab import CATEGORIES
+
+    return [(slug, CATEGORIES.label(slug, lang)) for slug in CATEGORIES.labels]
 
 
 def _page_number(text: str | None) -> int:

@@ -120,12 +120,23 @@ class Door:
             return max(0, state.head - state.position(list(VIEW_VERSIONS)))
         return int(self.views.runner.lag())
 
-    @contextmanager
-    def read(self) -> Iterator[Any]:
-        """A read transaction on views as current as the last catch-up (SQLite: caught up first)."""
-        if self.views.embedded:
+    def settle_for_read(self) -> None:
+        """SQLite, before a read: catch the views up — only when no catch-up thread keeps them.
+
+        With the thread running (the server), a read never projects others' writes itself: that
+        queued every read of the process behind one lock, and made it poll SQLite's write lock
+        while clerks were saving (bench_web: reads during writes). The views a page reads are then
+        as current as the last catch-up: the thread's (every CATCH_UP_EVERY s) or a writer's own
+        (a request that writes catches up before it answers, so a clerk sees her record).
+        """
+        if self.views.embedded and self._thread is None:
             with self._settle:
                 self.views.settle()
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read transaction on views as current as the last catch-up (see settle_for_read)."""
+        self.settle_for_read()
         with self.views.read() as conn:
             yield conn
 
@@ -143,8 +154,11 @@ class Door:
     def actors(self) -> Actors | None:
         from commands.access import load_actors
 
-        with self._write:
-            return load_actors(self.service)
+        # Not under the write lock: loading an aggregate only reads committed events (the recorder's
+        # pooled connections, a WAL snapshot on SQLite), and the guard a write installs is consulted
+        # only when saving. Under the lock, every request (two loads each: who, then the policy)
+        # waited for whichever clerk was saving.
+        return load_actors(self.service)
 
     def actor(self, name: str) -> Actor | None:
         """The actor named so, active — None when unknown or revoked (read from the log at each call)."""
@@ -183,8 +197,10 @@ class Door:
                 app.guard = None
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Any = (), records: int = 0) -> None:
-        with self._write:
-            self.service.log_access(actor, command, detail, residents, records)
+        # Not under the process's write lock: the entry and its chain link are one transaction of the
+        # store's own (SQLite's write lock, or PostgreSQL's), as when CLI commands log concurrently.
+        # Under it, a page that shows residents (the 台账) waited for a clerk's whole save.
+        self.service.log_access(actor, command, detail, residents, records)
 
 
 class _SharedViews:
@@ -195,8 +211,7 @@ class _SharedViews:
 
     def prepare(self, **_kwargs: Any) -> int:
         if self._door.views.embedded:
-            with self._door._settle:
-                self._door.views.settle()
+            self._door.settle_for_read()
             return 0
         return self._door.views.runner.lag()
 
