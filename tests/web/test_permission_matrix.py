@@ -327,6 +327,9 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/clerk/fix"): Probe(get("/clerk/fix"), "required"),
     ("POST", "/clerk/record"): Probe(form("/clerk/record", fresh), "required"),
     ("POST", "/api/v1/records"): Probe(api("/api/v1/records", fresh), "required", ok=201),
+    ("POST", "/clerk/names"): Probe(
+        api("/clerk/names", lambda _w, _a, unit: {"who": "resident", "community": unit, "text": "张"}), "required"
+    ),  # the form's name picker (fetch with X-CSRF-Token)
     ("POST", "/clerk/correct"): Probe(form("/clerk/correct", fix), "required"),
     ("POST", "/api/v1/corrections"): Probe(api("/api/v1/corrections", fix), "required"),
     ("POST", "/clerk/void"): Probe(form("/clerk/void", void), "required"),
