@@ -54,6 +54,7 @@ async def upload_units(request: Request, actor: Any) -> dict[str, Any]:
         raise MalformedInput("file: is required")
     kept = await uploads.keep(file, actor.name, options)
     request.state.upload = kept
+    request.state.discard_on_refusal = lambda: uploads.drop(kept)  # refused: not kept for 15 minutes
     return import_params(kept)
 
 

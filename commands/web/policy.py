@@ -95,6 +95,9 @@ def needs(path: str, units: Callable[..., Any] | None = None) -> Any:
         try:
             await run_in_threadpool(door.permit, who.actor, path, params)
         except Refused as e:
+            discard = getattr(request.state, "discard_on_refusal", None)
+            if discard is not None:  # what `units` kept to judge the request (an upload) goes at once
+                await run_in_threadpool(discard)
             raise Forbidden(e.format_message()) from None
         return who
 

@@ -109,8 +109,12 @@ def test_a_bad_row_is_reported_and_nothing_can_be_confirmed(client: TestClient) 
     r = upload(client, csrf, bad)
     assert r.status_code == 200 and "第 3 行" in r.text and "5000" in r.text
     assert 'name="upload"' not in r.text
+    from commands.web import uploads
+
+    kept_before = sorted(uploads.folder().iterdir())
     outside = upload(client, csrf, SHEET.replace("HZ-001", "QT-2").format(day="13", minutes="30"))
     assert outside.status_code == 403
+    assert sorted(uploads.folder().iterdir()) == kept_before  # a refused upload is not left on disk
     wrong = client.post("/clerk/import", data={"csrf": csrf}, files={"file": ("a.txt", b"x", "text/plain")})
     assert wrong.status_code == 422 and ".txt" in wrong.text
     bad_year = upload(client, csrf, SHEET.format(day="13", minutes="30"), year="99")
