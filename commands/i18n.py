@@ -261,13 +261,14 @@ def _slugs_zh(value: str) -> str:
     from domain.vocab import CATEGORIES, GENDERS, KINDS, PLACES, ROLES
 
     said = []
-    for slug in value.split(", "):
+    either = " or " in value  # `admin or projector`: the roles a permission needs
+    for slug in re.split(r", | or ", value):
         vocabulary = next((v for v in (KINDS, CATEGORIES, PLACES, ROLES, GENDERS) if slug in v), None)
         if vocabulary is not None:
             said.append(vocabulary.label(slug, "zh"))
         else:
             said.append(f"{slug}（{words()[slug]}）" if slug in words() else slug)
-    return "、".join(said)
+    return ("或" if either else "、").join(said)
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

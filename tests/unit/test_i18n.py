@@ -81,7 +81,10 @@ EXAMPLES = {
         "请加上 --township 八步区/贺街镇"
     ),
     "permission denied: actor aud (auditor, city) may not run 'service record' (it needs clerk)": (
-        "权限不足：操作人 aud（auditor，city）无权执行 'service record'（需要角色 clerk）"
+        "权限不足：操作人 aud（auditor，city）无权执行 'service record'（需要角色 clerk（录入员））"
+    ),
+    "permission denied: actor boss (admin, city) may not run 'assess run' (it needs auditor or supervisor)": (
+        "权限不足：操作人 boss（admin，city）无权执行 'assess run'（需要角色 auditor（审计员）或supervisor（督导员））"
     ),
     "Invalid value for '--wait': 'nan' is not a number of seconds": "'--wait' 的值无效：'nan' 不是有效的秒数",
     "Invalid value for '--output': 'a\\x00' contains a NUL character": "'--output' 的值无效：'a\\x00' 含有 NUL 字符",
