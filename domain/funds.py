@@ -279,7 +279,7 @@ class FundingLine(Aggregate):
         """Every unit the line's money reached, the granted unit first, then in order of arrival."""
         return list(self.movements)
 
-    def _check_holds(self, unit: str, day: str, kind: str, amount: int, what: str) -> None:
+    def _check_holds(self, unit: str, day: str, kind: str, amount: int) -> None:
         """Refuse a debit of `amount` on `day` that would leave `unit` short on that day or any later one."""
         by_day: dict[str, int] = {}
         for d, k, a in [*self.movements.get(unit, []), [day, kind, amount]]:
@@ -291,18 +291,18 @@ class FundingLine(Aggregate):
                 held = self.balance(unit, day)
                 if d == day:
                     raise RuleViolation(
-                        f"{unit} holds {yuan(held)} yuan of line {self.department} {self.document} on {day}; "
-                        f"cannot {what} {yuan(amount)}"
+                        f"{unit} holds {yuan(held)} yuan of line {self.department} {self.document} on {day}, "
+                        f"less than {yuan(amount)}"
                     )
                 raise RuleViolation(
                     f"{unit} would be short of line {self.department} {self.document} on {d} "
-                    f"(by {yuan(-running)} yuan) if it {what}s {yuan(amount)} on {day}"
+                    f"by {yuan(-running)} yuan after paying out {yuan(amount)} on {day}"
                 )
 
-    def _check_after_grant(self, day: str, what: str) -> None:
+    def _check_after_grant(self, day: str) -> None:
         if day < self.on:
             raise RuleViolation(
-                f"line {self.department} {self.document} was allocated on {self.on}; cannot {what} on {day}"
+                f"line {self.department} {self.document} was allocated on {self.on}; nothing on it can be dated {day}"
             )
 
     def _new_entry(self, entry_id: str) -> str:
@@ -327,14 +327,14 @@ class FundingLine(Aggregate):
         its county and township filled in) so containment can be judged."""
         day, amount = _day(on), _amount(amount)
         source, target = str(from_unit), str(to_unit)
-        self._check_after_grant(day, "pass money down")
+        self._check_after_grant(day)
         if source not in self.movements:
             raise NotFound(f"{source} has received no money of line {self.department} {self.document}")
         if not from_unit.contains(to_unit):
             if to_unit.contains(from_unit):
                 raise RuleViolation(f"money passes down, never up: {target} is above {source}; return it instead")
             raise RuleViolation(f"{target} is not inside {source}: money passes down the hierarchy, never sideways")
-        self._check_holds(source, day, PASSED_DOWN, amount, "pass down")
+        self._check_holds(source, day, PASSED_DOWN, amount)
         self.trigger_event(
             self.Transferred,
             transfer_id=self._new_entry(transfer_id),
@@ -364,11 +364,11 @@ class FundingLine(Aggregate):
         """支出: a community pays from the line (the application claims the voucher number)."""
         day, amount = _day(on), _amount(amount)
         unit = str(parse_unit(community if community.startswith("community:") else f"community:{community}"))
-        self._check_after_grant(day, "spend")
+        self._check_after_grant(day)
         if unit not in self.movements:
             raise NotFound(f"{unit} has received no money of line {self.department} {self.document}")
         linked = sorted({_text(r, "record") for r in records})
-        self._check_holds(unit, day, SPENT, amount, "spend")
+        self._check_holds(unit, day, SPENT, amount)
         self.trigger_event(
             self.Spent,
             spend_id=self._new_entry(spend_id),
@@ -411,10 +411,10 @@ class FundingLine(Aggregate):
         """退回: a unit returns unspent money of the line to the department."""
         day, amount = _day(on), _amount(amount)
         unit_text = str(unit if isinstance(unit, UnitRef) else parse_unit(unit))
-        self._check_after_grant(day, "return money")
+        self._check_after_grant(day)
         if unit_text not in self.movements:
             raise NotFound(f"{unit_text} has received no money of line {self.department} {self.document}")
-        self._check_holds(unit_text, day, RETURNED, amount, "return")
+        self._check_holds(unit_text, day, RETURNED, amount)
         self.trigger_event(
             self.Returned,
             return_id=self._new_entry(return_id),
