@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -38,7 +38,9 @@ class VerificationFailed(LedgerError):
 
 
 # Problems of the chain itself; the others (version, time, noncanonical, malformed) are of the log's rows.
-CHAIN_KINDS = frozenset({"changed", "chain-altered", "missing", "unchained", "inserted", "chain-missing", "reordered", "mismatch"})
+CHAIN_KINDS = frozenset(
+    {"changed", "chain-altered", "missing", "unchained", "inserted", "chain-missing", "reordered", "mismatch"}
+)
 
 
 def failure(problem: chain.Problem) -> str:
@@ -159,7 +161,9 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
         if stored is None:
             raise VerificationFailed(f"community {code}: position {position}: the event is not in the chain")
         state = bytes(state)
-        if bytes(stored) != chain.link(bytes(prev) if prev else chain.GENESIS, position, oid, version, topic, state, recorded):
+        if bytes(stored) != chain.link(
+            bytes(prev) if prev else chain.GENESIS, position, oid, version, topic, state, recorded
+        ):
             raise VerificationFailed(
                 f"community {code}: position {position}: the event does not match its chain entry "
                 "(its payload or recorded time was changed, or the chain before it; run audit verify)"
@@ -271,6 +275,29 @@ def _first_rewritten(result: chain.Walk, cp: Checkpoint) -> str:
 
 def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, Any]:
     """The bundle that proves a record's events up to the checkpoint, for `audit check`."""
+
+    def missing(at: str) -> NoReturn:
+        raise VerificationFailed(f"record {record_id} is not in the log sealed at {at}")
+
+    return _prove(service, record_id, cp, lambda: service.recorder.claims([record_id]).get(record_id), missing)
+
+
+def prove_line(service: LedgerService, line: UUID, cp: Checkpoint, name: str) -> dict[str, Any]:
+    """The bundle that proves every event of a funding line up to the checkpoint (record_id `line:<id>`)."""
+
+    def missing(at: str) -> NoReturn:
+        raise VerificationFailed(f"funding line {name} is not in the log sealed at {at}")
+
+    return _prove(service, chain.line_key(line), cp, lambda: str(line), missing)
+
+
+def _prove(
+    service: LedgerService,
+    key: str,
+    cp: Checkpoint,
+    owner_of: Callable[[], str | None],
+    missing: Callable[[str], NoReturn],
+) -> dict[str, Any]:
     result = walk_log(service, collect=True, records=True, records_upto=cp.log_size)
     if result.problem is not None:
         raise VerificationFailed(failure(result.problem))
@@ -280,19 +307,20 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, A
     tree = log_tree(result.leaves, cp.log_size)
     if tree.root() != cp.log_root:
         raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
-    tip = result.records.get(record_id)
+    tip = result.records.get(key)
     if tip is None:
-        raise VerificationFailed(f"record {record_id} is not in the log sealed at {clock.text(cp.sealed_at, service.tz)}")
+        missing(clock.text(cp.sealed_at, service.tz))
     order, rtree = records_tree(result.records)
-    owner = service.recorder.claims([record_id]).get(record_id)
+    owner = owner_of()
     if owner is None:
-        raise VerificationFailed(f"record {record_id} is not claimed by any community")
+        raise VerificationFailed(f"record {key} is not claimed by any community")
+    oid = UUID(owner).bytes
     with service.recorder.log_reader() as reader:
-        rows = reader.stream(UUID(owner).bytes)
+        rows = reader.stream(oid)
     events = []
     for position, version, topic, state, _stored, prev, recorded in rows:
         state = bytes(state)
-        if position > cp.last_position or chain.record_id_of(topic, state) != record_id:
+        if position > cp.last_position or chain.record_id_of(topic, state, oid) != key:
             continue
         index = bisect.bisect_left(result.positions, position)
         events.append(
@@ -309,10 +337,10 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, A
             }
         )
     events.sort(key=lambda e: e["position"])
-    rindex = order.index(record_id)
+    rindex = order.index(key)
     return {
         "format": BUNDLE_FORMAT,
-        "record_id": record_id,
+        "record_id": key,
         "checkpoint": cp.raw,
         "events": events,
         "record": {

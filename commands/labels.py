@@ -94,6 +94,21 @@ FIELDS: dict[str, tuple[str, str]] = {
     # fields of events (audit history)
     "reason": ("reason", "原因"),
     "on": ("on", "日期"),
+    # fields of a funding line's events (audit history --line)
+    "department": ("department", "资金来源"),
+    "document": ("document", "文号"),
+    "purpose": ("purpose", "用途"),
+    "amount": ("amount", "金额（元）"),
+    "transfer_id": ("transfer id", "拨付编号"),
+    "from_unit": ("from", "拨付单位"),
+    "to_unit": ("to", "接收单位"),
+    "spend_id": ("spend id", "支出编号"),
+    "voucher": ("voucher", "凭证号"),
+    "payee": ("payee", "收款人"),
+    "project": ("project", "项目"),
+    "home": ("happiness home", "幸福院"),
+    "return_id": ("return id", "退回编号"),
+    "balance": ("balance", "余额"),
 }
 
 # Words of a printed sheet (commands/export.py, commands/cli/ledger.py): (en, zh).
@@ -135,7 +150,8 @@ def words(key: str, lang: str, **values: object) -> str:
     en, zh = PRINT[key]
     return (zh if lang == "zh" else en).format(**values)
 
-STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废")}
+
+STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废"), "reversed": ("reversed", "已冲销")}
 # The legend under a printed ledger: what its times and its `late` column mean.
 LEGEND = (
     "Notes: times are in the store's time zone, {zone}. Late: recorded more than 7 days after the service, "
@@ -151,7 +167,7 @@ def legend(zone: str, lang: str) -> str:
 
 ERASED = ("(erased)", "（已删除）")  # a name, birth date or note whose key an erasure destroyed
 UNOPENED = ("(cannot be opened)", "（无法打开）")  # one sealed for another place, or altered
-PERSONAL_FIELDS = ("name", "birth_date", "note")
+PERSONAL_FIELDS = ("name", "birth_date", "note", "payee")
 
 
 def header(field: str, lang: str) -> str:
@@ -236,6 +252,11 @@ EVENTS: dict[str, tuple[str, str]] = {
     "pairing_ended": ("pairing ended", "结对结束"),
     "period_closed": ("period closed", "结账"),
     "period_reopened": ("period reopened", "反结账"),
+    "funds_allocated": ("funds allocated", "资金下达"),
+    "funds_transferred": ("funds transferred", "资金拨付"),
+    "funds_spent": ("funds spent", "资金支出"),
+    "funds_reversed": ("spend reversed", "红字冲销"),
+    "funds_returned": ("funds returned", "资金退回"),
 }
 
 
