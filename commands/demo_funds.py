@@ -222,7 +222,7 @@ def save_funds(service: LedgerService, lines: list[_LinePlan], actor: str) -> Fu
                 )
                 summary.transfers += 1
             elif kind == 1:
-                where = payee_binding(f"community:{entry.community}", entry.spend_id)
+                where = payee_binding(f"community:{entry.community}", entry.spend_id, entry.on.isoformat())
                 sealed = _seal(where, keys.get_or_create(where.key_id), entry.payee)
                 line.spend(
                     spend_id=entry.spend_id,

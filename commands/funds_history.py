@@ -46,7 +46,7 @@ EVENTS = {
     "Returned": "funds_returned",
 }
 HIDDEN = {"actor", "timestamp", "originator_id", "originator_version", "originator_topic", "class_version"}
-PAYEE = "payee"
+PAYEE = crypto.PAYEE
 ACTIVE, REVERSED = "active", "reversed"
 
 
@@ -54,9 +54,10 @@ class MalformedLine(ValueError):
     """`--line` is neither a line id nor DEPARTMENT/DOCUMENT (exit 2)."""
 
 
-def payee_binding(community_unit: str, spend_id: str) -> crypto.Binding:
-    """Where a spend's payee envelope belongs: the spend's community, the spend, the field `payee`."""
-    return crypto.Binding(community_code(community_unit), spend_id, PAYEE)
+def payee_binding(community_unit: str, spend_id: str, on: str) -> crypto.Binding:
+    """Where a spend's payee envelope belongs: the spend, under its community's payee key of the
+    spend's year (crypto.payee_of, as commands.funds seals it)."""
+    return crypto.payee_of(community_code(community_unit), spend_id, int(str(on)[:4]))
 
 
 def community_code(unit: str) -> str:
@@ -122,7 +123,7 @@ class _Walker:
             return None
         if self.keys is None:
             return ENCRYPTED
-        where = payee_binding(str(payload["community"]), str(payload["spend_id"]))
+        where = payee_binding(str(payload["community"]), str(payload["spend_id"]), str(payload["on"]))
         try:
             text = self.service.open_envelope(envelope, self.keys, where=where)
         except KeyFileError:  # sealed for another spend, wrapped by another master key, or altered

@@ -97,7 +97,7 @@ class Funds:
             aggregate = self.get(line)
             envelope = None
             if payee is not None:
-                where = payee_binding(f"community:{community}", entry)
+                where = payee_binding(f"community:{community}", entry, on)
                 envelope = crypto.seal(where, keys.get_or_create(where.key_id), payee)
             aggregate.spend(
                 spend_id=entry,

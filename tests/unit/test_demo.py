@@ -650,7 +650,7 @@ def test_the_funding_ledger_reaches_vouchers_linked_to_active_services(runs: dic
     for _o, _v, d in run.of("Spent"):
         assert d["records"] and not set(d["records"]) & voided
         assert {codes[owners[r]] for r in d["records"]} == {d["community"].split(":", 1)[1]}
-        where = payee_binding(d["community"], d["spend_id"])
+        where = payee_binding(d["community"], d["spend_id"], d["on"])
         assert run.service.open_envelope(d["payee"], keys, where=where)
     for line in lines:
         for unit in line.units():
