@@ -67,6 +67,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "target_attainment": ("target attainment", "目标完成率"),
     "supervision_closure": ("supervision closure", "督办办结率"),
     "data_quality": ("data quality", "数据质量"),
+    "fund_execution": ("fund execution", "资金执行率"),
     # the evidence of an assessment, overdue visits, obligations (commands/cli/assess.py); the English
     # label is the field's name, as these tables printed it before they had a Chinese one
     "resident": ("resident", "服务对象"),

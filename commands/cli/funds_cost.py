@@ -105,9 +105,8 @@ def funds_cost(
 
 def shown(row: dict[str, Any]) -> dict[str, Any]:
     """A row for a person: yuan with two decimals, – where nothing was linked."""
-    from domain.funds import yuan  # the money module of the read side may replace it
-
     from commands.funds_cost import MONEY
+    from domain.funds import yuan  # the money module of the read side may replace it
 
     out = dict(row)
     for field in MONEY:

@@ -229,12 +229,12 @@ def _print_township_summary(env: Env, first: date, last: date) -> None:
 
 def _print_township_ranking(env: Env, period: Period) -> None:
     """The townships' assessment for the period (as `assess run --level township`), best first."""
-    from commands.assess import load_rubric, ranking_rows
+    from commands.assess import default_rubric, now_utc, ranking_rows
     from commands.cli.assess import assessment_document
     from commands.output import render_table
     from projections.filters import Moment
 
-    rubric = load_rubric(None)
+    rubric = default_rubric(None, now_utc())
     document = assessment_document(env, period, "township", Moment(), rubric, None)
     rows = ranking_rows(document)  # by rank, units by name, one decimal: as `assess run` prints it
     if env.lang == "zh":
