@@ -156,7 +156,8 @@ def _position_at(conn: Connection, moment: Moment) -> int | None:
         return moment.position
     if moment.as_of is None:
         return None
-    bound = "CAST(:m AS timestamptz)" if conn.dialect.name == "postgresql" else ":m"
+    postgres = getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
+    bound = "CAST(:m AS timestamptz)" if postgres else ":m"
     row = conn.execute(
         text(f"SELECT max(last_position) FROM taizhang_commits WHERE recorded_at <= {bound}"), {"m": moment.as_of}
     ).first()
