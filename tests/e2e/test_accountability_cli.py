@@ -1131,7 +1131,8 @@ def test_assess_run_table_is_read_by_rank_with_names_and_percentages(world: Worl
 def test_assess_run_json_to_a_file_is_the_same_document(world: World, tmp_path: Path) -> None:
     out = tmp_path / "assess.json"
     result = read(
-        world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--format", "json", "--output", str(out)
+        world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--rubric", "v1", "--format", "json",
+        "--output", str(out)
     )
     assert result.stdout == ""
     assert orjson.loads(out.read_bytes()) == assess_json(world.cli)
@@ -1285,6 +1286,8 @@ def test_assess_run_xlsx_reads_back_as_a_printable_sheet(world: World, tmp_path:
         PERIOD,
         "--level",
         "township",
+        "--rubric",
+        "v1",
         "--format",
         "xlsx",
         "--output",
