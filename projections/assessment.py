@@ -164,9 +164,18 @@ def _position_at(conn: Connection, moment: Moment) -> int | None:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _has_table(conn: Connection, name: str) -> bool:
+    if getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql":
+        return conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar() is True
+    found = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": name}).first()
+    return found is not None
+
+
 def _fund_execution(
     conn: Connection, facts: dict[UnitRef, UnitFacts], period: Period, moment: Moment, evidence: bool
 ) -> None:
+    if not _has_table(conn, "funds_movements"):
+        return  # a store whose views predate the funding ledger: nothing to measure
     position = _position_at(conn, moment)
     clause = " AND position <= :p" if position is not None else ""
     rows = conn.execute(
