@@ -203,8 +203,7 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("reopen-hj", ("ledger", "reopen", "--unit", "township:八步区/贺街镇", "--period", "2025-12", "--reason", "r"),
              SUPERVISOR, ("township", "八步区", "贺街镇")),  # fmt: skip
         Case("supervise-resolve-unknown", ("supervise", "resolve", str(uuid.uuid4()), "--note", "n"), SUPERVISOR, NONE),
-        # reads
-        Case("community-list",        # funding lines (issue 15): supervisors and admins allocate, transfer and return; clerks spend and reverse
+        # funding lines (issue 15): supervisors and admins allocate, transfer and return; clerks spend and reverse
         Case("funds-allocate-bb", ("funds", "allocate", "--department", "妇联", "--document", f"F-{fresh}", "--purpose",
              "p", "--amount", "1", "--unit", "county:八步区", "--on", "2026-01-15"), {"supervisor", "admin"},
              ("county", "八步区")),  # fmt: skip

@@ -37,7 +37,9 @@ def build(cli: Cli) -> Funded:
     ledger = build_ledger(cli)
     allocated = cli.json("funds", "allocate", *LINE, "--purpose", "幸福院运营补助", "--amount", "1.2万",
                          "--unit", "county:八步区", "--on", "2026-01-15")  # fmt: skip
-    cli.ok("funds", "transfer", *LINE, "--from", "county:八步区", "--to", HJ, "--amount", "6,000.00", "--on", "2026-02-01")
+    cli.ok(
+        "funds", "transfer", *LINE, "--from", "county:八步区", "--to", HJ, "--amount", "6,000.00", "--on", "2026-02-01"
+    )
     cli.ok("funds", "transfer", "--line", allocated["line_id"], "--from", HJ, "--to", "community:HZ-001",
            "--amount", "5000", "--on", "2026-02-02")  # fmt: skip
     spent = cli.json("funds", "spend", "HZ-001", *LINE, "--amount", "350.50", "--voucher", "记-001", "--purpose", "送餐",
@@ -107,6 +109,7 @@ def test_json_names_the_ids_touched(funded: Funded) -> None:
     assert store_counts(cli.url) != before
 
 
+# fmt: off
 REFUSED = [
     # (args, exit code, needles)
     pytest.param(("funds", "allocate", *LINE, "--purpose", "p", "--amount", "1", "--unit", "county:八步区", "--on",
@@ -169,6 +172,7 @@ REFUSED = [
     pytest.param(("funds", "return", *LINE, "--unit", "county:八步区", "--amount", "6000.01", "--reason", "r", "--on",
                   "2026-03-10"), 1, ["less than 6,000.01"], id="return-too-much"),  # fmt: skip
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("args", "code", "needles"), REFUSED)
@@ -204,7 +208,20 @@ def test_a_bad_amount_is_malformed_input_naming_option_and_value(
 
 def test_linked_records_must_be_current_records_of_the_spending_community(funded: Funded) -> None:
     cli, ledger = funded.cli, funded.ledger
-    spend = ("funds", "spend", "HZ-001", *LINE, "--amount", "1", "--voucher", "记-rec", "--purpose", "p", "--on", "2026-03-10")
+    spend = (
+        "funds",
+        "spend",
+        "HZ-001",
+        *LINE,
+        "--amount",
+        "1",
+        "--voucher",
+        "记-rec",
+        "--purpose",
+        "p",
+        "--on",
+        "2026-03-10",
+    )
     before = store_counts(cli.url)
     error_line(cli(*spend, "--record", ledger.voided), 1, f"record {ledger.voided} of community HZ-001 was voided")
     error_line(cli(*spend, "--record", ledger.missing), 1, f"record {ledger.missing} is not a service record")
@@ -212,7 +229,20 @@ def test_linked_records_must_be_current_records_of_the_spending_community(funded
 
 
 def test_chinese_refusal(funded: Funded) -> None:
-    args = ("funds", "spend", "HZ-001", *LINE, "--amount", "1", "--voucher", "记-001", "--purpose", "p", "--on", "2026-03-10")
+    args = (
+        "funds",
+        "spend",
+        "HZ-001",
+        *LINE,
+        "--amount",
+        "1",
+        "--voucher",
+        "记-001",
+        "--purpose",
+        "p",
+        "--on",
+        "2026-03-10",
+    )
     error_line(funded.cli(*args, lang="zh"), 1, "凭证号 记-001 已被资金 民政局", prefix="错误：")
 
 
@@ -249,6 +279,7 @@ def guarded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             drop_pg_database(admin_url, cli.url)
 
 
+# fmt: off
 ATTACKS = [
     pytest.param("clerk-hz2", ("funds", "spend", "HZ-001", *LINE, "--amount", "1", "--voucher", "x1", "--purpose", "p",
                                "--on", "2026-03-01"), id="clerk-of-another-community-spends"),  # fmt: skip
@@ -265,6 +296,7 @@ ATTACKS = [
     pytest.param("sup-hj", ("funds", "spend", "HZ-001", *LINE, "--amount", "1", "--voucher", "x3", "--purpose", "p",
                             "--on", "2026-03-01"), id="supervisor-spends"),  # fmt: skip
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("actor", "args"), ATTACKS)
