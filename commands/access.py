@@ -184,7 +184,12 @@ def import_rows(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
         found.add(lookup.locate(UnitRef("community", community=str(community).strip())))
     for row in table.rows:
         values = row.values
-        if params["kind"] == "communities":
+        if params["kind"] == "allocations":
+            try:  # a malformed unit is the import's to report, row by row
+                found.add(lookup.locate(parse_unit(str(values.get("unit") or "").strip())))
+            except ValueError:
+                pass
+        elif params["kind"] == "communities":
             county, township = values.get("county"), values.get("township")
             if county is not None and township is not None:
                 found.add(UnitRef("township", county=str(county).strip(), township=str(township).strip()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import orjson
 import pytest
@@ -344,3 +345,91 @@ def test_inside_their_scope_they_may(guarded: Cli) -> None:
     guarded.ok("funds", "reverse", "HZ-001", "ok-1", "--reason", "r", "--on", "2026-03-02", actor="clerk-hz1")
     guarded.ok("funds", "return", *LINE, "--unit", "community:HZ-001", "--amount", "1", "--reason", "r",
                "--on", "2026-03-03", actor="sup-hj")  # fmt: skip
+
+
+# ---- import allocations|spending -------------------------------------------------------------------------------
+ALLOCATIONS = [
+    ["2026年资金下达表", "", "", "", "", "", "", ""],
+    ["序号", "资金来源", "文号", "用途", "金额（元）", "下达日期", "拨付单位", "经办人"],
+    ["1", "民政局", "贺民发〔2026〕12号", "幸福院运营", "12,000.00", "2026-01-15", "county:八步区", "黄"],
+    ["2", "妇联", "贺妇发〔2026〕3号", "关爱儿童", "1.2万", "2026/1/20", "community:HZ-001", ""],
+    ["合计", "", "", "", "24,000.00", "", "", ""],
+]
+SPENDING = [
+    ["资金来源", "文号", "社区", "支出日期", "凭证号", "收款人", "摘要", "金额（元）"],
+    ["妇联", "贺妇发〔2026〕3号", "HZ-001", "2026年3月5日", "记-101", "张秀英", "送餐", "350.5"],
+    ["妇联", "贺妇发〔2026〕3号", "HZ-001", "2026-03-06", "记-102", "", "慰问", "1,000"],
+]
+
+
+def _imported(store: Cli, tmp: Path) -> tuple[Path, Path]:
+    from tests.e2e.conftest import COMMUNITY, establish_args, write_csv
+
+    store.ok(*establish_args(COMMUNITY))
+    return write_csv(tmp / "下达.csv", ALLOCATIONS), write_csv(tmp / "支出.csv", SPENDING, bom=True)
+
+
+def test_import_allocations_and_spending_exactly_once(store: Cli, tmp_path: Path) -> None:
+    allocations, spending = _imported(store, tmp_path)
+    report = store.json("import", "allocations", str(allocations))
+    assert report == {"added": 2, "existing": 0, "skipped": 0, "ignored_columns": ["经办人"], "footer_rows_skipped": 1}
+    assert store.json("import", "spending", str(spending)) == {"added": 2, "existing": 0, "skipped": 0}
+    before = store_counts(store.url)
+    assert store.json("import", "allocations", str(allocations))["existing"] == 2
+    assert store.json("import", "spending", str(spending)) == {"added": 0, "existing": 2, "skipped": 0}
+    assert store_counts(store.url) == before
+    events = [s for t, s in _stored_events(store.url) if t.endswith("FundingLine.Spent")]
+    assert [e["amount"] for e in events] == [35_050, 100_000]
+    assert events[0]["payee"]["key_id"] == "payee:HZ-001/2026" and events[1]["payee"] is None
+    text = store.ok("import", "spending", str(spending)).stdout
+    assert "added 0, existing 2, skipped 0" in text
+
+
+@pytest.mark.parametrize(
+    ("row", "code", "needle"),
+    [
+        (["妇联", "贺妇发〔2026〕3号", "HZ-001", "2026-03-07", "记-9", "", "p", "1.234"], 2,
+         "row 4: amount: '1.234' has more than two decimals"),
+        (["外星局", "贺妇发〔2026〕3号", "HZ-001", "2026-03-07", "记-9", "", "p", "1"], 2, "row 4: department: unknown"),
+        (["妇联", "贺妇发〔2026〕3号", "HZ-001", "2026-03-07", "记-101", "", "p", "1"], 1,
+         "row 4: voucher: voucher 记-101 of community:HZ-001 in 2026 is already used"),
+        (["妇联", "贺妇发〔2026〕3号", "HZ-001", "2026-03-07", "记-9", "", "p", "99999"], 1,
+         "row 4: amount: community:HZ-001 holds"),
+        (["妇联", "无此文号", "HZ-001", "2026-03-07", "记-9", "", "p", "1"], 1, "row 4: document: no funding line 妇联 无此文号"),
+        (["妇联", "贺妇发〔2026〕3号", "HZ-404", "2026-03-07", "记-9", "", "p", "1"], 1,
+         "row 4: community: community HZ-404 is not established"),
+    ],
+)  # fmt: skip
+def test_an_import_is_all_or_nothing_with_numbered_rows(
+    store: Cli, tmp_path: Path, row: list[str], code: int, needle: str
+) -> None:
+    from tests.e2e.conftest import write_csv
+
+    allocations, _spending = _imported(store, tmp_path)
+    store.ok("import", "allocations", str(allocations))
+    bad = write_csv(tmp_path / "bad.csv", [*SPENDING, row])
+    before = store_counts(store.url)
+    result = store("import", "spending", str(bad))
+    assert result.exit_code == code, result.output
+    assert needle in result.stderr, result.stderr
+    assert "nothing imported" in result.stderr.splitlines()[-1]
+    assert store_counts(store.url) == before
+    skipped = store("import", "spending", str(bad), "--skip-invalid", "--format", "json")
+    assert skipped.exit_code == 0 and orjson.loads(skipped.stdout)["skipped"] == 1
+
+
+def test_importing_allocations_needs_the_fund_permission(guarded: Cli, tmp_path: Path) -> None:
+    from tests.e2e.conftest import write_csv
+
+    allocations = write_csv(
+        tmp_path / "a.csv", [ALLOCATIONS[1], ["1", "残联", "Z1", "p", "1", "2026-01-15", "county:八步区", ""]]
+    )
+    spending = write_csv(
+        tmp_path / "s.csv", [SPENDING[0], ["民政局", "贺民发〔2026〕12号", "HZ-001", "2026-03-01", "z1", "", "p", "1"]]
+    )
+    before = store_counts(guarded.url)
+    error_line(guarded("import", "allocations", str(allocations), actor="clerk-hz1"), 1, "permission denied")
+    error_line(
+        guarded("import", "spending", str(spending), actor="clerk-hz2"), 1, "permission denied", "community:HZ-001"
+    )
+    assert store_counts(guarded.url) == before
