@@ -133,7 +133,13 @@ class _Attempt:
         self.vouchers: dict[UUID, Voucher | None] = {}
         self.changed: dict[UUID, Any] = {}
         self.located: dict[UnitRef, UnitRef] = {}
+        self.communities: dict[str, Any] = {}  # code -> Community (its closures), loaded once
         self.result = ImportResult()
+
+    def community(self, code: str) -> Any:
+        if code not in self.communities:
+            self.communities[code] = self.service.get_community(code)
+        return self.communities[code]
 
     def line(self, key: UUID) -> FundingLine | None:
         if key not in self.lines:
@@ -142,6 +148,12 @@ class _Attempt:
             except LedgerError:
                 self.lines[key] = None
         return self.lines[key]
+
+    def know_claims(self, rows: list[_Row]) -> None:
+        """Look up every row's voucher claim at once: those not stored are known absent without a read."""
+        ids = {voucher_id(f"community:{r.values['community']}", r.values["on"].year, r.values["voucher"]) for r in rows}
+        stored = self.service.recorder.existing(ids)
+        self.vouchers.update({i: None for i in ids - stored})
 
     def voucher(self, key: UUID) -> Voucher | None:
         if key not in self.vouchers:
@@ -197,7 +209,7 @@ class _Attempt:
             if claimed.line == str(key) and held is not None and (held[1], held[2]) == (row["amount"], day):
                 return False
             raise AlreadyExists(self.funds._used(claimed))
-        self.service.get_community(code).check_open(day, f"cannot record a spend of voucher {number} on {day}")
+        self.community(code).check_open(day, f"cannot record a spend of voucher {number} on {day}")
         self.funds.check_records(code, row["records"])
         sealed = None
         if row["payee"] is not None:
@@ -243,6 +255,8 @@ def import_funds(
         run = _Attempt(service, actor, skip_invalid)
         run.result = _result(table, list(problems))
         run.result.skipped = len(problems)
+        if kind == "spending":
+            run.know_claims(rows)
         for row in rows:
             try:
                 added = run.allocate(row.values) if kind == "allocations" else run.spend(row.values)
