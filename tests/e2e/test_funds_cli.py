@@ -433,3 +433,28 @@ def test_importing_allocations_needs_the_fund_permission(guarded: Cli, tmp_path:
         guarded("import", "spending", str(spending), actor="clerk-hz2"), 1, "permission denied", "community:HZ-001"
     )
     assert store_counts(guarded.url) == before
+
+
+def test_an_xlsx_with_number_and_date_cells_imports_exactly(store: Cli, tmp_path: Path) -> None:
+    """A spreadsheet's number cells (12000, 350.5) and date cells are read exactly; 350.555 is refused."""
+    import openpyxl
+
+    from tests.e2e.conftest import COMMUNITY, establish_args
+
+    store.ok(*establish_args(COMMUNITY))
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["资金来源", "文号", "用途", "金额（元）", "下达日期", "拨付单位"])
+    sheet.append(["民政局", "X-1", "运营", 12000, date(2026, 1, 15), "community:HZ-001"])
+    sheet.append(["残联", "X-2", "助残", 350.5, date(2026, 1, 16), "community:HZ-001"])
+    path = tmp_path / "下达.xlsx"
+    book.save(path)
+    assert store.json("import", "allocations", str(path))["added"] == 2
+    amounts = [s["amount"] for t, s in _stored_events(store.url) if t.endswith("FundingLine.Allocated")]
+    assert amounts == [1_200_000, 35_050]
+    sheet.append(["妇联", "X-3", "p", 350.555, date(2026, 1, 16), "community:HZ-001"])
+    book.save(path)
+    before = store_counts(store.url)
+    result = store("import", "allocations", str(path))
+    assert result.exit_code == 2 and "row 4: amount: '350.555' has more than two decimals" in result.stderr
+    assert store_counts(store.url) == before
