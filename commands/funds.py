@@ -429,7 +429,8 @@ class Funds:
             found = self.line(line)
             self.check_open(located, day, f"cannot return money of line {found.department} {found.document} on {day}")
             found.return_unspent(return_id=entry, unit=located, amount=amount, on=day, reason=reason, actor=actor)
-            result = {"line_id": str(found.id), "return_id": entry, "unit": str(located), "amount": amount, "on": day}
+            result = {"line_id": str(found.id), "department": found.department, "document": found.document,
+                      "return_id": entry, "unit": str(located), "amount": amount, "on": day}  # fmt: skip
             return Change(result, [found])
 
         return self.service._write(decide)  # type: ignore[no-any-return]

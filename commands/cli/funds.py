@@ -257,7 +257,8 @@ def return_(
     where, fen = unit_arg(unit), parse_yuan(amount)
     why, day = text_arg(reason, "--reason"), _on(env, on)
     result = Funds(env.service()).return_unspent(line=ref, unit=where, amount=fen, on=day, reason=why, actor=actor)
-    emit_write(result, fmt, f"returned {yuan(fen)} yuan of line {result['line_id']} from {result['unit']} on {day}")
+    line = f"{result['department']} {result['document']}"
+    emit_write(result, fmt, f"returned {yuan(fen)} yuan of line {line} from {result['unit']} on {day}")
 
 
 def register(root: click.Group) -> None:

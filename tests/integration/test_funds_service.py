@@ -23,7 +23,7 @@ from commands import models
 from commands.app import LedgerService
 from commands.funds import Funds, parse_yuan
 from domain.errors import AlreadyExists, LedgerError
-from domain.funds import FundingLine
+from domain.funds import FundingLine, line_id
 from domain.units import UnitRef
 from infra.store import parse_url
 
@@ -239,3 +239,63 @@ def test_parse_yuan_refuses_naming_option_and_value(text: Any) -> None:
     with pytest.raises(models.Malformed) as refused:
         parse_yuan(text, "--amount")
     assert refused.value.field == "--amount"
+
+
+def test_two_concurrent_imports_with_one_voucher_number_store_exactly_one(
+    funds_store: LedgerService, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The import's one transaction loses the race like a single spend: it is judged again and refused."""
+    from commands import funds_import
+    from commands.importer import ImportRefused
+    from tests.e2e.conftest import write_csv
+
+    tmp = tmp_path_factory.mktemp("race-import")
+    service = funds_store
+    documents = [f"I-{uuid.uuid4().hex[:8]}-{n}" for n in (1, 2)]
+    for document in documents:
+        Funds(service).allocate(department="团委", document=document, purpose="p", amount=10_000,
+                                unit=UnitRef("community", community="HZ-003"), on=START, actor=ACTOR)  # fmt: skip
+    voucher = f"IMP-{uuid.uuid4().hex[:6]}"
+    files = [
+        write_csv(tmp / f"s{n}.csv", [["资金来源", "文号", "社区", "支出日期", "凭证号", "摘要", "金额（元）"],
+                                      ["团委", document, "HZ-003", "2026-02-01", voucher, "p", "1"]])
+        for n, document in enumerate(documents)
+    ]  # fmt: skip
+    barrier = threading.Barrier(2)
+    waited = threading.local()
+    real = funds_import._Attempt.know_claims
+
+    def racing(self: Any, rows: Any) -> None:
+        real(self, rows)
+        if not getattr(waited, "done", False):
+            waited.done = True
+            barrier.wait(timeout=30)
+
+    outcomes: list[Any] = [None, None]
+
+    def run(i: int) -> None:
+        other = LedgerService.open(service.store, service.key_file)
+        try:
+            outcomes[i] = funds_import.import_funds(other, "spending", files[i], ACTOR)
+        except Exception as e:  # noqa: BLE001 — the outcome is what the test looks at
+            outcomes[i] = e
+        finally:
+            other.close()
+
+    funds_import._Attempt.know_claims = racing  # type: ignore[method-assign]
+    try:
+        threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        funds_import._Attempt.know_claims = real  # type: ignore[method-assign]
+    done = [o for o in outcomes if not isinstance(o, Exception)]
+    refused = [o for o in outcomes if isinstance(o, ImportRefused)]
+    assert len(done) == 1 and done[0].added == 1 and len(refused) == 1, outcomes
+    assert "already used by spend" in str(refused[0].result.problems[0])
+    claim = Funds(service).voucher("HZ-003", 2026, voucher)
+    assert claim is not None
+    lines = [Funds(service).line(line_id("团委", d)) for d in documents]
+    assert sum(len(line.spends) for line in lines) == 1
