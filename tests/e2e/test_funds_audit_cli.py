@@ -243,3 +243,20 @@ def _rechain(url: str) -> None:
         conn.execute("UPDATE taizhang_chain SET hash = ? WHERE position = ?", (hash_, position))
     conn.commit()
     conn.close()
+
+
+def test_a_line_written_through_the_funds_commands_reads_back_with_its_payee(run: Cli) -> None:
+    """The write side (funds allocate|transfer|spend) and this history agree on where a payee is sealed."""
+    run.ok("init")
+    run.ok(*establish_args(COMMUNITY))
+    line = ("--department", "民政局", "--document", "贺民发〔2026〕12号")
+    run.ok("funds", "allocate", *line, "--purpose", "幸福院运营补助", "--amount", "1.2万", "--unit", "county:八步区",
+           "--on", "2026-01-15", actor="sup01")  # fmt: skip
+    run.ok("funds", "transfer", *line, "--from", "county:八步区", "--to", "community:HZ-001", "--amount", "6,000.00",
+           "--on", "2026-02-01", actor="sup01")  # fmt: skip
+    run.ok("funds", "spend", "HZ-001", *line, "--amount", "350", "--voucher", "记-2026-031", "--purpose", "送餐服务",
+           "--payee", "张秀英", "--on", "2026-03-05", actor="clerk01")  # fmt: skip
+    rows = run.json("audit", "history", "--line", LINE, actor="aud01")
+    spent = rows[-1]
+    assert spent["event"] == "funds_spent" and spent["fields"]["payee"] == "张秀英"
+    assert spent["changes"] == {"balance:community:HZ-001": {"old": 600_000, "new": 565_000}}
