@@ -85,11 +85,36 @@ def test_a_form_without_its_csrf_token_is_refused(client: TestClient) -> None:
 def test_a_revoked_actor_is_logged_out_at_once(site: Site, client: TestClient) -> None:
     assert log_in(client, "gone").status_code == 303
     assert client.get("/clerk").status_code == 200
-    site.cli.ok("actor", "revoke", "gone", "--reason", "调离岗位", actor=ADMIN)
+    door = client.app.state.door  # type: ignore[attr-defined]
+    replays = door.replays
+    assert client.get("/clerk").status_code == 200
+    assert door.replays == replays  # the actors are kept while the log stands still...
+    site.cli.ok("actor", "revoke", "gone", "--reason", "调离岗位", actor=ADMIN)  # ...and a revocation moves it
     r = client.get("/clerk")
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert client.get("/api/v1/summary").status_code == 401
     assert log_in(client, "gone").status_code == 401  # and can never log in again
+
+
+def test_the_actors_are_replayed_only_when_they_change(site: Site, client: TestClient) -> None:
+    import uuid
+
+    assert log_in(client, "sup-hj").status_code == 303
+    door = client.app.state.door  # type: ignore[attr-defined]
+    assert client.get("/api/v1/summary").status_code == 200
+    replays = door.replays
+    for _ in range(3):  # the log unchanged: who is asking and the policy take no replay
+        assert client.get("/api/v1/summary").status_code == 200
+    assert door.replays == replays
+    site.cli.ok("service", "record", "HZ-001", "--kind", "life_care", "--resident", "R1", "--provider", "P1",
+                "--at", "2026-03-09 09:00", "--minutes", "5", "--record-id", str(uuid.uuid4()), actor="clerk-city")  # fmt: skip
+    assert client.get("/api/v1/summary").status_code == 200
+    assert door.replays == replays  # the log moved, the actors did not: still no replay
+    name = f"sup-{uuid.uuid4().hex[:6]}"
+    site.cli.ok("actor", "add", name, "--role", "supervisor", "--scope", "city", *login_args(site.url), actor=ADMIN)
+    assert client.get("/api/v1/summary").status_code == 200
+    assert client.get("/api/v1/summary").status_code == 200
+    assert door.replays == replays + 1  # an actor added: replayed once, then kept again
 
 
 def test_idle_sessions_expire(client: TestClient) -> None:
