@@ -34,16 +34,41 @@ def check_unit(conn: Connection, unit: Unit | None) -> None:
 def entries(conn: Connection, filters: Filters, *, include_voided: bool = False) -> list[dict[str, Any]]:
     """Ledger entries ordered by (occurred_at, record_id); notes stay encrypted (JSON envelopes)."""
     check_unit(conn, filters.unit)
+    where, params = _entry_where(filters, include_voided)
+    return _entry_rows(conn, f"SELECT {ENTRY_COLUMNS} {where} ORDER BY r.occurred_utc, r.record_id", params)
+
+
+def entries_page(
+    conn: Connection, filters: Filters, *, include_voided: bool = False, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of `entries` (the same rows, in the same order, `offset` of them skipped) and how
+    many entries match in all: the database sorts and counts, only the page's rows are built."""
+    check_unit(conn, filters.unit)
+    where, params = _entry_where(filters, include_voided)
+    total = int(conn.execute(text(f"SELECT count(*) {where}"), params).scalar() or 0)
+    if offset >= total:
+        return [], total
+    sql = f"SELECT {ENTRY_COLUMNS} {where} ORDER BY r.occurred_utc, r.record_id LIMIT :page_limit OFFSET :page_offset"
+    return _entry_rows(conn, sql, {**params, "page_limit": limit, "page_offset": offset}), total
+
+
+ENTRY_COLUMNS = (
+    "r.record_id, r.community, c.name AS community_name, r.county, r.township, r.kind, "
+    "r.residents, r.providers, r.occurred_at, r.minutes, r.place, r.note, r.status, r.revision, r.late, "
+    "r.recorded_at, r.recorded_by, r.revised_at, r.revised_by, r.entered_on"
+)
+
+
+def _entry_where(filters: Filters, include_voided: bool) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE of the entries the filters select (active only unless `include_voided`)."""
     clauses, params = _revision_filters(filters)
     if not include_voided:
         clauses.append("r.status = 'active'")
-    sql = (
-        "SELECT r.record_id, r.community, c.name AS community_name, r.county, r.township, r.kind, "
-        "r.residents, r.providers, r.occurred_at, r.minutes, r.place, r.note, r.status, r.revision, r.late, "
-        "r.recorded_at, r.recorded_by, r.revised_at, r.revised_by, r.entered_on "
-        "FROM ledger_revisions r JOIN ledger_communities c ON c.code = r.community "
-        f"WHERE {' AND '.join(clauses)} ORDER BY r.occurred_utc, r.record_id"
-    )
+    where = f"FROM ledger_revisions r JOIN ledger_communities c ON c.code = r.community WHERE {' AND '.join(clauses)}"
+    return where, params
+
+
+def _entry_rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(text(sql), params).mappings():
         item = dict(row)

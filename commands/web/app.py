@@ -251,7 +251,8 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     ) -> Response:
         env = door.env_for(who.name, who.lang)
         try:
-            board = dashboard_numbers(door, env, who.actor, month)
+            key = ("dashboard", str(who.actor.scope), month or "", env.today(), env.lang)
+            board = door.cached(key, lambda: dashboard_numbers(door, env, who.actor, month))
         except (MalformedInput, Refused) as e:
             return _refusal(request, _status(e), e.format_message())
         return templates.TemplateResponse(request, "dashboard.html", _context(request, who, **board))
@@ -260,14 +261,13 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     def ledger_page(request: Request, who: Who = needs("ledger entries", _units_or_scope)) -> Response:
         env = door.env_for(who.name, who.lang)
         q = request.query_params
+        page = _page_number(q.get("page"))
         try:
-            rows = entry_rows(door, env, who.actor, q)
+            shown, total = entry_page(door, env, who.actor, q, page)
         except (MalformedInput, Refused) as e:
             return _refusal(request, _status(e), e.format_message())
-        page = _page_number(q.get("page"))
-        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        door.log_access(who.name, "web ledger entries", _detail(q), _residents(shown))
-        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        door.log_access(who.name, "web ledger entries", _detail(q), _residents(shown))  # every time, kept or not
+        pages = max(1, -(-total // PAGE_SIZE))
         table = [labels.localise(_plain(row), who.lang) for row in shown]
         base = [(k, v) for k, v in q.multi_items() if k != "page"]
         return templates.TemplateResponse(
@@ -277,7 +277,7 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
                 request,
                 who,
                 rows=table,
-                total=len(rows),
+                total=total,
                 page=page,
                 pages=pages,
                 query=base,
@@ -379,7 +379,8 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
             if by not in ("community", "township", "county"):
                 raise MalformedInput(f"by: expected community, township or county, got {by!r}")
             filters = _filters(env, who.actor, q, period=period)
-            rows = ledger_reads.summary_rows(env, filters, by=by)
+            key = ("api summary", str(who.actor.scope), filters, by)
+            rows = door.cached(key, lambda: ledger_reads.summary_rows(env, filters, by=by))
         except (MalformedInput, Refused) as e:
             return _problem(_status(e), words.translate(e.format_message(), who.lang))
         return _json(rows)
@@ -478,6 +479,31 @@ def entry_rows(door: Door, env: Any, actor: Any, q: Any) -> list[dict[str, Any]]
     open_notes(door.service, rows)
     clock.localise(rows, env.zone())
     return rows
+
+
+def entry_page(door: Door, env: Any, actor: Any, q: Any, page: int) -> tuple[list[dict[str, Any]], int]:
+    """Page `page` of `entry_rows` (PAGE_SIZE rows; the database sorts, skips and counts) and how
+    many entries match; kept while the store stands still (Door.cached). Shared: not to be changed."""
+    from commands.views import open_notes
+    from projections import queries as reads
+
+    filters = _filters(env, actor, q)
+    include_voided = q.get("include_voided") in ("1", "on", "true")
+    zone = env.zone()
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        with door.read() as conn:
+            try:
+                rows, total = reads.entries_page(
+                    conn, filters, include_voided=include_voided, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+                )
+            except reads.UnknownUnit as e:
+                raise Refused(str(e)) from None
+        open_notes(door.service, rows)
+        clock.localise(rows, zone)
+        return rows, total
+
+    return door.cached(("ledger page", str(actor.scope), filters, include_voided, page, PAGE_SIZE, zone.key), read)
 
 
 def entries_xlsx(door: Door, env: Any, actor: Any, q: Any) -> tuple[bytes, list[tuple[str, str]]]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.context import Env
+from commands.web.cache import ReadCache
 from infra.store import parse_url
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Door:
         self._closed = False
         self._actors: _CachedActors | None = None
         self._actors_lock = threading.Lock()
+        self.reads = ReadCache()
         self.replays = 0  # times the Actors aggregate was replayed (tests: none while the log stands still)
         # PostgreSQL: the server keeps the views itself only when its login may write them (the owner,
         # or a member of taizhang_projector); otherwise the projection workers do, as for the CLI.
@@ -143,6 +145,25 @@ class Door:
         self.settle_for_read()
         with self.views.read() as conn:
             yield conn
+
+    def position(self) -> tuple[Any, ...]:
+        """Where the store stands for a read: the log's head and each view's tracking position.
+
+        Every change a page can show moves one of them (an event moves the head; a catch-up, the
+        views), so a result read at this position stays right while it holds (ReadCache).
+        """
+        self.settle_for_read()
+        if self.views.embedded:
+            state = self.views.state()
+            return (state.head, tuple(sorted(state.positions.items())))
+        with self.views.reader.connect() as conn:
+            positions = self.views.runner.positions(conn)
+        return (self._log_position(), tuple(sorted(positions.items())))
+
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`'s result for `key` (the asker's scope and the query), kept while the store's
+        position holds (commands.web.cache.ReadCache); the position is read first."""
+        return self.reads.get(self.position(), key, compute)
 
     def close(self) -> None:
         if self._closed:
