@@ -815,4 +815,9 @@ def create_from_environment() -> FastAPI:
     """The app `taizhang serve` runs (in each uvicorn worker): the store of TAIZHANG_DB."""
     key = os.environ.get("TAIZHANG_KEY_FILE")
     door = Door(os.environ["TAIZHANG_DB"], Path(key) if key else None)
+    kept = os.environ.get("TAIZHANG_WEB_KEPT_READS")  # results kept per store position (0: none; the bench's knob)
+    if kept:
+        if not kept.isdigit():
+            raise SystemExit(f"TAIZHANG_WEB_KEPT_READS: expected a whole number, got {kept!r}")
+        door.reads.size = int(kept)
     return create_app(door, secure_cookies=os.environ.get("TAIZHANG_WEB_SECURE_COOKIES") == "1")

@@ -154,8 +154,20 @@ class Door:
         """
         self.settle_for_read()
         if self.views.embedded:
-            state = self.views.state()
-            return (state.head, tuple(sorted(state.positions.items())))
+            # On the recorder's pooled connection, like _log_position: a fresh connection (Views.state)
+            # costs more than the 台账 page's query itself (it reads the schema first).
+            import sqlite3
+
+            recorder = self.service.recorder
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(recorder.select_max_notification_id_statement)
+                head = c.fetchone()[0] or 0
+                try:
+                    c.execute("SELECT projection, position FROM ledger_tracking")
+                    positions = {row[0]: int(row[1]) for row in c.fetchall()}
+                except sqlite3.OperationalError:  # no views yet
+                    positions = {}
+            return (int(head), tuple(sorted(positions.items())))
         with self.views.reader.connect() as conn:
             positions = self.views.runner.positions(conn)
         return (self._log_position(), tuple(sorted(positions.items())))
