@@ -312,7 +312,10 @@ async def read_levels(
                 async def one(
                     client: httpx.AsyncClient, times: list[float], path: str = path, query: dict[str, str] = query
                 ) -> None:
-                    await client.get(path, params=query)  # warm-up (not counted)
+                    try:
+                        await client.get(path, params=query)  # warm-up (not counted)
+                    except httpx.RemoteProtocolError:  # the server closed the idle keep-alive connection as
+                        await client.get(path, params=query)  # this request went out (uvicorn: after 5 s)
                     for _ in range(requests):
                         t0 = time.perf_counter()
                         response = await client.get(path, params=query)
