@@ -202,6 +202,16 @@ class WebAuth:
             )
         return changed > 0
 
+    def tokens(self, actor: str) -> list[tuple[str, float, float, float | None, str]]:
+        """The actor's tokens, oldest first: (id, created, expires, revoked or None, made by) — never a hash."""
+        self.ensure()
+        with self._conn(write=False) as db:
+            rows = db.all(
+                "SELECT id, created, expires, revoked, made_by FROM web_tokens WHERE actor = ? ORDER BY created, id",
+                (actor,),
+            )
+        return [(str(r[0]), float(r[1]), float(r[2]), None if r[3] is None else float(r[3]), str(r[4])) for r in rows]
+
     def token_actor(self, token_id: str, secret: str) -> str | None:
         """The actor of a live token (known, secret matching, not expired, not revoked); None otherwise."""
         import hmac
@@ -250,6 +260,9 @@ class _Lite:
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(sql, params).fetchone()
 
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.raw.execute(sql, params).fetchall()
+
 
 class _Pg:
     def __init__(self, conn: Any) -> None:
@@ -262,3 +275,6 @@ class _Pg:
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql.replace("?", "%s"), params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.conn.execute(sql.replace("?", "%s"), params).fetchall())

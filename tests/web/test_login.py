@@ -187,6 +187,30 @@ def test_api_tokens_work_until_revoked_and_are_stored_hashed(site: Site, client:
     assert error.exit_code == 1 and "no live token" in error.stderr
 
 
+def test_tokens_are_listed_by_id_and_expiry_never_with_their_secret(site: Site) -> None:
+    token = make_token(site, "auditor", "--days", "7")
+    token_id, secret = token.split("_")[1], token.split("_", 2)[2]
+
+    def listed() -> dict[str, dict[str, object]]:
+        result = site.cli.ok("actor", "token", "auditor", "--list", "--format", "json", actor=ADMIN)
+        assert secret not in result.stdout
+        return {str(t["token"]): t for t in orjson.loads(result.stdout)}
+
+    mine = listed()[token_id]
+    assert mine["status"] == "live" and mine["made_by"] == ADMIN and mine["revoked_at"] is None
+    assert str(mine["created_at"]) < str(mine["expires_at"])
+    assert set(mine) == {"token", "status", "created_at", "expires_at", "revoked_at", "made_by"}
+    table = site.cli.ok("actor", "token", "auditor", "--list", actor=ADMIN).stdout
+    assert token_id in table and secret not in table
+    site.cli.ok("actor", "token", "auditor", "--revoke", token_id, actor=ADMIN)
+    mine = listed()[token_id]
+    assert mine["status"] == "revoked" and mine["revoked_at"]
+    refused = site.cli("actor", "token", "auditor", "--list", actor="sup-city")
+    assert refused.exit_code != 0 and "permission denied" in refused.stderr  # admins only, as for making one
+    both = site.cli("actor", "token", "auditor", "--list", "--revoke", token_id, actor=ADMIN)
+    assert both.exit_code == 2 and "--list and --revoke" in both.stderr
+
+
 def test_a_token_records_without_csrf_and_stops_with_its_actor(site: Site, client: TestClient) -> None:
     import uuid
 
