@@ -763,6 +763,10 @@ class Community(Aggregate):
         """The closures in force that cover a local day (YYYY-MM-DD), in a stable order."""
         return [c for _key, c in sorted(self.closures.items()) if c[2] <= day <= c[3]]
 
+    def check_open(self, day: str, action: str) -> None:
+        """Refuse `action` dated `day` when a closure covers it (for rules outside this aggregate: funds)."""
+        self._check_open(day, action)
+
     def _check_open(self, day: str, action: str) -> None:
         """Refuse `action` ("cannot … on DAY") when a closure covers the day, naming the closure(s)."""
         covering = self.closures_on(day)

@@ -184,6 +184,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         "Supervised items (督办事项): open one for a unit with a due date; resolve it.",
     ),
     "debrief": (("accountability",), "Special debriefings (专项述职) by the officials who answer for a unit."),
+    "funds": (
+        ("funds", "funds_reads"),
+        "The funding ledger (资金台账): money from each department to the voucher that spent it.",
+    ),
     "assess": (("assess",), "Accountability assessment (考核) of townships or counties, scored from the evidence."),
     "visits": (("assess",), "Key visits (重点巡访) as planned and as delivered."),
     "audit": (
