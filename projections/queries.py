@@ -179,6 +179,20 @@ def summary(conn: Connection, filters: Filters, *, by: str, per_month: bool = Fa
     return [groups[key] for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
 
 
+def month_totals(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Records and minutes per month over the filters' unit: what `summary(..., per_month=True)`'s
+    rows add up to month by month (every month of the range, zeros included), without counting the
+    residents served or splitting by unit (the dashboard's trend)."""
+    check_unit(conn, filters.unit)
+    known = {c["code"] for c in _communities(conn, filters.unit)}
+    totals = {month: {"month": month, "records": 0, "minutes": 0} for month in _summary_months(conn, filters)}
+    for community, month, _kind, records, minutes in _kind_rows(conn, filters):
+        if community in known and month in totals:
+            totals[month]["records"] += records
+            totals[month]["minutes"] += minutes
+    return [totals[month] for month in sorted(totals)]
+
+
 def _communities(conn: Connection, unit: Unit | None) -> list[dict[str, Any]]:
     clause, params = unit.where() if unit is not None else ("1 = 1", {})
     rows = conn.execute(

@@ -560,12 +560,7 @@ def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> di
     last_rows = ledger_reads.summary_rows(env, _period(base, last), by=by)
     first = _add_months(this, -11)
     trend_filters = dataclasses.replace(base, date_from=first, date_to=_month_end(this))
-    trend_rows = ledger_reads.summary_rows(env, trend_filters, by=by, per_month=True)
-    months: dict[str, dict[str, int]] = {}
-    for row in trend_rows:
-        m = months.setdefault(row["month"], {"records": 0, "minutes": 0})
-        m["records"] += row["records"]
-        m["minutes"] += row["minutes"]
+    trend = ledger_reads.month_totals(env, trend_filters)  # `ledger summary --per-month`, added up by month
     key = ledger_reads.summary_fields(by, False)[:-4]
     previous = {tuple(r[k] for k in key): r for r in last_rows}
     refs = [dashboard_reads.unit_ref(by, row) for row in now_rows]
@@ -596,7 +591,6 @@ def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> di
         "items": dashboard_reads.open_items(env, actor.scope),
         "idle": [u for u in units if not u["records"]],
     }
-    trend = [{"month": m, **v} for m, v in sorted(months.items())]
     return {
         "month": this.strftime("%Y-%m"),
         "last_month": last.strftime("%Y-%m"),
