@@ -184,8 +184,24 @@ def month_totals(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
     rows add up to month by month (every month of the range, zeros included), without counting the
     residents served or splitting by unit (the dashboard's trend)."""
     check_unit(conn, filters.unit)
-    known = {c["code"] for c in _communities(conn, filters.unit)}
     totals = {month: {"month": month, "records": 0, "minutes": 0} for month in _summary_months(conn, filters)}
+    full, partial = _split_range(filters)
+    if filters.moment.current and full is not None and not partial and not filters.category and not filters.kinds:
+        # Whole months of the current ledger: the database adds the monthly totals up (the rows
+        # `_kind_rows` would bring to Python), over the communities `summary` lists.
+        month_clause, params = _month_clause(full, "t")
+        unit_clause, unit_params = filters.unit.where("c") if filters.unit is not None else ("1 = 1", {})
+        sql = (
+            "SELECT t.month, sum(t.records), sum(t.minutes) FROM ledger_month_kind t "
+            f"WHERE {month_clause} AND t.records <> 0 AND t.community IN "
+            f"(SELECT c.code FROM ledger_communities c WHERE {unit_clause}) GROUP BY t.month"
+        )
+        for month, records, minutes in conn.execute(text(sql), {**params, **unit_params}):
+            if month in totals:
+                totals[month]["records"] += int(records)
+                totals[month]["minutes"] += int(minutes or 0)
+        return [totals[month] for month in sorted(totals)]
+    known = {c["code"] for c in _communities(conn, filters.unit)}
     for community, month, _kind, records, minutes in _kind_rows(conn, filters):
         if community in known and month in totals:
             totals[month]["records"] += records

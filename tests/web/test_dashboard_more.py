@@ -97,6 +97,19 @@ def test_the_trend_adds_up_ledger_summary_per_month(site: Site, client: TestClie
         month["minutes"] += row["minutes"]
     assert board["trend"] == [want[m] for m in sorted(want)]
     assert len(board["trend"]) == 12 and sum(m["records"] for m in board["trend"]) > 0
+    # a range that cuts months (the revisions answer the partial ones): the same sums
+    from commands import ledger_reads
+
+    env = door.env_for(actor, "zh")
+    filters = web._filters(env, door.actor(actor), web._Query({"from": "2026-02-15", "to": "2026-03-06"}))
+    summary = cli_json(site, actor, "ledger", "summary", "--by", "county", *scope, "--from", "2026-02-15",
+                       "--to", "2026-03-06", "--per", "month")  # fmt: skip
+    partial = ledger_reads.month_totals(env, filters)
+    assert [m["month"] for m in partial] == ["2026-02", "2026-03"]
+    for month in partial:
+        rows = [r for r in summary if r["month"] == month["month"]]
+        assert month["records"] == sum(r["records"] for r in rows)
+        assert month["minutes"] == sum(r["minutes"] for r in rows)
 
 
 @pytest.mark.clock
