@@ -71,7 +71,7 @@ class Door:
         self.key_file = key_file or self.store.default_key_file()
         self.service: LedgerService = LedgerService.open(self.store, self.key_file)
         self.views: Views = Views(self.service, self.store)
-        self.auth: WebAuth = WebAuth(self.store)
+        self.auth: WebAuth = WebAuth(self.store, pooled=True)
         self.auth.ensure()
         self.throttle = Throttle(self.auth)
         self.idle = IDLE_SECONDS
@@ -185,6 +185,7 @@ class Door:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.views.close()
+        self.auth.close()
         self.service.close()
 
     # ---- who is asking -------------------------------------------------------------------------
