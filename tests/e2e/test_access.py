@@ -239,6 +239,8 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
              AUDITOR, WHOLE),  # fmt: skip
         Case("prove", ("audit", "prove", acl.record_qt, "--checkpoint", str(checkpoint), "--output",
              str(tmp / f"bundle-{fresh}.json")), AUDITOR, WHOLE),  # fmt: skip
+        Case("prove-qt", ("audit", "prove", acl.record_qt, "--community", "QT-2", "--checkpoint", str(checkpoint),
+             "--output", str(tmp / f"bundle-qt-{fresh}.json")), AUDITOR, community("QT-2")),  # fmt: skip
         Case("history-qt", ("audit", "history", "QT-2"), AUDITOR, community("QT-2")),
         Case("responsibility-pg", ("audit", "responsibility", "--unit", "county:平桂区", "--period", "2026-03"),
              {"supervisor", "auditor"}, ("county", "平桂区")),  # fmt: skip
