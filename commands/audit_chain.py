@@ -273,8 +273,18 @@ def _first_rewritten(result: chain.Walk, cp: Checkpoint) -> str:
     return " (the chain was recomputed after the change)"
 
 
-def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, Any]:
-    """The bundle that proves a record's events up to the checkpoint, for `audit check`."""
+def prove(service: LedgerService, record_id: str, cp: Checkpoint, community: str | None = None) -> dict[str, Any]:
+    """The bundle that proves a record's events up to the checkpoint, for `audit check`.
+
+    `community`: the community the record must belong to (`--community`, which the access policy
+    judged: an auditor of a township proves the records of its communities, not others').
+    """
+    if community is not None:
+        from commands.context import Refused
+
+        owner = service.recorder.claims([record_id]).get(record_id)
+        if owner is None or UUID(str(owner)) != community_id(community):
+            raise Refused(f"record {record_id} is not a record of community {community}")
 
     def missing(at: str) -> NoReturn:
         raise VerificationFailed(f"record {record_id} is not in the log sealed at {at}")

@@ -242,9 +242,22 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
 )
 @click.option("--checkpoint", type=FILE, required=True, metavar="FILE", help="The sealed checkpoint to prove against.")
 @click.option("--output", type=FILE, required=True, metavar="BUNDLE", help="Where to write the bundle (a new file).")
+@click.option(
+    "--community",
+    metavar="CODE",
+    help="The record's community: an auditor of a township or community proves the records inside its scope.",
+)
 @click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @pass_env
-def audit_prove(env: Env, record_id: str | None, line: str | None, checkpoint: Path, output: Path, force: bool) -> None:
+def audit_prove(
+    env: Env,
+    record_id: str | None,
+    line: str | None,
+    checkpoint: Path,
+    output: Path,
+    community: str | None,
+    force: bool,
+) -> None:
     """Write a bundle proving a record's complete history up to a checkpoint, for audit check.
 
     With --line, the bundle proves a funding line instead: every event of the line up to
@@ -254,6 +267,7 @@ def audit_prove(env: Env, record_id: str | None, line: str | None, checkpoint: P
     \b
     Example:
       taizhang audit prove 0f8c…-record-id --checkpoint 2026-03.checkpoint --output record.bundle
+      taizhang audit prove 0f8c…-record-id --community HZ-001 --checkpoint 2026-03.checkpoint --output r.bundle
       taizhang audit prove --line 民政局/贺民发〔2026〕12号 --checkpoint 2026-03.checkpoint --output line.bundle
     """
     from commands import audit_chain
@@ -261,6 +275,8 @@ def audit_prove(env: Env, record_id: str | None, line: str | None, checkpoint: P
 
     if (record_id is None) == (line is None):
         raise MalformedInput("RECORD_ID or --line: give exactly one")
+    if line is not None and community is not None:
+        raise MalformedInput("--community: only with a RECORD_ID, not with --line")
     if line is not None:
         try:
             parse_line(line)
@@ -275,7 +291,7 @@ def audit_prove(env: Env, record_id: str | None, line: str | None, checkpoint: P
         done = _say(f"wrote {shown(output)}: {len(bundle['events'])} events of funding line {found.name}")
     else:
         assert record_id is not None
-        bundle = audit_chain.prove(service, record_id.strip(), sealed)
+        bundle = audit_chain.prove(service, record_id.strip(), sealed, community.strip() if community else None)
         done = _say(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}")
     _write_new(output, cpt.document(bundle), "--output", force)
     click.echo(done, err=True)

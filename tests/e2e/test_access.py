@@ -239,6 +239,8 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
              AUDITOR, WHOLE),  # fmt: skip
         Case("prove", ("audit", "prove", acl.record_qt, "--checkpoint", str(checkpoint), "--output",
              str(tmp / f"bundle-{fresh}.json")), AUDITOR, WHOLE),  # fmt: skip
+        Case("prove-qt", ("audit", "prove", acl.record_qt, "--community", "QT-2", "--checkpoint", str(checkpoint),
+             "--output", str(tmp / f"bundle-qt-{fresh}.json")), AUDITOR, community("QT-2")),  # fmt: skip
         Case("history-qt", ("audit", "history", "QT-2"), AUDITOR, community("QT-2")),
         Case("history-line", ("audit", "history", "--line", "民政局/贺民发〔2026〕1号"), AUDITOR, WHOLE),
         Case("history-line-bb", ("audit", "history", "--line", "民政局/贺民发〔2026〕1号", "--unit", "county:八步区"),
