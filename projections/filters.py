@@ -119,5 +119,3 @@ LEVEL_KEYS = {
     "township": ("county", "township"),
     "community": ("county", "township", "community"),
 }
-
-
