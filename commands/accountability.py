@@ -195,9 +195,7 @@ class Accountability:
 
         return self.service._write(decide)
 
-    def pairing(
-        self, action: str, community: str, provider: str, resident: str, on: date, actor: str
-    ) -> dict[str, Any]:
+    def pairing(self, action: str, community: str, provider: str, resident: str, on: date, actor: str) -> dict[str, Any]:
         def decide(keys: KeySession) -> Change:
             agg = self.service.get_community(community)
             if action == "add":
@@ -249,12 +247,7 @@ class Accountability:
                 children=children,
                 actor=actor,
             )
-            result = {
-                "unit": str(unit),
-                "period": period.text,
-                "metric": metric,
-                "into": {str(k): v for k, v in into.items()},
-            }
+            result = {"unit": str(unit), "period": period.text, "metric": metric, "into": {str(k): v for k, v in into.items()}}
             return Change(result, [parent, *children])
 
         return self.service._write(decide)

@@ -61,9 +61,7 @@ class Unfinished(StoreError):
 
     def __init__(self, store: StoreURL, admin: str) -> None:
         again = f"init --admin {admin}" if admin else "init"
-        super().__init__(
-            f"the init of the store at {store.display} did not finish; run taizhang {again} again as its owner"
-        )
+        super().__init__(f"the init of the store at {store.display} did not finish; run taizhang {again} again as its owner")
 
 
 class _Stale(Exception):
@@ -720,7 +718,6 @@ class LedgerService:
         bytes are scrubbed (SQLite: WAL checkpoint over secure_delete'd pages; PostgreSQL:
         VACUUM FULL of data_keys).
         """
-
         def decide(keys: KeySession) -> Change:
             community = self.get_community(community_code)
             if code not in community.residents:
@@ -896,7 +893,9 @@ def refuse_erased(keys: KeySession, community: str, residents: Iterable[str]) ->
     erased = keys.erased_among(ids)
     if erased:
         code = ids[min(erased)]
-        raise NotActive(f"resident {code} of community {community} was erased; nothing more can be recorded about them")
+        raise NotActive(
+            f"resident {code} of community {community} was erased; nothing more can be recorded about them"
+        )
 
 
 def check_zone(zone: str) -> ZoneInfo:

@@ -80,11 +80,7 @@ def score_unit(fact: UnitFacts, rubric: Rubric) -> tuple[float | None, dict[str,
             continue
         measure = fact.measures[metric]
         value = measure.value
-        points = (
-            None
-            if value is None or not total or metric not in present
-            else 100 * value * rubric.weights[metric] / total
-        )
+        points = None if value is None or not total or metric not in present else 100 * value * rubric.weights[metric] / total
         metrics[metric] = {
             "value": None if value is None else round(value, 6),
             "weight": rubric.weights[metric],

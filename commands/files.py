@@ -128,9 +128,7 @@ def read_input(path: Path, option: str, limit: int) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise InputProblem(
-                    f"{option}: {_name(path)} is larger than the limit of {limit_text(limit)}", limit=limit
-                )
+                raise InputProblem(f"{option}: {_name(path)} is larger than the limit of {limit_text(limit)}", limit=limit)
     except OSError as e:
         raise _unreadable(option, path, e) from None
     finally:

@@ -31,16 +31,7 @@ PREFIX = "taizhang:Community."
 ENCRYPTED = "(encrypted)"
 ERASED = "(erased)"
 UNOPENED = "(cannot be opened)"
-HIDDEN = {
-    "actor",
-    "timestamp",
-    "originator_id",
-    "originator_version",
-    "originator_topic",
-    "class_version",
-    "digest",
-    "note_mac",
-}
+HIDDEN = {"actor", "timestamp", "originator_id", "originator_version", "originator_topic", "class_version", "digest", "note_mac"}
 # Fields a service correction may change, in the order a row shows them.
 SERVICE_FIELDS = ("kind", "occurred_at", "minutes", "residents", "providers", "place", "note")
 RESIDENT_FIELDS = ("categories", "grid", "household")

@@ -465,7 +465,9 @@ class _Spill:
         for index in range(self.count):
             size = int.from_bytes(self.file.read(8), "big")
             plain = pickle.loads(self.aead.decrypt(index.to_bytes(12, "big"), self.file.read(size), None))  # noqa: S301
-            yield [_Valid(values[0], _ServiceRow(*values[1:]) if len(values) > 2 else values[1]) for values in plain]
+            yield [
+                _Valid(values[0], _ServiceRow(*values[1:]) if len(values) > 2 else values[1]) for values in plain
+            ]
 
     def close(self) -> None:
         self.file.close()

@@ -49,9 +49,7 @@ def first_problem(error: ValidationError) -> Malformed:
 
 
 # Control characters, bidirectional overrides, zero-width and other invisible format characters.
-_CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
-)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]")
 
 
 def _has_control(value: str) -> bool:
@@ -328,9 +326,7 @@ class RecordService(Command):
     _residents = field_validator("residents", mode="before")(lambda v: _nonempty(codes(v, what="resident"), "resident"))
     _providers = field_validator("providers", mode="before")(lambda v: _nonempty(codes(v, what="provider"), "provider"))
     _minutes = field_validator("minutes", mode="before")(lambda v: _minutes(v))
-    _note = field_validator("note", mode="before")(
-        lambda v: optional_text(v, limit=MAX_NOTE, what="note", multiline=True)
-    )
+    _note = field_validator("note", mode="before")(lambda v: optional_text(v, limit=MAX_NOTE, what="note", multiline=True))
     _record = field_validator("record_id", mode="before")(lambda v: _record_id(v))
     _entered = field_validator("entered_on", mode="before")(lambda v: optional_day(v))
 
@@ -378,12 +374,14 @@ class CorrectService(Command):
     _reason = field_validator("reason", mode="before")(lambda v: clean_text(v, what="reason"))
     _kind = field_validator("kind", mode="before")(lambda v: None if v is None else vocab(KINDS, v))
     _minutes = field_validator("minutes", mode="before")(lambda v: None if v is None else _minutes(v))
-    _residents = field_validator("residents", mode="before")(lambda v: None if not v else codes(v, what="resident"))
-    _providers = field_validator("providers", mode="before")(lambda v: None if not v else codes(v, what="provider"))
-    _place = field_validator("place", mode="before")(lambda v: None if v is None else vocab(PLACES, v))
-    _note = field_validator("note", mode="before")(
-        lambda v: optional_text(v, limit=MAX_NOTE, what="note", multiline=True)
+    _residents = field_validator("residents", mode="before")(
+        lambda v: None if not v else codes(v, what="resident")
     )
+    _providers = field_validator("providers", mode="before")(
+        lambda v: None if not v else codes(v, what="provider")
+    )
+    _place = field_validator("place", mode="before")(lambda v: None if v is None else vocab(PLACES, v))
+    _note = field_validator("note", mode="before")(lambda v: optional_text(v, limit=MAX_NOTE, what="note", multiline=True))
 
     @field_validator("occurred_at", mode="before")
     @classmethod
@@ -393,15 +391,7 @@ class CorrectService(Command):
     def changes_something(self) -> bool:
         return any(
             value is not None
-            for value in (
-                self.kind,
-                self.occurred_at,
-                self.minutes,
-                self.residents,
-                self.providers,
-                self.place,
-                self.note,
-            )
+            for value in (self.kind, self.occurred_at, self.minutes, self.residents, self.providers, self.place, self.note)
         )
 
 
@@ -429,3 +419,5 @@ def validate(model: type[Command], data: dict[str, Any], *, tz: tzinfo, now: dat
 
 def local_now(tz: tzinfo) -> datetime:
     return datetime.now(tz)
+
+

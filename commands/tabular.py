@@ -153,9 +153,7 @@ def _columns(table: dict[str, Any]) -> dict[str, list[Column]]:
         headers: dict[str, list[str]] = table[kind]
         if set(headers) != {name for name, _ in fields}:
             raise RuntimeError(f"headers.toml [{kind}] does not list the fields {[name for name, _ in fields]}")
-        columns[kind] = [
-            Column(name, headers[name][0], required, tuple(headers[name][1:])) for name, required in fields
-        ]
+        columns[kind] = [Column(name, headers[name][0], required, tuple(headers[name][1:])) for name, required in fields]
     return columns
 
 
@@ -478,9 +476,7 @@ def _count_rows_first(stream: BinaryIO, member: str | None, label: str) -> None:
                     number = _ROW_NUMBER.search(match.group(1))
                     highest = int(number.group(1)) if number else highest + 1
                     if highest > MAX_ROWS:
-                        raise TabularError(
-                            f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file"
-                        )
+                        raise TabularError(f"{label}: more than {MAX_ROWS:,} rows (the limit of one import); split the file")
     except (KeyError, zipfile.BadZipFile, OSError, ValueError, EOFError):
         return  # openpyxl reports a damaged file in its own words
     finally:
@@ -548,18 +544,25 @@ def _find_header(
     raise TabularError(_header_problem(kind, best, label, supplied))
 
 
-def _positions(found: dict[str, list[int]], cells: Sequence[Cell], number: int, label: str) -> dict[str, list[int]]:
+def _positions(
+    found: dict[str, list[int]], cells: Sequence[Cell], number: int, label: str
+) -> dict[str, list[int]]:
     for name, indexes in found.items():
         if len(indexes) > 1 and name not in JOINED:
             headers = ", ".join(repr(str(cells[i]).strip()) for i in indexes)
-            raise TabularError(f"{label}: duplicate column: {name} (headers {headers} in row {number})")
+            raise TabularError(
+                f"{label}: duplicate column: {name} (headers {headers} in row {number})"
+            )
     return found
 
 
 def _header_problem(kind: str, best: dict[str, list[int]], label: str, supplied: frozenset[str]) -> str:
     if not best:
         expected = ", ".join(c.describe() for c in COLUMNS[kind] if c.required and c.name not in supplied)
-        return f"{label}: no header row found in the first {HEADER_SEARCH_ROWS} rows (expected columns: {expected})"
+        return (
+            f"{label}: no header row found in the first {HEADER_SEARCH_ROWS} rows "
+            f"(expected columns: {expected})"
+        )
     missing = _missing_required(kind, best, supplied)
     noun = "column" if len(missing) == 1 else "columns"
     return f"{label}: missing required {noun}: " + "; ".join(c.describe() for c in missing)

@@ -94,9 +94,7 @@ def _digest_scratch(place: Scratch, projections: Sequence[Projection], position:
     return result
 
 
-def views_digest(
-    service: LedgerService, position: int, progress: Progress | None = None
-) -> tuple[Digest, dict[str, int]]:
+def views_digest(service: LedgerService, position: int, progress: Progress | None = None) -> tuple[Digest, dict[str, int]]:
     """The views recomputed from the log up to `position`: their digest and the projections' versions."""
     projections = make_projections()
     with scratch(service.store) as place:
@@ -130,15 +128,11 @@ def verify_views(service: LedgerService, progress: Progress | None = None, attem
 def _one_position(live: dict[str, int], projections: Sequence[Projection]) -> int:
     missing = [p.name for p in projections if p.name not in live]
     if missing:
-        raise VerificationFailed(
-            f"the views have no tracking row for {', '.join(missing)}: run taizhang projections rebuild"
-        )
+        raise VerificationFailed(f"the views have no tracking row for {', '.join(missing)}: run taizhang projections rebuild")
     positions = {live[p.name] for p in projections}
     if len(positions) != 1:
         where = ", ".join(f"{p.name} at {live[p.name]}" for p in projections)
-        raise VerificationFailed(
-            f"the views stand at different positions ({where}): run taizhang projections run first"
-        )
+        raise VerificationFailed(f"the views stand at different positions ({where}): run taizhang projections run first")
     return positions.pop()
 
 
@@ -150,14 +144,10 @@ def _compare(conn: Connection, place: Scratch, projections: Sequence[Projection]
         fresh_table = _in(table, place.scratch_schema, copies)
         digest, count = hashlib.sha256(), 0
         if not inspect(conn).has_table(table.name, schema=place.live_schema):
-            raise VerificationFailed(
-                f"view {table.name} is missing from the store (recomputed from the log, it exists)"
-            )
+            raise VerificationFailed(f"view {table.name} is missing from the store (recomputed from the log, it exists)")
         for mine, fresh in zip_longest(_rows(conn, live_table), _rows(conn, fresh_table)):
             if mine is None or fresh is None or tuple(mine) != tuple(fresh):
-                raise VerificationFailed(
-                    f"view {table.name} at position {position}: {_difference(conn, table, fresh_table, mine, fresh)}"
-                )
+                raise VerificationFailed(f"view {table.name} at position {position}: {_difference(conn, table, fresh_table, mine, fresh)}")
             digest.update(_encode(mine))
             count += 1
         result.tables[table.name] = digest.hexdigest()
@@ -183,9 +173,9 @@ def _difference(conn: Connection, table: Table, fresh_table: Table, mine: Any, f
                 f"{fresh._mapping[column]!r} from the log"
             )
         exists = conn.execute(
-            select(text("1"))
-            .select_from(fresh_table)
-            .where(and_(*(fresh_table.c[c.name] == mine._mapping[c.name] for c in table.primary_key.columns)))
+            select(text("1")).select_from(fresh_table).where(
+                and_(*(fresh_table.c[c.name] == mine._mapping[c.name] for c in table.primary_key.columns))
+            )
         ).first()
         if exists is None:
             return f"row ({_key(table, mine)}) is in the view but not in the views recomputed from the log"

@@ -119,3 +119,5 @@ LEVEL_KEYS = {
     "township": ("county", "township"),
     "community": ("county", "township", "community"),
 }
+
+

@@ -101,8 +101,7 @@ def obligations(
                 "subject": item["item"],
                 "detail": f"{item['unit']} due {item['due']}",
                 "status": status,
-                "evidence": [f"item {item['item_id']}"]
-                + ([f"resolved {item['resolved_on']}"] if item["resolved_on"] else []),
+                "evidence": [f"item {item['item_id']}"] + ([f"resolved {item['resolved_on']}"] if item["resolved_on"] else []),
             }
         )
     return out
@@ -112,9 +111,7 @@ def _debriefs(conn: Connection, unit: UnitRef, period: Period, moment: Moment, t
     valid, params = moment.where("b")
     params.update(unit=str(unit), period=period.text)
     rows = conn.execute(
-        text(
-            f"SELECT b.official, b.filed_at FROM acct_debriefs b WHERE {valid} AND b.unit = :unit AND b.period = :period"
-        ),
+        text(f"SELECT b.official, b.filed_at FROM acct_debriefs b WHERE {valid} AND b.unit = :unit AND b.period = :period"),
         params,
     )
     return {row[0]: f"filed {local_iso(row[1], tz)}" for row in rows}
@@ -196,9 +193,7 @@ def overdue_visits(conn: Connection, codes: list[str], today: date, moment: Mome
             rparams,
         ).first()
         last_visit = row[0] if row else None
-        since = (
-            date.fromisoformat(last_visit) if last_visit else date.fromisoformat(plan["starts_on"]) - timedelta(days=1)
-        )
+        since = date.fromisoformat(last_visit) if last_visit else date.fromisoformat(plan["starts_on"]) - timedelta(days=1)
         due = since + timedelta(days=int(plan["every"]))
         if due < today:
             out.append(

@@ -124,20 +124,9 @@ def visit_plan() -> None:
 @visit_plan.command("set")
 @click.argument("community")
 @click.argument("resident")
-@click.option(
-    "--every",
-    required=True,
-    type=click.IntRange(1, 366),
-    metavar="DAYS",
-    help="Visit at least once in every this many days (1-366).",
-)
+@click.option("--every", required=True, type=click.IntRange(1, 366), metavar="DAYS", help="Visit at least once in every this many days (1-366).")
 @click.option("--provider", required=True, metavar="CODE", help="The provider who visits.")
-@click.option(
-    "--from",
-    "starts_on",
-    metavar="DATE",
-    help="First day of the plan (default: today). A new plan replaces the old one from this day.",
-)
+@click.option("--from", "starts_on", metavar="DATE", help="First day of the plan (default: today). A new plan replaces the old one from this day.")
 @write_format_option
 @pass_env
 def visit_plan_set(
@@ -213,12 +202,12 @@ def target() -> None:
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
 @click.option("--metric", required=True, help="records|minutes|residents_served|coverage.")
 @click.option("--kind", help="Only services of this kind (not for coverage).")
-@click.option(
-    "--at-least", "at_least", required=True, metavar="N", help="The target (coverage: a share between 0 and 1)."
-)
+@click.option("--at-least", "at_least", required=True, metavar="N", help="The target (coverage: a share between 0 and 1).")
 @write_format_option
 @pass_env
-def target_set(env: Env, unit: str, period: str, metric: str, kind: str | None, at_least: str, fmt: str) -> None:
+def target_set(
+    env: Env, unit: str, period: str, metric: str, kind: str | None, at_least: str, fmt: str
+) -> None:
     """Set a unit's target for a period; setting it again replaces it.
 
     \b
@@ -240,9 +229,7 @@ def target_set(env: Env, unit: str, period: str, metric: str, kind: str | None, 
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
 @click.option("--metric", required=True, help="records|minutes|residents_served (coverage is not additive).")
 @click.option("--kind", help="The kind, if the parent target has one.")
-@click.option(
-    "--into", "into", multiple=True, required=True, metavar="UNIT=N", help="A unit inside --unit and its share; repeat."
-)
+@click.option("--into", "into", multiple=True, required=True, metavar="UNIT=N", help="A unit inside --unit and its share; repeat.")
 @write_format_option
 @pass_env
 def target_decompose(

@@ -95,6 +95,5 @@ def reopen(env: Env, unit: str, period: str, reason: str, fmt: str) -> None:
     if result["still_closed"]:
         env.warn(f"days of {span.text} stay closed by: {', '.join(result['still_closed'])}")
     count = len(result["communities"])
-    emit_write(
-        result, fmt, f"reopened {result['unit']} {result['period']} in {count} communit{'y' if count == 1 else 'ies'}"
-    )
+    emit_write(result, fmt, f"reopened {result['unit']} {result['period']} in {count} communit{'y' if count == 1 else 'ies'}")
+

@@ -20,18 +20,7 @@ LIST_COLUMNS = [
     "records",
 ]
 HEADERS = {
-    "en": [
-        "code",
-        "name",
-        "county",
-        "township",
-        "village",
-        "natural villages",
-        "established",
-        "residents",
-        "providers",
-        "records",
-    ],
+    "en": ["code", "name", "county", "township", "village", "natural villages", "established", "residents", "providers", "records"],
     "zh": ["编码", "名称", "县区", "乡镇", "行政村", "自然村", "成立日期", "在册对象", "服务人员", "服务记录"],
 }
 
@@ -47,9 +36,7 @@ def community() -> None:
 @click.option("--county", required=True, help="County or district (县区), e.g. 八步区.")
 @click.option("--township", required=True, help="Township (乡镇), e.g. 贺街镇.")
 @click.option("--village", required=True, help="Administrative village (行政村).")
-@click.option(
-    "--natural-village", "natural_villages", multiple=True, help="A natural village (自然村); repeat for several."
-)
+@click.option("--natural-village", "natural_villages", multiple=True, help="A natural village (自然村); repeat for several.")
 @click.option("--established-on", metavar="DATE", help="Date the community was established (default: today).")
 @write_format_option
 @pass_env
@@ -97,14 +84,7 @@ def establish(
 
 @community.command("list")
 @format_option()
-@click.option(
-    "--wait",
-    "wait",
-    type=WAIT,
-    default=None,
-    metavar="SECONDS",
-    help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.",
-)
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
 def list_(env: Env, fmt: str, wait: float | None) -> None:
     """List every community with its counts of active residents, providers and records.

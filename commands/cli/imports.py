@@ -22,29 +22,11 @@ from commands.tabular import NO_HEADER
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows and skip the bad ones (each still reported).")
-@click.option(
-    "--community", "community", metavar="CODE", help="The community of every row, for a sheet without a 社区 column."
-)
-@click.option(
-    "--year",
-    type=click.IntRange(1900, 2999),
-    metavar="YYYY",
-    help="The year of dates written without one (3月5日, 03-05).",
-)
-@click.option(
-    "--duration-unit",
-    type=click.Choice(["minutes", "hours"]),
-    help="What a bare number under a duration header that names no unit (时长) means.",
-)
+@click.option("--community", "community", metavar="CODE", help="The community of every row, for a sheet without a 社区 column.")
+@click.option("--year", type=click.IntRange(1900, 2999), metavar="YYYY", help="The year of dates written without one (3月5日, 03-05).")
+@click.option("--duration-unit", type=click.Choice(["minutes", "hours"]), help="What a bare number under a duration header that names no unit (时长) means.")
 @click.option("--default-time", metavar="HH:MM", help="The time of a service the sheet gives only a date for.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='json prints {"added", "existing", "skipped"} and what was left out.',
-)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help='json prints {"added", "existing", "skipped"} and what was left out.')
 @pass_env
 def import_(
     env: Env,
@@ -108,13 +90,7 @@ def import_(
     try:
         # NAMES: resident codes revealed by names in the sheet are access-logged (commands/names.py)
         result = import_file(
-            service,
-            kind,
-            file,
-            actor,
-            skip_invalid=skip_invalid,
-            progress=stage,
-            options=options,
+            service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options,
             log_names=env.log_access,
         )
     except ImportRefused as refused:

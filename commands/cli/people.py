@@ -21,18 +21,10 @@ def resident() -> None:
 @click.option("--name", required=True, help="Full name (stored encrypted).")
 @click.option("--birth-date", metavar="DATE", help="Date of birth (stored encrypted).")
 @click.option("--gender", help="male|female (or 男|女).")
-@click.option(
-    "--category",
-    "categories",
-    multiple=True,
-    metavar="CAT",
-    help="e.g. left_behind_child or 留守儿童; repeat for several.",
-)
+@click.option("--category", "categories", multiple=True, metavar="CAT", help="e.g. left_behind_child or 留守儿童; repeat for several.")
 @click.option("--grid", help="Grid cell (网格).")
 @click.option("--household", help="Household number (户号).")
-@click.option(
-    "--enrolled-on", metavar="DATE", help="First day services may be recorded (default: the community's establishment)."
-)
+@click.option("--enrolled-on", metavar="DATE", help="First day services may be recorded (default: the community's establishment).")
 @write_format_option
 @pass_env
 def enroll(
@@ -78,9 +70,7 @@ def enroll(
 @resident.command("update")
 @click.argument("community")
 @click.argument("code")
-@click.option(
-    "--category", "categories", multiple=True, metavar="CAT", help="The resident's categories (replace the old list)."
-)
+@click.option("--category", "categories", multiple=True, metavar="CAT", help="The resident's categories (replace the old list).")
 @click.option("--grid", help="New grid cell.")
 @click.option("--household", help="New household number.")
 @write_format_option
@@ -153,15 +143,9 @@ def provider() -> None:
 @click.argument("community")
 @click.argument("code")
 @click.option("--name", required=True, help="Full name.")
-@click.option(
-    "--role",
-    required=True,
-    help="party_member|cadre|volunteer|grid_worker|social_worker|community_staff (or 党员, 志愿者 …).",
-)
+@click.option("--role", required=True, help="party_member|cadre|volunteer|grid_worker|social_worker|community_staff (or 党员, 志愿者 …).")
 @click.option("--team", help="Team, e.g. 党员先锋队.")
-@click.option(
-    "--registered-on", metavar="DATE", help="First day the provider may serve (default: the community's establishment)."
-)
+@click.option("--registered-on", metavar="DATE", help="First day the provider may serve (default: the community's establishment).")
 @write_format_option
 @pass_env
 def register_(
@@ -204,10 +188,14 @@ def retire(env: Env, community: str, code: str, on: str | None, fmt: str) -> Non
       taizhang --actor clerk01 provider retire HZ-001 P01 --on 2026-06-30
     """
     actor = env.writer()
-    cmd = env.validate(models.RetireProvider, {"community": community, "code": code, "on": on or env.today()})
+    cmd = env.validate(
+        models.RetireProvider, {"community": community, "code": code, "on": on or env.today()}
+    )
     service = env.service()
     result = service.retire_provider(cmd, actor)
     emit_write(result, fmt, f"provider {cmd.code} retired from community {cmd.community} on {cmd.on}")
+
+
 
 
 RESIDENT_FIELDS = [
@@ -229,14 +217,7 @@ PROVIDER_FIELDS = ["code", "name", "role", "team", "registered_on", "retired_on"
 @click.argument("community")
 @click.option("--category", metavar="CAT", help="Only residents of this category, e.g. 留守儿童.")
 @format_option()
-@click.option(
-    "--wait",
-    "wait",
-    type=WAIT,
-    default=None,
-    metavar="SECONDS",
-    help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.",
-)
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
 def list_residents(env: Env, community: str, category: str | None, fmt: str, wait: float | None) -> None:
     """List a community's residents; names and birth dates are decrypted only for this output.
@@ -269,14 +250,7 @@ def list_residents(env: Env, community: str, category: str | None, fmt: str, wai
 @provider.command("list")
 @click.argument("community")
 @format_option()
-@click.option(
-    "--wait",
-    "wait",
-    type=WAIT,
-    default=None,
-    metavar="SECONDS",
-    help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.",
-)
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.")
 @pass_env
 def list_providers(env: Env, community: str, fmt: str, wait: float | None) -> None:
     """List a community's service providers.

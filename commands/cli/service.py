@@ -22,35 +22,13 @@ def service() -> None:
 @service.command("record")
 @click.argument("community")
 @click.option("--kind", required=True, help=KIND_HELP)
-@click.option(
-    "--resident",
-    "residents",
-    multiple=True,
-    required=True,
-    metavar="CODE|NAME",
-    help="A resident served (code, or name of an active resident); repeat for several.",
-)
-@click.option(
-    "--provider",
-    "providers",
-    multiple=True,
-    required=True,
-    metavar="CODE|NAME",
-    help="A provider who served (code, or name of an active provider); repeat for several.",
-)
-@click.option(
-    "--at",
-    "at",
-    required=True,
-    metavar="DATETIME",
-    help="When it happened, e.g. '2026-03-05 09:30' (store's time zone unless an offset is given).",
-)
+@click.option("--resident", "residents", multiple=True, required=True, metavar="CODE|NAME", help="A resident served (code, or name of an active resident); repeat for several.")
+@click.option("--provider", "providers", multiple=True, required=True, metavar="CODE|NAME", help="A provider who served (code, or name of an active provider); repeat for several.")
+@click.option("--at", "at", required=True, metavar="DATETIME", help="When it happened, e.g. '2026-03-05 09:30' (store's time zone unless an offset is given).")
 @click.option("--minutes", required=True, metavar="N", help="Duration in minutes, 1-1440.")
 @click.option("--place", help=PLACE_HELP)
 @click.option("--note", help="Free text (stored encrypted).")
-@click.option(
-    "--record-id", metavar="UUID", help="The record's id; the same id with the same content again changes nothing."
-)
+@click.option("--record-id", metavar="UUID", help="The record's id; the same id with the same content again changes nothing.")
 @click.option("--entered-on", metavar="DATE", help="Date the paper-ledger entry was written, when back-filling.")
 @write_format_option
 @pass_env
@@ -104,20 +82,8 @@ def record(
 @click.option("--kind", help=KIND_HELP)
 @click.option("--at", "at", metavar="DATETIME", help="Corrected time.")
 @click.option("--minutes", metavar="N", help="Corrected duration, 1-1440.")
-@click.option(
-    "--resident",
-    "residents",
-    multiple=True,
-    metavar="CODE|NAME",
-    help="The corrected list of residents, by code or name (replaces the old list).",
-)
-@click.option(
-    "--provider",
-    "providers",
-    multiple=True,
-    metavar="CODE|NAME",
-    help="The corrected list of providers, by code or name (replaces the old list).",
-)
+@click.option("--resident", "residents", multiple=True, metavar="CODE|NAME", help="The corrected list of residents, by code or name (replaces the old list).")
+@click.option("--provider", "providers", multiple=True, metavar="CODE|NAME", help="The corrected list of providers, by code or name (replaces the old list).")
 @click.option("--place", help=PLACE_HELP)
 @click.option("--note", help="Corrected note (stored encrypted).")
 @write_format_option

@@ -42,21 +42,9 @@ def _resumable(store: StoreURL, key_path: Path, admin: str | None) -> None:
 
 
 @click.command("init")
-@click.option(
-    "--tz", metavar="ZONE", help="Time zone of the store's local dates (default Asia/Shanghai). Fixed forever."
-)
-@click.option(
-    "--admin",
-    "admin",
-    metavar="ACTOR",
-    help="The first admin: turns access control on (required on PostgreSQL, bound to this login).",
-)
-@click.option(
-    "--no-access-control",
-    "no_access",
-    is_flag=True,
-    help="PostgreSQL: create the store without actors (a single-user or test store).",
-)
+@click.option("--tz", metavar="ZONE", help="Time zone of the store's local dates (default Asia/Shanghai). Fixed forever.")
+@click.option("--admin", "admin", metavar="ACTOR", help="The first admin: turns access control on (required on PostgreSQL, bound to this login).")
+@click.option("--no-access-control", "no_access", is_flag=True, help="PostgreSQL: create the store without actors (a single-user or test store).")
 @write_format_option
 @pass_env
 def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str) -> None:
@@ -138,9 +126,7 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
 
 
 @click.command("demo")
-@click.option(
-    "--seed", type=int, default=1, show_default=True, help="Seed of the sample; the same seed gives the same sample."
-)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the sample; the same seed gives the same sample.")
 @write_format_option
 @pass_env
 def demo(env: Env, seed: int, fmt: str) -> None:
