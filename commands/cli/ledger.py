@@ -175,6 +175,18 @@ def ledger() -> None:
     """The service-information ledgers (服务信息台账): entries and summaries."""
 
 
+# The parameters of the unit, range and moment options, as parse_filters names them.
+FILTER_OPTIONS = ("community", "township", "county", "date_from", "date_to", "kinds", "category", "as_of",
+                  "at_position", "period")  # fmt: skip
+
+
+def _scoped_filters(env: Env, output: tuple[str, Path | None, bool], params: dict[str, Any]) -> Any:
+    """The command's filters (from its parameters), its output checked, its unit placed in the store."""
+    filters = parse_filters(env, **{name: params[name] for name in FILTER_OPTIONS})
+    _check_output(*output)
+    return dataclasses.replace(filters, unit=resolve_unit(env, filters.unit))
+
+
 @ledger.command("entries")
 @unit_options
 @range_options
@@ -221,21 +233,7 @@ def entries(
       taizhang --lang zh ledger entries --township 八步区/贺街镇 --period 2026-Q4 --format xlsx --output 贺街镇台账.xlsx
       taizhang ledger entries --county 八步区 --as-of 2026-04-01 --format json
     """
-    filters = parse_filters(
-        env,
-        community=community,
-        township=township,
-        county=county,
-        date_from=date_from,
-        date_to=date_to,
-        kinds=kinds,
-        category=category,
-        as_of=as_of,
-        at_position=at_position,
-        period=period,
-    )
-    _check_output(fmt, output, force)
-    filters = dataclasses.replace(filters, unit=resolve_unit(env, filters.unit))
+    filters = _scoped_filters(env, (fmt, output, force), locals())
     from commands.views import open_notes
     from projections import queries as reads
 
@@ -314,21 +312,7 @@ def summary(
       taizhang ledger summary --by community --township 贺街镇 --period 2026-Q1
       taizhang ledger summary --by county --category 留守儿童 --per month --format csv
     """
-    filters = parse_filters(
-        env,
-        community=community,
-        township=township,
-        county=county,
-        date_from=date_from,
-        date_to=date_to,
-        kinds=kinds,
-        category=category,
-        as_of=as_of,
-        at_position=at_position,
-        period=period,
-    )
-    _check_output(fmt, output, force)
-    filters = dataclasses.replace(filters, unit=resolve_unit(env, filters.unit))
+    filters = _scoped_filters(env, (fmt, output, force), locals())
     rows = summary_rows(env, filters, by=by, per_month=per == "month", wait=wait)
     fields = summary_fields(by, per == "month")
     heading = None
