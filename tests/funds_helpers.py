@@ -39,9 +39,12 @@ def located(unit: str, codes: dict[str, tuple[str, str]] | None = None) -> UnitR
 class Lines:
     """Funding lines of one store, written through `service.app.save`."""
 
-    def __init__(self, service: LedgerService, codes: dict[str, tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, service: LedgerService, codes: dict[str, tuple[str, str]] | None = None, actor: str = ACTOR
+    ) -> None:
         self.service = service
         self.codes = codes or CITY
+        self.actor = actor
 
     def get(self, line: uuid.UUID | str) -> FundingLine:
         return self.service.app.repository.get(uuid.UUID(str(line)))  # type: ignore[no-any-return]
@@ -50,7 +53,7 @@ class Lines:
         self, department: str, document: str, amount: int, unit: str, on: str, purpose: str = "社区服务"
     ) -> str:
         line = FundingLine.allocate(
-            department=department, document=document, purpose=purpose, amount=amount, unit=unit, on=on, actor=ACTOR
+            department=department, document=document, purpose=purpose, amount=amount, unit=unit, on=on, actor=self.actor
         )
         self.service.app.save(line)
         return str(line_id(department, document))
@@ -65,7 +68,7 @@ class Lines:
             amount=amount,
             on=on,
             note=None,
-            actor=ACTOR,
+            actor=self.actor,
         )
         self.service.app.save(aggregate)
         return entry
@@ -82,23 +85,23 @@ class Lines:
             purpose=more.pop("purpose", "幸福院餐费"),
             voucher=number,
             payee=None,
-            actor=ACTOR,
+            actor=self.actor,
             **more,
         )
         claim = Voucher.claim(
-            community=community, on=on, voucher=number, line=aggregate.id, spend_id=entry, actor=ACTOR
+            community=community, on=on, voucher=number, line=aggregate.id, spend_id=entry, actor=self.actor
         )
         self.service.app.save(aggregate, claim)
         return entry
 
     def reverse(self, line: str, spend_id: str, on: str, reason: str = "凭证有误") -> None:
         aggregate = self.get(line)
-        aggregate.reverse(spend_id=spend_id, on=on, reason=reason, actor=ACTOR)
+        aggregate.reverse(spend_id=spend_id, on=on, reason=reason, actor=self.actor)
         self.service.app.save(aggregate)
 
     def give_back(self, line: str, unit: str, amount: int, on: str) -> str:
         aggregate = self.get(line)
         entry = str(uuid.uuid4())
-        aggregate.return_unspent(return_id=entry, unit=unit, amount=amount, on=on, reason="项目结余", actor=ACTOR)
+        aggregate.return_unspent(return_id=entry, unit=unit, amount=amount, on=on, reason="项目结余", actor=self.actor)
         self.service.app.save(aggregate)
         return entry
