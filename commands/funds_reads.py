@@ -121,13 +121,24 @@ def ledger_rows(env: Env, ask: Ask, *, by: str, wait: float | None = None) -> tu
     with views.read() as conn:
         filters = _prepared(env, ask, conn)
         try:
-            rows = q.ledger(conn, filters, by=by)
+            rows = q.ledger(conn, filters, by=by, departments=configured_departments() if by == "department" else ())
         except q.UnknownFundsUnit as e:
             raise Refused(str(e)) from None
         unit_words = labels.words("all_units", env.lang)
         if filters.unit is not None:
             unit_words = q.directory(conn, filters.position).name(filters.unit)
     return rows, unit_words
+
+
+def configured_departments() -> tuple[str, ...]:
+    """The departments a line may come from (commands.funds, the write side), else the domain's default."""
+    try:
+        from commands.funds import departments  # type: ignore[attr-defined]
+    except ImportError:
+        from domain.funds import DEFAULT_DEPARTMENTS
+
+        return DEFAULT_DEPARTMENTS
+    return tuple(departments())
 
 
 def trace_document(env: Env, line: str, ask: Ask, wait: float | None = None) -> dict[str, Any]:

@@ -35,7 +35,8 @@ AMOUNTS = (*KINDS, "balance")
 
 
 def _text(sql: str) -> Any:
-    from sqlalchemy import text
+    """SQLAlchemy's text() once it is loaded; the SQLite light path reads with sqlite3 alone."""
+    from infra.litesql import text
 
     return text(sql)
 
@@ -196,8 +197,10 @@ def _unit_fields(ref: UnitRef, found: Directory) -> dict[str, Any]:
     }
 
 
-def ledger(conn: Any, filters: FundsFilters, *, by: str) -> list[dict[str, Any]]:
-    """The funding ledger: one row per unit, line or department in scope (zeros included)."""
+def ledger(conn: Any, filters: FundsFilters, *, by: str, departments: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """The funding ledger: one row per unit, line or department in scope (zeros included).
+
+    `departments`: the configured list, each shown even without a line (with zeros)."""
     found = directory(conn, filters.position)
     if (
         filters.unit is not None
@@ -234,20 +237,31 @@ def ledger(conn: Any, filters: FundsFilters, *, by: str) -> list[dict[str, Any]]
         key = line["department"] if by == "department" else line_id
         groups.setdefault(key, _Acc())
     reached: set[Any] = set()
+    counted: dict[str, set[str]] = defaultdict(set)  # department -> its lines in scope
     for (line_id, text), kinds in sums.items():
         if line_id not in known_lines or not inside(scope, located[text]):
             continue
         key = known_lines[line_id]["department"] if by == "department" else line_id
         groups.setdefault(key, _Acc()).add(kinds)
         reached.add(key)
+        counted[known_lines[line_id]["department"]].add(line_id)
     rows = []
     if by == "department":
+        listed = set(departments)
+        for department in listed:
+            groups.setdefault(department, _Acc())
         for department in sorted(groups):
-            if scope is not None and department not in reached:
+            if scope is not None and department not in reached and department not in listed:
                 continue
             acc = groups[department]
-            count = sum(1 for line in known_lines.values() if line["department"] == department)
-            rows.append({"department": department, "lines": count, **acc.row(), "execution_rate": acc.scope_rate()})
+            rows.append(
+                {
+                    "department": department,
+                    "lines": len(counted[department]),
+                    **acc.row(),
+                    "execution_rate": acc.scope_rate(),
+                }
+            )
         return rows
     for line_id in sorted(groups, key=lambda i: (known_lines[i]["department"], known_lines[i]["document"], i)):
         if scope is not None and line_id not in reached:

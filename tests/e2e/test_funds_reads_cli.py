@@ -17,6 +17,7 @@ import pytest
 from openpyxl import load_workbook
 
 from commands.app import LedgerService
+from commands.funds_reads import configured_departments
 from infra.store import parse_url
 from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import Cli, store_counts
@@ -127,10 +128,13 @@ def test_ledger_by_line_and_department(funds: Funds) -> None:
         ("民政局", "贺民发〔2026〕12号", 1_200_000, 1_098_995),
     ]
     departments = funds.cli.json("funds", "ledger", "--by", "department", "--unit", "township:八步区/贺街镇")
-    assert [(r["department"], r["received"], r["spent"]) for r in departments] == [("民政局", 700_000, 51_005)]
+    shown = {r["department"]: (r["lines"], r["received"], r["spent"]) for r in departments}
+    assert shown["民政局"] == (1, 700_000, 51_005)
+    assert shown["妇联"] == (0, 0, 0)  # every configured department appears, zeros included
+    assert set(shown) >= set(configured_departments())
     text = funds.cli.ok("funds", "ledger", "--by", "department", "--format", "csv").stdout
     header, *body = list(csv.reader(io.StringIO(text)))
-    assert header[:3] == ["department", "lines", "allocated"] and len(body) == 2
+    assert header[:3] == ["department", "lines", "allocated"] and len(body) == len(shown)
 
 
 def test_table_in_yuan_and_in_chinese(funds: Funds) -> None:
@@ -144,6 +148,21 @@ def test_table_in_yuan_and_in_chinese(funds: Funds) -> None:
 def test_as_of_before_the_funds(funds: Funds) -> None:
     rows = funds.cli.json("funds", "ledger", "--by", "line", "--as-of", "2020-01-01")
     assert rows == []
+    result = funds.cli("funds", "trace", LINE, "--as-of", "2020-01-01")
+    assert result.exit_code == 1 and "no funding line" in result.stderr
+
+
+def test_trace_totals_agree_with_the_ledger(funds: Funds) -> None:
+    ledger = {r["unit"]: r for r in funds.cli.json("funds", "ledger", "--by", "unit")}
+    document = funds.cli.json("funds", "trace", LINE)
+    stack = list(document["units"])
+    while stack:
+        node = stack.pop()
+        stack.extend(node["children"])
+        # this line is the only money of the 八步区 units: the trace's sums are the ledger's
+        for field in ("allocated", "received", "passed_down", "spent", "reversed", "returned", "balance"):
+            assert node[field] == ledger[node["unit"]][field], (node["unit"], field)
+        assert node["execution_rate"] == ledger[node["unit"]]["execution_rate"]
 
 
 def test_trace_from_the_department_to_every_voucher(funds: Funds) -> None:
