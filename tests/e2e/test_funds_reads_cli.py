@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import orjson
@@ -214,3 +215,41 @@ def test_printed_sheet(funds: Funds) -> None:
     assert sheet.freeze_panes == "A4"
     assert sheet.page_setup.orientation == "landscape"
     assert orjson.dumps(sheet.cell(row=4, column=2).number_format).decode() == '"#,##0.00"'
+
+
+def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        conn = sqlite3.connect(url[len("sqlite:///") :])
+        try:
+            return conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+
+
+@pytest.mark.clock
+def test_as_of_a_printed_time_is_the_ledger_before_what_came_after(funds: Funds) -> None:
+    """--as-of the recorded time of the commit before the red-letter entry: the spend is not reversed yet."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    (reversal,) = _rows(funds.cli.url, "SELECT position FROM funds_movements WHERE kind = 'reversed'")
+    (moment,) = _rows(
+        funds.cli.url,
+        f"SELECT recorded_at FROM taizhang_commits WHERE last_position < {reversal[0]} "
+        "ORDER BY last_position DESC LIMIT 1",
+    )
+    at = moment[0]
+    when = at if isinstance(at, datetime) else datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    printed = when.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="milliseconds")
+    before = by_unit(funds.cli.json("funds", "ledger", "--by", "unit", "--as-of", printed))["community:HZ-A"]
+    assert (before["spent"], before["reversed"], before["balance"]) == (51_005, 0, 148_995)
+    now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
+    assert funds.cli.json("funds", "ledger", "--by", "unit", "--as-of", now) == funds.cli.json(
+        "funds", "ledger", "--by", "unit"
+    )
