@@ -11,7 +11,8 @@ Then:
     to P (a separate views database) — by unit, line and department, with and without a period;
 (c) the ledger (current, from the monthly totals, and as of each step, from the movements) equals
     the sums computed from the aggregates' own `totals()` at that step, by unit and by line,
-    with the execution rate computed from them by its definition.
+    with the execution rate computed from them by its definition; and every line's trace gives each
+    unit the aggregate's totals and each spend its voucher, day, amount and reversal.
 """
 
 from __future__ import annotations
@@ -218,6 +219,28 @@ def test_funds_views_against_the_lines(store_url: Any, tmp_path: Path, ops: list
                     filters = q.FundsFilters(None, first, last, None)
                     for by in ("unit", "line"):
                         assert actual(conn, filters, by) == expected(aggregates, by=by, first=first, last=last)
+            # the trace of every line: each unit's sums are the aggregate's, each spend its voucher and reversal
+            if history.steps:
+                for line_id, line in aggregates.items():
+                    document = q.trace(conn, q.find_line(conn, line_id, None), q.FundsFilters())
+                    nodes, stack = {}, list(document["units"])
+                    while stack:
+                        node = stack.pop()
+                        stack.extend(node["children"])
+                        nodes[node["unit"]] = node
+                    assert set(nodes) == set(line.units())
+                    for unit, node in nodes.items():
+                        assert {k: node[k] for k in q.AMOUNTS} == line.totals(unit)
+                        for move in node["movements"]:
+                            if move["movement"] == "spent":
+                                community, amount, on, voucher, reversed_on = line.spends[move["entry_id"]]
+                                assert (unit, move["amount"], move["day"], move["voucher"], move["reversed_on"]) == (
+                                    community,
+                                    amount,
+                                    on,
+                                    voucher,
+                                    reversed_on,
+                                )
             # (c) as of each step, from the movements
             for position, aggregates in history.steps[-6:]:
                 for first, last in PERIODS[:2]:
