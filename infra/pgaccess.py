@@ -60,7 +60,8 @@ REACH = "(SELECT taizhang_reach())::text[]"  # the cast keeps ANY from reading i
 
 # The funds views name a unit of any level, located in county/township/community columns (a
 # township's row has no community, a county's no township): a login sees a unit's rows when the
-# unit lies inside (or is) one of its scopes. `funds_totals` names the unit as text only.
+# unit lies inside (or is) one of its scopes. `funds_totals` names the unit as text only. (No `%`
+# in these: some callers run the statements with parameters, where psycopg reads `%` as one.)
 FUNDS_UNIT_VIEWS = ("funds_movements", "funds_spends")
 SCOPES = "(SELECT coalesce(array_agg(scope), '{}') FROM taizhang_login_scopes())::text[]"
 FUNDS_UNIT_RULE = (
@@ -68,8 +69,8 @@ FUNDS_UNIT_RULE = (
     f" OR (township IS NOT NULL AND 'township:' || county || '/' || township = ANY({SCOPES}))))"
 )
 FUNDS_TOTALS_RULE = (
-    f"(unit LIKE 'community:%' AND substr(unit, 11) = ANY({REACH})) OR unit = ANY({SCOPES})"
-    f" OR (unit LIKE 'township:%' AND 'county:' || split_part(substr(unit, 10), '/', 1) = ANY({SCOPES}))"
+    f"(left(unit, 10) = 'community:' AND substr(unit, 11) = ANY({REACH})) OR unit = ANY({SCOPES})"
+    f" OR (left(unit, 9) = 'township:' AND 'county:' || split_part(substr(unit, 10), '/', 1) = ANY({SCOPES}))"
 )
 
 

@@ -107,6 +107,11 @@ totals = Table(
     sqlite_with_rowid=False,
 )
 
+# On PostgreSQL a line's row policy reads its movements, and a linked record's its spend
+# (infra.pgaccess): made after them and dropped before them.
+lines.add_is_dependent_on(movements)
+spend_records.add_is_dependent_on(spends)
+
 PROJECTION = "funds"
 TABLES = [lines, movements, spends, spend_records, totals]
 

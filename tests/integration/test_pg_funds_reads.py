@@ -92,3 +92,10 @@ def test_the_cli_reads_the_funds_inside_the_scope(funded: Store) -> None:
         ).stdout  # fmt: skip
     )
     assert [u["unit"] for u in trace["units"]] == ["community:HZ-001"]
+
+
+def test_a_rebuild_keeps_the_funds_row_policies(funded: Store) -> None:
+    funded.cli().ok("projections", "rebuild", actor="boss")
+    for login, sees in SEES.items():
+        assert {row[0] for row in funded.rows(login, "SELECT DISTINCT unit FROM funds_movements")} == sees, login
+    assert {row[0] for row in funded.owner_rows("SELECT DISTINCT unit FROM funds_totals")} == SEES["aud_pg"]
