@@ -17,7 +17,7 @@ from commands import clock, labels
 from commands.context import Env, MalformedInput, Refused
 from commands.money import capitals, yuan
 from commands.views import prepared_views
-from domain.units import UnitRef, parse_period, parse_unit
+from domain.units import parse_period, parse_unit
 from projections import funds_queries as q
 
 AMOUNTS = list(q.AMOUNTS)
@@ -61,8 +61,6 @@ INDENT = {"county": "", "township": "\u3000", "community": "\u3000\u3000"}
 class Ask:
     """What the user asked, judged without the store."""
 
-    unit: UnitRef | None
-    period: str | None
     filters: q.FundsFilters
     as_of: str | None  # fixed-width UTC text
 
@@ -86,14 +84,14 @@ def parse_ask(env: Env, *, unit: str | None, period: str | None, as_of: str | No
         from commands.ledger_reads import parse_as_of
 
         moment = parse_as_of(env, as_of)
-    return Ask(ref, period, q.FundsFilters(ref, first, last, None), moment)
+    return Ask(q.FundsFilters(ref, first, last, None), moment)
 
 
 def _position_at(conn: Any, moment: str) -> int:
     postgres = getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
     bound = "CAST(:m AS timestamptz)" if postgres else ":m"
     row = conn.execute(
-        q._text(f"SELECT max(last_position) FROM taizhang_commits WHERE recorded_at <= {bound}"), {"m": moment}
+        q.query(f"SELECT max(last_position) FROM taizhang_commits WHERE recorded_at <= {bound}"), {"m": moment}
     ).first()
     return int(row[0]) if row and row[0] is not None else 0
 
@@ -108,7 +106,7 @@ def _locate(conn: Any, filters: q.FundsFilters) -> q.FundsFilters:
     return replace(filters, unit=found.locate(str(unit)))
 
 
-def _prepared(env: Env, ask: Ask, conn: Any) -> q.FundsFilters:
+def _prepared(ask: Ask, conn: Any) -> q.FundsFilters:
     filters = ask.filters
     if ask.as_of is not None:
         filters = replace(filters, position=_position_at(conn, ask.as_of))
@@ -119,7 +117,7 @@ def ledger_rows(env: Env, ask: Ask, *, by: str, wait: float | None = None) -> tu
     """The ledger's rows (amounts in fen) and, for a printed sheet, its heading's parts."""
     views = prepared_views(env, wait)
     with views.read() as conn:
-        filters = _prepared(env, ask, conn)
+        filters = _prepared(ask, conn)
         try:
             rows = q.ledger(conn, filters, by=by, departments=configured_departments() if by == "department" else ())
         except q.UnknownFundsUnit as e:
@@ -144,7 +142,7 @@ def configured_departments() -> tuple[str, ...]:
 def trace_document(env: Env, line: str, ask: Ask, wait: float | None = None) -> dict[str, Any]:
     views = prepared_views(env, wait)
     with views.read() as conn:
-        filters = _prepared(env, ask, conn)
+        filters = _prepared(ask, conn)
         try:
             found = q.find_line(conn, line, filters.position)
         except q.UnknownLine as e:

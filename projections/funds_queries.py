@@ -34,11 +34,11 @@ KINDS = ("allocated", "received", "passed_down", "spent", "reversed", "returned"
 AMOUNTS = (*KINDS, "balance")
 
 
-def _text(sql: str) -> Any:
+def query(statement: str) -> Any:
     """SQLAlchemy's text() once it is loaded; the SQLite light path reads with sqlite3 alone."""
     from infra.litesql import text
 
-    return text(sql)
+    return text(statement)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def directory(conn: Any, position: int | None) -> Directory:
     if position is not None:
         sql += " WHERE established_position <= :p"
         params["p"] = position
-    return Directory({r[0]: (r[1], r[2], r[3]) for r in conn.execute(_text(sql), params)})
+    return Directory({r[0]: (r[1], r[2], r[3]) for r in conn.execute(query(sql), params)})
 
 
 def known_units(conn: Any, found: Directory, position: int | None, extra: Iterable[str] = ()) -> list[UnitRef]:
@@ -129,7 +129,7 @@ def lines(conn: Any, position: int | None) -> dict[str, dict[str, Any]]:
         sql += " WHERE position <= :p"
         params["p"] = position
     keys = ("line_id", "department", "document", "purpose", "amount", "unit", "granted_on", "position")
-    return {r[0]: dict(zip(keys, r, strict=True)) for r in conn.execute(_text(sql), params)}
+    return {r[0]: dict(zip(keys, r, strict=True)) for r in conn.execute(query(sql), params)}
 
 
 # ---- sums ------------------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def flow_sums(conn: Any, filters: FundsFilters) -> Sums:
         params["p"] = filters.position
     params.update(f=first, l=last)
     sums: Sums = defaultdict(lambda: {kind: [0, 0] for kind in KINDS})
-    for line, unit, kind, in_period, cumulative in conn.execute(_text(sql), params):
+    for line, unit, kind, in_period, cumulative in conn.execute(query(sql), params):
         pair = sums[(line, unit)][kind]
         pair[0] += int(in_period or 0)
         pair[1] += int(cumulative or 0)
@@ -316,14 +316,14 @@ def trace(conn: Any, line: dict[str, Any], filters: FundsFilters) -> dict[str, A
     position = filters.position if filters.position is not None else 2**62
     params = {"l": line["line_id"], "p": position}
     moves = conn.execute(
-        _text(
+        query(
             "SELECT position, seq, entry_id, kind, unit, counterpart, day, amount FROM funds_movements "
             "WHERE line_id = :l AND position <= :p ORDER BY position, seq"
         ),
         params,
     ).all()
     spend_rows = conn.execute(
-        _text(
+        query(
             "SELECT spend_id, voucher, purpose, project, home, reversed_on, reversed_position FROM funds_spends "
             "WHERE line_id = :l AND position <= :p"
         ),
@@ -333,7 +333,7 @@ def trace(conn: Any, line: dict[str, Any], filters: FundsFilters) -> dict[str, A
     linked: dict[str, list[str]] = defaultdict(list)
     if spends:
         for spend_id, record in conn.execute(
-            _text(
+            query(
                 "SELECT r.spend_id, r.record_id FROM funds_spend_records r JOIN funds_spends s "
                 "ON s.spend_id = r.spend_id WHERE s.line_id = :l AND s.position <= :p ORDER BY r.record_id"
             ),

@@ -99,3 +99,16 @@ def test_a_rebuild_keeps_the_funds_row_policies(funded: Store) -> None:
     for login, sees in SEES.items():
         assert {row[0] for row in funded.rows(login, "SELECT DISTINCT unit FROM funds_movements")} == sees, login
     assert {row[0] for row in funded.owner_rows("SELECT DISTINCT unit FROM funds_totals")} == SEES["aud_pg"]
+
+
+@pytest.mark.clock
+def test_a_clerk_reads_the_funds_as_of_now(funded: Store) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    clerk = funded.cli("clerk_hj")
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
+    args = ("funds", "ledger", "--by", "line", "--unit", "community:HZ-001", "--format", "json")
+    assert orjson.loads(clerk.ok(*args, "--as-of", now, actor="clerk-hj").stdout) == orjson.loads(
+        clerk.ok(*args, actor="clerk-hj").stdout
+    )
