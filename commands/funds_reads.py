@@ -52,6 +52,7 @@ TRACE_FIELDS = [
     "purpose",
     "records",
     "reversed_on",
+    "execution_rate",
 ]
 NO_RATE = "–"
 INDENT = {"county": "", "township": "\u3000", "community": "\u3000\u3000"}

@@ -183,7 +183,7 @@ def test_trace_from_the_department_to_every_voucher(funds: Funds) -> None:
     only = funds.cli.json("funds", "trace", LINE, "--unit", "community:HZ-A")
     assert [u["unit"] for u in only["units"]] == ["community:HZ-A"]
     zh = funds.cli.ok("funds", "trace", LINE, lang="zh").stdout
-    assert "红字冲销" in zh and "记-002" in zh and "结余" in zh
+    assert "红字冲销" in zh and "记-002" in zh and "结余" in zh and "执行率" in zh
 
 
 def test_unknown_line_unit_and_bad_input(funds: Funds) -> None:
