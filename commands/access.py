@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "record": frozenset({"clerk"}),  # residents, providers, services, imports, visit plans, pairings
     "supervise": frozenset({"supervisor"}),  # duties, targets, supervision items, debriefings, closing periods
     "read": ALL_ROLES,  # ledgers, lists, overdue visits — inside the scope
+    "fund": frozenset({"supervisor", "admin"}),  # funding lines: allocate, transfer and return money (issue 15)
     "assess": frozenset({"supervisor", "auditor"}),  # assessments, responsibility audits
     "audit": frozenset({"auditor"}),  # history, verification, seals, proofs
     "audit-access": frozenset({"auditor", "admin"}),  # the access log
@@ -139,6 +140,14 @@ def unit_filter(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     return [lookup.locate(_unit(str(params["unit"]), "--unit"))] if params.get("unit") else [None]
 
 
+def transfer_units(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    """`funds transfer --from UNIT --to UNIT`: both ends must lie inside the actor's scope."""
+    return [
+        lookup.locate(_unit(str(params[name]), option))
+        for name, option in (("from_unit", "--from"), ("to_unit", "--to"))
+    ]
+
+
 def new_community(_lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     return [UnitRef("township", county=str(params["county"]).strip(), township=str(params["township"]).strip())]
 
@@ -180,7 +189,12 @@ def import_rows(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
         found.add(lookup.locate(UnitRef("community", community=str(community).strip())))
     for row in table.rows:
         values = row.values
-        if params["kind"] == "communities":
+        if params["kind"] == "allocations":
+            try:  # a malformed unit is the import's to report, row by row
+                found.add(lookup.locate(parse_unit(str(values.get("unit") or "").strip())))
+            except ValueError:
+                pass
+        elif params["kind"] == "communities":
             county, township = values.get("county"), values.get("township")
             if county is not None and township is not None:
                 found.add(UnitRef("township", county=str(county).strip(), township=str(township).strip()))
@@ -231,6 +245,15 @@ POLICY: dict[str, Rule] = {
     "supervise open": Rule("supervise", unit_opt),
     "supervise resolve": Rule("supervise", nothing),  # the item's unit is checked when saved
     "ledger close": Rule("supervise", filters),
+    # funding lines (资金台账): money is allocated, passed down and returned by those who answer
+    # for units (supervisors; admins too, who set a store up); spent and reversed by the clerk
+    # of the spending community. A return moves money between levels like a transfer — it is
+    # the township's or county's finance office that sends unspent money back, not the village.
+    "funds allocate": Rule("fund", unit_opt),
+    "funds transfer": Rule("fund", transfer_units),
+    "funds return": Rule("fund", unit_opt),
+    "funds spend": Rule("record", community_arg),
+    "funds reverse": Rule("record", community_arg),
     "ledger reopen": Rule("supervise", filters),
     # reads
     "community list": Rule("read", whole_store),
@@ -289,12 +312,20 @@ WRITES: frozenset[str] = frozenset(
         "supervise resolve",
         "ledger close",
         "ledger reopen",
+        "funds allocate",
+        "funds transfer",
+        "funds spend",
+        "funds reverse",
+        "funds return",
     }
 )
 
 
 def _import_permission(params: Mapping[str, Any]) -> str:
-    return "admin" if params.get("kind") == "communities" else "record"
+    kind = params.get("kind")
+    if kind == "communities":
+        return "admin"
+    return "fund" if kind == "allocations" else "record"
 
 
 # ---- the checks ----------------------------------------------------------------------------------------
@@ -432,7 +463,12 @@ class ScopeGuard:
         from domain.accountability import Official, SupervisionItem, UnitTargets
         from domain.actors import Actors
         from domain.community import Community
+        from domain.funds import FundingLine, Voucher
 
+        if isinstance(aggregate, FundingLine):
+            return [self.lookup.locate(parse_unit(u)) for u in sorted(_funds_units(aggregate.pending_events))]
+        if isinstance(aggregate, Voucher):
+            return [self.lookup.locate(parse_unit(aggregate.community))]
         if isinstance(aggregate, Community):
             return [
                 UnitRef("community", county=aggregate.county, township=aggregate.township, community=aggregate.code)
@@ -451,6 +487,17 @@ class ScopeGuard:
                     found.append(self.lookup.scope_target(aggregate.entries[event.name]["scope"]))
             return found
         return [None]  # an aggregate this guard does not know: only a city-wide actor may write it
+
+
+def _funds_units(events: Iterable[Any]) -> set[str]:
+    """Every unit a funding line's new events move money of: both ends of a transfer."""
+    units: set[str] = set()
+    for event in events:
+        for name in ("unit", "from_unit", "to_unit", "community"):
+            value = getattr(event, name, None)
+            if isinstance(value, str) and value:
+                units.add(value)
+    return units
 
 
 # ---- installing the check on every command --------------------------------------------------------------

@@ -884,6 +884,9 @@ def describe_key(key_id: str) -> str:
         return f"resident {key_id[4:]}"
     if key_id.startswith("note:"):
         return f"the note of record {key_id[5:]}"
+    if key_id.startswith("payee:"):
+        community, _sep, year = key_id[6:].rpartition("/")
+        return f"the payees of community {community} in {year}"
     return f"data key {key_id}"
 
 

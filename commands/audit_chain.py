@@ -38,7 +38,9 @@ class VerificationFailed(LedgerError):
 
 
 # Problems of the chain itself; the others (version, time, noncanonical, malformed) are of the log's rows.
-CHAIN_KINDS = frozenset({"changed", "chain-altered", "missing", "unchained", "inserted", "chain-missing", "reordered", "mismatch"})
+CHAIN_KINDS = frozenset(
+    {"changed", "chain-altered", "missing", "unchained", "inserted", "chain-missing", "reordered", "mismatch"}
+)
 
 
 def failure(problem: chain.Problem) -> str:
@@ -159,7 +161,9 @@ def verify_community(service: LedgerService, code: str) -> dict[str, Any]:
         if stored is None:
             raise VerificationFailed(f"community {code}: position {position}: the event is not in the chain")
         state = bytes(state)
-        if bytes(stored) != chain.link(bytes(prev) if prev else chain.GENESIS, position, oid, version, topic, state, recorded):
+        if bytes(stored) != chain.link(
+            bytes(prev) if prev else chain.GENESIS, position, oid, version, topic, state, recorded
+        ):
             raise VerificationFailed(
                 f"community {code}: position {position}: the event does not match its chain entry "
                 "(its payload or recorded time was changed, or the chain before it; run audit verify)"
@@ -269,8 +273,18 @@ def _first_rewritten(result: chain.Walk, cp: Checkpoint) -> str:
     return " (the chain was recomputed after the change)"
 
 
-def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, Any]:
-    """The bundle that proves a record's events up to the checkpoint, for `audit check`."""
+def prove(service: LedgerService, record_id: str, cp: Checkpoint, community: str | None = None) -> dict[str, Any]:
+    """The bundle that proves a record's events up to the checkpoint, for `audit check`.
+
+    `community`: the community the record must belong to (`--community`, which the access policy
+    judged: an auditor of a township proves the records of its communities, not others').
+    """
+    if community is not None:
+        from commands.context import Refused
+
+        owner = service.recorder.claims([record_id]).get(record_id)
+        if owner is None or UUID(str(owner)) != community_id(community):
+            raise Refused(f"record {record_id} is not a record of community {community}")
     result = walk_log(service, collect=True, records=True, records_upto=cp.log_size)
     if result.problem is not None:
         raise VerificationFailed(failure(result.problem))
@@ -282,7 +296,9 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint) -> dict[str, A
         raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
     tip = result.records.get(record_id)
     if tip is None:
-        raise VerificationFailed(f"record {record_id} is not in the log sealed at {clock.text(cp.sealed_at, service.tz)}")
+        raise VerificationFailed(
+            f"record {record_id} is not in the log sealed at {clock.text(cp.sealed_at, service.tz)}"
+        )
     order, rtree = records_tree(result.records)
     owner = service.recorder.claims([record_id]).get(record_id)
     if owner is None:

@@ -7,7 +7,7 @@ login, logout and failure is appended to the access log (who, what, when by the 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from commands.context import MalformedInput, Refused
 
@@ -84,6 +84,36 @@ def revoke_token(service: LedgerService, auth: WebAuth, name: str, token_id: str
     if not auth.revoke_token(token_id, name):
         raise Refused(f"actor {name} has no live token {token_id}")
     service.log_access(by, "actor token", f"actor={name} token={token_id} revoked", [], 0)
+
+
+TOKEN_FIELDS = ["token", "status", "created_at", "expires_at", "revoked_at", "made_by"]
+
+
+def token_rows(service: LedgerService, auth: WebAuth, name: str) -> list[dict[str, Any]]:
+    """`actor token ACTOR --list`: the actor's tokens by id, with their expiry and state — never a secret or hash."""
+    import time
+    from datetime import UTC, datetime
+
+    from commands import clock
+
+    now = time.time()
+
+    def moment(seconds: float | None) -> datetime | None:
+        return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+    rows = []
+    for token_id, created, expires, revoked, made_by in auth.tokens(name):
+        status = "revoked" if revoked is not None else ("expired" if expires < now else "live")
+        rows.append(
+            {
+                "token": token_id, "status": status, "created_at": moment(created), "expires_at": moment(expires),
+                "revoked_at": moment(revoked), "made_by": made_by,
+            }
+        )  # fmt: skip
+    clock.localise(
+        rows, service.tz, {"created_at": clock.RECORDED, "expires_at": clock.RECORDED, "revoked_at": clock.RECORDED}
+    )
+    return rows
 
 
 def token_actor(auth: WebAuth, token: str) -> str | None:

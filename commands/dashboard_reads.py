@@ -13,7 +13,6 @@ from typing import Any
 from commands.context import Env
 from commands.views import prepared_views
 from domain.units import Period, UnitRef, parse_unit
-from projections.filters import Moment
 
 
 def unit_ref(by: str, row: dict[str, Any]) -> UnitRef:
@@ -26,19 +25,17 @@ def unit_ref(by: str, row: dict[str, Any]) -> UnitRef:
 
 
 def coverage(env: Env, span: Period, by: str, units: list[UnitRef]) -> dict[UnitRef, dict[str, Any]]:
-    """`assess`'s coverage of each unit for the period: key-group residents served / eligible."""
-    from projections.assessment import assess
+    """`assess`'s coverage of each of these units for the period: key-group residents served / eligible
+    (projections.assessment.coverage: only these units' communities are counted)."""
+    from projections import assessment
 
-    wanted = set(units)
     views = prepared_views(env, None)
     with views.read() as conn:
-        facts = assess(conn, level=by, period=span, moment=Moment(), evidence=False)
-    out: dict[UnitRef, dict[str, Any]] = {}
-    for fact in facts:
-        if fact.unit in wanted:
-            m = fact.measures["coverage"]
-            out[fact.unit] = {"value": m.value, "served": int(m.numerator), "eligible": int(m.denominator)}
-    return out
+        measures = assessment.coverage(conn, level=by, period=span, units=units)
+    return {
+        unit: {"value": m.value, "served": int(m.numerator), "eligible": int(m.denominator)}
+        for unit, m in measures.items()
+    }
 
 
 def open_items(env: Env, scope: Any) -> list[dict[str, Any]]:

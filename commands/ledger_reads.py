@@ -190,6 +190,15 @@ def summary_rows(
         return _refuse_unknown(lambda: reads.summary(conn, filters, by=by, per_month=per_month))
 
 
+def month_totals(env: Env, filters: queries.Filters) -> list[dict[str, Any]]:
+    """Records and minutes per month of the range (projections.queries.month_totals)."""
+    from projections import queries as reads
+
+    views = prepared_views(env, None)
+    with views.read() as conn:
+        return _refuse_unknown(lambda: reads.month_totals(conn, filters))
+
+
 def _refuse_unknown(run: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     try:
         return run()

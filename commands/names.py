@@ -9,7 +9,7 @@ is refused with the nearest names (at most three, difflib) and their codes.
 
 Resident names are stored encrypted. They are matched by decrypting the community's name
 envelopes in memory, once per community per resolver (one command or one import), with the
-master key (docs/decisions/0xxx-names-to-codes.md): nothing new is stored, and an erased
+master key (docs/decisions/0011-names-to-codes.md): nothing new is stored, and an erased
 resident's name no longer opens, so it is simply no candidate. Without the key file a
 resident name is refused with a message that says names need it. Provider names are kept
 in clear and need no key.

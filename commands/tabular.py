@@ -133,6 +133,16 @@ _FIELDS: dict[str, list[tuple[str, bool]]] = {
         ("occurred_at", True), ("date", False), ("minutes", True), ("place", False), ("note", False),
         ("entered_on", False),
     ],
+    # the funding ledger (commands/funds_import.py)
+    "allocations": [
+        ("department", True), ("document", True), ("purpose", True), ("amount", True), ("granted_on", True),
+        ("unit", True),
+    ],
+    "spending": [
+        ("department", True), ("document", True), ("community", True), ("spent_on", True), ("voucher", True),
+        ("payee", False), ("purpose", True), ("amount", True), ("records", False), ("project", False),
+        ("home", False),
+    ],
 }  # fmt: skip
 # A required field another column can stand for: a 服务日期 column carries the service's date.
 _STANDS_FOR: dict[str, str] = {"occurred_at": "date"}

@@ -218,6 +218,9 @@ class FundingLine(Aggregate):
         # spend id -> [community, amount, day, voucher, reversed on | None]
         self.spends: dict[str, list[Any]] = {}
         self.entries: dict[str, str] = {}  # every transfer/spend/return id of the line -> its kind
+        # unit -> [its latest day, its balance]: derived from movements, so a debit dated on or after
+        # every other movement of the unit (a ledger kept in date order) is judged without a scan.
+        self.tails: dict[str, list[Any]] = {}
         self._move(unit, on, ALLOCATED, amount)
 
     @classmethod
@@ -251,6 +254,9 @@ class FundingLine(Aggregate):
     # ---- balances -------------------------------------------------------------------
     def _move(self, unit: str, day: str, kind: str, amount: int) -> None:
         self.movements.setdefault(unit, []).append([day, kind, amount])
+        tail = self.tails.setdefault(unit, ["", 0])
+        tail[0] = max(tail[0], day)
+        tail[1] += self._signed(kind, amount)
 
     @staticmethod
     def _signed(kind: str, amount: int) -> int:
@@ -281,6 +287,9 @@ class FundingLine(Aggregate):
 
     def _check_holds(self, unit: str, day: str, kind: str, amount: int) -> None:
         """Refuse a debit of `amount` on `day` that would leave `unit` short on that day or any later one."""
+        last, held = self.tails.get(unit, ["", 0])
+        if day >= last and held >= amount:
+            return  # nothing of the unit is dated later: its balance after the debit is held - amount ≥ 0
         by_day: dict[str, int] = {}
         for d, k, a in [*self.movements.get(unit, []), [day, kind, amount]]:
             by_day[d] = by_day.get(d, 0) + self._signed(k, a)

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 ALG = "A256GCM"
 ENVELOPE_VERSION = 2
 NOTE = "note"  # the field of a record's note; every other field belongs to a resident
+PAYEE = "payee"  # the field of a spend's payee (commands.funds): keyed per community and year
 _AAD_LABEL = b"taizhang/envelope/2"
 _CHECK_LABEL = b"taizhang/master-key-check/1"
 
@@ -143,9 +144,12 @@ class Binding:
     community: str
     subject: str
     field: str
+    key: str = ""  # a key id other than the field's own (a payee's: `payee:COMMUNITY/YEAR`)
 
     @property
     def key_id(self) -> str:
+        if self.key:
+            return self.key
         if self.field == NOTE:
             return note_key_id(self.subject)
         return resident_key_id(self.community, self.subject)
@@ -161,6 +165,11 @@ def resident_field(community: str, code: str, field_name: str) -> Binding:
 
 def note_of(community: str, record_id: str) -> Binding:
     return Binding(community, record_id, NOTE)
+
+
+def payee_of(community: str, spend_id: str, year: int) -> Binding:
+    """Where a spend's payee (收款人) belongs: the spend, under its community's payee key of that year."""
+    return Binding(community, spend_id, PAYEE, key=payee_key_id(community, year))
 
 
 def seal(where: Binding, data_key: bytes, plaintext: str) -> dict[str, Any]:
@@ -207,3 +216,9 @@ def resident_key_id(community: str, code: str) -> str:
 
 def note_key_id(record_id: str) -> str:
     return f"note:{record_id}"
+
+
+def payee_key_id(community: str, year: int) -> str:
+    """One data key per community and year seals the payees of its spends: destroying it erases
+    that year's payee names (the retention period), and the next year's spends get a new key."""
+    return f"payee:{community}/{year:04d}"

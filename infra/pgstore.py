@@ -252,6 +252,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             curs.execute(sql, params)
             return list(curs.fetchall())
 
+    def existing(self, ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these aggregate ids have events (their first, by the primary key)."""
+        wanted = list(ids)
+        if not wanted:
+            return set()
+        rows = self._select(
+            f"SELECT originator_id FROM {self.events_table_name} WHERE originator_id = ANY(%s) AND originator_version = 1",
+            (wanted,),
+        )
+        return {row["originator_id"] for row in rows}
+
     def claims(self, record_ids: Iterable[str]) -> dict[str, str]:
         ids = list(record_ids)
         if not ids:

@@ -407,6 +407,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute(sql, params)
             return list(c.fetchall())
 
+    def existing(self, ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these aggregate ids have events (their first, by the primary key): one query per 500."""
+        wanted = [i.hex for i in ids]
+        found: set[UUID] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self._select(
+                f"SELECT originator_id FROM {self.events_table_name}"
+                f" WHERE originator_id IN ({','.join('?' * len(chunk))}) AND originator_version = 1",
+                chunk,
+            )
+            found.update(UUID(row[0]) for row in rows)
+        return found
+
     def claims(self, record_ids: Iterable[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         ids = list(record_ids)

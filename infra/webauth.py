@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ PG_PRIVATE_SQL = (
 )
 PG_PRIVATE = (PG_PRIVATE_SQL,)
 SEEN_EVERY = 60.0  # seconds: a session's last use is written at most this often (reads stay lock-free)
+POOL_SIZE = 8  # PostgreSQL connections the server keeps for sessions, tokens and logins (per process)
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,14 @@ def session_key(session_id: str) -> str:
 class WebAuth:
     """The two tables of one store, reached with a short connection per call."""
 
-    def __init__(self, store: StoreURL) -> None:
+    def __init__(self, store: StoreURL, *, pooled: bool = False) -> None:
+        """`pooled`: PostgreSQL connections kept in a small pool (the server: a session is read on
+        every request, and a new connection costs more than the read); otherwise one per call."""
         self.store = store
         self._ready = False
+        self._pooled = pooled and store.backend == "postgres"
+        self._pool: Any = None
+        self._pool_lock = threading.Lock()
 
     # ---- connections ---------------------------------------------------------------------------
     @contextmanager
@@ -97,10 +104,32 @@ class WebAuth:
                     raw.execute("ROLLBACK")
                 raw.close()
             return
+        if self._pooled:
+            with self._connections().connection() as conn:  # committed on leaving, as psycopg.connect's
+                yield _Pg(conn)
+            return
         import psycopg
 
-        with psycopg.connect(self.store.url.replace("postgresql+psycopg", "postgresql")) as conn:
+        with psycopg.connect(self._conninfo()) as conn:
             yield _Pg(conn)
+
+    def _conninfo(self) -> str:
+        return self.store.url.replace("postgresql+psycopg", "postgresql")
+
+    def _connections(self) -> Any:
+        with self._pool_lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                self._pool = ConnectionPool(self._conninfo(), min_size=1, max_size=POOL_SIZE, open=True)
+            return self._pool
+
+    def close(self) -> None:
+        """Close the pooled connections (the server, when it stops)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
 
     def ensure(self) -> None:
         """Create the tables when missing (once per process)."""
@@ -202,6 +231,16 @@ class WebAuth:
             )
         return changed > 0
 
+    def tokens(self, actor: str) -> list[tuple[str, float, float, float | None, str]]:
+        """The actor's tokens, oldest first: (id, created, expires, revoked or None, made by) — never a hash."""
+        self.ensure()
+        with self._conn(write=False) as db:
+            rows = db.all(
+                "SELECT id, created, expires, revoked, made_by FROM web_tokens WHERE actor = ? ORDER BY created, id",
+                (actor,),
+            )
+        return [(str(r[0]), float(r[1]), float(r[2]), None if r[3] is None else float(r[3]), str(r[4])) for r in rows]
+
     def token_actor(self, token_id: str, secret: str) -> str | None:
         """The actor of a live token (known, secret matching, not expired, not revoked); None otherwise."""
         import hmac
@@ -250,6 +289,9 @@ class _Lite:
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.raw.execute(sql, params).fetchone()
 
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.raw.execute(sql, params).fetchall()
+
 
 class _Pg:
     def __init__(self, conn: Any) -> None:
@@ -262,3 +304,6 @@ class _Pg:
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(sql.replace("?", "%s"), params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.conn.execute(sql.replace("?", "%s"), params).fetchall())

@@ -19,6 +19,7 @@ Metrics, each in [0, 1] (None when there is nothing to measure):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -131,6 +132,20 @@ def assess(
     _visits(conn, facts, code_to_unit, codes, period, moment, judged)
     _supervision(conn, facts, period, moment, judged)
     return [facts[ref] for ref in sorted(facts, key=_unit_sort_key)]
+
+
+def coverage(conn: Connection, *, level: str, period: Period, units: Collection[UnitRef]) -> dict[UnitRef, Measure]:
+    """The current `coverage` measure of these units of `level` alone (the dashboard's column):
+    `assess(..., evidence=False)`'s figure for each, from the monthly totals, counting only their
+    communities (a township's dashboard no longer counts the whole city). Units not in the store
+    are left out."""
+    wanted = set(units)
+    found = {ref: codes for ref, codes in units_of(conn, level, Moment()).items() if ref in wanted}
+    facts = {ref: UnitFacts(ref, sorted(codes)) for ref, codes in found.items()}
+    if facts:
+        code_to_unit = {code: ref for ref, codes in found.items() for code in codes}
+        _coverage_from_totals(conn, facts, code_to_unit, sorted(code_to_unit), period, Moment())
+    return {ref: fact.measures["coverage"] for ref, fact in facts.items()}
 
 
 def _unit_sort_key(ref: UnitRef) -> tuple[str, str, str]:

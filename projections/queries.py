@@ -34,16 +34,41 @@ def check_unit(conn: Connection, unit: Unit | None) -> None:
 def entries(conn: Connection, filters: Filters, *, include_voided: bool = False) -> list[dict[str, Any]]:
     """Ledger entries ordered by (occurred_at, record_id); notes stay encrypted (JSON envelopes)."""
     check_unit(conn, filters.unit)
+    where, params = _entry_where(filters, include_voided)
+    return _entry_rows(conn, f"SELECT {ENTRY_COLUMNS} {where} ORDER BY r.occurred_utc, r.record_id", params)
+
+
+def entries_page(
+    conn: Connection, filters: Filters, *, include_voided: bool = False, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of `entries` (the same rows, in the same order, `offset` of them skipped) and how
+    many entries match in all: the database sorts and counts, only the page's rows are built."""
+    check_unit(conn, filters.unit)
+    where, params = _entry_where(filters, include_voided)
+    total = int(conn.execute(text(f"SELECT count(*) {where}"), params).scalar() or 0)
+    if offset >= total:
+        return [], total
+    sql = f"SELECT {ENTRY_COLUMNS} {where} ORDER BY r.occurred_utc, r.record_id LIMIT :page_limit OFFSET :page_offset"
+    return _entry_rows(conn, sql, {**params, "page_limit": limit, "page_offset": offset}), total
+
+
+ENTRY_COLUMNS = (
+    "r.record_id, r.community, c.name AS community_name, r.county, r.township, r.kind, "
+    "r.residents, r.providers, r.occurred_at, r.minutes, r.place, r.note, r.status, r.revision, r.late, "
+    "r.recorded_at, r.recorded_by, r.revised_at, r.revised_by, r.entered_on"
+)
+
+
+def _entry_where(filters: Filters, include_voided: bool) -> tuple[str, dict[str, Any]]:
+    """FROM and WHERE of the entries the filters select (active only unless `include_voided`)."""
     clauses, params = _revision_filters(filters)
     if not include_voided:
         clauses.append("r.status = 'active'")
-    sql = (
-        "SELECT r.record_id, r.community, c.name AS community_name, r.county, r.township, r.kind, "
-        "r.residents, r.providers, r.occurred_at, r.minutes, r.place, r.note, r.status, r.revision, r.late, "
-        "r.recorded_at, r.recorded_by, r.revised_at, r.revised_by, r.entered_on "
-        "FROM ledger_revisions r JOIN ledger_communities c ON c.code = r.community "
-        f"WHERE {' AND '.join(clauses)} ORDER BY r.occurred_utc, r.record_id"
-    )
+    where = f"FROM ledger_revisions r JOIN ledger_communities c ON c.code = r.community WHERE {' AND '.join(clauses)}"
+    return where, params
+
+
+def _entry_rows(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(text(sql), params).mappings():
         item = dict(row)
@@ -152,6 +177,36 @@ def summary(conn: Connection, filters: Filters, *, by: str, per_month: bool = Fa
                     group["kinds"][kind] = group["kinds"].get(kind, 0) + n
             group["residents_served"] += served.get((c["code"], month), 0)
     return [groups[key] for key in sorted(groups, key=lambda k: tuple("" if v is None else v for v in k))]
+
+
+def month_totals(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Records and minutes per month over the filters' unit: what `summary(..., per_month=True)`'s
+    rows add up to month by month (every month of the range, zeros included), without counting the
+    residents served or splitting by unit (the dashboard's trend)."""
+    check_unit(conn, filters.unit)
+    totals = {month: {"month": month, "records": 0, "minutes": 0} for month in _summary_months(conn, filters)}
+    full, partial = _split_range(filters)
+    if filters.moment.current and full is not None and not partial and not filters.category and not filters.kinds:
+        # Whole months of the current ledger: the database adds the monthly totals up (the rows
+        # `_kind_rows` would bring to Python), over the communities `summary` lists.
+        month_clause, params = _month_clause(full, "t")
+        unit_clause, unit_params = filters.unit.where("c") if filters.unit is not None else ("1 = 1", {})
+        sql = (
+            "SELECT t.month, sum(t.records), sum(t.minutes) FROM ledger_month_kind t "
+            f"WHERE {month_clause} AND t.records <> 0 AND t.community IN "
+            f"(SELECT c.code FROM ledger_communities c WHERE {unit_clause}) GROUP BY t.month"
+        )
+        for month, records, minutes in conn.execute(text(sql), {**params, **unit_params}):
+            if month in totals:
+                totals[month]["records"] += int(records)
+                totals[month]["minutes"] += int(minutes or 0)
+        return [totals[month] for month in sorted(totals)]
+    known = {c["code"] for c in _communities(conn, filters.unit)}
+    for community, month, _kind, records, minutes in _kind_rows(conn, filters):
+        if community in known and month in totals:
+            totals[month]["records"] += records
+            totals[month]["minutes"] += minutes
+    return [totals[month] for month in sorted(totals)]
 
 
 def _communities(conn: Connection, unit: Unit | None) -> list[dict[str, Any]]:

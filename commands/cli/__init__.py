@@ -159,7 +159,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         "Service providers: party members, cadres, volunteers, grid workers, social workers, staff.",
     ),
     "service": (("service",), "Service records: record, correct, void."),
-    "import": (("imports",), "Import a CSV or XLSX file of communities, residents, providers or services."),
+    "import": (
+        ("imports",),
+        "Import a CSV or XLSX file of communities, residents, providers, services, allocations or spending.",
+    ),
     "ledger": (("ledger", "closing"), "The service-information ledgers (服务信息台账): entries and summaries."),
     "projections": (("projections",), "The ledger views rebuilt from the events: status, rebuild, run."),
     "official": (

@@ -20,6 +20,10 @@ LIST_HEADERS_ZH = {
     "actor": "操作人", "role": "角色", "scope": "范围", "login": "数据库账号", "status": "状态",
     "granted_by": "授权人", "granted_at": "授权时间", "revoked_by": "撤销人", "revoked_at": "撤销时间", "reason": "原因",
 }  # fmt: skip
+TOKEN_HEADERS_ZH = {
+    "token": "令牌", "status": "状态", "created_at": "创建时间", "expires_at": "到期时间", "revoked_at": "撤销时间",
+    "made_by": "创建人",
+}  # fmt: skip
 # The database group a login needs for each role (see README "Actors, roles and scopes").
 GROUP_OF_ROLE = {
     "clerk": "taizhang_writer", "supervisor": "taizhang_writer", "auditor": "taizhang_reader",
@@ -195,9 +199,13 @@ def actor_password(env: Env, name: str) -> None:
     "--days", type=click.IntRange(1, 366), default=90, show_default=True, help="Days until the token expires."
 )
 @click.option("--revoke", "revoke", metavar="TOKEN_ID", help="Revoke this token of the actor instead of making one.")
+@click.option(
+    "--list", "listed", is_flag=True, help="List the actor's tokens (ids, expiry, state; never a secret) instead."
+)
+@format_option()
 @pass_env
-def actor_token(env: Env, name: str, days: int, revoke: str | None) -> None:
-    """Make an API token for an actor (printed once, stored hashed, with an expiry), or revoke one.
+def actor_token(env: Env, name: str, days: int, revoke: str | None, listed: bool, fmt: str) -> None:
+    """Make an API token for an actor (printed once, stored hashed, with an expiry), revoke one, or list them.
 
     The token goes in `Authorization: Bearer TOKEN` on /api/v1 requests. It stops
     working when it expires, when it is revoked, and when the actor is revoked.
@@ -205,15 +213,23 @@ def actor_token(env: Env, name: str, days: int, revoke: str | None) -> None:
     \b
     Example:
       taizhang --actor admin actor token clerk-hj --days 30
+      taizhang --actor admin actor token clerk-hj --list
       taizhang --actor admin actor token clerk-hj --revoke 3f9a1c2b7d4e
     """
     from commands import credentials, i18n
     from infra.webauth import WebAuth
 
+    if listed and revoke is not None:
+        raise MalformedInput("--list and --revoke: give at most one")
     by = env.require_actor()
     name = actor_name(name)
     service = env.service()
     auth = WebAuth(service.store)
+    if listed:
+        rows = credentials.token_rows(service, auth, name)
+        names = [TOKEN_HEADERS_ZH[f] for f in credentials.TOKEN_FIELDS] if env.lang == "zh" else None
+        emit(rows, credentials.TOKEN_FIELDS, fmt, names or [f.replace("_", " ") for f in credentials.TOKEN_FIELDS])
+        return
     if revoke is not None:
         credentials.revoke_token(service, auth, name, revoke.strip(), by)
         click.echo(i18n.translate(f"revoked token {revoke.strip()} of {name}", env.lang), err=True)

@@ -54,7 +54,9 @@ def _report(result: dict[str, Any], fmt: str, line: str) -> None:
 @audit.command("verify")
 @click.option("--community", metavar="CODE", help="Check only this community's stream.")
 @click.option("--checkpoint", type=FILE, metavar="FILE", help="Also prove the log extends this sealed checkpoint.")
-@click.option("--public-key", "public_key", type=FILE, metavar="FILE", help="The sealing office's public key (with --checkpoint).")
+@click.option(
+    "--public-key", "public_key", type=FILE, metavar="FILE", help="The sealing office's public key (with --checkpoint)."
+)
 @click.option("--views", is_flag=True, help="Also recompute every view from the log and compare them, table by table.")
 @FORMAT
 @pass_env
@@ -137,7 +139,9 @@ def _sealed_views(service: Any, sealed: cpt.Checkpoint) -> str:
 
     assert sealed.views is not None
     with Progress("recomputing the sealed views", 0) as bar:
-        digest, versions = views_audit.views_digest(service, sealed.last_position, lambda done, total: bar.set(done, total))
+        digest, versions = views_audit.views_digest(
+            service, sealed.last_position, lambda done, total: bar.set(done, total)
+        )
     if versions != sealed.views["versions"]:
         return "not comparable (the projections have changed version since sealing)"
     if digest.hex != sealed.views["digest"]:
@@ -149,7 +153,14 @@ def _sealed_views(service: Any, sealed: cpt.Checkpoint) -> str:
 
 
 @audit.command("keygen")
-@click.option("--key-file", "key_file", type=FILE, required=True, metavar="PATH", help="Where to write the signing key (never overwritten).")
+@click.option(
+    "--key-file",
+    "key_file",
+    type=FILE,
+    required=True,
+    metavar="PATH",
+    help="Where to write the signing key (never overwritten).",
+)
 @FORMAT
 def audit_keygen(key_file: Path, fmt: str) -> None:
     """Create an Ed25519 signing key for sealing checkpoints, and print its public key.
@@ -168,13 +179,26 @@ def audit_keygen(key_file: Path, fmt: str) -> None:
         raise Refused(str(e)) from None
     except cpt.KeyFileProblem as e:
         raise MalformedInput(str(e)) from None
-    result = {"key_file": shown(key_file), "public_key_file": shown(pub_path), "key_id": cpt.key_id(public), "public_key": cpt.public_pem(public)}
-    _report(result, fmt, f"key id {result['key_id']}\nwrote {shown(key_file)} (private) and {shown(pub_path)}:\n{result['public_key']}".rstrip())
+    result = {
+        "key_file": shown(key_file),
+        "public_key_file": shown(pub_path),
+        "key_id": cpt.key_id(public),
+        "public_key": cpt.public_pem(public),
+    }
+    _report(
+        result,
+        fmt,
+        f"key id {result['key_id']}\nwrote {shown(key_file)} (private) and {shown(pub_path)}:\n{result['public_key']}".rstrip(),
+    )
 
 
 @audit.command("seal")
-@click.option("--key-file", "key_file", type=FILE, required=True, metavar="PATH", help="The signing key from audit keygen.")
-@click.option("--output", type=FILE, metavar="FILE", help="Write the checkpoint here (a new file) instead of printing it.")
+@click.option(
+    "--key-file", "key_file", type=FILE, required=True, metavar="PATH", help="The signing key from audit keygen."
+)
+@click.option(
+    "--output", type=FILE, metavar="FILE", help="Write the checkpoint here (a new file) instead of printing it."
+)
 @click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @pass_env
 def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> None:
@@ -213,27 +237,35 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
 @click.argument("record_id")
 @click.option("--checkpoint", type=FILE, required=True, metavar="FILE", help="The sealed checkpoint to prove against.")
 @click.option("--output", type=FILE, required=True, metavar="BUNDLE", help="Where to write the bundle (a new file).")
+@click.option(
+    "--community",
+    metavar="CODE",
+    help="The record's community: an auditor of a township or community proves the records inside its scope.",
+)
 @click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @pass_env
-def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path, force: bool) -> None:
+def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path, community: str | None, force: bool) -> None:
     """Write a bundle proving a record's complete history up to a checkpoint, for audit check.
 
     \b
     Example:
       taizhang audit prove 0f8c…-record-id --checkpoint 2026-03.checkpoint --output record.bundle
+      taizhang audit prove 0f8c…-record-id --community HZ-001 --checkpoint 2026-03.checkpoint --output r.bundle
     """
     from commands import audit_chain
 
     sealed = _checkpoint(checkpoint, None)
     files.check_output(output, "--output", force=force)
-    bundle = audit_chain.prove(env.service(), record_id.strip(), sealed)
+    bundle = audit_chain.prove(env.service(), record_id.strip(), sealed, community.strip() if community else None)
     _write_new(output, cpt.document(bundle), "--output", force)
     click.echo(_say(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}"), err=True)
 
 
 @audit.command("check")
 @click.argument("bundle", type=FILE)
-@click.option("--public-key", "public_key", type=FILE, required=True, metavar="FILE", help="The sealing office's public key.")
+@click.option(
+    "--public-key", "public_key", type=FILE, required=True, metavar="FILE", help="The sealing office's public key."
+)
 @FORMAT
 def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
     """Check a proof bundle with no database: only the bundle and the sealing office's public key.
@@ -249,7 +281,12 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
     except cpt.ProofError as e:
         raise Refused(f"bundle {shown(bundle)} does not verify: {e}") from None
     listed = [
-        {"position": e.position, "event": e.topic.rsplit(".", 1)[-1], "recorded_at": e.recorded_at, "actor": e.payload.get("actor")}
+        {
+            "position": e.position,
+            "event": e.topic.rsplit(".", 1)[-1],
+            "recorded_at": e.recorded_at,
+            "actor": e.payload.get("actor"),
+        }
         for e in events
     ]
     # No store here: times are shown in TAIZHANG_TZ (default Asia/Shanghai), the zone of the county's stores.
@@ -267,5 +304,7 @@ def audit_check(bundle: Path, public_key: Path, fmt: str) -> None:
         f"verified: record {record_id} has exactly these {len(events)} event(s) in the log sealed at {result['sealed_at'].iso()} "
         f"({sealed.log_size} events, key {sealed.key_id[:16]})"
     ]
-    lines += [f"  position {e['position']}: {e['event']} recorded {e['recorded_at'].iso()} by {e['actor']}" for e in listed]
+    lines += [
+        f"  position {e['position']}: {e['event']} recorded {e['recorded_at'].iso()} by {e['actor']}" for e in listed
+    ]
     _report(result, fmt, "\n".join(lines))

@@ -11,6 +11,7 @@ import click
 
 from commands import i18n
 from commands.context import Env, pass_env
+from commands.funds_import import KINDS as FUNDS_KINDS
 from commands.importer import KINDS, ImportRefused, ImportResult, SheetOptions, import_file
 from commands.models import Malformed, clean_code
 from commands.output import render_json
@@ -19,7 +20,7 @@ from commands.tabular import NO_HEADER
 
 
 @click.command("import")
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=click.Choice([*KINDS, *FUNDS_KINDS]))
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows and skip the bad ones (each still reported).")
 @click.option("--community", "community", metavar="CODE", help="The community of every row, for a sheet without a 社区 column.")
@@ -39,7 +40,7 @@ def import_(
     default_time: str | None,
     fmt: str,
 ) -> None:
-    """Import a CSV or XLSX file of communities, residents, providers or services.
+    """Import a CSV or XLSX file of communities, residents, providers, services, allocations or spending.
 
     The header row is found by its names, in English or Chinese, below any title
     rows; a 合计/总计 row and signature lines (填表人, 审核人, 制表日期, 负责人) at
@@ -67,11 +68,17 @@ def import_(
       services:    community, record_id, kind, residents, providers, occurred_at, minutes, place, note, entered_on
                    社区, 记录编号, 服务类型, 服务对象, 服务人员, 服务时间, 时长(分钟), 地点, 备注, 登记日期
                    (and 服务日期 + 服务时间 as two columns; 服务内容 and 备注 both fill the note)
+      allocations: department, document, purpose, amount, granted_on, unit
+                   资金来源, 文号, 用途, 金额（元）, 下达日期, 拨付单位
+      spending:    department, document, community, spent_on, voucher, payee, purpose, amount, records, project, home
+                   资金来源, 文号, 社区, 支出日期, 凭证号, 收款人, 摘要, 金额（元）, 服务记录, 项目, 幸福院
+                   (a spend names its line by 资金来源 + 文号; amounts as 12,000.00 or 1.2万, exact to the fen)
 
     \b
     Example:
       taizhang --actor clerk01 import services 2026年3月服务台账.xlsx
       taizhang --actor clerk01 import services 石门村3月.xlsx --community HZ-001 --year 2026 --duration-unit hours
+      taizhang --actor sup01 import allocations 2026年资金下达表.xlsx
     """
     options = _options(kind, community, year, duration_unit, default_time)
     actor = env.writer()
@@ -88,11 +95,16 @@ def import_(
         return lambda done, total: bar.set(done, total)
 
     try:
-        # NAMES: resident codes revealed by names in the sheet are access-logged (commands/names.py)
-        result = import_file(
-            service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options,
-            log_names=env.log_access,
-        )
+        if kind in FUNDS_KINDS:  # the funding ledger (commands/funds_import.py)
+            from commands.funds_import import import_funds
+
+            result = import_funds(service, kind, file, actor, skip_invalid=skip_invalid, community=options.community)
+        else:
+            # NAMES: resident codes revealed by names in the sheet are access-logged (commands/names.py)
+            result = import_file(
+                service, kind, file, actor, skip_invalid=skip_invalid, progress=stage, options=options,
+                log_names=env.log_access,
+            )
     except ImportRefused as refused:
         for problem in refused.result.problems:
             click.echo(i18n.translate(str(problem), env.lang, terms=columns), err=True)
@@ -118,8 +130,8 @@ def import_(
 
 def _options(kind: str, community: str | None, year: int | None, unit: str | None, at: str | None) -> SheetOptions:
     """The sheet options, judged before the store is opened (malformed: exit 2)."""
-    if community is not None and kind == "communities":
-        raise Malformed("--community", "applies to residents, providers and services, not to communities")
+    if community is not None and kind in ("communities", "allocations"):
+        raise Malformed("--community", f"applies to residents, providers, services and spending, not to {kind}")
     for option, value in (("--year", year), ("--duration-unit", unit), ("--default-time", at)):
         if value is not None and kind != "services":
             raise Malformed(option, f"applies to import services only, not to {kind}")

@@ -251,7 +251,8 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     ) -> Response:
         env = door.env_for(who.name, who.lang)
         try:
-            board = dashboard_numbers(door, env, who.actor, month)
+            key = ("dashboard", str(who.actor.scope), month or "", env.today(), env.lang)
+            board = door.cached(key, lambda: dashboard_numbers(door, env, who.actor, month))
         except (MalformedInput, Refused) as e:
             return _refusal(request, _status(e), e.format_message())
         return templates.TemplateResponse(request, "dashboard.html", _context(request, who, **board))
@@ -260,14 +261,13 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
     def ledger_page(request: Request, who: Who = needs("ledger entries", _units_or_scope)) -> Response:
         env = door.env_for(who.name, who.lang)
         q = request.query_params
+        page = _page_number(q.get("page"))
         try:
-            rows = entry_rows(door, env, who.actor, q)
+            shown, total = entry_page(door, env, who.actor, q, page)
         except (MalformedInput, Refused) as e:
             return _refusal(request, _status(e), e.format_message())
-        page = _page_number(q.get("page"))
-        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        door.log_access(who.name, "web ledger entries", _detail(q), _residents(shown))
-        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        door.log_access(who.name, "web ledger entries", _detail(q), _residents(shown))  # every time, kept or not
+        pages = max(1, -(-total // PAGE_SIZE))
         table = [labels.localise(_plain(row), who.lang) for row in shown]
         base = [(k, v) for k, v in q.multi_items() if k != "page"]
         return templates.TemplateResponse(
@@ -277,7 +277,7 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
                 request,
                 who,
                 rows=table,
-                total=len(rows),
+                total=total,
                 page=page,
                 pages=pages,
                 query=base,
@@ -379,7 +379,8 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
             if by not in ("community", "township", "county"):
                 raise MalformedInput(f"by: expected community, township or county, got {by!r}")
             filters = _filters(env, who.actor, q, period=period)
-            rows = ledger_reads.summary_rows(env, filters, by=by)
+            key = ("api summary", str(who.actor.scope), filters, by)
+            rows = door.cached(key, lambda: ledger_reads.summary_rows(env, filters, by=by))
         except (MalformedInput, Refused) as e:
             return _problem(_status(e), words.translate(e.format_message(), who.lang))
         return _json(rows)
@@ -480,6 +481,31 @@ def entry_rows(door: Door, env: Any, actor: Any, q: Any) -> list[dict[str, Any]]
     return rows
 
 
+def entry_page(door: Door, env: Any, actor: Any, q: Any, page: int) -> tuple[list[dict[str, Any]], int]:
+    """Page `page` of `entry_rows` (PAGE_SIZE rows; the database sorts, skips and counts) and how
+    many entries match; kept while the store stands still (Door.cached). Shared: not to be changed."""
+    from commands.views import open_notes
+    from projections import queries as reads
+
+    filters = _filters(env, actor, q)
+    include_voided = q.get("include_voided") in ("1", "on", "true")
+    zone = env.zone()
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        with door.read() as conn:
+            try:
+                rows, total = reads.entries_page(
+                    conn, filters, include_voided=include_voided, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+                )
+            except reads.UnknownUnit as e:
+                raise Refused(str(e)) from None
+        open_notes(door.service, rows)
+        clock.localise(rows, zone)
+        return rows, total
+
+    return door.cached(("ledger page", str(actor.scope), filters, include_voided, page, PAGE_SIZE, zone.key), read)
+
+
 def entries_xlsx(door: Door, env: Any, actor: Any, q: Any) -> tuple[bytes, list[tuple[str, str]]]:
     """The printed 台账 as `ledger entries --format xlsx` writes it (names beside codes, heading, 合计);
     returns the file and the residents it shows (for the access log)."""
@@ -534,12 +560,7 @@ def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> di
     last_rows = ledger_reads.summary_rows(env, _period(base, last), by=by)
     first = _add_months(this, -11)
     trend_filters = dataclasses.replace(base, date_from=first, date_to=_month_end(this))
-    trend_rows = ledger_reads.summary_rows(env, trend_filters, by=by, per_month=True)
-    months: dict[str, dict[str, int]] = {}
-    for row in trend_rows:
-        m = months.setdefault(row["month"], {"records": 0, "minutes": 0})
-        m["records"] += row["records"]
-        m["minutes"] += row["minutes"]
+    trend = ledger_reads.month_totals(env, trend_filters)  # `ledger summary --per-month`, added up by month
     key = ledger_reads.summary_fields(by, False)[:-4]
     previous = {tuple(r[k] for k in key): r for r in last_rows}
     refs = [dashboard_reads.unit_ref(by, row) for row in now_rows]
@@ -570,7 +591,6 @@ def dashboard_numbers(door: Door, env: Any, actor: Any, month: str | None) -> di
         "items": dashboard_reads.open_items(env, actor.scope),
         "idle": [u for u in units if not u["records"]],
     }
-    trend = [{"month": m, **v} for m, v in sorted(months.items())]
     return {
         "month": this.strftime("%Y-%m"),
         "last_month": last.strftime("%Y-%m"),
@@ -789,4 +809,9 @@ def create_from_environment() -> FastAPI:
     """The app `taizhang serve` runs (in each uvicorn worker): the store of TAIZHANG_DB."""
     key = os.environ.get("TAIZHANG_KEY_FILE")
     door = Door(os.environ["TAIZHANG_DB"], Path(key) if key else None)
+    kept = os.environ.get("TAIZHANG_WEB_KEPT_READS")  # results kept per store position (0: none; the bench's knob)
+    if kept:
+        if not kept.isdigit():
+            raise SystemExit(f"TAIZHANG_WEB_KEPT_READS: expected a whole number, got {kept!r}")
+        door.reads.size = int(kept)
     return create_app(door, secure_cookies=os.environ.get("TAIZHANG_WEB_SECURE_COOKIES") == "1")

@@ -76,8 +76,8 @@ async def _checkpoint_upload(file: UploadFile | None) -> bytes:
     return data
 
 
-def proof_bundle(door: Door, record_id: str, checkpoint: bytes) -> bytes:
-    """`audit prove RECORD_ID --checkpoint FILE`: the bundle `audit check` verifies offline."""
+def proof_bundle(door: Door, record_id: str, checkpoint: bytes, community: str | None = None) -> bytes:
+    """`audit prove RECORD_ID [--community C] --checkpoint FILE`: the bundle `audit check` verifies offline."""
     from uuid import UUID
 
     from commands import audit_chain
@@ -91,7 +91,7 @@ def proof_bundle(door: Door, record_id: str, checkpoint: bytes) -> bytes:
         sealed = cpt.read_checkpoint(cpt.parse_document(checkpoint, "checkpoint"), None)
     except cpt.ProofError as e:
         raise MalformedInput(f"checkpoint: {e}") from None
-    return cpt.document(audit_chain.prove(door.service, record_id, sealed))
+    return cpt.document(audit_chain.prove(door.service, record_id, sealed, community))
 
 
 def access_rows(door: Door, who: Who, q: Any) -> list[dict[str, Any]]:
@@ -114,6 +114,14 @@ def access_rows(door: Door, who: Who, q: Any) -> list[dict[str, Any]]:
 def _named(request: Request, _actor: Any) -> dict[str, Any]:
     """The units the request names (none: the whole store, as the CLI command without a filter)."""
     return query_units(request)
+
+
+async def _proved_community(request: Request, _actor: Any) -> dict[str, Any]:
+    """`audit prove --community`: the community the form names (none: the whole store, as the CLI without it)."""
+    community = (await request.form()).get("community")
+    if isinstance(community, str) and community.strip():
+        return {"community": community.strip()}
+    return {}
 
 
 def _community(request: Request, _actor: Any) -> dict[str, Any]:
@@ -170,17 +178,19 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         return page(request, who, "audit_chain.html", result=result, facts=facts, community=community or "")
 
     @app.post("/audit/prove")
-    async def prove(request: Request, who: Who = needs("audit prove")) -> Response:
+    async def prove(request: Request, who: Who = needs("audit prove", _proved_community)) -> Response:
         form = await request.form()
         _require_csrf(who, str(form.get("csrf") or ""))
         record_id = str(form.get("record_id") or "").strip()
+        community = str(form.get("community") or "").strip() or None
         upload = form.get("checkpoint")
         try:
             data = await _checkpoint_upload(upload if isinstance(upload, UploadFile) else None)
-            bundle = await run_in_threadpool(proof_bundle, door, record_id, data)
+            bundle = await run_in_threadpool(proof_bundle, door, record_id, data, community)
         except Exception as e:
             return refused(request, who, e)
-        door.log_access(who.name, "web audit prove", f"record_id={record_id}")
+        detail = f"record_id={record_id}" + (f" community={community}" if community else "")
+        door.log_access(who.name, "web audit prove", detail)
         return Response(
             bundle,
             media_type="application/json",

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.context import Env
+from commands.web.cache import ReadCache
 from infra.store import parse_url
 
 if TYPE_CHECKING:
@@ -69,7 +71,7 @@ class Door:
         self.key_file = key_file or self.store.default_key_file()
         self.service: LedgerService = LedgerService.open(self.store, self.key_file)
         self.views: Views = Views(self.service, self.store)
-        self.auth: WebAuth = WebAuth(self.store)
+        self.auth: WebAuth = WebAuth(self.store, pooled=True)
         self.auth.ensure()
         self.throttle = Throttle(self.auth)
         self.idle = IDLE_SECONDS
@@ -78,6 +80,10 @@ class Door:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._actors: _CachedActors | None = None
+        self._actors_lock = threading.Lock()
+        self.reads = ReadCache()
+        self.replays = 0  # times the Actors aggregate was replayed (tests: none while the log stands still)
         # PostgreSQL: the server keeps the views itself only when its login may write them (the owner,
         # or a member of taizhang_projector); otherwise the projection workers do, as for the CLI.
         self.projects = self.views.embedded or bool(self.service.recorder.may_write_views())
@@ -140,6 +146,37 @@ class Door:
         with self.views.read() as conn:
             yield conn
 
+    def position(self) -> tuple[Any, ...]:
+        """Where the store stands for a read: the log's head and each view's tracking position.
+
+        Every change a page can show moves one of them (an event moves the head; a catch-up, the
+        views), so a result read at this position stays right while it holds (ReadCache).
+        """
+        self.settle_for_read()
+        if self.views.embedded:
+            # On the recorder's pooled connection, like _log_position: a fresh connection (Views.state)
+            # costs more than the 台账 page's query itself (it reads the schema first).
+            import sqlite3
+
+            recorder = self.service.recorder
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(recorder.select_max_notification_id_statement)
+                head = c.fetchone()[0] or 0
+                try:
+                    c.execute("SELECT projection, position FROM ledger_tracking")
+                    positions = {row[0]: int(row[1]) for row in c.fetchall()}
+                except sqlite3.OperationalError:  # no views yet
+                    positions = {}
+            return (int(head), tuple(sorted(positions.items())))
+        with self.views.reader.connect() as conn:
+            positions = self.views.runner.positions(conn)
+        return (self._log_position(), tuple(sorted(positions.items())))
+
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`'s result for `key` (the asker's scope and the query), kept while the store's
+        position holds (commands.web.cache.ReadCache); the position is read first."""
+        return self.reads.get(self.position(), key, compute)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -148,29 +185,70 @@ class Door:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.views.close()
+        self.auth.close()
         self.service.close()
 
     # ---- who is asking -------------------------------------------------------------------------
     def actors(self) -> Actors | None:
-        from commands.access import load_actors
+        """The Actors aggregate as the log stands now, replayed only when the log has moved on it.
 
-        # Not under the write lock: loading an aggregate only reads committed events (the recorder's
-        # pooled connections, a WAL snapshot on SQLite), and the guard a write installs is consulted
-        # only when saving. Under the lock, every request (two loads each: who, then the policy)
-        # waited for whichever clerk was saving.
-        return load_actors(self.service)
+        Keyed by the log's position (its highest notification id, one indexed read): a request
+        that finds the log where the last replay left it gets the same aggregate, without a replay.
+        When the log has moved, the version of the Actors aggregate itself (its last event, one
+        indexed read) says whether the actors changed: a clerk's record moves the log but not the
+        actors. A revocation appends an Actors event, so the very next request replays it: a
+        revoked actor is refused at once, as before. The aggregate is only ever read here (writes
+        of actors load their own copy).
+        """
+        position = self._log_position()
+        cached = self._actors
+        if cached is not None and cached.position == position:
+            return cached.actors
+        with self._actors_lock:  # one replay for all the requests that find the log moved
+            cached = self._actors
+            if cached is not None and cached.position == position:
+                return cached.actors
+            version = self._actors_version()
+            if cached is not None and cached.version == version:
+                self._actors = _CachedActors(position, version, cached.actors)
+                return cached.actors
+            from commands.access import load_actors
 
-    def actor(self, name: str) -> Actor | None:
-        """The actor named so, active — None when unknown or revoked (read from the log at each call)."""
-        actors = self.actors()
+            # Not under the write lock: loading an aggregate only reads committed events (the
+            # recorder's pooled connections, a WAL snapshot on SQLite), and the guard a write installs
+            # is consulted only when saving. Under it, every request waited for whichever clerk was saving.
+            actors = load_actors(self.service)
+            self.replays += 1
+            # Kept under the version read *before* the replay: if an event landed in between, the
+            # aggregate is newer than its key and the next request replays again (never older).
+            self._actors = _CachedActors(position, version, actors)
+            return actors
+
+    def _log_position(self) -> int:
+        return int(self.service.recorder.max_notification_id() or 0)
+
+    def _actors_version(self) -> int:
+        from domain.actors import ACTORS_ID
+
+        last = self.service.recorder.select_events(ACTORS_ID, desc=True, limit=1)
+        return int(last[0].originator_version) if last else 0
+
+    def actor(self, name: str, actors: Actors | None = None) -> Actor | None:
+        """The actor named so, active — None when unknown or revoked (as the log stands at this call)."""
+        if actors is None:
+            actors = self.actors()
         found = actors.get(name) if actors is not None else None
         return None if found is None or found.revoked else found
 
-    def permit(self, actor: Actor, path: str, params: dict[str, Any]) -> None:
-        """commands.access.permit for this actor: the CLI's policy, roles and scopes."""
+    def permit(self, actor: Actor, path: str, params: dict[str, Any], actors: Actors | None = None) -> None:
+        """commands.access.permit for this actor: the CLI's policy, roles and scopes.
+
+        `actors`: the aggregate the request's actor was found in (one look at the log per request).
+        """
         from commands.access import Lookup, permit
 
-        actors = self.actors()
+        if actors is None:
+            actors = self.actors()
         assert actors is not None
         permit(actor, Lookup(self.service.recorder, actors), path, params)
 
@@ -201,6 +279,13 @@ class Door:
         # store's own (SQLite's write lock, or PostgreSQL's), as when CLI commands log concurrently.
         # Under it, a page that shows residents (the 台账) waited for a clerk's whole save.
         self.service.log_access(actor, command, detail, residents, records)
+
+
+@dataclass(frozen=True)
+class _CachedActors:
+    position: int  # the log's highest notification id when last checked
+    version: int  # the Actors aggregate's version the replay was keyed by
+    actors: Actors | None
 
 
 class _SharedViews:

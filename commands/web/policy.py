@@ -57,7 +57,8 @@ def current(request: Request) -> Who:
         from commands.credentials import token_actor
 
         name = token_actor(door.auth, authorization[7:].strip())
-        actor = door.actor(name) if name else None  # a revoked actor's tokens stop at once
+        actors = request.state.actors = door.actors()  # one look at the log per request: `needs` judges with them
+        actor = door.actor(name, actors) if name else None  # a revoked actor's tokens stop at once
         if actor is None:
             raise NotLoggedIn()
         return Who(actor, None, None, lang)
@@ -67,7 +68,8 @@ def current(request: Request) -> Who:
     session = door.auth.session(session_id, door.idle)
     if session is None:
         raise NotLoggedIn()
-    actor = door.actor(session.actor)
+    actors = request.state.actors = door.actors()
+    actor = door.actor(session.actor, actors)
     if actor is None:  # revoked (or gone): the session ends now
         door.auth.close_session(session_id)
         raise NotLoggedIn()
@@ -93,7 +95,7 @@ def needs(path: str, units: Callable[..., Any] | None = None) -> Any:
                 params = await params
         door = request.app.state.door
         try:
-            await run_in_threadpool(door.permit, who.actor, path, params)
+            await run_in_threadpool(door.permit, who.actor, path, params, getattr(request.state, "actors", None))
         except Refused as e:
             discard = getattr(request.state, "discard_on_refusal", None)
             if discard is not None:  # what `units` kept to judge the request (an upload) goes at once

@@ -203,6 +203,18 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("reopen-hj", ("ledger", "reopen", "--unit", "township:八步区/贺街镇", "--period", "2025-12", "--reason", "r"),
              SUPERVISOR, ("township", "八步区", "贺街镇")),  # fmt: skip
         Case("supervise-resolve-unknown", ("supervise", "resolve", str(uuid.uuid4()), "--note", "n"), SUPERVISOR, NONE),
+        # funding lines (issue 15): supervisors and admins allocate, transfer and return; clerks spend and reverse
+        Case("funds-allocate-bb", ("funds", "allocate", "--department", "妇联", "--document", f"F-{fresh}", "--purpose",
+             "p", "--amount", "1", "--unit", "county:八步区", "--on", "2026-01-15"), {"supervisor", "admin"},
+             ("county", "八步区")),  # fmt: skip
+        Case("funds-transfer-hj", ("funds", "transfer", "--department", "妇联", "--document", "F-none", "--from",
+             "township:八步区/贺街镇", "--to", "community:HZ-001", "--amount", "1"), {"supervisor", "admin"},
+             ("township", "八步区", "贺街镇")),  # fmt: skip
+        Case("funds-return-qt", ("funds", "return", "--department", "妇联", "--document", "F-none", "--unit",
+             "community:QT-2", "--amount", "1", "--reason", "r"), {"supervisor", "admin"}, community("QT-2")),  # fmt: skip
+        Case("funds-spend-hz", ("funds", "spend", "HZ-001", "--department", "妇联", "--document", "F-none", "--amount",
+             "1", "--voucher", "V1", "--purpose", "p"), CLERK, community("HZ-001")),  # fmt: skip
+        Case("funds-reverse-qt", ("funds", "reverse", "QT-2", "V1", "--reason", "r"), CLERK, community("QT-2")),
         # reads
         Case("community-list", ("community", "list"), EVERYONE, WHOLE),
         Case("resident-list-qt", ("resident", "list", "QT-2"), EVERYONE, community("QT-2")),
@@ -232,6 +244,8 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
              AUDITOR, WHOLE),  # fmt: skip
         Case("prove", ("audit", "prove", acl.record_qt, "--checkpoint", str(checkpoint), "--output",
              str(tmp / f"bundle-{fresh}.json")), AUDITOR, WHOLE),  # fmt: skip
+        Case("prove-qt", ("audit", "prove", acl.record_qt, "--community", "QT-2", "--checkpoint", str(checkpoint),
+             "--output", str(tmp / f"bundle-qt-{fresh}.json")), AUDITOR, community("QT-2")),  # fmt: skip
         Case("history-qt", ("audit", "history", "QT-2"), AUDITOR, community("QT-2")),
         Case("responsibility-pg", ("audit", "responsibility", "--unit", "county:平桂区", "--period", "2026-03"),
              {"supervisor", "auditor"}, ("county", "平桂区")),  # fmt: skip

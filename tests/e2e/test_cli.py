@@ -390,6 +390,16 @@ MISSING_STORE_COMMANDS = [
     pytest.param(["ledger", "close", "--unit", "county:八步区", "--period", "2026-03", "--reason", "r"], id="ledger-close"),
     pytest.param(["ledger", "reopen", "--unit", "county:八步区", "--period", "2026-03", "--reason", "r"], id="ledger-reopen"),
     pytest.param(["audit", "history", "HZ-001"], id="audit-history"),
+    # The funding ledger (writes).
+    pytest.param(["funds", "allocate", "--department", "民政局", "--document", "D1", "--purpose", "p", "--amount", "1",
+                  "--unit", "county:八步区", "--on", "2026-01-15"], id="funds-allocate"),  # fmt: skip
+    pytest.param(["funds", "transfer", "--department", "民政局", "--document", "D1", "--from", "county:八步区", "--to",
+                  "township:八步区/贺街镇", "--amount", "1", "--on", "2026-01-15"], id="funds-transfer"),  # fmt: skip
+    pytest.param(["funds", "spend", "HZ-001", "--department", "民政局", "--document", "D1", "--amount", "1", "--voucher",
+                  "V1", "--purpose", "p", "--on", "2026-01-15"], id="funds-spend"),  # fmt: skip
+    pytest.param(["funds", "reverse", "HZ-001", "V1", "--reason", "r", "--on", "2026-01-15"], id="funds-reverse"),
+    pytest.param(["funds", "return", "--department", "民政局", "--document", "D1", "--unit", "county:八步区", "--amount",
+                  "1", "--reason", "r", "--on", "2026-01-15"], id="funds-return"),  # fmt: skip
     # Accountability.
     pytest.param(["official", "register", "O-1", "--name", "黄", "--title", "书记"], id="official-register"),
     pytest.param(["duty", "assign", "O-1", "--unit", "county:八步区", "--duty", "secretary"], id="duty-assign"),

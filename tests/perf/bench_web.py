@@ -62,7 +62,8 @@ SUPERVISOR = "wb-sup-city"
 MONTH = "2025-11"  # a full month of the generated year (citygen ends a few days before 31 December)
 RECORD_DAY = "2025-12-20"
 CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-CLEAN_ENV = ("TAIZHANG_DB", "TAIZHANG_ACTOR", "TAIZHANG_KEY_FILE", "TAIZHANG_LANG", "TAIZHANG_WEB_SECURE_COOKIES")
+CLEAN_ENV = ("TAIZHANG_DB", "TAIZHANG_ACTOR", "TAIZHANG_KEY_FILE", "TAIZHANG_LANG", "TAIZHANG_WEB_SECURE_COOKIES",
+             "TAIZHANG_WEB_KEPT_READS")  # fmt: skip
 
 
 # ---- the store ------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def _month_last(month: str) -> str:
 def in_process(store: Store, repeat: int) -> dict[str, list[float]]:
     """Seconds of the service call each route makes, on a Door opened here (views current)."""
     from commands import ledger_reads
-    from commands.web.app import _filters, _Query, dashboard_numbers, entry_rows
+    from commands.web.app import _filters, _Query, dashboard_numbers, entry_page
     from commands.web.door import Door
 
     door = Door(store.url, store.key, catch_up=False)
@@ -201,7 +202,7 @@ def in_process(store: Store, repeat: int) -> dict[str, list[float]]:
         paths = routes(store)
         calls: dict[str, Callable[[], Any]] = {
             "dashboard": lambda: dashboard_numbers(door, env, actor, MONTH),
-            "ledger": lambda: entry_rows(door, env, actor, _Query(paths["ledger"][1])),
+            "ledger": lambda: _uncached(door, lambda: entry_page(door, env, actor, _Query(paths["ledger"][1]), 1)),
             "api_summary": lambda: ledger_reads.summary_rows(
                 env, _filters(env, actor, _Query({}), period=MONTH), by="community"
             ),
@@ -218,6 +219,12 @@ def in_process(store: Store, repeat: int) -> dict[str, list[float]]:
         door.close()
 
 
+def _uncached(door: Any, call: Callable[[], Any]) -> Any:
+    """The route's read itself, not the result the server keeps (commands.web.cache)."""
+    door.reads.clear()
+    return call()
+
+
 # ---- the server -----------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -226,10 +233,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, store: Store, workers: int, log: Path) -> None:
+    def __init__(self, store: Store, workers: int, log: Path, kept_reads: int | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV and not k.startswith(("LANG", "LC_"))}
+        if kept_reads is not None:
+            env["TAIZHANG_WEB_KEPT_READS"] = str(kept_reads)
         argv = [sys.executable, "-m", "commands.cli", "--db", store.url, "--key-file", str(store.key),
                 "serve", "--port", str(self.port), "--workers", str(workers)]  # fmt: skip
         self.log = log.open("wb")
@@ -303,7 +312,10 @@ async def read_levels(
                 async def one(
                     client: httpx.AsyncClient, times: list[float], path: str = path, query: dict[str, str] = query
                 ) -> None:
-                    await client.get(path, params=query)  # warm-up (not counted)
+                    try:
+                        await client.get(path, params=query)  # warm-up (not counted)
+                    except httpx.RemoteProtocolError:  # the server closed the idle keep-alive connection as
+                        await client.get(path, params=query)  # this request went out (uvicorn: after 5 s)
                     for _ in range(requests):
                         t0 = time.perf_counter()
                         response = await client.get(path, params=query)
@@ -469,7 +481,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None] = print) -> dict[st
     sessions = sorted({int(x) for x in str(args.sessions).split(",") if x.strip()})
     say(f"in-process times ({args.in_process_repeat} calls each)")
     local = in_process(store, args.in_process_repeat)
-    server = Server(store, args.workers, folder / "serve.log")
+    server = Server(store, args.workers, folder / "serve.log", args.kept_reads)
     try:
         server.wait()
         say(
@@ -496,7 +508,10 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> str:
     lines = []
     sessions = result["sessions"]
     lo, hi = sessions[0], sessions[-1]
-    lines.append(f"store: citygen --events {args.events} ({result['store'].url}); server --workers {args.workers}")
+    kept = "" if args.kept_reads is None else f", TAIZHANG_WEB_KEPT_READS={args.kept_reads}"
+    lines.append(
+        f"store: citygen --events {args.events} ({result['store'].url}); server --workers {args.workers}{kept}"
+    )
     lines.append(f"{'route':<12} {'in-proc p50':>11} " + " ".join(f"{f'{n}s p50/p95 ms  req/s':>24}" for n in sessions))
     for name, per in result["levels"].items():
         local = _stats(result["local"][name])
@@ -548,6 +563,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sessions", default="1,10,50", help="concurrent sessions, comma-separated")
     p.add_argument("--requests", type=int, default=20, help="requests per session per route")
     p.add_argument("--in-process-repeat", type=int, default=20)
+    p.add_argument(
+        "--kept-reads",
+        type=int,
+        default=None,
+        help="results the server keeps per store position (TAIZHANG_WEB_KEPT_READS; 0: every request reads)",
+    )
     p.add_argument("--clerks", type=int, default=20)
     p.add_argument("--supervisors", type=int, default=4)
     p.add_argument(

@@ -65,6 +65,8 @@ def test_column_specs_in_documented_order() -> None:
         "residents": ["community", "code", "name"],
         "providers": ["community", "code", "name", "role"],
         "services": ["community", "kind", "residents", "providers", "occurred_at", "minutes"],
+        "allocations": ["department", "document", "purpose", "amount", "granted_on", "unit"],
+        "spending": ["department", "document", "community", "spent_on", "voucher", "purpose", "amount"],
     }
 
 

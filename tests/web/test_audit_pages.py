@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import Site, csrf_of, log_in
+from tests.web.conftest import ADMIN, Site, csrf_of, log_in, login_args, set_password
 
 
 def cli_json(site: Site, actor: str, *args: str) -> Any:
@@ -70,6 +70,53 @@ def test_a_proof_bundle_downloads_and_checks_offline(site: Site, client: TestCli
     assert forged.status_code == 403
     bad = client.post("/audit/prove", data={"csrf": csrf, "record_id": "nope"}, files=files)
     assert bad.status_code == 422
+
+
+def test_a_township_auditor_proves_the_records_of_its_communities(
+    site: Site, client: TestClient, tmp_path: Path
+) -> None:
+    """`audit prove --community C` (and the form's community): the policy judges C, the record must be C's."""
+    import uuid
+
+    name = f"aud-hj-{uuid.uuid4().hex[:6]}"
+    site.cli.ok("actor", "add", name, "--role", "auditor", "--scope", "township:八步区/贺街镇", *login_args(site.url),
+                actor=ADMIN)  # fmt: skip
+    set_password(site.cli, name)
+    key = tmp_path / "office.key"
+    site.cli.ok("audit", "keygen", "--key-file", str(key), actor="auditor")
+    checkpoint = tmp_path / "sealed.checkpoint"
+    site.cli.ok("audit", "seal", "--key-file", str(key), "--output", str(checkpoint), actor="auditor")
+    mine = cli_json(site, "auditor", "ledger", "entries", "--community", "HZ-001")[0]["record_id"]
+    theirs = cli_json(site, "auditor", "ledger", "entries", "--community", "QT-2")[0]["record_id"]
+    # the CLI: inside its scope with --community; the whole store (no --community) or another township refused
+    out = tmp_path / "cli.bundle"
+    site.cli.ok("audit", "prove", mine, "--community", "HZ-001", "--checkpoint", str(checkpoint), "--output", str(out),
+                actor=name)  # fmt: skip
+    assert cli_json(site, "auditor", "audit", "check", str(out), "--public-key", f"{key}.pub")["verified"] is True
+    for args in ((), ("--community", "QT-2")):
+        refused = site.cli("audit", "prove", theirs, *args, "--checkpoint", str(checkpoint), "--output",
+                           str(tmp_path / f"x{len(args)}.bundle"), actor=name)  # fmt: skip
+        assert refused.exit_code == 1 and "permission denied" in refused.stderr, refused.stderr
+    wrong = site.cli("audit", "prove", theirs, "--community", "HZ-001", "--checkpoint", str(checkpoint), "--output",
+                     str(tmp_path / "y.bundle"), actor=name)  # fmt: skip
+    assert wrong.exit_code == 1 and "is not a record of community HZ-001" in wrong.stderr
+    # the web: the same answers
+    assert log_in(client, name).status_code == 303
+    csrf = csrf_of(client.get("/audit/chain", params={"community": "HZ-001"}).text)
+    files = {"checkpoint": ("sealed.checkpoint", checkpoint.read_bytes(), "application/json")}
+
+    def prove(record: str, community: str | None) -> Any:
+        data = {"csrf": csrf, "record_id": record, **({"community": community} if community else {})}
+        return client.post("/audit/prove", data=data, files=files)
+
+    r = prove(mine, "HZ-001")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"], r.text[:300]
+    assert prove(theirs, None).status_code == 403
+    assert prove(theirs, "QT-2").status_code == 403
+    r = prove(theirs, "HZ-001")
+    assert r.status_code == 404 and "不属于社区 HZ-001" in r.text
+    log = cli_json(site, "auditor", "audit", "access", "--actor", name)
+    assert any(e["command"] == "web audit prove" and e["detail"] == f"record_id={mine} community=HZ-001" for e in log)
 
 
 def test_the_access_log_page_lists_the_entries(client: TestClient) -> None:

@@ -78,6 +78,40 @@ def test_coverage_and_kinds_equal_assess_and_ledger_summary(site: Site, client: 
     assert "重点对象覆盖率" in page.text
 
 
+@pytest.mark.parametrize("actor", ["sup-hj", "sup-city"])
+def test_the_trend_adds_up_ledger_summary_per_month(site: Site, client: TestClient, actor: str) -> None:
+    """The 12-month trend (projections.queries.month_totals) is `ledger summary --per month` added up
+    by month, every month of the range listed (zeros included)."""
+    from commands.web import app as web
+
+    assert log_in(client, actor).status_code == 303
+    door = client.app.state.door  # type: ignore[attr-defined]
+    board = web.dashboard_numbers(door, door.env_for(actor, "zh"), door.actor(actor), "2026-03")
+    scope = ("--township", HJ) if actor == "sup-hj" else ()
+    summary = cli_json(site, actor, "ledger", "summary", "--by", board["by"], *scope, "--from", "2025-04",
+                       "--to", "2026-03", "--per", "month")  # fmt: skip
+    want: dict[str, dict[str, Any]] = {}
+    for row in summary:
+        month = want.setdefault(row["month"], {"month": row["month"], "records": 0, "minutes": 0})
+        month["records"] += row["records"]
+        month["minutes"] += row["minutes"]
+    assert board["trend"] == [want[m] for m in sorted(want)]
+    assert len(board["trend"]) == 12 and sum(m["records"] for m in board["trend"]) > 0
+    # a range that cuts months (the revisions answer the partial ones): the same sums
+    from commands import ledger_reads
+
+    env = door.env_for(actor, "zh")
+    filters = web._filters(env, door.actor(actor), web._Query({"from": "2026-02-15", "to": "2026-03-06"}))
+    summary = cli_json(site, actor, "ledger", "summary", "--by", "county", *scope, "--from", "2026-02-15",
+                       "--to", "2026-03-06", "--per", "month")  # fmt: skip
+    partial = ledger_reads.month_totals(env, filters)
+    assert [m["month"] for m in partial] == ["2026-02", "2026-03"]
+    for month in partial:
+        rows = [r for r in summary if r["month"] == month["month"]]
+        assert month["records"] == sum(r["records"] for r in rows)
+        assert month["minutes"] == sum(r["minutes"] for r in rows)
+
+
 @pytest.mark.clock
 def test_the_city_sees_coverage_per_county_as_assess_run(site: Site, client: TestClient) -> None:
     assert log_in(client, "sup-city").status_code == 303

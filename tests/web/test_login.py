@@ -85,11 +85,36 @@ def test_a_form_without_its_csrf_token_is_refused(client: TestClient) -> None:
 def test_a_revoked_actor_is_logged_out_at_once(site: Site, client: TestClient) -> None:
     assert log_in(client, "gone").status_code == 303
     assert client.get("/clerk").status_code == 200
-    site.cli.ok("actor", "revoke", "gone", "--reason", "调离岗位", actor=ADMIN)
+    door = client.app.state.door  # type: ignore[attr-defined]
+    replays = door.replays
+    assert client.get("/clerk").status_code == 200
+    assert door.replays == replays  # the actors are kept while the log stands still...
+    site.cli.ok("actor", "revoke", "gone", "--reason", "调离岗位", actor=ADMIN)  # ...and a revocation moves it
     r = client.get("/clerk")
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert client.get("/api/v1/summary").status_code == 401
     assert log_in(client, "gone").status_code == 401  # and can never log in again
+
+
+def test_the_actors_are_replayed_only_when_they_change(site: Site, client: TestClient) -> None:
+    import uuid
+
+    assert log_in(client, "sup-hj").status_code == 303
+    door = client.app.state.door  # type: ignore[attr-defined]
+    assert client.get("/api/v1/summary").status_code == 200
+    replays = door.replays
+    for _ in range(3):  # the log unchanged: who is asking and the policy take no replay
+        assert client.get("/api/v1/summary").status_code == 200
+    assert door.replays == replays
+    site.cli.ok("service", "record", "HZ-001", "--kind", "life_care", "--resident", "R1", "--provider", "P1",
+                "--at", "2026-03-09 09:00", "--minutes", "5", "--record-id", str(uuid.uuid4()), actor="clerk-city")  # fmt: skip
+    assert client.get("/api/v1/summary").status_code == 200
+    assert door.replays == replays  # the log moved, the actors did not: still no replay
+    name = f"sup-{uuid.uuid4().hex[:6]}"
+    site.cli.ok("actor", "add", name, "--role", "supervisor", "--scope", "city", *login_args(site.url), actor=ADMIN)
+    assert client.get("/api/v1/summary").status_code == 200
+    assert client.get("/api/v1/summary").status_code == 200
+    assert door.replays == replays + 1  # an actor added: replayed once, then kept again
 
 
 def test_idle_sessions_expire(client: TestClient) -> None:
@@ -160,6 +185,30 @@ def test_api_tokens_work_until_revoked_and_are_stored_hashed(site: Site, client:
     assert client.get("/api/v1/summary", params={"by": "county"}, headers=bearer).status_code == 401
     error = site.cli("actor", "token", "sup-city", "--revoke", token_id, actor=ADMIN)
     assert error.exit_code == 1 and "no live token" in error.stderr
+
+
+def test_tokens_are_listed_by_id_and_expiry_never_with_their_secret(site: Site) -> None:
+    token = make_token(site, "auditor", "--days", "7")
+    token_id, secret = token.split("_")[1], token.split("_", 2)[2]
+
+    def listed() -> dict[str, dict[str, object]]:
+        result = site.cli.ok("actor", "token", "auditor", "--list", "--format", "json", actor=ADMIN)
+        assert secret not in result.stdout
+        return {str(t["token"]): t for t in orjson.loads(result.stdout)}
+
+    mine = listed()[token_id]
+    assert mine["status"] == "live" and mine["made_by"] == ADMIN and mine["revoked_at"] is None
+    assert str(mine["created_at"]) < str(mine["expires_at"])
+    assert set(mine) == {"token", "status", "created_at", "expires_at", "revoked_at", "made_by"}
+    table = site.cli.ok("actor", "token", "auditor", "--list", actor=ADMIN).stdout
+    assert token_id in table and secret not in table
+    site.cli.ok("actor", "token", "auditor", "--revoke", token_id, actor=ADMIN)
+    mine = listed()[token_id]
+    assert mine["status"] == "revoked" and mine["revoked_at"]
+    refused = site.cli("actor", "token", "auditor", "--list", actor="sup-city")
+    assert refused.exit_code != 0 and "permission denied" in refused.stderr  # admins only, as for making one
+    both = site.cli("actor", "token", "auditor", "--list", "--revoke", token_id, actor=ADMIN)
+    assert both.exit_code == 2 and "--list and --revoke" in both.stderr
 
 
 def test_a_token_records_without_csrf_and_stops_with_its_actor(site: Site, client: TestClient) -> None:

@@ -239,3 +239,60 @@ def test_the_clerk_page_lists_todays_entries(site: Site, client: TestClient) -> 
     assert done.status_code == 200, done.text
     today = done.text.split('id="today"', 1)[1]
     assert "亲情关怀" in today and ">12<" in today and "clerk-hj" in today
+
+
+def test_each_ledger_page_is_the_matching_slice_of_ledger_entries(
+    site: Site, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database sorts, skips and counts (projections.queries.entries_page): each page holds the
+    rows `ledger entries --format json` lists at its place, unfiltered (the city) and filtered."""
+    import commands.web.app as web
+    from commands.output import render_json
+    from projections.filters import ENTRY_FIELDS
+
+    monkeypatch.setattr(web, "PAGE_SIZE", 2)
+    assert log_in(client, "sup-city").status_code == 303
+    door = client.app.state.door  # type: ignore[attr-defined]
+    actor = door.actor("sup-city")
+    site.cli.ok("projections", "run", actor="boss")
+    for query, args in (
+        ({}, ()),
+        ({"period": "2026-03", "include_voided": "1"}, ("--period", "2026-03", "--include-voided")),
+    ):
+        want = orjson.loads(site.cli.ok("ledger", "entries", *args, "--format", "json", actor="sup-city").stdout)
+        assert len(want) >= 3
+        pages = -(-len(want) // 2)
+        for page in range(1, pages + 2):  # and one past the end: empty
+            rows, total = web.entry_page(door, door.env_for("sup-city", "zh"), actor, web._Query(query), page)
+            assert total == len(want)
+            assert (
+                orjson.loads(render_json([{f: r.get(f) for f in ENTRY_FIELDS} for r in rows]))
+                == want[(page - 1) * 2 : page * 2]
+            )
+            html = client.get("/ledger", params={**query, "page": str(page)}).text
+            assert f"共 {len(want)} 条" in html
+            assert len(re.findall(r"<tr><td>", html)) == len(want[(page - 1) * 2 : page * 2])
+
+
+def test_reads_are_kept_while_the_store_stands_still_and_the_access_log_is_written_each_time(
+    site: Site, client: TestClient
+) -> None:
+    def logged() -> int:
+        entries = orjson.loads(site.cli.ok("audit", "access", "--format", "json", actor="auditor").stdout)
+        return sum(1 for e in entries if e["command"] == "web ledger entries" and e["actor"] == "sup-hj")
+
+    urls = ("/dashboard?month=2026-03", "/ledger?period=2026-03", "/api/v1/summary?period=2026-03")
+    assert log_in(client, "sup-hj").status_code == 303
+    door = client.app.state.door  # type: ignore[attr-defined]
+    first = [client.get(url).text for url in urls]
+    computed, shown = door.reads.computed, logged()
+    again = [client.get(url).text for url in urls]
+    assert door.reads.computed == computed  # the same answers, none computed again...
+    assert again[1:] == first[1:] and dashboard_cells(again[0]) == dashboard_cells(first[0])
+    assert logged() == shown + 1  # ...but the page that shows residents is logged each time it is shown
+    records = dashboard_cells(first[0])["HZ-002"][0]
+    site.cli.ok("service", "record", "HZ-002", "--kind", "life_care", "--resident", "R1", "--provider", "P1",
+                "--at", "2026-03-21 09:00", "--minutes", "5", "--record-id", str(uuid.uuid4()), actor="clerk-city")  # fmt: skip
+    site.cli.ok("projections", "run", actor="boss")
+    assert dashboard_cells(client.get(urls[0]).text)["HZ-002"][0] == records + 1  # the store moved: read afresh
+    assert door.reads.computed == computed + 1

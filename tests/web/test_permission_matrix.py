@@ -280,10 +280,11 @@ def confirm(w: World, actor: str, csrf: str, unit: str | None) -> Any:
     return w.client.post("/clerk/import/confirm", data={"csrf": csrf, "upload": kept_upload(actor, unit)})
 
 
-def prove(w: World, _actor: str, csrf: str, _unit: str | None) -> Any:
-    record, checkpoint = w.sealed
+def prove(w: World, _actor: str, csrf: str, unit: str | None) -> Any:
+    record, checkpoint = w.sealed  # a record of HZ-001 (INSIDE)
     files = {"checkpoint": ("sealed.checkpoint", checkpoint, "application/json")}
-    return w.client.post("/audit/prove", data={"csrf": csrf, "record_id": record}, files=files)
+    data = {"csrf": csrf, "record_id": record, **({"community": unit} if unit is not None else {})}
+    return w.client.post("/audit/prove", data=data, files=files)
 
 
 def fresh(w: World, _actor: str, unit: str) -> dict[str, Any]:
@@ -363,7 +364,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/audit/history"): Probe(get("/audit/history"), "store"),
     ("GET", "/audit/chain"): Probe(get("/audit/chain"), "store"),
     ("GET", "/api/v1/history"): Probe(get("/api/v1/history"), "required"),
-    ("POST", "/audit/prove"): Probe(prove, "none"),  # names no unit: the whole store (`audit prove` unfiltered)
+    ("POST", "/audit/prove"): Probe(prove, "store"),  # no community: the whole store (`audit prove` unfiltered)
     ("GET", "/audit/access"): Probe(get("/audit/access"), "none"),
 }
 
