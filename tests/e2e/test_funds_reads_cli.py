@@ -253,3 +253,31 @@ def test_as_of_a_printed_time_is_the_ledger_before_what_came_after(funds: Funds)
     assert funds.cli.json("funds", "ledger", "--by", "unit", "--as-of", now) == funds.cli.json(
         "funds", "ledger", "--by", "unit"
     )
+
+
+def test_the_write_commands_then_the_reads(store: Cli) -> None:
+    """The write side's own commands (commands.cli.funds), then the ledger and the trace of what they wrote."""
+    from tests.e2e.conftest import COMMUNITY, establish_args
+
+    store.ok(*establish_args(COMMUNITY))
+    line = ("--department", "民政局", "--document", "贺民发〔2026〕12号")
+    store.ok("funds", "allocate", *line, "--purpose", "幸福院运营", "--amount", "12,000.00", "--unit", "county:八步区",
+             "--on", "2026-03-01")  # fmt: skip
+    store.ok("funds", "transfer", *line, "--from", "county:八步区", "--to", "community:HZ-001", "--amount", "1.2万",
+             "--on", "2026-03-02")  # fmt: skip
+    store.ok("funds", "spend", "HZ-001", *line, "--amount", "100.05", "--voucher", "记-1", "--purpose", "助餐",
+             "--on", "2026-03-05")  # fmt: skip
+    store.ok("funds", "reverse", "HZ-001", "记-1", "--reason", "凭证有误", "--on", "2026-03-06")
+    store.ok("funds", "spend", "HZ-001", *line, "--amount", "500", "--voucher", "记-2", "--purpose", "助餐",
+             "--on", "2026-03-07")  # fmt: skip
+    store.ok("projections", "run")
+    rows = by_unit(store.json("funds", "ledger", "--by", "unit"))
+    community = rows["community:HZ-001"]
+    assert (community["received"], community["spent"], community["reversed"], community["balance"]) == (
+        1_200_000, 60_005, 10_005, 1_150_000,
+    )  # fmt: skip
+    document = store.json("funds", "trace", "民政局/贺民发〔2026〕12号")
+    (county,) = document["units"]
+    (place,) = county["children"]
+    spends = [(m["voucher"], m["amount"], m["reversed_on"]) for m in place["movements"] if m["movement"] == "spent"]
+    assert spends == [("记-1", 10_005, "2026-03-06"), ("记-2", 50_000, None)]
