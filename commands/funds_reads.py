@@ -130,13 +130,9 @@ def ledger_rows(env: Env, ask: Ask, *, by: str, wait: float | None = None) -> tu
 
 
 def configured_departments() -> tuple[str, ...]:
-    """The departments a line may come from (commands.funds, the write side), else the domain's default."""
-    try:
-        from commands.funds import departments  # type: ignore[attr-defined]
-    except ImportError:
-        from domain.funds import DEFAULT_DEPARTMENTS
+    """The departments a line may come from (commands.funds: the store's configured list)."""
+    from commands.funds import departments
 
-        return DEFAULT_DEPARTMENTS
     return tuple(departments())
 
 
