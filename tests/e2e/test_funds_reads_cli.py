@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -53,6 +54,7 @@ def build(cli: Cli, tmp: Path) -> Funds:
         lines.transfer(line, "township:八步区/贺街镇", "community:HZ-A", 200_000, "2026-03-06")
         first = lines.spend(line, "community:HZ-A", 50_000, "2026-03-10", voucher="记-001", purpose="老人助餐")
         lines.spend(line, "community:HZ-A", 1_005, "2026-04-10", voucher="记-002", records=["rec-9", "rec-1"])
+        time.sleep(0.02)  # the red-letter entry's commit a recorded millisecond of its own (the as-of test)
         lines.reverse(line, first, "2026-04-01")
         lines.give_back(line, "county:八步区", 100_000, "2026-05-01")
         other = lines.allocate("妇联", "贺妇发〔2026〕3号", 300_000, "community:ZS-D", "2026-02-01", purpose="儿童之家")
