@@ -135,6 +135,11 @@ def unit_opt(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     return [lookup.locate(_unit(str(params["unit"]), "--unit"))]
 
 
+def unit_filter(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
+    """--unit when given (the funding ledger's reads); none: the whole store."""
+    return [lookup.locate(_unit(str(params["unit"]), "--unit"))] if params.get("unit") else [None]
+
+
 def transfer_units(lookup: Lookup, params: Mapping[str, Any]) -> list[Target]:
     """`funds transfer --from UNIT --to UNIT`: both ends must lie inside the actor's scope."""
     return [
@@ -257,6 +262,8 @@ POLICY: dict[str, Rule] = {
     "ledger entries": Rule("read", filters),
     "ledger summary": Rule("read", filters),
     "visits overdue": Rule("read", filters),
+    "funds ledger": Rule("read", unit_filter),
+    "funds trace": Rule("read", unit_filter),
     "projections status": Rule("views", nothing),
     "projections run": Rule("project", nothing),  # on SQLite every query also catches the views up
     # assessments
@@ -424,6 +431,8 @@ def permit(actor: Actor, lookup: Lookup, path: str, params: Mapping[str, Any]) -
         if actor.scope.covers(target):
             continue
         hint = _filter_for(actor.scope) if rule.targets in (filters, resident_filter) else None
+        if rule.targets is unit_filter and actor.scope.unit is not None:
+            hint = ("--unit", str(actor.scope.unit))
         if hint is not None:
             option, value = hint
             raise denied(f"{who} may not run '{path}' on {_where(target)}: outside its scope; add {option} {value}")

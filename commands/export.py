@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -41,6 +42,11 @@ WRAPPED: dict[str, int] = {
     "place": 12,
 }
 MAX_WIDTH = 40
+MONEY_FIELDS = frozenset(
+    {"amount", "allocated", "received", "passed_down", "spent", "reversed", "returned", "balance"}
+)  # yuan, as numbers (the funding ledger: commands/funds_reads.py)
+MONEY_FORMAT = "#,##0.00"
+RATE_FIELDS = frozenset({"execution_rate"})
 SMALL = {"record_id": 7}  # printed small: a 36-character id must not take a sixth of the page
 BODY_SIZE = 10
 THIN_GREY = "808080"
@@ -107,7 +113,7 @@ def _cell_value(value: Any) -> Any:
         return None
     if isinstance(value, bool):
         return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):
         return value
     if isinstance(value, list):
         return ";".join(str(v) for v in value)
@@ -204,6 +210,10 @@ def write_xlsx(
             if isinstance(value, Shown):
                 # Shown to the minute; the cell keeps the second (a recorded time its millisecond).
                 cell.number_format = "yyyy-mm-dd hh:mm"
+            elif field in MONEY_FIELDS and not isinstance(value, str):
+                cell.number_format = MONEY_FORMAT
+            elif field in RATE_FIELDS and isinstance(value, float):
+                cell.number_format = "0.00%"
             elif isinstance(cell.value, date):
                 cell.number_format = "yyyy-mm-dd"
             cell.border = box
@@ -211,22 +221,32 @@ def write_xlsx(
             cell.alignment = Alignment(
                 vertical="center",
                 wrap_text=field in WRAPPED,
-                horizontal="center" if field in ("seq", "status", "late", "revision") else None,
+                horizontal="center"
+                if field in ("seq", "status", "late", "revision")
+                else "right"
+                if field in MONEY_FIELDS or field in RATE_FIELDS
+                else None,
             )
             if field in WRAPPED and isinstance(cell.value, str):
                 wrapped_text.append((cell.row, column, cell.value))
             seen = _shown_width(cell.value, cell.number_format if isinstance(cell.value, date) else None)
+            if field in MONEY_FIELDS and value is not None and not isinstance(value, str):
+                seen = len(f"{value:,.2f}")
             if field in SMALL:
                 seen = math.ceil(seen * SMALL[field] / BODY_SIZE)
             widths[column] = max(widths[column], min(seen, WRAPPED.get(field, MAX_WIDTH)))
 
     totals = _totals(rows, columns, lang, kind)
     sheet.append(totals)
-    for cell in sheet[sheet.max_row]:
+    for field, cell in zip(columns, sheet[sheet.max_row], strict=True):
         cell.font = Font(size=BODY_SIZE, bold=True)
         cell.border = box
         cell.alignment = Alignment(vertical="center")
+        if field in MONEY_FIELDS:
+            cell.number_format = MONEY_FORMAT
     for column, value in enumerate(totals):
+        if columns[column] in MONEY_FIELDS and value is not None:
+            value = f"{value:,.2f}"
         widths[column] = max(widths[column], _shown_width(value, None) if column else 0)
 
     # Below the totals: an import stops reading at 合计, so nothing here is ever taken for a record.
@@ -278,6 +298,10 @@ def _totals(rows: list[dict[str, Any]], columns: list[str], lang: str, kind: str
         totals[1] = labels.words("records", lang, n=len(rows))
         if "minutes" in columns:
             totals[columns.index("minutes")] = sum(int(r.get("minutes") or 0) for r in rows)
+    elif kind == "funds":
+        for field in MONEY_FIELDS - {"amount"}:
+            if field in columns:
+                totals[columns.index(field)] = sum((r.get(field) or 0) for r in rows)
     else:
         for field in ("records", "minutes", "residents_served"):
             if field in columns:

@@ -27,6 +27,7 @@ voucher names exactly one spend, and a reversal finds its spend by the voucher n
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 import unicodedata
@@ -36,6 +37,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -97,17 +99,36 @@ def parse_yuan(value: object, option: str = "--amount") -> int:
 
 
 # ---- departments ---------------------------------------------------------------------------------------
-@cache
+DEPARTMENTS_ENV = "TAIZHANG_DEPARTMENTS"
+
+
 def departments() -> tuple[str, ...]:
-    """The departments a funding line may come from: commands/departments.toml (a county edits it),
+    """The departments a funding line may come from: the TOML file named by $TAIZHANG_DEPARTMENTS
+    (a county's own list, kept outside the installed package), else commands/departments.toml,
     else domain.funds.DEFAULT_DEPARTMENTS."""
+    return _departments(os.environ.get(DEPARTMENTS_ENV) or None)
+
+
+@cache
+def _departments(own: str | None) -> tuple[str, ...]:
+    if own:
+        try:
+            raw = Path(own).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise models.Malformed(DEPARTMENTS_ENV, f"cannot read {own!r}: {e}") from None
+        source = own
+    else:
+        try:
+            raw = resources.files("commands").joinpath("departments.toml").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return DEFAULT_DEPARTMENTS
+        source = "commands/departments.toml"
     try:
-        raw = resources.files("commands").joinpath("departments.toml").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return DEFAULT_DEPARTMENTS
-    listed = tomllib.loads(raw).get("departments")
-    if not isinstance(listed, list) or not all(isinstance(d, str) and d.strip() for d in listed):
-        raise RuntimeError("commands/departments.toml: `departments` must be a list of names")
+        listed = tomllib.loads(raw).get("departments")
+    except tomllib.TOMLDecodeError as e:
+        raise models.Malformed(DEPARTMENTS_ENV, f"{source} is not TOML: {e}") from None
+    if not isinstance(listed, list) or not listed or not all(isinstance(d, str) and d.strip() for d in listed):
+        raise models.Malformed(DEPARTMENTS_ENV, f"{source}: `departments` must be a list of names")
     return tuple(d.strip() for d in listed)
 
 

@@ -92,24 +92,43 @@ FIELDS: dict[str, tuple[str, str]] = {
     "item_id": ("item_id", "事项编号"),
     "item": ("item", "督办事项"),
     "resolved_on": ("resolved_on", "办结日期"),
+    # the funding ledger (commands/funds_reads.py)
+    "department": ("department", "资金来源"),
+    "document": ("document no.", "文号"),
+    "purpose": ("purpose", "用途"),
+    "amount": ("amount (yuan)", "金额（元）"),
+    "allocated": ("allocated", "下达"),
+    "received": ("received", "拨入"),
+    "passed_down": ("passed down", "拨付下级"),
+    "spent": ("spent", "支出"),
+    "reversed": ("reversed", "红字冲销"),
+    "returned": ("returned", "退回"),
+    "balance": ("balance", "结余"),
+    "execution_rate": ("execution rate", "执行率"),
+    "lines": ("lines", "资金笔数"),
+    "line_id": ("line id", "资金编号"),
+    "granted_unit": ("granted to", "下达单位"),
+    "granted_on": ("granted on", "下达日期"),
+    "unit_name": ("unit", "单位名称"),
+    "level": ("level", "层级"),
+    "day": ("date", "日期"),
+    "movement": ("movement", "摘要"),
+    "counterpart_name": ("from / to", "拨付单位"),
+    "voucher": ("voucher no.", "凭证号"),
+    "reversed_on": ("reversed on", "冲销日期"),
+    "entry_id": ("entry id", "分录编号"),
+    "project": ("project", "项目"),
+    "home": ("happiness home", "幸福院"),
     # fields of events (audit history)
     "reason": ("reason", "原因"),
     "on": ("on", "日期"),
-    # fields of a funding line's events (audit history --line)
-    "department": ("department", "资金来源"),
-    "document": ("document", "文号"),
-    "purpose": ("purpose", "用途"),
-    "amount": ("amount", "金额（元）"),
+    # fields of a funding line's events (audit history --line); the others are the funds reads'
     "transfer_id": ("transfer id", "拨付编号"),
     "from_unit": ("from", "拨付单位"),
     "to_unit": ("to", "接收单位"),
     "spend_id": ("spend id", "支出编号"),
-    "voucher": ("voucher", "凭证号"),
     "payee": ("payee", "收款人"),
-    "project": ("project", "项目"),
-    "home": ("happiness home", "幸福院"),
     "return_id": ("return id", "退回编号"),
-    "balance": ("balance", "余额"),
 }
 
 # Words of a printed sheet (commands/export.py, commands/cli/ledger.py): (en, zh).
@@ -143,7 +162,28 @@ PRINT: dict[str, tuple[str, str]] = {
     "rubric": ("rubric {name} v{version} (sha256 {sha256})", "评分细则 {name} v{version}（sha256 {sha256}）"),
     "judged": ("as of {moment}, log position {position}", "截至 {moment}，日志位置 {position}"),
     "now": ("now", "当前"),
+    # the funding ledger (commands/funds_reads.py)
+    "funds": ("Funding ledger", "资金台账"),
+    "sheet_funds": ("funds", "资金台账"),
+    "all_units": ("all units", "全市"),
+    "in_capitals": ("{what} in words: {words}", "{what}合计（大写）：{words}"),
 }
+
+# A movement of money on a funding line (funds_movements.kind), and a unit's balance under them.
+MOVEMENTS: dict[str, tuple[str, str]] = {
+    "allocated": ("allocated", "下达"),
+    "received": ("received", "拨入"),
+    "passed_down": ("passed down", "拨付下级"),
+    "spent": ("spent", "支出"),
+    "reversed": ("reversed (red-letter)", "红字冲销"),
+    "returned": ("returned", "退回"),
+    "balance": ("balance", "结余"),
+}
+
+
+def movement(kind: str, lang: str) -> str:
+    en, zh = MOVEMENTS.get(kind, (kind, kind))
+    return zh if lang == "zh" else en
 
 
 def words(key: str, lang: str, **values: object) -> str:

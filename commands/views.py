@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from infra import crypto
     from infra.runner import Projection, Runner
 
-# Each projection's `version` (projections.ledger, projections.accountability): the light path
+# Each projection's `version` (projections.ledger, projections.accountability, projections.funds): the light path
 # reads the views only when the store holds them at these versions (a test keeps them equal).
-VIEW_VERSIONS = {"ledger": 5, "accountability": 2}
+VIEW_VERSIONS = {"ledger": 5, "accountability": 2, "funds": 1}
 LOCK_POLL = 0.02  # seconds between a reader's attempts at the write lock
 LOCK_PATIENCE = 30.0  # seconds a reader waits for views that nobody moves (SQLITE_LOCK_TIMEOUT)
 
@@ -44,9 +44,11 @@ LOCK_PATIENCE = 30.0  # seconds a reader waits for views that nobody moves (SQLI
 def make_projections() -> list[Projection]:
     """Every projection the views are made of, fresh."""
     from projections.accountability import AccountabilityProjection
+    from projections.funds import FundsProjection
     from projections.ledger import LedgerProjection
 
-    return [LedgerProjection(), AccountabilityProjection()]
+    # The ledger first: the funds projection locates communities in the ledger's directory.
+    return [LedgerProjection(), AccountabilityProjection(), FundsProjection()]
 
 
 class Views:

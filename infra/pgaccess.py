@@ -55,9 +55,23 @@ COMMUNITY_VIEWS: dict[str, str] = {
 }
 # Rows that hang off a ledger revision: visible when their revision is.
 CHILD_VIEWS = ("ledger_revision_residents", "ledger_revision_categories")
-
 ALL = "(SELECT taizhang_reads_all())"
 REACH = "(SELECT taizhang_reach())::text[]"  # the cast keeps ANY from reading it as a subquery
+
+# The funds views name a unit of any level, located in county/township/community columns (a
+# township's row has no community, a county's no township): a login sees a unit's rows when the
+# unit lies inside (or is) one of its scopes. `funds_totals` names the unit as text only. (No `%`
+# in these: some callers run the statements with parameters, where psycopg reads `%` as one.)
+FUNDS_UNIT_VIEWS = ("funds_movements", "funds_spends")
+SCOPES = "(SELECT coalesce(array_agg(scope), '{}') FROM taizhang_login_scopes())::text[]"
+FUNDS_UNIT_RULE = (
+    f"community = ANY({REACH}) OR (community IS NULL AND ('county:' || county = ANY({SCOPES})"
+    f" OR (township IS NOT NULL AND 'township:' || county || '/' || township = ANY({SCOPES}))))"
+)
+FUNDS_TOTALS_RULE = (
+    f"(left(unit, 10) = 'community:' AND substr(unit, 11) = ANY({REACH})) OR unit = ANY({SCOPES})"
+    f" OR (left(unit, 9) = 'township:' AND 'county:' || split_part(substr(unit, 10), '/', 1) = ANY({SCOPES}))"
+)
 
 
 def groups() -> list[str]:
@@ -131,8 +145,23 @@ def views(tables: Sequence[str]) -> list[str]:
         elif table in CHILD_VIEWS:
             statements += _policy(
                 table,
-                f"{ALL} OR EXISTS (SELECT 1 FROM ledger_revisions r"
-                f" WHERE r.position_from = {table}.position_from)",
+                f"{ALL} OR EXISTS (SELECT 1 FROM ledger_revisions r WHERE r.position_from = {table}.position_from)",
+                projector=True,
+            )
+        elif table in FUNDS_UNIT_VIEWS:
+            statements += _policy(table, f"{ALL} OR {FUNDS_UNIT_RULE}", projector=True)
+        elif table == "funds_totals":
+            statements += _policy(table, f"{ALL} OR {FUNDS_TOTALS_RULE}", projector=True)
+        elif table == "funds_lines":  # a line is seen where any of its money is
+            statements += _policy(
+                table,
+                f"{ALL} OR EXISTS (SELECT 1 FROM funds_movements m WHERE m.line_id = funds_lines.line_id)",
+                projector=True,
+            )
+        elif table == "funds_spend_records":
+            statements += _policy(
+                table,
+                f"{ALL} OR EXISTS (SELECT 1 FROM funds_spends s WHERE s.spend_id = funds_spend_records.spend_id)",
                 projector=True,
             )
     return statements

@@ -30,7 +30,14 @@ from commands.cli import cli
 from tests.conftest import drop_pg_database, make_pg_database
 
 ACTOR = "clerk01"
-TAIZHANG_VARS = ("TAIZHANG_DB", "TAIZHANG_ACTOR", "TAIZHANG_LANG", "TAIZHANG_KEY_FILE", "TAIZHANG_TZ")
+TAIZHANG_VARS = (
+    "TAIZHANG_DB",
+    "TAIZHANG_ACTOR",
+    "TAIZHANG_LANG",
+    "TAIZHANG_KEY_FILE",
+    "TAIZHANG_TZ",
+    "TAIZHANG_DEPARTMENTS",
+)
 
 # The events table: eventsourcing's SQLite module calls it stored_events, its
 # PostgreSQL module names it after the application (`taizhang_events`).

@@ -225,6 +225,11 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("summary-by-county", ("ledger", "summary", "--by", "county"), EVERYONE, WHOLE),
         Case("summary-pg", ("ledger", "summary", "--by", "county", "--county", "平桂区"), EVERYONE, ("county", "平桂区")),
         Case("overdue-bb", ("visits", "overdue", "--county", "八步区"), EVERYONE, ("county", "八步区")),
+        Case("funds-ledger-all", ("funds", "ledger", "--by", "unit"), EVERYONE, WHOLE),
+        Case("funds-ledger-pg", ("funds", "ledger", "--by", "line", "--unit", "county:平桂区"), EVERYONE,
+             ("county", "平桂区")),  # fmt: skip
+        Case("funds-trace-hz", ("funds", "trace", "民政局/无此文号", "--unit", "community:HZ-001"), EVERYONE,
+             community("HZ-001")),  # fmt: skip
         Case("projections-status", ("projections", "status"), EVERYONE | PROJECTOR, NONE),
         Case("projections-run", ("projections", "run"), ADMIN_ROLE | PROJECTOR, NONE),
         # assessments

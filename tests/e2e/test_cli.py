@@ -422,6 +422,8 @@ MISSING_STORE_COMMANDS = [
         ["debrief", "file", "O-1", "--unit", "county:八步区", "--period", "2026-Q1", "--summary", "s"], id="debrief-file"
     ),
     pytest.param(["visits", "overdue"], id="visits-overdue"),
+    pytest.param(["funds", "ledger", "--by", "unit"], id="funds-ledger"),
+    pytest.param(["funds", "trace", "民政局/文1号"], id="funds-trace"),
     pytest.param(["audit", "responsibility", "--unit", "county:八步区", "--period", "2026-Q1"], id="audit-responsibility"),
     pytest.param(["audit", "verify"], id="audit-verify"),
     pytest.param(["audit", "seal", "--key-file", "{seal_key}"], id="audit-seal"),

@@ -92,7 +92,7 @@ def test_line_history_in_a_unit_and_in_chinese(story: tuple[Cli, dict[str, Any]]
     assert len(town) == 5  # the county's own allocation and return are outside the township
     assert cli.json("audit", "history", "--line", LINE, "--unit", "community:QT-2", actor="aud01") == []
     text = cli.ok("audit", "history", "--line", LINE, actor="aud01", lang="zh").stdout
-    assert "资金下达" in text and "红字冲销" in text and "community:HZ-001 余额：10,000.00 → 8,800.00" in text
+    assert "资金下达" in text and "红字冲销" in text and "community:HZ-001 结余：10,000.00 → 8,800.00" in text
     assert "状态：有效 → 已冲销" in text and "收款人=王大妈" in text
     english = cli.ok("audit", "history", "--line", LINE, actor="aud01").stdout
     assert "balance of county:八步区: 0.00 → 50,000.00" in english

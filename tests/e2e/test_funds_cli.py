@@ -458,3 +458,30 @@ def test_an_xlsx_with_number_and_date_cells_imports_exactly(store: Cli, tmp_path
     result = store("import", "allocations", str(path))
     assert result.exit_code == 2 and "row 4: amount: '350.555' has more than two decimals" in result.stderr
     assert store_counts(store.url) == before
+
+
+def test_a_county_names_its_own_departments_in_a_file_outside_the_package(funded: Funded, tmp_path: Path) -> None:
+    own = tmp_path / "departments.toml"
+    own.write_text('departments = ["县扶贫办", "民政局"]\n', encoding="utf-8")
+    grant = (
+        "funds",
+        "allocate",
+        "--document",
+        "扶〔2026〕1号",
+        "--purpose",
+        "p",
+        "--amount",
+        "10",
+        "--unit",
+        "county:八步区",
+    )
+    refused = funded.cli(*grant[:2], "--department", "县扶贫办", *grant[2:])
+    error_line(refused, 2, "--department", "县扶贫办")
+    env = {"TAIZHANG_DEPARTMENTS": str(own)}
+    funded.cli.ok(*grant[:2], "--department", "县扶贫办", *grant[2:], env=env)
+    dropped = funded.cli(*grant[:2], "--department", "妇联", *grant[2:], env=env)
+    error_line(dropped, 2, "--department", "妇联")
+    bad = tmp_path / "bad.toml"  # (a list is read once per process and path)
+    bad.write_text("departments = 3\n", encoding="utf-8")
+    broken = funded.cli(*grant[:2], "--department", "民政局", *grant[2:], env={"TAIZHANG_DEPARTMENTS": str(bad)})
+    error_line(broken, 2, "TAIZHANG_DEPARTMENTS", "list of names")

@@ -1179,7 +1179,7 @@ def test_errors_in_chinese(hist: History) -> None:
 def one_status(run: Run) -> dict[str, Any]:
     """`projections status`: every projection moves with the log; they must agree (the ledger's row)."""
     rows = run.json("projections", "status")
-    assert [r["projection"] for r in rows] == ["ledger", "accountability"]
+    assert [r["projection"] for r in rows] == ["ledger", "accountability", "funds"]
     assert all(
         {k: v for k, v in r.items() if k != "projection"} == {k: v for k, v in rows[0].items() if k != "projection"}
         for r in rows
@@ -1259,7 +1259,7 @@ def test_projections_rebuild_gives_the_same_ledger(fresh: Run) -> None:
     before = [run.json(*q) for q in queries]
     assert before[1] != before[0]
     rebuilt = orjson.loads(run.ok("projections", "rebuild", "--format", "json").stdout)
-    assert [r["projection"] for r in rebuilt] == ["ledger", "accountability"]
+    assert [r["projection"] for r in rebuilt] == ["ledger", "accountability", "funds"]
     assert {(r["position"], r["head"], r["lag"]) for r in rebuilt} == {(EVENTS, EVENTS, 0)}
     text_out = run.ok("projections", "rebuild").stdout
     assert str(EVENTS) in text_out
@@ -1284,6 +1284,6 @@ def test_projections_rebuild_on_a_store_whose_views_were_never_created(fresh: Ru
     finally:
         engine.dispose()
     rebuilt = orjson.loads(run.ok("projections", "rebuild", "--format", "json").stdout)
-    assert {(r["projection"], r["position"], r["lag"]) for r in rebuilt} == {("ledger", 5, 0), ("accountability", 5, 0)}
+    assert {(r["projection"], r["position"], r["lag"]) for r in rebuilt} == {("ledger", 5, 0), ("accountability", 5, 0), ("funds", 5, 0)}
     assert [r["minutes"] for r in run.json("ledger", "entries")] == [30]
     assert run.ok("projections", "rebuild").exit_code == 0  # and again, over the views it made
