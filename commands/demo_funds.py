@@ -13,8 +13,8 @@ the sample of a seed is the same with or without it:
 - one spend is reversed (红字冲销: paid twice), and one county returns part of a line (退回).
 
 Everything is saved through the domain aggregates (FundingLine, Voucher) as the write side
-saves them, in one transaction. `city_summary` adds up the lines by department for the
-closing table of `taizhang demo` (the city's 资金台账).
+saves them, in one transaction. `taizhang demo` ends with the city's 资金台账 by department as
+`funds ledger --by department` prints it; `city_summary` adds the same up from the aggregates.
 """
 
 from __future__ import annotations
@@ -273,10 +273,7 @@ def _seal(where: Any, data_key: bytes, text: str) -> dict[str, Any]:
     return crypto.seal(where, data_key, text)
 
 
-# ---- the city's 资金台账, by department -----------------------------------------------------------
-SUMMARY_FIELDS = ["department", "lines", "allocated", "spent", "reversed", "returned", "balance", "execution_rate"]
-
-
+# ---- the city's 资金台账, by department (from the aggregates; `taizhang demo` prints `funds ledger`'s) --
 def city_summary(lines: list[FundingLine]) -> list[dict[str, Any]]:
     """Per department: allocated, spent, reversed, returned, the balance left anywhere in the city,
     and 执行率 = net spent ÷ allocated (None when nothing was allocated); amounts in fen."""
@@ -316,34 +313,3 @@ def stored_lines(service: LedgerService) -> list[FundingLine]:
 
 
 ALLOCATED_TOPIC = FundingLine.Allocated.TOPIC
-
-
-SUMMARY_HEADERS: dict[str, tuple[str, str]] = {
-    "department": ("department", "资金来源"),
-    "lines": ("lines", "资金笔数"),
-    "allocated": ("allocated (yuan)", "下达（元）"),
-    "spent": ("spent", "支出"),
-    "reversed": ("reversed", "红字冲销"),
-    "returned": ("returned", "退回"),
-    "balance": ("balance", "结余"),
-    "execution_rate": ("execution rate", "执行率"),
-}
-
-
-def shown_summary(rows: list[dict[str, Any]], lang: str = "en") -> list[dict[str, Any]]:
-    """The summary as the demo prints it: yuan with two decimals, the rate as a percentage (– for none)."""
-    from domain.funds import yuan
-
-    money = ("allocated", "spent", "reversed", "returned", "balance")
-    total: dict[str, Any] = {"department": "合计" if lang == "zh" else "total", "lines": sum(r["lines"] for r in rows)}
-    for name in money:
-        total[name] = sum(r[name] for r in rows)
-    net = total["spent"] - total["reversed"]
-    total["execution_rate"] = round(net / total["allocated"], 4) if total["allocated"] else None
-    shown = []
-    for row in [*rows, total]:
-        out = {**row, **{name: yuan(row[name]) for name in money}}
-        rate = row["execution_rate"]
-        out["execution_rate"] = "–" if rate is None else f"{rate * 100:.1f}%"
-        shown.append(out)
-    return shown

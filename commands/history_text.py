@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands import labels
-from domain.funds import yuan
+from commands.money import yuan
 
 JSON_FIELDS = ["position", "recorded_at", "version", "actor", "event", "fields", "changes", "hash"]
 TABLE_FIELDS = ["position", "recorded_at", "actor", "event", "details", "hash"]

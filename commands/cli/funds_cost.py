@@ -106,7 +106,7 @@ def funds_cost(
 def shown(row: dict[str, Any]) -> dict[str, Any]:
     """A row for a person: yuan with two decimals, – where nothing was linked."""
     from commands.funds_cost import MONEY
-    from domain.funds import yuan  # the money module of the read side may replace it
+    from commands.money import yuan
 
     out = dict(row)
     for field in MONEY:

@@ -201,17 +201,19 @@ def demo(env: Env, seed: int, fmt: str) -> None:
 
 
 def _print_funds_summary(env: Env) -> None:
-    """The city's 资金台账 by department: what was granted, spent, reversed, returned, what is left."""
-    from commands.demo_funds import SUMMARY_FIELDS, SUMMARY_HEADERS, city_summary, shown_summary, stored_lines
+    """The city's 资金台账 by department, as `funds ledger --by department` prints it."""
+    from commands import funds_reads as r
+    from commands.labels import headers
     from commands.output import render_table
 
-    rows = shown_summary(city_summary(stored_lines(env.service())), env.lang)
+    rows, _unit_words = r.ledger_rows(env, r.parse_ask(env, unit=None, period=None, as_of=None), by="department")
+    rows = [row for row in rows if row["lines"]]  # the departments the demo granted from
+    fields = r.SHOWN_FIELDS["department"]
     heading = (
         "全市资金台账（按资金来源）：" if env.lang == "zh" else "the city's funding ledger (资金台账) by department:"
     )
-    names = [SUMMARY_HEADERS[f][1 if env.lang == "zh" else 0] for f in SUMMARY_FIELDS]
     click.echo(f"\n{heading}")
-    click.echo(render_table(rows, SUMMARY_FIELDS, names))
+    click.echo(render_table(r.shown_rows(rows, env.lang), fields, headers(fields, env.lang)))
 
 
 def _print_township_summary(env: Env, first: date, last: date) -> None:
