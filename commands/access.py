@@ -270,6 +270,8 @@ POLICY: dict[str, Rule] = {
     "assess run": Rule("assess", whole_store),  # scores every unit of a level
     "assess explain": Rule("assess", unit_opt),
     "audit responsibility": Rule("assess", unit_opt),
+    # the cost of care: money per service record and resident (--unit inside the scope; none: the whole store)
+    "funds cost": Rule("read", filters),
     # audits
     "audit history": Rule("audit", filters),
     "audit verify": Rule("audit", filters),

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from commands import files, formulas, labels
-from projections.assessment import METRICS, UnitFacts
+from projections.assessment import ALL_METRICS, METRICS, UnitFacts
 
-DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubrics" / "default.toml"
+RUBRICS = Path(__file__).resolve().parent / "rubrics"
+DEFAULT_RUBRIC = RUBRICS / "default.toml"  # hezhou-default v1, the rubric of every moment before v2
+RUBRIC_V2 = RUBRICS / "v2.toml"  # hezhou-default v2 (fund_execution), from its `since`
+SHIPPED = {"v1": DEFAULT_RUBRIC, "v2": RUBRIC_V2}
 
 
 class RubricError(ValueError):
@@ -31,12 +34,49 @@ class Rubric:
     def describe(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
+    @property
+    def funds(self) -> bool:
+        """Whether it weighs a metric of the funding ledger (so the funds views are read)."""
+        return "fund_execution" in self.weights
+
+
+def rubric_since(path: Path) -> str | None:
+    """A shipped rubric's `since` (the moment it took effect) as fixed-width UTC text, or None."""
+    from datetime import UTC, datetime
+
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    since = document.get("since")
+    if since is None:
+        return None
+    moment = since if isinstance(since, datetime) else datetime.fromisoformat(str(since))
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def now_utc() -> str:
+    """Now as fixed-width UTC text (the moment of an assessment of the current ledger)."""
+    from datetime import UTC, datetime
+
+    from projections.filters import utc_ms
+
+    return utc_ms(datetime.now(UTC))
+
+
+def default_rubric(moment: str | None, now: str) -> Rubric:
+    """The shipped rubric in force at `moment` (fixed-width UTC text; None: `now`): v2 from its
+    `since`, v1 before — so an assessment as of a moment before v2 existed is the one v1 gave."""
+    at = moment or now
+    since = rubric_since(RUBRIC_V2)
+    return load_rubric(RUBRIC_V2 if since is not None and at >= since else DEFAULT_RUBRIC)
+
 
 MAX_RUBRIC_BYTES = files.MAX_RUBRIC_BYTES
 
 
 def load_rubric(path: Path | None) -> Rubric:
+    """A rubric file, or a shipped one by its name (`v1`, `v2`); None: v1 (see default_rubric)."""
     source = path or DEFAULT_RUBRIC
+    if path is not None and str(path) in SHIPPED and not path.exists():
+        source = SHIPPED[str(path)]
     try:
         raw = files.read_input(source, "--rubric", MAX_RUBRIC_BYTES)  # a device or a pipe is never read
     except files.InputProblem as e:
@@ -56,8 +96,8 @@ def load_rubric(path: Path | None) -> Rubric:
         raise RubricError(f"--rubric: {source.name} needs a [weights] table")
     clean: dict[str, float] = {}
     for metric, weight in weights.items():
-        if metric not in METRICS:
-            raise RubricError(f"--rubric: unknown metric {metric!r} (one of: {', '.join(METRICS)})")
+        if metric not in ALL_METRICS:
+            raise RubricError(f"--rubric: unknown metric {metric!r} (one of: {', '.join(ALL_METRICS)})")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
             raise RubricError(f"--rubric: weight of {metric} must be a number of 0 or more, got {weight!r}")
         clean[metric] = float(weight)
@@ -75,12 +115,16 @@ def score_unit(fact: UnitFacts, rubric: Rubric) -> tuple[float | None, dict[str,
     }
     total = sum(rubric.weights[m] for m in present)
     metrics: dict[str, dict[str, Any]] = {}
-    for metric in METRICS:
+    for metric in ALL_METRICS:
         if metric not in rubric.weights:
             continue
         measure = fact.measures[metric]
         value = measure.value
-        points = None if value is None or not total or metric not in present else 100 * value * rubric.weights[metric] / total
+        points = (
+            None
+            if value is None or not total or metric not in present
+            else 100 * value * rubric.weights[metric] / total
+        )
         metrics[metric] = {
             "value": None if value is None else round(value, 6),
             "weight": rubric.weights[metric],
@@ -111,6 +155,16 @@ def unit_label(fact: UnitFacts) -> str:
 COLUMNS = ("rank", "unit", "score", *METRICS)
 
 
+def metrics_of(document: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics a document's tables show: the six of v1, then the optional ones its rubric weighs."""
+    weighed = {m for unit in document["units"] for m in unit["metrics"]}
+    return (*METRICS, *(m for m in ALL_METRICS if m not in METRICS and m in weighed))
+
+
+def columns_of(document: dict[str, Any]) -> tuple[str, ...]:
+    return ("rank", "unit", "score", *metrics_of(document))
+
+
 def by_rank(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Units as a ranking is read: best first, ties by name, units without a score last."""
     return sorted(units, key=lambda u: (u["rank"] is None, u["rank"] or 0, u.get("name") or u["unit"], u["unit"]))
@@ -139,7 +193,7 @@ def ranking_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
             "rank": "—" if unit["rank"] is None else unit["rank"],
             "unit": unit.get("name") or unit["unit"],
             "score": score_text(unit["score"]),
-            **{m: ratio_text((unit["metrics"].get(m) or {}).get("value")) for m in METRICS},
+            **{m: ratio_text((unit["metrics"].get(m) or {}).get("value")) for m in metrics_of(document)},
         }
         for unit in by_rank(document["units"])
     ]
@@ -178,10 +232,11 @@ def html_page(document: dict[str, Any], lang: str) -> str:
             f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{bar_height - 6}" fill="#b22222"/>'
             f'<text x="{label_width + length + 4:.1f}" y="{y + 15}">{score_text(score)}</text>'
         )
-    header = "".join(f"<th>{html.escape(label)}</th>" for label in labels.headers(list(COLUMNS), lang))
+    columns = columns_of(document)
+    header = "".join(f"<th>{html.escape(label)}</th>" for label in labels.headers(list(columns), lang))
     rows = []
     for row in ranking_rows(document):
-        cells = [row[c] for c in COLUMNS]
+        cells = [row[c] for c in columns]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     rubric_line, judged_line = _meta(document, lang)
     meta = html.escape(f"{rubric_line}; {judged_line}" if not zh else f"{rubric_line}；{judged_line}")
@@ -217,13 +272,13 @@ def write_xlsx(path: Path | BinaryIO, document: dict[str, Any], lang: str) -> No
     sheet.title = "考核" if lang == "zh" else "assessment"
     sheet.append([_title(document, lang)])
     sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
-    sheet.append(labels.headers(list(COLUMNS), lang))
+    sheet.append(labels.headers(list(columns_of(document)), lang))
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     for unit in by_rank(document["units"]):
         sheet.append(
             [unit["rank"], unit.get("name") or unit["unit"], unit["score"]]
-            + [unit["metrics"].get(m, {}).get("value") for m in METRICS]
+            + [unit["metrics"].get(m, {}).get("value") for m in metrics_of(document)]
         )
         row = sheet[sheet.max_row]
         row[2].number_format = "0.0"

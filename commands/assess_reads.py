@@ -18,6 +18,7 @@ from domain.units import Period, UnitRef
 from projections.filters import Moment
 
 METRIC_NAMES = ("coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality")
+ALL_METRIC_NAMES = (*METRIC_NAMES, "fund_execution")  # fund_execution: rubric v2, from the funding ledger
 OVERDUE_FIELDS = ["community", "resident", "provider", "every", "starts_on", "last_visit", "due", "days_overdue"]
 
 
@@ -47,7 +48,15 @@ def assessment_document(
 
     views = prepared_views(env, wait)
     with views.read() as conn:
-        facts = measure(conn, level=level, period=span, moment=moment, day=as_of_day(env, moment), evidence=False)
+        facts = measure(
+            conn,
+            level=level,
+            period=span,
+            moment=moment,
+            day=as_of_day(env, moment),
+            evidence=False,
+            funds=chosen.funds,
+        )
         units = []
         scores: dict[str, float | None] = {}
         for fact in facts:
@@ -85,7 +94,15 @@ def explain_measure(env: Env, span: Period, ref: UnitRef, metric: str, moment: M
 
     views = prepared_views(env, wait)
     with views.read() as conn:
-        facts = measure(conn, level=ref.level, period=span, moment=moment, only=ref, day=as_of_day(env, moment))
+        facts = measure(
+            conn,
+            level=ref.level,
+            period=span,
+            moment=moment,
+            only=ref,
+            day=as_of_day(env, moment),
+            funds=metric == "fund_execution",
+        )
     if not facts:
         raise Refused(f"no {ref.level} {str(ref).split(':', 1)[1]} in the ledger")
     return facts[0].measures[metric]

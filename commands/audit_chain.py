@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -285,6 +285,29 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint, community: str
         owner = service.recorder.claims([record_id]).get(record_id)
         if owner is None or UUID(str(owner)) != community_id(community):
             raise Refused(f"record {record_id} is not a record of community {community}")
+
+    def missing(at: str) -> NoReturn:
+        raise VerificationFailed(f"record {record_id} is not in the log sealed at {at}")
+
+    return _prove(service, record_id, cp, lambda: service.recorder.claims([record_id]).get(record_id), missing)
+
+
+def prove_line(service: LedgerService, line: UUID, cp: Checkpoint, name: str) -> dict[str, Any]:
+    """The bundle that proves every event of a funding line up to the checkpoint (record_id `line:<id>`)."""
+
+    def missing(at: str) -> NoReturn:
+        raise VerificationFailed(f"funding line {name} is not in the log sealed at {at}")
+
+    return _prove(service, chain.line_key(line), cp, lambda: str(line), missing)
+
+
+def _prove(
+    service: LedgerService,
+    key: str,
+    cp: Checkpoint,
+    owner_of: Callable[[], str | None],
+    missing: Callable[[str], NoReturn],
+) -> dict[str, Any]:
     result = walk_log(service, collect=True, records=True, records_upto=cp.log_size)
     if result.problem is not None:
         raise VerificationFailed(failure(result.problem))
@@ -294,21 +317,20 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint, community: str
     tree = log_tree(result.leaves, cp.log_size)
     if tree.root() != cp.log_root:
         raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
-    tip = result.records.get(record_id)
+    tip = result.records.get(key)
     if tip is None:
-        raise VerificationFailed(
-            f"record {record_id} is not in the log sealed at {clock.text(cp.sealed_at, service.tz)}"
-        )
+        missing(clock.text(cp.sealed_at, service.tz))
     order, rtree = records_tree(result.records)
-    owner = service.recorder.claims([record_id]).get(record_id)
+    owner = owner_of()
     if owner is None:
-        raise VerificationFailed(f"record {record_id} is not claimed by any community")
+        raise VerificationFailed(f"record {key} is not claimed by any community")
+    oid = UUID(owner).bytes
     with service.recorder.log_reader() as reader:
-        rows = reader.stream(UUID(owner).bytes)
+        rows = reader.stream(oid)
     events = []
     for position, version, topic, state, _stored, prev, recorded in rows:
         state = bytes(state)
-        if position > cp.last_position or chain.record_id_of(topic, state) != record_id:
+        if position > cp.last_position or chain.record_id_of(topic, state, oid) != key:
             continue
         index = bisect.bisect_left(result.positions, position)
         events.append(
@@ -325,10 +347,10 @@ def prove(service: LedgerService, record_id: str, cp: Checkpoint, community: str
             }
         )
     events.sort(key=lambda e: e["position"])
-    rindex = order.index(record_id)
+    rindex = order.index(key)
     return {
         "format": BUNDLE_FORMAT,
-        "record_id": record_id,
+        "record_id": key,
         "checkpoint": cp.raw,
         "events": events,
         "record": {

@@ -48,6 +48,11 @@ the sample of a seed is the same with or without it):
 - debriefings (专项述职) of a few township secretaries for the month before today's.
 Visit plans and pairings are events of the communities at their day in the calendar;
 officials, targets and items are saved after the communities, in three transactions.
+
+The funding ledger (资金台账) comes last, from a stream of its own too: lines of several
+departments granted to the counties, passed down to townships and communities, spent with
+vouchers linked to the communities' services, one spend reversed and one return
+(commands.demo_funds).
 """
 
 from __future__ import annotations
@@ -92,11 +97,46 @@ _NATURAL_SUFFIXES = (("村", 4), ("组", 3), ("屯", 3), ("寨", 1))
 
 # ---- people -------------------------------------------------------------------------------
 _SURNAMES = (
-    ("陈", 8), ("黄", 7), ("李", 6), ("莫", 5), ("钟", 5), ("梁", 5), ("罗", 4), ("林", 4), ("邓", 4),
-    ("何", 4), ("刘", 4), ("张", 4), ("盘", 3), ("赵", 3), ("冯", 3), ("廖", 3), ("蒋", 3), ("唐", 3),
-    ("王", 3), ("杨", 3), ("吴", 3), ("谢", 3), ("覃", 3), ("韦", 3), ("潘", 3), ("周", 3), ("卢", 2),
-    ("胡", 2), ("毛", 2), ("徐", 2), ("欧", 2), ("龚", 2), ("奉", 2), ("邱", 2), ("曾", 2), ("彭", 2),
-    ("骆", 1), ("聂", 1), ("孔", 1), ("宋", 1),
+    ("陈", 8),
+    ("黄", 7),
+    ("李", 6),
+    ("莫", 5),
+    ("钟", 5),
+    ("梁", 5),
+    ("罗", 4),
+    ("林", 4),
+    ("邓", 4),
+    ("何", 4),
+    ("刘", 4),
+    ("张", 4),
+    ("盘", 3),
+    ("赵", 3),
+    ("冯", 3),
+    ("廖", 3),
+    ("蒋", 3),
+    ("唐", 3),
+    ("王", 3),
+    ("杨", 3),
+    ("吴", 3),
+    ("谢", 3),
+    ("覃", 3),
+    ("韦", 3),
+    ("潘", 3),
+    ("周", 3),
+    ("卢", 2),
+    ("胡", 2),
+    ("毛", 2),
+    ("徐", 2),
+    ("欧", 2),
+    ("龚", 2),
+    ("奉", 2),
+    ("邱", 2),
+    ("曾", 2),
+    ("彭", 2),
+    ("骆", 1),
+    ("聂", 1),
+    ("孔", 1),
+    ("宋", 1),
 )
 _GIVEN = {
     ("elder", "male"): "德福贵明才有金志文光桂荣华昌发生永先树中庆玉成祥海富林春汉顺",
@@ -135,15 +175,32 @@ _PLACES = {
 # Which residents a kind of service goes to first: category -> weight of their household.
 _AFFINITY = {
     "life_care": {
-        "elderly_living_alone": 5, "five_guarantee": 5, "extreme_poverty": 4, "left_behind_elderly": 4, "disabled": 4,
+        "elderly_living_alone": 5,
+        "five_guarantee": 5,
+        "extreme_poverty": 4,
+        "left_behind_elderly": 4,
+        "disabled": 4,
     },
-    "family_care": {"left_behind_child": 5, "left_behind_elderly": 4, "elderly_living_alone": 4, "left_behind_woman": 3},
+    "family_care": {
+        "left_behind_child": 5,
+        "left_behind_elderly": 4,
+        "elderly_living_alone": 4,
+        "left_behind_woman": 3,
+    },
     "counseling": {
-        "left_behind_child": 3, "left_behind_elderly": 3, "elderly_living_alone": 4, "left_behind_woman": 3, "disabled": 3,
+        "left_behind_child": 3,
+        "left_behind_elderly": 3,
+        "elderly_living_alone": 4,
+        "left_behind_woman": 3,
+        "disabled": 3,
     },
     "production_development": {"monitored": 5, "dibao": 4, "hardship": 4, "left_behind_woman": 4},
     "emergency_aid": {
-        "elderly_living_alone": 4, "five_guarantee": 4, "extreme_poverty": 4, "hardship": 3, "disabled": 3,
+        "elderly_living_alone": 4,
+        "five_guarantee": 4,
+        "extreme_poverty": 4,
+        "hardship": 3,
+        "disabled": 3,
     },
     "rights_protection": {"dibao": 4, "hardship": 4, "extreme_poverty": 4, "monitored": 3, "disabled": 3},
 }
@@ -151,26 +208,53 @@ _AFFINITY = {
 MINUTES_BY_KIND, PLACES_BY_KIND, AFFINITY_BY_KIND = _MINUTES, _PLACES, _AFFINITY
 _NOTES = {
     "life_care": (
-        "送米送油，检查用电安全", "帮助打扫卫生，整理房间", "代购生活用品和药品", "陪同到镇卫生院就医取药",
-        "上门理发、剪指甲", "帮忙清洗被褥，晾晒衣物", "检查煤气灶和电线，更换灯泡", "送去爱心午餐",
+        "送米送油，检查用电安全",
+        "帮助打扫卫生，整理房间",
+        "代购生活用品和药品",
+        "陪同到镇卫生院就医取药",
+        "上门理发、剪指甲",
+        "帮忙清洗被褥，晾晒衣物",
+        "检查煤气灶和电线，更换灯泡",
+        "送去爱心午餐",
     ),
     "family_care": (
-        "陪伴聊天，了解近况", "帮助与在外务工子女视频通话", "辅导作业，检查学习情况", "过生日送蛋糕",
-        "周末陪伴孩子读书", "节日走访慰问，送去月饼", "组织老人在幸福院看戏唱山歌",
+        "陪伴聊天，了解近况",
+        "帮助与在外务工子女视频通话",
+        "辅导作业，检查学习情况",
+        "过生日送蛋糕",
+        "周末陪伴孩子读书",
+        "节日走访慰问，送去月饼",
+        "组织老人在幸福院看戏唱山歌",
     ),
     "counseling": (
-        "心理疏导，缓解孤独情绪", "谈心谈话，开导家庭矛盾", "关注孩子情绪变化，与老师沟通", "丧偶后情绪低落，上门安抚",
+        "心理疏导，缓解孤独情绪",
+        "谈心谈话，开导家庭矛盾",
+        "关注孩子情绪变化，与老师沟通",
+        "丧偶后情绪低落，上门安抚",
     ),
     "production_development": (
-        "指导沙糖桔种植管理", "讲解富川脐橙病虫害防治", "协助申请产业奖补", "介绍就近务工岗位",
-        "帮助联系马蹄收购商", "指导茶园修剪施肥", "帮助销售香芋",
+        "指导沙糖桔种植管理",
+        "讲解富川脐橙病虫害防治",
+        "协助申请产业奖补",
+        "介绍就近务工岗位",
+        "帮助联系马蹄收购商",
+        "指导茶园修剪施肥",
+        "帮助销售香芋",
     ),
     "emergency_aid": (
-        "暴雨后排查房屋安全，转移安置", "突发疾病送医", "协助申请临时救助", "房屋漏雨，组织修补屋顶", "走失老人协助寻回",
+        "暴雨后排查房屋安全，转移安置",
+        "突发疾病送医",
+        "协助申请临时救助",
+        "房屋漏雨，组织修补屋顶",
+        "走失老人协助寻回",
     ),
     "rights_protection": (
-        "协助办理低保年审", "讲解城乡居民养老保险政策", "调解邻里宅基地纠纷", "法律咨询，协助追讨欠薪",
-        "协助办理残疾人证", "代办医保报销材料",
+        "协助办理低保年审",
+        "讲解城乡居民养老保险政策",
+        "调解邻里宅基地纠纷",
+        "法律咨询，协助追讨欠薪",
+        "协助办理残疾人证",
+        "代办医保报销材料",
     ),
 }
 _NOTE_SHARE = 0.45
@@ -204,6 +288,11 @@ class DemoSummary:
     targets: int = 0  # targets set, those from decompositions included
     supervision_items: int = 0
     debriefings: int = 0
+    funding_lines: int = 0  # the funding ledger (commands.demo_funds): lines granted to the counties
+    fund_transfers: int = 0
+    fund_spends: int = 0
+    fund_reversals: int = 0
+    fund_returns: int = 0
 
 
 # ---- the plan -------------------------------------------------------------------------------
@@ -350,30 +439,62 @@ def _households(rng: random.Random, people: _People, code: str, target: int, gri
         shape = _weighted(
             rng,
             (
-                ("left_behind_family", 22), ("woman_children", 8), ("elderly_alone", 14), ("elderly_couple", 12),
-                ("hardship", 12), ("ordinary", 12), ("disabled", 5),
+                ("left_behind_family", 22),
+                ("woman_children", 8),
+                ("elderly_alone", 14),
+                ("elderly_couple", 12),
+                ("hardship", 12),
+                ("ordinary", 12),
+                ("disabled", 5),
             ),
         )
         if shape == "left_behind_family":
             grandparents = _weighted(rng, ((1, 55), (2, 45)))
             if grandparents == 2:
-                members.append((people.name(family, "elder", "male"), "male", people.elder_birth(), ["left_behind_elderly"]))
-                members.append((people.name(people.surname(), "elder", "female"), "female", people.elder_birth(), ["left_behind_elderly"]))
+                members.append(
+                    (people.name(family, "elder", "male"), "male", people.elder_birth(), ["left_behind_elderly"])
+                )
+                members.append(
+                    (
+                        people.name(people.surname(), "elder", "female"),
+                        "female",
+                        people.elder_birth(),
+                        ["left_behind_elderly"],
+                    )
+                )
             else:
                 gender = "female" if rng.random() < 0.6 else "male"
                 surname = family if gender == "male" else people.surname()
-                members.append((people.name(surname, "elder", gender), gender, people.elder_birth(), ["left_behind_elderly"]))
+                members.append(
+                    (people.name(surname, "elder", gender), gender, people.elder_birth(), ["left_behind_elderly"])
+                )
             if rng.random() < 0.25 and len(members) == 1:
-                members.append((people.name(people.surname(), "adult", "female"), "female", people.woman_birth(), ["left_behind_woman"]))
+                members.append(
+                    (
+                        people.name(people.surname(), "adult", "female"),
+                        "female",
+                        people.woman_birth(),
+                        ["left_behind_woman"],
+                    )
+                )
             for _ in range(_weighted(rng, ((1, 45), (2, 40), (3, 15)))):
                 gender = rng.choice(("male", "female"))
-                members.append((people.name(family, "child", gender), gender, people.child_birth(), ["left_behind_child"]))
+                members.append(
+                    (people.name(family, "child", gender), gender, people.child_birth(), ["left_behind_child"])
+                )
             if rng.random() < 0.12:  # a poor left-behind household
                 members[0][3].append("dibao")
             elif rng.random() < 0.06:
                 members[0][3].append("disabled")
         elif shape == "woman_children":
-            members.append((people.name(people.surname(), "adult", "female"), "female", people.woman_birth(), ["left_behind_woman"]))
+            members.append(
+                (
+                    people.name(people.surname(), "adult", "female"),
+                    "female",
+                    people.woman_birth(),
+                    ["left_behind_woman"],
+                )
+            )
             for _ in range(_weighted(rng, ((1, 55), (2, 45)))):
                 gender = rng.choice(("male", "female"))
                 categories = ["left_behind_child"] if rng.random() < 0.8 else []
@@ -391,7 +512,9 @@ def _households(rng: random.Random, people: _People, code: str, target: int, gri
             surname = family if gender == "male" else people.surname()
             members.append((people.name(surname, "elder", gender), gender, people.elder_birth(66), categories))
         elif shape == "elderly_couple":
-            members.append((people.name(family, "elder", "male"), "male", people.elder_birth(), ["left_behind_elderly"]))
+            members.append(
+                (people.name(family, "elder", "male"), "male", people.elder_birth(), ["left_behind_elderly"])
+            )
             wife = ["left_behind_elderly"] + (["disabled"] if rng.random() < 0.15 else [])
             members.append((people.name(people.surname(), "elder", "female"), "female", people.elder_birth(), wife))
         elif shape == "hardship":
@@ -450,7 +573,9 @@ def _households(rng: random.Random, people: _People, code: str, target: int, gri
 def _providers(rng: random.Random, people: _People, count: int) -> list[_Provider]:
     roles: list[tuple[str, str | None, str]] = [("grid_worker", "网格服务队", rng.choice(("male", "female")))]
     for _ in range(rng.randint(1, 2)):
-        roles.append(("cadre", "驻村工作队" if rng.random() < 0.4 else None, "male" if rng.random() < 0.7 else "female"))
+        roles.append(
+            ("cadre", "驻村工作队" if rng.random() < 0.4 else None, "male" if rng.random() < 0.7 else "female")
+        )
     for _ in range(rng.randint(1, 3)):
         roles.append(("party_member", "党员先锋队", "male" if rng.random() < 0.6 else "female"))
     if rng.random() < 0.25:
@@ -648,7 +773,9 @@ def _plan_record(
         if others:
             chosen.append(rng.choice(others))
     residents = sorted(m.code for m in chosen)
-    provider_codes = sorted(p.code for p in rng.sample(providers, min(len(providers), _weighted(rng, ((1, 65), (2, 35))))))
+    provider_codes = sorted(
+        p.code for p in rng.sample(providers, min(len(providers), _weighted(rng, ((1, 65), (2, 35)))))
+    )
     low, high = _MINUTES[kind]
     minutes = max(15, min(240, 5 * round(rng.randint(low, high) / 5)))
     place = _weighted(rng, _PLACES[kind])
@@ -746,11 +873,21 @@ FIT_SHARE = 0.5  # of the plans a policy would not keep, set to what the visits 
 COVERAGE_TARGET = 0.6
 COUNTY_CODES = {"八步区": "BB", "平桂区": "PG", "钟山县": "ZS", "昭平县": "ZP", "富川瑶族自治县": "FC"}
 _AGENCIES = (
-    "民政局副局长", "农业农村局干部", "委组织部干部", "人社局干部", "乡村振兴局副局长", "卫生健康局干部", "司法局干部",
+    "民政局副局长",
+    "农业农村局干部",
+    "委组织部干部",
+    "人社局干部",
+    "乡村振兴局副局长",
+    "卫生健康局干部",
+    "司法局干部",
 )
 _ITEMS = (
-    "补齐{month}独居老人重点巡访记录", "整改重复登记、逾期录入问题", "落实特困供养人员结对帮扶责任人",
-    "核实离世人员并及时办理台账销户", "开展汛期危旧房屋安全排查并建立台账", "完成留守老人关爱服务回访",
+    "补齐{month}独居老人重点巡访记录",
+    "整改重复登记、逾期录入问题",
+    "落实特困供养人员结对帮扶责任人",
+    "核实离世人员并及时办理台账销户",
+    "开展汛期危旧房屋安全排查并建立台账",
+    "完成留守老人关爱服务回访",
     "规范纸质台账补录，做到当日服务当日登记",
 )
 _RESOLUTIONS = ("已补录并逐户核实", "已整改到位，形成整改清单", "已落实责任人并建立台账", "已完成排查，资料归档")
@@ -821,7 +958,9 @@ def _services_of(plan: _Plan) -> list[_Service]:
             continue
         change = changes.get(record.record_id, {})
         kind = change.get("kind", record.kind)
-        out.append(_Service(record.occurred_at.date(), kind, change.get("residents", record.residents), record.providers))
+        out.append(
+            _Service(record.occurred_at.date(), kind, change.get("residents", record.residents), record.providers)
+        )
     return out
 
 
@@ -860,16 +999,16 @@ def _policy_every(rng: random.Random, categories: set[str]) -> int:
     return _weighted(rng, ((21, 1), (30, 4)))
 
 
-def _pick_provider(
-    rng: random.Random, candidates: list[_Provider], served: collections.Counter[str]
-) -> _Provider:
+def _pick_provider(rng: random.Random, candidates: list[_Provider], served: collections.Counter[str]) -> _Provider:
     """Mostly the provider who has served the resident most; grid workers and cadres before others."""
     bonus = {"grid_worker": 2, "cadre": 2, "party_member": 1.5}
     weights = [bonus.get(p.role, 1) * (1 + 4 * served[p.code]) for p in candidates]
     return rng.choices(candidates, weights=weights)[0]
 
 
-def _plan_visits_and_pairings(rng: random.Random, plan: _Plan, services: list[_Service], today: date, tz: tzinfo) -> None:
+def _plan_visits_and_pairings(
+    rng: random.Random, plan: _Plan, services: list[_Service], today: date, tz: tzinfo
+) -> None:
     """Visit plans and pairings of one community, put into its calendar at their days."""
     established = plan.established_on
     first_service = max(established, today - timedelta(days=WINDOW_DAYS))
@@ -1013,7 +1152,9 @@ def _plan_accountability(rng: random.Random, plans: list[_Plan], today: date, tz
     def official(county: str, title: str, women: float = 0.2) -> _Official:
         number = 1 + sum(o.code.startswith(f"O-{COUNTY_CODES[county]}-") for o in out.officials)
         gender = "female" if rng.random() < women else "male"
-        return _Official(f"O-{COUNTY_CODES[county]}-{number:02d}", people.name(people.surname(), "adult", gender), title)
+        return _Official(
+            f"O-{COUNTY_CODES[county]}-{number:02d}", people.name(people.surname(), "adult", gender), title
+        )
 
     for county, names in COUNTIES:
         mine = [p for p in plans if p.county == county]
@@ -1054,11 +1195,14 @@ def _plan_accountability(rng: random.Random, plans: list[_Plan], today: date, tz
     for secretary, unit, township, inside in sorted(
         rng.sample(eligible, min(len(eligible), rng.randint(5, 8))), key=lambda s: s[0].code
     ):
-        visits = sum(
-            len(s.residents) for p in inside for s in services[p.code] if previous.contains(s.day)
-        )
+        visits = sum(len(s.residents) for p in inside for s in services[p.code] if previous.contains(s.day))
         planned_count = len(
-            {(p.code, payload[0]) for p in inside for _m, _pr, _s, action, payload in p.timeline if action == "visit_plan"}
+            {
+                (p.code, payload[0])
+                for p in inside
+                for _m, _pr, _s, action, payload in p.timeline
+                if action == "visit_plan"
+            }
         )
         pairs = sum(p.pairings for p in inside)
         summary = _DEBRIEF.format(
@@ -1105,7 +1249,9 @@ def _plan_accountability(rng: random.Random, plans: list[_Plan], today: date, tz
                 out.targets.append(("set", county_unit, period.text, metric, kind, whole))
                 out.targets.append(("decompose", county_unit, period.text, metric, kind, _split(rng, whole, shares)))
             for township in townships[county]:
-                out.targets.append(("set", f"township:{county}/{township}", period.text, "coverage", None, COVERAGE_TARGET))
+                out.targets.append(
+                    ("set", f"township:{county}/{township}", period.text, "coverage", None, COVERAGE_TARGET)
+                )
 
     # supervision items (督办事项) for some townships, due in the last full month
     units = [f"township:{county}/{t}" for county, _names in COUNTIES for t in townships[county]]
@@ -1143,7 +1289,10 @@ def _save_accountability(service: LedgerService, plan: _Accountability, today: d
     officials = []
     for o in plan.officials:
         official = Official.register(
-            code=code_arg(o.code, "code"), name=text_arg(o.name, "--name"), title=text_arg(o.title, "--title"), actor=actor
+            code=code_arg(o.code, "code"),
+            name=text_arg(o.name, "--name"),
+            title=text_arg(o.title, "--title"),
+            actor=actor,
         )
         for unit, duty, starts_on, ended_on in o.duties:
             ref, name = str(unit_arg(unit)), duty_arg(duty)
@@ -1152,7 +1301,10 @@ def _save_accountability(service: LedgerService, plan: _Accountability, today: d
                 official.end(unit=ref, duty=name, on=past(ended_on), actor=actor)
         for unit, period, summary in o.debriefs:
             official.file_debrief(
-                unit=str(unit_arg(unit)), period=period_arg(period).text, summary=text_arg(summary, "--summary", 5000), actor=actor
+                unit=str(unit_arg(unit)),
+                period=period_arg(period).text,
+                summary=text_arg(summary, "--summary", 5000),
+                actor=actor,
             )
         officials.append(official)
     service.app.save(*officials)
@@ -1168,9 +1320,13 @@ def _save_accountability(service: LedgerService, plan: _Accountability, today: d
     for action, unit, period, metric, kind, amount in plan.targets:
         name, kind_slug, span = metric_arg(metric), kind_arg(kind), period_arg(period).text
         if action == "set":
-            of(unit).set_target(period=span, metric=name, kind=kind_slug, at_least=amount_arg(name, str(amount)), actor=actor)
+            of(unit).set_target(
+                period=span, metric=name, kind=kind_slug, at_least=amount_arg(name, str(amount)), actor=actor
+            )
         else:
-            into = {str(unit_arg(child, "--into")): amount_arg(name, str(part), "--into") for child, part in amount.items()}
+            into = {
+                str(unit_arg(child, "--into")): amount_arg(name, str(part), "--into") for child, part in amount.items()
+            }
             of(unit).decompose(
                 period=span, metric=name, kind=kind_slug, into=into, children=[of(child) for child in into], actor=actor
             )
@@ -1189,7 +1345,9 @@ def _save_accountability(service: LedgerService, plan: _Accountability, today: d
 
 
 # ---- loading --------------------------------------------------------------------------------
-def _build(service: LedgerService, plan: _Plan, keys: KeySession, actor: str) -> tuple[Community, list[tuple[str, str]]]:
+def _build(
+    service: LedgerService, plan: _Plan, keys: KeySession, actor: str
+) -> tuple[Community, list[tuple[str, str]]]:
     """The community's aggregate with every planned event, each command validated first."""
     cmd = service.validate(
         models.EstablishCommunity,
@@ -1295,7 +1453,9 @@ def _build(service: LedgerService, plan: _Plan, keys: KeySession, actor: str) ->
             )
         elif action == "void":
             record_id, reason = payload
-            cmd = service.validate(models.VoidService, {"community": plan.code, "record_id": record_id, "reason": reason})
+            cmd = service.validate(
+                models.VoidService, {"community": plan.code, "record_id": record_id, "reason": reason}
+            )
             community.void_service(record_id=cmd.record_id, reason=cmd.reason, actor=actor)
         elif action == "visit_plan":
             resident, every, provider, starts_on = payload
@@ -1312,7 +1472,9 @@ def _build(service: LedgerService, plan: _Plan, keys: KeySession, actor: str) ->
         elif action in ("pair", "unpair"):
             provider, resident, on = payload
             change = community.add_pairing if action == "pair" else community.end_pairing
-            change(provider=code_arg(provider, "--provider"), resident=code_arg(resident, "--resident"), on=on, actor=actor)
+            change(
+                provider=code_arg(provider, "--provider"), resident=code_arg(resident, "--resident"), on=on, actor=actor
+            )
         else:  # pragma: no cover - the plan only holds the actions above
             raise AssertionError(action)
     return community, claims
@@ -1357,6 +1519,11 @@ def run_demo(
     _save_accountability(service, accountability, today, actor)
 
     days = [r.occurred_at.date() for p in plans for r in p.records]
+    # The funding ledger, from a stream of its own too.
+    from commands.demo_funds import plan_funds, save_funds
+
+    fund_plans = plan_funds(random.Random(f"funds:{seed}"), plans, today, today - timedelta(days=WINDOW_DAYS))
+    funds = save_funds(service, fund_plans, actor)
     return DemoSummary(
         counties=len({p.county for p in plans}),
         townships=len({(p.county, p.township) for p in plans}),
@@ -1380,4 +1547,9 @@ def run_demo(
         targets=sum(1 if t[0] == "set" else len(t[5]) for t in accountability.targets),
         supervision_items=len(accountability.items),
         debriefings=sum(len(o.debriefs) for o in accountability.officials),
+        funding_lines=funds.lines,
+        fund_transfers=funds.transfers,
+        fund_spends=funds.spends,
+        fund_reversals=funds.reversals,
+        fund_returns=funds.returns,
     )

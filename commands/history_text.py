@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands import labels
+from commands.money import yuan
 
 JSON_FIELDS = ["position", "recorded_at", "version", "actor", "event", "fields", "changes", "hash"]
 TABLE_FIELDS = ["position", "recorded_at", "actor", "event", "details", "hash"]
@@ -17,6 +18,7 @@ HEADERS: dict[str, tuple[str, str]] = {
     "details": ("details", "内容"),
     "hash": ("hash", "哈希"),
 }
+BALANCE = "balance:"  # a change key: a funding line's balance of the unit after the colon
 TABLE_HASH = 16  # hex digits of the hash a table shows; json and csv show all of it
 
 
@@ -45,12 +47,31 @@ def _fields_text(fields: dict[str, Any], lang: str = "en") -> str:
     return "; ".join(f"{k}={_value(v)}" for k, v in fields.items() if v is not None and v != [])
 
 
+def _change_label(key: str, lang: str) -> str:
+    """`balance:UNIT` (a funding line's balance of a unit) or a field's name, as a row shows it."""
+    if key.startswith(BALANCE):
+        unit = key[len(BALANCE) :]
+        return f"{unit} {labels.header('balance', lang)}" if lang == "zh" else f"balance of {unit}"
+    return labels.header(key, lang) if lang == "zh" else key
+
+
 def _changes_text(changes: dict[str, dict[str, Any]], lang: str = "en") -> str:
-    if lang == "zh":
-        return "；".join(
-            f"{labels.header(k, lang)}：{_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items()
-        )
-    return "; ".join(f"{k}: {_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items())
+    sep, colon = ("；", "：") if lang == "zh" else ("; ", ": ")
+    return sep.join(
+        f"{_change_label(k, lang)}{colon}{_value(c['old'])} → {_value(c['new'])}" for k, c in changes.items()
+    )
+
+
+def _money(row: dict[str, Any]) -> dict[str, Any]:
+    """A funding line's amounts (fen) as yuan text, for the table."""
+    fields = row["fields"]
+    if isinstance(fields.get("amount"), int) and str(row.get("event", "")).startswith("funds_"):
+        fields = {**fields, "amount": yuan(fields["amount"])}
+    changes = {
+        k: ({"old": yuan(c["old"]), "new": yuan(c["new"])} if k.startswith(BALANCE) else c)
+        for k, c in row["changes"].items()
+    }
+    return {**row, "fields": fields, "changes": changes}
 
 
 def _localised(row: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -65,7 +86,7 @@ def _localised(row: dict[str, Any], lang: str) -> tuple[dict[str, Any], dict[str
 
 def shown_row(row: dict[str, Any], lang: str) -> dict[str, Any]:
     """One history row as the table of `audit history` shows it (event named, details, short hash)."""
-    fields, changes = _localised(row, lang)
+    fields, changes = _localised(_money(row), lang)
     parts = (_fields_text(fields, lang), _changes_text(changes, lang))
     details = ("；" if lang == "zh" else "; ").join(part for part in parts if part)
     return {

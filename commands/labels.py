@@ -67,6 +67,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "target_attainment": ("target attainment", "目标完成率"),
     "supervision_closure": ("supervision closure", "督办办结率"),
     "data_quality": ("data quality", "数据质量"),
+    "fund_execution": ("fund execution", "资金执行率"),
     # the evidence of an assessment, overdue visits, obligations (commands/cli/assess.py); the English
     # label is the field's name, as these tables printed it before they had a Chinese one
     "resident": ("resident", "服务对象"),
@@ -121,6 +122,13 @@ FIELDS: dict[str, tuple[str, str]] = {
     # fields of events (audit history)
     "reason": ("reason", "原因"),
     "on": ("on", "日期"),
+    # fields of a funding line's events (audit history --line); the others are the funds reads'
+    "transfer_id": ("transfer id", "拨付编号"),
+    "from_unit": ("from", "拨付单位"),
+    "to_unit": ("to", "接收单位"),
+    "spend_id": ("spend id", "支出编号"),
+    "payee": ("payee", "收款人"),
+    "return_id": ("return id", "退回编号"),
 }
 
 # Words of a printed sheet (commands/export.py, commands/cli/ledger.py): (en, zh).
@@ -184,7 +192,7 @@ def words(key: str, lang: str, **values: object) -> str:
     return (zh if lang == "zh" else en).format(**values)
 
 
-STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废")}
+STATUS = {"active": ("active", "有效"), "voided": ("voided", "作废"), "reversed": ("reversed", "已冲销")}
 # The legend under a printed ledger: what its times and its `late` column mean.
 LEGEND = (
     "Notes: times are in the store's time zone, {zone}. Late: recorded more than 7 days after the service, "
@@ -200,7 +208,7 @@ def legend(zone: str, lang: str) -> str:
 
 ERASED = ("(erased)", "（已删除）")  # a name, birth date or note whose key an erasure destroyed
 UNOPENED = ("(cannot be opened)", "（无法打开）")  # one sealed for another place, or altered
-PERSONAL_FIELDS = ("name", "birth_date", "note")
+PERSONAL_FIELDS = ("name", "birth_date", "note", "payee")
 
 
 def header(field: str, lang: str) -> str:
@@ -285,6 +293,11 @@ EVENTS: dict[str, tuple[str, str]] = {
     "pairing_ended": ("pairing ended", "结对结束"),
     "period_closed": ("period closed", "结账"),
     "period_reopened": ("period reopened", "反结账"),
+    "funds_allocated": ("funds allocated", "资金下达"),
+    "funds_transferred": ("funds transferred", "资金拨付"),
+    "funds_spent": ("funds spent", "资金支出"),
+    "funds_reversed": ("spend reversed", "红字冲销"),
+    "funds_returned": ("funds returned", "资金退回"),
 }
 
 

@@ -50,6 +50,19 @@ RECORD_TOPICS = frozenset(
         "taizhang:Community.ServiceVoided",
     }
 )
+# The events of a funding line (domain.funds.FundingLine): a line is proved like a record, its
+# events counted under the key `line:<line id>` in the checkpoint's records tree.
+LINE_TOPICS = frozenset(
+    {
+        "taizhang:FundingLine.Allocated",
+        "taizhang:FundingLine.Transferred",
+        "taizhang:FundingLine.Spent",
+        "taizhang:FundingLine.Reversed",
+        "taizhang:FundingLine.Returned",
+    }
+)
+LINE_PREFIX = "line:"
+TIP_TOPICS = RECORD_TOPICS | LINE_TOPICS
 
 _HEAD = struct.Struct(">Q16sQI")
 _LEN = struct.Struct(">I")
@@ -65,7 +78,9 @@ def entry(position: int, originator_id: bytes, version: int, topic: str, state: 
     )
 
 
-def link(prev: bytes, position: int, originator_id: bytes, version: int, topic: str, state: bytes, recorded_at: str) -> bytes:
+def link(
+    prev: bytes, position: int, originator_id: bytes, version: int, topic: str, state: bytes, recorded_at: str
+) -> bytes:
     return _sha256(prev + entry(position, originator_id, version, topic, state, recorded_at)).digest()
 
 
@@ -94,7 +109,9 @@ def chain_events(
         t = s.topic.encode()
         state = bytes(s.state)
         prev = sha(
-            b"".join((prev, head_pack(position, oid, s.originator_version, len(t)), t, len_pack(len(state)), state, tail))
+            b"".join(
+                (prev, head_pack(position, oid, s.originator_version, len(t)), t, len_pack(len(state)), state, tail)
+            )
         ).digest()
         rows.append((position, prev))
     return rows
@@ -133,8 +150,15 @@ def append_backlog(
     return done + len(batch)
 
 
-def record_id_of(topic: str, state: bytes) -> str | None:
-    """The service record an event belongs to, or None."""
+def line_key(line: UUID) -> str:
+    """The key a funding line's events are counted under in the records tree (`line:<uuid>`)."""
+    return f"{LINE_PREFIX}{line}"
+
+
+def record_id_of(topic: str, state: bytes, originator_id: bytes | None = None) -> str | None:
+    """The service record (or, given its originator id, the funding line) an event belongs to, or None."""
+    if topic in LINE_TOPICS:
+        return None if originator_id is None else line_key(UUID(bytes=originator_id))
     if topic not in RECORD_TOPICS:
         return None
     value = orjson.loads(state).get("record_id")
@@ -200,7 +224,7 @@ def walk(
     none); `commits` the (first, last, recorded_at) commit rows in order; `orphans`
     the sorted positions of chain entries whose event is gone. With `collect`, keep
     the chain hashes (the Merkle leaves) and positions; with `records`, the latest
-    event of every service record among the first `records_upto` events; with `log_root`,
+    event of every service record (and funding line) among the first `records_upto` events; with `log_root`,
     the Merkle root over the chain hashes, built as they come (no leaf is kept). With
     `records_spill`, the record tips are handed to it every SPILL_TIPS records and at the end
     (each batch holds the later tips), and `records` of the result is left empty.
@@ -239,7 +263,9 @@ def walk(
         t = topic.encode()
         r = recorded.encode()
         expected = sha(
-            b"".join((prev, head_pack(position, oid, version, len(t)), t, len_pack(len(state)), state, len_pack(len(r)), r))
+            b"".join(
+                (prev, head_pack(position, oid, version, len(t)), t, len_pack(len(state)), state, len_pack(len(r)), r)
+            )
         ).digest()
         if stored != expected:
             result.problem = _diagnose(row, prev, expected, rows_iter, commit_iter, (c_first, c_last, c_time))
@@ -263,8 +289,8 @@ def walk(
             kept_positions.append(position)
         if add_leaf is not None:
             add_leaf(leaf_hash(expected))
-        if records and topic in RECORD_TOPICS and count <= records_limit:
-            record_id = record_id_of(topic, state)
+        if records and topic in TIP_TOPICS and count <= records_limit:
+            record_id = record_id_of(topic, state, oid)
             if record_id is not None:
                 tip = tips.get(record_id)
                 if tip is None:
@@ -278,7 +304,9 @@ def walk(
                     tip.hash = expected
     else:
         if next_orphan is not None:
-            result.problem = Problem(next_orphan, "missing", "event missing: its chain entry remains, the event was deleted")
+            result.problem = Problem(
+                next_orphan, "missing", "event missing: its chain entry remains, the event was deleted"
+            )
     if records_spill is not None and tips:
         records_spill(tips)
         tips.clear()
@@ -295,10 +323,14 @@ def version_problem(position: int, oid: bytes, version: int, seen: tuple[int, in
         return Problem(position, "version", f"aggregate {aggregate} starts at version {version}, not 1")
     last, at = seen
     if version == last:
-        return Problem(position, "version", f"aggregate {aggregate}: version {version} repeats the one at position {at}")
+        return Problem(
+            position, "version", f"aggregate {aggregate}: version {version} repeats the one at position {at}"
+        )
     if version > last:
         return Problem(
-            position, "version", f"aggregate {aggregate}: version {version} follows version {last} (a version is missing)"
+            position,
+            "version",
+            f"aggregate {aggregate}: version {version} follows version {last} (a version is missing)",
         )
     return Problem(
         position, "version", f"aggregate {aggregate}: version {version} comes after version {last} (position {at})"
@@ -346,10 +378,14 @@ def _diagnose(
                 return Problem(
                     position, "reordered", f"events reordered: the event stored here was chained at position {moved}"
                 )
-            return Problem(position, "changed", "event changed: its payload or recorded time differs from what was chained")
+            return Problem(
+                position, "changed", "event changed: its payload or recorded time differs from what was chained"
+            )
     if stored is None:
         return Problem(position, "unchained", "event not in the chain (inserted, or its chain entry deleted)")
-    return Problem(position, "mismatch", "the last event does not match its chain entry (the event or the entry was changed)")
+    return Problem(
+        position, "mismatch", "the last event does not match its chain entry (the event or the entry was changed)"
+    )
 
 
 def _find_elsewhere(

@@ -13,7 +13,7 @@ hex, the signature in base64) is
     head_hash     its chain hash (infra.chain)
     log_root      RFC 6962 Merkle root over the n chain hashes in log order
                   (leaf = SHA-256(0x00 ‖ chain hash))
-    records_size  service records among those n events
+    records_size  service records among those n events, and funding lines (keyed `line:<line id>`)
     records_root  Merkle root over one leaf per record, sorted by record id:
                   u32 len ‖ record id (UTF-8) ‖ u64 events of the record ‖ u64 position of
                   its latest event ‖ that event's chain hash
@@ -27,7 +27,7 @@ and, optionally (a checkpoint sealed before they existed has none and verifies a
     views         {"digest": the views recomputed from the log at last_position
                    (commands.views_audit), "versions": {projection: version}}
 
-A bundle ("taizhang-bundle/1") proves one record: each of its events (the stored
+A bundle ("taizhang-bundle/1") proves one record (or one funding line, record_id `line:<line id>`): each of its events (the stored
 bytes, the chain hash before it, its index in the log and an inclusion proof into
 `log_root`), the record's leaf with its inclusion proof into `records_root` (its
 count shows no event of the record is left out), and the checkpoint. `check_bundle`
@@ -70,7 +70,17 @@ CHECKPOINT_FIELDS = {
 }
 OPTIONAL_FIELDS = {"access_size", "access_head", "views"}
 BUNDLE_FIELDS = {"format", "record_id", "checkpoint", "events", "record"}
-EVENT_FIELDS = {"index", "position", "originator_id", "originator_version", "topic", "state", "recorded_at", "prev_hash", "proof"}
+EVENT_FIELDS = {
+    "index",
+    "position",
+    "originator_id",
+    "originator_version",
+    "topic",
+    "state",
+    "recorded_at",
+    "prev_hash",
+    "proof",
+}
 RECORD_FIELDS = {"index", "count", "latest_position", "latest_hash", "proof"}
 _HEX32 = re.compile(r"[0-9a-f]{64}\Z")
 _HEX16 = re.compile(r"[0-9a-f]{32}\Z")
@@ -107,7 +117,9 @@ def create_signing_key(path: Path) -> tuple[Path, Ed25519PublicKey]:
         if existing.exists():
             raise FileExistsError(f"--key-file: {shown(existing)} already exists; it is never overwritten")
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -135,7 +147,9 @@ def load_signing_key(path: Path, option: str = "--key-file") -> Ed25519PrivateKe
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 signing key (make one with audit keygen)") from None
+        raise KeyFileProblem(
+            f"{option}: {shown(path)} is not an Ed25519 signing key (make one with audit keygen)"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 signing key (make one with audit keygen)")
     return key
@@ -149,7 +163,9 @@ def load_public_key(path: Path, option: str = "--public-key") -> Ed25519PublicKe
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 public key (the .pub file audit keygen wrote)") from None
+        raise KeyFileProblem(
+            f"{option}: {shown(path)} is not an Ed25519 public key (the .pub file audit keygen wrote)"
+        ) from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileProblem(f"{option}: {shown(path)} is not an Ed25519 public key (the .pub file audit keygen wrote)")
     return key
@@ -381,7 +397,8 @@ def check_bundle(data: bytes, public: Ed25519PublicKey) -> tuple[str, Checkpoint
             payload = orjson.loads(state)
         except orjson.JSONDecodeError:
             raise ProofError(f"event {n}: the payload is not JSON") from None
-        if chain.record_id_of(topic, state) != record_id:
+        originator = _hex(ev["originator_id"], f"event {n} originator_id", _HEX16)
+        if chain.record_id_of(topic, state, originator) != record_id:
             raise ProofError(f"event {n} (position {position}) is not an event of record {record_id}")
         proof = ev["proof"]
         if not isinstance(proof, list):
@@ -390,14 +407,16 @@ def check_bundle(data: bytes, public: Ed25519PublicKey) -> tuple[str, Checkpoint
         hash_ = chain.link(
             _hex(ev["prev_hash"], f"event {n} prev_hash"),
             position,
-            _hex(ev["originator_id"], f"event {n} originator_id", _HEX16),
+            originator,
             _int(ev["originator_version"], f"event {n} originator_version", 1),
             topic,
             state,
             recorded_at,
         )
         if not merkle.verify_inclusion(merkle.leaf_hash(hash_), index, cp.log_size, path, cp.log_root):
-            raise ProofError(f"event {n} (position {position}) is not in the sealed log: its bytes or its proof were changed")
+            raise ProofError(
+                f"event {n} (position {position}) is not in the sealed log: its bytes or its proof were changed"
+            )
         latest = hash_
         checked.append(CheckedEvent(position, topic, recorded_at, payload))
     rec = _fields(bundle["record"], RECORD_FIELDS, "record")
@@ -413,6 +432,8 @@ def check_bundle(data: bytes, public: Ed25519PublicKey) -> tuple[str, Checkpoint
         raise ProofError("record: proof is not a list")
     rindex = _int(rec["index"], "record index")
     leaf = merkle.leaf_hash(record_leaf(record_id, count, latest_position, latest_hash))
-    if not merkle.verify_inclusion(leaf, rindex, cp.records_size, [_hex(p, "record proof") for p in rpath], cp.records_root):
+    if not merkle.verify_inclusion(
+        leaf, rindex, cp.records_size, [_hex(p, "record proof") for p in rpath], cp.records_root
+    ):
         raise ProofError(f"record {record_id}: its completeness proof does not verify against the checkpoint")
     return record_id, cp, checked

@@ -14,6 +14,12 @@ Metrics, each in [0, 1] (None when there is nothing to measure):
 - target_attainment: mean over the unit's targets for the period of min(1, actual / target);
 - supervision_closure: items due in the period resolved by their due date, over items due;
 - data_quality: 1 - (records late or voided) / (records that occurred in the period, voided included).
+
+Optional metrics, measured only when a rubric weighs them (rubric v2):
+- fund_execution: the unit's 执行率 (issue 15): net spent (spent − reversed) by the communities
+  inside it ÷ the money that entered it (allocations to it or a unit inside it + transfers into
+  it from outside), both dated up to the period's last day and recorded by the moment (the funds
+  views: funds_movements).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from domain.vocab import KINDS
 from projections.filters import Moment
 
 METRICS = ("coverage", "visit_timeliness", "breadth", "target_attainment", "supervision_closure", "data_quality")
+OPTIONAL_METRICS = ("fund_execution",)  # measured only when asked for (a rubric that weighs them)
+ALL_METRICS = (*METRICS, *OPTIONAL_METRICS)
 
 
 @dataclass
@@ -48,7 +56,7 @@ class Measure:
 class UnitFacts:
     unit: UnitRef
     communities: list[str]
-    measures: dict[str, Measure] = field(default_factory=lambda: {m: Measure() for m in METRICS})
+    measures: dict[str, Measure] = field(default_factory=lambda: {m: Measure() for m in ALL_METRICS})
 
 
 def _valid(moment: Moment, alias: str) -> tuple[str, dict[str, Any]]:
@@ -103,8 +111,11 @@ def assess(
     only: UnitRef | None = None,
     day: date | None = None,
     evidence: bool = True,
+    funds: bool = False,
 ) -> list[UnitFacts]:
     """Measure every unit of `level` (or just `only`) for `period` as the views stood at `moment`.
+
+    With `funds`, also fund_execution (from the funds views); without, those views are not read.
 
     `day` is the day the period is judged on, to its end (the as-of day, or today; by default
     the period's last day): visit windows ending and supervision items due after it are not
@@ -131,7 +142,63 @@ def assess(
         _targets(conn, facts, period, moment, services, code_to_unit)
     _visits(conn, facts, code_to_unit, codes, period, moment, judged)
     _supervision(conn, facts, period, moment, judged)
+    if funds:
+        _fund_execution(conn, facts, period, moment, evidence)
     return [facts[ref] for ref in sorted(facts, key=_unit_sort_key)]
+
+
+ENTERING = {"allocated": 1, "received": 1, "passed_down": -1}  # money moves down only: what a subtree
+SPENDING = {"spent": 1, "reversed": -1}  # received from outside = its receipts less its passings-down
+
+
+def _position_at(conn: Connection, moment: Moment) -> int | None:
+    """The log position a moment stands at (None: current)."""
+    if moment.position is not None:
+        return moment.position
+    if moment.as_of is None:
+        return None
+    postgres = getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
+    bound = "CAST(:m AS timestamptz)" if postgres else ":m"
+    row = conn.execute(
+        text(f"SELECT max(last_position) FROM taizhang_commits WHERE recorded_at <= {bound}"), {"m": moment.as_of}
+    ).first()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    if getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql":
+        return conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar() is True
+    found = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": name}).first()
+    return found is not None
+
+
+def _fund_execution(
+    conn: Connection, facts: dict[UnitRef, UnitFacts], period: Period, moment: Moment, evidence: bool
+) -> None:
+    if not _has_table(conn, "funds_movements"):
+        return  # a store whose views predate the funding ledger: nothing to measure
+    position = _position_at(conn, moment)
+    clause = " AND position <= :p" if position is not None else ""
+    rows = conn.execute(
+        text(
+            "SELECT county, township, kind, sum(amount) FROM funds_movements"
+            f" WHERE day <= :last{clause} GROUP BY county, township, kind ORDER BY county, township, kind"
+        ),
+        {"last": period.last.isoformat(), "p": position},
+    ).all()
+    for ref, fact in facts.items():
+        measure = fact.measures["fund_execution"]
+        sums: dict[str, int] = defaultdict(int)
+        for county, township, kind, amount in rows:
+            if county != ref.county or (ref.level == "township" and township != ref.township):
+                continue
+            if ref.level == "community":
+                continue  # a community's own rows need its code: not assessed at this level
+            sums[kind] += int(amount)
+        measure.numerator = sum(sign * sums[k] for k, sign in SPENDING.items())
+        measure.denominator = sum(sign * sums[k] for k, sign in ENTERING.items())
+        if evidence:
+            measure.evidence = [{"kind": k, "amount": sums[k]} for k in (*ENTERING, *SPENDING)]
 
 
 def coverage(conn: Connection, *, level: str, period: Period, units: Collection[UnitRef]) -> dict[UnitRef, Measure]:

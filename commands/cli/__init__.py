@@ -188,7 +188,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "debrief": (("accountability",), "Special debriefings (专项述职) by the officials who answer for a unit."),
     "funds": (
-        ("funds", "funds_reads"),
+        ("funds", "funds_reads", "funds_cost"),
         "The funding ledger (资金台账): money from each department to the voucher that spent it.",
     ),
     "assess": (("assess",), "Accountability assessment (考核) of townships or counties, scored from the evidence."),

@@ -8,9 +8,18 @@ import click
 
 from commands import files, i18n, labels
 from commands.accountability import period_arg, unit_arg
-from commands.assess import RubricError, html_page, load_rubric, ranking_rows, write_xlsx
+from commands.assess import (
+    RubricError,
+    default_rubric,
+    html_page,
+    load_rubric,
+    metrics_of,
+    now_utc,
+    ranking_rows,
+    write_xlsx,
+)
 from commands.assess_reads import (
-    METRIC_NAMES,
+    ALL_METRIC_NAMES,
     OVERDUE_FIELDS,
     as_of_day,
     assessment_document,
@@ -44,7 +53,7 @@ def assess() -> None:
     "--rubric",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="A TOML rubric (default: the one shipped).",
+    help="A TOML rubric, or v1 / v2 (the shipped ones). Default: the shipped one in force at the moment assessed (v2 from 2026-12-01, v1 before).",
 )
 @click.option(
     "--format",
@@ -89,7 +98,7 @@ def assess_run(
     span = period_arg(period)
     moment = moment_of(env, as_of)
     try:
-        chosen = load_rubric(rubric)
+        chosen = load_rubric(rubric) if rubric is not None else default_rubric(moment.as_of, now_utc())
     except RubricError as e:
         raise MalformedInput(str(e)) from None
     if fmt in ("xlsx", "html") and output is None:
@@ -108,7 +117,8 @@ def assess_run(
             write_xlsx(f, document, env.lang)
         click.echo(f"wrote {output}", err=True)
     else:
-        fields = ["rank", "unit", "score", *METRIC_NAMES]
+        metric_names = metrics_of(document)  # v1's six, then fund_execution when the rubric weighs it
+        fields = ["rank", "unit", "score", *metric_names]
         if fmt == "table":  # by rank, units by name, one decimal, percentages (json and csv stay exact)
             rows = ranking_rows(document)
         else:
@@ -117,7 +127,7 @@ def assess_run(
                     "rank": u["rank"],
                     "unit": u["unit"],
                     "score": u["score"],
-                    **{m: (u["metrics"].get(m) or {}).get("value") for m in METRIC_NAMES},
+                    **{m: (u["metrics"].get(m) or {}).get("value") for m in metric_names},
                 }
                 for u in document["units"]
             ]
@@ -139,7 +149,7 @@ def _write(output: Path | None, force: bool, content: str) -> None:
 @assess.command("explain")
 @click.option("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY.")
 @click.option("--unit", required=True, help="township:COUNTY/NAME or county:NAME (or community:CODE).")
-@click.option("--metric", required=True, type=click.Choice(list(METRIC_NAMES)), help="The metric to explain.")
+@click.option("--metric", required=True, type=click.Choice(list(ALL_METRIC_NAMES)), help="The metric to explain.")
 @click.option("--as-of", "as_of", metavar="DATETIME", help=AS_OF_HELP)
 @format_option()
 @click.option("--wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)

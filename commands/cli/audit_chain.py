@@ -234,7 +234,12 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
 
 
 @audit.command("prove")
-@click.argument("record_id")
+@click.argument("record_id", required=False)
+@click.option(
+    "--line",
+    metavar="LINE",
+    help="Prove a funding line instead (its id, or DEPARTMENT/文号): every event of the line up to the checkpoint.",
+)
 @click.option("--checkpoint", type=FILE, required=True, metavar="FILE", help="The sealed checkpoint to prove against.")
 @click.option("--output", type=FILE, required=True, metavar="BUNDLE", help="Where to write the bundle (a new file).")
 @click.option(
@@ -244,21 +249,52 @@ def audit_seal(env: Env, key_file: Path, output: Path | None, force: bool) -> No
 )
 @click.option("--force", is_flag=True, help=files.FORCE_HELP)
 @pass_env
-def audit_prove(env: Env, record_id: str, checkpoint: Path, output: Path, community: str | None, force: bool) -> None:
+def audit_prove(
+    env: Env,
+    record_id: str | None,
+    line: str | None,
+    checkpoint: Path,
+    output: Path,
+    community: str | None,
+    force: bool,
+) -> None:
     """Write a bundle proving a record's complete history up to a checkpoint, for audit check.
+
+    With --line, the bundle proves a funding line instead: every event of the line up to
+    the checkpoint (allocation, transfers, spends, reversals, returns), and that none is
+    left out.
 
     \b
     Example:
       taizhang audit prove 0f8c…-record-id --checkpoint 2026-03.checkpoint --output record.bundle
       taizhang audit prove 0f8c…-record-id --community HZ-001 --checkpoint 2026-03.checkpoint --output r.bundle
+      taizhang audit prove --line 民政局/贺民发〔2026〕12号 --checkpoint 2026-03.checkpoint --output line.bundle
     """
     from commands import audit_chain
+    from commands.funds_history import MalformedLine, find_line, parse_line
 
+    if (record_id is None) == (line is None):
+        raise MalformedInput("RECORD_ID or --line: give exactly one")
+    if line is not None and community is not None:
+        raise MalformedInput("--community: only with a RECORD_ID, not with --line")
+    if line is not None:
+        try:
+            parse_line(line)
+        except MalformedLine as e:
+            raise MalformedInput(f"--line: {e}") from None
     sealed = _checkpoint(checkpoint, None)
     files.check_output(output, "--output", force=force)
-    bundle = audit_chain.prove(env.service(), record_id.strip(), sealed, community.strip() if community else None)
+    service = env.service()
+    if line is not None:
+        found, _events = find_line(service, line)
+        bundle = audit_chain.prove_line(service, found.id, sealed, found.name)
+        done = _say(f"wrote {shown(output)}: {len(bundle['events'])} events of funding line {found.name}")
+    else:
+        assert record_id is not None
+        bundle = audit_chain.prove(service, record_id.strip(), sealed, community.strip() if community else None)
+        done = _say(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}")
     _write_new(output, cpt.document(bundle), "--output", force)
-    click.echo(_say(f"wrote {shown(output)}: {len(bundle['events'])} events of record {record_id}"), err=True)
+    click.echo(done, err=True)
 
 
 @audit.command("check")

@@ -42,9 +42,21 @@ def _resumable(store: StoreURL, key_path: Path, admin: str | None) -> None:
 
 
 @click.command("init")
-@click.option("--tz", metavar="ZONE", help="Time zone of the store's local dates (default Asia/Shanghai). Fixed forever.")
-@click.option("--admin", "admin", metavar="ACTOR", help="The first admin: turns access control on (required on PostgreSQL, bound to this login).")
-@click.option("--no-access-control", "no_access", is_flag=True, help="PostgreSQL: create the store without actors (a single-user or test store).")
+@click.option(
+    "--tz", metavar="ZONE", help="Time zone of the store's local dates (default Asia/Shanghai). Fixed forever."
+)
+@click.option(
+    "--admin",
+    "admin",
+    metavar="ACTOR",
+    help="The first admin: turns access control on (required on PostgreSQL, bound to this login).",
+)
+@click.option(
+    "--no-access-control",
+    "no_access",
+    is_flag=True,
+    help="PostgreSQL: create the store without actors (a single-user or test store).",
+)
 @write_format_option
 @pass_env
 def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str) -> None:
@@ -126,14 +138,18 @@ def init(env: Env, tz: str | None, admin: str | None, no_access: bool, fmt: str)
 
 
 @click.command("demo")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the sample; the same seed gives the same sample.")
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="Seed of the sample; the same seed gives the same sample."
+)
 @write_format_option
 @pass_env
 def demo(env: Env, seed: int, fmt: str) -> None:
     """Fill an empty store with a Hezhou-like sample: 5 counties, 60 communities, 3 months of services.
 
     With officials and their duties, visit plans, pairings, targets, supervision
-    items and debriefings; ends with the township ranking of its last full month.
+    items and debriefings, and a funding ledger (资金台账) of several departments' lines
+    passed down to the communities and spent with vouchers linked to their services; ends
+    with the township ranking of its last full month and the city's 资金台账 by department.
     Creates the store and key file if they do not exist; refuses a store that
     already holds events.
 
@@ -181,6 +197,23 @@ def demo(env: Env, seed: int, fmt: str) -> None:
     click.echo(say("\n".join(lines)))
     _print_township_summary(env, summary.first_day, summary.last_day)
     _print_township_ranking(env, last_full_month(today))
+    _print_funds_summary(env)
+
+
+def _print_funds_summary(env: Env) -> None:
+    """The city's 资金台账 by department, as `funds ledger --by department` prints it."""
+    from commands import funds_reads as r
+    from commands.labels import headers
+    from commands.output import render_table
+
+    rows, _unit_words = r.ledger_rows(env, r.parse_ask(env, unit=None, period=None, as_of=None), by="department")
+    rows = [row for row in rows if row["lines"]]  # the departments the demo granted from
+    fields = r.SHOWN_FIELDS["department"]
+    heading = (
+        "全市资金台账（按资金来源）：" if env.lang == "zh" else "the city's funding ledger (资金台账) by department:"
+    )
+    click.echo(f"\n{heading}")
+    click.echo(render_table(r.shown_rows(rows, env.lang), fields, headers(fields, env.lang)))
 
 
 def _print_township_summary(env: Env, first: date, last: date) -> None:
@@ -198,12 +231,12 @@ def _print_township_summary(env: Env, first: date, last: date) -> None:
 
 def _print_township_ranking(env: Env, period: Period) -> None:
     """The townships' assessment for the period (as `assess run --level township`), best first."""
-    from commands.assess import load_rubric, ranking_rows
+    from commands.assess import default_rubric, now_utc, ranking_rows
     from commands.cli.assess import assessment_document
     from commands.output import render_table
     from projections.filters import Moment
 
-    rubric = load_rubric(None)
+    rubric = default_rubric(None, now_utc())
     document = assessment_document(env, period, "township", Moment(), rubric, None)
     rows = ranking_rows(document)  # by rank, units by name, one decimal: as `assess run` prints it
     if env.lang == "zh":

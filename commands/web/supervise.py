@@ -41,8 +41,8 @@ def _period(env: Any, text: str | None) -> Any:
 
 
 def assessment(door: Door, who: Who, q: Any) -> dict[str, Any]:
-    """`assess run --format json` for the query's period, level and as-of (the shipped rubric)."""
-    from commands.assess import load_rubric
+    """`assess run --format json` for the query's period, level and as-of (the shipped rubric in force then)."""
+    from commands.assess import default_rubric, now_utc
     from commands.assess_reads import assessment_document, moment_of
 
     env = door.env_for(who.name, who.lang)
@@ -51,18 +51,18 @@ def assessment(door: Door, who: Who, q: Any) -> dict[str, Any]:
         raise MalformedInput(f"level: expected township or county, got {level!r}")
     span = _period(env, q.get("period"))
     moment = moment_of(env, q.get("as_of") or None)
-    return assessment_document(env, span, level, moment, load_rubric(None), None)
+    return assessment_document(env, span, level, moment, default_rubric(moment.as_of, now_utc()), None)
 
 
 def explanation(door: Door, who: Who, q: Any) -> dict[str, Any]:
     """`assess explain --format json` for the query's period, unit, metric and as-of."""
     from commands.accountability import unit_arg
-    from commands.assess_reads import METRIC_NAMES, explain_document, explain_measure, moment_of
+    from commands.assess_reads import ALL_METRIC_NAMES, explain_document, explain_measure, moment_of
 
     env = door.env_for(who.name, who.lang)
     metric = q.get("metric") or ""
-    if metric not in METRIC_NAMES:
-        raise MalformedInput(f"metric: expected one of {', '.join(METRIC_NAMES)}, got {metric!r}")
+    if metric not in ALL_METRIC_NAMES:
+        raise MalformedInput(f"metric: expected one of {', '.join(ALL_METRIC_NAMES)}, got {metric!r}")
     span, ref = _period(env, q.get("period")), unit_arg(q.get("unit") or "", "unit")
     moment = moment_of(env, q.get("as_of") or None)
     measure = explain_measure(env, span, ref, metric, moment, None)
@@ -82,12 +82,12 @@ def overdue(door: Door, who: Who, q: Any) -> list[dict[str, Any]]:
 
 def ranking_table(document: dict[str, Any], lang: str, as_of: str) -> list[dict[str, Any]]:
     """The ranking as the CLI's table reads (commands.assess.ranking_rows), each metric linked to its evidence."""
-    from commands.assess import METRICS, by_rank, ratio_text, score_text
+    from commands.assess import by_rank, metrics_of, ratio_text, score_text
 
     rows = []
     for unit in by_rank(document["units"]):
         cells = []
-        for metric in METRICS:
+        for metric in metrics_of(document):
             query = {"period": document["period"], "unit": unit["unit"], "metric": metric}
             if as_of:
                 query["as_of"] = as_of
@@ -128,7 +128,7 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
 
     @app.get("/assess", response_class=HTMLResponse)
     def assess_page(request: Request, who: Who = needs("assess run")) -> Response:
-        from commands.assess import COLUMNS
+        from commands.assess import columns_of
 
         q = request.query_params
         try:
@@ -138,7 +138,7 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         as_of = q.get("as_of") or ""
         return page(
             request, who, "assess.html", document=document, as_of=as_of, level=document["level"],
-            rows=ranking_table(document, who.lang, as_of), headers=labels.headers(list(COLUMNS), who.lang),
+            rows=ranking_table(document, who.lang, as_of), headers=labels.headers(list(columns_of(document)), who.lang),
             levels=[(lv, words.word(w, who.lang)) for lv, w in LEVELS.items()],
         )  # fmt: skip
 

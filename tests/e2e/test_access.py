@@ -247,6 +247,13 @@ def cases(acl: Acl, tmp: Path) -> list[Case]:
         Case("prove-qt", ("audit", "prove", acl.record_qt, "--community", "QT-2", "--checkpoint", str(checkpoint),
              "--output", str(tmp / f"bundle-qt-{fresh}.json")), AUDITOR, community("QT-2")),  # fmt: skip
         Case("history-qt", ("audit", "history", "QT-2"), AUDITOR, community("QT-2")),
+        Case("history-line", ("audit", "history", "--line", "民政局/贺民发〔2026〕1号"), AUDITOR, WHOLE),
+        Case("history-line-bb", ("audit", "history", "--line", "民政局/贺民发〔2026〕1号", "--unit", "county:八步区"),
+             AUDITOR, ("county", "八步区")),  # fmt: skip
+        # the cost of care (funds views)
+        Case("funds-cost-all", ("funds", "cost", "--by", "township", "--period", "2026-03"), EVERYONE, WHOLE),
+        Case("funds-cost-pg", ("funds", "cost", "--by", "community", "--unit", "county:平桂区", "--period", "2026-03"),
+             EVERYONE, ("county", "平桂区")),  # fmt: skip
         Case("responsibility-pg", ("audit", "responsibility", "--unit", "county:平桂区", "--period", "2026-03"),
              {"supervisor", "auditor"}, ("county", "平桂区")),  # fmt: skip
     ]

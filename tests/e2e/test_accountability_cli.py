@@ -285,7 +285,10 @@ def read_json(cli: Cli, *args: str, **kwargs: Any) -> Any:
 
 
 def assess_json(cli: Cli, *extra: str, level: str = "township", period: str = PERIOD) -> dict[str, Any]:
-    doc = read_json(cli, "assess", "run", "--period", period, "--level", level, *extra)
+    """`assess run` with rubric v1 (the six metrics these tests know; v2 adds fund_execution:
+    tests/e2e/test_rubric_v2_cli.py), unless the test names a rubric."""
+    pinned = () if "--rubric" in extra else ("--rubric", "v1")
+    doc = read_json(cli, "assess", "run", "--period", period, "--level", level, *pinned, *extra)
     assert isinstance(doc, dict)
     return doc
 
@@ -1078,7 +1081,7 @@ def test_assess_run_at_county_level(world: World) -> None:
 
 def test_assess_run_csv_has_a_header_and_one_row_per_unit(world: World) -> None:
     doc = assess_json(world.cli)
-    text = read(world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--format", "csv").stdout
+    text = read(world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--rubric", "v1", "--format", "csv").stdout
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["rank", "unit", "score", *METRICS]
     assert len(rows) == 1 + len(doc["units"])
@@ -1110,7 +1113,7 @@ def test_assess_run_table_is_read_by_rank_with_names_and_percentages(world: Worl
     assert {u["unit"]: u["name"] for u in doc["units"]} == {
         A: "八步区贺街镇", B: "八步区莲塘镇", C: "八步区桂岭镇", D: "钟山县公安镇"
     }
-    lines = read(world.cli, "assess", "run", "--period", PERIOD, "--level", "township", lang=lang).stdout.splitlines()
+    lines = read(world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--rubric", "v1", lang=lang).stdout.splitlines()
     head, body = lines[0].split(), [line.split() for line in lines[2:]]
     assert head[:3] == (["排名", "单位", "得分", "覆盖率"] if lang == "zh" else ["rank", "unit", "score", "coverage"])[:3]
     if lang == "zh":
@@ -1128,7 +1131,8 @@ def test_assess_run_table_is_read_by_rank_with_names_and_percentages(world: Worl
 def test_assess_run_json_to_a_file_is_the_same_document(world: World, tmp_path: Path) -> None:
     out = tmp_path / "assess.json"
     result = read(
-        world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--format", "json", "--output", str(out)
+        world.cli, "assess", "run", "--period", PERIOD, "--level", "township", "--rubric", "v1", "--format", "json",
+        "--output", str(out)
     )
     assert result.stdout == ""
     assert orjson.loads(out.read_bytes()) == assess_json(world.cli)
@@ -1200,6 +1204,8 @@ def test_assess_run_html_is_a_self_contained_page_with_the_table_and_a_bar_chart
         PERIOD,
         "--level",
         "township",
+        "--rubric",
+        "v1",
         "--format",
         "html",
         "--output",
@@ -1280,6 +1286,8 @@ def test_assess_run_xlsx_reads_back_as_a_printable_sheet(world: World, tmp_path:
         PERIOD,
         "--level",
         "township",
+        "--rubric",
+        "v1",
         "--format",
         "xlsx",
         "--output",

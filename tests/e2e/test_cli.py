@@ -439,6 +439,7 @@ MISSING_STORE_COMMANDS = [
     pytest.param(["actor", "password", "a1"], id="actor-password"),  # refused before it asks for the password
     pytest.param(["actor", "token", "a1"], id="actor-token"),
     pytest.param(["serve", "--port", "1"], id="serve"),  # refused before it listens
+    pytest.param(["funds", "cost", "--by", "township", "--period", "2026-Q1"], id="funds-cost"),
 ]
 
 

@@ -22,13 +22,14 @@ from commands.app import LedgerService
 from commands.cli import cli
 from commands.demo import COUNTIES, KEY_CATEGORIES, PAIRING_ROLES, WINDOW_DAYS, DemoSummary, last_full_month, run_demo
 from domain.errors import LedgerError
+from domain.ids import community_id
 from infra import crypto
 from infra.codec import decode_payload
 from infra.store import parse_url
 
 TODAY = date(2026, 6, 30)
 MONTH, QUARTER, PREVIOUS = "2026-06", "2026-Q2", "2026-05"  # the last full month of TODAY, its quarter, the one before
-ENVELOPES = ("name", "birth_date", "note")
+ENVELOPES = ("name", "birth_date", "note", "payee")
 OFFICIAL, TARGETS, ITEM = "taizhang:Official.", "taizhang:UnitTargets.", "taizhang:SupervisionItem."
 
 
@@ -147,7 +148,11 @@ def test_summary_counts_match_the_store(runs: dict[str, Run]) -> None:
         "VisitPlanSet", "VisitPlanEnded", "PairingAdded", "PairingEnded",
         "Registered", "DutyAssigned", "DutyEnded", "DebriefFiled",
         "Opened", "TargetSet", "TargetDecomposed", "Resolved",
+        "Allocated", "Transferred", "Spent", "Reversed", "Returned", "Claimed",
     }  # fmt: skip
+    assert topics["Allocated"] == s.funding_lines == 20 and topics["Transferred"] == s.fund_transfers
+    assert topics["Spent"] == topics["Claimed"] == s.fund_spends > 100
+    assert topics["Reversed"] == s.fund_reversals == 1 and topics["Returned"] == s.fund_returns == 1
     # seed 1: 5 county and 17 township secretaries, 17 deputies and a successor, 10 contact-point cadres
     assert (s.officials, s.duties) == (50, 50)
     assert s.visit_plans > 800 and s.pairings >= 150 and s.targets == 144
@@ -203,7 +208,9 @@ def test_residents_fit_their_categories(runs: dict[str, Run]) -> None:
     for originator, _v, d in run.of("ResidentEnrolled"):
         community = code_of[originator]
         name = run.service.open_envelope(d["name"], keys, where=crypto.Binding(community, d["code"], "name"))
-        birth_text = run.service.open_envelope(d["birth_date"], keys, where=crypto.Binding(community, d["code"], "birth_date"))
+        birth_text = run.service.open_envelope(
+            d["birth_date"], keys, where=crypto.Binding(community, d["code"], "birth_date")
+        )
         assert name and 2 <= len(name) <= 4 and birth_text
         birth = date.fromisoformat(birth_text)
         categories = set(d["categories"])
@@ -287,7 +294,11 @@ def test_services_follow_the_rules_and_the_calendar(runs: dict[str, Run]) -> Non
                     assert p["role"] in PAIRING_ROLES and (d["provider"], d["resident"]) not in pairings
                     pairings[(d["provider"], d["resident"])] = day
             elif name in ("VisitPlanEnded", "PairingEnded"):
-                since = plans.pop(d["resident"]) if name == "VisitPlanEnded" else pairings.pop((d["provider"], d["resident"]))
+                since = (
+                    plans.pop(d["resident"])
+                    if name == "VisitPlanEnded"
+                    else pairings.pop((d["provider"], d["resident"]))
+                )
                 assert since <= calendar <= d["on"] <= TODAY.isoformat()
                 calendar = d["on"]
             elif name == "ProviderRetired":
@@ -504,7 +515,9 @@ def test_visit_plans_and_pairings(runs: dict[str, Run]) -> None:
             for start, every, end in plans:
                 windows = []
                 window = start
-                while window + timedelta(days=every - 1) <= min(TODAY, (end or TODAY + timedelta(days=1)) - timedelta(days=1)):
+                while window + timedelta(days=every - 1) <= min(
+                    TODAY, (end or TODAY + timedelta(days=1)) - timedelta(days=1)
+                ):
                     last = window + timedelta(days=every - 1)
                     windows.append(any(window <= day <= last for day in days[resident]))
                     window = last + timedelta(days=1)
@@ -590,20 +603,60 @@ def test_the_command_ends_with_the_township_ranking(tmp_path: Path, monkeypatch:
     result = runner.invoke(cli, [*store, "demo", "--seed", "1"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert re.search(r"50 officials with 50 duties, \d debriefings; \d+ visit plans, \d+ pairings; 144 targets", result.stdout)
+    assert re.search(
+        r"50 officials with 50 duties, \d debriefings; \d+ visit plans, \d+ pairings; 144 targets", result.stdout
+    )
     headings = [i for i, line in enumerate(lines) if line.startswith("township ranking ")]
-    assert len(headings) == 1 and headings[0] > lines.index(next(x for x in lines if x.startswith("services by township")))
+    assert len(headings) == 1 and headings[0] > lines.index(
+        next(x for x in lines if x.startswith("services by township"))
+    )
     month = re.match(r"township ranking (\d{4}-\d{2}) ", lines[headings[0]])
     assert month is not None
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     assert month.group(1) in {last_full_month(today).text, last_full_month(today - timedelta(days=1)).text}
-    header, rule, *rows = lines[headings[0] + 1 :]
+    funds = lines.index("the city's funding ledger (资金台账) by department:")
+    header, rule, *rows = lines[headings[0] + 1 : funds - 1]
     assert header.split() == ["rank", "unit", "score"] and set(rule.replace(" ", "")) == {"-"}
     assert len(rows) == 17
+    # It ends with the city's funding ledger: one row per department and the total.
+    header, rule, *departments = lines[funds + 1 :]
+    assert header.split()[:2] == ["department", "lines"] and header.endswith("execution rate")
+    assert sorted(row.split()[0] for row in departments) == sorted(["民政局", "乡村振兴局", "妇联", "残联"])
+    assert all(re.fullmatch(r"\d+\.\d+%", row.split()[-1]) for row in departments)
     ranks = [int(row.split()[0]) for row in rows]  # every township has a score, so a rank
     assert ranks[0] == 1 and ranks == sorted(ranks) and max(ranks) <= 17
-    assert {row.split()[1] for row in rows} == {f"{c}{t}" for c, names in COUNTIES for t in names}  # as people name them
+    assert {row.split()[1] for row in rows} == {
+        f"{c}{t}" for c, names in COUNTIES for t in names
+    }  # as people name them
     assert all(0 <= float(row.split()[2]) <= 100 and re.fullmatch(r"\d+\.\d", row.split()[2]) for row in rows)
 
     again = runner.invoke(cli, [*store, "demo", "--seed", "1"])
     assert again.exit_code == 1 and "already holds events" in again.output
+
+
+def test_the_funding_ledger_reaches_vouchers_linked_to_active_services(runs: dict[str, Run]) -> None:
+    from commands.demo_funds import DEPARTMENTS, city_summary, stored_lines
+    from commands.funds_history import payee_binding
+
+    run = runs["a"]
+    lines = stored_lines(run.service)
+    assert {line.department for line in lines} == set(DEPARTMENTS) and len(lines) == 20
+    voided = {d["record_id"] for _o, _v, d in run.of("ServiceVoided")}
+    owners = run.service.recorder.claims([r for _o, _v, d in run.of("Spent") for r in d["records"]])
+    codes = {str(community_id(d["code"])): d["code"] for _o, _v, d in run.of("Established")}
+    vouchers = collections.Counter((d["community"], d["year"], d["voucher"]) for _o, _v, d in run.of("Claimed"))
+    assert set(vouchers.values()) == {1}
+    keys = run.service.key_session()
+    for _o, _v, d in run.of("Spent"):
+        assert d["records"] and not set(d["records"]) & voided
+        assert {codes[owners[r]] for r in d["records"]} == {d["community"].split(":", 1)[1]}
+        where = payee_binding(d["community"], d["spend_id"], d["on"])
+        assert run.service.open_envelope(d["payee"], keys, where=where)
+    for line in lines:
+        for unit in line.units():
+            assert line.balance(unit) >= 0
+    rows = city_summary(lines)
+    assert [r["department"] for r in rows] == list(DEPARTMENTS)
+    for row in rows:
+        assert row["balance"] == row["allocated"] - row["returned"] - row["spent"] + row["reversed"] > 0
+        assert 0.2 < row["execution_rate"] < 0.6
