@@ -139,9 +139,10 @@ def _header_lines(text: str, room: int) -> str:
     two lines (`时长` / `(分钟)`, `修订` / `次数`); the importer ignores the line break."""
     if display_width(text) <= room or " " in text:
         return text
-    head, bracket, rest = text.partition("(")
-    if bracket and head:
-        return f"{head}\n({rest}"
+    for opening in ("(", "（"):  # `时长(分钟)`, `支出（元）`
+        head, bracket, rest = text.partition(opening)
+        if bracket and head:
+            return f"{head}\n{opening}{rest}"
     half = len(text) - 2 if text.endswith(("姓名", "编号", "日期", "时间")) else math.ceil(len(text) / 2)
     return f"{text[:half]}\n{text[half:]}" if len(text) >= 4 else text
 
