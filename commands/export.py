@@ -274,14 +274,16 @@ def write_xlsx(
     for column, fitted in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = max(fitted, 3) + 2
     # Spreadsheets do not grow a row for its wrapped text when they open a file: say how high it is.
-    lines: dict[int, int] = {}
+    heights: dict[int, float] = {}
     for row_number, column, text in wrapped_text:
-        room = (widths[column] + 1) * 1.2  # a 10-point character is narrower than a width unit
+        scale = SMALL.get(columns[column], BODY_SIZE) / BODY_SIZE  # a small font: more a line, lower lines
+        room = (widths[column] + 1) * 1.2 / scale  # a 10-point character is narrower than a width unit
         needed = sum(max(1, math.ceil(display_width(part) / room)) for part in text.splitlines() or [""])
-        lines[row_number] = max(lines.get(row_number, 1), needed)
-    for row_number, count in lines.items():
-        if count > 1:
-            sheet.row_dimensions[row_number].height = 13.5 * count + 2
+        if needed > 1:
+            heights[row_number] = max(heights.get(row_number, 0.0), 13.5 * scale * needed + 2)
+    for row_number, height in heights.items():
+        if height > 15:
+            sheet.row_dimensions[row_number].height = height
 
     sheet.freeze_panes = f"A{header_row + 1}"
     sheet.print_title_rows = f"{header_row}:{header_row}"
