@@ -324,6 +324,11 @@ def test_trace_csv_is_the_json_one_row_per_movement(funds: Funds) -> None:
     path = funds.tmp / f"trace-{funds.cli.url[:6]}.csv"
     funds.cli.ok("funds", "trace", LINE, "--format", "csv", "--output", str(path), "--force")
     assert path.read_text(encoding="utf-8").strip() == text.strip()
+    for fmt in ("json", "table"):
+        path = funds.tmp / f"trace-{funds.cli.url[:6]}.{fmt}"
+        funds.cli.ok("funds", "trace", LINE, "--format", fmt, "--output", str(path), "--force")
+        shown = funds.cli.ok("funds", "trace", LINE, "--format", fmt).stdout
+        assert path.read_text(encoding="utf-8").strip() == shown.strip()
 
 
 def test_trace_printed_sheet(funds: Funds) -> None:
