@@ -10,7 +10,7 @@ import click
 from commands.cli.funds import funds
 from commands.cli.ledger import _check_output, output_options
 from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
-from commands.output import emit
+from commands.output import emit, say
 from domain.units import parse_period, parse_unit
 
 HEADERS: dict[str, tuple[str, str]] = {
@@ -185,7 +185,7 @@ def _sheet(
             notes=notes,
             headers=headers,
         )
-    click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+    click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
 def shown(row: dict[str, Any]) -> dict[str, Any]:

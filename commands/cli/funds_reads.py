@@ -11,6 +11,7 @@ from commands import labels
 from commands.cli.funds import funds
 from commands.cli.ledger import _check_output, output_options
 from commands.context import WAIT, Env, pass_env
+from commands.output import say
 
 UNIT_HELP = "Only this unit and the units inside it: county:NAME, township:COUNTY/NAME or community:CODE."
 AS_OF_HELP = (
@@ -97,7 +98,7 @@ def ledger(
             zone=env.zone().key,
             notes=[r.total_words(rows, env.lang)],
         )
-    click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+    click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
 @funds.command("trace")
@@ -204,7 +205,7 @@ def _trace_sheet(env: Env, document: dict[str, Any], ask: Any, output: Path, for
             zone=env.zone().key,
             notes=[labels.words("line_in_capitals", lang, words=capitals(int(document["amount"])))],
         )
-    click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+    click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
 def _print(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, force: bool) -> None:
