@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,7 +29,7 @@ from commands.clock import Shown
 from commands.output import display_width
 
 DATE_FIELDS = frozenset({"entered_on"})
-NAME_FIELDS = frozenset({"resident_names", "provider_names"})
+NAME_FIELDS = frozenset({"resident_names", "provider_names", "linked_records"})  # one a line
 # Columns whose text wraps, and the width (characters; CJK count double) each may grow to.
 WRAPPED: dict[str, int] = {
     "note": 24,
@@ -40,14 +40,17 @@ WRAPPED: dict[str, int] = {
     "resident_names": 12,
     "provider_names": 12,
     "place": 12,
+    "linked_records": 24,
 }
 MAX_WIDTH = 40
 MONEY_FIELDS = frozenset(
     {"amount", "allocated", "received", "passed_down", "spent", "reversed", "returned", "balance"}
-)  # yuan, as numbers (the funding ledger: commands/funds_reads.py)
+    | {"linked_spent", "per_record", "per_resident"}
+)  # yuan, as numbers (the funding ledger: commands/funds_reads.py; the cost of care: commands/funds_cost.py)
+PER_FIELDS = {"per_record": "records", "per_resident": "residents"}  # linked_spent ÷ that count
 MONEY_FORMAT = "#,##0.00"
 RATE_FIELDS = frozenset({"execution_rate"})
-SMALL = {"record_id": 7}  # printed small: a 36-character id must not take a sixth of the page
+SMALL = {"record_id": 7, "linked_records": 7}  # printed small: a 36-character id must not take a sixth of the page
 BODY_SIZE = 10
 THIN_GREY = "808080"
 
@@ -136,9 +139,10 @@ def _header_lines(text: str, room: int) -> str:
     two lines (`时长` / `(分钟)`, `修订` / `次数`); the importer ignores the line break."""
     if display_width(text) <= room or " " in text:
         return text
-    head, bracket, rest = text.partition("(")
-    if bracket and head:
-        return f"{head}\n({rest}"
+    for opening in ("(", "（"):  # `时长(分钟)`, `支出（元）`
+        head, bracket, rest = text.partition(opening)
+        if bracket and head:
+            return f"{head}\n{opening}{rest}"
     half = len(text) - 2 if text.endswith(("姓名", "编号", "日期", "时间")) else math.ceil(len(text) / 2)
     return f"{text[:half]}\n{text[half:]}" if len(text) >= 4 else text
 
@@ -159,8 +163,11 @@ def write_xlsx(
     kind: str,
     zone: str,
     notes: list[str] | None = None,
+    headers: list[str] | None = None,
 ) -> None:
-    """One printable sheet of `rows` (entries or summary rows) with `fields` as its columns."""
+    """One printable sheet of `rows` (entries or summary rows) with `fields` as its columns.
+
+    `headers`: the column headers when not the labels of `fields` (commands.labels)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
@@ -190,7 +197,7 @@ def write_xlsx(
     merged_line(heading.subtitle, Font(size=BODY_SIZE), Alignment(horizontal="right", vertical="center"), 18)
 
     header_row = sheet.max_row + 1
-    headers = labels.headers(columns, lang)
+    headers = list(headers) if headers is not None else labels.headers(columns, lang)
     sheet.append(headers)  # each fitted to its column once the rows are in
     for cell in sheet[header_row]:
         cell.font = Font(size=BODY_SIZE, bold=True)
@@ -230,7 +237,7 @@ def write_xlsx(
             if field in WRAPPED and isinstance(cell.value, str):
                 wrapped_text.append((cell.row, column, cell.value))
             seen = _shown_width(cell.value, cell.number_format if isinstance(cell.value, date) else None)
-            if field in MONEY_FIELDS and value is not None and not isinstance(value, str):
+            if field in MONEY_FIELDS and isinstance(value, (int, float, Decimal)):
                 seen = len(f"{value:,.2f}")
             if field in SMALL:
                 seen = math.ceil(seen * SMALL[field] / BODY_SIZE)
@@ -244,8 +251,9 @@ def write_xlsx(
         cell.alignment = Alignment(vertical="center")
         if field in MONEY_FIELDS:
             cell.number_format = MONEY_FORMAT
+            cell.alignment = Alignment(vertical="center", horizontal="right")
     for column, value in enumerate(totals):
-        if columns[column] in MONEY_FIELDS and value is not None:
+        if columns[column] in MONEY_FIELDS and isinstance(value, (int, float, Decimal)):
             value = f"{value:,.2f}"
         widths[column] = max(widths[column], _shown_width(value, None) if column else 0)
 
@@ -266,14 +274,16 @@ def write_xlsx(
     for column, fitted in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = max(fitted, 3) + 2
     # Spreadsheets do not grow a row for its wrapped text when they open a file: say how high it is.
-    lines: dict[int, int] = {}
+    heights: dict[int, float] = {}
     for row_number, column, text in wrapped_text:
-        room = (widths[column] + 1) * 1.2  # a 10-point character is narrower than a width unit
+        scale = SMALL.get(columns[column], BODY_SIZE) / BODY_SIZE  # a small font: more a line, lower lines
+        room = (widths[column] + 1) * 1.2 / scale  # a 10-point character is narrower than a width unit
         needed = sum(max(1, math.ceil(display_width(part) / room)) for part in text.splitlines() or [""])
-        lines[row_number] = max(lines.get(row_number, 1), needed)
-    for row_number, count in lines.items():
-        if count > 1:
-            sheet.row_dimensions[row_number].height = 13.5 * count + 2
+        if needed > 1:
+            heights[row_number] = max(heights.get(row_number, 0.0), 13.5 * scale * needed + 2)
+    for row_number, height in heights.items():
+        if height > 15:
+            sheet.row_dimensions[row_number].height = height
 
     sheet.freeze_panes = f"A{header_row + 1}"
     sheet.print_title_rows = f"{header_row}:{header_row}"
@@ -302,6 +312,22 @@ def _totals(rows: list[dict[str, Any]], columns: list[str], lang: str, kind: str
         for field in MONEY_FIELDS - {"amount"}:
             if field in columns:
                 totals[columns.index(field)] = sum((r.get(field) or 0) for r in rows)
+    elif kind == "cost":
+        # Money and counts add up (each record and resident is counted in its own community's row);
+        # the cost per record and per resident is the totals' quotient, never a sum of quotients.
+        for field in ("spent", "linked_spent", "spends", "records", "residents"):
+            if field in columns:
+                totals[columns.index(field)] = sum(
+                    (r.get(field) or 0) for r in rows if isinstance(r.get(field), (int, Decimal))
+                )
+        for field, count in PER_FIELDS.items():
+            if field in columns and "linked_spent" in columns and count in columns:
+                money, n = totals[columns.index("linked_spent")], totals[columns.index(count)]
+                totals[columns.index(field)] = (
+                    (Decimal(money) / n).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if n else "–"
+                )
+    elif kind == "trace":
+        totals[1] = labels.words("entries_n", lang, n=len(rows))
     else:
         for field in ("records", "minutes", "residents_served"):
             if field in columns:

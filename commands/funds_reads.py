@@ -54,6 +54,34 @@ TRACE_FIELDS = [
     "reversed_on",
     "execution_rate",
 ]
+# `funds trace --format csv`: one row per movement, the units in tree order (amounts in fen, as the JSON).
+TRACE_FLAT_FIELDS = [
+    "unit",
+    "unit_name",
+    "depth",
+    "parent_unit",
+    "movement",
+    "entry_id",
+    "voucher",
+    "day",
+    "amount",
+    "counterpart",
+    "purpose",
+    "records",
+    "reversed_on",
+]
+# `funds trace --format xlsx`: what a person reads, one row per movement.
+TRACE_SHEET_FIELDS = [
+    "unit_name",
+    "day",
+    "movement",
+    "amount",
+    "counterpart_name",
+    "voucher",
+    "purpose",
+    "linked_records",
+    "reversed_on",
+]
 NO_RATE = "–"
 INDENT = {"county": "", "township": "\u3000", "community": "\u3000\u3000"}
 
@@ -151,6 +179,47 @@ def _walk(units: list[dict[str, Any]], depth: int = 0) -> Iterator[tuple[int, di
     for node in units:
         yield depth, node
         yield from _walk(node["children"], depth + 1)
+
+
+def trace_flat(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tree as one row per movement (amounts in fen): each unit's movements by date, the units
+    below it after it; `depth` 0 for a unit shown at the top, `parent_unit` the unit above it."""
+    rows: list[dict[str, Any]] = []
+
+    def visit(nodes: list[dict[str, Any]], depth: int, parent: str | None) -> None:
+        for node in nodes:
+            for move in node["movements"]:
+                row = dict.fromkeys(TRACE_FLAT_FIELDS)
+                row.update({k: v for k, v in move.items() if k in row})
+                row.update(unit=node["unit"], unit_name=node["unit_name"], depth=depth, parent_unit=parent)
+                rows.append(row)
+            visit(node["children"], depth + 1, node["unit"])
+
+    visit(document["units"], 0, None)
+    return rows
+
+
+def trace_sheet_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The printed trace's rows: yuan as numbers, the unit named on its first row, indented by depth."""
+    rows = []
+    for depth, node in _walk(document["units"]):
+        name: str | None = "\u3000" * depth + str(node["unit_name"])
+        for move in node["movements"]:
+            rows.append(
+                {
+                    "unit_name": name,
+                    "day": move["day"],
+                    "movement": move["movement"],
+                    "amount": Decimal(move["amount"]) / 100,
+                    "counterpart_name": move.get("counterpart_name"),
+                    "voucher": move.get("voucher"),
+                    "purpose": move.get("purpose"),
+                    "linked_records": list(move.get("records") or []),
+                    "reversed_on": move.get("reversed_on"),
+                }
+            )
+            name = None
+    return rows
 
 
 def trace_rows(document: dict[str, Any]) -> list[dict[str, Any]]:

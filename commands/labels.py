@@ -117,6 +117,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "voucher": ("voucher no.", "凭证号"),
     "reversed_on": ("reversed on", "冲销日期"),
     "entry_id": ("entry id", "分录编号"),
+    "linked_records": ("linked records", "关联服务记录"),
+    "depth": ("depth", "层次"),
+    "parent_unit": ("passed down by", "上级拨付单位"),
+    "counterpart": ("from / to", "拨付单位"),
     "project": ("project", "项目"),
     "home": ("happiness home", "幸福院"),
     # fields of events (audit history)
@@ -167,6 +171,17 @@ PRINT: dict[str, tuple[str, str]] = {
     "sheet_funds": ("funds", "资金台账"),
     "all_units": ("all units", "全市"),
     "in_capitals": ("{what} in words: {words}", "{what}合计（大写）：{words}"),
+    # the cost of care (commands/funds_cost.py) and a line's trace (commands/funds_reads.py)
+    "cost": ("Cost of care", "服务成本台账"),
+    "sheet_cost": ("cost", "服务成本"),
+    "trace": ("funding trace", "资金流向台账"),
+    "sheet_trace": ("trace", "资金流向"),
+    "trace_title": (
+        "{department} {document} — {purpose}, {amount} yuan: {what}",
+        "{department} {document} {purpose}（{amount}元）{what}",
+    ),
+    "line_in_capitals": ("Line amount in words: {words}", "资金金额（大写）：{words}"),
+    "entries_n": ("{n} entries", "{n} 笔"),
 }
 
 # A movement of money on a funding line (funds_movements.kind), and a unit's balance under them.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from commands.cli.funds import funds
-from commands.context import WAIT, Env, MalformedInput, Refused, format_option, pass_env
-from commands.output import emit
+from commands.cli.ledger import _check_output, output_options
+from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
+from commands.output import emit, say
 from domain.units import parse_period, parse_unit
 
 HEADERS: dict[str, tuple[str, str]] = {
@@ -54,10 +56,18 @@ NONE = "–"
     metavar="SECONDS",
     help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.",
 )
-@format_option()
+@output_options
 @pass_env
 def funds_cost(
-    env: Env, by: str, unit: str | None, period: str, as_of: str | None, wait: float | None, fmt: str
+    env: Env,
+    by: str,
+    unit: str | None,
+    period: str,
+    as_of: str | None,
+    wait: float | None,
+    fmt: str,
+    output: Path | None,
+    force: bool,
 ) -> None:
     """The cost of care: money spent per service record and per resident served, by unit.
 
@@ -65,12 +75,18 @@ def funds_cost(
     reversed spend counts nothing), the part paid by spends linked to service records,
     how many records those spends paid for and how many residents those records served,
     and the cost per record and per resident. Units with nothing linked show –. json and
-    csv keep amounts in fen; the table shows yuan.
+    csv keep amounts in fen; table and xlsx show yuan.
+
+    --format xlsx writes the sheet to print and sign: a title naming the unit and the
+    period, A4 landscape, the header repeated on every page, 合计 (the cost per record
+    and per resident of the totals, not their sum) with the money also in Chinese
+    capitals, and signature lines.
 
     \b
     Example:
       taizhang funds cost --by township --period 2026-Q1
       taizhang funds cost --by community --unit township:八步区/贺街镇 --period 2026-03 --format json
+      taizhang --lang zh funds cost --by community --period 2026 --format xlsx --output 服务成本.xlsx
     """
     from commands import funds_cost as cost
     from commands.ledger_reads import parse_as_of
@@ -87,6 +103,7 @@ def funds_cost(
     except ValueError as e:
         raise MalformedInput(f"--period: {e}") from None
     moment = parse_as_of(env, as_of) if as_of is not None else None
+    _check_output(fmt, output, force)
     views = prepared_views(env, wait)
     with views.read() as conn:
         position = _position_at(conn, moment) if moment is not None else None
@@ -96,11 +113,79 @@ def funds_cost(
             except cost.UnknownCommunity as e:
                 raise Refused(str(e)) from None
         rows = cost.cost(conn, cost.CostFilters(by, span.first, span.last, ref, position))
-    if fmt in ("json", "csv"):
-        emit(rows, cost.FIELDS, fmt)
-        return
+        unit_words = None
+        if fmt == "xlsx" and ref is not None:
+            from projections.funds_queries import directory
+
+            unit_words = directory(conn, position).name(ref)
     lang = 1 if env.lang == "zh" else 0
-    emit([shown(row) for row in rows], SHOWN, fmt, [HEADERS[f][lang] for f in SHOWN])
+    headers = [HEADERS[f][lang] for f in SHOWN]
+    if fmt == "xlsx":
+        assert output is not None
+        _sheet(env, rows, headers, output, force, unit_words, span, moment)
+        return
+    fields, shown_rows = (cost.FIELDS, rows) if fmt in ("json", "csv") else (SHOWN, [shown(row) for row in rows])
+    heads = None if fmt in ("json", "csv") else headers
+    if output is not None:
+        from commands import files
+
+        with files.output_text(output, "--output", force=force) as text:
+            emit(shown_rows, fields, fmt, heads, file=text)
+        return
+    emit(shown_rows, fields, fmt, heads)
+
+
+def _sheet(
+    env: Env,
+    rows: list[dict[str, Any]],
+    headers: list[str],
+    output: Path,
+    force: bool,
+    unit_words: str | None,
+    span: Any,
+    moment: str | None,
+) -> None:
+    """The printable sheet (commands.export, kind `cost`): yuan as numbers, – where nothing was linked."""
+    from decimal import Decimal
+
+    from commands import files, labels
+    from commands.export import write_xlsx
+    from commands.funds_cost import MONEY
+    from commands.funds_reads import Ask, heading
+    from commands.money import capitals
+    from projections.funds_queries import FundsFilters
+
+    cells = []
+    for row in rows:
+        cell = dict(row)
+        for field in MONEY:
+            cell[field] = NONE if cell[field] is None else Decimal(cell[field]) / 100
+        cells.append(cell)
+    ask = Ask(FundsFilters(None, span.first, span.last, None), moment)
+    words = unit_words if unit_words is not None else labels.words("all_units", env.lang)
+    lang = 1 if env.lang == "zh" else 0
+    notes = [
+        ("；" if env.lang == "zh" else "; ").join(
+            labels.words("in_capitals", env.lang, what=what, words=capitals(sum(r[field] for r in rows)))
+            for field, what in (
+                ("spent", labels.header("spent", env.lang)),
+                ("linked_spent", HEADERS["linked_spent"][lang]),
+            )
+        )
+    ]
+    with files.output_file(output, "--output", force=force) as f:
+        write_xlsx(
+            f,
+            cells,
+            SHOWN,
+            env.lang,
+            heading=heading(env, "cost", words, ask),
+            kind="cost",
+            zone=env.zone().key,
+            notes=notes,
+            headers=headers,
+        )
+    click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
 def shown(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from commands import labels
 from commands.cli.funds import funds
 from commands.cli.ledger import _check_output, output_options
 from commands.context import WAIT, Env, pass_env
+from commands.output import say
 
 UNIT_HELP = "Only this unit and the units inside it: county:NAME, township:COUNTY/NAME or community:CODE."
 AS_OF_HELP = (
@@ -97,7 +98,7 @@ def ledger(
             zone=env.zone().key,
             notes=[r.total_words(rows, env.lang)],
         )
-    click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+    click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
 @funds.command("trace")
@@ -105,16 +106,18 @@ def ledger(
 @click.option("--unit", metavar="UNIT", help=UNIT_HELP)
 @click.option("--as-of", "as_of", metavar="DT", help=AS_OF_HELP)
 @click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_options
 @pass_env
-def trace(env: Env, line: str, unit: str | None, as_of: str | None, wait: float | None, fmt: str) -> None:
+def trace(
+    env: Env,
+    line: str,
+    unit: str | None,
+    as_of: str | None,
+    wait: float | None,
+    fmt: str,
+    output: Path | None,
+    force: bool,
+) -> None:
     """Follow one funding line from the department to every voucher that spent it.
 
     LINE is the line's id or DEPARTMENT/文号. Each unit the money reached is shown
@@ -123,23 +126,86 @@ def trace(env: Env, line: str, unit: str | None, as_of: str | None, wait: float 
     red-letter reversals and the returns, then its balance. With --unit, only that
     unit and the units inside it. json gives amounts in fen.
 
+    csv gives one row per movement, the units in the tree's order (unit, depth and the
+    unit above, kind, entry id, voucher, date, amount in fen, counterpart, purpose,
+    linked records, reversed on). --format xlsx writes it to print and sign: the line's
+    department, 文号, purpose and amount in the title, its amount in Chinese capitals,
+    A4 landscape, and signature lines.
+
     \b
     Example:
       taizhang funds trace 民政局/贺民发〔2026〕12号
       taizhang funds trace 民政局/贺民发〔2026〕12号 --unit community:HZ-P01 --format json
+      taizhang --lang zh funds trace 民政局/贺民发〔2026〕12号 --format xlsx --output 资金流向.xlsx
     """
     from commands import funds_reads as r
     from commands.output import emit, render_json
 
     ask = r.parse_ask(env, unit=unit, period=None, as_of=as_of)
+    _check_output(fmt, output, force)
     document = r.trace_document(env, line, ask, wait=wait)
     if fmt == "json":
+        if output is not None:
+            from commands import files
+
+            with files.output_text(output, "--output", force=force) as text:
+                text.write(render_json(document) + "\n")
+            return
         click.echo(render_json(document))
         return
+    if fmt == "csv":
+        _print(env, r.trace_flat(document), r.TRACE_FLAT_FIELDS, fmt, output, force)
+        return
+    if fmt == "xlsx":
+        assert output is not None
+        _trace_sheet(env, document, ask, output, force)
+        return
     title = f"{document['department']} {document['document']} — {document['purpose']}"
-    click.echo(title)
     rows = r.shown_rows(r.trace_rows(document), env.lang)
+    if output is not None:
+        from commands import files
+
+        with files.output_text(output, "--output", force=force) as text:
+            text.write(title + "\n")
+            emit(rows, r.TRACE_FIELDS, "table", labels.headers(r.TRACE_FIELDS, env.lang), file=text)
+        return
+    click.echo(title)
     emit(rows, r.TRACE_FIELDS, "table", labels.headers(r.TRACE_FIELDS, env.lang))
+
+
+def _trace_sheet(env: Env, document: dict[str, Any], ask: Any, output: Path, force: bool) -> None:
+    """The printed trace (commands.export, kind `trace`): the line in the title, its amount in capitals."""
+    from commands import files
+    from commands import funds_reads as r
+    from commands.export import Heading, write_xlsx
+    from commands.money import capitals, yuan
+
+    lang = env.lang
+    title = labels.words(
+        "trace_title",
+        lang,
+        department=document["department"],
+        document=document["document"],
+        purpose=document["purpose"] or "",
+        amount=yuan(int(document["amount"])),
+        what=labels.words("trace", lang),
+    )
+    subtitle = r.heading(env, "trace", "", ask).subtitle
+    rows = r.trace_sheet_rows(document)
+    for row in rows:
+        row["movement"] = labels.movement(row["movement"], lang)
+    with files.output_file(output, "--output", force=force) as f:
+        write_xlsx(
+            f,
+            rows,
+            r.TRACE_SHEET_FIELDS,
+            lang,
+            heading=Heading(title, subtitle),
+            kind="trace",
+            zone=env.zone().key,
+            notes=[labels.words("line_in_capitals", lang, words=capitals(int(document["amount"])))],
+        )
+    click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
 def _print(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, force: bool) -> None:

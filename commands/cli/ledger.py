@@ -28,7 +28,7 @@ from commands.ledger_reads import (  # noqa: F401  (other click modules import t
     township_of,
     townships_named,
 )
-from commands.output import emit
+from commands.output import emit, say
 from commands.views import prepared_views  # noqa: F401  (cli.assess, cli.people import it from here)
 from projections import filters as queries
 
@@ -160,7 +160,7 @@ def _emit(
         assert output is not None
         with files.output_file(output, "--output", force=force) as f:
             write_xlsx(f, rows, fields, env.lang, heading=heading, kind=kind, zone=env.zone().key, notes=notes)
-        click.echo(f"wrote {len(rows)} row(s) to {output}", err=True)
+        click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
         return
     shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
     if output is not None:

@@ -4,9 +4,13 @@ The funding events are saved through the application (tests/funds_events.py)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from tests.e2e.conftest import COMMUNITY, COMMUNITY_2, Cli, error_line, establish_args, record_args
 from tests.funds_events import funds
@@ -106,3 +110,50 @@ def test_bad_input(told: tuple[Cli, dict[str, Any]]) -> None:
         1,
         "no community NOPE",
     )
+
+
+def test_printed_sheet_and_output_file(told: tuple[Cli, dict[str, Any]], tmp_path: Path) -> None:
+    cli, _ids = told
+    path = tmp_path / "服务成本.xlsx"
+    args = ("funds", "cost", "--by", "community", "--period", "2026", "--format", "xlsx", "--output", str(path))
+    cli.ok(*args, lang="zh")
+    sheet = load_workbook(path).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[0][0] == "全市 2026年 服务成本台账"
+    assert values[1][0].startswith("打印日期")
+    assert [h.replace("\n", "") for h in values[2]] == ["单位", "支出（元）", "关联服务的支出", "关联支出笔数", "服务记录", "服务对象人数", "每条记录", "每位服务对象"]  # fmt: skip
+    hz = next(row for row in values if row[0] == COMMUNITY["name"])
+    qt = next(row for row in values if row[0] == COMMUNITY_2["name"])
+    assert [float(v) for v in hz[1:3]] == [550.0, 500.0] and hz[3:6] == [2, 3, 2]
+    assert float(hz[6]) == 166.67 and float(hz[7]) == 250.0  # yuan, numbers
+    assert qt[1:] == [0, 0, 0, 0, 0, "–", "–"]
+    total = next(row for row in values if row[0] == "合计")
+    # money and counts add up; the cost per record and per resident is the totals' quotient
+    assert [float(total[1]), float(total[2]), *total[3:6]] == [550.0, 500.0, 2, 3, 2]
+    assert float(total[6]) == 166.67 and float(total[7]) == 250.0
+    assert any(isinstance(row[0], str) and "支出合计（大写）：人民币伍佰伍拾元整" in row[0] for row in values)
+    assert any(isinstance(row[0], str) and row[0].startswith("填表人") for row in values)
+    assert sheet.cell(row=4, column=2).number_format == "#,##0.00"
+    assert sheet.freeze_panes == "A4" and sheet.print_title_rows == "$3:$3"
+    assert sheet.page_setup.orientation == "landscape" and int(sheet.page_setup.paperSize) == 9  # A4
+    assert sheet.cell(row=4, column=1).border.left.style == "thin"
+    result = cli(*args)
+    assert result.exit_code != 0 and "--output" in result.stderr  # an existing file is not overwritten
+    cli.ok(*args, "--force")
+    town = tmp_path / "town.xlsx"
+    cli.ok("funds", "cost", "--by", "township", "--unit", "township:八步区/贺街镇", "--period", "2026-Q1",
+           "--format", "xlsx", "--output", str(town), lang="zh")  # fmt: skip
+    assert load_workbook(town).active["A1"].value == "八步区贺街镇 2026年第一季度 服务成本台账"
+
+
+def test_output_for_every_format_and_xlsx_needs_it(told: tuple[Cli, dict[str, Any]], tmp_path: Path) -> None:
+    cli, _ids = told
+    args = ("funds", "cost", "--by", "community", "--period", "2026-03")
+    for fmt in ("json", "csv", "table"):
+        path = tmp_path / f"cost.{fmt}"
+        cli.ok(*args, "--format", fmt, "--output", str(path))
+        assert path.read_text(encoding="utf-8").strip() == cli.ok(*args, "--format", fmt).stdout.strip()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "cost.csv").read_text(encoding="utf-8"))))
+    as_json = cli.json(*args)
+    assert [{k: ("" if v is None else str(v)) for k, v in r.items()} for r in as_json] == rows  # csv equals json
+    error_line(cli(*args, "--format", "xlsx"), 2, "--output")

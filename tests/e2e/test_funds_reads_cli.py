@@ -283,3 +283,85 @@ def test_the_write_commands_then_the_reads(store: Cli) -> None:
     (place,) = county["children"]
     spends = [(m["voucher"], m["amount"], m["reversed_on"]) for m in place["movements"] if m["movement"] == "spent"]
     assert spends == [("记-1", 10_005, "2026-03-06"), ("记-2", 50_000, None)]
+
+
+def _flatten(nodes: list[dict[str, object]], depth: int = 0, parent: str | None = None) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for node in nodes:
+        for move in node["movements"]:  # type: ignore[attr-defined]
+            rows.append({"unit": node["unit"], "unit_name": node["unit_name"], "depth": depth, "parent_unit": parent,
+                         **{k: move.get(k) for k in ("movement", "entry_id", "voucher", "day", "amount",
+                                                     "counterpart", "purpose", "records", "reversed_on")}})  # fmt: skip
+        rows.extend(_flatten(node["children"], depth + 1, str(node["unit"])))  # type: ignore[arg-type]
+    return rows
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return str(value)
+
+
+def test_trace_csv_is_the_json_one_row_per_movement(funds: Funds) -> None:
+    document = funds.cli.json("funds", "trace", LINE)
+    text = funds.cli.ok("funds", "trace", LINE, "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    expected = _flatten(document["units"])
+    assert [{k: _cell(v) for k, v in r.items()} for r in expected] == rows
+    assert list(rows[0]) == ["unit", "unit_name", "depth", "parent_unit", "movement", "entry_id", "voucher", "day",
+                             "amount", "counterpart", "purpose", "records", "reversed_on"]  # fmt: skip
+    assert [(r["unit"], r["depth"], r["parent_unit"]) for r in rows[:2]] == [
+        ("county:八步区", "0", ""),
+        ("county:八步区", "0", ""),
+    ]
+    spends = [r for r in rows if r["movement"] == "spent"]
+    assert [(r["voucher"], r["amount"], r["records"], r["reversed_on"], r["depth"]) for r in spends] == [
+        ("记-001", "50000", "", "2026-04-01", "2"),
+        ("记-002", "1005", "rec-1;rec-9", "", "2"),
+    ]  # fen, as the JSON
+    path = funds.tmp / f"trace-{funds.cli.url[:6]}.csv"
+    funds.cli.ok("funds", "trace", LINE, "--format", "csv", "--output", str(path), "--force")
+    assert path.read_text(encoding="utf-8").strip() == text.strip()
+    for fmt in ("json", "table"):
+        path = funds.tmp / f"trace-{funds.cli.url[:6]}.{fmt}"
+        funds.cli.ok("funds", "trace", LINE, "--format", fmt, "--output", str(path), "--force")
+        shown = funds.cli.ok("funds", "trace", LINE, "--format", fmt).stdout
+        assert path.read_text(encoding="utf-8").strip() == shown.strip()
+
+
+def test_trace_printed_sheet(funds: Funds) -> None:
+    path = funds.tmp / f"资金流向-{funds.cli.url[:6]}.xlsx"
+    funds.cli.ok("funds", "trace", LINE, "--format", "xlsx", "--output", str(path), lang="zh")
+    sheet = load_workbook(path).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[0][0] == "民政局 贺民发〔2026〕12号 幸福院运营（12,000.00元）资金流向台账"
+    assert values[1][0].startswith("打印日期")
+    assert [h.replace("\n", "") for h in values[2]] == [
+        "单位名称", "日期", "摘要", "金额（元）", "拨付单位", "凭证号", "用途", "关联服务记录", "冲销日期",
+    ]  # fmt: skip
+    body = values[3 : values.index(next(row for row in values if row[0] == "合计"))]
+    flat = _flatten(funds.cli.json("funds", "trace", LINE)["units"])
+    assert len(body) == len(flat)  # one row per movement, in the tree's order
+    assert [row[2] for row in body] == [
+        {"allocated": "下达", "received": "拨入", "passed_down": "拨付下级", "spent": "支出",
+         "reversed": "红字冲销", "returned": "退回"}[str(r["movement"])] for r in flat
+    ]  # fmt: skip
+    assert [float(row[3]) for row in body] == [int(r["amount"]) / 100 for r in flat]  # type: ignore[call-overload]
+    assert body[0][0] == "八步区" and body[0][1] == "2026-03-01"
+    spent = [row for row in body if row[2] == "支出"]
+    assert [(row[5], row[6], row[7], row[8]) for row in spent] == [
+        ("记-001", "老人助餐", None, "2026-04-01"),
+        ("记-002", "幸福院餐费", "rec-1\nrec-9", None),
+    ]
+    names = [row[0] for row in body if row[0] is not None]  # a unit named on its first row, indented by depth
+    assert names == ["八步区", "\u3000八步区贺街镇", "\u3000\u3000HZ-A社区"]
+    total = next(row for row in values if row[0] == "合计")
+    assert total[1] == f"{len(flat)} 笔"
+    assert any(isinstance(row[0], str) and row[0] == "资金金额（大写）：人民币壹万贰仟元整" for row in values)
+    assert any(isinstance(row[0], str) and row[0].startswith("填表人") for row in values)
+    assert sheet.cell(row=4, column=4).number_format == "#,##0.00"
+    assert sheet.freeze_panes == "A4" and sheet.page_setup.orientation == "landscape"
+    result = funds.cli("funds", "trace", LINE, "--format", "xlsx")
+    assert result.exit_code == 2 and "--output" in result.stderr

@@ -345,6 +345,7 @@ EXAMPLES = {
     "sealed 10453 events (up to position 10453) into 2026-03.checkpoint": "已封存 10453 个事件（直至位置 10453），写入 2026-03.checkpoint",
     "wrote record.bundle: 3 events of record 7014a3c1-2f2e-4ae2-a693-c2912350158f": "已写出 record.bundle：记录 7014a3c1-2f2e-4ae2-a693-c2912350158f 的 3 个事件",
     "wrote line.bundle: 7 events of funding line 民政局/贺民发〔2026〕12号": "已写出 line.bundle：资金 民政局/贺民发〔2026〕12号 的 7 个事件",
+    "wrote 82 row(s) to 资金台账.xlsx": "已将 82 行写入 资金台账.xlsx",
     "verified: record 7014a3c1-2f2e-4ae2-a693-c2912350158f has exactly these 3 event(s) in the log sealed at 2026-12-03T19:42:14.376+08:00 (10453 events, key 7544c47c41ef6ee0)": "验证通过：在 2026-12-03T19:42:14.376+08:00 封存的日志中（共 10453 个事件，密钥 7544c47c41ef6ee0），记录 7014a3c1-2f2e-4ae2-a693-c2912350158f 恰好有以下 3 个事件",
     "  position 2282: ServiceRecorded recorded 2026-12-03T19:42:09.681+08:00 by clerk01": "  位置 2282：服务登记，clerk01 于 2026-12-03T19:42:09.681+08:00 录入",
     "erased resident R007 of community HZ-001: 3 key(s) destroyed (the resident's and the notes of 2 record(s))": "已删除社区 HZ-001 的服务对象 R007：销毁了 3 个密钥（该服务对象的，以及 2 条记录的备注的）",
