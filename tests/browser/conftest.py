@@ -9,6 +9,10 @@ Fixtures (see tests/browser/harness.py for the machinery):
   pass a dict `{"window": (w, h), "mobile": bool, "lang": "zh-CN"}`.
 - `open_browser(window=DESKTOP, mobile=None, lang=None)` opens more browsers in one test (a clerk on a
   phone and a supervisor on a PC); all are quit after the test.
+- `store` (one per test module) is a SQLite store of tests/web's communities, actors (password
+  tests.web.conftest.PASSWORD) and services, made through the CLI; a module that needs more data
+  overrides it with a fixture `store(store)` that adds to it. `server` serves taizhang's web app over
+  `store` for one test. Logging in and waiting are in tests/browser/pages.py.
 - `screenshot(driver, name, full_page=False)` saves `name.png` in the test's tmp_path, or in
   $TAIZHANG_SCREENSHOTS when set (to refresh the pictures in docs/), and returns its path.
 
@@ -26,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.browser.harness import DESKTOP, LiveServer, save_screenshot, start_chromium, start_server, stop_chromium
+from tests.e2e.conftest import Cli
+from tests.web.conftest import build
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
@@ -75,3 +81,19 @@ def screenshot(tmp_path: Path) -> Callable[..., Path]:
         return save_screenshot(driver, folder / f"{name}.png", full_page=full_page)
 
     return take
+
+
+@pytest.fixture(scope="module")
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    tmp = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    cli = Cli(f"sqlite:///{tmp / 'taizhang.db'}", tmp / "taizhang.key")
+    build(cli)
+    return cli
+
+
+@pytest.fixture
+def server(store: Cli, live_server: Callable[..., LiveServer]) -> LiveServer:
+    from commands.web.app import create_app
+    from commands.web.door import Door
+
+    return live_server(create_app(Door(store.url, store.key)))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.harness import PHONE, LiveServer, console_messages
-from tests.browser.test_web_pages import log_in, server, store  # noqa: F401  (fixtures)
+from tests.browser.pages import log_in, wait_for
 from tests.e2e.conftest import Cli
 
 if TYPE_CHECKING:
@@ -23,17 +23,10 @@ SHEET = (
 )
 
 
-def signed_in(browser: WebDriver, server: LiveServer, actor: str) -> None:  # noqa: F811
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    log_in(browser, server, actor)
-    WebDriverWait(browser, 10).until(lambda d: "/login" not in d.current_url)
-
-
 @pytest.mark.parametrize("browser", [PHONE], indirect=True)
 def test_a_clerk_on_a_phone_sees_the_upload_report_before_confirming(
-    store: Cli,  # noqa: F811
-    server: LiveServer,  # noqa: F811
+    store: Cli,
+    server: LiveServer,
     browser: WebDriver,
     screenshot: Callable[..., Path],
     tmp_path: Path,
@@ -42,10 +35,11 @@ def test_a_clerk_on_a_phone_sees_the_upload_report_before_confirming(
 
     sheet = tmp_path / "march.csv"
     sheet.write_text(SHEET, encoding="utf-8")
-    signed_in(browser, server, "clerk-hj")
+    log_in(browser, server, "clerk-hj")
     browser.get(server.url("/clerk/import"))
     browser.find_element(By.NAME, "file").send_keys(str(sheet))
     browser.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
+    wait_for(browser, "return document.getElementById('report') !== null")
     report = browser.find_element(By.ID, "report").text
     assert "第 3 行" in report and "5000" in report and "未导入的列：经办人" in report
     assert not browser.find_elements(By.NAME, "upload")  # a bad row: nothing to confirm
@@ -55,23 +49,21 @@ def test_a_clerk_on_a_phone_sees_the_upload_report_before_confirming(
 
 
 def test_an_admin_sees_the_actors_and_issues_a_token(
-    store: Cli,  # noqa: F811
-    server: LiveServer,  # noqa: F811
+    store: Cli,
+    server: LiveServer,
     browser: WebDriver,
     screenshot: Callable[..., Path],
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    signed_in(browser, server, "boss")
+    log_in(browser, server, "boss")
     browser.get(server.url("/admin"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#actors tr[data-actor]")
     assert {"sup-hj", "clerk-hj", "auditor"} <= {r.get_attribute("data-actor") for r in rows}
     form = browser.find_element(By.ID, "token-form")
     form.find_element(By.NAME, "name").send_keys("clerk-hj")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    token = WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "token"))
-    assert token[0].text.startswith("tz_")
+    wait_for(browser, "return document.getElementById('token') !== null")
+    assert browser.find_element(By.ID, "token").text.startswith("tz_")
     assert not console_messages(browser), console_messages(browser)
     screenshot(browser, "web-admin", full_page=True)

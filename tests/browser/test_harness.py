@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser import harness
 from tests.browser.harness import DESKTOP, PHONE, LiveServer, console_messages
+from tests.browser.pages import wait_for
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
@@ -111,12 +112,6 @@ def site(tmp_path: Path, live_server: Callable[..., LiveServer]) -> LiveServer:
     (assets / "chart.js").write_text(CHART_JS, encoding="utf-8")
     (assets / "page.css").write_text(PAGE_CSS, encoding="utf-8")
     return live_server(make_app(assets), lifespan="off")
-
-
-def wait_for(driver: WebDriver, script: str, timeout: float = 10) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(script))
 
 
 def test_the_chart_draws_from_the_vendored_echarts(

@@ -8,7 +8,7 @@ the CLI); each test makes records of its own, so they share it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,45 +16,14 @@ import orjson
 import pytest
 
 from tests.browser.harness import DESKTOP, PHONE, LiveServer, console_messages
+from tests.browser.pages import log_in, wait_for
 from tests.e2e.conftest import Cli
-from tests.web.conftest import ADMIN, PASSWORD, build, login_args, set_password
+from tests.web.conftest import ADMIN, login_args, set_password
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
 
 HJ = "八步区/贺街镇"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    tmp = tmp_path_factory.mktemp("web-journeys")
-    cli = Cli(f"sqlite:///{tmp / 'taizhang.db'}", tmp / "taizhang.key")
-    build(cli)
-    return cli
-
-
-@pytest.fixture
-def server(store: Cli, live_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
-    from commands.web.app import create_app
-    from commands.web.door import Door
-
-    yield live_server(create_app(Door(store.url, store.key)))
-
-
-def log_in(driver: WebDriver, server: LiveServer, actor: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(server.url("/login"))
-    driver.find_element(By.NAME, "actor").send_keys(actor)
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
-    wait_for(driver, "return location.pathname !== '/login'")
-
-
-def wait_for(driver: WebDriver, script: str, timeout: float = 10) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(script))
 
 
 def entries(store: Cli, community: str = "HZ-001") -> list[dict[str, Any]]:

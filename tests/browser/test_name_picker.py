@@ -6,35 +6,17 @@ the endpoint on both stores)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import orjson
 import pytest
 
 from tests.browser.harness import PHONE, LiveServer, console_messages
-from tests.browser.test_web_pages import log_in, wait_for
+from tests.browser.pages import log_in, wait_for
 from tests.e2e.conftest import Cli
-from tests.web.conftest import build
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    tmp = tmp_path_factory.mktemp("web-picker")
-    cli = Cli(f"sqlite:///{tmp / 'taizhang.db'}", tmp / "taizhang.key")
-    build(cli)
-    return cli
-
-
-@pytest.fixture
-def server(store: Cli, live_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
-    from commands.web.app import create_app
-    from commands.web.door import Door
-
-    yield live_server(create_app(Door(store.url, store.key)))
 
 
 @pytest.mark.parametrize("browser", [PHONE], indirect=True)

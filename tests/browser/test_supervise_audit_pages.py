@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,33 +10,24 @@ import orjson
 import pytest
 
 from tests.browser.harness import PHONE, LiveServer, console_messages
-from tests.browser.test_web_pages import log_in, wait_for
+from tests.browser.pages import log_in, wait_for
 from tests.e2e.conftest import Cli
-from tests.web.conftest import build
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    tmp = tmp_path_factory.mktemp("web-browser-assess")
-    cli = Cli(f"sqlite:///{tmp / 'taizhang.db'}", tmp / "taizhang.key")
-    build(cli)
-    cli.ok("visit-plan", "set", "HZ-001", "R1", "--every", "7", "--provider", "P1", "--from", "2026-01-01",
-           actor="clerk-city")  # fmt: skip
-    record = orjson.loads(cli.ok("ledger", "entries", "--community", "HZ-001", "--format", "json", actor="boss").stdout)
-    cli.ok("service", "correct", "HZ-001", record[0]["record_id"], "--minutes", "50", "--reason", "录错了",
-           actor="clerk-city")  # fmt: skip
-    return cli
-
-
-@pytest.fixture
-def server(store: Cli, live_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
-    from commands.web.app import create_app
-    from commands.web.door import Door
-
-    yield live_server(create_app(Door(store.url, store.key)))
+def store(store: Cli) -> Cli:
+    """The conftest's store with a visit plan (obligations to assess) and a corrected record (history)."""
+    store.ok("visit-plan", "set", "HZ-001", "R1", "--every", "7", "--provider", "P1", "--from", "2026-01-01",
+             actor="clerk-city")  # fmt: skip
+    record = orjson.loads(
+        store.ok("ledger", "entries", "--community", "HZ-001", "--format", "json", actor="boss").stdout
+    )
+    store.ok("service", "correct", "HZ-001", record[0]["record_id"], "--minutes", "50", "--reason", "录错了",
+             actor="clerk-city")  # fmt: skip
+    return store
 
 
 @pytest.mark.clock  # obligations are judged on today's date

@@ -6,50 +6,19 @@ SQLite only (the pages are the same on both stores; tests/web runs the app on bo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
 
 from tests.browser.harness import PHONE, LiveServer, console_messages
+from tests.browser.pages import log_in, wait_for
 from tests.e2e.conftest import Cli
-from tests.web.conftest import PASSWORD, build
 
 if TYPE_CHECKING:
     from selenium.webdriver.chrome.webdriver import WebDriver
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    tmp = tmp_path_factory.mktemp("web-browser")
-    cli = Cli(f"sqlite:///{tmp / 'taizhang.db'}", tmp / "taizhang.key")
-    build(cli)
-    return cli
-
-
-@pytest.fixture
-def server(store: Cli, live_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
-    from commands.web.app import create_app
-    from commands.web.door import Door
-
-    yield live_server(create_app(Door(store.url, store.key)))
-
-
-def log_in(driver: WebDriver, server: LiveServer, actor: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(server.url("/login"))
-    driver.find_element(By.NAME, "actor").send_keys(actor)
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
-
-
-def wait_for(driver: WebDriver, script: str, timeout: float = 10) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(script))
 
 
 def test_a_supervisor_sees_the_numbers_of_ledger_summary_and_the_chart(
