@@ -91,7 +91,10 @@ async def _record_units(request: Request, actor: Any) -> dict[str, Any]:
     raise MalformedInput("community: required")
 
 
-def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
+def create_app(door: Door, *, secure_cookies: bool = False, checkpoints: Path | None = None) -> FastAPI:
+    """The web app over the door; `checkpoints`: the folder of sealed checkpoints the chain page shows
+    the latest of (commands.web.audit.latest_checkpoint)."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -105,6 +108,7 @@ def create_app(door: Door, *, secure_cookies: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.door = door
+    app.state.checkpoints = checkpoints
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -814,4 +818,9 @@ def create_from_environment() -> FastAPI:
         if not kept.isdigit():
             raise SystemExit(f"TAIZHANG_WEB_KEPT_READS: expected a whole number, got {kept!r}")
         door.reads.size = int(kept)
-    return create_app(door, secure_cookies=os.environ.get("TAIZHANG_WEB_SECURE_COOKIES") == "1")
+    folder = os.environ.get("TAIZHANG_CHECKPOINTS")  # the sealed checkpoints the chain page shows the latest of
+    return create_app(
+        door,
+        secure_cookies=os.environ.get("TAIZHANG_WEB_SECURE_COOKIES") == "1",
+        checkpoints=Path(folder) if folder else None,
+    )

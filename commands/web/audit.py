@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -65,6 +66,59 @@ def chain_status(door: Door, community: str | None) -> dict[str, Any]:
     except audit_chain.VerificationFailed as e:
         return {"intact": False, "problem": str(e)}
     return result
+
+
+def latest_checkpoint(door: Door, folder: Path | None) -> dict[str, Any] | None:
+    """The latest sealed checkpoint in the folder `taizhang serve` was given (TAIZHANG_CHECKPOINTS), checked
+    as `audit verify --checkpoint FILE --public-key FILE` checks it; None: no folder, or no checkpoint in it.
+
+    Layout: the sealing office copies each checkpoint there as `NAME.checkpoint` (what `audit seal --output`
+    wrote) with the public key it was sealed with beside it as `NAME.pub` (the `.pub` of `audit keygen`), e.g.
+    `2026-03.checkpoint` + `2026-03.pub`. The latest is the one with the latest `sealed_at`. A checkpoint
+    that cannot be read, a missing or wrong key, a signature that does not verify or a log that is not an
+    append-only extension of the sealed one is a result here (`extends: False` with the problem), not an error.
+    """
+    from commands import audit_chain, files
+    from infra import checkpoint as cpt
+
+    if folder is None:
+        return None
+    try:
+        paths = sorted(p for p in folder.iterdir() if p.suffix == ".checkpoint" and p.is_file())
+    except OSError:
+        return None
+    latest: tuple[str, Path, cpt.Checkpoint | None, str | None] | None = None
+    for path in paths:
+        try:
+            files.check_input(path, "--checkpoint", files.MAX_CHECKPOINT_BYTES)
+            cp = cpt.load_checkpoint_file(path, None)  # the signature is checked below, with its key
+        except Exception as e:  # an unreadable file is a failure shown, never a 500
+            if latest is None:
+                latest = ("", path, None, str(e))
+            continue
+        if latest is None or latest[2] is None or cp.sealed_at > latest[0]:
+            latest = (cp.sealed_at, path, cp, None)
+    if latest is None:
+        return None
+    _, path, cp, problem = latest
+    shown = {"file": path.name, "sealed_at": "", "log_size": "", "key_id": "", "extends": False, "problem": problem}
+    if cp is None:
+        return shown
+    tz = door.service.tz
+    shown.update(sealed_at=clock.text(cp.sealed_at, tz), log_size=cp.log_size, key_id=cp.key_id)
+    key = path.with_suffix(".pub")
+    try:
+        files.check_input(key, "--public-key", files.MAX_KEY_BYTES)
+        public = cpt.load_public_key(key)
+        cpt.read_checkpoint(cp.raw, public)
+        audit_chain.verify_against(door.service, cp)
+    except audit_chain.VerificationFailed as e:
+        shown["problem"] = str(e)
+    except (cpt.ProofError, cpt.KeyFileProblem, MalformedInput) as e:
+        shown["problem"] = str(e)
+    else:
+        shown["extends"] = True
+    return shown
 
 
 async def _checkpoint_upload(file: UploadFile | None) -> bytes:
@@ -175,7 +229,13 @@ def register(app: FastAPI, door: Door, templates: Jinja2Templates, context: Call
         community = request.query_params.get("community") or None
         result = chain_status(door, community)
         facts = [(CHAIN_WORDS[k], v) for k, v in result.items() if k in CHAIN_WORDS]
-        return page(request, who, "audit_chain.html", result=result, facts=facts, community=community or "")
+        sealed = None if community else latest_checkpoint(door, app.state.checkpoints)  # it covers the whole log
+        if sealed is not None and sealed["problem"]:
+            sealed["problem"] = words.translate(sealed["problem"], who.lang)
+        return page(
+            request, who, "audit_chain.html", result=result, facts=facts, community=community or "", sealed=sealed,
+            checkpoints=app.state.checkpoints is not None,
+        )  # fmt: skip
 
     @app.post("/audit/prove")
     async def prove(request: Request, who: Who = needs("audit prove", _proved_community)) -> Response:
