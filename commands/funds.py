@@ -44,6 +44,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 
 from commands import models
+from commands.accountability import text_arg, unit_arg  # noqa: F401  (the CLI imports them from here)
 from commands.app import Change, KeySession, LedgerService
 from domain.errors import AlreadyExists, NotActive, NotFound
 from domain.errors import PeriodClosed as ClosedPeriodError
@@ -141,23 +142,9 @@ def department_arg(value: str, option: str = "--department") -> str:
     return name
 
 
-def unit_arg(value: str, option: str = "--unit") -> UnitRef:
-    try:
-        return parse_unit(value)
-    except ValueError as e:
-        raise models.Malformed(option, str(e)) from None
-
-
 def community_arg(value: str, option: str = "COMMUNITY") -> str:
     try:
         return models.clean_code(value)
-    except ValueError as e:
-        raise models.Malformed(option, str(e)) from None
-
-
-def text_arg(value: str, option: str, limit: int = models.MAX_TEXT) -> str:
-    try:
-        return models.clean_text(value, limit=limit, what=option.lstrip("-"))
     except ValueError as e:
         raise models.Malformed(option, str(e)) from None
 

@@ -29,7 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from commands.app import KeySession, LedgerService
-from commands.history import ENCRYPTED, ERASED, UNOPENED, Bound, chain_hashes
+from commands.history import ENCRYPTED, ERASED, UNOPENED, Bound, history_row, with_hashes
 from domain.errors import NotFound
 from domain.funds import line_id
 from domain.units import UnitRef, parse_unit
@@ -211,20 +211,7 @@ def line_history(
         fields, changes = walker.row(name, payload, open_payee=shown)
         if not shown:
             continue
-        rows.append(
-            {
-                "position": position,
-                "recorded_at": recorded_at,
-                "version": version,
-                "actor": payload.get("actor"),
-                "event": name,
-                "fields": fields,
-                "changes": changes,
-                "hash": None,
-            }
-        )
-    hashes = chain_hashes(service, [row["position"] for row in rows])
-    for row in rows:
-        row["hash"] = hashes.get(row["position"])
+        rows.append(history_row(position, version, payload, recorded_at, name, fields, changes))
+    with_hashes(service, rows)
     payees = sorted((community, f"payee:{spend}") for community, spend in walker.payees)
     return line, rows, payees

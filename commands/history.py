@@ -31,7 +31,16 @@ PREFIX = "taizhang:Community."
 ENCRYPTED = "(encrypted)"
 ERASED = "(erased)"
 UNOPENED = "(cannot be opened)"
-HIDDEN = {"actor", "timestamp", "originator_id", "originator_version", "originator_topic", "class_version", "digest", "note_mac"}
+HIDDEN = {
+    "actor",
+    "timestamp",
+    "originator_id",
+    "originator_version",
+    "originator_topic",
+    "class_version",
+    "digest",
+    "note_mac",
+}
 # Fields a service correction may change, in the order a row shows them.
 SERVICE_FIELDS = ("kind", "occurred_at", "minutes", "residents", "providers", "place", "note")
 RESIDENT_FIELDS = ("categories", "grid", "household")
@@ -153,18 +162,28 @@ def history(service: LedgerService, code: str, bound: Bound | None = None) -> li
     for position, version, topic, payload, recorded_at in events:
         name = event_name(topic)
         fields, changes = walker.row(name, payload)
-        rows.append(
-            {
-                "position": position,
-                "recorded_at": recorded_at,
-                "version": version,
-                "actor": payload.get("actor"),
-                "event": name,
-                "fields": fields,
-                "changes": changes,
-                "hash": None,
-            }
-        )
+        rows.append(history_row(position, version, payload, recorded_at, name, fields, changes))
+    return with_hashes(service, rows)
+
+
+def history_row(
+    position: int, version: int, payload: dict[str, Any], recorded_at: Any, name: str, fields: Any, changes: Any
+) -> dict[str, Any]:
+    """One row of `audit history` (its hash is filled in by `with_hashes`)."""
+    return {
+        "position": position,
+        "recorded_at": recorded_at,
+        "version": version,
+        "actor": payload.get("actor"),
+        "event": name,
+        "fields": fields,
+        "changes": changes,
+        "hash": None,
+    }
+
+
+def with_hashes(service: LedgerService, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the chain hash of each one's position (one query for all)."""
     hashes = chain_hashes(service, [row["position"] for row in rows])
     for row in rows:
         row["hash"] = hashes.get(row["position"])
