@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,10 @@ def prune_snapshots(recorder: Any, originator_id: UUID, below_version: int) -> N
     )
     with recorder.datastore.transaction(commit=True) as curs:
         curs.execute(statement, (originator_id, below_version))
+
+
+# One access-log entry to append: (actor, command, detail, residents as (community, code) in order, notes shown).
+AccessEntry = tuple[str | None, str, str, Sequence[tuple[str, str]], int]
 
 
 def access_log_query(
