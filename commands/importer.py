@@ -29,7 +29,7 @@ from uuid import uuid5
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from commands import models, names, tabular
 from commands.app import BulkSave, Busy, KeySession, LedgerService
@@ -38,9 +38,11 @@ from domain.community import Community
 from domain.errors import LedgerError
 from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id, utc_text
 from infra import crypto, recordstate
+from infra.codec import stored_event
 
 KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
+_RECORDED = Community.ServiceRecorded
 CHUNK = 5000  # rows applied between two writes into the import's one transaction
 
 MODELS: dict[str, type[models.Command]] = {
@@ -569,6 +571,12 @@ class _Attempt:
         self.claimed_here: dict[str, str] = {}
         self.idents: dict[str, str] = {}  # a community's code -> str(its id), said once, not per row
         self.result = ImportResult()
+        # The services' events, encoded here rather than pending in their aggregates (no event
+        # objects: infra.codec.stored_event), with their record_state / record_people rows.
+        self.stored: list[StoredEvent] = []
+        self.written: dict[str, Community] = {}
+        self.states: list[tuple[Any, ...]] = []
+        self.people: list[tuple[Any, ...]] = []
 
     def community(self, code: str) -> Community:
         if code not in self.aggregates:
@@ -624,9 +632,17 @@ class _Attempt:
 
     def flush(self, saver: BulkSave) -> None:
         """Write the events pending since the last flush, with their claims and new data keys."""
-        saver.write(self.aggregates.values(), self.claims, self.keys.pending)
+        saver.write(
+            self.aggregates.values(),
+            self.claims,
+            self.keys.pending,
+            stored=self.stored,
+            written=list(self.written.values()),
+            record_rows=(self.states, self.people),
+        )
         self.claims = []
         self.keys.pending = []
+        self.stored, self.written, self.states, self.people = [], {}, [], []
 
     def _let_go(self) -> None:
         """Forget the written chunk's records, claims and note keys (the transaction holds them)."""
@@ -693,11 +709,19 @@ class _Attempt:
             owner = self.claimed_elsewhere.get(record_id) or self.claimed_here.get(record_id)
             if owner is not None and owner != ident:
                 raise LedgerError(f"record {record_id} is already recorded in another community; use service correct")
-        created = LedgerService.apply_record(community, cmd, record_id, self.keys, self.actor)
-        if created:
-            self.claims.append((record_id, ident))
-            self.claimed_here[record_id] = ident
-        return created
+        fields = LedgerService.service_fields(community, cmd, record_id, self.keys, self.actor)
+        if fields is None:
+            return False
+        timestamp = _RECORDED.create_timestamp()
+        version = community.recorded(fields, timestamp)
+        self.stored.append(stored_event(_RECORDED, community.id, version, timestamp, fields))
+        self.written[cmd.community] = community
+        hex_id = community.id.hex
+        self.states.append(recordstate.recorded_tuple(hex_id, version, recordstate.RECORDED, fields))
+        self.people += recordstate.recorded_people(hex_id, fields)
+        self.claims.append((record_id, ident))
+        self.claimed_here[record_id] = ident
+        return True
 
     def _establish(self, cmd: models.EstablishCommunity) -> bool:
         if cmd.code not in self.aggregates:
