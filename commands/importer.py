@@ -415,15 +415,15 @@ def validate_rows(
     return valid, problems
 
 
-def _plain_record_id(cmd: Any, index: int) -> str | None:
-    """domain.ids.imported_record_id for a row whose texts are printable ASCII without `"` or `\\`,
-    where orjson writes the very bytes of its json.dumps(ensure_ascii=False, separators=(",", ":"));
-    None for any other row (the domain function then does it)."""
+def _plain_content(cmd: Any) -> bytes | None:
+    """The canonical text of the frozen id rule without its index (the list's last item), for a row
+    whose texts are printable ASCII without `"` or `\\`, where orjson writes the very bytes of its
+    json.dumps(ensure_ascii=False, separators=(",", ":")); None for any other row."""
     # Each test holds of the joined text exactly when it holds of every text.
     texts = "".join([cmd.community, cmd.kind, *cmd.residents, *cmd.providers, cmd.place or ""])
     if not (texts.isascii() and texts.isprintable()) or '"' in texts or "\\" in texts:
         return None
-    canonical = orjson.dumps(
+    return orjson.dumps(
         [
             cmd.community,
             cmd.kind,
@@ -432,10 +432,20 @@ def _plain_record_id(cmd: Any, index: int) -> str | None:
             utc_text(cmd.occurred_at),
             cmd.minutes,
             cmd.place or "",
-            index,
         ]
     )
-    return str(uuid5(IMPORTED_RECORD_NAMESPACE, canonical.decode()))
+
+
+def _indexed_id(content: bytes, index: int) -> str:
+    """uuid5 of a `_plain_content` with the index appended as the list's last item."""
+    return str(uuid5(IMPORTED_RECORD_NAMESPACE, f"{content[:-1].decode()},{index}]"))
+
+
+def _plain_record_id(cmd: Any, index: int) -> str | None:
+    """domain.ids.imported_record_id for a row `_plain_content` can write; None for any other row
+    (the domain function then does it)."""
+    content = _plain_content(cmd)
+    return None if content is None else _indexed_id(content, index)
 
 
 class _Spill:
@@ -509,8 +519,11 @@ class IdenticalRows:
         self.db.close()
 
 
-def _content_key(cmd: Any) -> bytes:
-    """A digest of what makes two rows identical (the id rule's content, without the index)."""
+def _content_key(cmd: Any, plain: bytes | None) -> bytes:
+    """A digest of what makes two rows identical (the id rule's content, without the index): of
+    its canonical text when the row has one (`plain`), else of the content as orjson writes it."""
+    if plain is not None:
+        return hashlib.blake2b(b"p" + plain, digest_size=16).digest()
     content = orjson.dumps(
         [
             cmd.community,
@@ -522,7 +535,7 @@ def _content_key(cmd: Any) -> bytes:
             cmd.place or "",
         ]
     )
-    return hashlib.blake2b(content, digest_size=16).digest()
+    return hashlib.blake2b(b"j" + content, digest_size=16).digest()
 
 
 def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = None) -> None:
@@ -534,7 +547,8 @@ def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = No
             item.record_id = item.cmd.record_id
     if not unnamed:
         return
-    keys = [_content_key(item.cmd) for item in unnamed]
+    plain = [_plain_content(item.cmd) for item in unnamed]
+    keys = [_content_key(item.cmd, content) for item, content in zip(unnamed, plain, strict=True)]
     if identical is not None:
         indexes = identical.indexes(keys)
     else:
@@ -543,17 +557,21 @@ def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = No
         for key in keys:
             indexes.append(seen[key])
             seen[key] += 1
-    for item, index in zip(unnamed, indexes, strict=True):
+    for item, content, index in zip(unnamed, plain, indexes, strict=True):
         cmd: models.RecordService = item.cmd
-        item.record_id = _plain_record_id(cmd, index) or imported_record_id(
-            community=cmd.community,
-            kind=cmd.kind,
-            residents=cmd.residents,
-            providers=cmd.providers,
-            occurred_at=cmd.occurred_at,
-            minutes=cmd.minutes,
-            place=cmd.place,
-            index=index,
+        item.record_id = (
+            _indexed_id(content, index)
+            if content is not None
+            else imported_record_id(
+                community=cmd.community,
+                kind=cmd.kind,
+                residents=cmd.residents,
+                providers=cmd.providers,
+                occurred_at=cmd.occurred_at,
+                minutes=cmd.minutes,
+                place=cmd.place,
+                index=index,
+            )
         )
 
 
