@@ -503,7 +503,14 @@ def main(argv: list[str] | None = None) -> int:
             for backend in ("sqlite", "postgres") if args.pg_url else ("sqlite",):
                 pg = args.pg_url if backend == "postgres" else None
                 result = bench(
-                    backend, args.rows, folder, services_csv, base, pg, encryption_cost=args.encryption_cost, floor=args.floor
+                    backend,
+                    args.rows,
+                    folder,
+                    services_csv,
+                    base,
+                    pg,
+                    encryption_cost=args.encryption_cost,
+                    floor=args.floor,
                 )
                 report(args.rows, [result], args.encryption_cost)  # each store as soon as it is measured
                 print(flush=True)
