@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from uuid import uuid5
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -301,6 +300,23 @@ def _listed(value: Any, what: str) -> list[str]:
     return models._nonempty(models.codes(value, what=what), what)
 
 
+# The slugs of the kind and place cells seen so far (a sheet repeats a handful of spellings).
+_KINDS_SEEN: dict[str, str] = {}
+_PLACES_SEEN: dict[str, str] = {}
+
+
+def _vocab(vocabulary: Any, seen: dict[str, str], value: Any) -> str:
+    """models.vocab, remembered per cell text (a refused text raises each time, unremembered)."""
+    if type(value) is not str:
+        return models.vocab(vocabulary, value)
+    slug = seen.get(value)
+    if slug is None:
+        slug = models.vocab(vocabulary, value)
+        if len(seen) < 1024:
+            seen[value] = slug
+    return slug
+
+
 def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordService | None:
     """A services row validated by the very field validators of models.RecordService, in its field
     order, without pydantic's per-row machinery; None when anything is wrong (or unusual), and the
@@ -311,7 +327,7 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
     try:
         values: dict[str, Any] = {
             "community": _code(data["community"]),
-            "kind": models.vocab(models.KINDS, data["kind"]),
+            "kind": _vocab(models.KINDS, _KINDS_SEEN, data["kind"]),
             "residents": _listed(data["residents"], "resident"),
             "providers": _listed(data["providers"], "provider"),
         }
@@ -322,7 +338,7 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
         values["place"] = (
             None
             if place is None or (isinstance(place, str) and not place.strip())
-            else models.vocab(models.PLACES, place)
+            else _vocab(models.PLACES, _PLACES_SEEN, place)
         )
         values["note"] = models.optional_text(get("note"), limit=models.MAX_NOTE, what="note", multiline=True)
         values["record_id"] = models._record_id(get("record_id"))
@@ -436,9 +452,17 @@ def _plain_content(cmd: Any) -> bytes | None:
     )
 
 
+_NAMESPACE = IMPORTED_RECORD_NAMESPACE.bytes
+
+
 def _indexed_id(content: bytes, index: int) -> str:
-    """uuid5 of a `_plain_content` with the index appended as the list's last item."""
-    return str(uuid5(IMPORTED_RECORD_NAMESPACE, f"{content[:-1].decode()},{index}]"))
+    """uuid5 of a `_plain_content` with the index appended as the list's last item: what
+    str(uuid5(IMPORTED_RECORD_NAMESPACE, text)) gives, without building a UUID object (tested)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE + content[:-1] + b",%d]" % index).digest()[:16])  # noqa: S324
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _plain_record_id(cmd: Any, index: int) -> str | None:
