@@ -39,6 +39,7 @@ from infra.store import (
     StoreError,
     StoreURL,
     eventsourcing_env,
+    prune_many_snapshots,
     prune_snapshots,
     store_exists,
 )
@@ -121,10 +122,33 @@ class TaizhangApplication(Application[UUID]):
         a failure is reported through `warn`, never raised)."""
         if self.snapshots is None:
             return
+        aggregates = list(aggregates)
+        if len(aggregates) > 1:  # an import crosses an interval in many communities: one transaction each way
+            try:
+                self.snapshots.put([Community.Snapshot.take(aggregate) for aggregate in aggregates])
+            except Exception:  # noqa: S110 (each is tried on its own below, which names the one that fails)
+                pass
+            else:
+                try:
+                    prune_many_snapshots(self.snapshots.recorder, [(a.id, a.version) for a in aggregates])
+                except Exception:  # each pruned on its own, reported as below
+                    self._prune_each(aggregates)
+                return
         for aggregate in aggregates:
             try:
                 self.snapshots.put([Community.Snapshot.take(aggregate)])
                 prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
+            except Exception as e:  # any failure of a cache, after the commit
+                if self.warn is not None:
+                    error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                    self.warn(
+                        f"community {aggregate.code} was saved, but its snapshot (a cache) could not be written: {error}"
+                    )
+
+    def _prune_each(self, aggregates: list[Any]) -> None:
+        for aggregate in aggregates:
+            try:
+                prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)  # type: ignore[union-attr]
             except Exception as e:  # any failure of a cache, after the commit
                 if self.warn is not None:
                     error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)

@@ -204,3 +204,30 @@ def test_an_import_stores_what_recording_each_row_stores(
         assert service.recorder.record_state_problem() is None
     finally:
         one_by_one.close()
+
+
+def test_the_scope_guard_sees_the_communities_an_import_writes_into(service: LedgerService, tmp_path: Path) -> None:
+    """The services' events are not pending in their aggregates: BulkSave hands the guard the
+    aggregates it wrote into, and a guard that refuses one leaves nothing written."""
+    _base(service, tmp_path)
+    path = tmp_path / "services.csv"
+    _services(path)
+    before = service.recorder.max_notification_id()
+    seen: list[str] = []
+
+    class Refused(Exception):
+        pass
+
+    def guard(changed: list[Any], written: list[Any] = ()) -> None:  # type: ignore[assignment]
+        seen.extend(aggregate.code for aggregate in [*changed, *written])
+        if "B003" in seen:
+            raise Refused
+
+    service.app.guard = guard
+    try:
+        with pytest.raises(Refused):
+            import_file(service, "services", path, "clerk")
+    finally:
+        service.app.guard = None
+    assert "B003" in seen
+    assert service.recorder.max_notification_id() == before
