@@ -165,8 +165,24 @@ def _data(kind: str, values: dict[str, object], community: str | None = None) ->
         data["providers"] = []
     for listed in ("residents", "providers"):
         if listed in data and not isinstance(data[listed], list):
-            data[listed] = tabular.split_list(data[listed])
+            data[listed] = _split(data[listed])
     return data
+
+
+_SPLIT: dict[str, tuple[str, ...]] = {}
+
+
+def _split(value: object) -> list[str]:
+    """tabular.split_list, remembered per cell text (a sheet repeats its cells); a new list each time."""
+    if type(value) is not str:
+        return tabular.split_list(value)
+    items = _SPLIT.get(value)
+    if items is None:
+        items = tuple(tabular.split_list(value))
+        if len(_SPLIT) >= 1 << 14:
+            _SPLIT.clear()
+        _SPLIT[value] = items
+    return list(items)
 
 
 def _fill_community(data: dict[str, Any], community: str) -> None:
