@@ -446,8 +446,9 @@ class ScopeGuard:
         self.actor = actor
         self.lookup = lookup
 
-    def __call__(self, aggregates: Sequence[Any]) -> None:
-        changed = [a for a in aggregates if getattr(a, "pending_events", None)]
+    def __call__(self, aggregates: Sequence[Any], written: Sequence[Any] = ()) -> None:
+        """`written`: aggregates that events were made for without pending them (a bulk import's)."""
+        changed = [a for a in aggregates if getattr(a, "pending_events", None)] + list(written)
         if not changed:
             return
         if self.actor.role == "auditor":

@@ -21,7 +21,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 
 from commands import files
 from commands.messages import one_line
@@ -39,6 +39,7 @@ from infra.store import (
     StoreError,
     StoreURL,
     eventsourcing_env,
+    prune_many_snapshots,
     prune_snapshots,
     store_exists,
 )
@@ -72,8 +73,9 @@ class TaizhangApplication(Application[UUID]):
     name = "taizhang"
     snapshotting_intervals = {Community: SNAPSHOT_INTERVAL}
 
-    # Set by commands.access once a command's actor is known: checks every save against its scope.
-    guard: Callable[[Sequence[Any]], None] | None = None
+    # Set by commands.access once a command's actor is known: checks every save against its scope
+    # (the aggregates with pending events, and those a bulk import wrote events into itself).
+    guard: Callable[..., None] | None = None
     # Set by the CLI: where a note goes — a snapshot that could not be written (see _take_snapshots)
     # or that does not decode (commands.snapshots).
     warn: Callable[[str], None] | None = None
@@ -120,10 +122,33 @@ class TaizhangApplication(Application[UUID]):
         a failure is reported through `warn`, never raised)."""
         if self.snapshots is None:
             return
+        aggregates = list(aggregates)
+        if len(aggregates) > 1:  # an import crosses an interval in many communities: one transaction each way
+            try:
+                self.snapshots.put([Community.Snapshot.take(aggregate) for aggregate in aggregates])
+            except Exception:  # noqa: S110 (each is tried on its own below, which names the one that fails)
+                pass
+            else:
+                try:
+                    prune_many_snapshots(self.snapshots.recorder, [(a.id, a.version) for a in aggregates])
+                except Exception:  # each pruned on its own, reported as below
+                    self._prune_each(aggregates)
+                return
         for aggregate in aggregates:
             try:
                 self.snapshots.put([Community.Snapshot.take(aggregate)])
                 prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
+            except Exception as e:  # any failure of a cache, after the commit
+                if self.warn is not None:
+                    error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                    self.warn(
+                        f"community {aggregate.code} was saved, but its snapshot (a cache) could not be written: {error}"
+                    )
+
+    def _prune_each(self, aggregates: list[Any]) -> None:
+        for aggregate in aggregates:
+            try:
+                prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)  # type: ignore[union-attr]
             except Exception as e:  # any failure of a cache, after the commit
                 if self.warn is not None:
                     error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
@@ -215,16 +240,25 @@ class BulkSave:
         self.events = 0
 
     def write(
-        self, aggregates: Iterable[Any], claims: Sequence[tuple[str, str]] = (), data_keys: Sequence[Any] = ()
+        self,
+        aggregates: Iterable[Any],
+        claims: Sequence[tuple[str, str]] = (),
+        data_keys: Sequence[Any] = (),
+        *,
+        stored: Sequence[StoredEvent] = (),
+        written: Sequence[Community] = (),
+        record_rows: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None,
     ) -> None:
-        """Append the aggregates' pending events (then no longer pending) with their side rows."""
+        """Append the aggregates' pending events (then no longer pending) with their side rows;
+        then `stored`: events the caller encoded itself (infra.codec.stored_event) into the
+        `written` aggregates, with their record_state / record_people rows if it made them."""
         changed = [a for a in aggregates if a is not None and a.pending_events]
-        if not changed:
+        if not changed and not stored:
             return
         if not self.events and self.app.before_write is not None:
             self.app.before_write()
         if self.app.guard is not None:
-            self.app.guard(changed)
+            self.app.guard(changed, written)
         units = [
             (event.code, event.county, event.township)
             for aggregate in changed
@@ -232,14 +266,21 @@ class BulkSave:
             if isinstance(event, Community.Established)
         ]
         to_stored = self.app.mapper.to_stored_event
-        stored = []
+        events = []
         for aggregate in changed:
             for event in aggregate.collect_events():
-                stored.append(to_stored(event))
+                events.append(to_stored(event))
                 if isinstance(aggregate, Community) and event.originator_version % SNAPSHOT_INTERVAL == 0:
                     self.crossed[aggregate.id] = aggregate
-        self.append(stored, claims=list(claims), data_keys=list(data_keys), units=units)
-        self.events += len(stored)
+        if stored:
+            by_id = {aggregate.id: aggregate for aggregate in written}
+            for event in stored:
+                if event.originator_version % SNAPSHOT_INTERVAL == 0:
+                    self.crossed[event.originator_id] = by_id[event.originator_id]
+            events.extend(stored)
+        extra = {"record_rows": record_rows} if record_rows is not None and not changed else {}
+        self.append(events, claims=list(claims), data_keys=list(data_keys), units=units, **extra)
+        self.events += len(events)
 
 
 class LedgerService:
@@ -644,6 +685,19 @@ class LedgerService:
     def apply_record(
         community: Community, cmd: models.RecordService, record_id: str, keys: KeySession, actor: str
     ) -> bool:
+        fields = LedgerService.service_fields(community, cmd, record_id, keys, actor)
+        if fields is None:
+            return False
+        community.trigger_event(community.ServiceRecorded, **fields)
+        return True
+
+    @staticmethod
+    def service_fields(
+        community: Community, cmd: models.RecordService, record_id: str, keys: KeySession, actor: str
+    ) -> dict[str, Any] | None:
+        """The ServiceRecorded fields of this command (its note sealed), or None when the same record
+        exists: the rules applied, the aggregate unchanged (`apply_record` triggers the event; a
+        bulk import stores it itself, see commands.importer)."""
         if record_id not in community.records:
             refuse_erased(keys, community.code, cmd.residents)
         note = note_mac = None
@@ -652,7 +706,7 @@ class LedgerService:
             data_key = keys.get_or_create(where.key_id)
             note = crypto.seal(where, data_key, cmd.note)
             note_mac = crypto.mac(data_key, cmd.note)
-        return community.record_service(
+        return community.service_to_record(
             record_id=record_id,
             kind=cmd.kind,
             residents=cmd.residents,

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from uuid import uuid5
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from commands import models, names, tabular
 from commands.app import BulkSave, Busy, KeySession, LedgerService
@@ -38,9 +37,11 @@ from domain.community import Community
 from domain.errors import LedgerError
 from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id, utc_text
 from infra import crypto, recordstate
+from infra.codec import stored_event
 
 KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
+_RECORDED = Community.ServiceRecorded
 CHUNK = 5000  # rows applied between two writes into the import's one transaction
 
 MODELS: dict[str, type[models.Command]] = {
@@ -164,8 +165,24 @@ def _data(kind: str, values: dict[str, object], community: str | None = None) ->
         data["providers"] = []
     for listed in ("residents", "providers"):
         if listed in data and not isinstance(data[listed], list):
-            data[listed] = tabular.split_list(data[listed])
+            data[listed] = _split(data[listed])
     return data
+
+
+_SPLIT: dict[str, tuple[str, ...]] = {}
+
+
+def _split(value: object) -> list[str]:
+    """tabular.split_list, remembered per cell text (a sheet repeats its cells); a new list each time."""
+    if type(value) is not str:
+        return tabular.split_list(value)
+    items = _SPLIT.get(value)
+    if items is None:
+        items = tuple(tabular.split_list(value))
+        if len(_SPLIT) >= 1 << 14:
+            _SPLIT.clear()
+        _SPLIT[value] = items
+    return list(items)
 
 
 def _fill_community(data: dict[str, Any], community: str) -> None:
@@ -299,6 +316,23 @@ def _listed(value: Any, what: str) -> list[str]:
     return models._nonempty(models.codes(value, what=what), what)
 
 
+# The slugs of the kind and place cells seen so far (a sheet repeats a handful of spellings).
+_KINDS_SEEN: dict[str, str] = {}
+_PLACES_SEEN: dict[str, str] = {}
+
+
+def _vocab(vocabulary: Any, seen: dict[str, str], value: Any) -> str:
+    """models.vocab, remembered per cell text (a refused text raises each time, unremembered)."""
+    if type(value) is not str:
+        return models.vocab(vocabulary, value)
+    slug = seen.get(value)
+    if slug is None:
+        slug = models.vocab(vocabulary, value)
+        if len(seen) < 1024:
+            seen[value] = slug
+    return slug
+
+
 def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordService | None:
     """A services row validated by the very field validators of models.RecordService, in its field
     order, without pydantic's per-row machinery; None when anything is wrong (or unusual), and the
@@ -309,7 +343,7 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
     try:
         values: dict[str, Any] = {
             "community": _code(data["community"]),
-            "kind": models.vocab(models.KINDS, data["kind"]),
+            "kind": _vocab(models.KINDS, _KINDS_SEEN, data["kind"]),
             "residents": _listed(data["residents"], "resident"),
             "providers": _listed(data["providers"], "provider"),
         }
@@ -320,7 +354,7 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
         values["place"] = (
             None
             if place is None or (isinstance(place, str) and not place.strip())
-            else models.vocab(models.PLACES, place)
+            else _vocab(models.PLACES, _PLACES_SEEN, place)
         )
         values["note"] = models.optional_text(get("note"), limit=models.MAX_NOTE, what="note", multiline=True)
         values["record_id"] = models._record_id(get("record_id"))
@@ -413,15 +447,15 @@ def validate_rows(
     return valid, problems
 
 
-def _plain_record_id(cmd: Any, index: int) -> str | None:
-    """domain.ids.imported_record_id for a row whose texts are printable ASCII without `"` or `\\`,
-    where orjson writes the very bytes of its json.dumps(ensure_ascii=False, separators=(",", ":"));
-    None for any other row (the domain function then does it)."""
+def _plain_content(cmd: Any) -> bytes | None:
+    """The canonical text of the frozen id rule without its index (the list's last item), for a row
+    whose texts are printable ASCII without `"` or `\\`, where orjson writes the very bytes of its
+    json.dumps(ensure_ascii=False, separators=(",", ":")); None for any other row."""
     # Each test holds of the joined text exactly when it holds of every text.
     texts = "".join([cmd.community, cmd.kind, *cmd.residents, *cmd.providers, cmd.place or ""])
     if not (texts.isascii() and texts.isprintable()) or '"' in texts or "\\" in texts:
         return None
-    canonical = orjson.dumps(
+    return orjson.dumps(
         [
             cmd.community,
             cmd.kind,
@@ -430,10 +464,28 @@ def _plain_record_id(cmd: Any, index: int) -> str | None:
             utc_text(cmd.occurred_at),
             cmd.minutes,
             cmd.place or "",
-            index,
         ]
     )
-    return str(uuid5(IMPORTED_RECORD_NAMESPACE, canonical.decode()))
+
+
+_NAMESPACE = IMPORTED_RECORD_NAMESPACE.bytes
+
+
+def _indexed_id(content: bytes, index: int) -> str:
+    """uuid5 of a `_plain_content` with the index appended as the list's last item: what
+    str(uuid5(IMPORTED_RECORD_NAMESPACE, text)) gives, without building a UUID object (tested)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE + content[:-1] + b",%d]" % index).digest()[:16])  # noqa: S324
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def _plain_record_id(cmd: Any, index: int) -> str | None:
+    """domain.ids.imported_record_id for a row `_plain_content` can write; None for any other row
+    (the domain function then does it)."""
+    content = _plain_content(cmd)
+    return None if content is None else _indexed_id(content, index)
 
 
 class _Spill:
@@ -507,8 +559,11 @@ class IdenticalRows:
         self.db.close()
 
 
-def _content_key(cmd: Any) -> bytes:
-    """A digest of what makes two rows identical (the id rule's content, without the index)."""
+def _content_key(cmd: Any, plain: bytes | None) -> bytes:
+    """A digest of what makes two rows identical (the id rule's content, without the index): of
+    its canonical text when the row has one (`plain`), else of the content as orjson writes it."""
+    if plain is not None:
+        return hashlib.blake2b(b"p" + plain, digest_size=16).digest()
     content = orjson.dumps(
         [
             cmd.community,
@@ -520,7 +575,7 @@ def _content_key(cmd: Any) -> bytes:
             cmd.place or "",
         ]
     )
-    return hashlib.blake2b(content, digest_size=16).digest()
+    return hashlib.blake2b(b"j" + content, digest_size=16).digest()
 
 
 def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = None) -> None:
@@ -532,7 +587,8 @@ def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = No
             item.record_id = item.cmd.record_id
     if not unnamed:
         return
-    keys = [_content_key(item.cmd) for item in unnamed]
+    plain = [_plain_content(item.cmd) for item in unnamed]
+    keys = [_content_key(item.cmd, content) for item, content in zip(unnamed, plain, strict=True)]
     if identical is not None:
         indexes = identical.indexes(keys)
     else:
@@ -541,17 +597,21 @@ def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = No
         for key in keys:
             indexes.append(seen[key])
             seen[key] += 1
-    for item, index in zip(unnamed, indexes, strict=True):
+    for item, content, index in zip(unnamed, plain, indexes, strict=True):
         cmd: models.RecordService = item.cmd
-        item.record_id = _plain_record_id(cmd, index) or imported_record_id(
-            community=cmd.community,
-            kind=cmd.kind,
-            residents=cmd.residents,
-            providers=cmd.providers,
-            occurred_at=cmd.occurred_at,
-            minutes=cmd.minutes,
-            place=cmd.place,
-            index=index,
+        item.record_id = (
+            _indexed_id(content, index)
+            if content is not None
+            else imported_record_id(
+                community=cmd.community,
+                kind=cmd.kind,
+                residents=cmd.residents,
+                providers=cmd.providers,
+                occurred_at=cmd.occurred_at,
+                minutes=cmd.minutes,
+                place=cmd.place,
+                index=index,
+            )
         )
 
 
@@ -569,6 +629,12 @@ class _Attempt:
         self.claimed_here: dict[str, str] = {}
         self.idents: dict[str, str] = {}  # a community's code -> str(its id), said once, not per row
         self.result = ImportResult()
+        # The services' events, encoded here rather than pending in their aggregates (no event
+        # objects: infra.codec.stored_event), with their record_state / record_people rows.
+        self.stored: list[StoredEvent] = []
+        self.written: dict[str, Community] = {}
+        self.states: list[tuple[Any, ...]] = []
+        self.people: list[tuple[Any, ...]] = []
 
     def community(self, code: str) -> Community:
         if code not in self.aggregates:
@@ -624,9 +690,17 @@ class _Attempt:
 
     def flush(self, saver: BulkSave) -> None:
         """Write the events pending since the last flush, with their claims and new data keys."""
-        saver.write(self.aggregates.values(), self.claims, self.keys.pending)
+        saver.write(
+            self.aggregates.values(),
+            self.claims,
+            self.keys.pending,
+            stored=self.stored,
+            written=list(self.written.values()),
+            record_rows=(self.states, self.people),
+        )
         self.claims = []
         self.keys.pending = []
+        self.stored, self.written, self.states, self.people = [], {}, [], []
 
     def _let_go(self) -> None:
         """Forget the written chunk's records, claims and note keys (the transaction holds them)."""
@@ -693,11 +767,19 @@ class _Attempt:
             owner = self.claimed_elsewhere.get(record_id) or self.claimed_here.get(record_id)
             if owner is not None and owner != ident:
                 raise LedgerError(f"record {record_id} is already recorded in another community; use service correct")
-        created = LedgerService.apply_record(community, cmd, record_id, self.keys, self.actor)
-        if created:
-            self.claims.append((record_id, ident))
-            self.claimed_here[record_id] = ident
-        return created
+        fields = LedgerService.service_fields(community, cmd, record_id, self.keys, self.actor)
+        if fields is None:
+            return False
+        timestamp = _RECORDED.create_timestamp()
+        version = community.recorded(fields, timestamp)
+        self.stored.append(stored_event(_RECORDED, community.id, version, timestamp, fields))
+        self.written[cmd.community] = community
+        hex_id = community.id.hex
+        self.states.append(recordstate.recorded_tuple(hex_id, version, recordstate.RECORDED, fields))
+        self.people += recordstate.recorded_people(hex_id, fields)
+        self.claims.append((record_id, ident))
+        self.claimed_here[record_id] = ident
+        return True
 
     def _establish(self, cmd: models.EstablishCommunity) -> bool:
         if cmd.code not in self.aggregates:

@@ -550,6 +550,43 @@ class Community(Aggregate):
         actor: str,
     ) -> bool:
         """Record a service; False when the same record with the same content exists."""
+        payload = self.service_to_record(
+            record_id=record_id,
+            kind=kind,
+            residents=residents,
+            providers=providers,
+            occurred_at=occurred_at,
+            minutes=minutes,
+            place=place,
+            note=note,
+            note_mac=note_mac,
+            entered_on=entered_on,
+            actor=actor,
+        )
+        if payload is None:
+            return False
+        self.trigger_event(self.ServiceRecorded, **payload)
+        return True
+
+    def service_to_record(
+        self,
+        *,
+        record_id: str,
+        kind: str,
+        residents: list[str],
+        providers: list[str],
+        occurred_at: datetime,
+        minutes: int,
+        place: str | None,
+        note: Envelope | None,
+        note_mac: str | None,
+        entered_on: date | str | None,
+        actor: str,
+    ) -> dict[str, Any] | None:
+        """The rules of recording a service: the ServiceRecorded event's fields (in its field
+        order), None when the same record with the same content exists; raises what the rules
+        refuse. Changes nothing: `record_service` triggers the event, a bulk import stores it
+        itself and hands it back with `recorded`."""
         _check_moment(occurred_at)
         entered = _day(entered_on) if entered_on else None
         digest = content_digest(
@@ -567,27 +604,50 @@ class Community(Aggregate):
             if existing[_DIGEST] == digest or self._matches_current(
                 existing, kind, residents, providers, occurred_at, minutes, place, note_mac, entered
             ):
-                return False
+                return None
             raise AlreadyExists(f"record {record_id} is already recorded with other content; use service correct")
         day = occurred_at.date().isoformat()
-        self._check_open(day, f"cannot record a service on {day}")
-        self._check_service(residents, providers, occurred_at, minutes)
-        self.trigger_event(
-            self.ServiceRecorded,
-            record_id=record_id,
-            kind=kind,
-            residents=list(residents),
-            providers=list(providers),
-            occurred_at=occurred_at.isoformat(),
-            minutes=minutes,
-            place=place,
-            note=note,
-            note_mac=note_mac,
-            entered_on=entered,
-            digest=digest,
-            actor=actor,
-        )
-        return True
+        if self.closures:
+            self._check_open(day, f"cannot record a service on {day}")
+        self._check_service(residents, providers, occurred_at, minutes, day)
+        return {
+            "actor": actor,
+            "record_id": record_id,
+            "kind": kind,
+            "residents": list(residents),
+            "providers": list(providers),
+            "occurred_at": occurred_at.isoformat(),
+            "minutes": minutes,
+            "place": place,
+            "note": note,
+            "note_mac": note_mac,
+            "entered_on": entered,
+            "digest": digest,
+        }
+
+    def recorded(self, payload: dict[str, Any], timestamp: datetime) -> int:
+        """Take in a ServiceRecorded event that the caller stores itself (a bulk import, which
+        encodes it without an event object: infra.codec.stored_event): what `trigger_event`
+        does to the aggregate, with `payload` from `service_to_record`. Returns its version."""
+        if self._pending_events:
+            raise ValueError("a stored-by-the-caller event may not follow pending events")
+        version = self._version + 1
+        self.records[payload["record_id"]] = [
+            "active",
+            payload["digest"],
+            payload["occurred_at"],
+            list(payload["residents"]),
+            list(payload["providers"]),
+            payload["kind"],
+            payload["minutes"],
+            payload["place"],
+            payload["note_mac"],
+            1,
+            payload["entered_on"],
+        ]
+        self._version = version
+        self._modified_on = timestamp
+        return version
 
     def correct_service(
         self,
@@ -863,7 +923,7 @@ class Community(Aggregate):
         return record
 
     def _check_service(
-        self, residents: list[str], providers: list[str], occurred_at: datetime, minutes: int
+        self, residents: list[str], providers: list[str], occurred_at: datetime, minutes: int, day: str | None = None
     ) -> None:
         if not residents:
             raise RuleViolation("a service needs at least one resident")
@@ -875,7 +935,8 @@ class Community(Aggregate):
             raise RuleViolation("a provider is listed twice")
         if not MIN_MINUTES <= minutes <= MAX_MINUTES:
             raise RuleViolation(f"minutes {minutes} is outside {MIN_MINUTES}-{MAX_MINUTES}")
-        day = occurred_at.date().isoformat()
+        if day is None:
+            day = occurred_at.date().isoformat()
         if day < self.established_on:
             raise RuleViolation(
                 f"the service on {day} is before community {self.code} was established on {self.established_on}"

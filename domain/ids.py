@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 COMMUNITY_NAMESPACE = UUID("5b0c58f8-0f5c-4b7e-9d55-2f1f6a7f2a01")
@@ -16,6 +17,7 @@ def community_id(code: str) -> UUID:
     return uuid5(COMMUNITY_NAMESPACE, code)
 
 
+@lru_cache(maxsize=1 << 14)  # an import asks twice per row (its record id, its digest); equal instants, equal text
 def utc_text(moment: datetime) -> str:
     """An aware datetime as fixed-width UTC text, to the second: 2026-03-05T01:30:00Z."""
     if moment.tzinfo is None:

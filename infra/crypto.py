@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +81,17 @@ class MasterKey:
     key_id: str
     key: bytes = field(repr=False)
 
+    @cached_property
+    def _aead(self) -> AESGCM:
+        return AESGCM(self.key)  # one cipher object for the many keys an import wraps
+
     def wrap(self, key_id: str, data_key: bytes) -> bytes:
         nonce = os.urandom(12)
-        return nonce + AESGCM(self.key).encrypt(nonce, data_key, key_id.encode())
+        return nonce + self._aead.encrypt(nonce, data_key, key_id.encode())
 
     def unwrap(self, key_id: str, wrapped: bytes) -> bytes:
         try:
-            return AESGCM(self.key).decrypt(wrapped[:12], wrapped[12:], key_id.encode())
+            return self._aead.decrypt(wrapped[:12], wrapped[12:], key_id.encode())
         except InvalidTag:
             raise KeyFileError(f"data key {key_id} was not wrapped by master key {self.key_id}") from None
 
@@ -207,7 +212,7 @@ def open_sealed(envelope: dict[str, Any], data_key: bytes, where: Binding) -> st
 def mac(data_key: bytes, text: str) -> str:
     """A keyed digest of a note, so the same note can be recognised without storing it."""
     mac_key = hashlib.sha256(b"taizhang/note-mac\x00" + data_key).digest()
-    return hmac.new(mac_key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(mac_key, text.encode("utf-8"), "sha256").hex()[:32]  # hmac.new(…).hexdigest(), in C
 
 
 def resident_key_id(community: str, code: str) -> str:

@@ -37,7 +37,13 @@ FUNCTIONS = (
     "taizhang_append_keys(text[], text[], bytea[])",
 )
 # Helpers the functions call with the owner's rights; nobody else needs them.
-HELPERS = ("taizhang_own_commit()", "taizhang_login_actors()", "taizhang_record_state(bigint, bigint)")
+HELPERS = (
+    "taizhang_own_commit()",
+    "taizhang_login_actors()",
+    "taizhang_record_state(bigint, bigint)",
+    "taizhang_chunk_first(bigint)",
+)
+CHUNK_FIRST = "taizhang.chunk_first"  # a transaction-local setting: see taizhang_chunk_first
 # Tables only the functions (and the owner) write.
 FUNCTION_WRITTEN = (
     "taizhang_events",
@@ -79,6 +85,14 @@ def function_statements(schema: str) -> list[str]:
         " SELECT EXISTS (SELECT 1 FROM a),"
         " coalesce((SELECT array_agg(name) FROM bound), '{}'),"
         " coalesce((SELECT array_agg(name) FROM bound WHERE role = 'admin'), '{}') $$",
+        # Where the events of the rows being added begin: the transaction's first position, or later
+        # when the writer says so (CHUNK_FIRST, set by the writer before adding a chunk's claims and
+        # keys): an import's later chunks are then checked against their own events, not against
+        # every event of the transaction again (quadratic). A writer can only narrow the check.
+        "CREATE OR REPLACE FUNCTION taizhang_chunk_first(first_position bigint) RETURNS bigint LANGUAGE sql STABLE"
+        f" SET search_path = pg_catalog, {schema}, pg_temp AS $$"
+        f" SELECT greatest(first_position, coalesce(nullif(current_setting('{CHUNK_FIRST}', true), '')::bigint,"
+        " first_position)) $$",
         _RECORD_STATE.format(definer=definer, events=EVENTS),
         _APPEND.format(definer=definer, events=EVENTS, actors=ACTORS_ID),
         _CLAIMS.format(definer=definer, events=EVENTS),
@@ -161,8 +175,8 @@ BEGIN
   SELECT * INTO own FROM taizhang_own_commit();
   IF own.first_position IS NULL THEN
     recorded := greatest(date_trunc('milliseconds', clock_timestamp()),
-                         coalesce((SELECT c.recorded_at FROM taizhang_commits c ORDER BY c.first_position DESC LIMIT 1),
-                                  '-infinity'));
+                         coalesce((SELECT c.recorded_at FROM taizhang_commits c ORDER BY c.first_position DESC LIMIT 1)
+                                  + interval '1 millisecond', '-infinity'));
   ELSE
     recorded := own.recorded_at;
   END IF;
@@ -296,7 +310,7 @@ BEGIN
     SELECT c.r, c.m FROM unnest(record_ids, community_ids) AS c(r, m)
     EXCEPT
     SELECT convert_from(e.state, 'UTF8')::jsonb->>'record_id', e.originator_id::text FROM {events} e
-     WHERE e.notification_id BETWEEN own.first_position AND own.last_position
+     WHERE e.notification_id BETWEEN taizhang_chunk_first(own.first_position) AND own.last_position
        AND e.topic = 'taizhang:Community.ServiceRecorded') x
    LIMIT 1;
   IF FOUND THEN
@@ -356,7 +370,7 @@ BEGIN
     EXCEPT
     SELECT p #>> '{{}}' FROM {events} e
      CROSS JOIN LATERAL jsonb_path_query(convert_from(e.state, 'UTF8')::jsonb, 'strict $.**.key_id') AS p
-     WHERE e.notification_id BETWEEN own.first_position AND own.last_position) x
+     WHERE e.notification_id BETWEEN taizhang_chunk_first(own.first_position) AND own.last_position) x
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '42501',

@@ -218,6 +218,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     ) -> None:
         """The side rows of this transaction, through the sibling append functions."""
         claims = kwargs.get("claims")
+        if positions and (claims or kwargs.get("data_keys")):
+            # They belong to these events: the functions check them against these alone.
+            curs.execute("SELECT set_config(%s, %s, true)", (pgappend.CHUNK_FIRST, str(positions[0])))
         if claims:
             curs.execute("SELECT taizhang_append_claims(%s::text[], %s::text[])", _columns(claims, 2))
         data_keys = kwargs.get("data_keys")

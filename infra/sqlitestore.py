@@ -141,9 +141,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         commit: dict[str, Any] | None = kwargs.get("commit")  # a bulk transaction's own commit row, if begun
         if positions:
             # The INSERT above holds the write lock: nobody can commit between these reads and ours.
+            # Each commit's time is at least a millisecond after the one before (docs/decisions/0023), so
+            # an --as-of at any printed recorded_at separates every commit from the next.
             c.execute(
-                f"SELECT max({SQLITE_NOW}, coalesce("
-                " (SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1), '')),"
+                f"SELECT max({SQLITE_NOW}, coalesce(strftime('%Y-%m-%dT%H:%M:%fZ',"
+                " (SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1),"
+                " '+0.001 seconds'), '')),"
                 " (SELECT hash FROM taizhang_chain ORDER BY position DESC LIMIT 1)"
             )
             recorded_at, prev = c.fetchone()
@@ -164,7 +167,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             if self.chain_enabled:
                 links = chain.chain_events(prev or chain.GENESIS, positions, stored_events, recorded_at)
                 c.executemany("INSERT INTO taizhang_chain (position, hash) VALUES (?, ?)", links)
-        if any(e.topic in recordstate.TOPICS for e in stored_events):
+        service = [e.topic for e in stored_events if e.topic in recordstate.TOPICS]
+        record_rows = kwargs.get("record_rows")
+        if record_rows is not None and len(record_rows[0]) == len(service) == service.count(recordstate.RECORDED):
+            self._insert_record_rows(c, *record_rows)  # an import's new records, made from the payloads it encoded
+        elif service:
             self._write_record_state(c, stored_events)
         claims = kwargs.get("claims")
         if claims:
@@ -202,11 +209,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         columns = recordstate.COLUMNS
         insert_state = f"INSERT INTO record_state ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         if all(topic == recordstate.RECORDED for _c, _v, topic, _p in service):  # an import: new records only
-            # In key order: each B-tree page is then visited once per batch, not once per row.
-            c.executemany(insert_state, sorted(recordstate.recorded_tuple(*row) for row in service))
-            c.executemany(
-                "INSERT INTO record_people (community_id, role, code, record_id, current) VALUES (?, ?, ?, ?, 1)",
-                sorted(pair for row in service for pair in recordstate.recorded_people(row[0], row[3])),
+            self._insert_record_rows(
+                c,
+                [recordstate.recorded_tuple(*row) for row in service],
+                [pair for row in service for pair in recordstate.recorded_people(row[0], row[3])],
             )
             return
         recorded = {p["record_id"] for _c, _v, t, p in service if t == recordstate.RECORDED}
@@ -227,6 +233,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "INSERT INTO record_people (community_id, role, code, record_id, current) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (community_id, role, code, record_id) DO UPDATE SET current = excluded.current",
             states.people_tuples(),
+        )
+
+    @staticmethod
+    def _insert_record_rows(c: Any, states: list[tuple[Any, ...]], people: list[tuple[Any, ...]]) -> None:
+        """New records' record_state rows (recordstate.recorded_tuple) and record_people pairs
+        (recordstate.recorded_people), in key order: each B-tree page is then visited once per
+        batch, not once per row."""
+        columns = recordstate.COLUMNS
+        c.executemany(
+            f"INSERT INTO record_state ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", sorted(states)
+        )
+        c.executemany(
+            "INSERT INTO record_people (community_id, role, code, record_id, current) VALUES (?, ?, ?, ?, 1)",
+            sorted(people),
         )
 
     @staticmethod

@@ -177,14 +177,19 @@ def prune_snapshots(recorder: Any, originator_id: UUID, below_version: int) -> N
     aggregate is still loadable without them, by replaying its events.
     Snapshots are not events: nothing else refers to them.
     """
+    prune_many_snapshots(recorder, [(originator_id, below_version)])
+
+
+def prune_many_snapshots(recorder: Any, below: Sequence[tuple[UUID, int]]) -> None:
+    """`prune_snapshots` of several aggregates (id, below_version) in one transaction."""
     from eventsourcing.sqlite import SQLiteAggregateRecorder
 
     table = recorder.events_table_name
     if isinstance(recorder, SQLiteAggregateRecorder):
         with recorder.datastore.transaction(commit=True) as c:
-            c.execute(
+            c.executemany(
                 f"DELETE FROM {table} WHERE originator_id = ? AND originator_version < ?",
-                (originator_id.hex, below_version),
+                [(originator_id.hex, version) for originator_id, version in below],
             )
         return
     from psycopg.sql import SQL, Identifier
@@ -193,7 +198,7 @@ def prune_snapshots(recorder: Any, originator_id: UUID, below_version: int) -> N
         Identifier(recorder.datastore.schema), Identifier(table)
     )
     with recorder.datastore.transaction(commit=True) as curs:
-        curs.execute(statement, (originator_id, below_version))
+        curs.executemany(statement, list(below))
 
 
 # One access-log entry to append: (actor, command, detail, residents as (community, code) in order, notes shown).

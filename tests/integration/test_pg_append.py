@@ -254,6 +254,50 @@ def test_side_rows_cannot_be_planted(pg: Store) -> None:
     pg.cli("admin2").ok(*establish_args({**COMMUNITY, "code": "NEW-1"}), actor="admin02")
 
 
+def _recorded(record_id: str) -> bytes:
+    return orjson.dumps({"actor": "clerk01", "record_id": record_id, "kind": "life_care", "residents": ["R1"],
+                         "providers": ["P1"], "occurred_at": "2026-01-05T09:00:00+08:00", "minutes": 30,
+                         "place": None, "note": None, "note_mac": None, "entered_on": None, "digest": "d"})  # fmt: skip
+
+
+def test_the_chunk_hint_only_narrows_the_side_rows_check(pg: Store) -> None:
+    """An import says where its chunk's events begin (taizhang.chunk_first), so that the claims of a
+    chunk are checked against its own events: a claim of an event before the hint is refused, and a
+    hint before the transaction does not let a claim through for an event of another transaction."""
+    originator = community_id("HZ-001")
+    claim = "SELECT taizhang_append_claims(%s, %s)"
+    hint = "SELECT set_config('taizhang.chunk_first', %s, true)"
+    before = store_counts(pg.owner)
+    version, _topic, _state = _last(pg.owner, originator)
+    with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        first = conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ServiceRecorded"],
+                                      [_recorded("rec-a")])).fetchone()  # fmt: skip
+        second = conn.execute(APPEND, ([originator], [version + 2], ["taizhang:Community.ServiceRecorded"],
+                                       [_recorded("rec-b")])).fetchone()  # fmt: skip
+        assert first is not None and second is not None
+        conn.execute(claim, (["rec-a"], [str(originator)]))  # no hint: any event of the transaction
+        conn.execute(hint, (str(second[0][0]),))
+        conn.execute(claim, (["rec-b"], [str(originator)]))
+        conn.execute(claim, (["rec-a2"], [str(originator)]))  # rec-a2: no event at all
+    assert "no service of this transaction records it" in str(caught.value)
+    with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        second = conn.execute(APPEND, ([originator], [version + 2], ["taizhang:Community.ServiceRecorded"],
+                                       [_recorded("rec-b")])).fetchone()  # fmt: skip
+        conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ServiceRecorded"],
+                              [_recorded("rec-a")]))  # fmt: skip
+        assert second is not None
+        conn.execute(hint, (str(second[0][0] + 1),))  # after rec-b: rec-b is refused
+        conn.execute(claim, (["rec-b"], [str(originator)]))
+    assert "no service of this transaction records it" in str(caught.value)
+    with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+        conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ServiceRecorded"],
+                              [_recorded("rec-c")]))  # fmt: skip
+        conn.execute(hint, ("0",))  # before the transaction: no wider than the transaction
+        conn.execute(claim, (["rec-earlier"], [str(originator)]))
+    assert "no service of this transaction records it" in str(caught.value)
+    assert store_counts(pg.owner) == before
+
+
 def test_a_garbage_snapshot_is_ignored_and_reported_once(pg: Store) -> None:
     """A writer may add snapshots (a cache): one that does not decode must not block the community."""
     clerk = pg.cli("clerk")

@@ -210,6 +210,48 @@ def drop_pg_database(admin_url: str, url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+# What the import writes besides its events, each table's rows inserted as the raw baseline inserts
+# the events: the product's own DDL, one executemany, one transaction (the floor of issue 12 point 3).
+FLOOR_TABLES = {
+    "stored_events": "rowid > ?",
+    "taizhang_chain": "position > ?",
+    "record_state": "1 = 1 OR ? IS NULL",
+    "record_people": "1 = 1 OR ? IS NULL",
+    "record_claims": "1 = 1 OR ? IS NULL",
+    "data_keys": "key_id LIKE 'note:%' OR ? IS NULL",
+}
+
+
+def floor_sqlite(store: Path, after: int, folder: Path) -> dict[str, tuple[int, float]]:
+    """Rows and seconds of inserting, per table, the rows the import wrote, into an empty copy of
+    the table (same DDL and indexes) with one executemany in one transaction."""
+    source = sqlite3.connect(store)
+    found: dict[str, tuple[int, float]] = {}
+    for table, where in FLOOR_TABLES.items():
+        ddl = [
+            sql
+            for (sql,) in source.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC", (table,)
+            )
+        ]
+        rows = source.execute(f"SELECT * FROM {table} WHERE {where}", (after,)).fetchall()  # noqa: S608
+        target = folder / f"floor-{table}.db"
+        conn = sqlite3.connect(target, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        for sql in ddl:
+            conn.execute(sql)
+        marks = ",".join("?" * len(rows[0])) if rows else "?"
+        t0 = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
+        conn.execute("COMMIT")
+        found[table] = (len(rows), time.perf_counter() - t0)
+        conn.close()
+        target.unlink()
+    source.close()
+    return found
+
+
 def peer_run(backend: str, services_csv: Path, folder: Path, pg_url: str | None) -> tuple[float, dict[str, int]]:
     """Seconds the CRUD peer takes to import the file, and its bytes on disk per table."""
     target = str(folder / "peer.db") if backend == "sqlite" else pg_url
@@ -276,6 +318,7 @@ def bench(
     pg: str | None,
     *,
     encryption_cost: bool = False,
+    floor: bool = False,
 ) -> dict[str, Any]:
     key = folder / "bench.key"
     if not key.exists():
@@ -294,18 +337,24 @@ def bench(
         store_url = url_for("enc")
         service = fresh_store(store_url, key, base)
         services_before = service.recorder.event_count()
+        cpu0 = time.process_time()
         encrypted, before = timed_import(service, services_csv)
+        out["import_cpu"] = time.process_time() - cpu0
         stored = stored_rows(service, before)
         raw = raw_sqlite(stored, folder) if backend == "sqlite" else raw_postgres(stored, urls[-1])
         del stored
         out.update(events=service.recorder.event_count() - services_before, import_s=encrypted, raw_s=raw)
+        if floor and backend == "sqlite":
+            out["floor"] = floor_sqlite(folder / f"{backend}-enc.db", before, folder)
         catch_up_views(service)
         if encryption_cost:
             out["rebuild_s"], out["replayed"] = timed_rebuild(service)
         service.close()
         out["sizes"] = sqlite_sizes(folder / f"{backend}-enc.db") if backend == "sqlite" else pg_sizes(store_url)
         peer_url = None if backend == "sqlite" else url_for("peer")
+        cpu0 = time.process_time()
         out["peer_s"], out["peer_sizes"] = peer_run(backend, services_csv, folder, peer_url)
+        out["peer_cpu"] = time.process_time() - cpu0
         if encryption_cost:
             service = fresh_store(url_for("plain"), key, base)
             with encryption_off():
@@ -319,7 +368,7 @@ def bench(
 
 
 def profile_import(rows: int, folder: Path, services_csv: Path, base: tuple[Path, Path, Path], top: int) -> None:
-    """cProfile of the import alone (SQLite), the top functions by own time."""
+    """cProfile of the import alone (SQLite), the top functions by own CPU time."""
     import cProfile
     import io
     import pstats
@@ -328,7 +377,7 @@ def profile_import(rows: int, folder: Path, services_csv: Path, base: tuple[Path
     if not key.exists():
         crypto.create_key_file(key)
     service = fresh_store(f"sqlite:///{folder / 'profile.db'}", key, base)
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU seconds: the machine is shared, wall time is noise
     profiler.enable()
     import_file(service, "services", services_csv, "bench")
     profiler.disable()
@@ -433,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", help="comma-separated row counts whose import/seal peak RSS to measure")
     parser.add_argument("--encryption-cost", action="store_true", help="also an unencrypted import and two rebuilds")
     parser.add_argument("--no-throughput", action="store_true", help="skip the throughput and size comparison")
+    parser.add_argument(
+        "--floor", action="store_true", help="also insert each table's imported rows raw (SQLite): the floor"
+    )
     parser.add_argument("--child", choices=["import", "seal", "demo"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
@@ -450,7 +502,16 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_throughput:
             for backend in ("sqlite", "postgres") if args.pg_url else ("sqlite",):
                 pg = args.pg_url if backend == "postgres" else None
-                result = bench(backend, args.rows, folder, services_csv, base, pg, encryption_cost=args.encryption_cost)
+                result = bench(
+                    backend,
+                    args.rows,
+                    folder,
+                    services_csv,
+                    base,
+                    pg,
+                    encryption_cost=args.encryption_cost,
+                    floor=args.floor,
+                )
                 report(args.rows, [result], args.encryption_cost)  # each store as soon as it is measured
                 print(flush=True)
         if args.memory:
@@ -471,6 +532,24 @@ def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> N
             f"| {peer / raw:.2f} |"
         )
     print("(raw: the import's own event rows inserted with executemany in one transaction, rows/s = events/s)")
+    for r in results:
+        print(
+            f"CPU seconds of this process, {r['backend']}: taizhang {r['import_cpu']:.2f} (wall {r['import_s']:.2f}), "
+            f"CRUD peer {r['peer_cpu']:.2f} (wall {r['peer_s']:.2f}, incl. its size query); "
+            f"CPU taizhang / peer {r['import_cpu'] / r['peer_cpu']:.2f}"
+        )
+        if "floor" in r:
+            print("floor: each table's imported rows inserted raw (product DDL, one executemany, one transaction)")
+            print("| table | rows | seconds | rows/s |")
+            print("|---|---:|---:|---:|")
+            total = 0.0
+            for table, (n, seconds) in r["floor"].items():
+                total += seconds
+                print(f"| {table} | {n:,} | {seconds:.3f} | {n / seconds:,.0f} |")
+            print(
+                f"| all tables | | {total:.3f} | taizhang / raw could be at most {r['raw_s'] / total:.2f} "
+                f"with no Python at all (import {r['import_s']:.2f} s) |"
+            )
     print()
     for r in results:
         ours, peer = r["sizes"]["(file)"] / rows, r["peer_sizes"]["(file)"] / rows
