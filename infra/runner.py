@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 import orjson
@@ -42,9 +41,11 @@ REBUILD_DEFERS_TOTALS = True
 them once at the end from the rows it loaded (each total is then written once, not once per batch)."""
 
 
-@dataclass(frozen=True)
-class Event:
-    """A stored event as projections see it: a plain payload and its place in the log."""
+class Event(NamedTuple):
+    """A stored event as projections see it: a plain payload and its place in the log.
+
+    A named tuple (made once per event of a rebuild: a frozen dataclass took four times as long).
+    """
 
     position: int
     originator_id: str
