@@ -448,7 +448,8 @@ class Runner:
         with self.writer.begin() as conn:
             if REBUILD_DROPS_INDEXES:
                 for index in self._indexes():
-                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+                    if self.backend not in index.info.get("rebuild_keeps_on", ()):
+                        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
             if REBUILD_DEFERS_TOTALS:
                 # Marked in the tracking row (a negative version), so a rebuild killed while loading
                 # leaves views that the next command completes (`ensure_tables`), never wrong totals.

@@ -113,6 +113,23 @@ SELECT_CURRENT = (
     f"SELECT {', '.join(REVISION_COLUMNS)} FROM ledger_revisions WHERE recorded_to IS NULL AND record_id IN "
 )
 
+# While a rebuild loads on SQLite, `ledger_revisions_record` (record_id, seq) is not there (it is made
+# once at the end): a correction finds the revision it replaces from the record's first one, whose
+# position is that of the record's ServiceRecorded event (the store's `record_state` names the
+# community and the event's version, `stored_events` its position), then along `position_to` (the
+# position of the event that replaced a revision is the `position_from` of its successor): primary-key
+# probes only. A record not found this way (a store without `record_state`) is read by `record_id`.
+CHAIN_SQLITE = (
+    "WITH RECURSIVE chain(record_id, position) AS ("
+    "SELECT s.record_id, e.rowid FROM record_state s JOIN stored_events e "
+    "ON e.originator_id = s.community_id AND e.originator_version = s.first_version "
+    "WHERE s.record_id IN ({marks}) "
+    "UNION ALL SELECT c.record_id, r.position_to FROM chain c JOIN ledger_revisions r "
+    "ON r.position_from = c.position WHERE r.position_to IS NOT NULL) "
+    f"SELECT {', '.join('r.' + c for c in REVISION_COLUMNS)} FROM chain c JOIN ledger_revisions r "
+    "ON r.position_from = c.position WHERE r.recorded_to IS NULL AND r.record_id = c.record_id"
+)
+
 Revision = list[Any]
 Person = tuple[str, tuple[str, ...], str]
 """A resident counted by a revision: (code, categories when the revision was recorded, the same as "a;b")."""
@@ -235,7 +252,7 @@ class LedgerProjection:
     """Projects Community events into the ledger tables."""
 
     name = t.PROJECTION
-    version = 5
+    version = 6
     metadata = t.metadata
 
     def __init__(self) -> None:
@@ -244,6 +261,7 @@ class LedgerProjection:
         # Set by the runner for each batch: during a rebuild the monthly totals are not kept per batch
         # but counted once at the end from the current revisions (`count_totals`).
         self.totals_deferred = False
+        self._chain: bool | None = None  # whether the store has what CHAIN_SQLITE reads
 
     def reset(self) -> None:
         """Forget cached directory state (another worker may have moved the tables on)."""
@@ -252,9 +270,19 @@ class LedgerProjection:
 
     # ---- one batch -------------------------------------------------------------------
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
-        batch = _Batch(conn, self._communities, self._people, None if self.totals_deferred else _Deltas())
+        deferred = self.totals_deferred  # a rebuild is loading
+        by_chain = deferred and conn.dialect.name == "sqlite" and self._chain_possible(conn)
+        batch = _Batch(conn, self._communities, self._people, None if deferred else _Deltas(), by_chain)
         batch.apply_all(events)
         batch.write()
+
+    def _chain_possible(self, conn: Connection) -> bool:
+        if self._chain is None:
+            found = conn.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('record_state', 'stored_events')"
+            ).scalar()
+            self._chain = found == 2
+        return self._chain
 
     def count_totals(self, conn: Connection) -> None:
         """Replace the monthly totals with those counted from the current revisions.
@@ -300,6 +328,7 @@ class _Batch:
         communities: dict[str, tuple[str, str, str]],
         people: dict[tuple[str, str], Person],
         deltas: _Deltas | None,
+        by_chain: bool = False,
     ) -> None:
         self.conn = conn
         self.communities = communities
@@ -315,6 +344,7 @@ class _Batch:
         self.inserted: dict[int, tuple[Revision, list[Person]]] = {}
         self.closed: list[tuple[str, int, int]] = []  # (recorded_to, position_to, position_from)
         self.deltas = deltas  # None: the totals are deferred (a rebuild counts them at the end)
+        self.by_chain = by_chain  # find revisions to replace along their chain (CHAIN_SQLITE)
 
     # ---- lookups -------------------------------------------------------------------------
     def community(self, community_id: str) -> tuple[str, str, str]:
@@ -348,7 +378,15 @@ class _Batch:
         conn = self.conn
         for start in range(0, len(record_ids), 500):
             chunk = record_ids[start : start + 500]
-            rows = query(conn, SELECT_CURRENT + f"({', '.join('?' * len(chunk))})", chunk)
+            marks = ", ".join("?" * len(chunk))
+            if self.by_chain:
+                rows = query(conn, CHAIN_SQLITE.format(marks=marks), chunk)
+                if len(rows) < len(chunk):
+                    found = {row[RECORD_ID] for row in rows}
+                    missing = [record_id for record_id in chunk if record_id not in found]
+                    rows += query(conn, SELECT_CURRENT + f"({', '.join('?' * len(missing))})", missing)
+            else:
+                rows = query(conn, SELECT_CURRENT + f"({marks})", chunk)
             if not rows:
                 continue
             people: dict[int, list[Person]] = {}
