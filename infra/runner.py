@@ -396,28 +396,36 @@ class Runner:
             (rows[0][0], rows[-1][0]),
         ).all()
         ids = self._ids
-        canonical = []
-        for position, originator, topic, state in rows:
-            found = ids.get(originator)
-            if found is None:
-                found = ids[originator] = str(UUID(originator))  # as the recorder reads it
-            canonical.append((position, found, topic, state))
         if len(ids) > 100_000:
             ids.clear()
-        return self._decode(canonical, commits)
+        return self._decode(rows, commits, ids)
 
     @staticmethod
-    def _decode(rows: Sequence[tuple[int, str, str, bytes]], commits: Sequence[Any]) -> list[Event]:
+    def _decode(rows: Sequence[Any], commits: Sequence[Any], ids: dict[str, str] | None = None) -> list[Event]:
+        """Events from (position, originator id, topic, state) rows; `ids`: stored id -> canonical text,
+        filled as it goes (the ids are then printed back as the recorder reads them)."""
         events: list[Event] = []
+        append = events.append
+        make = tuple.__new__  # Event(...) without its Python-level __new__
         index = 0
         count = len(commits)
         loads = orjson.loads
+        first, last, at = commits[0] if commits else (0, -1, "")
         for position, originator, topic, state in rows:
-            while index < count and commits[index][1] < position:
-                index += 1
-            if index >= count or commits[index][0] > position:
+            if position > last:
+                while index < count and commits[index][1] < position:
+                    index += 1
+                if index >= count:
+                    raise RuntimeError(f"event at position {position} has no recorded time")
+                first, last, at = commits[index]
+            if first > position:
                 raise RuntimeError(f"event at position {position} has no recorded time")
-            events.append(Event(position, originator, topic, loads(state), commits[index][2]))
+            if ids is not None:
+                found = ids.get(originator)
+                if found is None:
+                    found = ids[originator] = str(UUID(originator))  # as the recorder reads it
+                originator = found
+            append(make(Event, (position, originator, topic, loads(state), at)))
         return events
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None, until: int | None = None) -> int:

@@ -292,32 +292,56 @@ class LedgerProjection:
         """
         for table in MONTH_TABLES:
             conn.exec_driver_sql(f"DELETE FROM {table}")
-        has = "instr(x, y) > 0" if conn.dialect.name == "sqlite" else "strpos(x, y) > 0"
-        # A resident's categories in this revision, as stored: "a;b". Slugs hold no ';'.
-        resident_has = has.replace("x", "';' || p.categories || ';'").replace("y", "';' || g.category || ';'")
         current = "r.recorded_to IS NULL"
         active = f"{current} AND r.status = 'active'"
-        for sql in (
+        statements = [
             "INSERT INTO ledger_month_quality (community, month, records, flawed) "
             "SELECT r.community, r.month, count(*), sum(CASE WHEN r.late OR r.status <> 'active' THEN 1 ELSE 0 END) "
             f"FROM ledger_revisions r WHERE {current} GROUP BY r.community, r.month",
             "INSERT INTO ledger_month_kind (community, month, kind, records, minutes) "
             "SELECT r.community, r.month, r.kind, count(*), sum(r.minutes) "
             f"FROM ledger_revisions r WHERE {active} GROUP BY r.community, r.month, r.kind",
-            "INSERT INTO ledger_month_resident (community, month, resident, records) "
-            "SELECT r.community, r.month, p.resident, count(*) FROM ledger_revisions r "
-            "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
-            f"WHERE {active} GROUP BY r.community, r.month, p.resident",
             "INSERT INTO ledger_month_category_kind (community, month, category, kind, records, minutes) "
             "SELECT r.community, r.month, g.category, r.kind, count(*), sum(r.minutes) FROM ledger_revisions r "
             "JOIN ledger_revision_categories g ON g.position_from = r.position_from "
             f"WHERE {active} GROUP BY r.community, r.month, g.category, r.kind",
-            "INSERT INTO ledger_month_category_resident (community, month, category, resident, records) "
-            "SELECT r.community, r.month, g.category, p.resident, count(*) FROM ledger_revisions r "
-            "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
-            f"JOIN ledger_revision_categories g ON g.position_from = r.position_from AND {resident_has} "
-            f"WHERE {active} GROUP BY r.community, r.month, g.category, p.resident",
-        ):
+        ]
+        if conn.dialect.name == "sqlite":
+            # Each resident's revisions counted once per month and categories string (one join and
+            # sort of every resident row); both resident totals are summed from those few rows,
+            # the strings split into their categories (slugs hold no ';').
+            statements += [
+                "CREATE TEMP TABLE ledger_month_people AS "
+                "SELECT r.community, r.month, p.resident, p.categories, count(*) AS n FROM ledger_revisions r "
+                "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
+                f"WHERE {active} GROUP BY r.community, r.month, p.resident, p.categories",
+                "INSERT INTO ledger_month_resident (community, month, resident, records) "
+                "SELECT community, month, resident, sum(n) FROM temp.ledger_month_people "
+                "GROUP BY community, month, resident",
+                "WITH RECURSIVE split(community, month, resident, category, rest, n) AS ("
+                "SELECT community, month, resident, '', categories || ';', n FROM temp.ledger_month_people "
+                "UNION ALL SELECT community, month, resident, substr(rest, 1, instr(rest, ';') - 1), "
+                "substr(rest, instr(rest, ';') + 1), n FROM split WHERE rest <> '') "
+                "INSERT INTO ledger_month_category_resident (community, month, category, resident, records) "
+                "SELECT community, month, category, resident, sum(n) FROM split WHERE category <> '' "
+                "GROUP BY community, month, category, resident",
+                "DROP TABLE temp.ledger_month_people",
+            ]
+        else:
+            # A resident's categories in this revision, as stored: "a;b".
+            resident_has = "strpos(';' || p.categories || ';', ';' || g.category || ';') > 0"
+            statements += [
+                "INSERT INTO ledger_month_resident (community, month, resident, records) "
+                "SELECT r.community, r.month, p.resident, count(*) FROM ledger_revisions r "
+                "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
+                f"WHERE {active} GROUP BY r.community, r.month, p.resident",
+                "INSERT INTO ledger_month_category_resident (community, month, category, resident, records) "
+                "SELECT r.community, r.month, g.category, p.resident, count(*) FROM ledger_revisions r "
+                "JOIN ledger_revision_residents p ON p.position_from = r.position_from "
+                f"JOIN ledger_revision_categories g ON g.position_from = r.position_from AND {resident_has} "
+                f"WHERE {active} GROUP BY r.community, r.month, g.category, p.resident",
+            ]
+        for sql in statements:
             conn.exec_driver_sql(sql)
 
 
