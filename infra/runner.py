@@ -387,14 +387,19 @@ class Runner:
         if stop is not None:
             sql += " AND rowid <= ?"
             params += (stop,)
-        rows = conn.exec_driver_sql(sql + " ORDER BY rowid LIMIT ?", (*params, limit)).all()
-        if not rows:
-            return []
-        commits = conn.exec_driver_sql(
-            "SELECT first_position, last_position, recorded_at FROM taizhang_commits "
-            "WHERE last_position >= ? AND first_position <= ? ORDER BY first_position",
-            (rows[0][0], rows[-1][0]),
-        ).all()
+        # The driver's cursor, in this transaction: plain tuples, no result object per row.
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            rows = cursor.execute(sql + " ORDER BY rowid LIMIT ?", (*params, limit)).fetchall()
+            if not rows:
+                return []
+            commits = cursor.execute(
+                "SELECT first_position, last_position, recorded_at FROM taizhang_commits "
+                "WHERE last_position >= ? AND first_position <= ? ORDER BY first_position",
+                (rows[0][0], rows[-1][0]),
+            ).fetchall()
+        finally:
+            cursor.close()
         ids = self._ids
         if len(ids) > 100_000:
             ids.clear()

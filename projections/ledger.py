@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -547,25 +547,33 @@ class _Batch:
 
     def recorded(self, event: Event) -> None:
         p = event.payload
-        code, county, township = self.community(event.originator_id)
+        found = self.communities.get(event.originator_id)
+        code, county, township = found if found is not None else self.community(event.originator_id)
         at = p["occurred_at"]
         occurred = datetime.fromisoformat(at)
         recorded_at, actor, entered_on, note = event.recorded_at, p["actor"], p["entered_on"], p["note"]
         residents = p["residents"]
+        if entered_on:  # is_late, inline (once per service event)
+            late = date.fromisoformat(entered_on) - occurred.date() > LATE_AFTER
+        else:
+            late = _recorded(recorded_at) - occurred > LATE_AFTER
         row = [
             p["record_id"], 1, code, county, township, p["kind"],
-            at, utc_ms(occurred), at[:10], at[:7],  # the local date and month: ISO 8601 begins with them
+            at, occurred.astimezone(UTC).isoformat(timespec="milliseconds")[:23] + "Z",  # utc_ms, inline
+            at[:10], at[:7],  # the local date and month: ISO 8601 begins with them
             p["minutes"], p["place"], None if note is None else orjson.dumps(note).decode(),
-            ";".join(residents), ";".join(p["providers"]), entered_on, "active", 1,
-            is_late(occurred, recorded_at, entered_on),
+            ";".join(residents), ";".join(p["providers"]), entered_on, "active", 1, late,
             recorded_at, actor, recorded_at, actor, recorded_at, None, event.position, None,
         ]  # fmt: skip
         people = self.people
         counted = []
         for resident in residents:
-            found = people.get((code, resident))
-            counted.append(found if found is not None else self.person(code, resident))
-        self._insert(row, counted)
+            person = people.get((code, resident))
+            counted.append(person if person is not None else self.person(code, resident))
+        if self.deltas is None:  # _insert, inline
+            self.inserted[event.position] = self.current[row[RECORD_ID]] = (row, counted)
+        else:
+            self._insert(row, counted)
 
     def corrected(self, event: Event) -> None:
         p = event.payload
