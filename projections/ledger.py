@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -131,8 +132,9 @@ CHAIN_SQLITE = (
 )
 
 Revision = list[Any]
-Person = tuple[str, tuple[str, ...], str]
-"""A resident counted by a revision: (code, categories when the revision was recorded, the same as "a;b")."""
+Person = tuple[str, tuple[str, ...], str, tuple[str, ...]]
+"""A resident counted by a revision: (code, categories when the revision was recorded, the same as
+"a;b", the same sorted without repeats)."""
 
 
 def query(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
@@ -168,7 +170,7 @@ class _Deltas:
         totals[1] += sign * minutes
         resident_totals, category_resident = self.resident, self.category_resident
         categories: set[str] = set()
-        for resident, resident_categories, _joined in people:
+        for resident, resident_categories, _joined, _sorted in people:
             resident_totals[(community, month, resident)] += sign
             for category in resident_categories:
                 category_resident[(community, month, category, resident)] += sign
@@ -656,16 +658,15 @@ class _Batch:
             add_resident, add_categories = residents_rows.append, category_rows.extend
             for position, (_row, people) in self.inserted.items():
                 if len(people) == 1:
-                    resident, resident_categories, joined = people[0]
+                    resident, _categories, joined, categories = people[0]
                     add_resident((position, resident, joined))
-                    categories = sorted(set(resident_categories))
                 else:
                     found: set[str] = set()
-                    for resident, resident_categories, joined in people:
+                    for resident, resident_categories, joined, _sorted in people:
                         add_resident((position, resident, joined))
                         found.update(resident_categories)
-                    categories = sorted(found)
-                add_categories([(position, category) for category in categories])
+                    categories = tuple(sorted(found))
+                add_categories(zip(repeat(position), categories))
             bulk(
                 conn,
                 "INSERT INTO ledger_revision_residents (position_from, resident, categories) VALUES (?, ?, ?)",
@@ -687,4 +688,4 @@ class _Batch:
 
 
 def _person(resident: str, categories: Sequence[str]) -> Person:
-    return (resident, tuple(categories), ";".join(categories))
+    return (resident, tuple(categories), ";".join(categories), tuple(sorted(set(categories))))
