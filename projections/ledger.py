@@ -296,18 +296,39 @@ class LedgerProjection:
             conn.exec_driver_sql(f"DELETE FROM {table}")
         current = "r.recorded_to IS NULL"
         active = f"{current} AND r.status = 'active'"
-        statements = [
-            "INSERT INTO ledger_month_quality (community, month, records, flawed) "
-            "SELECT r.community, r.month, count(*), sum(CASE WHEN r.late OR r.status <> 'active' THEN 1 ELSE 0 END) "
-            f"FROM ledger_revisions r WHERE {current} GROUP BY r.community, r.month",
-            "INSERT INTO ledger_month_kind (community, month, kind, records, minutes) "
-            "SELECT r.community, r.month, r.kind, count(*), sum(r.minutes) "
-            f"FROM ledger_revisions r WHERE {active} GROUP BY r.community, r.month, r.kind",
+        category_kind = (
             "INSERT INTO ledger_month_category_kind (community, month, category, kind, records, minutes) "
             "SELECT r.community, r.month, g.category, r.kind, count(*), sum(r.minutes) FROM ledger_revisions r "
             "JOIN ledger_revision_categories g ON g.position_from = r.position_from "
-            f"WHERE {active} GROUP BY r.community, r.month, g.category, r.kind",
-        ]
+            f"WHERE {active} GROUP BY r.community, r.month, g.category, r.kind"
+        )
+        quality = (
+            "INSERT INTO ledger_month_quality (community, month, records, flawed) "
+            "SELECT r.community, r.month, count(*), sum(CASE WHEN r.late OR r.status <> 'active' THEN 1 ELSE 0 END) "
+            f"FROM ledger_revisions r WHERE {current} GROUP BY r.community, r.month"
+        )
+        kind = (
+            "INSERT INTO ledger_month_kind (community, month, kind, records, minutes) "
+            "SELECT r.community, r.month, r.kind, count(*), sum(r.minutes) "
+            f"FROM ledger_revisions r WHERE {active} GROUP BY r.community, r.month, r.kind"
+        )
+        statements = [category_kind]
+        if conn.dialect.name == "sqlite":
+            # The quality and kind totals from one pass over the revisions (a few rows per month).
+            statements += [
+                "CREATE TEMP TABLE ledger_month_counts AS SELECT r.community, r.month, r.kind, count(*) AS n, "
+                "sum(CASE WHEN r.late OR r.status <> 'active' THEN 1 ELSE 0 END) AS flawed, "
+                "sum(CASE WHEN r.status = 'active' THEN 1 ELSE 0 END) AS active, "
+                "sum(CASE WHEN r.status = 'active' THEN r.minutes ELSE 0 END) AS minutes "
+                f"FROM ledger_revisions r WHERE {current} GROUP BY r.community, r.month, r.kind",
+                "INSERT INTO ledger_month_quality (community, month, records, flawed) "
+                "SELECT community, month, sum(n), sum(flawed) FROM temp.ledger_month_counts GROUP BY community, month",
+                "INSERT INTO ledger_month_kind (community, month, kind, records, minutes) "
+                "SELECT community, month, kind, active, minutes FROM temp.ledger_month_counts WHERE active > 0",
+                "DROP TABLE temp.ledger_month_counts",
+            ]
+        else:
+            statements += [quality, kind]
         if conn.dialect.name == "sqlite":
             # Each resident's revisions counted once per month and categories string (one join and
             # sort of every resident row); both resident totals are summed from those few rows,
