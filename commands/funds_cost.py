@@ -53,10 +53,6 @@ class CostFilters:
     position: int | None = None  # as of this log position; None: current
 
 
-class UnknownCommunity(LookupError):
-    pass
-
-
 def _unit_of(by: str, county: str, township: str, community: str) -> UnitRef:
     if by == "county":
         return UnitRef("county", county=county)
@@ -82,16 +78,6 @@ def communities(conn: Any, position: int | None) -> list[tuple[str, str, str]]:
         text(f"SELECT code, county, township FROM ledger_communities WHERE {clause} ORDER BY code"), params
     )
     return [(str(code), str(county), str(township)) for code, county, township in rows]
-
-
-def locate(conn: Any, unit: UnitRef, position: int | None) -> UnitRef:
-    """A community filled in with its county and township (UnknownCommunity when the views lack it)."""
-    if unit.level != "community":
-        return unit
-    for code, county, township in communities(conn, position):
-        if code == unit.community:
-            return UnitRef("community", county=county, township=township, community=code)
-    raise UnknownCommunity(f"--unit: no community {unit.community} in the store")
 
 
 def _name(unit: UnitRef, names: dict[str, str]) -> str:

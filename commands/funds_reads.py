@@ -116,7 +116,8 @@ def parse_ask(env: Env, *, unit: str | None, period: str | None, as_of: str | No
     return Ask(q.FundsFilters(ref, first, last, None), moment)
 
 
-def _position_at(conn: Any, moment: str) -> int:
+def position_at(conn: Any, moment: str) -> int:
+    """The last log position recorded at or before `moment` (fixed-width UTC text)."""
     postgres = getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
     bound = "CAST(:m AS timestamptz)" if postgres else ":m"
     row = conn.execute(
@@ -135,10 +136,11 @@ def _locate(conn: Any, filters: q.FundsFilters) -> q.FundsFilters:
     return replace(filters, unit=found.locate(str(unit)))
 
 
-def _prepared(ask: Ask, conn: Any) -> q.FundsFilters:
+def prepared(ask: Ask, conn: Any) -> q.FundsFilters:
+    """The filters read against the views: as of the log position of --as-of, a community located."""
     filters = ask.filters
     if ask.as_of is not None:
-        filters = replace(filters, position=_position_at(conn, ask.as_of))
+        filters = replace(filters, position=position_at(conn, ask.as_of))
     return _locate(conn, filters)
 
 
@@ -146,7 +148,7 @@ def ledger_rows(env: Env, ask: Ask, *, by: str, wait: float | None = None) -> tu
     """The ledger's rows (amounts in fen) and, for a printed sheet, its heading's parts."""
     views = prepared_views(env, wait)
     with views.read() as conn:
-        filters = _prepared(ask, conn)
+        filters = prepared(ask, conn)
         try:
             rows = q.ledger(conn, filters, by=by, departments=configured_departments() if by == "department" else ())
         except q.UnknownFundsUnit as e:
@@ -167,7 +169,7 @@ def configured_departments() -> tuple[str, ...]:
 def trace_document(env: Env, line: str, ask: Ask, wait: float | None = None) -> dict[str, Any]:
     views = prepared_views(env, wait)
     with views.read() as conn:
-        filters = _prepared(ask, conn)
+        filters = prepared(ask, conn)
         try:
             found = q.find_line(conn, line, filters.position)
         except q.UnknownLine as e:

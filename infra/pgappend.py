@@ -161,8 +161,8 @@ BEGIN
   SELECT * INTO own FROM taizhang_own_commit();
   IF own.first_position IS NULL THEN
     recorded := greatest(date_trunc('milliseconds', clock_timestamp()),
-                         coalesce((SELECT c.recorded_at FROM taizhang_commits c ORDER BY c.first_position DESC LIMIT 1),
-                                  '-infinity'));
+                         coalesce((SELECT c.recorded_at FROM taizhang_commits c ORDER BY c.first_position DESC LIMIT 1)
+                                  + interval '1 millisecond', '-infinity'));
   ELSE
     recorded := own.recorded_at;
   END IF;

@@ -141,9 +141,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         commit: dict[str, Any] | None = kwargs.get("commit")  # a bulk transaction's own commit row, if begun
         if positions:
             # The INSERT above holds the write lock: nobody can commit between these reads and ours.
+            # Each commit's time is at least a millisecond after the one before (docs/decisions/0023), so
+            # an --as-of at any printed recorded_at separates every commit from the next.
             c.execute(
-                f"SELECT max({SQLITE_NOW}, coalesce("
-                " (SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1), '')),"
+                f"SELECT max({SQLITE_NOW}, coalesce(strftime('%Y-%m-%dT%H:%M:%fZ',"
+                " (SELECT recorded_at FROM taizhang_commits ORDER BY first_position DESC LIMIT 1),"
+                " '+0.001 seconds'), '')),"
                 " (SELECT hash FROM taizhang_chain ORDER BY position DESC LIMIT 1)"
             )
             recorded_at, prev = c.fetchone()

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from commands.cli.funds import funds
+from commands.cli.funds_reads import AS_OF_HELP, UNIT_HELP, WAIT_HELP, print_rows
 from commands.cli.ledger import _check_output, output_options
-from commands.context import WAIT, Env, MalformedInput, Refused, pass_env
-from commands.output import emit, say
-from domain.units import parse_period, parse_unit
+from commands.context import WAIT, Env, pass_env
+from commands.output import say
 
 HEADERS: dict[str, tuple[str, str]] = {
     "unit": ("unit", "单位"),
@@ -36,26 +36,10 @@ NONE = "–"
     required=True,
     help="One row per township, county or community.",
 )
-@click.option(
-    "--unit",
-    metavar="UNIT",
-    help="Only the units inside this one (or it): county:NAME, township:COUNTY/NAME or community:CODE.",
-)
+@click.option("--unit", metavar="UNIT", help=UNIT_HELP)
 @click.option("--period", metavar="PERIOD", required=True, help="Spending dated in this month, quarter or year.")
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="DT",
-    help="As recorded at that moment (a date means the end of that local day).",
-)
-@click.option(
-    "--wait",
-    "wait",
-    type=WAIT,
-    default=None,
-    metavar="SECONDS",
-    help="PostgreSQL: first wait up to SECONDS for the projections to reach the log's head.",
-)
+@click.option("--as-of", "as_of", metavar="DT", help=AS_OF_HELP)
+@click.option("--wait", "wait", type=WAIT, default=None, metavar="SECONDS", help=WAIT_HELP)
 @output_options
 @pass_env
 def funds_cost(
@@ -89,50 +73,31 @@ def funds_cost(
       taizhang --lang zh funds cost --by community --period 2026 --format xlsx --output 服务成本.xlsx
     """
     from commands import funds_cost as cost
-    from commands.ledger_reads import parse_as_of
+    from commands import funds_reads as r
     from commands.views import prepared_views
 
-    ref = None
-    if unit is not None:
-        try:
-            ref = parse_unit(unit)
-        except ValueError as e:
-            raise MalformedInput(f"--unit: {e}") from None
-    try:
-        span = parse_period(period)
-    except ValueError as e:
-        raise MalformedInput(f"--period: {e}") from None
-    moment = parse_as_of(env, as_of) if as_of is not None else None
+    ask = r.parse_ask(env, unit=unit, period=period, as_of=as_of)
     _check_output(fmt, output, force)
     views = prepared_views(env, wait)
     with views.read() as conn:
-        position = _position_at(conn, moment) if moment is not None else None
-        if ref is not None:
-            try:
-                ref = cost.locate(conn, ref, position)
-            except cost.UnknownCommunity as e:
-                raise Refused(str(e)) from None
-        rows = cost.cost(conn, cost.CostFilters(by, span.first, span.last, ref, position))
+        filters = r.prepared(ask, conn)
+        assert filters.first is not None and filters.last is not None  # --period is required
+        rows = cost.cost(conn, cost.CostFilters(by, filters.first, filters.last, filters.unit, filters.position))
         unit_words = None
-        if fmt == "xlsx" and ref is not None:
+        if fmt == "xlsx" and filters.unit is not None:
             from projections.funds_queries import directory
 
-            unit_words = directory(conn, position).name(ref)
+            unit_words = directory(conn, filters.position).name(filters.unit)
     lang = 1 if env.lang == "zh" else 0
     headers = [HEADERS[f][lang] for f in SHOWN]
     if fmt == "xlsx":
         assert output is not None
-        _sheet(env, rows, headers, output, force, unit_words, span, moment)
+        _sheet(env, rows, headers, output, force, unit_words, ask)
         return
-    fields, shown_rows = (cost.FIELDS, rows) if fmt in ("json", "csv") else (SHOWN, [shown(row) for row in rows])
-    heads = None if fmt in ("json", "csv") else headers
-    if output is not None:
-        from commands import files
-
-        with files.output_text(output, "--output", force=force) as text:
-            emit(shown_rows, fields, fmt, heads, file=text)
+    if fmt in ("json", "csv"):
+        print_rows(env, rows, cost.FIELDS, fmt, output, force)
         return
-    emit(shown_rows, fields, fmt, heads)
+    print_rows(env, [shown(row) for row in rows], SHOWN, fmt, output, force, headers=headers)
 
 
 def _sheet(
@@ -142,8 +107,7 @@ def _sheet(
     output: Path,
     force: bool,
     unit_words: str | None,
-    span: Any,
-    moment: str | None,
+    ask: Any,
 ) -> None:
     """The printable sheet (commands.export, kind `cost`): yuan as numbers, – where nothing was linked."""
     from decimal import Decimal
@@ -151,9 +115,8 @@ def _sheet(
     from commands import files, labels
     from commands.export import write_xlsx
     from commands.funds_cost import MONEY
-    from commands.funds_reads import Ask, heading
+    from commands.funds_reads import heading
     from commands.money import capitals
-    from projections.funds_queries import FundsFilters
 
     cells = []
     for row in rows:
@@ -161,7 +124,6 @@ def _sheet(
         for field in MONEY:
             cell[field] = NONE if cell[field] is None else Decimal(cell[field]) / 100
         cells.append(cell)
-    ask = Ask(FundsFilters(None, span.first, span.last, None), moment)
     words = unit_words if unit_words is not None else labels.words("all_units", env.lang)
     lang = 1 if env.lang == "zh" else 0
     notes = [
@@ -197,15 +159,3 @@ def shown(row: dict[str, Any]) -> dict[str, Any]:
     for field in MONEY:
         out[field] = NONE if out[field] is None else yuan(out[field])
     return out
-
-
-def _position_at(conn: Any, moment: str) -> int:
-    """The last log position recorded at or before `moment` (fixed-width UTC text)."""
-    from sqlalchemy import text
-
-    postgres = getattr(getattr(conn, "dialect", None), "name", "sqlite") == "postgresql"
-    bound = "CAST(:m AS timestamptz)" if postgres else ":m"
-    row = conn.execute(
-        text(f"SELECT max(last_position) FROM taizhang_commits WHERE recorded_at <= {bound}"), {"m": moment}
-    ).first()
-    return int(row[0]) if row and row[0] is not None else 0

@@ -76,11 +76,11 @@ def ledger(
     _check_output(fmt, output, force)
     rows, unit_words = r.ledger_rows(env, ask, by=by, wait=wait)
     if fmt in ("json", "csv"):
-        _print(env, rows, r.LEDGER_FIELDS[by], fmt, output, force)
+        print_rows(env, rows, r.LEDGER_FIELDS[by], fmt, output, force)
         return
     fields = r.SHOWN_FIELDS[by]
     if fmt == "table":
-        _print(env, r.shown_rows(rows, env.lang), fields, fmt, output, force)
+        print_rows(env, r.shown_rows(rows, env.lang), fields, fmt, output, force)
         return
     from commands import files
     from commands.export import write_xlsx
@@ -154,7 +154,7 @@ def trace(
         click.echo(render_json(document))
         return
     if fmt == "csv":
-        _print(env, r.trace_flat(document), r.TRACE_FLAT_FIELDS, fmt, output, force)
+        print_rows(env, r.trace_flat(document), r.TRACE_FLAT_FIELDS, fmt, output, force)
         return
     if fmt == "xlsx":
         assert output is not None
@@ -208,11 +208,20 @@ def _trace_sheet(env: Env, document: dict[str, Any], ask: Any, output: Path, for
     click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
 
 
-def _print(env: Env, rows: list[dict[str, Any]], fields: list[str], fmt: str, output: Path | None, force: bool) -> None:
+def print_rows(
+    env: Env,
+    rows: list[dict[str, Any]],
+    fields: list[str],
+    fmt: str,
+    output: Path | None,
+    force: bool,
+    headers: list[str] | None = None,
+) -> None:
+    """Rows as table, json or csv, to the terminal or to --output (headers: the labels of `fields`)."""
     from commands import files
     from commands.output import emit
 
-    headers = labels.headers(fields, env.lang)
+    headers = labels.headers(fields, env.lang) if headers is None else headers
     if output is not None:
         with files.output_text(output, "--output", force=force) as text:
             emit(rows, fields, fmt, headers, file=text)

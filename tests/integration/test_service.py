@@ -8,6 +8,7 @@ integration modules (`test_concurrency`, `test_privacy`, `test_import`).
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import uuid
 from collections import Counter
@@ -305,8 +306,12 @@ def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
     assert last == service.recorder.event_count() == 5 + 5 + 3 + 1
     rows = assert_commits_partition_the_log(db_url, positions(service))
     assert len(rows) == 5 + 5 + 1 + 1  # the bulk save of three aggregates is one commit
-    for _first, _last, at in rows:
-        assert started - CLOCK_SLACK <= at <= clock
+    for _first, _last, at in rows:  # a commit may be stamped a millisecond after the one before it
+        assert started - CLOCK_SLACK <= at <= clock + timedelta(milliseconds=len(rows))
+    # Each commit is later than the one before, even when they came within the same millisecond, so an
+    # --as-of at a printed time tells every commit from the next (docs/decisions/0023).
+    stamps = [at for _f, _l, at in rows]
+    assert all(b - a >= timedelta(milliseconds=1) for a, b in itertools.pairwise(stamps))
     # The recorder's own read returns the same rows, as fixed-width UTC text to the millisecond.
     times = service.recorder.recorded_times(1, last)
     assert [(f, l) for f, l, _ in times] == [(f, l) for f, l, _ in rows]
@@ -318,7 +323,8 @@ def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
 
 @pytest.mark.clock  # recorded times from the database clock
 def test_recorded_time_never_decreases_even_after_a_later_row(service: LedgerService, db_url: str) -> None:
-    """A commit row already stamped in the future (a clock stepped back) is never undercut."""
+    """A commit row already stamped in the future (a clock stepped back) is never undercut: the next is a
+    millisecond after it."""
     code = helpers.establish(service)
     future = db_clock(db_url) + timedelta(hours=1)
     if parse_url(db_url).backend == "sqlite":
@@ -328,7 +334,7 @@ def test_recorded_time_never_decreases_even_after_a_later_row(service: LedgerSer
     _execute(db_url, "UPDATE taizhang_commits SET recorded_at = ?", (sql_write,))
     helpers.enroll(service, code, "R1")
     rows = assert_commits_partition_the_log(db_url, [1, 2])
-    assert rows[1][2] == rows[0][2]
+    assert rows[1][2] - rows[0][2] == timedelta(milliseconds=1)
 
 
 def _execute(url: str, statement: str, params: tuple[Any, ...]) -> None:
