@@ -122,6 +122,7 @@ SPENT = TOPIC + "Spent"
 REVERSED = TOPIC + "Reversed"
 RETURNED = TOPIC + "Returned"
 ESTABLISHED = "taizhang:Community.Established"
+RELEVANT = frozenset((ALLOCATED, TRANSFERRED, SPENT, REVERSED, RETURNED, ESTABLISHED))
 KINDS = ("allocated", "received", "passed_down", "spent", "reversed", "returned")
 
 Located = tuple[str | None, str | None, str | None]  # county, township, community
@@ -142,8 +143,10 @@ class FundsProjection:
 
     def apply(self, conn: Connection, events: Sequence[Event]) -> None:
         batch = _Batch(conn, self._places)
+        relevant = RELEVANT
         for event in events:
-            batch.apply(event)
+            if event.topic in relevant:  # a few of the log's events
+                batch.apply(event)
         batch.write()
 
 
