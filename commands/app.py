@@ -836,6 +836,16 @@ class LedgerService:
         subjects = sorted(set(residents))
         return int(self.recorder.log_access(actor, command, detail, subjects, records))
 
+    def log_access_many(
+        self, entries: Sequence[tuple[str | None, str, str, Iterable[tuple[str, str]], int]]
+    ) -> list[int]:
+        """Append access-log entries in order in ONE transaction (one commit: the web's group commit)."""
+        batch = [
+            (actor, command, detail, sorted(set(residents)), records)
+            for actor, command, detail, residents, records in entries
+        ]
+        return [int(i) for i in self.recorder.log_access_many(batch)]
+
     # ---- bulk -----------------------------------------------------------------------------
     @contextmanager
     def bulk_save(self) -> Iterator[BulkSave]:

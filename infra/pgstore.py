@@ -32,7 +32,7 @@ from psycopg.sql import SQL
 
 from infra import access_chain, chain, pgaccess, pgappend, recordstate
 from infra.crypto import check_master
-from infra.store import access_log_query
+from infra.store import AccessEntry, access_log_query
 
 STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS taizhang_settings (key text PRIMARY KEY, value text NOT NULL)",
@@ -457,30 +457,38 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int
     ) -> int:
         """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
+        return self.log_access_many([(actor, command, detail, residents, records)])[0]
+
+    def log_access_many(self, entries: Sequence[AccessEntry]) -> list[int]:
+        """Append access-log entries in order, each with its residents and chain link, in ONE transaction
+        (one commit for all: the web's group commit); returns their ids."""
+        ids: list[int] = []
         with self.datastore.transaction(commit=True) as curs:
-            # Serialise the access log's writers before the id is drawn: ids then follow the chain.
+            # Serialise the access log's writers before the ids are drawn: ids then follow the chain.
             curs.execute("SELECT pg_advisory_xact_lock(%s)", (ACCESS_CHAIN_LOCK,))
-            curs.execute(
-                "INSERT INTO access_log (at, actor, command, detail, residents, records) "
-                "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id, at",
-                (actor, command, detail, len(residents), records),
-            )
-            row = curs.fetchone()
-            assert row is not None
-            access_id = int(row["id"])
-            if residents:
-                curs.executemany(
-                    "INSERT INTO access_log_residents (community, resident, access_id) VALUES (%s, %s, %s)",
-                    [(community, code, access_id) for community, code in residents],
-                )
             curs.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
             last = curs.fetchone()
             prev = bytes(last["hash"]) if last else access_chain.GENESIS
-            link = access_chain.link(
-                prev, access_id, utc_micro(row["at"]), actor, command, detail, len(residents), records, residents
-            )
-            curs.execute("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", (access_id, link))
-        return access_id
+            for actor, command, detail, residents, records in entries:
+                curs.execute(
+                    "INSERT INTO access_log (at, actor, command, detail, residents, records) "
+                    "VALUES (clock_timestamp(), %s, %s, %s, %s, %s) RETURNING id, at",
+                    (actor, command, detail, len(residents), records),
+                )
+                row = curs.fetchone()
+                assert row is not None
+                access_id = int(row["id"])
+                if residents:
+                    curs.executemany(
+                        "INSERT INTO access_log_residents (community, resident, access_id) VALUES (%s, %s, %s)",
+                        [(community, code, access_id) for community, code in residents],
+                    )
+                prev = access_chain.link(
+                    prev, access_id, utc_micro(row["at"]), actor, command, detail, len(residents), records, residents
+                )
+                curs.execute("INSERT INTO access_chain (id, hash) VALUES (%s, %s)", (access_id, prev))
+                ids.append(access_id)
+        return ids
 
     def access_backlog(self) -> int:
         """Chain the access-log entries written before the access chain existed; returns how many."""

@@ -33,7 +33,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from infra import access_chain, chain, recordstate
 from infra.crypto import check_master
-from infra.store import HiddenEvent, access_log_query
+from infra.store import AccessEntry, HiddenEvent, access_log_query
 
 # Fixed-width UTC text with milliseconds, comparable as text.
 SQLITE_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -522,26 +522,43 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             return len(rows)
 
-    def log_access(self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int) -> int:
+    def log_access(
+        self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int
+    ) -> int:
         """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
+        return self.log_access_many([(actor, command, detail, residents, records)])[0]
+
+    def log_access_many(self, entries: Sequence[AccessEntry]) -> list[int]:
+        """Append access-log entries in order, each with its residents and chain link, in ONE transaction
+        (one commit, one disk flush for all: the web's group commit); returns their ids."""
+        ids: list[int] = []
         with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                "INSERT INTO access_log (at, actor, command, detail, residents, records) "
-                f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?) RETURNING id, at",
-                (actor, command, detail, len(residents), records),
-            )
-            access_id, at = c.fetchone()
-            c.executemany(
-                "INSERT INTO access_log_residents (community, resident, access_id) VALUES (?, ?, ?)",
-                [(community, code, access_id) for community, code in residents],
-            )
-            # The INSERT above holds the write lock: the previous link cannot change under us.
+            written = []
+            for actor, command, detail, residents, records in entries:
+                c.execute(
+                    "INSERT INTO access_log (at, actor, command, detail, residents, records) "
+                    f"VALUES ({SQLITE_NOW}, ?, ?, ?, ?, ?) RETURNING id, at",
+                    (actor, command, detail, len(residents), records),
+                )
+                access_id, at = c.fetchone()
+                c.executemany(
+                    "INSERT INTO access_log_residents (community, resident, access_id) VALUES (?, ?, ?)",
+                    [(community, code, access_id) for community, code in residents],
+                )
+                written.append((access_id, at))
+            # The INSERTs above hold the write lock: the previous link cannot change under us.
             c.execute("SELECT hash FROM access_chain ORDER BY id DESC LIMIT 1")
             row = c.fetchone()
             prev = bytes(row[0]) if row else access_chain.GENESIS
-            link = access_chain.link(prev, access_id, at, actor, command, detail, len(residents), records, residents)
-            c.execute("INSERT INTO access_chain (id, hash) VALUES (?, ?)", (access_id, link))
-        return int(access_id)
+            links = []
+            for (access_id, at), (actor, command, detail, residents, records) in zip(written, entries, strict=True):
+                prev = access_chain.link(
+                    prev, access_id, at, actor, command, detail, len(residents), records, residents
+                )
+                links.append((access_id, prev))
+                ids.append(int(access_id))
+            c.executemany("INSERT INTO access_chain (id, hash) VALUES (?, ?)", links)
+        return ids
 
     def access_backlog(self) -> int:
         """Chain the access-log entries written before the access chain existed; returns how many."""

@@ -201,6 +201,10 @@ def prune_many_snapshots(recorder: Any, below: Sequence[tuple[UUID, int]]) -> No
         curs.executemany(statement, list(below))
 
 
+# One access-log entry to append: (actor, command, detail, residents as (community, code) in order, notes shown).
+AccessEntry = tuple[str | None, str, str, Sequence[tuple[str, str]], int]
+
+
 def access_log_query(
     *, resident: tuple[str, str] | None, actor: str | None, start: str | None, end: str | None, mark: str, at: str
 ) -> tuple[str, list[Any]]:

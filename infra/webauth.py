@@ -61,7 +61,7 @@ PG_PRIVATE_SQL = (
 )
 PG_PRIVATE = (PG_PRIVATE_SQL,)
 SEEN_EVERY = 60.0  # seconds: a session's last use is written at most this often (reads stay lock-free)
-POOL_SIZE = 8  # PostgreSQL connections the server keeps for sessions, tokens and logins (per process)
+POOL_SIZE = 8  # connections the server keeps for sessions, tokens and logins (per process)
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,15 @@ class WebAuth:
     """The two tables of one store, reached with a short connection per call."""
 
     def __init__(self, store: StoreURL, *, pooled: bool = False) -> None:
-        """`pooled`: PostgreSQL connections kept in a small pool (the server: a session is read on
-        every request, and a new connection costs more than the read); otherwise one per call."""
+        """`pooled`: connections kept (the server: a session is read on every request, and a new
+        connection costs more than the read — on SQLite its first statement reads the whole schema);
+        PostgreSQL: a small psycopg pool; SQLite: up to POOL_SIZE idle connections, each used by one
+        thread at a time. Otherwise one connection per call."""
         self.store = store
         self._ready = False
         self._pooled = pooled and store.backend == "postgres"
+        self._lite_pooled = pooled and store.backend == "sqlite"
+        self._lite_idle: list[sqlite3.Connection] = []
         self._pool: Any = None
         self._pool_lock = threading.Lock()
 
@@ -94,7 +98,8 @@ class WebAuth:
     def _conn(self, *, write: bool) -> Iterator[Any]:
         if self.store.backend == "sqlite":
             assert self.store.path is not None
-            raw = sqlite3.connect(f"file:{self.store.path}?mode=rw", uri=True, isolation_level=None, timeout=30.0)
+            raw = self._lite_take()
+            kept = False
             try:
                 raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield _Lite(raw)
@@ -102,7 +107,10 @@ class WebAuth:
             finally:
                 if raw.in_transaction:
                     raw.execute("ROLLBACK")
-                raw.close()
+                else:
+                    kept = self._lite_give(raw)
+                if not kept:
+                    raw.close()
             return
         if self._pooled:
             with self._connections().connection() as conn:  # committed on leaving, as psycopg.connect's
@@ -112,6 +120,30 @@ class WebAuth:
 
         with psycopg.connect(self._conninfo()) as conn:
             yield _Pg(conn)
+
+    def _lite_take(self) -> sqlite3.Connection:
+        if self._lite_pooled:
+            with self._pool_lock:
+                if self._lite_idle:
+                    return self._lite_idle.pop()
+        assert self.store.path is not None
+        return sqlite3.connect(
+            f"file:{self.store.path}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            timeout=30.0,
+            check_same_thread=not self._lite_pooled,  # kept ones move between threads, one at a time
+        )
+
+    def _lite_give(self, raw: sqlite3.Connection) -> bool:
+        """Keep an idle connection (outside any transaction) for the next call; False: close it."""
+        if not self._lite_pooled:
+            return False
+        with self._pool_lock:
+            if len(self._lite_idle) < POOL_SIZE:
+                self._lite_idle.append(raw)
+                return True
+        return False
 
     def _conninfo(self) -> str:
         return self.store.url.replace("postgresql+psycopg", "postgresql")
@@ -130,6 +162,8 @@ class WebAuth:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+            while self._lite_idle:
+                self._lite_idle.pop().close()
 
     def ensure(self) -> None:
         """Create the tables when missing (once per process)."""

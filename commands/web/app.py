@@ -12,7 +12,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from commands import clock, labels
@@ -110,6 +111,7 @@ def create_app(door: Door, *, secure_cookies: bool = False, checkpoints: Path | 
     app.state.door = door
     app.state.checkpoints = checkpoints
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    ledger_rows = templates.get_template("ledger_rows.html")  # a 台账 page's rows, rendered once per kept read
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     # ---- every response: language, security headers, errors as one message ----------------------
@@ -266,32 +268,41 @@ def create_app(door: Door, *, secure_cookies: bool = False, checkpoints: Path | 
         env = door.env_for(who.name, who.lang)
         q = request.query_params
         page = _page_number(q.get("page"))
-        try:
-            shown, total = entry_page(door, env, who.actor, q, page)
+        key, read = _entry_page_read(door, env, who.actor, q, page)
+
+        def shown_page() -> tuple[list[dict[str, Any]], int, Markup]:
+            rows, total = read()
+            table = [labels.localise(_plain(row), who.lang) for row in rows]
+            return rows, total, Markup(ledger_rows.render(rows=table, fields=LEDGER_COLUMNS))
+
+        try:  # the page's rows, localised and rendered, kept while the store stands still
+            shown, total, body = door.cached((*key, "shown", who.lang), shown_page)
         except (MalformedInput, Refused) as e:
             return _refusal(request, _status(e), e.format_message())
-        door.log_access(who.name, "web ledger entries", _detail(q), _residents(shown))  # every time, kept or not
+        # Every time, kept or not: the entry is written while the page is built, and committed
+        # before the page leaves (a failure shows nothing) — commands.web.access_writer.
+        logged = door.log_access_soon(who.name, "web ledger entries", _detail(q), _residents(shown))
         pages = max(1, -(-total // PAGE_SIZE))
-        table = [labels.localise(_plain(row), who.lang) for row in shown]
         base = [(k, v) for k, v in q.multi_items() if k != "page"]
-        return templates.TemplateResponse(
+        response = templates.TemplateResponse(
             request,
             "ledger.html",
             _context(
                 request,
                 who,
-                rows=table,
+                body=body,
                 total=total,
                 page=page,
                 pages=pages,
                 query=base,
                 kinds=_kinds(who.lang),
                 categories=_categories(who.lang),
-                fields=LEDGER_COLUMNS,
                 headers=labels.headers(LEDGER_COLUMNS, who.lang),
                 q=q,
             ),  # fmt: skip
         )
+        logged.result()
+        return response
 
     @app.get("/ledger.csv")
     def ledger_csv(request: Request, who: Who = needs("ledger entries", _units_or_scope)) -> Response:
@@ -488,6 +499,14 @@ def entry_rows(door: Door, env: Any, actor: Any, q: Any) -> list[dict[str, Any]]
 def entry_page(door: Door, env: Any, actor: Any, q: Any, page: int) -> tuple[list[dict[str, Any]], int]:
     """Page `page` of `entry_rows` (PAGE_SIZE rows; the database sorts, skips and counts) and how
     many entries match; kept while the store stands still (Door.cached). Shared: not to be changed."""
+    key, read = _entry_page_read(door, env, actor, q, page)
+    return door.cached(key, read)
+
+
+def _entry_page_read(
+    door: Door, env: Any, actor: Any, q: Any, page: int
+) -> tuple[tuple[Any, ...], Callable[[], tuple[list[dict[str, Any]], int]]]:
+    """The key `entry_page` is kept by, and its read (not kept)."""
     from commands.views import open_notes
     from projections import queries as reads
 
@@ -507,7 +526,7 @@ def entry_page(door: Door, env: Any, actor: Any, q: Any, page: int) -> tuple[lis
         clock.localise(rows, zone)
         return rows, total
 
-    return door.cached(("ledger page", str(actor.scope), filters, include_voided, page, PAGE_SIZE, zone.key), read)
+    return ("ledger page", str(actor.scope), filters, include_voided, page, PAGE_SIZE, zone.key), read
 
 
 def entries_xlsx(door: Door, env: Any, actor: Any, q: Any) -> tuple[bytes, list[tuple[str, str]]]:

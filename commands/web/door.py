@@ -13,12 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.context import Env
+from commands.web.access_writer import AccessWriter
 from commands.web.cache import ReadCache
 from infra.store import parse_url
 
@@ -83,6 +85,7 @@ class Door:
         self._actors: _CachedActors | None = None
         self._actors_lock = threading.Lock()
         self.reads = ReadCache()
+        self.access = AccessWriter(self.service)  # access-log entries, group-committed (commands.web.access_writer)
         self.replays = 0  # times the Actors aggregate was replayed (tests: none while the log stands still)
         # PostgreSQL: the server keeps the views itself only when its login may write them (the owner,
         # or a member of taizhang_projector); otherwise the projection workers do, as for the CLI.
@@ -184,6 +187,7 @@ class Door:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.access.close()
         self.views.close()
         self.auth.close()
         self.service.close()
@@ -275,10 +279,18 @@ class Door:
                 app.guard = None
 
     def log_access(self, actor: str | None, command: str, detail: str, residents: Any = (), records: int = 0) -> None:
+        """Append an access-log entry and wait until it is committed (before the route shows anything)."""
         # Not under the process's write lock: the entry and its chain link are one transaction of the
         # store's own (SQLite's write lock, or PostgreSQL's), as when CLI commands log concurrently.
         # Under it, a page that shows residents (the 台账) waited for a clerk's whole save.
-        self.service.log_access(actor, command, detail, residents, records)
+        self.access.write(actor, command, detail, residents, records)
+
+    def log_access_soon(
+        self, actor: str | None, command: str, detail: str, residents: Any = (), records: int = 0
+    ) -> Future[int]:
+        """Start writing an access-log entry; the caller builds its page meanwhile and calls `.result()`
+        before the response leaves (it raises when the entry could not be written: show nothing)."""
+        return self.access.submit(actor, command, detail, residents, records)
 
 
 @dataclass(frozen=True)

@@ -87,20 +87,34 @@ def needs(path: str, units: Callable[..., Any] | None = None) -> Any:
 
         from commands.context import Refused
 
-        who = await run_in_threadpool(current, request)
-        params: dict[str, Any] = {}
-        if units is not None:
-            params = units(request, who.actor)
-            if inspect.isawaitable(params):
-                params = await params
         door = request.app.state.door
-        try:
-            await run_in_threadpool(door.permit, who.actor, path, params, getattr(request.state, "actors", None))
-        except Refused as e:
+
+        def judge(who: Who, params: dict[str, Any]) -> Refused | None:
+            try:
+                door.permit(who.actor, path, params, getattr(request.state, "actors", None))
+            except Refused as e:
+                return e
+            return None
+
+        def look_and_judge() -> tuple[Who, Any, Refused | None]:
+            who = current(request)
+            params = units(request, who.actor) if units is not None else {}
+            if inspect.isawaitable(params):
+                return who, params, None
+            return who, params, judge(who, params)
+
+        if units is None or not inspect.iscoroutinefunction(units):
+            who, params, refused = await run_in_threadpool(look_and_judge)  # one trip to a thread, not two
+        else:
+            who, params, refused = await run_in_threadpool(current, request), None, None
+            params = units(request, who.actor)
+        if inspect.isawaitable(params):  # the units come from the body: read between the look and the judgement
+            refused = await run_in_threadpool(judge, who, await params)
+        if refused is not None:
             discard = getattr(request.state, "discard_on_refusal", None)
             if discard is not None:  # what `units` kept to judge the request (an upload) goes at once
                 await run_in_threadpool(discard)
-            raise Forbidden(e.format_message()) from None
+            raise Forbidden(refused.format_message()) from None
         return who
 
     setattr(check, POLICY_ATTR, path)
