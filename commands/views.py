@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # Each projection's `version` (projections.ledger, projections.accountability, projections.funds): the light path
 # reads the views only when the store holds them at these versions (a test keeps them equal).
-VIEW_VERSIONS = {"ledger": 6, "accountability": 2, "funds": 1}
+VIEW_VERSIONS = {"ledger": 7, "accountability": 2, "funds": 1}
 LOCK_POLL = 0.02  # seconds between a reader's attempts at the write lock
 LOCK_PATIENCE = 30.0  # seconds a reader waits for views that nobody moves (SQLITE_LOCK_TIMEOUT)
 

@@ -630,7 +630,7 @@ class Community(Aggregate):
         encodes it without an event object: infra.codec.stored_event): what `trigger_event`
         does to the aggregate, with `payload` from `service_to_record`. Returns its version."""
         if self._pending_events:
-            raise ValueError("a stored-by-the-caller event may not follow pending events")
+            raise RuntimeError("a stored-by-the-caller event may not follow pending events")  # a caller's mistake
         version = self._version + 1
         self.records[payload["record_id"]] = [
             "active",

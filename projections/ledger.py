@@ -254,7 +254,7 @@ class LedgerProjection:
     """Projects Community events into the ledger tables."""
 
     name = t.PROJECTION
-    version = 6
+    version = 7
     metadata = t.metadata
 
     def __init__(self) -> None:

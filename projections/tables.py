@@ -114,6 +114,13 @@ revisions = Table(
         sqlite_where=text("recorded_to IS NULL"),
         postgresql_where=text("recorded_to IS NULL"),
     ),
+    Index(  # the 台账 in its own order (occurred, record) without a sort: the web's unfiltered pages
+        "ledger_revisions_current_time",
+        "occurred_utc",
+        "record_id",
+        sqlite_where=text("recorded_to IS NULL"),
+        postgresql_where=text("recorded_to IS NULL"),
+    ),
     Index("ledger_revisions_community_time", "community", "occurred_on", "recorded_from"),
     Index("ledger_revisions_township_time", "county", "township", "occurred_on", "recorded_from"),
 )

@@ -111,7 +111,7 @@ def test_a_bulk_event_may_not_follow_pending_events() -> None:
         code="HZ-02", name="n", county="c", township="t", village="v", natural_villages=[], established_on="2025-01-01",
         actor="clerk",
     )  # fmt: skip
-    with pytest.raises(ValueError, match="pending"):
+    with pytest.raises(RuntimeError, match="pending"):
         community.recorded({}, datetime.now(UTC))
 
 
