@@ -700,12 +700,7 @@ class LedgerService:
         bulk import stores it itself, see commands.importer)."""
         if record_id not in community.records:
             refuse_erased(keys, community.code, cmd.residents)
-        note = note_mac = None
-        if cmd.note is not None:
-            where = crypto.note_of(community.code, record_id)
-            data_key = keys.get_or_create(where.key_id)
-            note = crypto.seal(where, data_key, cmd.note)
-            note_mac = crypto.mac(data_key, cmd.note)
+        note, note_mac = sealed_note(keys, community.code, record_id, cmd.note)
         return community.service_to_record(
             record_id=record_id,
             kind=cmd.kind,
@@ -730,11 +725,8 @@ class LedgerService:
                 listed = set(community.record_residents(cmd.record_id))
                 refuse_erased(keys, cmd.community, [code for code in cmd.residents if code not in listed])
             note = note_mac = None
-            if cmd.note is not None and community.record_status(cmd.record_id) is not None:
-                where = crypto.note_of(cmd.community, cmd.record_id)
-                data_key = keys.get_or_create(where.key_id)
-                note = crypto.seal(where, data_key, cmd.note)
-                note_mac = crypto.mac(data_key, cmd.note)
+            if community.record_status(cmd.record_id) is not None:
+                note, note_mac = sealed_note(keys, cmd.community, cmd.record_id, cmd.note)
             community.correct_service(
                 record_id=cmd.record_id,
                 reason=cmd.reason,
@@ -952,6 +944,15 @@ def describe_key(key_id: str) -> str:
         community, _sep, year = key_id[6:].rpartition("/")
         return f"the payees of community {community} in {year}"
     return f"data key {key_id}"
+
+
+def sealed_note(keys: KeySession, community: str, record_id: str, text: str | None) -> tuple[Any, str | None]:
+    """A record's note sealed under its data key and its MAC; (None, None) without a note."""
+    if text is None:
+        return None, None
+    where = crypto.note_of(community, record_id)
+    data_key = keys.get_or_create(where.key_id)
+    return crypto.seal(where, data_key, text), crypto.mac(data_key, text)
 
 
 def refuse_erased(keys: KeySession, community: str, residents: Iterable[str]) -> None:

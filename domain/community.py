@@ -534,35 +534,10 @@ class Community(Aggregate):
         self.trigger_event(self.ProviderRetired, code=code, on=day, actor=actor)
 
     # ---- services -----------------------------------------------------------------------
-    def record_service(
-        self,
-        *,
-        record_id: str,
-        kind: str,
-        residents: list[str],
-        providers: list[str],
-        occurred_at: datetime,
-        minutes: int,
-        place: str | None,
-        note: Envelope | None,
-        note_mac: str | None,
-        entered_on: date | str | None,
-        actor: str,
-    ) -> bool:
-        """Record a service; False when the same record with the same content exists."""
-        payload = self.service_to_record(
-            record_id=record_id,
-            kind=kind,
-            residents=residents,
-            providers=providers,
-            occurred_at=occurred_at,
-            minutes=minutes,
-            place=place,
-            note=note,
-            note_mac=note_mac,
-            entered_on=entered_on,
-            actor=actor,
-        )
+    def record_service(self, **fields: Any) -> bool:
+        """Record a service (the keyword arguments of `service_to_record`); False when the same record
+        with the same content exists."""
+        payload = self.service_to_record(**fields)
         if payload is None:
             return False
         self.trigger_event(self.ServiceRecorded, **payload)
