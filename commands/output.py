@@ -10,6 +10,7 @@ import csv
 import io
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -95,6 +96,24 @@ def emit(
 
             rows = [localise(row, "zh") for row in rows]
         click.echo(render_table(rows, columns, headers or columns), file=file)
+
+
+def emit_to(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    headers: Sequence[str] | None,
+    output: Path | None,
+    force: bool,
+) -> None:
+    """`emit` to the terminal, or into the --output file (not over one that exists without --force)."""
+    if output is None:
+        emit(rows, columns, fmt, headers)
+        return
+    from commands import files
+
+    with files.output_text(output, "--output", force=force) as text:
+        emit(rows, columns, fmt, headers, file=text)
 
 
 def say(text: str) -> str:

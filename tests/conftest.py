@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,12 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """The URL of a store that does not exist yet (a fresh file, or a fresh empty database)."""
+@contextmanager
+def fresh_store_url(backend: str, file: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a store that does not exist yet: `file` on SQLite, a fresh empty database on
+    PostgreSQL (dropped afterwards)."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'taizhang.db'}"
+        yield f"sqlite:///{file}"
         return
     admin = request.getfixturevalue("pg_admin_url")
     url = make_pg_database(admin)
@@ -75,6 +77,13 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
         yield url
     finally:
         drop_pg_database(admin, url)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a store that does not exist yet (a fresh file, or a fresh empty database)."""
+    with fresh_store_url(backend, tmp_path / "taizhang.db", request) as url:
+        yield url
 
 
 @pytest.fixture

@@ -218,12 +218,6 @@ def print_rows(
     headers: list[str] | None = None,
 ) -> None:
     """Rows as table, json or csv, to the terminal or to --output (headers: the labels of `fields`)."""
-    from commands import files
-    from commands.output import emit
+    from commands.output import emit_to
 
-    headers = labels.headers(fields, env.lang) if headers is None else headers
-    if output is not None:
-        with files.output_text(output, "--output", force=force) as text:
-            emit(rows, fields, fmt, headers, file=text)
-        return
-    emit(rows, fields, fmt, headers)
+    emit_to(rows, fields, fmt, labels.headers(fields, env.lang) if headers is None else headers, output, force)

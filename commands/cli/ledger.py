@@ -28,7 +28,7 @@ from commands.ledger_reads import (  # noqa: F401  (other click modules import t
     township_of,
     townships_named,
 )
-from commands.output import emit, say
+from commands.output import emit_to, say
 from commands.views import prepared_views  # noqa: F401  (cli.assess, cli.people import it from here)
 from projections import filters as queries
 
@@ -163,11 +163,7 @@ def _emit(
         click.echo(say(f"wrote {len(rows)} row(s) to {output}"), err=True)
         return
     shown = rows if fmt in ("json", "csv") else [labels.localise(r, env.lang) for r in rows]
-    if output is not None:
-        with files.output_text(output, "--output", force=force) as text:
-            emit(shown, fields, fmt, labels.headers(fields, env.lang), file=text)
-        return
-    emit(shown, fields, fmt, labels.headers(fields, env.lang))
+    emit_to(shown, fields, fmt, labels.headers(fields, env.lang), output, force)
 
 
 @click.group("ledger")

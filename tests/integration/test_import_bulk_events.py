@@ -22,7 +22,7 @@ from commands.importer import import_file, validate_rows
 from domain.community import Community
 from infra.codec import OrjsonMapper, stored_event
 from infra.store import parse_url
-from tests.conftest import drop_pg_database, make_pg_database
+from tests.conftest import fresh_store_url
 
 RESIDENTS = [f"R{i}" for i in range(6)]
 PROVIDERS = [f"P{i}" for i in range(3)]
@@ -118,15 +118,8 @@ def test_a_bulk_event_may_not_follow_pending_events() -> None:
 # ---- the whole import against the per-row path, on both stores ----------------------------------
 @pytest.fixture
 def second_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'one-by-one.db'}"
-        return
-    admin = request.getfixturevalue("pg_admin_url")
-    url = make_pg_database(admin)
-    try:
+    with fresh_store_url(backend, tmp_path / "one-by-one.db", request) as url:
         yield url
-    finally:
-        drop_pg_database(admin, url)
 
 
 def _base(service: LedgerService, folder: Path) -> None:
