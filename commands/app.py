@@ -139,22 +139,19 @@ class TaizhangApplication(Application[UUID]):
                 self.snapshots.put([Community.Snapshot.take(aggregate)])
                 prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)
             except Exception as e:  # any failure of a cache, after the commit
-                if self.warn is not None:
-                    error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
-                    self.warn(
-                        f"community {aggregate.code} was saved, but its snapshot (a cache) could not be written: {error}"
-                    )
+                self._snapshot_failed(aggregate, e)
 
     def _prune_each(self, aggregates: list[Any]) -> None:
         for aggregate in aggregates:
             try:
                 prune_snapshots(self.snapshots.recorder, aggregate.id, aggregate.version)  # type: ignore[union-attr]
             except Exception as e:  # any failure of a cache, after the commit
-                if self.warn is not None:
-                    error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
-                    self.warn(
-                        f"community {aggregate.code} was saved, but its snapshot (a cache) could not be written: {error}"
-                    )
+                self._snapshot_failed(aggregate, e)
+
+    def _snapshot_failed(self, aggregate: Any, e: Exception) -> None:
+        if self.warn is not None:
+            error = one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+            self.warn(f"community {aggregate.code} was saved, but its snapshot (a cache) could not be written: {error}")
 
 
 @dataclass
@@ -825,8 +822,7 @@ class LedgerService:
         self, actor: str | None, command: str, detail: str, residents: Iterable[tuple[str, str]], records: int = 0
     ) -> int:
         """Append one entry to the access log (who, what, when by the database clock)."""
-        subjects = sorted(set(residents))
-        return int(self.recorder.log_access(actor, command, detail, subjects, records))
+        return self.log_access_many([(actor, command, detail, residents, records)])[0]
 
     def log_access_many(
         self, entries: Sequence[tuple[str | None, str, str, Iterable[tuple[str, str]], int]]

@@ -169,20 +169,14 @@ def _data(kind: str, values: dict[str, object], community: str | None = None) ->
     return data
 
 
-_SPLIT: dict[str, tuple[str, ...]] = {}
+@lru_cache(maxsize=1 << 14)
+def _split_text(value: str) -> tuple[str, ...]:
+    return tuple(tabular.split_list(value))
 
 
 def _split(value: object) -> list[str]:
     """tabular.split_list, remembered per cell text (a sheet repeats its cells); a new list each time."""
-    if type(value) is not str:
-        return tabular.split_list(value)
-    items = _SPLIT.get(value)
-    if items is None:
-        items = tuple(tabular.split_list(value))
-        if len(_SPLIT) >= 1 << 14:
-            _SPLIT.clear()
-        _SPLIT[value] = items
-    return list(items)
+    return list(_split_text(value)) if type(value) is str else tabular.split_list(value)
 
 
 def _fill_community(data: dict[str, Any], community: str) -> None:
@@ -316,21 +310,18 @@ def _listed(value: Any, what: str) -> list[str]:
     return models._nonempty(models.codes(value, what=what), what)
 
 
-# The slugs of the kind and place cells seen so far (a sheet repeats a handful of spellings).
-_KINDS_SEEN: dict[str, str] = {}
-_PLACES_SEEN: dict[str, str] = {}
+_VOCABULARIES = {"kind": models.KINDS, "place": models.PLACES}
 
 
-def _vocab(vocabulary: Any, seen: dict[str, str], value: Any) -> str:
-    """models.vocab, remembered per cell text (a refused text raises each time, unremembered)."""
-    if type(value) is not str:
-        return models.vocab(vocabulary, value)
-    slug = seen.get(value)
-    if slug is None:
-        slug = models.vocab(vocabulary, value)
-        if len(seen) < 1024:
-            seen[value] = slug
-    return slug
+@lru_cache(maxsize=1024)
+def _vocab_text(name: str, value: str) -> str:
+    return models.vocab(_VOCABULARIES[name], value)
+
+
+def _vocab(name: str, value: Any) -> str:
+    """models.vocab of the kind or place vocabulary, remembered per cell text (a sheet repeats a
+    handful of spellings; a refused text raises each time, unremembered)."""
+    return _vocab_text(name, value) if type(value) is str else models.vocab(_VOCABULARIES[name], value)
 
 
 def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordService | None:
@@ -343,7 +334,7 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
     try:
         values: dict[str, Any] = {
             "community": _code(data["community"]),
-            "kind": _vocab(models.KINDS, _KINDS_SEEN, data["kind"]),
+            "kind": _vocab("kind", data["kind"]),
             "residents": _listed(data["residents"], "resident"),
             "providers": _listed(data["providers"], "provider"),
         }
@@ -354,7 +345,7 @@ def fast_service(data: dict[str, Any], tz: Any, now: Any) -> models.RecordServic
         values["place"] = (
             None
             if place is None or (isinstance(place, str) and not place.strip())
-            else _vocab(models.PLACES, _PLACES_SEEN, place)
+            else _vocab("place", place)
         )
         values["note"] = models.optional_text(get("note"), limit=models.MAX_NOTE, what="note", multiline=True)
         values["record_id"] = models._record_id(get("record_id"))

@@ -453,12 +453,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             )
             return len(rows)
 
-    def log_access(
-        self, actor: str | None, command: str, detail: str, residents: Sequence[tuple[str, str]], records: int
-    ) -> int:
-        """Append an access-log entry, its residents and its link in the access chain (one transaction)."""
-        return self.log_access_many([(actor, command, detail, residents, records)])[0]
-
     def log_access_many(self, entries: Sequence[AccessEntry]) -> list[int]:
         """Append access-log entries in order, each with its residents and chain link, in ONE transaction
         (one commit for all: the web's group commit); returns their ids."""

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from commands.app import LedgerService
+    from infra.store import AccessEntry
 
 MAX_BATCH = 64  # entries per transaction at most
 
-_Entry = tuple[str | None, str, str, Sequence[tuple[str, str]], int]
 
 
 class AccessWriter:
@@ -41,7 +40,7 @@ class AccessWriter:
 
     def __init__(self, service: LedgerService) -> None:
         self.service = service
-        self._queue: queue.SimpleQueue[tuple[_Entry, Future[int]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[AccessEntry, Future[int]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
         self._closed = False
@@ -93,7 +92,7 @@ class AccessWriter:
             if stop:
                 return
 
-    def _write(self, batch: list[tuple[_Entry, Future[int]]]) -> None:
+    def _write(self, batch: list[tuple[AccessEntry, Future[int]]]) -> None:
         live = [(entry, future) for entry, future in batch if future.set_running_or_notify_cancel()]
         if not live:
             return
