@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -606,6 +607,11 @@ def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = No
         )
 
 
+def _uuid(value: Any) -> UUID:
+    """A record_state row's community: 32 hex digits on SQLite, a uuid on PostgreSQL."""
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
 class _Attempt:
     """One pass of applying the valid rows to freshly loaded aggregates."""
 
@@ -706,30 +712,37 @@ class _Attempt:
         wanted: dict[str, list[str]] = {}
         for item in valid:
             wanted.setdefault(item.cmd.community, []).append(item.record_id)
+        # The rows' records that exist in any community, in one look at the store's record_state (the
+        # aggregates keep no records): a row's own community learns its records, and a record of
+        # another community is that community's claim (docs/decisions/0027).
+        unknown = {r for code, record_ids in wanted.items() for r in record_ids if r not in self._records_of(code)}
+        states = self.service.recorder.record_states(None, unknown)
+        self.claimed_elsewhere = {r: str(_uuid(row["community_id"])) for r, row in states.items()}
         for code, record_ids in wanted.items():
-            try:
-                community = self.community(code)
-            except LedgerError:
-                continue
-            # The rows' records that exist, from the store's record_state (the aggregate keeps no records).
-            known = [r for r in record_ids if r not in community.records]
-            states = self.service.recorder.record_states(community.id, known)
-            community.know_records({r: recordstate.compact(row) for r, row in states.items()})
-        unknown = []
-        notes = []
-        for item in valid:
-            community = self.aggregates.get(item.cmd.community)
-            if community is None or item.record_id not in community.records:
-                unknown.append(item.record_id)
-            if item.cmd.note is not None:
-                notes.append(crypto.note_key_id(item.record_id))
-        self.claimed_elsewhere = self.service.recorder.claims(unknown)
+            community = self.aggregates.get(code)
+            if community is not None:
+                ident = community.id
+                community.know_records(
+                    {
+                        r: recordstate.compact(states[r])
+                        for r in record_ids
+                        if r in states and _uuid(states[r]["community_id"]) == ident
+                    }
+                )
+        notes = [crypto.note_key_id(item.record_id) for item in valid if item.cmd.note is not None]
         # Whether any listed resident was erased, in one pass rather than row by row.
         self.keys.erased_among(
             {crypto.resident_key_id(item.cmd.community, code) for item in valid for code in item.cmd.residents}
         )
         if notes:
             self.keys.prefetch(notes)
+
+    def _records_of(self, code: str) -> Any:
+        """The records a row's community knows already (none when it is not established)."""
+        try:
+            return self.community(code).records
+        except LedgerError:
+            return ()
 
     def _apply(self, item: _Valid) -> bool:
         cmd = item.cmd

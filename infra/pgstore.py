@@ -274,14 +274,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     # ---- record state (infra.recordstate; written by taizhang_record_state) ------------------
     _STATE_COLUMNS = ", ".join(recordstate.COLUMNS)
 
-    def record_states(self, community: UUID, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The record_state rows of these records of this community (missing ones are absent)."""
+    def record_states(self, community: UUID | None, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The record_state rows of these records of this community, or of any community when None
+        (missing ones are absent)."""
         ids = sorted(set(record_ids))
         if not ids:
             return {}
         rows = self._select(
-            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE record_id = ANY(%s) AND community_id = %s",
-            (ids, community),
+            f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE record_id = ANY(%s)"
+            + ("" if community is None else " AND community_id = %s"),
+            (ids,) if community is None else (ids, community),
         )
         return {row["record_id"]: _state_row(row) for row in rows}
 

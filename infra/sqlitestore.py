@@ -322,16 +322,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 cursor.sqlite_cursor.close()
 
     # ---- reads the application needs ---------------------------------------------------
-    def record_states(self, community: UUID, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The record_state rows of these records of this community (missing ones are absent)."""
+    def record_states(self, community: UUID | None, record_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The record_state rows of these records of this community, or of any community when None
+        (missing ones are absent; `community_id` as stored: 32 hex digits)."""
         ids = sorted(set(record_ids))
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self._select(
                 f"SELECT {', '.join(recordstate.COLUMNS)} FROM record_state"
-                f" WHERE record_id IN ({','.join('?' * len(chunk))}) AND community_id = ?",
-                [*chunk, community.hex],
+                f" WHERE record_id IN ({','.join('?' * len(chunk))})"
+                + ("" if community is None else " AND community_id = ?"),
+                chunk if community is None else [*chunk, community.hex],
             )
             for values in rows:
                 row = recordstate.row_from_db(dict(zip(recordstate.COLUMNS, values, strict=True)))
