@@ -128,6 +128,8 @@ DECLARE
   r record;
   positions bigint[] := '{{}}';
   hashes bytea[] := '{{}}';
+  i integer := 0;
+  in_order boolean := true;
   n integer := coalesce(cardinality(ids), 0);
 BEGIN
   IF n = 0 THEN
@@ -145,16 +147,17 @@ BEGIN
         MESSAGE = format('login %s may not append: this store has no actors yet, so only its owner writes', session_user);
     END IF;
   ELSE
-    SELECT u.n, u.t, x.j->>'actor' AS actor, jsonb_typeof(x.j->'actor') AS kind,
-           (u.i = '{actors}' OR u.t LIKE 'taizhang:Actors.%' OR u.t = 'taizhang:Community.Established') AS privileged
+    SELECT x.n, x.t, x.j->>'actor' AS actor, jsonb_typeof(x.j->'actor') AS kind,
+           (x.i = '{actors}' OR x.t LIKE 'taizhang:Actors.%' OR x.t = 'taizhang:Community.Established') AS privileged
       INTO bad
-      FROM unnest(ids, topics, states) WITH ORDINALITY AS u(i, t, s, n)
-      CROSS JOIN LATERAL (SELECT CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END AS j) x
+      -- OFFSET 0 keeps the subquery whole: pulled up, each use of j below would parse the payload again.
+      FROM (SELECT u.i, u.t, u.n, CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END AS j
+              FROM unnest(ids, topics, states) WITH ORDINALITY AS u(i, t, s, n) OFFSET 0) x
      WHERE x.j IS NULL OR jsonb_typeof(x.j) <> 'object' OR jsonb_typeof(x.j->'actor') IS DISTINCT FROM 'string'
-        OR NOT ((x.j->>'actor') = ANY (CASE WHEN u.i = '{actors}' OR u.t LIKE 'taizhang:Actors.%'
-                                             OR u.t = 'taizhang:Community.Established'
+        OR NOT ((x.j->>'actor') = ANY (CASE WHEN x.i = '{actors}' OR x.t LIKE 'taizhang:Actors.%'
+                                             OR x.t = 'taizhang:Community.Established'
                                         THEN who.admins ELSE who.names END))
-     ORDER BY u.n LIMIT 1;
+     ORDER BY x.n LIMIT 1;
     IF FOUND THEN
       IF bad.kind IS DISTINCT FROM 'string' THEN
         RAISE EXCEPTION USING ERRCODE = '42501',
@@ -183,18 +186,24 @@ BEGIN
   prev := coalesce((SELECT c.hash FROM taizhang_chain c ORDER BY c.position DESC LIMIT 1), decode(repeat('00', 32), 'hex'));
   tb := convert_to(to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'UTF8');
   tail := int4send(length(tb)) || tb;
+  -- The entries' bytes but the previous hash are made by the query; the loop only folds sha256 along them.
   FOR r IN
     WITH ins AS (
       INSERT INTO {events} AS e (originator_id, originator_version, topic, state)
       SELECT u.i, u.v, u.t, u.s FROM unnest(ids, versions, topics, states) WITH ORDINALITY AS u(i, v, t, s, n) ORDER BY u.n
       RETURNING e.notification_id, e.originator_id, e.originator_version, e.topic, e.state)
-    SELECT * FROM ins ORDER BY notification_id
+    SELECT o.notification_id AS p, o.originator_id = ids[o.k] AND o.originator_version = versions[o.k] AS same,
+           int8send(o.notification_id) || uuid_send(o.originator_id) || int8send(o.originator_version)
+           || int4send(octet_length(o.tb)) || o.tb || int4send(length(o.state)) || o.state || tail AS body
+      FROM (SELECT ins.*, convert_to(ins.topic, 'UTF8') AS tb, row_number() OVER (ORDER BY ins.notification_id) AS k
+              FROM ins OFFSET 0) o
+     ORDER BY o.notification_id
   LOOP
-    tb := convert_to(r.topic, 'UTF8');
-    prev := sha256(prev || int8send(r.notification_id) || uuid_send(r.originator_id) || int8send(r.originator_version)
-                   || int4send(length(tb)) || tb || int4send(length(r.state)) || r.state || tail);
-    positions := positions || r.notification_id;
-    hashes := hashes || prev;
+    prev := sha256(prev || r.body);
+    i := i + 1;
+    positions[i] := r.p;
+    hashes[i] := prev;
+    in_order := in_order AND r.same;
   END LOOP;
   INSERT INTO taizhang_chain (position, hash) SELECT * FROM unnest(positions, hashes);
   PERFORM taizhang_record_state(positions[1], positions[n]);
@@ -203,6 +212,9 @@ BEGIN
     VALUES (positions[1], positions[n], recorded);
   ELSE
     UPDATE taizhang_commits SET last_position = positions[n] WHERE first_position = own.first_position;
+  END IF;
+  IF in_order THEN
+    RETURN positions;  -- the k-th position went to the k-th event asked (the usual case: the INSERT kept the order)
   END IF;
   RETURN ARRAY(
     SELECT e.notification_id FROM unnest(ids, versions) WITH ORDINALITY AS u(i, v, n)
