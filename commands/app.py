@@ -2,8 +2,8 @@
 
 Every write goes through `LedgerService`, whether it comes from the CLI, an import
 or the demo. It turns validated commands (commands.models) into domain calls,
-encrypts personal data before it reaches an event, claims record ids store-wide
-and retries a save that lost a race with another writer.
+encrypts personal data before it reaches an event, refuses a record id another
+community recorded, and retries a save that lost a race with another writer.
 """
 
 from __future__ import annotations
@@ -222,7 +222,6 @@ class Change:
 
     result: Any
     aggregates: list[Any] = field(default_factory=list)
-    claims: list[tuple[str, str]] = field(default_factory=list)
     units: list[tuple[str, str, str]] = field(default_factory=list)
     erase_keys: list[str] = field(default_factory=list)
 
@@ -239,7 +238,6 @@ class BulkSave:
     def write(
         self,
         aggregates: Iterable[Any],
-        claims: Sequence[tuple[str, str]] = (),
         data_keys: Sequence[Any] = (),
         *,
         stored: Sequence[StoredEvent] = (),
@@ -276,7 +274,7 @@ class BulkSave:
                     self.crossed[event.originator_id] = by_id[event.originator_id]
             events.extend(stored)
         extra = {"record_rows": record_rows} if record_rows is not None and not changed else {}
-        self.append(events, claims=list(claims), data_keys=list(data_keys), units=units, **extra)
+        self.append(events, data_keys=list(data_keys), units=units, **extra)
         self.events += len(events)
 
 
@@ -536,7 +534,6 @@ class LedgerService:
                     return change.result
                 self.app.save(
                     *change.aggregates,
-                    claims=change.claims,
                     data_keys=keys.pending,
                     units=change.units,
                     erase_keys=change.erase_keys,
@@ -673,8 +670,7 @@ class LedgerService:
                         f"record {record_id} is already recorded in another community; use service correct"
                     )
             created = self.apply_record(community, cmd, record_id, keys, actor)
-            claims = [(record_id, str(community.id))] if created else []
-            return Change({"record_id": record_id, "created": created}, [community], claims)
+            return Change({"record_id": record_id, "created": created}, [community])
 
         return self._write(decide)
 
@@ -848,7 +844,7 @@ class LedgerService:
             yield saver
         self.app.snapshot(saver.crossed.values())
 
-    def save_many(self, aggregates: list[Community], claims: list[tuple[str, str]], keys: KeySession) -> None:
+    def save_many(self, aggregates: list[Community], keys: KeySession) -> None:
         """Save many aggregates' events in one transaction (imports, the demo)."""
         units = [
             (event.code, event.county, event.township)
@@ -856,7 +852,7 @@ class LedgerService:
             for event in aggregate.pending_events
             if isinstance(event, Community.Established)
         ]
-        self.app.save(*aggregates, claims=claims, data_keys=keys.pending, units=units)
+        self.app.save(*aggregates, data_keys=keys.pending, units=units)
 
     # ---- actors ---------------------------------------------------------------------------
     def grant_actor(self, name: str, role: str, scope: str, login: str | None, actor: str) -> dict[str, Any]:

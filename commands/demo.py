@@ -1347,7 +1347,7 @@ def _save_accountability(service: LedgerService, plan: _Accountability, today: d
 # ---- loading --------------------------------------------------------------------------------
 def _build(
     service: LedgerService, plan: _Plan, keys: KeySession, actor: str
-) -> tuple[Community, list[tuple[str, str]]]:
+) -> Community:
     """The community's aggregate with every planned event, each command validated first."""
     cmd = service.validate(
         models.EstablishCommunity,
@@ -1372,7 +1372,6 @@ def _build(
         established_on=cmd.established_on,
         actor=actor,
     )
-    claims: list[tuple[str, str]] = []
 
     def enroll(resident: _Resident) -> None:
         data = {
@@ -1439,8 +1438,7 @@ def _build(
                 },
             )
             assert cmd.record_id is not None
-            if LedgerService.apply_record(community, cmd, cmd.record_id, keys, actor):
-                claims.append((cmd.record_id, str(community.id)))
+            LedgerService.apply_record(community, cmd, cmd.record_id, keys, actor)
         elif action == "correct":
             cmd = service.validate(models.CorrectService, {"community": plan.code, **payload})
             community.correct_service(
@@ -1477,7 +1475,7 @@ def _build(
             )
         else:  # pragma: no cover - the plan only holds the actions above
             raise AssertionError(action)
-    return community, claims
+    return community
 
 
 def run_demo(
@@ -1508,12 +1506,9 @@ def run_demo(
         batch = plans[start : start + BATCH]
         keys = service.key_session()
         aggregates: list[Community] = []
-        claims: list[tuple[str, str]] = []
         for plan in batch:
-            community, community_claims = _build(service, plan, keys, actor)
-            aggregates.append(community)
-            claims.extend(community_claims)
-        service.save_many(aggregates, claims, keys)
+            aggregates.append(_build(service, plan, keys, actor))
+        service.save_many(aggregates, keys)
         if progress is not None:
             progress(start + len(batch), total)
     _save_accountability(service, accountability, today, actor)

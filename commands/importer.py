@@ -3,7 +3,7 @@
 An import is all-or-nothing unless `skip_invalid`: every row is validated (exit 2
 problems) before anything is written, then checked against the store's rules (exit 1
 problems) while the new events go into one transaction, chunk by chunk, with their
-record-id claims and data keys. A re-import adds nothing: existing codes and identical
+record state and data keys. A re-import adds nothing: existing codes and identical
 records count as `existing`. Memory holds one chunk of rows, however long the file
 (docs/decisions/0013): the file is streamed, the valid rows wait in a sealed spill, and
 what earlier chunks wrote is read back from the transaction.
@@ -616,7 +616,6 @@ class _Attempt:
         self.actor = actor
         self.keys: KeySession = service.key_session()
         self.aggregates: dict[str, Community | None] = {}
-        self.claims: list[tuple[str, str]] = []
         self.claimed_here: dict[str, str] = {}
         self.idents: dict[str, str] = {}  # a community's code -> str(its id), said once, not per row
         self.result = ImportResult()
@@ -650,7 +649,7 @@ class _Attempt:
         transaction, until the first problem (then the caller rolls back, unless it skips invalid
         rows). Once a chunk is written, what the rules know of its records is let go: the next
         chunks read it back from the store's tables inside the transaction (record_state,
-        record_claims, data_keys), so memory does not grow with the file."""
+        data_keys), so memory does not grow with the file."""
         done = 0
         for chunk in chunks:
             if self.kind == "services":
@@ -680,16 +679,14 @@ class _Attempt:
         return self.result
 
     def flush(self, saver: BulkSave) -> None:
-        """Write the events pending since the last flush, with their claims and new data keys."""
+        """Write the events pending since the last flush, with their record state and new data keys."""
         saver.write(
             self.aggregates.values(),
-            self.claims,
             self.keys.pending,
             stored=self.stored,
             written=list(self.written.values()),
             record_rows=(self.states, self.people),
         )
-        self.claims = []
         self.keys.pending = []
         self.stored, self.written, self.states, self.people = [], {}, [], []
 
@@ -768,7 +765,6 @@ class _Attempt:
         hex_id = community.id.hex
         self.states.append(recordstate.recorded_tuple(hex_id, version, recordstate.RECORDED, fields))
         self.people += recordstate.recorded_people(hex_id, fields)
-        self.claims.append((record_id, ident))
         self.claimed_here[record_id] = ident
         return True
 

@@ -114,7 +114,11 @@ def create_signing_key(path: Path) -> tuple[Path, Ed25519PublicKey]:
     """Write a new private key (mode 0600) and PATH.pub; never overwrite either."""
     pub_path = path.with_name(path.name + ".pub")
     for existing in (path, pub_path):
-        if existing.exists():
+        try:
+            found = existing.exists()
+        except OSError as e:  # a name the file system cannot hold (too long), say
+            raise KeyFileProblem(f"--key-file: cannot create {shown(existing)}: {e.strerror}") from None
+        if found:
             raise FileExistsError(f"--key-file: {shown(existing)} already exists; it is never overwritten")
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(

@@ -100,12 +100,12 @@ def functions() -> list[str]:
         f"CREATE OR REPLACE FUNCTION taizhang_actor_names() RETURNS text[] {definer} AS $$ "
         " SELECT coalesce(array_agg(name), '{}') FROM taizhang_login_scopes() $$",
         # The community a data key belongs to: a resident's key names it; a note's key is its record's,
-        # whose community the record claim and that community's first event give.
+        # whose community its record_state row and that community's first event give.
         f"CREATE OR REPLACE FUNCTION taizhang_key_community(key_id text) RETURNS text {definer} AS $$ "
         " SELECT CASE"
         "  WHEN key_id LIKE 'res:%' THEN split_part(substr(key_id, 5), '/', 1)"
         "  WHEN key_id LIKE 'note:%' THEN (SELECT convert_from(e.state, 'UTF8')::json->>'code'"
-        "   FROM record_claims c JOIN taizhang_events e ON e.originator_id = c.community_id::uuid AND e.originator_version = 1"
+        "   FROM record_state c JOIN taizhang_events e ON e.originator_id = c.community_id AND e.originator_version = 1"
         "   WHERE c.record_id = substr(key_id, 6))"
         " END $$",
     ]

@@ -1,7 +1,7 @@
 """The one way to append to a PostgreSQL store: SECURITY DEFINER functions owned by the store's owner.
 
 No login but the owner may INSERT into the events, commits and chain tables or the side
-tables (record_claims, community_units, data_keys). Writers call `taizhang_append` with
+tables (community_units, data_keys). Writers call `taizhang_append` with
 arrays of events (one call per chunk, all in one transaction). The function, running with
 the owner's rights:
 
@@ -16,11 +16,11 @@ the owner's rights:
   infra.chain.entry/link, so `audit verify` checks these entries like the Python-made ones;
 - derives `record_state` / `record_people` from the service events it stored, from their
   own JSON (`taizhang_record_state`, the SQL twin of infra.recordstate): no caller supplies
-  those rows, so none can forge them.
+  those rows, so none can forge them. Its primary key is the store-wide claim on a record id
+  (one community records it; docs/decisions/0027).
 
 The side rows of the same transaction go through sibling functions that accept a row only
-when an event of this transaction accounts for it: a claim needs its ServiceRecorded event,
-a community unit its Established event, a data key an event that names its key id. A
+when an event of this transaction accounts for it: a community unit its Established event, a data key an event that names its key id. A
 continuation (a later chunk, or the side rows) is recognised by the commit row's `xmin`
 being this transaction's id, which no caller can fake.
 """
@@ -32,7 +32,6 @@ from domain.actors import ACTORS_ID
 EVENTS = "taizhang_events"
 FUNCTIONS = (
     "taizhang_append(uuid[], bigint[], text[], bytea[])",
-    "taizhang_append_claims(text[], text[])",
     "taizhang_append_units(text[], text[], text[])",
     "taizhang_append_keys(text[], text[], bytea[])",
 )
@@ -49,7 +48,6 @@ FUNCTION_WRITTEN = (
     "taizhang_events",
     "taizhang_commits",
     "taizhang_chain",
-    "record_claims",
     "community_units",
     "data_keys",
     "record_state",
@@ -86,7 +84,7 @@ def function_statements(schema: str) -> list[str]:
         " coalesce((SELECT array_agg(name) FROM bound), '{}'),"
         " coalesce((SELECT array_agg(name) FROM bound WHERE role = 'admin'), '{}') $$",
         # Where the events of the rows being added begin: the transaction's first position, or later
-        # when the writer says so (CHUNK_FIRST, set by the writer before adding a chunk's claims and
+        # when the writer says so (CHUNK_FIRST, set by the writer before adding a chunk's data
         # keys): an import's later chunks are then checked against their own events, not against
         # every event of the transaction again (quadratic). A writer can only narrow the check.
         "CREATE OR REPLACE FUNCTION taizhang_chunk_first(first_position bigint) RETURNS bigint LANGUAGE sql STABLE"
@@ -95,7 +93,6 @@ def function_statements(schema: str) -> list[str]:
         " first_position)) $$",
         _RECORD_STATE.format(definer=definer, events=EVENTS),
         _APPEND.format(definer=definer, events=EVENTS, actors=ACTORS_ID),
-        _CLAIMS.format(definer=definer, events=EVENTS),
         _UNITS.format(definer=definer, events=EVENTS),
         _KEYS.format(definer=definer, events=EVENTS),
     ]
@@ -303,36 +300,6 @@ _OWN_EVENTS = """
       MESSAGE = format('login %s may not add %s rows: they go with the events of the same transaction', session_user, '{what}');
   END IF;
 """
-
-_CLAIMS = (
-    """
-CREATE OR REPLACE FUNCTION taizhang_append_claims(record_ids text[], community_ids text[])
-RETURNS void {definer} AS $fn$
-DECLARE
-  own record;
-  bad text;
-BEGIN
-"""
-    + _OWN_EVENTS.replace("{what}", "record_claims")
-    + """
-  -- First the rows, so a lost race fails as a unique violation (the application retries it).
-  INSERT INTO record_claims (record_id, community_id) SELECT * FROM unnest(record_ids, community_ids);
-  -- Set operations (hashed), not a subquery per row: an import claims tens of thousands of records.
-  SELECT x.r INTO bad FROM (
-    SELECT c.r, c.m FROM unnest(record_ids, community_ids) AS c(r, m)
-    EXCEPT
-    SELECT convert_from(e.state, 'UTF8')::jsonb->>'record_id', e.originator_id::text FROM {events} e
-     WHERE e.notification_id BETWEEN taizhang_chunk_first(own.first_position) AND own.last_position
-       AND e.topic = 'taizhang:Community.ServiceRecorded') x
-   LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('record claim %s: no service of this transaction records it', bad);
-  END IF;
-END
-$fn$
-"""
-)
 
 _UNITS = (
     """

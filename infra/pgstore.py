@@ -41,7 +41,6 @@ STORE_TABLES = [
     " last_position bigint NOT NULL,"
     " recorded_at timestamptz NOT NULL)",
     "CREATE INDEX IF NOT EXISTS taizhang_commits_recorded_at ON taizhang_commits (recorded_at)",
-    "CREATE TABLE IF NOT EXISTS record_claims (record_id text PRIMARY KEY, community_id text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS community_units (code text PRIMARY KEY, county text NOT NULL, township text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS data_keys (key_id text PRIMARY KEY, master_key_id text NOT NULL, wrapped bytea NOT NULL)",
     # Writers serialise their inserts with an EXCLUSIVE lock on the events table (eventsourcing's
@@ -185,7 +184,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def bulk_transaction(self) -> Iterator[Callable[..., Sequence[int] | None]]:
         """One transaction that chunks of events (with their side rows) are appended to: the
         append functions recognise a continuation by the commit row's xmin (infra.pgappend).
-        Yields `append(stored_events, claims=…, data_keys=…, units=…)`; commits when the block
+        Yields `append(stored_events, data_keys=…, units=…)`; commits when the block
         ends, rolls everything back when it raises. Nothing is begun (no connection held, no
         NOTIFY) until the first chunk."""
         with ExitStack() as stack:
@@ -217,14 +216,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], positions: Sequence[int], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         """The side rows of this transaction, through the sibling append functions."""
-        claims = kwargs.get("claims")
-        if positions and (claims or kwargs.get("data_keys")):
-            # They belong to these events: the functions check them against these alone.
-            curs.execute("SELECT set_config(%s, %s, true)", (pgappend.CHUNK_FIRST, str(positions[0])))
-        if claims:
-            curs.execute("SELECT taizhang_append_claims(%s::text[], %s::text[])", _columns(claims, 2))
         data_keys = kwargs.get("data_keys")
         if data_keys:
+            if positions:
+                # They belong to these events: the function checks them against these alone.
+                curs.execute("SELECT set_config(%s, %s, true)", (pgappend.CHUNK_FIRST, str(positions[0])))
             curs.execute("SELECT taizhang_append_keys(%s::text[], %s::text[], %s::bytea[])", _columns(data_keys, 3))
             # After the insert: a rotation holding data_keys has committed by now, and its setting is visible.
             curs.execute("SELECT value FROM taizhang_settings WHERE key = 'master_key_id'")
@@ -243,7 +239,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     # ---- reads the application needs ---------------------------------------------------
     # The connection of an open bulk transaction that has written: reads go through it, so that an
-    # import's later chunks see the records, claims and keys of its earlier ones (one thread).
+    # import's later chunks see the records and keys of its earlier ones (one thread).
     _bulk_reader: Connection[DictRow] | None = None
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -267,11 +263,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return {row["originator_id"] for row in rows}
 
     def claims(self, record_ids: Iterable[str]) -> dict[str, str]:
+        """record id -> str(id) of the community that recorded it (its record_state row, written by
+        taizhang_record_state from the event itself), for those recorded."""
         ids = list(record_ids)
         if not ids:
             return {}
-        rows = self._select("SELECT record_id, community_id FROM record_claims WHERE record_id = ANY(%s)", (ids,))
-        return {row["record_id"]: row["community_id"] for row in rows}
+        rows = self._select("SELECT record_id, community_id FROM record_state WHERE record_id = ANY(%s)", (ids,))
+        return {row["record_id"]: str(row["community_id"]) for row in rows}
 
     # ---- record state (infra.recordstate; written by taizhang_record_state) ------------------
     _STATE_COLUMNS = ", ".join(recordstate.COLUMNS)
@@ -555,6 +553,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             for statement in [*STORE_TABLES, *pgappend.function_statements(self.datastore.schema)]:
                 curs.execute(statement)  # type: ignore[arg-type]
+            # The record claims of schema 7 and before: record_state holds them now (docs/decisions/0027),
+            # rebuilt from the log by the same upgrade (LedgerService.upgrade).
+            curs.execute("DROP FUNCTION IF EXISTS taizhang_append_claims(text[], text[])")
+            curs.execute("DROP TABLE IF EXISTS record_claims")
             # A store with access control (init --admin): its groups append to the new access chain too,
             # and writers append events and side rows only through taizhang_append (infra.pgappend).
             curs.execute(

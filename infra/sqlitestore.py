@@ -4,7 +4,9 @@ In the same transaction that inserts events (so there is no window in which an
 event is stored without them) the hook writes:
 - one `taizhang_commits` row per transaction: its first and last log position and
   the recorded time, taken from the database clock and never decreasing;
-- the store-wide record-id claims (`record_claims`, primary key = uniqueness);
+- the record state of the service events (`record_state`, `record_people`; infra.recordstate),
+  whose primary key `record_id` is also the store-wide claim on a record id: one community
+  records it, no other (docs/decisions/0027; `record_claims` before schema 8);
 - new wrapped data keys (`data_keys`);
 - one `taizhang_chain` row per event: its link in the tamper-evident hash chain
   (infra.chain), which covers the event and its recorded time.
@@ -45,9 +47,6 @@ STORE_TABLES = [
     " last_position INTEGER NOT NULL,"
     " recorded_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS taizhang_commits_recorded_at ON taizhang_commits (recorded_at)",
-    "CREATE TABLE IF NOT EXISTS record_claims ("
-    " record_id TEXT PRIMARY KEY,"
-    " community_id TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS community_units ("
     " code TEXT PRIMARY KEY,"
     " county TEXT NOT NULL,"
@@ -173,9 +172,6 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             self._insert_record_rows(c, *record_rows)  # an import's new records, made from the payloads it encoded
         elif service:
             self._write_record_state(c, stored_events)
-        claims = kwargs.get("claims")
-        if claims:
-            c.executemany("INSERT INTO record_claims (record_id, community_id) VALUES (?, ?)", sorted(claims))
         data_keys = kwargs.get("data_keys")
         if data_keys:
             c.executemany("INSERT INTO data_keys (key_id, master_key_id, wrapped) VALUES (?, ?, ?)", data_keys)
@@ -288,7 +284,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def bulk_transaction(self) -> Iterator[Callable[..., Sequence[int] | None]]:
         """One write transaction that chunks of events (with their side rows) are appended to.
 
-        Yields `append(stored_events, claims=…, data_keys=…, units=…)`; commits when the block
+        Yields `append(stored_events, data_keys=…, units=…)`; commits when the block
         ends, rolls everything back when it raises. The write lock is taken first (BEGIN
         IMMEDIATE) at the first append: a writer that committed since the caller loaded its
         aggregates makes that append fail (IntegrityError), as a lost race does in `save`.
@@ -415,7 +411,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return recordstate.disagreement(states, stored, people)
 
     # The connection of an open bulk transaction that has written: reads go through it, so that an
-    # import's later chunks see the records, claims and keys of its earlier ones (one thread).
+    # import's later chunks see the records and keys of its earlier ones (one thread).
     _bulk_reader: Any = None
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -442,15 +438,16 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return found
 
     def claims(self, record_ids: Iterable[str]) -> dict[str, str]:
+        """record id -> str(id) of the community that recorded it (its record_state row), for those recorded."""
         found: dict[str, str] = {}
         ids = list(record_ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = self._select(
-                f"SELECT record_id, community_id FROM record_claims WHERE record_id IN ({','.join('?' * len(chunk))})",
+                f"SELECT record_id, community_id FROM record_state WHERE record_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            found.update({row[0]: row[1] for row in rows})
+            found.update({row[0]: str(UUID(row[1])) for row in rows})
         return found
 
     def data_keys(self, key_ids: Iterable[str]) -> dict[str, tuple[str, bytes]]:
@@ -618,8 +615,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return [(r[0], r[1], r[2]) for r in self._select("SELECT code, county, township FROM community_units ORDER BY code")]
 
     def upgrade_schema(self) -> None:
-        """Create tables added since the store was made (all statements are IF NOT EXISTS)."""
+        """Create tables added since the store was made (all statements are IF NOT EXISTS), and drop
+        the record claims of schema 7 and before: record_state holds them now, rebuilt from the log by
+        the same upgrade (LedgerService.upgrade)."""
         self.create_table()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DROP TABLE IF EXISTS record_claims")
 
     # ---- the hash chain ---------------------------------------------------------------------
     def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:

@@ -22,8 +22,9 @@ FORMAT_VERSION = "1"
 # 2: community_units; 3: erased_keys, access log; 4: taizhang_lock_events (PostgreSQL); 5: taizhang_chain;
 # 6: access_chain, and on PostgreSQL taizhang_append (writers append only through it);
 # 7: record_state and record_people (per-record state derived from the log, infra.recordstate),
-#    and on SQLite the index of odd-form event ids holds only those rows
-SCHEMA_VERSION = "7"
+#    and on SQLite the index of odd-form event ids holds only those rows;
+# 8: record_claims dropped: record_state's primary key is the claim on a record id (docs/decisions/0027)
+SCHEMA_VERSION = "8"
 
 
 class StoreError(Exception):

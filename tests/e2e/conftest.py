@@ -42,7 +42,7 @@ TAIZHANG_VARS = (
 # The events table: eventsourcing's SQLite module calls it stored_events, its
 # PostgreSQL module names it after the application (`taizhang_events`).
 EVENTS_TABLE = {"sqlite": "stored_events", "postgres": "taizhang_events"}
-SIDE_TABLES = ("record_claims", "data_keys", "taizhang_commits")
+SIDE_TABLES = ("record_state", "data_keys", "taizhang_commits")
 
 
 def backend_of(url: str) -> str:

@@ -53,6 +53,13 @@ def test_keygen_writes_a_private_key_for_its_owner_only_and_never_overwrites(run
     assert store_tables(run.url) == set()  # keygen never opens (or creates) a store
 
 
+def test_keygen_words_a_name_the_file_system_cannot_hold(run: Cli, tmp_path: Path) -> None:
+    """A name longer than the file system allows (found by the CLI fuzzer): exit 2 naming the option, nothing written."""
+    name = tmp_path / ("A" * 300 + ".key")
+    error_line(run("audit", "keygen", "--key-file", str(name)), 2, "--key-file: cannot create")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_seal_prove_check_and_verify_against_the_checkpoint(store: Cli, office: Path, tmp_path: Path) -> None:
     record_id = history(store)
     office.parent.mkdir()

@@ -132,9 +132,9 @@ def assert_each_record_once(service: LedgerService, url: str, expected: dict[str
         if n.topic.endswith(".ServiceRecorded") and p["note"]:
             place = helpers.where(expected[p["record_id"]], p, "note")
             assert service.open_envelope(p["note"], where=place).endswith("情况良好")  # type: ignore[union-attr]
-    claims = sql(url, "SELECT record_id, community_id FROM record_claims")
+    claims = sql(url, "SELECT record_id, community_id FROM record_state")
     assert len(claims) == len(expected)
-    assert dict(claims) == {record_id: str(community_id(code)) for record_id, code in expected.items()}
+    assert {r: str(uuid.UUID(str(c))) for r, c in claims} == {record_id: str(community_id(code)) for record_id, code in expected.items()}
     assert_commits_partition_the_log(url, [n.id for n, _p in stored])
     # Every event is chained, in log order, by the writer that stored it.
     assert verify_log(service)["events"] == len(stored)

@@ -439,7 +439,7 @@ def test_rows_without_an_id_get_their_content_id_and_identical_rows_their_index(
     assert len(set(ids)) == 3
     assert recorded_ids(service) == dict.fromkeys(ids, 1)
     assert [p["record_id"] for p in events_of(service, "ServiceRecorded")] == ids
-    assert sorted(r for (r,) in sql(service.store.url, "SELECT record_id FROM record_claims")) == sorted(ids)
+    assert sorted(r for (r,) in sql(service.store.url, "SELECT record_id FROM record_state")) == sorted(ids)
 
     before = store_counts(service)
     assert import_new(service, "services", path).counts() == {"added": 0, "existing": 3, "skipped": 0}
@@ -490,9 +490,7 @@ def test_a_record_id_used_in_two_communities_is_refused(service: LedgerService, 
 
     result = import_new(service, "services", path, skip_invalid=True)
     assert result.counts() == {"added": len(rows) - 1, "existing": 0, "skipped": 1}
-    assert sql(service.store.url, "SELECT community_id FROM record_claims WHERE record_id = ?", (shared,)) == [
-        (str(community_id(first)),)
-    ]
+    assert service.recorder.claims([shared]) == {shared: str(community_id(first))}
     assert shared not in service.get_community(second, [shared]).records
 
 
@@ -554,7 +552,7 @@ def test_a_5000_row_services_file_is_one_commit_and_every_row_is_stored_once(
     assert len(counted) == 5000 and set(counted.values()) == {1}
     assert set(explicit) <= set(counted)
     assert service.recorder.event_count() == before + 5000
-    claims = dict(sql(service.store.url, "SELECT record_id, community_id FROM record_claims"))
+    claims = {r: str(uuid.UUID(str(c))) for r, c in sql(service.store.url, "SELECT record_id, community_id FROM record_state")}
     assert claims.keys() == counted.keys()
     per_community = Counter(claims.values())
     assert per_community == {str(community_id(first)): 2500, str(community_id(second)): 2500}

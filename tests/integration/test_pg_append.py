@@ -228,16 +228,21 @@ def test_every_role_still_writes_through_the_cli(pg: Store, tmp_path: Path) -> N
 def test_side_rows_cannot_be_planted(pg: Store) -> None:
     """Pre-inserting a community's unit row blocked its establishment ("store is busy")."""
     before = store_counts(pg.owner)
-    for table, values in (("community_units", "('NEW-1', '八步区', '贺街镇')"), ("record_claims", "('rec-x', 'x')"),
+    state = (f"('rec-x', '{community_id('HZ-001')}', 'active', 1, 'd', '2026-01-05T09:00:00+08:00', '2026-01-05',"
+             " 'life_care', 30, NULL, NULL, NULL, '[]', '[]', 1, 1)")  # a record state claims a record id
+    for table, values in (("community_units", "('NEW-1', '八步区', '贺街镇')"), ("record_state", state),
+                          ("record_people", f"('{community_id('HZ-001')}', 'r', 'R1', 'rec-x', 1)"),
                           ("data_keys", "('resident:NEW-1/R1', 'mk', '\\x00')")):  # fmt: skip
         assert "permission denied" in _refused(pg.urls["clerk"], f"INSERT INTO {table} VALUES {values}")
     # Through the sibling functions, rows need the events of the same transaction that account for them.
     for sql, params, needle in (
         ("SELECT taizhang_append_units(%s, %s, %s)", (["NEW-1"], ["八步区"], ["贺街镇"]), "go with the events"),
-        ("SELECT taizhang_append_claims(%s, %s)", (["rec-x"], ["x"]), "go with the events"),
         ("SELECT taizhang_append_keys(%s, %s, %s::bytea[])", (["k"], ["mk"], [b"\0"]), "go with the events"),
     ):
         assert needle in _refused(pg.urls["clerk"], sql, params)
+    # The record claims of schema 7 went with their function: record_state is the claim (schema 8).
+    with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.UndefinedFunction):
+        conn.execute("SELECT taizhang_append_claims(%s::text[], %s::text[])", (["rec-x"], ["x"]))
     originator = community_id("HZ-001")
     version, _topic, _state = _last(pg.owner, originator)
     with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
@@ -255,17 +260,47 @@ def test_side_rows_cannot_be_planted(pg: Store) -> None:
 
 
 def _recorded(record_id: str) -> bytes:
+    """A service whose note is sealed with the key note:<record id>."""
+    note = {"alg": "AES-256-GCM", "key_id": f"note:{record_id}", "nonce": "", "ct": ""}
     return orjson.dumps({"actor": "clerk01", "record_id": record_id, "kind": "life_care", "residents": ["R1"],
                          "providers": ["P1"], "occurred_at": "2026-01-05T09:00:00+08:00", "minutes": 30,
-                         "place": None, "note": None, "note_mac": None, "entered_on": None, "digest": "d"})  # fmt: skip
+                         "place": None, "note": note, "note_mac": "m", "entered_on": None, "digest": "d"})  # fmt: skip
+
+
+def test_a_record_id_of_another_community_is_refused_by_the_store(pg: Store) -> None:
+    """The application looks for a record id in the other communities before it records one; a login
+    that calls taizhang_append itself skips that look, and the store still refuses the second
+    community's record: record_state, which the function derives from the event, keys every record id
+    once store-wide (docs/decisions/0027)."""
+    for code in ("DUP-1", "DUP-2"):  # communities of their own: the forged events are not whole services
+        pg.cli("admin2").ok(*establish_args({**COMMUNITY, "code": code}), actor="admin02")
+    first, second = community_id("DUP-1"), community_id("DUP-2")
+    record_id = str(uuid.uuid4())
+    state = {**orjson.loads(_recorded(record_id)), "actor": "sup01", "note": None, "note_mac": None,
+             "timestamp": "2026-01-05T01:00:00+00:00"}  # fmt: skip
+    _append(pg.urls["supervisor"], first, _last(pg.owner, first)[0] + 1, "taizhang:Community.ServiceRecorded", state)
+    before = store_counts(pg.owner)
+    with psycopg.connect(pg.urls["supervisor"]) as conn, pytest.raises(psycopg.errors.UniqueViolation) as caught:
+        conn.execute(APPEND, ([second], [_last(pg.owner, second)[0] + 1], ["taizhang:Community.ServiceRecorded"],
+                              [orjson.dumps(state)]))  # fmt: skip
+    assert "record_state" in str(caught.value)
+    assert store_counts(pg.owner) == before
+    with psycopg.connect(pg.owner) as conn:
+        owners = conn.execute("SELECT community_id FROM record_state WHERE record_id = %s", (record_id,)).fetchall()
+    assert owners == [(first,)]
+    _verify_intact(pg)
 
 
 def test_the_chunk_hint_only_narrows_the_side_rows_check(pg: Store) -> None:
-    """An import says where its chunk's events begin (taizhang.chunk_first), so that the claims of a
-    chunk are checked against its own events: a claim of an event before the hint is refused, and a
-    hint before the transaction does not let a claim through for an event of another transaction."""
+    """An import says where its chunk's events begin (taizhang.chunk_first), so that the data keys of a
+    chunk are checked against its own events: a key of an event before the hint is refused, and a
+    hint before the transaction does not let a key through for an event of another transaction."""
     originator = community_id("HZ-001")
-    claim = "SELECT taizhang_append_claims(%s, %s)"
+
+    def claim(record_ids: list[str], _community: list[str]) -> tuple[str, tuple[Any, ...]]:
+        keys = [f"note:{r}" for r in record_ids]
+        return "SELECT taizhang_append_keys(%s, %s, %s::bytea[])", (keys, ["mk"] * len(keys), [b"\0"] * len(keys))
+
     hint = "SELECT set_config('taizhang.chunk_first', %s, true)"
     before = store_counts(pg.owner)
     version, _topic, _state = _last(pg.owner, originator)
@@ -275,11 +310,11 @@ def test_the_chunk_hint_only_narrows_the_side_rows_check(pg: Store) -> None:
         second = conn.execute(APPEND, ([originator], [version + 2], ["taizhang:Community.ServiceRecorded"],
                                        [_recorded("rec-b")])).fetchone()  # fmt: skip
         assert first is not None and second is not None
-        conn.execute(claim, (["rec-a"], [str(originator)]))  # no hint: any event of the transaction
+        conn.execute(*claim(["rec-a"], [str(originator)]))  # no hint: any event of the transaction
         conn.execute(hint, (str(second[0][0]),))
-        conn.execute(claim, (["rec-b"], [str(originator)]))
-        conn.execute(claim, (["rec-a2"], [str(originator)]))  # rec-a2: no event at all
-    assert "no service of this transaction records it" in str(caught.value)
+        conn.execute(*claim(["rec-b"], [str(originator)]))
+        conn.execute(*claim(["rec-a2"], [str(originator)]))  # rec-a2: no event at all
+    assert "no event of this transaction is sealed with it" in str(caught.value)
     with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
         second = conn.execute(APPEND, ([originator], [version + 2], ["taizhang:Community.ServiceRecorded"],
                                        [_recorded("rec-b")])).fetchone()  # fmt: skip
@@ -287,14 +322,14 @@ def test_the_chunk_hint_only_narrows_the_side_rows_check(pg: Store) -> None:
                               [_recorded("rec-a")]))  # fmt: skip
         assert second is not None
         conn.execute(hint, (str(second[0][0] + 1),))  # after rec-b: rec-b is refused
-        conn.execute(claim, (["rec-b"], [str(originator)]))
-    assert "no service of this transaction records it" in str(caught.value)
+        conn.execute(*claim(["rec-b"], [str(originator)]))
+    assert "no event of this transaction is sealed with it" in str(caught.value)
     with psycopg.connect(pg.urls["clerk"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
         conn.execute(APPEND, ([originator], [version + 1], ["taizhang:Community.ServiceRecorded"],
                               [_recorded("rec-c")]))  # fmt: skip
         conn.execute(hint, ("0",))  # before the transaction: no wider than the transaction
-        conn.execute(claim, (["rec-earlier"], [str(originator)]))
-    assert "no service of this transaction records it" in str(caught.value)
+        conn.execute(*claim(["rec-earlier"], [str(originator)]))
+    assert "no event of this transaction is sealed with it" in str(caught.value)
     assert store_counts(pg.owner) == before
 
 
@@ -321,6 +356,8 @@ def test_a_garbage_snapshot_is_ignored_and_reported_once(pg: Store) -> None:
 def test_an_older_store_loses_the_writers_insert_on_upgrade(pg: Store) -> None:
     """A store made before taizhang_append granted writers INSERT; opening it with this version takes that away."""
     with psycopg.connect(pg.owner) as conn:
+        # Schema 7 and before also kept record claims in a table of their own, with a function to add them.
+        conn.execute("CREATE TABLE record_claims (record_id text PRIMARY KEY, community_id text NOT NULL)")
         conn.execute("GRANT INSERT ON taizhang_events, taizhang_commits, taizhang_chain, record_claims, "
                      "community_units, data_keys TO taizhang_writer")  # fmt: skip
         conn.execute("UPDATE taizhang_settings SET value = '5' WHERE key = 'schema_version'")
@@ -332,5 +369,7 @@ def test_an_older_store_loses_the_writers_insert_on_upgrade(pg: Store) -> None:
     with psycopg.connect(pg.owner) as conn:
         row = conn.execute("SELECT value FROM taizhang_settings WHERE key = 'schema_version'").fetchone()
     assert row is not None and row[0] != "5"
+    with psycopg.connect(pg.owner) as conn:  # record_state holds the claims now (docs/decisions/0027)
+        assert conn.execute("SELECT to_regclass('record_claims')").fetchone() == (None,)
     assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
     assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO taizhang_chain VALUES (1000, '\\x00')")

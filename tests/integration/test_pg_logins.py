@@ -21,7 +21,7 @@ from tests.conftest import drop_pg_database, make_pg_database
 from tests.e2e.conftest import COMMUNITY, Cli, error_line, establish_args, store_counts
 
 APPEND_ONLY = (
-    "taizhang_events", "taizhang_commits", "record_claims", "data_keys", "community_units", "record_state", "record_people"
+    "taizhang_events", "taizhang_commits", "data_keys", "community_units", "record_state", "record_people"
 )  # fmt: skip
 
 

@@ -74,7 +74,6 @@ def table_names(service: LedgerService) -> dict[str, str]:
         "events": service.recorder.events_table_name,
         "snapshots": service.app.snapshots.recorder.events_table_name,
         "commits": "taizhang_commits",
-        "claims": "record_claims",
         "data_keys": "data_keys",
         "record_state": "record_state",
         "record_people": "record_people",
@@ -297,7 +296,7 @@ def test_every_position_has_exactly_one_recorded_time_from_the_db_clock(
     for minute in range(5):
         helpers.record(service, code, occurred_at=f"2026-03-05 10:{minute:02d}")
     bulk = [helpers.random_code("B") for _ in range(3)]
-    service.save_many([unsaved_community(c) for c in bulk], [], service.key_session())
+    service.save_many([unsaved_community(c) for c in bulk], service.key_session())
     helpers.record(service, code, occurred_at="2026-03-07 08:00")
     clock = db_clock(db_url)
 
@@ -351,11 +350,11 @@ def _execute(url: str, statement: str, params: tuple[Any, ...]) -> None:
         conn.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
 
 
-def test_save_many_is_one_commit_with_its_claims_and_keys(service: LedgerService, db_url: str) -> None:
+def test_save_many_is_one_commit_with_its_record_state_and_keys(service: LedgerService, db_url: str) -> None:
     keys = service.key_session()
     codes = [helpers.random_code("M") for _ in range(3)]
     aggregates = []
-    claims = []
+    claims: list[tuple[str, str]] = []
     for code in codes:
         community = unsaved_community(code)
         enroll = service.validate(models.EnrollResident, {"community": code, "code": "R1", "name": "黄桂兰"})
@@ -368,16 +367,17 @@ def test_save_many_is_one_commit_with_its_claims_and_keys(service: LedgerService
             assert LedgerService.apply_record(community, cmd, record_id, keys, "clerk")
             claims.append((record_id, str(community.id)))
         aggregates.append(community)
-    service.save_many(aggregates, claims, keys)
+    service.save_many(aggregates, keys)
 
     assert service.recorder.event_count() == 3 * 5
     assert commit_rows(db_url) == [(1, 15, commit_rows(db_url)[0][2])]
-    assert sorted(sql(db_url, "SELECT record_id, community_id FROM record_claims")) == sorted(claims)
+    assert int(sql(db_url, "SELECT count(*) FROM record_state")[0][0]) == len(claims)
+    assert service.recorder.claims([r for r, _c in claims]) == dict(claims)
     assert int(sql(db_url, "SELECT count(*) FROM data_keys")[0][0]) == 3 + 6  # a key per resident and per note
     assert sorted(c.code for c in service.communities()) == sorted(codes)
 
 
-def test_a_failed_save_many_rolls_back_events_commit_row_claims_and_keys(service: LedgerService) -> None:
+def test_a_failed_save_many_rolls_back_events_commit_row_record_state_and_keys(service: LedgerService) -> None:
     code = helpers.small_community(service)
     taken = helpers.record(service, code)["record_id"]
     before = store_counts(service)
@@ -385,9 +385,14 @@ def test_a_failed_save_many_rolls_back_events_commit_row_claims_and_keys(service
     community = unsaved_community()
     enroll = service.validate(models.EnrollResident, {"community": community.code, "code": "R1", "name": "韦春花"})
     service.apply_enroll(community, enroll, keys, "clerk")
-    assert keys.pending  # a new data key would be written with the events
+    register = {"community": community.code, "code": "P1", "name": "n", "role": "cadre"}
+    LedgerService.apply_register(community, service.validate(models.RegisterProvider, register), "clerk")
+    # The bulk path does not look for the id elsewhere: the store refuses a record id another community
+    # recorded (record_state's primary key is the store-wide claim), and the whole save with it.
+    assert LedgerService.apply_record(community, service_cmd(service, community.code), taken, keys, "clerk")
+    assert keys.pending  # new data keys would be written with the events
     with pytest.raises(IntegrityError):
-        service.save_many([community], [(taken, str(community.id))], keys)
+        service.save_many([community], keys)
     assert store_counts(service) == before
     with pytest.raises(NotFound):
         service.get_community(community.code)
@@ -410,9 +415,7 @@ def test_a_record_id_belongs_to_one_community_store_wide(
         helpers.record(writer, second, record_id, minutes=90, note="另一条")
     assert store_counts(writer) == before
     assert record_id not in writer.get_community(second, [record_id]).records
-    assert sql(service.store.url, "SELECT community_id FROM record_claims WHERE record_id = ?", (record_id,)) == [
-        (str(community_id(first)),)
-    ]
+    assert writer.recorder.claims([record_id]) == {record_id: str(community_id(first))}
     # In its own community the same content again is accepted and changes nothing.
     assert helpers.record(writer, first, record_id) == {"record_id": record_id, "created": False}
     assert store_counts(writer) == before
@@ -491,8 +494,7 @@ def test_a_save_that_crosses_a_multiple_of_100_takes_a_snapshot_equal_to_a_repla
         else:
             helpers.record(service, code, **content)
     if bulk:
-        claims = [(record_id, str(community.id)) for record_id in community.records]
-        service.save_many([community], claims, keys)
+        service.save_many([community], keys)
 
     snapshots = list(service.app.snapshots.get(community_id(code)))
     assert [s.originator_version for s in snapshots] == expected_versions
@@ -506,7 +508,7 @@ def test_a_save_that_crosses_a_multiple_of_100_takes_a_snapshot_equal_to_a_repla
     loaded = again.get_community(code)
     assert loaded.version == total == again.recorder.event_count()
     assert state_of(loaded) == state_of(replay(again, code))
-    assert len(again.recorder.record_states(loaded.id, [r for (r,) in sql(service.store.url, "SELECT record_id FROM record_claims")])) == total - 5
+    assert len(again.recorder.record_states(loaded.id, [r for (r,) in sql(service.store.url, "SELECT record_id FROM record_state")])) == total - 5
     # A version below the kept snapshot still loads, by replaying its events.
     older = again.app.repository.get(community_id(code), version=150)
     assert older.version == 150 and state_of(older) == state_of(replay(again, code, upto=150))

@@ -148,6 +148,10 @@ def test_opening_a_v1_store_upgrades_its_schema_in_place(v1: LedgerService) -> N
     assert v1.recorder.erased_keys(["res:HZ-P01/R001"]) == set()
     v1.log_access(None, "resident list", "community=HZ-P01", [("HZ-P01", "R001")])
     assert [row["residents"] for row in v1.recorder.access_entries(resident=("HZ-P01", "R001"), actor=None, start=None, end=None)] == [1]
+    # Schema 8: the record claims live in record_state, rebuilt from the log; their old table is gone.
+    recorded = [RECORD.format(n) for n in range(1, 4)]
+    assert v1.recorder.claims(recorded) == dict.fromkeys(recorded, str(community_id("HZ-P01")))
+    assert v1.recorder._select("SELECT name FROM sqlite_master WHERE name = 'record_claims'") == []
 
 
 def test_the_v1_fixture_itself_predates_the_upgrade() -> None:
@@ -160,4 +164,5 @@ def test_the_v1_fixture_itself_predates_the_upgrade() -> None:
     finally:
         conn.close()
     assert "community_units" not in tables
+    assert "record_claims" in tables  # dropped by the schema 8 upgrade
     assert "schema_version" not in settings

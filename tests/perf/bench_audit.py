@@ -180,13 +180,11 @@ def write_round(backend: str, folder: Path, pg_url: str | None, key_file: Path, 
 
         community = service.get_community(code)
         keys = service.key_session()
-        claims = []
         for i in range(bulk):
             record_id = str(uuid.uuid4())
             service.apply_record(community, _record_cmd(service, code, i), record_id, keys, "clerk")
-            claims.append((record_id, str(community.id)))
         started = time.perf_counter()
-        service.save_many([community], claims, keys)
+        service.save_many([community], keys)
         bulk_s = time.perf_counter() - started
         if chained:
             problem = walk_log(service).problem

@@ -217,7 +217,6 @@ FLOOR_TABLES = {
     "taizhang_chain": "position > ?",
     "record_state": "1 = 1 OR ? IS NULL",
     "record_people": "1 = 1 OR ? IS NULL",
-    "record_claims": "1 = 1 OR ? IS NULL",
     "data_keys": "key_id LIKE 'note:%' OR ? IS NULL",
 }
 
@@ -556,7 +555,7 @@ def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> N
         print(
             f"bytes on disk per service, {r['backend']}: taizhang {ours:,.0f}, CRUD peer {peer:,.0f}, ratio {ours / peer:.2f}"
         )
-        print_sizes("  taizhang (events, chain, claims, keys, snapshots, views)", r["sizes"], rows)
+        print_sizes("  taizhang (events, chain, record state, keys, snapshots, views)", r["sizes"], rows)
         print_sizes("  CRUD peer (services, audit_log)", r["peer_sizes"], rows)
     if encryption_cost:
         print()

@@ -18,7 +18,7 @@ def test_the_bench_measures_taizhang_raw_and_the_peer_on_the_same_rows(tmp_path:
     result = bench_import.bench("sqlite", 300, tmp_path, services, base, None)
     assert result["events"] == 300  # one ServiceRecorded per row, and raw inserted exactly those
     assert result["import_s"] > 0 and result["raw_s"] > 0 and result["peer_s"] > 0
-    assert {"stored_events", "taizhang_chain", "record_claims", "ledger_revisions"} <= result["sizes"].keys()
+    assert {"stored_events", "taizhang_chain", "record_state", "ledger_revisions"} <= result["sizes"].keys()
     assert {"services", "audit_log"} <= result["peer_sizes"].keys()
     engine = crud_peer.engine_for(str(tmp_path / "peer.db"))
     with engine.connect() as conn:

@@ -37,7 +37,7 @@ def _log_identity(path: Path) -> tuple[set[tuple[str, int, str]], set[str]]:
             (r[0], r[1], r[2])
             for r in conn.execute("SELECT originator_id, originator_version, topic FROM stored_events")
         }
-        claims = {r[0] for r in conn.execute("SELECT record_id FROM record_claims")}
+        claims = {r[0] for r in conn.execute("SELECT record_id FROM record_state")}
         return events, claims
     finally:
         conn.close()
