@@ -373,3 +373,20 @@ def test_an_older_store_loses_the_writers_insert_on_upgrade(pg: Store) -> None:
         assert conn.execute("SELECT to_regclass('record_claims')").fetchone() == (None,)
     assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
     assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO taizhang_chain VALUES (1000, '\\x00')")
+
+
+def test_an_older_store_gets_the_current_function_bodies_on_upgrade(pg: Store) -> None:
+    """Schema 8 and before had costlier bodies of the same functions: opening the store replaces them."""
+    bodies = "SELECT proname, prosrc FROM pg_proc WHERE proname LIKE 'taizhang\\_%' ORDER BY proname"
+    with psycopg.connect(pg.owner) as conn:
+        current = conn.execute(bodies).fetchall()
+        # An older body stands in for schema 8's (same signature, owner, SECURITY DEFINER).
+        conn.execute("CREATE OR REPLACE FUNCTION taizhang_append(ids uuid[], versions bigint[], topics text[],"
+                     " states bytea[]) RETURNS bigint[] LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN"
+                     " RAISE EXCEPTION 'an old body'; END $$")  # fmt: skip
+        conn.execute("UPDATE taizhang_settings SET value = '8' WHERE key = 'schema_version'")
+    Cli(pg.owner, pg.key).ok("community", "list", actor="boss")  # the owner's upgrade runs on open
+    with psycopg.connect(pg.owner) as conn:
+        assert conn.execute(bodies).fetchall() == current
+        row = conn.execute("SELECT value FROM taizhang_settings WHERE key = 'schema_version'").fetchone()
+    assert row is not None and row[0] != "8"
