@@ -348,7 +348,13 @@ BEGIN
     SELECT k.k FROM unnest(key_ids) AS k(k)
     EXCEPT
     SELECT p #>> '{{}}' FROM {events} e
-     CROSS JOIN LATERAL jsonb_path_query(convert_from(e.state, 'UTF8')::jsonb, 'strict $.**.key_id') AS p
+     -- A field named key_id is spelled so in the bytes, or with an escape (a backslash): an event with
+     -- neither names no key and is only checked to be JSON, without building its jsonb (most events).
+     CROSS JOIN LATERAL jsonb_path_query(
+       CASE WHEN position('key_id'::bytea IN e.state) > 0 OR position(decode('5c', 'hex') IN e.state) > 0
+            THEN convert_from(e.state, 'UTF8')::jsonb
+            WHEN convert_from(e.state, 'UTF8')::json IS NOT NULL THEN '{{}}'::jsonb END,
+       'strict $.**.key_id') AS p
      WHERE e.notification_id BETWEEN taizhang_chunk_first(own.first_position) AND own.last_position) x
    LIMIT 1;
   IF FOUND THEN

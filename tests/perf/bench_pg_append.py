@@ -1,11 +1,14 @@
 """Server time of the append functions (infra.pgappend) during one `import services`, in one run.
 
-    python -m tests.perf.bench_pg_append --pg-url postgresql://…/postgres [--rows 100000]
+    python -m tests.perf.bench_pg_append --pg-url postgresql://…/postgres [--rows 100000] [--actors]
 
 On a throwaway database of the given server (created and dropped; the URL is an admin's):
 the base data of tests/perf/bench_import, then `taizhang import services` of `--rows` rows
 with `track_functions = 'all'` set for that database only (ALTER DATABASE, so every
-connection of the store's pool counts). Prints the client's wall and CPU seconds for the
+connection of the store's pool counts). With `--actors` the store has an actor (an admin
+bound to the URL's login) before the import, so taizhang_append checks every event's actor
+(access control on, as in a shared store); without, only the owner appends and that check
+is skipped. Prints the client's wall and CPU seconds for the
 import, and per function of pg_stat_user_functions (reset just before the import): calls,
 total and self milliseconds on the server. To compare two versions of the functions, run
 it once on each checkout; timings never decide pass or fail.
@@ -35,7 +38,7 @@ def function_times(url: str) -> list[tuple[str, int, float, float]]:
     return [(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
 
-def run(admin_url: str, rows: int) -> None:
+def run(admin_url: str, rows: int, actors: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_pg_append_"))
     base = write_base(folder)
     services = folder / "services.csv"
@@ -47,6 +50,10 @@ def run(admin_url: str, rows: int) -> None:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f"ALTER DATABASE \"{url.rsplit('/', 1)[1]}\" SET track_functions = 'all'")
         service = fresh_store(url, key, base)
+        if actors:
+            with psycopg.connect(url) as conn:
+                login = str(conn.execute("SELECT session_user").fetchone()[0])  # type: ignore[index]
+            service.grant_actor("bench", "admin", "city", login, "bench")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SELECT pg_stat_reset()")
         cpu, wall = time.process_time(), time.perf_counter()
@@ -59,7 +66,9 @@ def run(admin_url: str, rows: int) -> None:
         times = function_times(url)
     finally:
         drop_pg_database(admin_url, url)
-    print(f"import services, {rows} rows: client wall {wall:.2f} s, client CPU {cpu:.2f} s")
+    print(
+        f"import services, {rows} rows{' (access control on)' if actors else ''}: client wall {wall:.2f} s, client CPU {cpu:.2f} s"
+    )
     print(f"{'function':<28}{'calls':>8}{'total ms':>11}{'self ms':>10}")
     for name, calls, total, own in times:
         print(f"{name:<28}{calls:>8}{total:>11.0f}{own:>10.0f}")
@@ -75,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("TAIZHANG_TEST_PG_URL"),
         help="admin URL of a PostgreSQL server (default: $TAIZHANG_TEST_PG_URL)",
     )
+    parser.add_argument("--actors", action="store_true", help="an actor bound to the login: the actor check runs")
     args = parser.parse_args(argv)
     if not args.pg_url:
         parser.error("--pg-url: no PostgreSQL admin URL (nor TAIZHANG_TEST_PG_URL)")
-    run(args.pg_url, args.rows)
+    run(args.pg_url, args.rows, args.actors)
     return 0
 
 
