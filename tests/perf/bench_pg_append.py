@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -66,6 +67,7 @@ def run(admin_url: str, rows: int, actors: bool) -> None:
         times = function_times(url)
     finally:
         drop_pg_database(admin_url, url)
+        shutil.rmtree(folder, ignore_errors=True)
     print(
         f"import services, {rows} rows{' (access control on)' if actors else ''}: client wall {wall:.2f} s, client CPU {cpu:.2f} s"
     )
