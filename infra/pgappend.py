@@ -40,6 +40,7 @@ HELPERS = (
     "taizhang_own_commit()",
     "taizhang_login_actors()",
     "taizhang_record_state(bigint, bigint)",
+    "taizhang_record_state(bigint, bigint, bigint[], jsonb[])",
     "taizhang_chunk_first(bigint)",
 )
 CHUNK_FIRST = "taizhang.chunk_first"  # a transaction-local setting: see taizhang_chunk_first
@@ -92,6 +93,9 @@ def function_statements(schema: str) -> list[str]:
         f" SELECT greatest(first_position, coalesce(nullif(current_setting('{CHUNK_FIRST}', true), '')::bigint,"
         " first_position)) $$",
         _RECORD_STATE.format(definer=definer, events=EVENTS),
+        # The record state of the events at these positions, each payload parsed here.
+        "CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint) RETURNS void"
+        f" {definer} AS $fn$ BEGIN PERFORM taizhang_record_state(first, last, NULL, NULL); END $fn$",
         _APPEND.format(definer=definer, events=EVENTS, actors=ACTORS_ID),
         _UNITS.format(definer=definer, events=EVENTS),
         _KEYS.format(definer=definer, events=EVENTS),
@@ -127,6 +131,7 @@ DECLARE
   hashes bytea[] := '{{}}';
   i integer := 0;
   in_order boolean := true;
+  docs jsonb[];
   n integer := coalesce(cardinality(ids), 0);
 BEGIN
   IF n = 0 THEN
@@ -144,12 +149,13 @@ BEGIN
         MESSAGE = format('login %s may not append: this store has no actors yet, so only its owner writes', session_user);
     END IF;
   ELSE
+    -- Each payload parsed once, in order (the first that is not JSON fails first), and kept for record_state.
+    docs := ARRAY(SELECT CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END
+                    FROM unnest(states) WITH ORDINALITY AS u(s, n) ORDER BY u.n);
     SELECT x.n, x.t, x.j->>'actor' AS actor, jsonb_typeof(x.j->'actor') AS kind,
            (x.i = '{actors}' OR x.t LIKE 'taizhang:Actors.%' OR x.t = 'taizhang:Community.Established') AS privileged
       INTO bad
-      -- OFFSET 0 keeps the subquery whole: pulled up, each use of j below would parse the payload again.
-      FROM (SELECT u.i, u.t, u.n, CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END AS j
-              FROM unnest(ids, topics, states) WITH ORDINALITY AS u(i, t, s, n) OFFSET 0) x
+      FROM unnest(ids, topics, docs) WITH ORDINALITY AS x(i, t, j, n)
      WHERE x.j IS NULL OR jsonb_typeof(x.j) <> 'object' OR jsonb_typeof(x.j->'actor') IS DISTINCT FROM 'string'
         OR NOT ((x.j->>'actor') = ANY (CASE WHEN x.i = '{actors}' OR x.t LIKE 'taizhang:Actors.%'
                                              OR x.t = 'taizhang:Community.Established'
@@ -203,7 +209,7 @@ BEGIN
     in_order := in_order AND r.same;
   END LOOP;
   INSERT INTO taizhang_chain (position, hash) SELECT * FROM unnest(positions, hashes);
-  PERFORM taizhang_record_state(positions[1], positions[n]);
+  PERFORM taizhang_record_state(positions[1], positions[n], CASE WHEN in_order THEN positions END, docs);
   IF own.first_position IS NULL THEN
     INSERT INTO taizhang_commits (first_position, last_position, recorded_at)
     VALUES (positions[1], positions[n], recorded);
@@ -222,7 +228,9 @@ $fn$
 """
 
 _RECORD_STATE = """
-CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint)
+-- parsed[k]: the JSON of the stored event at positions[k], when taizhang_append has parsed it already
+-- (from the very bytes it stored, for the actor check): not parsed a second time here.
+CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint, positions bigint[], parsed jsonb[])
 RETURNS void {definer} AS $fn$
 DECLARE
   r record;
@@ -231,8 +239,8 @@ DECLARE
 BEGIN
   -- New records, set-based (an import records tens of thousands in one call); each payload parsed once.
   WITH rec AS MATERIALIZED (
-    SELECT e.originator_id AS c, e.originator_version AS v, convert_from(e.state, 'UTF8')::jsonb AS j
-      FROM {events} e
+    SELECT e.originator_id AS c, e.originator_version AS v, coalesce(d.j, convert_from(e.state, 'UTF8')::jsonb) AS j
+      FROM {events} e LEFT JOIN unnest(positions, parsed) AS d(p, j) ON d.p = e.notification_id
      WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded'),
   states AS (
     INSERT INTO record_state (record_id, community_id, status, revision, digest, occurred_at, day, kind, minutes,

@@ -39,7 +39,8 @@ def function_times(url: str) -> list[tuple[str, int, float, float]]:
     return [(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
 
-def run(admin_url: str, rows: int, actors: bool) -> None:
+def run(admin_url: str, rows: int, actors: bool, *, check: bool = False) -> None:
+    """The benchmark; with `check`, also that the derived record state agrees with the log (tests)."""
     folder = Path(tempfile.mkdtemp(prefix="bench_pg_append_"))
     base = write_base(folder)
     services = folder / "services.csv"
@@ -61,6 +62,8 @@ def run(admin_url: str, rows: int, actors: bool) -> None:
         result = import_file(service, "services", services, "bench")
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         assert result.added == rows and not result.problems, (result.added, result.problems)
+        if check:
+            assert service.recorder.record_state_problem() is None  # type: ignore[attr-defined]
         service.close()
         # A backend flushes its function counters when idle (at most a second later) or when it ends.
         time.sleep(1.5)

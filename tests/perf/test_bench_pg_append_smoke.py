@@ -14,7 +14,7 @@ from tests.perf import bench_pg_append
 def test_the_bench_reports_the_append_functions(
     pg_admin_url: str, actors: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench_pg_append.run(pg_admin_url, 40, actors)
+    bench_pg_append.run(pg_admin_url, 40, actors, check=True)
     out = capsys.readouterr().out
     assert "import services, 40 rows" in out and ("access control on" in out) == actors
     calls = {
