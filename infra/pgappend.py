@@ -209,7 +209,8 @@ BEGIN
     in_order := in_order AND r.same;
   END LOOP;
   INSERT INTO taizhang_chain (position, hash) SELECT * FROM unnest(positions, hashes);
-  PERFORM taizhang_record_state(positions[1], positions[n], CASE WHEN in_order THEN positions END, docs);
+  PERFORM taizhang_record_state(positions[1], positions[n], CASE WHEN in_order THEN positions END,
+                              CASE WHEN in_order THEN docs END);
   IF own.first_position IS NULL THEN
     INSERT INTO taizhang_commits (first_position, last_position, recorded_at)
     VALUES (positions[1], positions[n], recorded);
@@ -229,7 +230,8 @@ $fn$
 
 _RECORD_STATE = """
 -- parsed[k]: the JSON of the stored event at positions[k], when taizhang_append has parsed it already
--- (from the very bytes it stored, for the actor check): not parsed a second time here.
+-- (from the very bytes it stored, for the actor check): not parsed a second time here. The positions
+-- are then all of first..last: the events lock let no other event in between.
 CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint, positions bigint[], parsed jsonb[])
 RETURNS void {definer} AS $fn$
 DECLARE
@@ -239,9 +241,14 @@ DECLARE
 BEGIN
   -- New records, set-based (an import records tens of thousands in one call); each payload parsed once.
   WITH rec AS MATERIALIZED (
-    SELECT e.originator_id AS c, e.originator_version AS v, coalesce(d.j, convert_from(e.state, 'UTF8')::jsonb) AS j
-      FROM {events} e LEFT JOIN unnest(positions, parsed) AS d(p, j) ON d.p = e.notification_id
-     WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded'),
+    SELECT e.originator_id AS c, e.originator_version AS v, d.j
+      FROM unnest(positions, parsed) AS d(p, j) JOIN {events} e ON e.notification_id = d.p
+     WHERE parsed IS NOT NULL AND e.topic = 'taizhang:Community.ServiceRecorded'
+    UNION ALL
+    SELECT e.originator_id, e.originator_version, convert_from(e.state, 'UTF8')::jsonb
+      FROM {events} e
+     WHERE parsed IS NULL AND e.notification_id BETWEEN first AND last
+       AND e.topic = 'taizhang:Community.ServiceRecorded'),
   states AS (
     INSERT INTO record_state (record_id, community_id, status, revision, digest, occurred_at, day, kind, minutes,
                               place, note_mac, entered_on, residents, providers, first_version, version)
