@@ -646,7 +646,7 @@ class _Attempt:
         identical: IdenticalRows | None = None,
     ) -> ImportResult:
         """Apply every row, chunk by chunk; with a saver, stream each chunk's new events into its
-        transaction, until the first problem (then the caller rolls back, unless it skips invalid
+        transaction (which the caller rolls back when a row had a problem, unless it skips invalid
         rows). Once a chunk is written, what the rules know of its records is let go: the next
         chunks read it back from the store's tables inside the transaction (record_state,
         data_keys), so memory does not grow with the file."""
@@ -663,8 +663,6 @@ class _Attempt:
                     self.result.problems.append(
                         Problem(item.row, _field_of(self.kind, message), message, malformed=False)
                     )
-                    if not self.skip_invalid:
-                        saver = None  # refused: nothing will be committed, so nothing more is written
                 else:
                     if added:
                         self.result.added += 1
@@ -905,15 +903,12 @@ def _import_file(
             identical = IdenticalRows() if kind == "services" else None
             try:
                 # One transaction, written in chunks as the rules accept rows (bounded memory);
-                # a refusal raised inside rolls every chunk back: nothing is imported.
+                # a refusal raised inside rolls every chunk back: nothing is imported. A file already
+                # refused (a malformed row, a row the rules refused) is still written chunk by chunk,
+                # so that its later rows are checked against the earlier ones in bounded memory too,
+                # and then rolled back.
                 with service.bulk_save() as saver:
-                    result = pass_.run(
-                        spill.chunks(),
-                        stage("applying rules"),
-                        saver if skip_invalid or not malformed else None,
-                        valid_rows,
-                        identical,
-                    )
+                    result = pass_.run(spill.chunks(), stage("applying rules"), saver, valid_rows, identical)
                     result.ignored_columns = ignored
                     result.footer_rows, result.blank_rows = footer_rows, blank_rows
                     result.problems = sorted(malformed + result.problems, key=lambda p: p.row)

@@ -10,6 +10,7 @@ import pytest
 from commands import importer
 from commands.app import LedgerService
 from commands.importer import ImportRefused, import_file
+from tests.integration.test_service import sql
 
 
 def _base(service: LedgerService, folder: Path) -> None:
@@ -43,6 +44,40 @@ def test_a_row_refused_after_chunks_were_written_rolls_every_chunk_back(
     assert "NOBODY" in str(refused.value.result.problems[0])
     assert service.recorder.max_notification_id() == before  # no event, so no claim, key or commit row either
     assert service.recorder.claims(["anything"]) == {}
+
+
+@pytest.mark.parametrize("malformed", [False, True], ids=["rule-refused", "malformed-too"])
+def test_a_refused_file_is_checked_to_its_end_in_bounded_memory(
+    service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, malformed: bool
+) -> None:
+    """Once a file is refused (a row the rules refuse, a malformed row), its later rows are still
+    checked, so the clerk sees every problem at once; they are written chunk by chunk into the
+    transaction that is then rolled back, so memory holds a chunk, not the file (a county's
+    million-row migration with one bad cell must not need gigabytes)."""
+    monkeypatch.setattr(importer, "CHUNK", 100)
+    _base(service, tmp_path)
+    before = service.recorder.max_notification_id()
+    path = _with_refused_last_row(tmp_path, 1000)
+    with path.open("a", newline="") as f:
+        if malformed:
+            csv.writer(f).writerow(["B000", "life_care", "R001", "P00", "2025-03-01 09:00", "abc", "other", ""])
+        csv.writer(f).writerow(["B001", "life_care", "NOBODY2", "P00", "2025-03-01 09:00", 30, "other", ""])
+    held: list[int] = []
+    let_go = importer._Attempt._let_go
+
+    def measured(self: importer._Attempt) -> None:
+        held.append(sum(len(c.records) for c in self.aggregates.values() if c is not None))
+        let_go(self)
+
+    monkeypatch.setattr(importer._Attempt, "_let_go", measured)
+    with pytest.raises(ImportRefused) as refused:
+        import_file(service, "services", path, "clerk")
+    problems = refused.value.result.problems
+    assert [p.row for p in problems] == ([1002, 1003, 1004] if malformed else [1002, 1003])
+    assert "NOBODY" in str(problems[0]) and "NOBODY2" in str(problems[-1])
+    assert len(held) >= 10 and max(held) <= 100  # every chunk let go after it was written
+    assert service.recorder.max_notification_id() == before
+    assert int(sql(service.store.url, "SELECT count(*) FROM record_state")[0][0]) == 0
 
 
 def test_skip_invalid_commits_the_chunks_as_one_commit_row(

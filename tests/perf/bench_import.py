@@ -13,7 +13,8 @@ caught up, WAL checkpointed, per table and index from `dbstat`; pg_total_relatio
 on PostgreSQL) and for the peer. `--profile` prints the top of a cProfile of the
 import; `--memory` runs the import of each size in a fresh process and prints its
 peak RSS and the ratio of the largest to the smallest, and the same for `audit seal`
-of the imported store and for `demo`.
+of the imported store, for an import refused at its first row (checked to its last, then
+rolled back), and for `demo`.
 
 With `--encryption-cost`, also as before:
 
@@ -404,6 +405,18 @@ def child(args: argparse.Namespace) -> int:
         services_csv = folder / f"services-{args.rows}.csv"
         t0 = time.perf_counter()
         import_file(service, "services", services_csv, "bench")
+    elif args.child == "refused":
+        from commands.importer import ImportRefused
+
+        service = fresh_store(f"sqlite:///{folder / f'refused-{args.rows}.db'}", key, write_base(folder))
+        refused = refused_copy(folder / f"services-{args.rows}.csv")
+        t0 = time.perf_counter()
+        try:
+            import_file(service, "services", refused, "bench")
+        except ImportRefused as e:
+            assert len(e.result.problems) == 2, e.result.problems
+        else:
+            raise AssertionError("the import with two bad rows was not refused")
     elif args.child == "seal":
         from commands.audit_chain import seal
         from infra.checkpoint import create_signing_key, load_signing_key
@@ -426,6 +439,20 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
+def refused_copy(services_csv: Path) -> Path:
+    """The services file with a row the rules refuse (an unknown resident) right after its header
+    and a malformed row (minutes `abc`) at its end: refused from the start, checked to the end."""
+    refused = services_csv.with_name(services_csv.stem + "-refused.csv")
+    with services_csv.open(newline="") as source, refused.open("w", newline="") as f:
+        w = csv.writer(f)
+        rows = csv.reader(source)
+        w.writerow(next(rows))
+        w.writerow(["B000", "life_care", "NOBODY", "P00", "2025-03-01 09:00", 30, "other", ""])
+        w.writerows(rows)
+        w.writerow(["B000", "life_care", "R001", "P00", "2025-03-01 09:00", "abc", "other", ""])
+    return refused
+
+
 def run_child(folder: Path, job: str, **options: Any) -> tuple[float, float]:
     import subprocess
 
@@ -446,10 +473,10 @@ def memory(sizes: list[int], folder: Path) -> None:
     print("peak RSS of a whole job in a fresh process (SQLite)")
     print("| job | rows | peak RSS MB | seconds |")
     print("|---|---:|---:|---:|")
-    found: dict[str, dict[int, float]] = {"import": {}, "seal": {}}
+    found: dict[str, dict[int, float]] = {"import": {}, "seal": {}, "refused": {}}
     for rows in sizes:
         write_services(folder / f"services-{rows}.csv", rows)
-        for job in ("import", "seal"):
+        for job in ("import", "seal", "refused"):
             rss, seconds = run_child(folder, job, rows=rows)
             found[job][rows] = rss
             print(f"| {job} | {rows:,} | {rss:,.0f} | {seconds:,.1f} |", flush=True)
@@ -484,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor", action="store_true", help="also insert each table's imported rows raw (SQLite): the floor"
     )
-    parser.add_argument("--child", choices=["import", "seal", "demo"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["import", "seal", "refused", "demo"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
