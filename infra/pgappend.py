@@ -40,6 +40,7 @@ HELPERS = (
     "taizhang_own_commit()",
     "taizhang_login_actors()",
     "taizhang_record_state(bigint, bigint)",
+    "taizhang_record_state(bigint, bigint, bigint[], jsonb[])",
     "taizhang_chunk_first(bigint)",
 )
 CHUNK_FIRST = "taizhang.chunk_first"  # a transaction-local setting: see taizhang_chunk_first
@@ -92,6 +93,9 @@ def function_statements(schema: str) -> list[str]:
         f" SELECT greatest(first_position, coalesce(nullif(current_setting('{CHUNK_FIRST}', true), '')::bigint,"
         " first_position)) $$",
         _RECORD_STATE.format(definer=definer, events=EVENTS),
+        # The record state of the events at these positions, each payload parsed here.
+        "CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint) RETURNS void"
+        f" {definer} AS $fn$ BEGIN PERFORM taizhang_record_state(first, last, NULL, NULL); END $fn$",
         _APPEND.format(definer=definer, events=EVENTS, actors=ACTORS_ID),
         _UNITS.format(definer=definer, events=EVENTS),
         _KEYS.format(definer=definer, events=EVENTS),
@@ -125,6 +129,9 @@ DECLARE
   r record;
   positions bigint[] := '{{}}';
   hashes bytea[] := '{{}}';
+  i integer := 0;
+  in_order boolean := true;
+  docs jsonb[];
   n integer := coalesce(cardinality(ids), 0);
 BEGIN
   IF n = 0 THEN
@@ -142,16 +149,18 @@ BEGIN
         MESSAGE = format('login %s may not append: this store has no actors yet, so only its owner writes', session_user);
     END IF;
   ELSE
-    SELECT u.n, u.t, x.j->>'actor' AS actor, jsonb_typeof(x.j->'actor') AS kind,
-           (u.i = '{actors}' OR u.t LIKE 'taizhang:Actors.%' OR u.t = 'taizhang:Community.Established') AS privileged
+    -- Each payload parsed once, in order (the first that is not JSON fails first), and kept for record_state.
+    docs := ARRAY(SELECT CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END
+                    FROM unnest(states) WITH ORDINALITY AS u(s, n) ORDER BY u.n);
+    SELECT x.n, x.t, x.j->>'actor' AS actor, jsonb_typeof(x.j->'actor') AS kind,
+           (x.i = '{actors}' OR x.t LIKE 'taizhang:Actors.%' OR x.t = 'taizhang:Community.Established') AS privileged
       INTO bad
-      FROM unnest(ids, topics, states) WITH ORDINALITY AS u(i, t, s, n)
-      CROSS JOIN LATERAL (SELECT CASE WHEN u.s IS NULL THEN NULL ELSE convert_from(u.s, 'UTF8')::jsonb END AS j) x
+      FROM unnest(ids, topics, docs) WITH ORDINALITY AS x(i, t, j, n)
      WHERE x.j IS NULL OR jsonb_typeof(x.j) <> 'object' OR jsonb_typeof(x.j->'actor') IS DISTINCT FROM 'string'
-        OR NOT ((x.j->>'actor') = ANY (CASE WHEN u.i = '{actors}' OR u.t LIKE 'taizhang:Actors.%'
-                                             OR u.t = 'taizhang:Community.Established'
+        OR NOT ((x.j->>'actor') = ANY (CASE WHEN x.i = '{actors}' OR x.t LIKE 'taizhang:Actors.%'
+                                             OR x.t = 'taizhang:Community.Established'
                                         THEN who.admins ELSE who.names END))
-     ORDER BY u.n LIMIT 1;
+     ORDER BY x.n LIMIT 1;
     IF FOUND THEN
       IF bad.kind IS DISTINCT FROM 'string' THEN
         RAISE EXCEPTION USING ERRCODE = '42501',
@@ -180,26 +189,36 @@ BEGIN
   prev := coalesce((SELECT c.hash FROM taizhang_chain c ORDER BY c.position DESC LIMIT 1), decode(repeat('00', 32), 'hex'));
   tb := convert_to(to_char(recorded AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'UTF8');
   tail := int4send(length(tb)) || tb;
+  -- The entries' bytes but the previous hash are made by the query; the loop only folds sha256 along them.
   FOR r IN
     WITH ins AS (
       INSERT INTO {events} AS e (originator_id, originator_version, topic, state)
       SELECT u.i, u.v, u.t, u.s FROM unnest(ids, versions, topics, states) WITH ORDINALITY AS u(i, v, t, s, n) ORDER BY u.n
       RETURNING e.notification_id, e.originator_id, e.originator_version, e.topic, e.state)
-    SELECT * FROM ins ORDER BY notification_id
+    SELECT o.notification_id AS p, o.originator_id = ids[o.k] AND o.originator_version = versions[o.k] AS same,
+           int8send(o.notification_id) || uuid_send(o.originator_id) || int8send(o.originator_version)
+           || int4send(octet_length(o.tb)) || o.tb || int4send(length(o.state)) || o.state || tail AS body
+      FROM (SELECT ins.*, convert_to(ins.topic, 'UTF8') AS tb, row_number() OVER (ORDER BY ins.notification_id) AS k
+              FROM ins OFFSET 0) o
+     ORDER BY o.notification_id
   LOOP
-    tb := convert_to(r.topic, 'UTF8');
-    prev := sha256(prev || int8send(r.notification_id) || uuid_send(r.originator_id) || int8send(r.originator_version)
-                   || int4send(length(tb)) || tb || int4send(length(r.state)) || r.state || tail);
-    positions := positions || r.notification_id;
-    hashes := hashes || prev;
+    prev := sha256(prev || r.body);
+    i := i + 1;
+    positions[i] := r.p;
+    hashes[i] := prev;
+    in_order := in_order AND r.same;
   END LOOP;
   INSERT INTO taizhang_chain (position, hash) SELECT * FROM unnest(positions, hashes);
-  PERFORM taizhang_record_state(positions[1], positions[n]);
+  PERFORM taizhang_record_state(positions[1], positions[n], CASE WHEN in_order THEN positions END,
+                              CASE WHEN in_order THEN docs END);
   IF own.first_position IS NULL THEN
     INSERT INTO taizhang_commits (first_position, last_position, recorded_at)
     VALUES (positions[1], positions[n], recorded);
   ELSE
     UPDATE taizhang_commits SET last_position = positions[n] WHERE first_position = own.first_position;
+  END IF;
+  IF in_order THEN
+    RETURN positions;  -- the k-th position went to the k-th event asked (the usual case: the INSERT kept the order)
   END IF;
   RETURN ARRAY(
     SELECT e.notification_id FROM unnest(ids, versions) WITH ORDINALITY AS u(i, v, n)
@@ -210,7 +229,10 @@ $fn$
 """
 
 _RECORD_STATE = """
-CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint)
+-- parsed[k]: the JSON of the stored event at positions[k], when taizhang_append has parsed it already
+-- (from the very bytes it stored, for the actor check): not parsed a second time here. The positions
+-- are then all of first..last: the events lock let no other event in between.
+CREATE OR REPLACE FUNCTION taizhang_record_state(first bigint, last bigint, positions bigint[], parsed jsonb[])
 RETURNS void {definer} AS $fn$
 DECLARE
   r record;
@@ -219,9 +241,14 @@ DECLARE
 BEGIN
   -- New records, set-based (an import records tens of thousands in one call); each payload parsed once.
   WITH rec AS MATERIALIZED (
-    SELECT e.originator_id AS c, e.originator_version AS v, convert_from(e.state, 'UTF8')::jsonb AS j
+    SELECT e.originator_id AS c, e.originator_version AS v, d.j
+      FROM unnest(positions, parsed) AS d(p, j) JOIN {events} e ON e.notification_id = d.p
+     WHERE parsed IS NOT NULL AND e.topic = 'taizhang:Community.ServiceRecorded'
+    UNION ALL
+    SELECT e.originator_id, e.originator_version, convert_from(e.state, 'UTF8')::jsonb
       FROM {events} e
-     WHERE e.notification_id BETWEEN first AND last AND e.topic = 'taizhang:Community.ServiceRecorded'),
+     WHERE parsed IS NULL AND e.notification_id BETWEEN first AND last
+       AND e.topic = 'taizhang:Community.ServiceRecorded'),
   states AS (
     INSERT INTO record_state (record_id, community_id, status, revision, digest, occurred_at, day, kind, minutes,
                               place, note_mac, entered_on, residents, providers, first_version, version)
@@ -336,7 +363,13 @@ BEGIN
     SELECT k.k FROM unnest(key_ids) AS k(k)
     EXCEPT
     SELECT p #>> '{{}}' FROM {events} e
-     CROSS JOIN LATERAL jsonb_path_query(convert_from(e.state, 'UTF8')::jsonb, 'strict $.**.key_id') AS p
+     -- A field named key_id is spelled so in the bytes, or with an escape (a backslash): an event with
+     -- neither names no key and is only checked to be JSON, without building its jsonb (most events).
+     CROSS JOIN LATERAL jsonb_path_query(
+       CASE WHEN position('key_id'::bytea IN e.state) > 0 OR position(decode('5c', 'hex') IN e.state) > 0
+            THEN convert_from(e.state, 'UTF8')::jsonb
+            WHEN convert_from(e.state, 'UTF8')::json IS NOT NULL THEN '{{}}'::jsonb END,
+       'strict $.**.key_id') AS p
      WHERE e.notification_id BETWEEN taizhang_chunk_first(own.first_position) AND own.last_position) x
    LIMIT 1;
   IF FOUND THEN

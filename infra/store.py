@@ -23,8 +23,9 @@ FORMAT_VERSION = "1"
 # 6: access_chain, and on PostgreSQL taizhang_append (writers append only through it);
 # 7: record_state and record_people (per-record state derived from the log, infra.recordstate),
 #    and on SQLite the index of odd-form event ids holds only those rows;
-# 8: record_claims dropped: record_state's primary key is the claim on a record id (docs/decisions/0027)
-SCHEMA_VERSION = "8"
+# 8: record_claims dropped: record_state's primary key is the claim on a record id (docs/decisions/0027);
+# 9: on PostgreSQL the append functions' cheaper bodies (same checks; CREATE OR REPLACE on upgrade)
+SCHEMA_VERSION = "9"
 
 
 class StoreError(Exception):

@@ -373,3 +373,41 @@ def test_an_older_store_loses_the_writers_insert_on_upgrade(pg: Store) -> None:
         assert conn.execute("SELECT to_regclass('record_claims')").fetchone() == (None,)
     assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO community_units VALUES ('OLD-1', 'x', 'x')")
     assert "permission denied" in _refused(pg.urls["clerk"], "INSERT INTO taizhang_chain VALUES (1000, '\\x00')")
+
+
+def test_an_older_store_gets_the_current_function_bodies_on_upgrade(pg: Store) -> None:
+    """Schema 8 and before had costlier bodies of the same functions: opening the store replaces them."""
+    bodies = "SELECT proname, prosrc FROM pg_proc WHERE proname LIKE 'taizhang\\_%' ORDER BY proname"
+    with psycopg.connect(pg.owner) as conn:
+        current = conn.execute(bodies).fetchall()
+        # An older body stands in for schema 8's (same signature, owner, SECURITY DEFINER).
+        conn.execute("CREATE OR REPLACE FUNCTION taizhang_append(ids uuid[], versions bigint[], topics text[],"
+                     " states bytea[]) RETURNS bigint[] LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN"
+                     " RAISE EXCEPTION 'an old body'; END $$")  # fmt: skip
+        conn.execute("UPDATE taizhang_settings SET value = '8' WHERE key = 'schema_version'")
+    Cli(pg.owner, pg.key).ok("community", "list", actor="boss")  # the owner's upgrade runs on open
+    with psycopg.connect(pg.owner) as conn:
+        assert conn.execute(bodies).fetchall() == current
+        row = conn.execute("SELECT value FROM taizhang_settings WHERE key = 'schema_version'").fetchone()
+    assert row is not None and row[0] != "8"
+
+
+def test_a_data_key_is_accounted_for_however_its_field_is_spelled(pg: Store) -> None:
+    """taizhang_append_keys looks for key_id fields in the events' JSON, not for the words in their bytes."""
+
+    def refusal(state: bytes, key_id: str) -> str | None:
+        with psycopg.connect(pg.urls["clerk"]) as conn:
+            try:
+                conn.execute(APPEND, ([uuid.uuid4()], [1], ["taizhang:Test.Sealed"], [state]))
+                conn.execute("SELECT taizhang_append_keys(%s, %s, %s::bytea[])", ([key_id], ["mk"], [b"\0"]))
+                return None
+            except psycopg.errors.InsufficientPrivilege as e:
+                return str(e)
+            finally:
+                conn.rollback()  # nothing of this test stays in the store
+
+    assert refusal(b'{"actor":"clerk01","x":[{"key_id":"K1"}]}', "K1") is None
+    assert refusal(b'{"actor":"clerk01","x":{"key\\u005fid":"K2"}}', "K2") is None  # an escaped field name
+    assert "data key K3: no event" in (refusal(b'{"actor":"clerk01","note":"key_id K3"}', "K3") or "")
+    assert "data key K4: no event" in (refusal(b'{"actor":"clerk01","note":"K4"}', "K4") or "")
+    assert "data key K5: no event" in (refusal(b'{"actor":"clerk01","K5":{"key_ids":"K5"}}', "K5") or "")
