@@ -38,6 +38,7 @@ from infra.store import (
     SCHEMA_VERSION,
     StoreError,
     StoreURL,
+    UpgradeNeedsOwner,
     eventsourcing_env,
     prune_many_snapshots,
     prune_snapshots,
@@ -346,7 +347,13 @@ class LedgerService:
         """Bring a store made by an earlier version up to this schema (idempotent, in place)."""
         if self.recorder.settings().get("schema_version") == SCHEMA_VERSION:
             return
-        self.recorder.upgrade_schema()
+        try:
+            self.recorder.upgrade_schema()
+        except UpgradeNeedsOwner:
+            raise StoreError(
+                f"the store at {self.store.display} was made by an earlier version of taizhang and only its"
+                " owner's login can upgrade it: run one taizhang command as the owner, then try again"
+            ) from None
         known = {code for code, _county, _township in self.recorder.units()}
         missing = [c for c in self.communities_from_log() if c[0] not in known]
         if missing:

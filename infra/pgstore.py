@@ -32,7 +32,7 @@ from psycopg.sql import SQL
 
 from infra import access_chain, chain, pgaccess, pgappend, recordstate
 from infra.crypto import check_master
-from infra.store import AccessEntry, access_log_query
+from infra.store import AccessEntry, UpgradeNeedsOwner, access_log_query
 
 STORE_TABLES = [
     "CREATE TABLE IF NOT EXISTS taizhang_settings (key text PRIMARY KEY, value text NOT NULL)",
@@ -551,7 +551,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     def upgrade_schema(self) -> None:
         """Create the tables and functions added since the store was made (each statement is idempotent);
-        a store with access control takes the writers' direct INSERT away (infra.pgappend)."""
+        a store with access control takes the writers' direct INSERT away (infra.pgappend). Only the
+        owner's login may: any other gets UpgradeNeedsOwner, and nothing changes."""
+        try:
+            self._upgrade_schema()
+        except PersistenceError as e:
+            if isinstance(e.__cause__, InsufficientPrivilege):
+                raise UpgradeNeedsOwner(str(e.__cause__).splitlines()[0]) from None
+            raise
+
+    def _upgrade_schema(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             for statement in [*STORE_TABLES, *pgappend.function_statements(self.datastore.schema)]:
                 curs.execute(statement)  # type: ignore[arg-type]

@@ -32,6 +32,11 @@ class StoreError(Exception):
     """The store is missing, unreachable or not a taizhang store."""
 
 
+class UpgradeNeedsOwner(StoreError):
+    """A store made by an earlier version, opened by a login that may not upgrade it (PostgreSQL:
+    only the owner creates and replaces tables and functions)."""
+
+
 class HiddenEvent(StoreError):
     """An aggregate's event stored under its id in another form (SQLite): refused on read (exit 1)."""
 

@@ -392,6 +392,32 @@ def test_an_older_store_gets_the_current_function_bodies_on_upgrade(pg: Store) -
     assert row is not None and row[0] != "8"
 
 
+def test_a_clerk_on_a_store_not_yet_upgraded_is_told_to_run_the_owner_first(pg: Store) -> None:
+    """After a new version is installed, a clerk's login cannot upgrade the store (only the owner may
+    replace tables and functions): one line that says what to do, in both languages, and nothing
+    changes until the owner has run a command."""
+    bodies = "SELECT proname, prosrc FROM pg_proc WHERE proname LIKE 'taizhang\\_%' ORDER BY proname"
+    with psycopg.connect(pg.owner) as conn:
+        conn.execute("UPDATE taizhang_settings SET value = '8' WHERE key = 'schema_version'")
+        before = conn.execute(bodies).fetchall()
+    counts = store_counts(pg.owner)
+    refused = pg.cli("clerk")("projections", "status", actor="clerk01")
+    assert refused.exit_code == 1 and refused.exception is not None  # SystemExit, not a traceback
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("Error: the store at ") and line.endswith(
+        "was made by an earlier version of taizhang and only its owner's login can upgrade it:"
+        " run one taizhang command as the owner, then try again"
+    )
+    zh = pg.cli("clerk")("projections", "status", actor="clerk01", lang="zh")
+    assert zh.exit_code == 1 and "只有其所有者的登录可以升级它" in zh.stderr
+    with psycopg.connect(pg.owner) as conn:
+        assert conn.execute("SELECT value FROM taizhang_settings WHERE key = 'schema_version'").fetchone() == ("8",)
+        assert conn.execute(bodies).fetchall() == before
+    assert store_counts(pg.owner) == counts
+    Cli(pg.owner, pg.key).ok("community", "list", actor="boss")  # the owner's command upgrades
+    pg.cli("clerk").ok("projections", "status", actor="clerk01")
+
+
 def test_a_data_key_is_accounted_for_however_its_field_is_spelled(pg: Store) -> None:
     """taizhang_append_keys looks for key_id fields in the events' JSON, not for the words in their bytes."""
 
