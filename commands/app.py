@@ -226,6 +226,14 @@ class KeySession:
             self.prefetch([key_id])
         return self.cache.get(key_id)
 
+    def drop_pending(self, mark: int) -> None:
+        """Forget the keys made since `len(pending)` was `mark` (a row that made them was then refused:
+        nothing of it is written, its note's key neither)."""
+        for key_id, _master_id, _wrapped in self.pending[mark:]:
+            self.cache.pop(key_id, None)
+            self.absent.add(key_id)
+        del self.pending[mark:]
+
     def get_or_create(self, key_id: str) -> bytes:
         key = self.find(key_id)
         if key is None and key_id in self.erased:

@@ -19,6 +19,7 @@ import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -612,6 +613,37 @@ def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
+class _ChunkWriter:
+    """Sends a chunk's write (BulkSave.write) into the import's transaction: on a thread of its own
+    when `threaded` (PostgreSQL: the client waits on the server, the GIL is free meanwhile), else at
+    once. One write at a time, in order; `wait` returns when the last one is done and raises what it
+    raised."""
+
+    def __init__(self, saver: BulkSave, threaded: bool) -> None:
+        self.saver = saver
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="taizhang-import-write") if threaded else None
+        self.running: Future[None] | None = None
+
+    def submit(self, staged: tuple[tuple[Any, ...], dict[str, Any]]) -> None:
+        self.wait()
+        args, kwargs = staged
+        if self.pool is None:
+            self.saver.write(*args, **kwargs)
+        else:
+            self.running = self.pool.submit(self.saver.write, *args, **kwargs)
+
+    def wait(self) -> None:
+        running, self.running = self.running, None
+        if running is not None:
+            running.result()
+
+    def close(self) -> None:
+        """Let a write still running end (its error, if any, is not the one to report: the caller is
+        already leaving with another) before the transaction is rolled back or committed."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
 class _Attempt:
     """One pass of applying the valid rows to freshly loaded aggregates."""
 
@@ -631,6 +663,10 @@ class _Attempt:
         self.written: dict[str, Community] = {}
         self.states: list[tuple[Any, ...]] = []
         self.people: list[tuple[Any, ...]] = []
+        # What the chunk before this one wrote, while its write may still be on its way to the store
+        # (_ChunkWriter): its new records' record_state rows and its new note keys.
+        self.unwritten_states: dict[str, dict[str, Any]] = {}
+        self.unwritten_keys: dict[str, bytes] = {}
 
     def community(self, code: str) -> Community:
         if code not in self.aggregates:
@@ -656,24 +692,14 @@ class _Attempt:
         rows). Once a chunk is written, what the rules know of its records is let go: the next
         chunks read it back from the store's tables inside the transaction (record_state,
         data_keys), so memory does not grow with the file."""
+        if saver is not None and self.kind == "services":
+            return self._run_overlapped(chunks, progress, saver, total, identical)
         done = 0
         for chunk in chunks:
             if self.kind == "services":
                 _assign_record_ids(chunk, identical)
                 self._prefetch(chunk)
-            for item in chunk:
-                try:
-                    added = self._apply(item)
-                except LedgerError as e:
-                    message = str(e)
-                    self.result.problems.append(
-                        Problem(item.row, _field_of(self.kind, message), message, malformed=False)
-                    )
-                else:
-                    if added:
-                        self.result.added += 1
-                    else:
-                        self.result.existing += 1
+            self._apply_chunk(chunk)
             done += len(chunk)
             progress(done, max(total, done))
             if saver is not None:
@@ -681,6 +707,79 @@ class _Attempt:
                 self._let_go()
         progress(done, max(total, done))
         return self.result
+
+    def _run_overlapped(
+        self,
+        chunks: Iterable[list[_Valid]],
+        progress: Progress,
+        saver: BulkSave,
+        total: int,
+        identical: IdenticalRows | None,
+    ) -> ImportResult:
+        """Services, chunk by chunk, each chunk's write on its way while the next chunk's rows are
+        applied (on PostgreSQL the server's work and the rules' overlap; docs/decisions/0029).
+
+        A chunk looks its records and note keys up before the previous chunk's write is sent, so the
+        two never share the connection at once: the store answers for every chunk before that one,
+        and `unwritten_states` / `unwritten_keys` for that one."""
+        writer = _ChunkWriter(saver, threaded=self.service.store.backend == "postgres")
+        staged: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        done = 0
+        try:
+            for chunk in chunks:
+                _assign_record_ids(chunk, identical)
+                writer.wait()  # the write before the previous chunk's is in the store now
+                self._prefetch(chunk)
+                if staged is not None:
+                    writer.submit(staged)
+                    staged = None
+                self._apply_chunk(chunk)
+                done += len(chunk)
+                progress(done, max(total, done))
+                staged = self._stage()
+                self._let_go()
+            writer.wait()
+            if staged is not None:
+                writer.submit(staged)
+            writer.wait()
+        finally:
+            writer.close()
+        self.unwritten_states, self.unwritten_keys = {}, {}
+        progress(done, max(total, done))
+        return self.result
+
+    def _apply_chunk(self, chunk: list[_Valid]) -> None:
+        for item in chunk:
+            mark = len(self.keys.pending)
+            try:
+                added = self._apply(item)
+            except LedgerError as e:
+                self.keys.drop_pending(mark)  # a refused row writes nothing, not even its note's key
+                message = str(e)
+                self.result.problems.append(Problem(item.row, _field_of(self.kind, message), message, malformed=False))
+            else:
+                if added:
+                    self.result.added += 1
+                else:
+                    self.result.existing += 1
+
+    def _stage(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The write of the chunk just applied (BulkSave.write's arguments), and what the next chunk
+        must know of it until it is in the store. A services chunk leaves no pending events in its
+        aggregates (its events are encoded here), which is what lets the write go on while the next
+        chunk changes them."""
+        pending = [a for a in self.aggregates.values() if a is not None and a.pending_events]
+        if pending:
+            raise RuntimeError("a services chunk left pending events in its aggregates")  # a programming error
+        args = ((), self.keys.pending)
+        kwargs = {"stored": self.stored, "written": list(self.written.values()), "record_rows": (self.states, self.people)}
+        self.unwritten_states = {
+            row[0]: recordstate.row_from_db(dict(zip(recordstate.COLUMNS, row, strict=True))) for row in self.states
+        }
+        self.unwritten_keys = {key_id: self.keys.cache[key_id] for key_id, _master, _wrapped in self.keys.pending}
+        self.keys.pending = []
+        self.stored, self.written, self.states, self.people = [], {}, [], []
+        return args, kwargs
 
     def flush(self, saver: BulkSave) -> None:
         """Write the events pending since the last flush, with their record state and new data keys."""
@@ -716,7 +815,8 @@ class _Attempt:
         # aggregates keep no records): a row's own community learns its records, and a record of
         # another community is that community's claim (docs/decisions/0027).
         unknown = {r for code, record_ids in wanted.items() for r in record_ids if r not in self._records_of(code)}
-        states = self.service.recorder.record_states(None, unknown)
+        unwritten = {r: self.unwritten_states[r] for r in unknown if r in self.unwritten_states}
+        states = {**self.service.recorder.record_states(None, unknown - unwritten.keys()), **unwritten}
         self.claimed_elsewhere = {r: str(_uuid(row["community_id"])) for r, row in states.items()}
         for code, record_ids in wanted.items():
             community = self.aggregates.get(code)
@@ -734,6 +834,9 @@ class _Attempt:
         self.keys.erased_among(
             {crypto.resident_key_id(item.cmd.community, code) for item in valid for code in item.cmd.residents}
         )
+        for key_id in notes:  # a note key the previous chunk made, perhaps not in the store yet
+            if key_id in self.unwritten_keys:
+                self.keys.cache[key_id] = self.unwritten_keys[key_id]
         if notes:
             self.keys.prefetch(notes)
 
