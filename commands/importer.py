@@ -621,6 +621,7 @@ class _ChunkWriter:
 
     def __init__(self, saver: BulkSave, threaded: bool) -> None:
         self.saver = saver
+        self.threaded = threaded
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="taizhang-import-write") if threaded else None
         self.running: Future[None] | None = None
 
@@ -716,12 +717,12 @@ class _Attempt:
         total: int,
         identical: IdenticalRows | None,
     ) -> ImportResult:
-        """Services, chunk by chunk, each chunk's write on its way while the next chunk's rows are
-        applied (on PostgreSQL the server's work and the rules' overlap; docs/decisions/0029).
-
-        A chunk looks its records and note keys up before the previous chunk's write is sent, so the
-        two never share the connection at once: the store answers for every chunk before that one,
-        and `unwritten_states` / `unwritten_keys` for that one."""
+        """Services, chunk by chunk. On PostgreSQL each chunk's write is on its way while the next
+        chunk's rows are applied (the server's work and the rules' overlap; docs/decisions/0029): a
+        chunk looks its records and note keys up before the previous chunk's write is sent, so the
+        two never share the connection at once; the store answers for every chunk before that one,
+        and `unwritten_states` / `unwritten_keys` for that one. On SQLite a chunk is written as soon
+        as it is applied (a writer thread would fight the rules for the GIL)."""
         writer = _ChunkWriter(saver, threaded=self.service.store.backend == "postgres")
         staged: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         done = 0
@@ -736,8 +737,11 @@ class _Attempt:
                 self._apply_chunk(chunk)
                 done += len(chunk)
                 progress(done, max(total, done))
-                staged = self._stage()
+                staged = self._stage(remember=writer.threaded)
                 self._let_go()
+                if not writer.threaded:  # nothing to overlap: write now, not holding it through the next read
+                    writer.submit(staged)
+                    staged = None
             writer.wait()
             if staged is not None:
                 writer.submit(staged)
@@ -763,20 +767,21 @@ class _Attempt:
                 else:
                     self.result.existing += 1
 
-    def _stage(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The write of the chunk just applied (BulkSave.write's arguments), and what the next chunk
-        must know of it until it is in the store. A services chunk leaves no pending events in its
-        aggregates (its events are encoded here), which is what lets the write go on while the next
-        chunk changes them."""
+    def _stage(self, remember: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The write of the chunk just applied (BulkSave.write's arguments) and, when `remember`, what
+        the next chunk must know of it until it is in the store. A services chunk leaves no pending
+        events in its aggregates (its events are encoded here), which is what lets the write go on
+        while the next chunk changes them."""
         pending = [a for a in self.aggregates.values() if a is not None and a.pending_events]
         if pending:
             raise RuntimeError("a services chunk left pending events in its aggregates")  # a programming error
         args = ((), self.keys.pending)
         kwargs = {"stored": self.stored, "written": list(self.written.values()), "record_rows": (self.states, self.people)}
-        self.unwritten_states = {
-            row[0]: recordstate.row_from_db(dict(zip(recordstate.COLUMNS, row, strict=True))) for row in self.states
-        }
-        self.unwritten_keys = {key_id: self.keys.cache[key_id] for key_id, _master, _wrapped in self.keys.pending}
+        if remember:
+            self.unwritten_states = {
+                row[0]: recordstate.row_from_db(dict(zip(recordstate.COLUMNS, row, strict=True))) for row in self.states
+            }
+            self.unwritten_keys = {key_id: self.keys.cache[key_id] for key_id, _master, _wrapped in self.keys.pending}
         self.keys.pending = []
         self.stored, self.written, self.states, self.people = [], {}, [], []
         return args, kwargs
