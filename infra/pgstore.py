@@ -239,7 +239,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
 
     # ---- reads the application needs ---------------------------------------------------
     # The connection of an open bulk transaction that has written: reads go through it, so that an
-    # import's later chunks see the records and keys of its earlier ones (one thread).
+    # import's later chunks see the records and keys of its earlier ones. The import's writer thread
+    # (commands.importer._ChunkWriter) uses it too; psycopg runs one statement of a connection at a
+    # time, and the import does its look-ups between two writes (docs/decisions/0029).
     _bulk_reader: Connection[DictRow] | None = None
 
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
