@@ -72,9 +72,10 @@ class _Stale(Exception):
 
 def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     """eventsourcing's project_aggregate without its per-event `isinstance` against a runtime-checkable
-    Protocol, which costs ~70 µs an event (typing walks the protocol's members every time): an import
-    replays each community's events since its snapshot once per chunk, and that check was ~5% of its
-    CPU. Every event of this store is a domain event class of ours, with `mutate`."""
+    Protocol, which costs ~11 µs an event (typing walks the protocol's members every time): a write
+    replays up to 99 events since its community's snapshot, and that check was a quarter to two fifths
+    of a single write (BENCHMARKS.md §1). Every event of this store is a domain event class of ours,
+    with `mutate`."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
