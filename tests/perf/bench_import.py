@@ -10,11 +10,13 @@ and the CRUD peer of tests/perf/crud_peer.py (SQLAlchemy ORM, a services table p
 audit_log row per insert, batches of 1,000). Prints rows/s and the ratios
 taizhang/raw and taizhang/peer, then bytes on disk per service for taizhang (views
 caught up, WAL checkpointed, per table and index from `dbstat`; pg_total_relation_size
-on PostgreSQL) and for the peer. `--profile` prints the top of a cProfile of the
-import; `--memory` runs the import of each size in a fresh process and prints its
-peak RSS and the ratio of the largest to the smallest, and the same for `audit seal`
-of the imported store, for an import refused at its first row (checked to its last, then
-rolled back), and for `demo`.
+on PostgreSQL) and for the peer. It also splits the import's wall and CPU seconds into
+its check pass (read, names, validate, spill) and its apply pass (rules, seal, encode,
+write, commit). `--profile` prints the top of a cProfile of the import; `--memory` runs
+the import of each size in a fresh process and prints its peak RSS and the ratio of the
+largest to the smallest, and the same for `audit seal` of the imported store, for an
+import refused at its first row (checked to its last, then rolled back), for `demo`, and,
+with `--pg-url`, for the import into PostgreSQL.
 
 With `--encryption-cost`, also as before:
 
@@ -122,12 +124,29 @@ def fresh_store(url: str, key: Path, base: tuple[Path, Path, Path]) -> LedgerSer
     return service
 
 
-def timed_import(service: LedgerService, services_csv: Path) -> tuple[float, int]:
+def timed_import(
+    service: LedgerService, services_csv: Path, phases: dict[str, tuple[float, float]] | None = None
+) -> tuple[float, int]:
+    """Seconds of the import and the log's last position before it; `phases` receives the wall and
+    CPU seconds of the check pass and of the apply pass (from the moments the import starts each
+    stage's progress)."""
     before = service.recorder.max_notification_id() or 0
-    t0 = time.perf_counter()
-    result = import_file(service, "services", services_csv, "bench")
-    elapsed = time.perf_counter() - t0
+    marks: list[tuple[str, float, float]] = []
+
+    def stage(label: str) -> Any:
+        marks.append((label, time.perf_counter(), time.process_time()))
+        return lambda _done, _total: None
+
+    marks.append(("start", time.perf_counter(), time.process_time()))
+    result = import_file(service, "services", services_csv, "bench", progress=stage)
+    marks.append(("end", time.perf_counter(), time.process_time()))
+    elapsed = marks[-1][1] - marks[0][1]
     assert result.added > 0 and not result.problems
+    if phases is not None:
+        at = {label: (wall, cpu) for label, wall, cpu in marks}
+        start, apply, end = at["start"], at["applying rules"], at["end"]
+        phases["check"] = (apply[0] - start[0], apply[1] - start[1])
+        phases["apply"] = (end[0] - apply[0], end[1] - apply[1])
     return elapsed, before
 
 
@@ -338,7 +357,8 @@ def bench(
         service = fresh_store(store_url, key, base)
         services_before = service.recorder.event_count()
         cpu0 = time.process_time()
-        encrypted, before = timed_import(service, services_csv)
+        out["phases"] = {}
+        encrypted, before = timed_import(service, services_csv, out["phases"])
         out["import_cpu"] = time.process_time() - cpu0
         stored = stored_rows(service, before)
         raw = raw_sqlite(stored, folder) if backend == "sqlite" else raw_postgres(stored, urls[-1])
@@ -400,11 +420,17 @@ def child(args: argparse.Namespace) -> int:
     """Run one measured job in this (fresh) process and print `peak_rss_mb seconds`."""
     folder = Path(args.folder)
     key = folder / "bench.key"
+    pg_database = None
     if args.child == "import":
         service = fresh_store(f"sqlite:///{folder / f'mem-{args.rows}.db'}", key, write_base(folder))
         services_csv = folder / f"services-{args.rows}.csv"
         t0 = time.perf_counter()
         import_file(service, "services", services_csv, "bench")
+    elif args.child == "import-pg":
+        pg_database = new_pg_database(args.pg_url)
+        service = fresh_store(pg_database, key, write_base(folder))
+        t0 = time.perf_counter()
+        import_file(service, "services", folder / f"services-{args.rows}.csv", "bench")
     elif args.child == "refused":
         from commands.importer import ImportRefused
 
@@ -435,6 +461,8 @@ def child(args: argparse.Namespace) -> int:
         run_demo(service, seed=args.seed, actor="demo")
     elapsed = time.perf_counter() - t0
     service.close()
+    if pg_database is not None:
+        drop_pg_database(args.pg_url, pg_database)
     print(f"{peak_rss_mb():.1f} {elapsed:.2f}")
     return 0
 
@@ -466,18 +494,22 @@ def run_child(folder: Path, job: str, **options: Any) -> tuple[float, float]:
     return float(rss), float(seconds)
 
 
-def memory(sizes: list[int], folder: Path) -> None:
+def memory(sizes: list[int], folder: Path, pg_url: str | None = None) -> None:
+    """Peak RSS of each job in a fresh process (building the store's base included, as a county's
+    migration would); with `pg_url`, also the import into a fresh PostgreSQL database."""
     key = folder / "bench.key"
     if not key.exists():
         crypto.create_key_file(key)
-    print("peak RSS of a whole job in a fresh process (SQLite)")
+    print("peak RSS of a whole job in a fresh process (SQLite; import-pg: the import on PostgreSQL)")
     print("| job | rows | peak RSS MB | seconds |")
     print("|---|---:|---:|---:|")
-    found: dict[str, dict[int, float]] = {"import": {}, "seal": {}, "refused": {}}
+    jobs = ("import", "seal", "refused", "import-pg") if pg_url else ("import", "seal", "refused")
+    found: dict[str, dict[int, float]] = {job: {} for job in jobs}
     for rows in sizes:
         write_services(folder / f"services-{rows}.csv", rows)
-        for job in ("import", "seal", "refused"):
-            rss, seconds = run_child(folder, job, rows=rows)
+        for job in jobs:
+            options: dict[str, Any] = {"rows": rows, "pg-url": pg_url} if job == "import-pg" else {"rows": rows}
+            rss, seconds = run_child(folder, job, **options)
             found[job][rows] = rss
             print(f"| {job} | {rows:,} | {rss:,.0f} | {seconds:,.1f} |", flush=True)
         (folder / f"services-{rows}.csv").unlink()
@@ -511,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor", action="store_true", help="also insert each table's imported rows raw (SQLite): the floor"
     )
-    parser.add_argument("--child", choices=["import", "seal", "refused", "demo"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["import", "import-pg", "seal", "refused", "demo"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -541,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
                 report(args.rows, [result], args.encryption_cost)  # each store as soon as it is measured
                 print(flush=True)
         if args.memory:
-            memory([int(n) for n in args.memory.split(",")], folder)
+            memory([int(n) for n in args.memory.split(",")], folder, args.pg_url)
     return 0
 
 
@@ -563,6 +595,12 @@ def report(rows: int, results: list[dict[str, Any]], encryption_cost: bool) -> N
             f"CPU seconds of this process, {r['backend']}: taizhang {r['import_cpu']:.2f} (wall {r['import_s']:.2f}), "
             f"CRUD peer {r['peer_cpu']:.2f} (wall {r['peer_s']:.2f}, incl. its size query); "
             f"CPU taizhang / peer {r['import_cpu'] / r['peer_cpu']:.2f}"
+        )
+        check, apply = r["phases"]["check"], r["phases"]["apply"]
+        print(
+            f"  of which the check pass (read, names, validate, spill) {check[0]:.2f} s wall / {check[1]:.2f} s CPU "
+            f"({check[1] / r['rows'] * 1e6:.0f} µs a row), the apply pass (rules, seal, encode, write, commit) "
+            f"{apply[0]:.2f} s wall / {apply[1]:.2f} s CPU ({apply[1] / r['rows'] * 1e6:.0f} µs a row)"
         )
         if "floor" in r:
             print("floor: each table's imported rows inserted raw (product DDL, one executemany, one transaction)")
