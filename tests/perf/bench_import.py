@@ -387,6 +387,35 @@ def bench(
     return out
 
 
+def passes_only(
+    runs: int, rows: int, folder: Path, services_csv: Path, base: tuple[Path, Path, Path], pg: str | None
+) -> None:
+    """The import alone, `runs` times per store into fresh stores: the two passes' wall and CPU seconds."""
+    key = folder / "bench.key"
+    if not key.exists():
+        crypto.create_key_file(key)
+    print(f"import of {rows:,} rows, the import alone; seconds wall / CPU")
+    print("| store | run | check pass | apply pass | import |")
+    print("|---|---:|---:|---:|---:|")
+    for backend in ("sqlite", "postgres") if pg else ("sqlite",):
+        for run in range(1, runs + 1):
+            url = f"sqlite:///{folder / f'only-{run}.db'}" if backend == "sqlite" else new_pg_database(pg or "")
+            try:
+                service = fresh_store(url, key, base)
+                phases: dict[str, tuple[float, float]] = {}
+                elapsed, _ = timed_import(service, services_csv, phases)
+                service.close()
+            finally:
+                if backend == "postgres":
+                    drop_pg_database(pg or "", url)
+            check, apply = phases["check"], phases["apply"]
+            print(
+                f"| {backend} | {run} | {check[0]:.2f} / {check[1]:.2f} | {apply[0]:.2f} / {apply[1]:.2f} "
+                f"| {elapsed:.2f} / {check[1] + apply[1]:.2f} |",
+                flush=True,
+            )
+
+
 def profile_import(rows: int, folder: Path, services_csv: Path, base: tuple[Path, Path, Path], top: int) -> None:
     """cProfile of the import alone (SQLite), the top functions by own CPU time."""
     import cProfile
@@ -543,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor", action="store_true", help="also insert each table's imported rows raw (SQLite): the floor"
     )
+    parser.add_argument(
+        "--import-only",
+        type=int,
+        metavar="RUNS",
+        help="only import the file RUNS times into fresh stores and print the two passes' seconds (A/B of a change)",
+    )
     parser.add_argument("--child", choices=["import", "import-pg", "seal", "refused", "demo"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
@@ -557,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
             write_services(services_csv, args.rows)
         if args.profile:
             profile_import(args.rows, folder, services_csv, base, args.profile)
-        if not args.no_throughput:
+        if args.import_only:
+            passes_only(args.import_only, args.rows, folder, services_csv, base, args.pg_url)
+        elif not args.no_throughput:
             for backend in ("sqlite", "postgres") if args.pg_url else ("sqlite",):
                 pg = args.pg_url if backend == "postgres" else None
                 result = bench(

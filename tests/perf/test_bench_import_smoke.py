@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.perf import bench_import, crud_peer
 
 
@@ -31,6 +33,18 @@ def test_the_bench_measures_taizhang_raw_and_the_peer_on_the_same_rows(tmp_path:
         audit_count = conn.exec_driver_sql("SELECT count(*) FROM audit_log").scalar()
     engine.dispose()
     assert services_count == audit_count == 300
+
+
+def test_import_only_prints_both_passes_of_each_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = bench_import.write_base(tmp_path)
+    services = tmp_path / "services.csv"
+    bench_import.write_services(services, 120)
+    bench_import.passes_only(2, 120, tmp_path, services, base, None)
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| sqlite |")]
+    assert [row[2].strip() for row in rows] == ["1", "2"]
+    for row in rows:  # wall / CPU of the check pass, the apply pass and the import, each measured
+        assert all(float(x) >= 0 for cell in row[3:6] for x in cell.split("/"))
+        assert float(row[5].split("/")[0]) > 0
 
 
 def test_the_memory_bench_measures_an_import_into_postgresql(tmp_path: Path, pg_admin_url: str) -> None:
