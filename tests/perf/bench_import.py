@@ -457,9 +457,13 @@ def child(args: argparse.Namespace) -> int:
         import_file(service, "services", services_csv, "bench")
     elif args.child == "import-pg":
         pg_database = new_pg_database(args.pg_url)
-        service = fresh_store(pg_database, key, write_base(folder))
-        t0 = time.perf_counter()
-        import_file(service, "services", folder / f"services-{args.rows}.csv", "bench")
+        try:
+            service = fresh_store(pg_database, key, write_base(folder))
+            t0 = time.perf_counter()
+            import_file(service, "services", folder / f"services-{args.rows}.csv", "bench")
+        except BaseException:
+            drop_pg_database(args.pg_url, pg_database)  # a failed run leaves no database behind
+            raise
     elif args.child == "refused":
         from commands.importer import ImportRefused
 
