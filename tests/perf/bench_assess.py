@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         assessment_document(env, span, "township", Moment(), rubric, None)
 
     with views.read() as conn:
-        community = conn.execute(text("SELECT min(code) FROM ledger_communities")).scalar_one()
+        community = conn.execute(text("SELECT min(code) FROM ledger_communities")).scalar()
     first_month = parse_period(span.first.isoformat()[:7])
 
     def entries() -> None:
