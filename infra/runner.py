@@ -25,9 +25,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from infra import outage
-from infra.store import StoreURL
+from infra.store import StoreError, StoreURL
 
 BATCH_SIZE = 1000
+INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a statement the login may not run (a clerk's login making views: only the owner may)."""
 REBUILD_BATCH_SIZE = 5000
 """A rebuild's batches: larger (nobody reads views that are being rebuilt), still one transaction each."""
 REBUILD_CACHE_KIB = 65536
@@ -161,7 +163,15 @@ class Runner:
             return all(versions.get(p.name) == p.version for p in self.projections) and self._indexes_in_place(conn)
 
     def _indexes(self) -> list[Any]:
-        return [index for p in self.projections for table in p.metadata.sorted_tables for index in table.indexes]
+        """The views' secondary indexes on this store (an index may be made for one kind of store only:
+        `info["only_on"]`, projections.tables `_by_month`)."""
+        return [
+            index
+            for p in self.projections
+            for table in p.metadata.sorted_tables
+            for index in table.indexes
+            if index.info.get("only_on", self.backend) == self.backend
+        ]
 
     def _indexes_in_place(self, conn: Connection) -> bool:
         """Whether every secondary index exists (a rebuild killed while loading leaves them dropped)."""
@@ -186,6 +196,18 @@ class Runner:
         if self.in_place():
             self._forget()
             return
+        try:
+            self._make_tables()
+        except DBAPIError as e:
+            if self.backend == "postgres" and getattr(e.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+                raise StoreError(
+                    "the ledger views are missing or were made by an earlier version of taizhang, and only the"
+                    " store owner's login can make them: run taizhang projections run as the owner, then try again"
+                ) from None
+            raise
+        self._forget()
+
+    def _make_tables(self) -> None:
         with self.writer.begin() as conn:
             if self.backend == "postgres":
                 # Two processes creating the same tables at once would collide in the catalog.
@@ -216,7 +238,8 @@ class Runner:
                 projection.metadata.create_all(conn, checkfirst=True)
                 for table in projection.metadata.sorted_tables:
                     for index in table.indexes:
-                        index.create(conn, checkfirst=True)  # dropped by an interrupted rebuild
+                        if index.info.get("only_on", self.backend) == self.backend:
+                            index.create(conn, checkfirst=True)  # dropped by an interrupted rebuild
                 conn.execute(
                     text(
                         "INSERT INTO ledger_tracking (projection, position, updated_at, version) "
@@ -225,8 +248,22 @@ class Runner:
                     {"p": projection.name, "u": now_utc_text(), "v": projection.version},
                 )
             if self.backend == "postgres":
+                self._reshape_month_tables(conn)
                 self._grant_views(conn)
-        self._forget()
+
+    def _reshape_month_tables(self, conn: Connection) -> None:
+        """PostgreSQL: the monthly totals leave room on their pages for updates, and their index by month
+        holds the keys alone, so that an update of the counters is HOT (projections.tables). Views made
+        before (the counters in that index) lose the covering index; the keys' index is made beside."""
+        from projections.tables import MONTH_FILLFACTOR, MONTH_TABLES
+
+        if not any(p.metadata is MONTH_TABLES[0].metadata for p in self.projections):
+            return  # this runner's projections do not include the ledger
+        for table in MONTH_TABLES:
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} SET (fillfactor = {MONTH_FILLFACTOR})")
+            for index in table.indexes:
+                if index.info.get("only_on") == "sqlite":
+                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
 
     def _grant_views(self, conn: Connection) -> None:
         """Give the store's groups (made by `init --admin`) the views just created, with their row policies."""
