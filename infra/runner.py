@@ -164,7 +164,7 @@ class Runner:
 
     def _indexes(self) -> list[Any]:
         """The views' secondary indexes on this store (an index may be made for one kind of store only:
-        `info["only_on"]`, projections.tables `_by_month`)."""
+        `info["only_on"]`, projections.tables `by_month`)."""
         return [
             index
             for p in self.projections
@@ -248,22 +248,23 @@ class Runner:
                     {"p": projection.name, "u": now_utc_text(), "v": projection.version},
                 )
             if self.backend == "postgres":
-                self._reshape_month_tables(conn)
+                self._reshape_counter_tables(conn)
                 self._grant_views(conn)
 
-    def _reshape_month_tables(self, conn: Connection) -> None:
-        """PostgreSQL: the monthly totals leave room on their pages for updates, and their index by month
-        holds the keys alone, so that an update of the counters is HOT (projections.tables). Views made
-        before (the counters in that index) lose the covering index; the keys' index is made beside."""
-        from projections.tables import MONTH_FILLFACTOR, MONTH_TABLES
-
-        if not any(p.metadata is MONTH_TABLES[0].metadata for p in self.projections):
-            return  # this runner's projections do not include the ledger
-        for table in MONTH_TABLES:
-            conn.exec_driver_sql(f"ALTER TABLE {table.name} SET (fillfactor = {MONTH_FILLFACTOR})")
-            for index in table.indexes:
-                if index.info.get("only_on") == "sqlite":
-                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    def _reshape_counter_tables(self, conn: Connection) -> None:
+        """PostgreSQL: a table of counters updated in place (`info["pg_fillfactor"]`; projections.tables
+        `by_month`) leaves room on its pages for the next versions of its rows, and none of its indexes
+        holds a counter, so that an update is HOT. Views made before lose their covering index (the
+        keys' index is made beside it) and get the fill factor."""
+        for projection in self.projections:
+            for table in projection.metadata.sorted_tables:
+                fill = table.info.get("pg_fillfactor")
+                if fill is None:
+                    continue
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} SET (fillfactor = {int(fill)})")
+                for index in table.indexes:
+                    if index.info.get("only_on", self.backend) != self.backend:
+                        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
 
     def _grant_views(self, conn: Connection) -> None:
         """Give the store's groups (made by `init --admin`) the views just created, with their row policies."""

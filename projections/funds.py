@@ -27,6 +27,7 @@ from sqlalchemy import Column, Connection, Index, Integer, MetaData, String, Tab
 
 from infra.runner import Event
 from projections.ledger import bulk
+from projections.tables import COUNTERS, by_month
 
 metadata = MetaData()
 
@@ -103,8 +104,11 @@ totals = Table(
     Column("month", String, primary_key=True),
     Column("kind", String, primary_key=True),
     Column("amount", Integer, nullable=False),
-    Index("funds_totals_by_month", "month", "line_id", "unit", "kind", "amount"),
+    # Covering on SQLite, the keys alone on PostgreSQL, where an update of the amount is then HOT
+    # (projections.tables `by_month`, docs/decisions/0031).
+    *by_month("funds_totals_by_month", ("month", "line_id", "unit", "kind"), ("amount",)),
     sqlite_with_rowid=False,
+    info=dict(COUNTERS),
 )
 
 # On PostgreSQL a line's row policy reads its movements, and a linked record's its spend

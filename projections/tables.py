@@ -149,17 +149,20 @@ revision_categories = Table(
 #
 # Summaries select months across all communities, by an index led by the month. On SQLite it covers
 # the counters too (a summary reads no table row; SQLite updates a row in place). On PostgreSQL it
-# holds the keys alone and the tables leave room on each page (MONTH_FILLFACTOR, set by the runner):
-# an update that changes only the counters is then HOT — no index entry is written, and the row's
-# old versions are pruned from its page without a vacuum. With the counters in the index every
-# update wrote new entries in both indexes and left a dead version behind: after the views caught
-# up with a 100,000-row import the totals took ~4× their live size (BENCHMARKS §1).
-MONTH_FILLFACTOR = 70
-"""PostgreSQL: the monthly totals' pages are filled to this percentage, the rest left for updates."""
+# holds the keys alone and the tables leave room on each page (COUNTER_FILLFACTOR, which the runner
+# sets from the table's info): an update that changes only the counters is then HOT — no index entry
+# is written, and the row's old versions are pruned from its page without a vacuum. With the
+# counters in the index every update wrote new entries in both indexes and left a dead version
+# behind: after the views caught up with a 100,000-row import the totals took ~4× their live size
+# (docs/decisions/0031). The funds views' totals are built the same way (projections.funds).
+COUNTER_FILLFACTOR = 70
+"""PostgreSQL: tables of counters updated in place are filled to this percentage, the rest left for updates."""
+COUNTERS = {"pg_fillfactor": COUNTER_FILLFACTOR}
+"""The info of a table whose counters are updated in place: the runner sets its fill factor on PostgreSQL."""
 
 
-def _by_month(name: str, keys: tuple[str, ...], counters: tuple[str, ...]) -> tuple[Index, Index]:
-    """A monthly table's index by month: covering on SQLite, the keys alone on PostgreSQL (`*_keys`)."""
+def by_month(name: str, keys: tuple[str, ...], counters: tuple[str, ...]) -> tuple[Index, Index]:
+    """A table of counters' index by month: covering on SQLite, the keys alone on PostgreSQL (`*_keys`)."""
     covering = Index(name, *keys, *counters, info={"only_on": "sqlite"}).ddl_if(dialect="sqlite")
     keyed = Index(f"{name}_keys", *keys, info={"only_on": "postgres"}).ddl_if(dialect="postgresql")
     return covering, keyed
@@ -173,8 +176,9 @@ month_kind = Table(
     Column("kind", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
-    *_by_month("ledger_month_kind_by_month", ("month", "community", "kind"), ("records", "minutes")),
+    *by_month("ledger_month_kind_by_month", ("month", "community", "kind"), ("records", "minutes")),
     sqlite_with_rowid=False,
+    info=dict(COUNTERS),
 )
 
 month_resident = Table(
@@ -184,8 +188,9 @@ month_resident = Table(
     Column("month", String, primary_key=True),
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
-    *_by_month("ledger_month_resident_by_month", ("month", "community", "resident"), ("records",)),
+    *by_month("ledger_month_resident_by_month", ("month", "community", "resident"), ("records",)),
     sqlite_with_rowid=False,
+    info=dict(COUNTERS),
 )
 
 month_category_kind = Table(
@@ -197,10 +202,11 @@ month_category_kind = Table(
     Column("kind", String, primary_key=True),
     Column("records", Integer, nullable=False),
     Column("minutes", Integer, nullable=False),
-    *_by_month(
+    *by_month(
         "ledger_month_category_kind_by_month", ("category", "month", "community", "kind"), ("records", "minutes")
     ),
     sqlite_with_rowid=False,
+    info=dict(COUNTERS),
 )
 
 month_category_resident = Table(
@@ -211,8 +217,9 @@ month_category_resident = Table(
     Column("category", String, primary_key=True),
     Column("resident", String, primary_key=True),
     Column("records", Integer, nullable=False),
-    *_by_month("ledger_month_category_resident_by_month", ("category", "month", "community", "resident"), ("records",)),
+    *by_month("ledger_month_category_resident_by_month", ("category", "month", "community", "resident"), ("records",)),
     sqlite_with_rowid=False,
+    info=dict(COUNTERS),
 )
 
 month_quality = Table(
@@ -222,8 +229,9 @@ month_quality = Table(
     Column("month", String, primary_key=True),
     Column("records", Integer, nullable=False),  # records that occurred in the month, voided included
     Column("flawed", Integer, nullable=False),  # of which entered late or voided
-    *_by_month("ledger_month_quality_by_month", ("month", "community"), ("records", "flawed")),
+    *by_month("ledger_month_quality_by_month", ("month", "community"), ("records", "flawed")),
     sqlite_with_rowid=False,
+    info=dict(COUNTERS),
 )
 
 MONTH_TABLES = [month_kind, month_resident, month_category_kind, month_category_resident, month_quality]

@@ -1,11 +1,12 @@
-"""The monthly totals on PostgreSQL: an update of their counters is HOT (projections.tables `_by_month`).
+"""The views' counters on PostgreSQL: an update of them is HOT (projections.tables `by_month`).
 
 Their index by month holds the keys alone on PostgreSQL (covering, with the counters, on SQLite),
-and their pages keep room for updates (MONTH_FILLFACTOR). An update that changes only the counters
+and their pages keep room for updates (COUNTER_FILLFACTOR). An update that changes only the counters
 then writes no index entry, and its old version is pruned from the page without a vacuum; with the
 counters in the index, every catch-up batch left a dead version of each month row it touched and a
 new entry in both indexes (the totals took ~4× their live size after a 100,000-row import).
-Views made before are reshaped by the next `ensure_tables`, with their totals unchanged.
+Views made before are reshaped by the next `ensure_tables`, with their totals unchanged. The funds
+views' totals (`funds_totals`, the amount per line, unit, month and kind) are built the same way.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import pytest
 from commands.app import LedgerService
 from commands.views import Views
 from infra.store import parse_url
-from projections.tables import MONTH_FILLFACTOR, MONTH_TABLES
+from projections.funds import totals as funds_totals
+from projections.tables import COUNTER_FILLFACTOR, MONTH_TABLES
 from tests import helpers
 from tests.conftest import fresh_store_url
 
-COUNTERS = {"records", "minutes", "flawed"}
+COUNTERS = {"records", "minutes", "flawed", "amount"}
+TABLES = [*MONTH_TABLES, funds_totals]
 
 
 @pytest.fixture
@@ -47,13 +50,18 @@ def _with_totals(service: LedgerService) -> None:
         views.runner.catch_up()  # PostgreSQL: no worker runs here
     finally:
         views.close()
+    if service.store.backend == "postgres":
+        with psycopg.connect(service.store.url) as conn:  # a funds total to update (no funds are written here)
+            conn.execute(
+                "INSERT INTO funds_totals (line_id, unit, month, kind, amount) VALUES ('L1', 'M', '2026-07', 'spent', 500)"
+            )
 
 
 def _shape(url: str) -> dict[str, Any]:
     """Each month table's fillfactor, and its indexes with their columns."""
     with psycopg.connect(url) as conn:
         out: dict[str, Any] = {}
-        for table in MONTH_TABLES:
+        for table in TABLES:
             options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (table.name,)).fetchone()
             indexes = conn.execute(
                 "SELECT i.relname, array_agg(a.attname::text ORDER BY a.attnum) FROM pg_index x "
@@ -71,7 +79,7 @@ def _hot_updates(url: str) -> dict[str, tuple[int, int]]:
     how many of this transaction's updates were HOT (updated, hot)."""
     found: dict[str, tuple[int, int]] = {}
     with psycopg.connect(url) as conn:
-        for table in MONTH_TABLES:
+        for table in TABLES:
             counters = [c.name for c in table.columns if c.name in COUNTERS]
             sets = ", ".join(f"{c} = {c} + 1" for c in counters)
             conn.execute(f"UPDATE {table.name} SET {sets} WHERE ctid = (SELECT min(ctid) FROM {table.name})")
@@ -86,7 +94,7 @@ def _hot_updates(url: str) -> dict[str, tuple[int, int]]:
 
 def _totals(url: str) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(url) as conn:
-        return {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY 1, 2, 3").fetchall() for t in MONTH_TABLES}
+        return {t.name: conn.execute(f"SELECT * FROM {t.name} ORDER BY 1, 2, 3, 4").fetchall() for t in TABLES}
 
 
 def test_an_update_of_the_monthly_counters_is_hot_on_postgresql(pg_service: LedgerService) -> None:
@@ -94,12 +102,12 @@ def test_an_update_of_the_monthly_counters_is_hot_on_postgresql(pg_service: Ledg
     url = pg_service.store.url
     shape = _shape(url)
     for table, found in shape.items():
-        assert f"fillfactor={MONTH_FILLFACTOR}" in found["options"], table
+        assert f"fillfactor={COUNTER_FILLFACTOR}" in found["options"], table
         assert f"{table}_by_month_keys" in found["indexes"], table
         for index, columns in found["indexes"].items():
             assert not COUNTERS & set(columns), f"{index} holds a counter: {columns}"
     assert all(rows for rows in _totals(url).values())  # every table has a row to update
-    assert _hot_updates(url) == {t.name: (1, 1) for t in MONTH_TABLES}
+    assert _hot_updates(url) == {t.name: (1, 1) for t in TABLES}
 
 
 def test_views_made_before_are_reshaped_and_keep_their_totals(pg_service: LedgerService) -> None:
@@ -107,7 +115,7 @@ def test_views_made_before_are_reshaped_and_keep_their_totals(pg_service: Ledger
     url = pg_service.store.url
     before = _totals(url)
     with psycopg.connect(url, autocommit=True) as conn:  # the views as the previous version made them
-        for table in MONTH_TABLES:
+        for table in TABLES:
             keys = [c.name for c in table.indexes if c.name.endswith("_keys")][0]
             covering = next(i for i in table.indexes if i.info.get("only_on") == "sqlite")
             conn.execute(f"DROP INDEX {keys}")
@@ -116,7 +124,7 @@ def test_views_made_before_are_reshaped_and_keep_their_totals(pg_service: Ledger
             )
             conn.execute(f"ALTER TABLE {table.name} RESET (fillfactor)")
     assert all(not found["options"] for found in _shape(url).values())
-    assert _hot_updates(url) == {t.name: (1, 0) for t in MONTH_TABLES}  # what the old shape did
+    assert _hot_updates(url) == {t.name: (1, 0) for t in TABLES}  # what the old shape did
 
     views = Views(pg_service)
     try:
@@ -126,10 +134,10 @@ def test_views_made_before_are_reshaped_and_keep_their_totals(pg_service: Ledger
     finally:
         views.close()
     for table, found in _shape(url).items():
-        assert f"fillfactor={MONTH_FILLFACTOR}" in found["options"], table
+        assert f"fillfactor={COUNTER_FILLFACTOR}" in found["options"], table
         assert set(found["indexes"]) == {f"{table}_pkey", f"{table}_by_month_keys"}, found["indexes"]
     assert _totals(url) == before
-    assert _hot_updates(url) == {t.name: (1, 1) for t in MONTH_TABLES}
+    assert _hot_updates(url) == {t.name: (1, 1) for t in TABLES}
 
 
 def test_sqlite_keeps_its_covering_indexes(sqlite_url: str, key_file: Path) -> None:
@@ -147,7 +155,7 @@ def test_sqlite_keeps_its_covering_indexes(sqlite_url: str, key_file: Path) -> N
 
     conn = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
     try:
-        for table in MONTH_TABLES:
+        for table in TABLES:
             names = {
                 r[0]
                 for r in conn.execute(
