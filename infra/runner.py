@@ -170,8 +170,12 @@ class Runner:
             for p in self.projections
             for table in p.metadata.sorted_tables
             for index in table.indexes
-            if index.info.get("only_on", self.backend) == self.backend
+            if self._made_here(index)
         ]
+
+    def _made_here(self, index: Any) -> bool:
+        """Whether this kind of store has the index (`info["only_on"]` names the one kind that has it)."""
+        return index.info.get("only_on", self.backend) == self.backend
 
     def _indexes_in_place(self, conn: Connection) -> bool:
         """Whether every secondary index exists (a rebuild killed while loading leaves them dropped)."""
@@ -238,7 +242,7 @@ class Runner:
                 projection.metadata.create_all(conn, checkfirst=True)
                 for table in projection.metadata.sorted_tables:
                     for index in table.indexes:
-                        if index.info.get("only_on", self.backend) == self.backend:
+                        if self._made_here(index):
                             index.create(conn, checkfirst=True)  # dropped by an interrupted rebuild
                 conn.execute(
                     text(
@@ -263,7 +267,7 @@ class Runner:
                     continue
                 conn.exec_driver_sql(f"ALTER TABLE {table.name} SET (fillfactor = {int(fill)})")
                 for index in table.indexes:
-                    if index.info.get("only_on", self.backend) != self.backend:
+                    if not self._made_here(index):
                         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
 
     def _grant_views(self, conn: Connection) -> None:
