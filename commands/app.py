@@ -724,14 +724,24 @@ class LedgerService:
 
     @staticmethod
     def service_fields(
-        community: Community, cmd: models.RecordService, record_id: str, keys: KeySession, actor: str
+        community: Community,
+        cmd: models.RecordService,
+        record_id: str,
+        keys: KeySession,
+        actor: str,
+        *,
+        erased_among: bool = True,
+        digest: str | None = None,
     ) -> dict[str, Any] | None:
         """The ServiceRecorded fields of this command (its note sealed), or None when the same record
         exists: the rules applied, the aggregate unchanged (`apply_record` triggers the event; a
-        bulk import stores it itself, see commands.importer)."""
-        if record_id not in community.records:
+        bulk import stores it itself, see commands.importer). An import passes `erased_among=False`
+        when none of its chunk's residents was erased, and the `digest` of a row without a note."""
+        if erased_among and record_id not in community.records:
             refuse_erased(keys, community.code, cmd.residents)
         note, note_mac = sealed_note(keys, community.code, record_id, cmd.note)
+        if note_mac is not None:
+            digest = None  # the note's MAC is part of the content
         return community.service_to_record(
             record_id=record_id,
             kind=cmd.kind,
@@ -744,6 +754,7 @@ class LedgerService:
             note_mac=note_mac,
             entered_on=cmd.entered_on,
             actor=actor,
+            digest=digest,
         )
 
     def correct_service(self, cmd: models.CorrectService, actor: str) -> dict[str, Any]:

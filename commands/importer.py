@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import os
 import pickle
 import sqlite3
 import tempfile
@@ -22,7 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,7 +37,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from commands import models, names, tabular
 from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
-from domain.community import Community
+from domain.community import Community, service_digest
 from domain.errors import LedgerError
 from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id, utc_text
 from infra import crypto, recordstate
@@ -45,6 +47,7 @@ KINDS = ("communities", "residents", "providers", "services")
 MAX_ATTEMPTS = 5
 _RECORDED = Community.ServiceRecorded
 CHUNK = 5000  # rows applied between two writes into the import's one transaction
+FIRST_CHUNK = 1000  # rows in the check pass's first chunk
 
 MODELS: dict[str, type[models.Command]] = {
     "communities": models.EstablishCommunity,
@@ -139,6 +142,7 @@ class _Valid:
     row: int
     cmd: Any
     record_id: str | None = None
+    digest: str | None = None  # of a services row without a note (domain.community.service_digest)
 
 
 def _field_of(kind: str, message: str) -> str:
@@ -365,19 +369,22 @@ class _RowChecker:
 
     def __init__(
         self,
-        service: LedgerService,
         kind: str,
         table: tabular.Table,
         options: SheetOptions,
         label: str,
+        *,
+        tz: Any,
+        now: Any,
+        require_master: Callable[[], object],
         row_names: names.RowNames | None = None,
     ) -> None:
-        self.service = service
         self.kind = kind
         self.model = MODELS[kind]
         self.options = options
         self.row_names = row_names
-        self.tz, self.now = service.tz, service.now()
+        self.tz, self.now = tz, now
+        self.require_master = require_master
         self.cells = None
         if kind == "services":
             self.cells = _ServiceCells(
@@ -392,7 +399,7 @@ class _RowChecker:
         if self.row_names is not None:
             row, named = self.row_names.row(row)
         if not self.master_checked and row.values.get("note"):
-            self.service.require_master()  # a note is sealed with a data key
+            self.require_master()  # a note is sealed with a data key
             self.master_checked = True
         problems: list[Problem] = []
         valid: list[_Valid] = []
@@ -421,7 +428,9 @@ def validate_rows(
     label: str = "",
 ) -> tuple[list[_Valid], list[Problem]]:
     """Every row of a held table validated (the rows' commands kept; imports stream instead)."""
-    checker = _RowChecker(service, kind, table, options or SheetOptions(), label)
+    checker = _RowChecker(
+        kind, table, options or SheetOptions(), label, tz=service.tz, now=service.now(), require_master=service.require_master
+    )
     checker.master_checked = True
     valid: list[_Valid] = []
     problems: list[Problem] = []
@@ -481,11 +490,31 @@ def _plain_record_id(cmd: Any, index: int) -> str | None:
     return None if content is None else _indexed_id(content, index)
 
 
+def _plain(chunk: list[_Valid]) -> list[tuple[Any, ...]]:
+    """A chunk of valid rows as plain tuples (row, record id, the command): a services row's command
+    as its attributes, since pickling the slotted objects themselves costs 5× more."""
+    return [
+        (item.row, item.record_id, item.digest, *[getattr(item.cmd, name) for name in _SERVICE_SLOTS])
+        if type(item.cmd) is _ServiceRow
+        else (item.row, item.record_id, item.digest, item.cmd)
+        for item in chunk
+    ]
+
+
+def _from_plain(plain: list[tuple[Any, ...]]) -> list[_Valid]:
+    return [
+        _Valid(values[0], _ServiceRow(*values[3:]), values[1], values[2])
+        if len(values) > 4
+        else _Valid(values[0], values[3], values[1], values[2])
+        for values in plain
+    ]
+
+
 class _Spill:
-    """The check pass's valid rows, a chunk at a time, for the apply pass: pickled into an unnamed
-    temporary file (removed when closed), each chunk sealed with AES-GCM under a key that exists only
-    in this process: the rows hold personal data (names, notes), and the apply pass unpickles only
-    what the check pass wrote. Memory holds one chunk; disk about 200 bytes a row."""
+    """The check pass's valid rows, a chunk at a time, for the apply pass: pickled (`_plain`) into an
+    unnamed temporary file (removed when closed), each chunk sealed with AES-GCM under a key that
+    exists only in this process: the rows hold personal data (names, notes), and the apply pass
+    unpickles only what the check pass made. Memory holds one chunk; disk about 200 bytes a row."""
 
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
@@ -493,26 +522,25 @@ class _Spill:
         self.count = 0
 
     def add(self, chunk: list[_Valid]) -> None:
-        # A services row as a plain tuple: pickling the slotted objects themselves costs 5× more.
-        plain = [
-            (item.row, *[getattr(item.cmd, name) for name in _SERVICE_SLOTS])
-            if type(item.cmd) is _ServiceRow
-            else (item.row, item.cmd)
-            for item in chunk
-        ]
-        sealed = self.aead.encrypt(self.count.to_bytes(12, "big"), pickle.dumps(plain, protocol=5), None)
+        self.add_pickled(pickle.dumps(_plain(chunk), protocol=5))
+
+    def add_pickled(self, pickled: bytes) -> None:
+        """A chunk as `_plain` pickled it (here, or in the check pass's own process)."""
+        sealed = self.aead.encrypt(self.count.to_bytes(12, "big"), pickled, None)
+        self.file.seek(0, 2)
         self.file.write(len(sealed).to_bytes(8, "big") + sealed)
         self.count += 1
 
     def chunks(self) -> Iterator[list[_Valid]]:
-        """The chunks in the order they were added (again at each call: an attempt lost to a race is redone)."""
-        self.file.seek(0)
+        """The chunks in the order they were added (again at each call: an attempt lost to a race is
+        redone), as many as there were when it was called."""
+        offset = 0
         for index in range(self.count):
+            self.file.seek(offset)
             size = int.from_bytes(self.file.read(8), "big")
-            plain = pickle.loads(self.aead.decrypt(index.to_bytes(12, "big"), self.file.read(size), None))  # noqa: S301
-            yield [
-                _Valid(values[0], _ServiceRow(*values[1:]) if len(values) > 2 else values[1]) for values in plain
-            ]
+            sealed = self.file.read(size)
+            offset += 8 + size
+            yield _from_plain(pickle.loads(self.aead.decrypt(index.to_bytes(12, "big"), sealed, None)))  # noqa: S301
 
     def close(self) -> None:
         self.file.close()
@@ -608,6 +636,254 @@ def _assign_record_ids(valid: list[_Valid], identical: IdenticalRows | None = No
         )
 
 
+Ask = Callable[[tuple[Any, ...]], Any]
+"""How a check pass asks what only the store knows (`_answer` answers): ("master",), ("codes",
+[community, …]), ("cells", [(who, community, cell), …])."""
+
+
+class _NotACode(Exception):
+    """A value that is not a code of its community: only the store can say what it names."""
+
+
+class _CodesOnly:
+    """NameResolver.resolve for the values that are codes, from the codes the store told."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
+
+    def resolve(self, who: str, community: str, values: list[str]) -> list[str]:
+        known = self.codes[community]
+        if known is None:
+            return list(values)  # not established: kept as it is, and the rules say so
+        codes = known[0] if who == names.RESIDENT else known[1]
+        found = []
+        for value in values:
+            text = value.strip()
+            if text not in codes:
+                raise _NotACode
+            found.append(text)
+        return found
+
+
+class _AskedNames(names.RowNames):
+    """RowNames for a check pass that does not read the store (it may run in a process of its own):
+    the codes of a chunk's communities, then what the cells that hold anything but codes resolve to,
+    are asked once per chunk (`prepare`), before its rows are checked; every value that is a code is
+    resolved here, as NameResolver would."""
+
+    def __init__(self, ask: Ask, default_community: str | None) -> None:
+        super().__init__(None, default_community=default_community)
+        self.ask = ask
+        self.resolver = _CodesOnly()  # type: ignore[assignment]
+        self.answers: dict[tuple[str, str, object], object] = {}
+        self.preparing = False
+
+    def prepare(self, rows: list[tabular.Row]) -> None:
+        known = self.resolver.codes  # type: ignore[attr-defined]
+        communities = {self.community(row) for row in rows} - {None} - known.keys()
+        if communities:
+            known.update(self.ask(("codes", sorted(communities))))  # type: ignore[type-var]
+        self.answers = {}
+        asked: dict[tuple[str, str, object], tuple[str, str, object]] = {}
+        self.preparing = True
+        try:
+            for row in rows:
+                community = self.community(row)
+                if community is None:
+                    continue
+                for column, who in names.PEOPLE_COLUMNS:
+                    cell = row.values.get(column)
+                    if cell:
+                        try:
+                            self.resolved(who, community, cell)
+                        except _NotACode:
+                            asked[names.cell_key(who, community, cell)] = (who, community, cell)
+        finally:
+            self.preparing = False
+        if asked:
+            self._ask_cells(asked)
+
+    def _ask_cells(self, asked: dict[tuple[str, str, object], tuple[str, str, object]]) -> None:
+        replies = self.ask(("cells", list(asked.values())))
+        for key, (resolved, out) in zip(asked, replies, strict=True):
+            self.answers[key] = out if resolved else names.NameRefused(out)
+
+    def resolve_cell(self, who: str, community: str, cell: object) -> object:
+        try:
+            return names._cell(self.resolver, who, community, cell)  # type: ignore[arg-type]
+        except _NotACode:
+            key = names.cell_key(who, community, cell)
+            if key not in self.answers:
+                if self.preparing:
+                    raise
+                self._ask_cells({key: (who, community, cell)})  # forgotten since `prepare` (DONE_CELLS)
+            return self.answers[key]
+
+
+def _answer(service: LedgerService, row_names: names.RowNames | None, question: tuple[Any, ...]) -> Any:
+    """What a check pass asks of the store (`Ask`), answered by the importing process."""
+    what = question[0]
+    if what == "master":
+        service.require_master()  # raises when notes cannot be sealed
+        return None
+    assert row_names is not None, what
+    if what == "codes":
+        return {community: row_names.resolver.codes(community) for community in question[1]}
+    if what == "cells":
+        replies: list[tuple[bool, object]] = []
+        for who, community, cell in question[1]:
+            out = row_names.resolved(who, community, cell)
+            replies.append((False, str(out)) if isinstance(out, names.NameRefused) else (True, out))
+        return replies
+    raise ValueError(f"unknown question {what!r}")
+
+
+class CheckPass:
+    """The check pass of an import, a chunk of rows at a time: every row read, its names made codes,
+    validated (exit 2 problems), and a services row given its record id. What only the store knows
+    it asks with `ask`: answered at once in the importing process, or between two chunks when the
+    pass runs in a process of its own beside the apply pass (commands.checkpass)."""
+
+    def __init__(
+        self, kind: str, table: tabular.Table, options: SheetOptions, label: str, *, tz: Any, now: Any, ask: Ask
+    ) -> None:
+        self.kind, self.table = kind, table
+        self.names = _AskedNames(ask, options.community) if kind == "services" else None
+        self.checker = _RowChecker(
+            kind, table, options, label, tz=tz, now=now, require_master=lambda: ask(("master",)), row_names=self.names
+        )
+        self.identical = IdenticalRows() if kind == "services" else None
+        self.rows = 0
+
+    def chunks(self) -> Iterator[tuple[list[_Valid], list[Problem]]]:
+        """Each chunk's valid rows and problems, CHUNK rows of the file at a time; the first one
+        smaller (FIRST_CHUNK), so that an apply pass beside waits less for its first rows."""
+        rows = iter(self.table.rows)
+        size = min(CHUNK, FIRST_CHUNK)
+        while batch := list(islice(rows, size)):
+            size = CHUNK
+            if self.names is not None:
+                self.names.prepare(batch)
+            valid: list[_Valid] = []
+            problems: list[Problem] = []
+            for row in batch:
+                item, found = self.checker.check(row)
+                if item is not None:
+                    valid.append(item)
+                if found:
+                    problems += found
+            self.rows += len(batch)
+            if self.identical is not None:
+                _assign_record_ids(valid, self.identical)
+                _digest_plain_rows(valid)
+            yield valid, problems
+
+    def close(self) -> None:
+        if self.identical is not None:
+            self.identical.close()
+
+
+class Checked:
+    """The check pass's outcome as the apply pass reads it: the valid rows a chunk at a time (those
+    kept in the spill, then, while the check pass still runs beside, each as it comes: `_receive`),
+    the malformed rows' problems and what the sheet left out, complete once `chunks` has ended."""
+
+    def __init__(self) -> None:
+        self.spill = _Spill()
+        self.malformed: list[Problem] = []
+        self.valid_rows = 0
+        self.ignored: list[str] = []
+        self.footer_rows = self.blank_rows = 0
+        self.finished = False
+
+    def keep(self, valid: list[_Valid] | bytes, count: int, problems: list[Problem]) -> None:
+        """A chunk of the check pass: its valid rows (or `_plain` pickled), kept in the spill."""
+        if count:
+            self.spill.add_pickled(valid) if isinstance(valid, bytes) else self.spill.add(valid)
+            self.valid_rows += count
+        self.malformed += problems
+
+    def finish(self, ignored: list[str], footer_rows: int, blank_rows: int) -> None:
+        self.ignored, self.footer_rows, self.blank_rows = list(ignored), footer_rows, blank_rows
+        self.finished = True
+
+    def chunks(self) -> Iterator[list[_Valid]]:
+        """Every chunk, from the first (each attempt of the apply pass reads them all)."""
+        yield from self.spill.chunks()
+        while not self.finished:
+            chunk = self._receive()
+            if chunk:
+                yield chunk
+
+    def _receive(self) -> list[_Valid] | None:
+        raise RuntimeError("the check pass has not finished")  # a programming error: only a pass beside has more
+
+    def close(self) -> None:
+        self.spill.close()
+
+
+def _check_here(
+    service: LedgerService,
+    kind: str,
+    table: tabular.Table,
+    options: SheetOptions,
+    label: str,
+    row_names: names.RowNames | None,
+    progress: Progress,
+) -> Checked:
+    """The whole check pass in this process, before the apply pass takes the write lock."""
+    checked = Checked()
+    check = CheckPass(
+        kind, table, options, label, tz=service.tz, now=service.now(), ask=partial(_answer, service, row_names)
+    )
+    try:
+        for valid, problems in check.chunks():
+            checked.keep(valid, len(valid), problems)
+            progress(check.rows, check.rows)
+    except BaseException:
+        checked.close()
+        raise
+    finally:
+        check.close()
+    checked.finish(table.ignored, table.footer_rows, table.blank_rows)
+    return checked
+
+
+CHECK_BESIDE_BYTES = 1 << 20
+"""From this file size on (about 10,000 rows of CSV) the check pass runs in a process of its own."""
+
+
+def _check_beside(path: Path) -> bool:
+    """Whether this file's check pass runs beside the apply pass: TAIZHANG_CHECK_PROCESS=on / off
+    decides, else the file's size (a second process costs about 0.3 s to start)."""
+    setting = os.environ.get("TAIZHANG_CHECK_PROCESS", "").strip().lower()
+    if setting in ("on", "off"):
+        return setting == "on"
+    try:
+        return path.stat().st_size >= CHECK_BESIDE_BYTES
+    except OSError:
+        return False
+
+
+def _digest_plain_rows(valid: list[_Valid]) -> None:
+    """The content digest of each services row without a note, made while checking (beside the
+    apply pass when the check pass has a process of its own); a row with a note is digested with
+    its note's MAC when it is sealed."""
+    for item in valid:
+        cmd = item.cmd
+        if cmd.note is None:
+            item.digest = service_digest(
+                kind=cmd.kind,
+                residents=cmd.residents,
+                providers=cmd.providers,
+                occurred_at=cmd.occurred_at,
+                minutes=cmd.minutes,
+                place=cmd.place,
+                entered_on=cmd.entered_on,
+                note_mac=None,
+            )
+
+
 def _uuid(value: Any) -> UUID:
     """A record_state row's community: 32 hex digits on SQLite, a uuid on PostgreSQL."""
     return value if isinstance(value, UUID) else UUID(str(value))
@@ -656,7 +932,8 @@ class _Attempt:
         self.keys: KeySession = service.key_session()
         self.aggregates: dict[str, Community | None] = {}
         self.claimed_here: dict[str, str] = {}
-        self.idents: dict[str, str] = {}  # a community's code -> str(its id), said once, not per row
+        # a community's code -> its id as str() and as hex writes it, said once, not per row
+        self.idents: dict[str, tuple[str, str]] = {}
         self.result = ImportResult()
         # The services' events, encoded here rather than pending in their aggregates (no event
         # objects: infra.codec.stored_event), with their record_state / record_people rows.
@@ -668,6 +945,7 @@ class _Attempt:
         # (_ChunkWriter): its new records' record_state rows and its new note keys.
         self.unwritten_states: dict[str, dict[str, Any]] = {}
         self.unwritten_keys: dict[str, bytes] = {}
+        self.erased_here = True  # whether a resident of the chunk may have been erased (_prefetch)
 
     def community(self, code: str) -> Community:
         if code not in self.aggregates:
@@ -686,19 +964,18 @@ class _Attempt:
         progress: Progress,
         saver: BulkSave | None = None,
         total: int = 0,
-        identical: IdenticalRows | None = None,
     ) -> ImportResult:
         """Apply every row, chunk by chunk; with a saver, stream each chunk's new events into its
         transaction (which the caller rolls back when a row had a problem, unless it skips invalid
         rows). Once a chunk is written, what the rules know of its records is let go: the next
         chunks read it back from the store's tables inside the transaction (record_state,
-        data_keys), so memory does not grow with the file."""
+        data_keys), so memory does not grow with the file. A services row comes with its record id
+        (`_assign_record_ids`)."""
         if saver is not None and self.kind == "services":
-            return self._run_overlapped(chunks, progress, saver, total, identical)
+            return self._run_overlapped(chunks, progress, saver, total)
         done = 0
         for chunk in chunks:
             if self.kind == "services":
-                _assign_record_ids(chunk, identical)
                 self._prefetch(chunk)
             self._apply_chunk(chunk)
             done += len(chunk)
@@ -715,7 +992,6 @@ class _Attempt:
         progress: Progress,
         saver: BulkSave,
         total: int,
-        identical: IdenticalRows | None,
     ) -> ImportResult:
         """Services, chunk by chunk. On PostgreSQL each chunk's write is on its way while the next
         chunk's rows are applied (the server's work and the rules' overlap; docs/decisions/0029): a
@@ -728,7 +1004,6 @@ class _Attempt:
         done = 0
         try:
             for chunk in chunks:
-                _assign_record_ids(chunk, identical)
                 writer.wait()  # the write before the previous chunk's is in the store now
                 self._prefetch(chunk)
                 if staged is not None:
@@ -835,9 +1110,12 @@ class _Attempt:
                     }
                 )
         notes = [crypto.note_key_id(item.record_id) for item in valid if item.cmd.note is not None]
-        # Whether any listed resident was erased, in one pass rather than row by row.
-        self.keys.erased_among(
-            {crypto.resident_key_id(item.cmd.community, code) for item in valid for code in item.cmd.residents}
+        # Whether any listed resident was erased, in one pass rather than row by row: when none was,
+        # the rows need not ask again.
+        self.erased_here = bool(
+            self.keys.erased_among(
+                {crypto.resident_key_id(item.cmd.community, code) for item in valid for code in item.cmd.residents}
+            )
         )
         for key_id in notes:  # a note key the previous chunk made, perhaps not in the store yet
             if key_id in self.unwritten_keys:
@@ -869,19 +1147,22 @@ class _Attempt:
             return True
         record_id = item.record_id
         assert record_id is not None
-        ident = self.idents.get(cmd.community) or self.idents.setdefault(cmd.community, str(community.id))
+        ident, hex_id = self.idents.get(cmd.community) or self.idents.setdefault(
+            cmd.community, (str(community.id), community.id.hex)
+        )
         if record_id not in community.records:
             owner = self.claimed_elsewhere.get(record_id) or self.claimed_here.get(record_id)
             if owner is not None and owner != ident:
                 raise LedgerError(f"record {record_id} is already recorded in another community; use service correct")
-        fields = LedgerService.service_fields(community, cmd, record_id, self.keys, self.actor)
+        fields = LedgerService.service_fields(
+            community, cmd, record_id, self.keys, self.actor, erased_among=self.erased_here, digest=item.digest
+        )
         if fields is None:
             return False
         timestamp = _RECORDED.create_timestamp()
         version = community.recorded(fields, timestamp)
         self.stored.append(stored_event(_RECORDED, community.id, version, timestamp, fields))
         self.written[cmd.community] = community
-        hex_id = community.id.hex
         self.states.append(recordstate.recorded_tuple(hex_id, version, recordstate.RECORDED, fields))
         self.people += recordstate.recorded_people(hex_id, fields)
         self.claimed_here[record_id] = ident
@@ -989,39 +1270,26 @@ def _import_file(
     _TABLES.clear()
     if kind == "residents":
         service.require_master()
+    beside = _check_beside(path)
     # NAMES (commands/names.py): residents/providers cells that are names become codes, before validation.
+    # Beside the apply pass, a name is looked up while the import holds the write lock: as the views are.
     row_names = (
-        names.RowNames(service, log=log_names, default_community=options.community) if kind == "services" else None
+        names.RowNames(service, log=log_names, default_community=options.community, catch_up=not beside)
+        if kind == "services"
+        else None
     )
-    spill = _Spill()
+    checked: Checked | None = None
     try:
-        checker = _RowChecker(service, kind, table, options, path.name, row_names)
-        # The check pass: every row read and validated; the valid rows wait in the spill, CHUNK at a time.
-        malformed: list[Problem] = []
-        checking = stage("checking rows")
-        total = valid_rows = 0
-        chunk: list[_Valid] = []
-        for total, row in enumerate(table.rows, 1):
-            item, found = checker.check(row)
-            if item is not None:
-                chunk.append(item)
-                if len(chunk) == CHUNK:
-                    spill.add(chunk)
-                    valid_rows += len(chunk)
-                    chunk = []
-            malformed += found
-            if total % 2000 == 0:
-                checking(total, total)
-        if chunk:
-            spill.add(chunk)
-            valid_rows += len(chunk)
-        del chunk
-        checking(total, total)
-        ignored, footer_rows, blank_rows = list(table.ignored), table.footer_rows, table.blank_rows
+        if beside:
+            from commands import checkpass
 
+            answer = partial(_answer, service, row_names)
+            checked = checkpass.start(table, path.name, kind, options, service.tz, service.now(), answer)
+        if checked is None:
+            # Every row read and validated before the apply pass; the valid rows wait in the spill.
+            checked = _check_here(service, kind, table, options, path.name, row_names, stage("checking rows"))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             pass_ = _Attempt(service, kind, actor, skip_invalid)
-            identical = IdenticalRows() if kind == "services" else None
             try:
                 # One transaction, written in chunks as the rules accept rows (bounded memory);
                 # a refusal raised inside rolls every chunk back: nothing is imported. A file already
@@ -1029,10 +1297,10 @@ def _import_file(
                 # so that its later rows are checked against the earlier ones in bounded memory too,
                 # and then rolled back.
                 with service.bulk_save() as saver:
-                    result = pass_.run(spill.chunks(), stage("applying rules"), saver, valid_rows, identical)
-                    result.ignored_columns = ignored
-                    result.footer_rows, result.blank_rows = footer_rows, blank_rows
-                    result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
+                    result = pass_.run(checked.chunks(), stage("applying rules"), saver, checked.valid_rows)
+                    result.ignored_columns = checked.ignored
+                    result.footer_rows, result.blank_rows = checked.footer_rows, checked.blank_rows
+                    result.problems = sorted(checked.malformed + result.problems, key=lambda p: p.row)
                     if result.problems and not skip_invalid:
                         raise ImportRefused(result)
                     result.skipped = len({p.row for p in result.problems})
@@ -1041,12 +1309,10 @@ def _import_file(
                 if attempt == MAX_ATTEMPTS:
                     break
                 continue
-            finally:
-                if identical is not None:
-                    identical.close()
             return result
     finally:
-        spill.close()
+        if checked is not None:
+            checked.close()
         if row_names is not None:
             row_names.close()
     raise Busy("other writers kept changing the same communities during the import; try again")

@@ -77,12 +77,15 @@ class NameResolver:
     (then `close()` it).
     """
 
-    def __init__(self, service: Any, *, log: Log | None = None, views: Any = None) -> None:
+    def __init__(self, service: Any, *, log: Log | None = None, views: Any = None, catch_up: bool = True) -> None:
         self.service = service
         self.log = log
         self._views = views
         self._own_views = False
         self._prepared = False
+        # False inside an import's open transaction on SQLite: the views are read as they are, and a
+        # community's own events instead when they lag (catching them up would wait on that very lock).
+        self._catch_up = catch_up
         self._lag = 0
         self._keys: Any = None
         self._dirs: dict[tuple[str, str], _Directory | None] = {}
@@ -125,6 +128,12 @@ class NameResolver:
         found = sorted(ranked)[:limit]
         self._reveal(who, community, [code for _rank, code, _name in found])
         return [{"code": code, "name": name} for _rank, code, name in found]
+
+    def codes(self, community: str) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The community's resident and provider codes (every one, active or not); None when it is
+        not established. What a value must be to be kept as it is."""
+        residents, providers = self._directory(RESIDENT, community), self._directory(PROVIDER, community)
+        return None if residents is None or providers is None else (residents.codes, providers.codes)
 
     def flush(self) -> None:
         """Hand what was revealed since the last flush to `log` (one access-log entry)."""
@@ -240,7 +249,10 @@ class NameResolver:
             self._views = Views(self.service)
             self._own_views = True
         if not self._prepared:
-            self._lag = self._views.prepare()  # PostgreSQL: the views may lag the log (no worker running)
+            if self._catch_up or not self._views.embedded:
+                self._lag = self._views.prepare()  # PostgreSQL: the views may lag the log (no worker running)
+            else:
+                self._lag = 0 if self._views.current(self._views.state()) else 1
             self._prepared = True
         return self._views
 
@@ -387,8 +399,10 @@ class RowNames:
     is logged once, at `close()`.
     """
 
-    def __init__(self, service: Any, *, log: Log | None = None, default_community: str | None = None) -> None:
-        self.resolver = NameResolver(service, log=log)
+    def __init__(
+        self, service: Any, *, log: Log | None = None, default_community: str | None = None, catch_up: bool = True
+    ) -> None:
+        self.resolver = NameResolver(service, log=log, catch_up=catch_up)
         self.default_community = default_community
         self.communities: dict[object, str | None] = {}
         # Sheets repeat their cells: each distinct (kind, community, cell) is resolved once, among
@@ -397,31 +411,44 @@ class RowNames:
 
     DONE_CELLS = 20_000
 
-    def row(self, row: tabular.Row) -> tuple[tabular.Row, list[RowProblem]]:
-        values = row.values
-        cell = values.get("community")
+    def community(self, row: tabular.Row) -> str | None:
+        """The community of a row: its own cell, else the default; None when it has neither."""
+        cell = row.values.get("community")
         if cell not in self.communities:
             self.communities[cell] = _community_of(cell, self.default_community)
-        community = self.communities[cell]
+        return self.communities[cell]
+
+    def resolve_cell(self, who: str, community: str, cell: object) -> object:
+        """The cell with its names replaced by codes, or the NameRefused that says why it cannot be."""
+        try:
+            return _cell(self.resolver, who, community, cell)
+        except NameRefused as e:
+            return e
+
+    def resolved(self, who: str, community: str, cell: object) -> object:
+        """`resolve_cell`, once for each distinct cell among the last DONE_CELLS."""
+        done = self.done
+        key = cell_key(who, community, cell)
+        out = done.get(key, done)
+        if out is done:
+            out = self.resolve_cell(who, community, cell)
+            if len(done) >= self.DONE_CELLS:
+                done.clear()  # resolving again gives the same answer (and reveals nothing new)
+            done[key] = out
+        return out
+
+    def row(self, row: tabular.Row) -> tuple[tabular.Row, list[RowProblem]]:
+        community = self.community(row)
         if community is None:
             return row, []
+        values = row.values
         problems: list[RowProblem] = []
         changed: dict[str, object] | None = None
-        done = self.done
-        for column, who in _COLUMNS:
+        for column, who in PEOPLE_COLUMNS:
             cell = values.get(column)
             if not cell:
                 continue
-            key = (who, community, cell if isinstance(cell, str) else repr(cell))
-            out = done.get(key, done)
-            if out is done:
-                try:
-                    out = _cell(self.resolver, who, community, cell)
-                except NameRefused as e:
-                    out = e
-                if len(done) >= self.DONE_CELLS:
-                    done.clear()  # resolving again gives the same answer (and reveals nothing new)
-                done[key] = out
+            out = self.resolved(who, community, cell)
             if isinstance(out, NameRefused):  # the cell stays as it is, for `settle`
                 problems.append(RowProblem(row.number, column, str(out)))
                 continue
@@ -464,7 +491,12 @@ def resolve_table(
     return dataclasses.replace(table, rows=rows), problems
 
 
-_COLUMNS = (("residents", RESIDENT), ("providers", PROVIDER))
+PEOPLE_COLUMNS = (("residents", RESIDENT), ("providers", PROVIDER))
+
+
+def cell_key(who: str, community: str, cell: object) -> tuple[str, str, object]:
+    """What a resolved cell is remembered by (a cell that is not a text by its repr)."""
+    return (who, community, cell if isinstance(cell, str) else repr(cell))
 
 
 def _community_of(cell: object, default: str | None) -> str | None:

@@ -1,0 +1,177 @@
+"""The check pass of a large import in a process of its own, beside the apply pass.
+
+An import reads, names and validates every row (the check pass, commands.importer.CheckPass),
+then applies the valid rows to the store in one transaction (the apply pass). Both are Python
+and each keeps one core busy; for a file of importer.CHECK_BESIDE_BYTES or more the check pass
+runs in a child process (`python -m commands.checkpass`) and hands its chunks over as it checks
+them, while the importing process applies the chunks before (docs/decisions/0032).
+
+The child never opens the store. What only the store knows (the codes of a community, what a
+name in a cell names, whether notes can be sealed) it asks the importing process, which answers
+between two chunks (importer._answer): the names a lookup reveals are logged by the importing
+process, as when the check pass runs there.
+
+The two talk over the child's stdin and stdout, one pickled message per frame (an 8-byte length,
+then the pickle), and nothing else: the child's own stdout is its stderr.
+  importing process → child: the job, then one answer per question.
+  child → importing process: ("ask", question) … ("chunk", pickled rows, count, problems) …
+  then ("done", ignored columns, footer rows, blank rows), or ("error", exception), or
+  ("crash", traceback). Each pickle is read only from that pipe, written by the child of this
+  very import.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from commands import importer, tabular
+
+
+def _send(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=5)
+    stream.write(len(data).to_bytes(8, "big") + data)
+    stream.flush()
+
+
+def _read(stream: IO[bytes]) -> Any:
+    head = stream.read(8)
+    if len(head) < 8:
+        return _ENDED
+    size = int.from_bytes(head, "big")
+    data = stream.read(size)
+    if len(data) < size:
+        return _ENDED
+    return pickle.loads(data)  # noqa: S301 (the pipe of this import's own child, see the module's text)
+
+
+_ENDED = object()
+
+
+class CheckBeside(importer.Checked):
+    """The check pass running in a child process; `chunks` receives its chunks as it sends them,
+    answering its questions in between, and keeps each in the spill for a later attempt."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], answer: importer.Ask) -> None:
+        super().__init__()
+        self.proc = proc
+        self.answer = answer
+
+    def _receive(self) -> list[importer._Valid] | None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        while True:
+            message = _read(self.proc.stdout)
+            if message is _ENDED:
+                code = self.proc.wait()
+                raise RuntimeError(f"the import's check process ended before the end of the file (exit code {code})")
+            what = message[0]
+            if what == "ask":
+                _send(self.proc.stdin, self.answer(message[1]))
+            elif what == "chunk":
+                _what, pickled, count, problems = message
+                self.keep(pickled, count, problems)
+                return importer._from_plain(pickle.loads(pickled)) if count else None  # noqa: S301
+            elif what == "done":
+                self.finish(*message[1:])
+                return None
+            elif what == "error":
+                raise message[1]
+            else:
+                raise RuntimeError(f"the import's check process failed: {message[1]}")
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.kill()  # the import ended early (an error, a refusal): the rest is not needed
+            self.proc.wait()
+        finally:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass  # a pipe the killed child no longer reads
+            super().close()
+
+
+def start(
+    table: tabular.Table, label: str, kind: str, options: importer.SheetOptions, tz: Any, now: Any, answer: importer.Ask
+) -> CheckBeside | None:
+    """The check pass of an opened table started in a child process; None when no process can be
+    started (the caller then checks here). The child reads the file itself and refuses it if it is
+    not the file this process opened (tabular.FileChanged: what access control read is what is
+    imported)."""
+    if not sys.executable:
+        return None
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        proc = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
+            [sys.executable, "-m", "commands.checkpass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+    except OSError:
+        return None
+    beside = CheckBeside(proc, answer)
+    try:
+        assert proc.stdin is not None
+        job = {"table": table, "label": label, "kind": kind, "options": options, "tz": tz, "now": now}
+        job["chunk"] = importer.CHUNK
+        _send(proc.stdin, job)
+    except BaseException:
+        beside.close()
+        raise
+    return beside
+
+
+def main() -> int:
+    """The child: the job from stdin, the chunks and questions to stdout."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never into the messages
+    source = sys.stdin.buffer
+    job = _read(source)
+    if job is _ENDED:
+        return 1
+
+    def ask(question: tuple[Any, ...]) -> Any:
+        _send(out, ("ask", question))
+        reply = _read(source)
+        if reply is _ENDED:
+            raise SystemExit(1)  # the importing process has gone
+        return reply
+
+    gc.freeze()  # what the imports made is never garbage; the chunks form no cycles
+    gc.disable()
+    check: importer.CheckPass | None = None
+    try:
+        table, kind, options = job["table"], job["kind"], job["options"]
+        importer.CHUNK = job["chunk"]  # the importing process's chunk size, whatever it is set to
+        check = importer.CheckPass(kind, table, options, job["label"], tz=job["tz"], now=job["now"], ask=ask)
+        for valid, problems in check.chunks():
+            _send(out, ("chunk", pickle.dumps(importer._plain(valid), protocol=5), len(valid), problems))
+            gc.collect()
+        _send(out, ("done", table.ignored, table.footer_rows, table.blank_rows))
+    except (SystemExit, BrokenPipeError):
+        return 1
+    except Exception as error:
+        try:
+            pickle.loads(pickle.dumps(error))  # noqa: S301 (its own pickle)
+            message: tuple[Any, ...] = ("error", error)
+        except Exception:
+            message = ("crash", "".join(traceback.format_exception_only(error)).strip())
+        _send(out, message)
+        return 1
+    finally:
+        if check is not None:
+            check.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
