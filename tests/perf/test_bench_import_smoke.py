@@ -47,6 +47,28 @@ def test_import_only_prints_both_passes_of_each_run(tmp_path: Path, capsys: pyte
         assert float(row[5].split("/")[0]) > 0
 
 
+def test_the_bench_measures_the_check_process_beside_the_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check pass in a process of its own is not this process's CPU: the bench reports its CPU
+    seconds and peak RSS apart (0 when the check ran in the importing process)."""
+    from infra import crypto
+
+    besides = {}
+    for setting in ("off", "on"):
+        folder = tmp_path / setting
+        folder.mkdir()
+        base = bench_import.write_base(folder)
+        crypto.create_key_file(folder / "bench.key")
+        bench_import.write_services(folder / "services-150.csv", 150)
+        monkeypatch.setenv("TAIZHANG_CHECK_PROCESS", setting)
+        bench_import.passes_only(1, 150, folder, folder / "services-150.csv", base, None)
+        row = next(line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| sqlite |"))
+        besides[setting] = (float(row[6]), bench_import.run_child(folder, "import", rows=150)[2])
+    assert besides["off"] == (0.0, 0.0)
+    assert besides["on"][0] > 0 and besides["on"][1] > 0
+
+
 def test_the_memory_bench_measures_an_import_into_postgresql(tmp_path: Path, pg_admin_url: str) -> None:
     """`--memory` with `--pg-url`: the import runs in a fresh process against a database of its
     own, which it drops when done."""
@@ -61,6 +83,6 @@ def test_the_memory_bench_measures_an_import_into_postgresql(tmp_path: Path, pg_
     crypto.create_key_file(tmp_path / "bench.key")
     bench_import.write_services(tmp_path / "services-200.csv", 200)
     before = bench_databases()
-    rss, seconds = bench_import.run_child(tmp_path, "import-pg", rows=200, **{"pg-url": pg_admin_url})
+    rss, seconds, _beside = bench_import.run_child(tmp_path, "import-pg", rows=200, **{"pg-url": pg_admin_url})
     assert rss > 0 and seconds > 0
     assert bench_databases() <= before  # its own database is gone (others' may have ended meanwhile)
