@@ -4,7 +4,8 @@ An import reads, names and validates every row (the check pass, commands.importe
 then applies the valid rows to the store in one transaction (the apply pass). Both are Python
 and each keeps one core busy; for a file of importer.CHECK_BESIDE_BYTES or more the check pass
 runs in a child process (`python -m commands.checkpass`) and hands its chunks over as it checks
-them, while the importing process applies the chunks before (docs/decisions/0032).
+them, while the importing process applies the chunks before (docs/decisions/0032). While the
+child starts, the importing process checks the file's first rows itself (`start`).
 
 The child never opens the store. What only the store knows (the codes of a community, what a
 name in a cell names, whether notes can be sealed) it asks the importing process, which answers
@@ -85,49 +86,79 @@ class CheckBeside(importer.Checked):
             else:
                 raise RuntimeError(f"the import's check process failed: {message[1]}")
 
+    def end_child(self) -> None:
+        """The child ended: killed if it still runs (the import ended early: an error, a refusal,
+        or a file checked whole here), and waited for."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass  # a pipe the killed child no longer reads
+
     def close(self) -> None:
         try:
-            if self.proc.poll() is None:
-                self.proc.kill()  # the import ended early (an error, a refusal): the rest is not needed
-            self.proc.wait()
+            self.end_child()
         finally:
-            for stream in (self.proc.stdin, self.proc.stdout):
-                if stream is not None:
-                    try:
-                        stream.close()
-                    except OSError:
-                        pass  # a pipe the killed child no longer reads
             super().close()
 
 
 def start(
     table: tabular.Table, label: str, kind: str, options: importer.SheetOptions, tz: Any, now: Any, answer: importer.Ask
 ) -> CheckBeside | None:
-    """The check pass of an opened table started in a child process; None when no process can be
-    started (the caller then checks here). The child reads the file itself and refuses it if it is
-    not the file this process opened (tabular.FileChanged: what access control read is what is
-    imported)."""
+    """The check pass of an opened table, beside: a child process is started, and while it starts
+    (about 0.3 s) this process checks the file's first HEAD_ROWS rows itself; the child then reads
+    and passes over them and checks the rest. A file that ends among them is checked here whole.
+    None when no process can be started (the caller then checks here). The child reads the file
+    itself and refuses it if it is not the file this process opened (tabular.FileChanged: what
+    access control read is what is imported)."""
+    proc = _spawn()
+    if proc is None:
+        return None
+    beside = CheckBeside(proc, answer)
+    try:
+        first = min(importer.CHUNK, importer.HEAD_ROWS)
+        head = importer.CheckPass(kind, table, options, label, tz=tz, now=now, ask=answer, first=first)
+        try:
+            chunks = head.chunks()
+            for valid, problems in chunks:
+                beside.keep(valid, len(valid), problems)
+                if head.rows == first:
+                    break
+            chunks.close()
+            seen = head.identical.seen() if head.identical is not None else []
+        finally:
+            head.close()
+        if head.rows < first:  # the whole file: the child is not needed
+            beside.finish(table.ignored, table.footer_rows, table.blank_rows)
+            beside.end_child()
+            return beside
+        assert proc.stdin is not None
+        job = {"table": table, "label": label, "kind": kind, "options": options, "tz": tz, "now": now}
+        job.update(chunk=importer.CHUNK, after=(head.rows, seen))
+        _send(proc.stdin, job)
+    except BaseException:
+        beside.close()
+        raise
+    return beside
+
+
+def _spawn() -> subprocess.Popen[bytes] | None:
+    """`python -m commands.checkpass`, this interpreter and this code; None if it cannot start."""
     if not sys.executable:
         return None
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        proc = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
+        return subprocess.Popen(  # noqa: S603 (this interpreter, this module)
             [sys.executable, "-m", "commands.checkpass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
     except OSError:
         return None
-    beside = CheckBeside(proc, answer)
-    try:
-        assert proc.stdin is not None
-        job = {"table": table, "label": label, "kind": kind, "options": options, "tz": tz, "now": now}
-        job["chunk"] = importer.CHUNK
-        _send(proc.stdin, job)
-    except BaseException:
-        beside.close()
-        raise
-    return beside
 
 
 def main() -> int:
@@ -152,7 +183,9 @@ def main() -> int:
     try:
         table, kind, options = job["table"], job["kind"], job["options"]
         importer.CHUNK = job["chunk"]  # the importing process's chunk size, whatever it is set to
-        check = importer.CheckPass(kind, table, options, job["label"], tz=job["tz"], now=job["now"], ask=ask)
+        check = importer.CheckPass(
+            kind, table, options, job["label"], tz=job["tz"], now=job["now"], ask=ask, after=job["after"]
+        )
         for valid, problems in check.chunks():
             _send(out, ("chunk", pickle.dumps(importer._plain(valid), protocol=5), len(valid), problems))
             gc.collect()

@@ -6,7 +6,9 @@ problems) while the new events go into one transaction, chunk by chunk, with the
 record state and data keys. A re-import adds nothing: existing codes and identical
 records count as `existing`. Memory holds one chunk of rows, however long the file
 (docs/decisions/0013): the file is streamed, the valid rows wait in a sealed spill, and
-what earlier chunks wrote is read back from the transaction.
+what earlier chunks wrote is read back from the transaction. A large file is checked by a process
+of its own while this one applies the chunks already checked (commands.checkpass,
+docs/decisions/0032).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import pickle
 import sqlite3
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -48,6 +50,7 @@ MAX_ATTEMPTS = 5
 _RECORDED = Community.ServiceRecorded
 CHUNK = 5000  # rows applied between two writes into the import's one transaction
 FIRST_CHUNK = 1000  # rows in the check pass's first chunk
+HEAD_ROWS = 4000  # rows the importing process checks itself while a check process starts beside
 
 MODELS: dict[str, type[models.Command]] = {
     "communities": models.EstablishCommunity,
@@ -576,6 +579,13 @@ class IdenticalRows:
         )
         return found
 
+    def seen(self) -> list[tuple[bytes, int]]:
+        """What was counted so far (to go on counting elsewhere: `count_from`)."""
+        return self.db.execute("SELECT content, n FROM seen").fetchall()
+
+    def count_from(self, seen: list[tuple[bytes, int]]) -> None:
+        self.db.executemany("INSERT INTO seen (content, n) VALUES (?, ?)", seen)
+
     def close(self) -> None:
         self.db.close()
 
@@ -745,7 +755,17 @@ class CheckPass:
     pass runs in a process of its own beside the apply pass (commands.checkpass)."""
 
     def __init__(
-        self, kind: str, table: tabular.Table, options: SheetOptions, label: str, *, tz: Any, now: Any, ask: Ask
+        self,
+        kind: str,
+        table: tabular.Table,
+        options: SheetOptions,
+        label: str,
+        *,
+        tz: Any,
+        now: Any,
+        ask: Ask,
+        first: int = FIRST_CHUNK,
+        after: tuple[int, list[tuple[bytes, int]]] = (0, []),
     ) -> None:
         self.kind, self.table = kind, table
         self.names = _AskedNames(ask, options.community) if kind == "services" else None
@@ -753,13 +773,21 @@ class CheckPass:
             kind, table, options, label, tz=tz, now=now, require_master=lambda: ask(("master",)), row_names=self.names
         )
         self.identical = IdenticalRows() if kind == "services" else None
+        self.first = first
+        # Rows another check pass has checked already: how many, and what its IdenticalRows counted.
+        self.skip, seen = after
+        if self.identical is not None and seen:
+            self.identical.count_from(seen)
         self.rows = 0
 
     def chunks(self) -> Iterator[tuple[list[_Valid], list[Problem]]]:
         """Each chunk's valid rows and problems, CHUNK rows of the file at a time; the first one
-        smaller (FIRST_CHUNK), so that an apply pass beside waits less for its first rows."""
+        smaller (`first`), so that an apply pass beside waits less for its first rows. The rows
+        another check pass has checked (`after`) are read and passed over."""
         rows = iter(self.table.rows)
-        size = min(CHUNK, FIRST_CHUNK)
+        if self.skip:
+            deque(islice(rows, self.skip), maxlen=0)
+        size = min(CHUNK, self.first)
         while batch := list(islice(rows, size)):
             size = CHUNK
             if self.names is not None:
@@ -946,6 +974,7 @@ class _Attempt:
         self.unwritten_states: dict[str, dict[str, Any]] = {}
         self.unwritten_keys: dict[str, bytes] = {}
         self.erased_here = True  # whether a resident of the chunk may have been erased (_prefetch)
+        self.collected_at = 0  # problems when the collector last ran (_let_go)
 
     def community(self, code: str) -> Community:
         if code not in self.aggregates:
@@ -1084,7 +1113,12 @@ class _Attempt:
         self.keys.cache.clear()
         self.keys.absent.clear()
         self.keys.known_live.clear()  # every note key looked up is "live" here: asked again per chunk
-        gc.collect()  # the collector is paused for the import (_collector_paused): what a chunk left in cycles
+        # The collector is paused for the import (_collector_paused). A chunk whose rows were all
+        # accepted leaves no cycles (measured: a full collection after each chunk of a 100,000-row
+        # import freed nothing and cost 0.3 s); a refused row's error might, so only then collect.
+        if len(self.result.problems) != self.collected_at:
+            self.collected_at = len(self.result.problems)
+            gc.collect()
 
     def _prefetch(self, valid: list[_Valid]) -> None:
         """Load communities, record states, claims and note keys of a chunk in bulk rather than row by row."""
@@ -1094,7 +1128,10 @@ class _Attempt:
         # The rows' records that exist in any community, in one look at the store's record_state (the
         # aggregates keep no records): a row's own community learns its records, and a record of
         # another community is that community's claim (docs/decisions/0027).
-        unknown = {r for code, record_ids in wanted.items() for r in record_ids if r not in self._records_of(code)}
+        unknown: set[str] = set()
+        for code, record_ids in wanted.items():
+            known = self._records_of(code)
+            unknown.update(r for r in record_ids if r not in known)
         unwritten = {r: self.unwritten_states[r] for r in unknown if r in self.unwritten_states}
         states = {**self.service.recorder.record_states(None, unknown - unwritten.keys()), **unwritten}
         self.claimed_elsewhere = {r: str(_uuid(row["community_id"])) for r, row in states.items()}

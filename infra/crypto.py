@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ ENVELOPE_VERSION = 2
 NOTE = "note"  # the field of a record's note; every other field belongs to a resident
 PAYEE = "payee"  # the field of a spend's payee (commands.funds): keyed per community and year
 _AAD_LABEL = b"taizhang/envelope/2"
+_LENGTH = struct.Struct(">I")  # 4 bytes, big-endian: each part's length in the associated data
 _CHECK_LABEL = b"taizhang/master-key-check/1"
 
 
@@ -160,8 +162,8 @@ class Binding:
         return resident_key_id(self.community, self.subject)
 
     def associated_data(self) -> bytes:
-        parts = (self.key_id, self.community, self.subject, self.field)
-        return _AAD_LABEL + b"".join(len(b).to_bytes(4, "big") + b for b in (p.encode("utf-8") for p in parts))
+        parts = [p.encode("utf-8") for p in (self.key_id, self.community, self.subject, self.field)]
+        return _AAD_LABEL + b"".join([_LENGTH.pack(len(b)) + b for b in parts])
 
 
 def resident_field(community: str, code: str, field_name: str) -> Binding:

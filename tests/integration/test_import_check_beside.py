@@ -136,18 +136,18 @@ def test_names_met_once_the_import_holds_the_write_lock_are_matched(
     assert logged == [[("B000", "R001"), ("B000", "R005")]]
 
 
-def _started(monkeypatch: pytest.MonkeyPatch) -> list[checkpass.CheckBeside]:
-    """The check processes the imports start, to look at afterwards."""
-    started: list[checkpass.CheckBeside] = []
-    real_start = checkpass.start
+def _started(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The check processes the imports start (subprocess.Popen), to look at afterwards."""
+    started: list[Any] = []
+    real_spawn = checkpass._spawn
 
-    def start(*args: Any) -> checkpass.CheckBeside | None:
-        beside = real_start(*args)
-        assert beside is not None
-        started.append(beside)
-        return beside
+    def spawn() -> Any:
+        proc = real_spawn()
+        assert proc is not None
+        started.append(proc)
+        return proc
 
-    monkeypatch.setattr(checkpass, "start", start)
+    monkeypatch.setattr(checkpass, "_spawn", spawn)
     monkeypatch.setenv("TAIZHANG_CHECK_PROCESS", "on")
     return started
 
@@ -169,15 +169,16 @@ def test_notes_without_the_key_file_are_refused_from_beside_and_nothing_is_writt
             with pytest.raises(crypto.KeyFileError, match="no key file"):
                 import_file(keyless, "services", _sheet(tmp_path / "s.csv", drawn), "clerk")
             assert store_counts(keyless) == before
-            assert [b.proc.poll() is not None for b in started] == [True]
+            assert [proc.poll() is not None for proc in started] == [True]
         finally:
             keyless.close()
 
 
-def test_a_file_changed_after_it_was_opened_is_refused_by_the_child(
+def test_a_file_changed_after_it_was_opened_is_refused(
     service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Access control read the file the command opened: the child imports that file or nothing."""
+    """Access control read the file the command opened: that file is imported or nothing (the first
+    rows are checked here while the child starts, and both refuse another file)."""
     _write_base(service, tmp_path)
     path = _sheet(tmp_path / "s.csv", [("B000", "", "R000", "P00", "2025-03-01 09:00", "30", "")])
     table = importer.load_table(path, "services")
@@ -189,7 +190,7 @@ def test_a_file_changed_after_it_was_opened_is_refused_by_the_child(
     with pytest.raises(tabular.FileChanged, match="the file changed while it was being imported"):
         import_file(service, "services", path, "clerk")
     assert store_counts(service) == before
-    assert [b.proc.poll() is not None for b in started] == [True]
+    assert [proc.poll() is not None for proc in started] == [True]
 
 
 def test_a_check_process_that_dies_fails_the_import_and_nothing_is_written(
@@ -200,19 +201,20 @@ def test_a_check_process_that_dies_fails_the_import_and_nothing_is_written(
     path = _sheet(tmp_path / "s.csv", drawn)
     monkeypatch.setattr(importer, "CHUNK", 2)
     started = _started(monkeypatch)
-    keep = checkpass.CheckBeside.keep
+    receive = checkpass.CheckBeside._receive
 
-    def keep_then_die(self: checkpass.CheckBeside, *args: Any) -> None:
-        keep(self, *args)
-        self.proc.kill()  # after the first chunk: the import has written it into its transaction
+    def receive_then_die(self: checkpass.CheckBeside) -> Any:
+        chunk = receive(self)
+        self.proc.kill()  # after its first chunk: the import has written the head into its transaction
+        return chunk
 
-    monkeypatch.setattr(checkpass.CheckBeside, "keep", keep_then_die)
+    monkeypatch.setattr(checkpass.CheckBeside, "_receive", receive_then_die)
     before = store_counts(service)
     with pytest.raises(RuntimeError, match="check process ended before the end of the file"):
         import_file(service, "services", path, "clerk")
     assert store_counts(service) == before
-    assert [b.proc.poll() is not None for b in started] == [True]
-    monkeypatch.setattr(checkpass.CheckBeside, "keep", keep)
+    assert [proc.poll() is not None for proc in started] == [True]
+    monkeypatch.setattr(checkpass.CheckBeside, "_receive", receive)
     assert import_file(service, "services", path, "clerk").counts() == {"added": 7, "existing": 0, "skipped": 0}
 
 
