@@ -827,7 +827,10 @@ class Checked:
     def keep(self, valid: list[_Valid] | bytes, count: int, problems: list[Problem]) -> None:
         """A chunk of the check pass: its valid rows (or `_plain` pickled), kept in the spill."""
         if count:
-            self.spill.add_pickled(valid) if isinstance(valid, bytes) else self.spill.add(valid)
+            if isinstance(valid, bytes):
+                self.spill.add_pickled(valid)
+            else:
+                self.spill.add(valid)
             self.valid_rows += count
         self.malformed += problems
 
@@ -992,7 +995,7 @@ class _Attempt:
         chunks: Iterable[list[_Valid]],
         progress: Progress,
         saver: BulkSave | None = None,
-        total: int = 0,
+        total: Callable[[], int] = lambda: 0,
     ) -> ImportResult:
         """Apply every row, chunk by chunk; with a saver, stream each chunk's new events into its
         transaction (which the caller rolls back when a row had a problem, unless it skips invalid
@@ -1008,11 +1011,11 @@ class _Attempt:
                 self._prefetch(chunk)
             self._apply_chunk(chunk)
             done += len(chunk)
-            progress(done, max(total, done))
+            progress(done, max(total(), done))
             if saver is not None:
                 self.flush(saver)
                 self._let_go()
-        progress(done, max(total, done))
+        progress(done, max(total(), done))
         return self.result
 
     def _run_overlapped(
@@ -1020,7 +1023,7 @@ class _Attempt:
         chunks: Iterable[list[_Valid]],
         progress: Progress,
         saver: BulkSave,
-        total: int,
+        total: Callable[[], int],
     ) -> ImportResult:
         """Services, chunk by chunk. On PostgreSQL each chunk's write is on its way while the next
         chunk's rows are applied (the server's work and the rules' overlap; docs/decisions/0029): a
@@ -1040,7 +1043,7 @@ class _Attempt:
                     staged = None
                 self._apply_chunk(chunk)
                 done += len(chunk)
-                progress(done, max(total, done))
+                progress(done, max(total(), done))
                 staged = self._stage(remember=writer.threaded)
                 self._let_go()
                 if not writer.threaded:  # nothing to overlap: write now, not holding it through the next read
@@ -1053,7 +1056,7 @@ class _Attempt:
         finally:
             writer.close()
         self.unwritten_states, self.unwritten_keys = {}, {}
-        progress(done, max(total, done))
+        progress(done, max(total(), done))
         return self.result
 
     def _apply_chunk(self, chunk: list[_Valid]) -> None:
@@ -1334,7 +1337,9 @@ def _import_file(
                 # so that its later rows are checked against the earlier ones in bounded memory too,
                 # and then rolled back.
                 with service.bulk_save() as saver:
-                    result = pass_.run(checked.chunks(), stage("applying rules"), saver, checked.valid_rows)
+                    # The rows checked so far: all of them, unless the check pass still runs beside.
+                    total = partial(getattr, checked, "valid_rows")
+                    result = pass_.run(checked.chunks(), stage("applying rules"), saver, total)
                     result.ignored_columns = checked.ignored
                     result.footer_rows, result.blank_rows = checked.footer_rows, checked.blank_rows
                     result.problems = sorted(checked.malformed + result.problems, key=lambda p: p.row)
