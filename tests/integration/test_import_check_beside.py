@@ -197,9 +197,11 @@ def test_a_check_process_that_dies_fails_the_import_and_nothing_is_written(
     service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write_base(service, tmp_path)
-    drawn = [("B000", "", "R000", "P00", f"2025-03-0{d} 09:00", "30", "") for d in range(1, 8)]
+    # More chunks than the pipe holds: when it is killed the child cannot have sent them all.
+    days = [f"2025-0{m}-{d:02d} {h:02d}:00" for m in range(3, 10) for d in range(1, 29) for h in range(8, 18)]
+    drawn = [("B000", "", "R000", "P00", at, "30", "") for at in days]
     path = _sheet(tmp_path / "s.csv", drawn)
-    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setattr(importer, "CHUNK", 20)
     started = _started(monkeypatch)
     receive = checkpass.CheckBeside._receive
 
@@ -215,7 +217,7 @@ def test_a_check_process_that_dies_fails_the_import_and_nothing_is_written(
     assert store_counts(service) == before
     assert [proc.poll() is not None for proc in started] == [True]
     monkeypatch.setattr(checkpass.CheckBeside, "_receive", receive)
-    assert import_file(service, "services", path, "clerk").counts() == {"added": 7, "existing": 0, "skipped": 0}
+    assert import_file(service, "services", path, "clerk").counts() == {"added": len(days), "existing": 0, "skipped": 0}
 
 
 def test_a_small_file_is_checked_here_and_a_large_one_beside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
