@@ -745,7 +745,7 @@ def _answer(service: LedgerService, row_names: names.RowNames | None, question: 
             out = row_names.resolved(who, community, cell)
             replies.append((False, str(out)) if isinstance(out, names.NameRefused) else (True, out))
         return replies
-    raise ValueError(f"unknown question {what!r}")
+    raise RuntimeError(f"unknown question {what!r}")  # a programming error
 
 
 class CheckPass:
