@@ -53,6 +53,7 @@ def _read(stream: IO[bytes]) -> Any:
 
 
 _ENDED = object()
+NICENESS = 10  # the check process's scheduling priority, below the importing process's
 
 
 class CheckBeside(importer.Checked):
@@ -177,6 +178,9 @@ def main() -> int:
             raise SystemExit(1)  # the importing process has gone
         return reply
 
+    # The apply pass is the slower of the two: the check pass can give way to whatever else wants
+    # the cores (a supervisor's query while a county migrates) and still keep ahead of it.
+    os.nice(NICENESS)
     gc.freeze()  # what the imports made is never garbage; the chunks form no cycles
     gc.disable()
     check: importer.CheckPass | None = None
