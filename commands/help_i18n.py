@@ -39,6 +39,11 @@ def use(lang: str) -> None:
     _lang = lang
 
 
+def language() -> str:
+    """The running command's language, as `use` set it."""
+    return _lang
+
+
 @cache
 def entries() -> dict[str, str]:
     """The help texts of the catalogue: English → Chinese (read on the first Chinese help only)."""

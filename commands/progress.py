@@ -12,7 +12,7 @@ class Progress:
     """`with Progress("importing", total) as p: p.advance(n)` — draws on stderr only if it is a TTY."""
 
     def __init__(self, label: str, total: int, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
-        self.label = label
+        self.label = _shown(label)
         self.total = max(total, 0)
         self.done = 0
         self.stream = stream or sys.stderr
@@ -60,3 +60,15 @@ class Progress:
             f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} ({rate:,.0f}/s)"
         )
         self.stream.flush()
+
+
+def _shown(label: str) -> str:
+    """A bar's label in the running command's language (the message catalogue)."""
+    from commands import help_i18n
+
+    lang = help_i18n.language()
+    if lang == "en":
+        return label
+    from commands import i18n
+
+    return i18n.translate(label, lang)

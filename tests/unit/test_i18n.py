@@ -46,7 +46,7 @@ INTERNAL = frozenset(
 # Calls whose string arguments are messages for the user, besides `raise X(…)` and `…Error(…)`.
 MESSAGE_CALLS = frozenset(
     {"Malformed", "MalformedInput", "Refused", "NotFound", "AlreadyExists", "NotActive", "RuleViolation", "Busy",
-     "UnknownUnit", "BadURL", "warn"}
+     "UnknownUnit", "BadURL", "warn", "Progress", "stage"}
 )  # fmt: skip
 
 # Messages built where the scan cannot see them (click's own, the CLI's frames, the import's
