@@ -230,3 +230,39 @@ def test_a_small_file_is_checked_here_and_a_large_one_beside(tmp_path: Path, mon
     assert importer._check_beside(large) is False
     monkeypatch.setenv("TAIZHANG_CHECK_PROCESS", "on")
     assert importer._check_beside(small) is True
+
+
+@pytest.mark.parametrize("lost_at", [1, 3])
+def test_an_attempt_lost_to_another_writer_starts_again_from_the_spill_and_goes_on_with_the_child(
+    service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lost_at: int
+) -> None:
+    """Another writer commits to the same communities while the import runs: its write number
+    `lost_at` fails (IntegrityError), the attempt is rolled back and the next one reads the chunks
+    received so far from the spill, then the rest from the child, which never stopped."""
+    from eventsourcing.persistence import IntegrityError
+
+    from commands.app import BulkSave
+
+    _write_base(service, tmp_path)
+    days = [f"2025-03-{d:02d} {h:02d}:00" for d in range(1, 29) for h in range(8, 18)]
+    drawn = [(("B000", "B001")[i % 2], "", "R000", "P00", at, "30", "送米" if i % 3 else "") for i, at in enumerate(days)]
+    path = _sheet(tmp_path / "s.csv", drawn)
+    monkeypatch.setattr(importer, "CHUNK", 20)
+    started = _started(monkeypatch)
+    real_write = BulkSave.write
+    writes: list[int] = []
+
+    def write(self: BulkSave, *args: Any, **kwargs: Any) -> None:
+        writes.append(1)
+        if len(writes) == lost_at:
+            raise IntegrityError("another writer committed to B000 meanwhile")
+        real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(BulkSave, "write", write)
+    result = import_file(service, "services", path, "clerk")
+    assert result.counts() == {"added": len(days), "existing": 0, "skipped": 0}
+    assert [proc.poll() is not None for proc in started] == [True]
+    monkeypatch.setattr(BulkSave, "write", real_write)
+    monkeypatch.setenv("TAIZHANG_CHECK_PROCESS", "off")
+    again = import_file(service, "services", path, "clerk")  # every row is in the store, once
+    assert again.counts() == {"added": 0, "existing": len(days), "skipped": 0}
