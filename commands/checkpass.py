@@ -3,9 +3,9 @@
 An import reads, names and validates every row (the check pass, commands.importer.CheckPass),
 then applies the valid rows to the store in one transaction (the apply pass). Both are Python
 and each keeps one core busy; for a file of importer.CHECK_BESIDE_BYTES or more the check pass
-runs in a child process (`python -m commands.checkpass`) and hands its chunks over as it checks
-them, while the importing process applies the chunks before (docs/decisions/0032). While the
-child starts, the importing process checks the file's first rows itself (`start`).
+runs in a child process (this interpreter running `main` below) and hands its chunks over as it
+checks them, while the importing process applies the chunks before (docs/decisions/0032). While
+the child starts, the importing process checks the file's first rows itself (`start`).
 
 The child never opens the store. What only the store knows (the codes of a community, what a
 name in a cell names, whether notes can be sealed) it asks the importing process, which answers
@@ -53,6 +53,14 @@ def _read(stream: IO[bytes]) -> Any:
 
 
 _ENDED = object()
+
+
+def _close(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        try:
+            stream.close()
+        except OSError:
+            pass  # a pipe the child no longer reads
 NICENESS = 10  # the check process's scheduling priority, below the importing process's
 
 
@@ -88,17 +96,21 @@ class CheckBeside(importer.Checked):
                 raise RuntimeError(f"the import's check process failed: {message[1]}")
 
     def end_child(self) -> None:
-        """The child ended: killed if it still runs (the import ended early: an error, a refusal,
-        or a file checked whole here), and waited for."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
+        """The child ended and waited for: given a moment to exit once it has sent everything (or
+        was never given a job: a file checked whole here), killed when the import ended early (an
+        error, a refusal: the rest is not needed)."""
+        proc = self.proc
+        _close(proc.stdin)  # a child waiting for its job or for an answer reads the end of it
+        if proc.poll() is None:
+            if self.finished:
                 try:
-                    stream.close()
-                except OSError:
-                    pass  # a pipe the killed child no longer reads
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            else:
+                proc.kill()
+        proc.wait()
+        _close(proc.stdout)
 
     def close(self) -> None:
         try:
@@ -148,15 +160,16 @@ def start(
 
 
 def _spawn() -> subprocess.Popen[bytes] | None:
-    """`python -m commands.checkpass`, this interpreter and this code; None if it cannot start."""
+    """This interpreter running this module's `main`, from this very code (isolated: neither the
+    working directory nor PYTHONPATH can put another `commands` package first); None if it
+    cannot start."""
     if not sys.executable:
         return None
     root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    code = f"import sys; sys.path.insert(0, {root!r}); from commands.checkpass import main; sys.exit(main())"
     try:
         return subprocess.Popen(  # noqa: S603 (this interpreter, this module)
-            [sys.executable, "-m", "commands.checkpass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
     except OSError:
         return None

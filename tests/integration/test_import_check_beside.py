@@ -266,3 +266,22 @@ def test_an_attempt_lost_to_another_writer_starts_again_from_the_spill_and_goes_
     monkeypatch.setenv("TAIZHANG_CHECK_PROCESS", "off")
     again = import_file(service, "services", path, "clerk")  # every row is in the store, once
     assert again.counts() == {"added": 0, "existing": len(days), "skipped": 0}
+
+
+def test_the_check_process_runs_this_code_whatever_the_working_directory_holds(
+    service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder with a `commands` package of its own, as the working directory and on PYTHONPATH,
+    does not become the check process's code."""
+    _write_base(service, tmp_path)
+    path = _sheet(tmp_path / "s.csv", [("B000", "", "R000", "P00", f"2025-03-0{d} 09:00", "30", "") for d in range(1, 8)])
+    other = tmp_path / "elsewhere"
+    (other / "commands").mkdir(parents=True)
+    (other / "commands" / "__init__.py").write_text("raise SystemExit('not this code')\n")
+    (other / "commands" / "checkpass.py").write_text("raise SystemExit('not this code')\n")
+    monkeypatch.chdir(other)
+    monkeypatch.setenv("PYTHONPATH", str(other))
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    started = _started(monkeypatch)
+    assert import_file(service, "services", path, "clerk").counts() == {"added": 7, "existing": 0, "skipped": 0}
+    assert [proc.returncode for proc in started] == [0]
