@@ -39,7 +39,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from commands import models, names, tabular
 from commands.app import BulkSave, Busy, KeySession, LedgerService
 from commands.messages import one_line
-from domain.community import Community, service_digest
+from domain.community import Community, content_digest
 from domain.errors import LedgerError
 from domain.ids import IMPORTED_RECORD_NAMESPACE, community_id, imported_record_id, utc_text
 from infra import crypto, recordstate
@@ -145,7 +145,7 @@ class _Valid:
     row: int
     cmd: Any
     record_id: str | None = None
-    digest: str | None = None  # of a services row without a note (domain.community.service_digest)
+    digest: str | None = None  # of a services row without a note (domain.community.content_digest)
 
 
 def _field_of(kind: str, message: str) -> str:
@@ -902,15 +902,15 @@ def _digest_plain_rows(valid: list[_Valid]) -> None:
     its note's MAC when it is sealed."""
     for item in valid:
         cmd = item.cmd
-        if cmd.note is None:
-            item.digest = service_digest(
+        if cmd.note is None and cmd.entered_on is None:  # (entered_on: rare in imports, digested later)
+            item.digest = content_digest(
                 kind=cmd.kind,
                 residents=cmd.residents,
                 providers=cmd.providers,
                 occurred_at=cmd.occurred_at,
                 minutes=cmd.minutes,
                 place=cmd.place,
-                entered_on=cmd.entered_on,
+                entered_on=None,
                 note_mac=None,
             )
 

@@ -62,31 +62,6 @@ def content_digest(
     return hashlib.sha256(canonical).hexdigest()[:32]
 
 
-def service_digest(
-    *,
-    kind: str,
-    residents: list[str],
-    providers: list[str],
-    occurred_at: datetime,
-    minutes: int,
-    place: str | None,
-    entered_on: date | str | None,
-    note_mac: str | None,
-) -> str:
-    """The content digest of a service as `service_to_record` takes its fields (`entered_on` a day,
-    its text, or None)."""
-    return content_digest(
-        kind=kind,
-        residents=residents,
-        providers=providers,
-        occurred_at=occurred_at,
-        minutes=minutes,
-        place=place,
-        entered_on=_day(entered_on) if entered_on else None,
-        note_mac=note_mac,
-    )
-
-
 def _plain_json(content: list[Any], texts: list[Any]) -> bytes | None:
     """orjson's bytes of `content` where they are provably those of
     json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode(): `texts` are all of
@@ -587,7 +562,7 @@ class Community(Aggregate):
         """The rules of recording a service: the ServiceRecorded event's fields (in its field
         order), None when the same record with the same content exists; raises what the rules
         refuse. Changes nothing: `record_service` triggers the event, a bulk import stores it
-        itself and hands it back with `recorded`. `digest` is the `service_digest` of these very
+        itself and hands it back with `recorded`. `digest` is the `content_digest` of these very
         fields when the caller has it already (an import's check pass makes it)."""
         _check_moment(occurred_at)
         entered = _day(entered_on) if entered_on else None
