@@ -24,7 +24,7 @@ from commands.views import Views
 from infra import crypto
 from infra.store import parse_url
 from tests.conftest import fresh_store_url
-from tests.integration.test_import_overlap import COMMUNITIES, HEADER, _store, _write_base
+from tests.integration.test_import_overlap import COMMUNITIES, HEADER, _store, _write_base, two_stores
 from tests.integration.test_service import store_counts
 
 # Residents by code and by name (the base enrols 居民B000R000 …), names of nobody, a name of another
@@ -74,19 +74,7 @@ def _outcome(service: LedgerService, path: Path, beside: bool, chunk: int) -> tu
 @pytest.fixture
 def pair(backend: str, tmp_path: Path, key_file: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Any, ...]]:
     """Two stores with the same base: one checks beside, the other here."""
-    with (
-        fresh_store_url(backend, tmp_path / "beside.db", request) as first,
-        fresh_store_url(backend, tmp_path / "here.db", request) as second,
-    ):
-        beside, _ = LedgerService.create(parse_url(first), key_file, None)
-        here, _ = LedgerService.create(parse_url(second), key_file, None)
-        try:
-            _write_base(beside, tmp_path)
-            _write_base(here, tmp_path)
-            yield beside, here, tmp_path, beside.recorder.max_notification_id(), here.recorder.max_notification_id()
-        finally:
-            beside.close()
-            here.close()
+    yield from two_stores(backend, tmp_path, key_file, request)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -94,22 +94,29 @@ def _store(service: LedgerService, base: int) -> tuple[Any, ...]:
     return sorted(_log(service, base), key=lambda e: (e[0], e[1])), states, keys
 
 
+def two_stores(
+    backend: str, folder: Path, key_file: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[Any, ...]]:
+    """Two stores with the same base, the folder, and each one's last log position before the test."""
+    with (
+        fresh_store_url(backend, folder / "first.db", request) as first_url,
+        fresh_store_url(backend, folder / "second.db", request) as second_url,
+    ):
+        first, _ = LedgerService.create(parse_url(first_url), key_file, None)
+        second, _ = LedgerService.create(parse_url(second_url), key_file, None)
+        try:
+            _write_base(first, folder)
+            _write_base(second, folder)
+            yield first, second, folder, first.recorder.max_notification_id(), second.recorder.max_notification_id()
+        finally:
+            first.close()
+            second.close()
+
+
 @pytest.fixture
 def pair(backend: str, tmp_path: Path, key_file: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Any, ...]]:
     """Two stores with the same base: one imports in small chunks, the other in one chunk."""
-    with (
-        fresh_store_url(backend, tmp_path / "chunked.db", request) as first,
-        fresh_store_url(backend, tmp_path / "whole.db", request) as second,
-    ):
-        chunked, _ = LedgerService.create(parse_url(first), key_file, None)
-        whole, _ = LedgerService.create(parse_url(second), key_file, None)
-        try:
-            _write_base(chunked, tmp_path)
-            _write_base(whole, tmp_path)
-            yield chunked, whole, tmp_path, chunked.recorder.max_notification_id(), whole.recorder.max_notification_id()
-        finally:
-            chunked.close()
-            whole.close()
+    yield from two_stores(backend, tmp_path, key_file, request)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
