@@ -167,9 +167,11 @@ def _spawn() -> subprocess.Popen[bytes] | None:
         return None
     root = str(Path(__file__).resolve().parent.parent)
     code = f"import sys; sys.path.insert(0, {root!r}); from commands.checkpass import main; sys.exit(main())"
+    # Not even where the store and its key file are (TAIZHANG_DB, TAIZHANG_KEY_FILE, …): it needs neither.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TAIZHANG_")}
     try:
         return subprocess.Popen(  # noqa: S603 (this interpreter, this module)
-            [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
     except OSError:
         return None
@@ -194,8 +196,8 @@ def main() -> int:
     # The apply pass is the slower of the two: the check pass can give way to whatever else wants
     # the cores (a supervisor's query while a county migrates) and still keep ahead of it.
     os.nice(NICENESS)
-    gc.freeze()  # what the imports made is never garbage; the chunks form no cycles
-    gc.disable()
+    gc.freeze()  # what the imports made is never garbage
+    gc.disable()  # a chunk of accepted rows forms no cycles; a refused row's error might (below)
     check: importer.CheckPass | None = None
     try:
         table, kind, options = job["table"], job["kind"], job["options"]
@@ -205,7 +207,8 @@ def main() -> int:
         )
         for valid, problems in check.chunks():
             _send(out, ("chunk", pickle.dumps(importer._plain(valid), protocol=5), len(valid), problems))
-            gc.collect()
+            if problems:
+                gc.collect()
         _send(out, ("done", table.ignored, table.footer_rows, table.blank_rows))
     except (SystemExit, BrokenPipeError):
         return 1
@@ -221,7 +224,3 @@ def main() -> int:
         if check is not None:
             check.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

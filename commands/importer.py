@@ -1337,9 +1337,8 @@ def _import_file(
                 # so that its later rows are checked against the earlier ones in bounded memory too,
                 # and then rolled back.
                 with service.bulk_save() as saver:
-                    # The rows checked so far: all of them, unless the check pass still runs beside.
-                    total = partial(getattr, checked, "valid_rows")
-                    result = pass_.run(checked.chunks(), stage("applying rules"), saver, total)
+                    # Against the rows checked so far: all of them, unless the check pass still runs beside.
+                    result = pass_.run(checked.chunks(), stage("applying rules"), saver, lambda: checked.valid_rows)
                     result.ignored_columns = checked.ignored
                     result.footer_rows, result.blank_rows = checked.footer_rows, checked.blank_rows
                     result.problems = sorted(checked.malformed + result.problems, key=lambda p: p.row)

@@ -273,3 +273,41 @@ def test_the_check_process_runs_this_code_whatever_the_working_directory_holds(
     started = _started(monkeypatch)
     assert import_file(service, "services", path, "clerk").counts() == {"added": 7, "existing": 0, "skipped": 0}
     assert [proc.returncode for proc in started] == [0]
+
+
+def test_the_check_process_is_told_neither_where_the_store_is_nor_its_key(
+    service: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the child is given — its environment and its job — holds neither the store's address,
+    nor the key file's path, nor the master key: it asks the importing process instead."""
+    import pickle
+
+    _write_base(service, tmp_path)
+    drawn = [("B000", "", "居民B000R001", "P00", f"2025-03-0{d} 09:00", "30", "送米") for d in range(1, 8)]
+    path = _sheet(tmp_path / "s.csv", drawn)
+    monkeypatch.setenv("TAIZHANG_DB", service.store.url)
+    monkeypatch.setenv("TAIZHANG_KEY_FILE", str(service.key_file))
+    monkeypatch.setattr(importer, "CHUNK", 2)
+    monkeypatch.setenv("TAIZHANG_CHECK_PROCESS", "on")
+    given: list[Any] = []
+    real_popen, real_send = checkpass.subprocess.Popen, checkpass._send
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        given.append(kwargs["env"])
+        return real_popen(*args, **kwargs)
+
+    def send(stream: Any, message: Any) -> None:
+        given.append(message)
+        real_send(stream, message)
+
+    monkeypatch.setattr(checkpass.subprocess, "Popen", popen)
+    monkeypatch.setattr(checkpass, "_send", send)
+    assert import_file(service, "services", path, "clerk").counts() == {"added": 7, "existing": 0, "skipped": 0}
+    env, job, *answers = given
+    assert not [name for name in env if name.startswith("TAIZHANG_")]
+    assert set(job) >= {"table", "options", "after"} and answers  # the job, then what the child asked
+    master = service.require_master()
+    for sent in given:
+        text = pickle.dumps(sent)
+        for secret in (service.store.url.encode(), str(service.key_file).encode(), master.key):
+            assert secret not in text
