@@ -133,6 +133,14 @@ class ImportRefused(Exception):
         return 2 if self.result.malformed else 1
 
 
+class _Previewed(Exception):
+    """A preview's result, raised out of the import's transaction to roll it back."""
+
+    def __init__(self, result: ImportResult) -> None:
+        super().__init__()
+        self.result = result
+
+
 Progress = Callable[[int, int], None]
 
 
@@ -1304,6 +1312,7 @@ def _import_file(
     progress: Callable[[str], Progress] | None,
     options: SheetOptions,
     log_names: Callable[[list[tuple[str, str]]], None] | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     stage = progress or (lambda _label: _noop)
     table = load_table(path, kind, options.supplied())
@@ -1345,11 +1354,15 @@ def _import_file(
                     if result.problems and not skip_invalid:
                         raise ImportRefused(result)
                     result.skipped = len({p.row for p in result.problems})
+                    if dry_run:
+                        raise _Previewed(result)  # rolls every chunk back: nothing is written
                     pass_.flush(saver)
             except IntegrityError:
                 if attempt == MAX_ATTEMPTS:
                     break
                 continue
+            except _Previewed as previewed:
+                return previewed.result
             return result
     finally:
         if checked is not None:
@@ -1368,18 +1381,19 @@ def preview_file(
     options: SheetOptions | None = None,
     log_names: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> ImportResult:
-    """What `import_file` would do with this file now, row by row, writing nothing (the web's
-    report before a clerk confirms): the same reading, names, validation and rules, applied to
-    aggregates loaded for the purpose and then dropped. Problems are returned, never raised."""
-    options = options or SheetOptions()
-    table = load_table(path, kind, options.supplied())
-    _TABLES.clear()
-    table, named = names.resolve_table(service, kind, table, log=log_names, default_community=options.community)
-    valid, malformed = validate_rows(service, kind, table, _noop, options, path.name)
-    valid, malformed = names.settle(named, valid, malformed, Problem)
-    result = _Attempt(service, kind, actor).run([valid], _noop, None)  # one chunk: a web upload is small
-    result.ignored_columns = table.ignored
-    result.footer_rows, result.blank_rows = table.footer_rows, table.blank_rows
-    result.problems = sorted(malformed + result.problems, key=lambda p: p.row)
-    result.skipped = len({p.row for p in result.problems})
-    return result
+    """What `import_file` would do with this file now, writing nothing (the web's report before a
+    clerk confirms, the API's dry run): the import itself with invalid rows skipped, its chunks
+    written into the one transaction and then rolled back — the same reading, names, validation
+    and rules, in the memory an import takes. Problems are returned, never raised."""
+    with _collector_paused():
+        return _import_file(
+            service,
+            kind,
+            path,
+            actor,
+            skip_invalid=True,
+            progress=None,
+            options=options or SheetOptions(),
+            log_names=log_names,
+            dry_run=True,
+        )

@@ -15,7 +15,8 @@ its check pass (read, names, validate, spill) and its apply pass (rules, seal, e
 write, commit). `--profile` prints the top of a cProfile of the import; `--memory` runs
 the import of each size in a fresh process and prints its peak RSS and the ratio of the
 largest to the smallest, and the same for `audit seal` of the imported store, for an
-import refused at its first row (checked to its last, then rolled back), for `demo`, and,
+import refused at its first row (checked to its last, then rolled back), for the preview of the
+file (the web's report before a clerk confirms an upload: nothing written), for `demo`, and,
 with `--pg-url`, for the import into PostgreSQL.
 
 With `--encryption-cost`, also as before:
@@ -476,6 +477,13 @@ def child(args: argparse.Namespace) -> int:
         except BaseException:
             drop_pg_database(args.pg_url, pg_database)  # a failed run leaves no database behind
             raise
+    elif args.child == "preview":  # the web's report before a clerk confirms an upload
+        from commands.importer import preview_file
+
+        service = fresh_store(f"sqlite:///{folder / f'preview-{args.rows}.db'}", key, write_base(folder))
+        t0 = time.perf_counter()
+        previewed = preview_file(service, "services", folder / f"services-{args.rows}.csv", "bench")
+        assert previewed.added == args.rows and not previewed.problems, previewed.counts()
     elif args.child == "refused":
         from commands.importer import ImportRefused
 
@@ -549,7 +557,7 @@ def memory(sizes: list[int], folder: Path, pg_url: str | None = None) -> None:
     print("the import's check pass in its own process when it has one (a file of 1 MiB or more)")
     print("| job | rows | peak RSS MB | check process peak RSS MB | seconds |")
     print("|---|---:|---:|---:|---:|")
-    jobs = ("import", "seal", "refused", "import-pg") if pg_url else ("import", "seal", "refused")
+    jobs = ("import", "seal", "refused", "preview", "import-pg") if pg_url else ("import", "seal", "refused", "preview")
     found: dict[str, dict[int, float]] = {job: {} for job in jobs}
     for rows in sizes:
         write_services(folder / f"services-{rows}.csv", rows)
@@ -606,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         help="where the import's check pass runs: by the file's size (auto), in the importing process, or in a "
         "process of its own beside the apply pass (TAIZHANG_CHECK_PROCESS=off / on)",
     )
-    parser.add_argument("--child", choices=["import", "import-pg", "seal", "refused", "demo"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["import", "import-pg", "preview", "seal", "refused", "demo"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

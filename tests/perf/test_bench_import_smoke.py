@@ -86,3 +86,21 @@ def test_the_memory_bench_measures_an_import_into_postgresql(tmp_path: Path, pg_
     rss, seconds, _beside = bench_import.run_child(tmp_path, "import-pg", rows=200, **{"pg-url": pg_admin_url})
     assert rss > 0 and seconds > 0
     assert bench_databases() <= before  # its own database is gone (others' may have ended meanwhile)
+
+
+def test_the_memory_bench_measures_the_preview_of_the_file(tmp_path: Path) -> None:
+    """The preview job counts every row of the file as added (the child checks it) and writes nothing."""
+    from commands.app import LedgerService
+    from infra import crypto
+    from infra.store import parse_url
+    from tests.integration.test_service import store_counts
+
+    crypto.create_key_file(tmp_path / "bench.key")
+    bench_import.write_services(tmp_path / "services-120.csv", 120)
+    rss, seconds, _beside = bench_import.run_child(tmp_path, "preview", rows=120)
+    assert rss > 0 and seconds > 0
+    service = LedgerService.open(parse_url(f"sqlite:///{tmp_path / 'preview-120.db'}"), tmp_path / "bench.key")
+    try:
+        assert store_counts(service)["record_state"] == 0
+    finally:
+        service.close()
