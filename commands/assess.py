@@ -275,15 +275,14 @@ def write_xlsx(path: Path | BinaryIO, document: dict[str, Any], lang: str) -> No
     sheet.append(labels.headers(list(columns_of(document)), lang))
     for cell in sheet[2]:
         cell.font = Font(bold=True)
-    for unit in by_rank(document["units"]):
-        sheet.append(
-            [unit["rank"], unit.get("name") or unit["unit"], unit["score"]]
-            + [unit["metrics"].get(m, {}).get("value") for m in metrics_of(document)]
-        )
-        row = sheet[sheet.max_row]
-        row[2].number_format = "0.0"
-        for cell in row[3:]:
-            cell.number_format = "0.0%"
+    for number, unit in enumerate(by_rank(document["units"]), start=3):
+        values = [unit["rank"], unit.get("name") or unit["unit"], unit["score"]]
+        values += [unit["metrics"].get(m, {}).get("value") for m in metrics_of(document)]
+        sheet.append(values)
+        # By coordinates: `sheet[sheet.max_row]` looks at every cell (time quadratic in the units).
+        sheet.cell(row=number, column=3).number_format = "0.0"
+        for column in range(4, len(values) + 1):
+            sheet.cell(row=number, column=column).number_format = "0.0%"
     sheet.append([])
     for line in _meta(document, lang):
         sheet.append([line])

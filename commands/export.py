@@ -18,6 +18,7 @@ numbers and dates stay numbers and dates.
 from __future__ import annotations
 
 import math
+from copy import copy
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -208,32 +209,46 @@ def write_xlsx(
 
     widths = [min(_header_width(h), 6) for h in headers]  # a longer header wraps (_header_lines)
     wrapped_text: list[tuple[int, int, str]] = []  # (row, column, text) of wrapped cells, to size their rows
+    # A column's cells share a few looks (font, border, alignment, number format): each look is built
+    # once and copied, not built and hashed again for every cell.
+    styled: dict[tuple[int, str], Any] = {}
     for index, row in enumerate(rows, start=1):
         shown = labels.localise(row, lang)
         values = [index if field == "seq" else shown.get(field) for field in columns]
         # Times and dates are real date cells in the store's local time, as clerks' own sheets have them.
         sheet.append([_dated(field, v) for field, v in zip(columns, values, strict=True)])
-        for column, (cell, field, value) in enumerate(zip(sheet[sheet.max_row], columns, values, strict=True)):
+        # The row's cells by their coordinates: `sheet[n]` and `sheet.max_row` look at every cell of
+        # the sheet, which made writing a sheet take time quadratic in its rows.
+        appended = [sheet.cell(row=header_row + index, column=c) for c in range(1, width + 1)]
+        for column, (cell, field, value) in enumerate(zip(appended, columns, values, strict=True)):
             if isinstance(value, Shown):
                 # Shown to the minute; the cell keeps the second (a recorded time its millisecond).
-                cell.number_format = "yyyy-mm-dd hh:mm"
+                number_format = "yyyy-mm-dd hh:mm"
             elif field in MONEY_FIELDS and not isinstance(value, str):
-                cell.number_format = MONEY_FORMAT
+                number_format = MONEY_FORMAT
             elif field in RATE_FIELDS and isinstance(value, float):
-                cell.number_format = "0.00%"
+                number_format = "0.00%"
             elif isinstance(cell.value, date):
-                cell.number_format = "yyyy-mm-dd"
-            cell.border = box
-            cell.font = Font(size=SMALL[field]) if field in SMALL else body
-            cell.alignment = Alignment(
-                vertical="center",
-                wrap_text=field in WRAPPED,
-                horizontal="center"
-                if field in ("seq", "status", "late", "revision")
-                else "right"
-                if field in MONEY_FIELDS or field in RATE_FIELDS
-                else None,
-            )
+                number_format = "yyyy-mm-dd"
+            else:
+                number_format = cell.number_format
+            look = styled.get((column, number_format))
+            if look is not None:
+                cell._style = copy(look)  # the style of the column's first such cell, as openpyxl copies one
+            else:
+                cell.number_format = number_format
+                cell.border = box
+                cell.font = Font(size=SMALL[field]) if field in SMALL else body
+                cell.alignment = Alignment(
+                    vertical="center",
+                    wrap_text=field in WRAPPED,
+                    horizontal="center"
+                    if field in ("seq", "status", "late", "revision")
+                    else "right"
+                    if field in MONEY_FIELDS or field in RATE_FIELDS
+                    else None,
+                )
+                styled[(column, number_format)] = cell._style
             if field in WRAPPED and isinstance(cell.value, str):
                 wrapped_text.append((cell.row, column, cell.value))
             seen = _shown_width(cell.value, cell.number_format if isinstance(cell.value, date) else None)
