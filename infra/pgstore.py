@@ -348,19 +348,45 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return len(rows)
 
     def record_state_problem(self) -> str | None:
-        """The first record whose stored record_state / record_people rows disagree with the log, or None."""
-        with self.datastore.get_connection() as conn, conn.transaction():
+        """The first record whose stored record_state / record_people rows disagree with the log, or
+        None; one community at a time, in one snapshot (recordstate.first_problem)."""
+        topics = list(recordstate.TOPICS)
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                states = recordstate.from_events(self._service_events(conn))
-            except (KeyError, ValueError) as e:
-                return f"the log's service events do not replay ({type(e).__name__}: {e})"
-            with conn.cursor(row_factory=tuple_row) as curs:
-                curs.execute(f"SELECT {self._STATE_COLUMNS} FROM record_state")
-                stored = {values[0]: (values[0], values[1].hex, *values[2:]) for values in curs.fetchall()}
-                curs.execute("SELECT community_id, role, code, record_id, current FROM record_people")
-                people = {(c.hex, role, code, r): cur for c, role, code, r, cur in curs.fetchall()}
-        return recordstate.disagreement(states, stored, people)
+
+            def events_of(community: str) -> list[tuple[str, int, str, bytes]]:
+                curs.execute(
+                    f"SELECT originator_version, topic, state FROM {self.events_table_name}"
+                    " WHERE originator_id = %s AND topic = ANY(%s) ORDER BY originator_version",
+                    (UUID(community), topics),
+                )
+                return [(community, version, topic, bytes(state)) for version, topic, state in curs.fetchall()]
+
+            def stored_of(record_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+                curs.execute(f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE record_id = ANY(%s)", (record_ids,))
+                return {values[0]: (values[0], values[1].hex, *values[2:]) for values in curs.fetchall()}
+
+            def people_of(community: str) -> dict[tuple[str, str, str, str], int]:
+                curs.execute(
+                    "SELECT role, code, record_id, current FROM record_people WHERE community_id = %s",
+                    (UUID(community),),
+                )
+                return {(community, role, code, r): cur for role, code, r, cur in curs.fetchall()}
+
+            curs.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE topic = ANY(%s)", (topics,))
+            communities = {row[0].hex for row in curs.fetchall()}
+            curs.execute("SELECT DISTINCT community_id FROM record_people")
+            communities |= {row[0].hex for row in curs.fetchall()}
+            curs.execute("SELECT count(*) FROM record_state")
+            count = curs.fetchone()[0]  # type: ignore[index]
+
+            def stored_ids() -> Iterator[str]:
+                with conn.cursor(name="taizhang_record_ids", row_factory=tuple_row) as ids:  # type: ignore[call-overload]
+                    ids.execute("SELECT record_id FROM record_state ORDER BY record_id")
+                    while batch := ids.fetchmany(5000):
+                        yield from (row[0] for row in batch)
+
+            return recordstate.first_problem(communities, events_of, stored_of, people_of, count, stored_ids)
 
     def data_keys(self, key_ids: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         ids = list(key_ids)

@@ -14,7 +14,7 @@ of an upgraded store and `audit verify`'s recomputation all use `RecordStates`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -184,3 +184,43 @@ def disagreement(
             who = "resident" if role == "r" else "provider"
             return f"record_people of record {record_id} disagrees with the log for {who} {code}"
     return None
+
+
+Events = Iterable[tuple[str, int, str, bytes]]
+
+
+def first_problem(
+    communities: Iterable[str],
+    events_of: Callable[[str], Events],
+    stored_of: Callable[[list[str]], dict[str, tuple[Any, ...]]],
+    people_of: Callable[[str], dict[tuple[str, str, str, str], int]],
+    stored_count: int,
+    stored_ids: Callable[[], Iterable[str]],
+) -> str | None:
+    """What first differs between the stored record_state / record_people and the log, one
+    community at a time, so that `audit verify` holds one community's records, not the store's.
+
+    `communities`: every community (id, in the store's form) with a service event, and every one
+    record_people names; `events_of(c)`: c's service events in version order; `stored_of(ids)`:
+    the record_state rows of those record ids (COLUMNS order, community as hex); `people_of(c)`:
+    c's record_people rows; `stored_count`: record_state's rows; `stored_ids()`: its record ids in
+    order, read only when its rows outnumber the log's records (a row for a record the log never
+    recorded). The same snapshot of the store must answer all of them."""
+    derived = 0
+    order = sorted(communities)
+    for community in order:
+        try:
+            states = from_events(events_of(community))
+        except (KeyError, ValueError) as e:
+            return f"the log's service events do not replay ({type(e).__name__}: {e})"
+        problem = disagreement(states, stored_of(list(states.rows)), people_of(community))
+        if problem is not None:
+            return problem
+        derived += len(states.rows)
+    if stored_count == derived:  # every record of the log has its own row (above): there is no other
+        return None
+    known = {record_id for community in order for record_id in from_events(events_of(community)).rows}
+    for record_id in stored_ids():
+        if record_id not in known:
+            return f"record_state holds record {record_id}, which no service event records"
+    return f"record_state holds {stored_count} rows for the log's {derived} records"

@@ -395,22 +395,54 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             yield from batch
 
     def record_state_problem(self) -> str | None:
-        """The first record whose stored record_state / record_people rows disagree with the log, or None."""
+        """The first record whose stored record_state / record_people rows disagree with the log, or
+        None; one community at a time, in one snapshot (recordstate.first_problem)."""
+        topics = ",".join("?" * len(recordstate.TOPICS))
+        columns = ", ".join(recordstate.COLUMNS)
         with self._reader() as conn:
-            try:
-                states = recordstate.from_events(self._service_events(conn))
-            except (KeyError, ValueError) as e:
-                return f"the log's service events do not replay ({type(e).__name__}: {e})"
-            columns = recordstate.COLUMNS
-            stored = {
-                values[0]: tuple(values)
-                for values in conn.execute(f"SELECT {', '.join(columns)} FROM record_state")
+
+            def events_of(community: str) -> Iterator[tuple[str, int, str, bytes]]:
+                cursor = conn.execute(
+                    f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name}"
+                    f" WHERE originator_id = ? AND topic IN ({topics}) ORDER BY originator_version",
+                    (community, *recordstate.TOPICS),
+                )
+                while batch := cursor.fetchmany(2000):
+                    yield from batch
+
+            def stored_of(record_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+                found: dict[str, tuple[Any, ...]] = {}
+                for at in range(0, len(record_ids), 500):
+                    chunk = record_ids[at : at + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for values in conn.execute(f"SELECT {columns} FROM record_state WHERE record_id IN ({marks})", chunk):
+                        found[values[0]] = tuple(values)
+                return found
+
+            def people_of(community: str) -> dict[tuple[str, str, str, str], int]:
+                rows = conn.execute(
+                    "SELECT community_id, role, code, record_id, current FROM record_people WHERE community_id = ?",
+                    (community,),
+                )
+                return {tuple(values[:4]): values[4] for values in rows}  # type: ignore[misc]
+
+            communities = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE topic IN ({topics})",
+                    recordstate.TOPICS,
+                )
             }
-            people = {
-                tuple(values[:4]): values[4]
-                for values in conn.execute("SELECT community_id, role, code, record_id, current FROM record_people")
-            }
-        return recordstate.disagreement(states, stored, people)
+            communities |= {row[0] for row in conn.execute("SELECT DISTINCT community_id FROM record_people")}
+            count = conn.execute("SELECT count(*) FROM record_state").fetchone()[0]
+            return recordstate.first_problem(
+                communities,
+                events_of,
+                stored_of,
+                people_of,
+                count,
+                lambda: (row[0] for row in conn.execute("SELECT record_id FROM record_state ORDER BY record_id")),
+            )
 
     # The connection of an open bulk transaction that has written: reads go through it, so that an
     # import's later chunks see the records and keys of its earlier ones (one thread).

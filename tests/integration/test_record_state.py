@@ -155,6 +155,64 @@ def test_audit_verify_finds_a_record_state_row_that_disagrees_with_the_log(servi
         verify_log(service)
 
 
+FORGED = "0b7c2f9e-6a51-4c1e-9a38-2d5f3c8e1a99"
+ATTACKS = {  # what is done to the store, and what `audit verify` must then say
+    "a row for a record no event records": (
+        "INSERT INTO record_state ({cols}) SELECT ?, {rest} FROM record_state WHERE record_id = ?",
+        "record_state holds record {forged}, which no service event records",
+    ),
+    "a row for a record of a community the log never had": (
+        "INSERT INTO record_state ({cols}) SELECT ?, {nowhere}, {rest2} FROM record_state WHERE record_id = ?",
+        "record_state holds record {forged}, which no service event records",
+    ),
+    "a record's row deleted": ("DELETE FROM record_state WHERE record_id = ?", "record {record} has no record_state row"),
+    "a record's row moved to another community": (
+        "UPDATE record_state SET community_id = {other} WHERE record_id = ?",
+        "record_state of record {record} disagrees with the log in community_id",
+    ),
+    "people of a community the log never had": (
+        "INSERT INTO record_people (community_id, role, code, record_id, current)"
+        " SELECT {nowhere}, role, code, record_id, current FROM record_people WHERE record_id = ? AND role = 'r'",
+        "record_people of record {record} disagrees with the log for resident R1",
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_audit_verify_finds_record_state_rows_the_log_does_not_account_for(service: LedgerService, attack: str) -> None:
+    """`audit verify` compares one community at a time (its memory is one community's records): rows
+    outside every community the log has, and rows moved between communities, are found too."""
+    from infra.recordstate import COLUMNS
+
+    first, second = helpers.small_community(service), helpers.small_community(service)
+    record_id = helpers.record(service, first, residents=["R1"])["record_id"]
+    helpers.record(service, second, residents=["R1"])
+    assert verify_log(service)["intact"] is True
+    as_id = "?" if service.store.backend == "sqlite" else "CAST(? AS uuid)"
+    statement, message = ATTACKS[attack]
+    statement = statement.format(
+        cols=", ".join(COLUMNS),
+        rest=", ".join(COLUMNS[1:]),
+        rest2=", ".join(COLUMNS[2:]),
+        nowhere=as_id,
+        other=as_id,
+    )
+    nowhere, other = "5d1e0c3a1f2b4c3d8e4f5a6b7c8d9e0f", community_id(second).hex
+    params: tuple[Any, ...] = {
+        "a row for a record no event records": (FORGED, record_id),
+        "a row for a record of a community the log never had": (FORGED, nowhere, record_id),
+        "a record's row deleted": (record_id,),
+        "a record's row moved to another community": (other, record_id),
+        "people of a community the log never had": (nowhere, record_id),
+    }[attack]
+    tamper(service.store.url, statement, params)
+    with pytest.raises(VerificationFailed) as failed:
+        verify_log(service)
+    assert str(failed.value) == "the record state does not agree with the log: " + message.format(
+        forged=FORGED, record=record_id
+    )
+
+
 def test_every_correctable_field_lands_in_record_state_as_the_log_says(service: LedgerService) -> None:
     """On PostgreSQL the rows come from taizhang_record_state (SQL); audit's Python derivation must agree."""
     code = helpers.small_community(service)

@@ -220,6 +220,22 @@ def bench_write(backend: str, pg_url: str | None, key_file: Path, repeat: int, s
     }
 
 
+def whole_verify(url: str, key_file: Path) -> dict[str, Any]:
+    """`taizhang audit verify` as an auditor runs it (the chain, the access log's chain and the
+    record state against the log), in a fresh process: its seconds and peak RSS."""
+    import resource
+    import subprocess
+
+    command = [sys.executable, "-m", "commands.cli", "--db", url, "--key-file", str(key_file), "audit", "verify"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"audit verify failed: {done.stderr.strip()}")
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", help="an existing store to verify (sqlite:///PATH or postgresql://…)")
@@ -229,8 +245,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=300, help="services recorded one command at a time per round")
     parser.add_argument("--bulk", type=int, default=20000, help="services saved in one bulk save per round")
     parser.add_argument("--skip-write", action="store_true")
+    parser.add_argument(
+        "--whole-verify",
+        action="store_true",
+        help="also time `taizhang audit verify` on --db in a fresh process and print its peak RSS",
+    )
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if args.db and args.whole_verify:
+        key_file = args.key_file or parse_url(args.db).default_key_file()
+        results["whole_verify"] = whole_verify(args.db, key_file)
+        _log(json.dumps(results["whole_verify"]))
     if args.db:
         key_file = args.key_file or parse_url(args.db).default_key_file()
         _log(f"verify: {args.db}")
