@@ -63,7 +63,7 @@ class Bound:
 
 def chain_hashes(service: LedgerService, positions: list[int]) -> dict[int, str | None]:
     """The chain hash (hex) of each log position (None where the chain has no entry)."""
-    found = service.recorder.chain_hashes(min(positions), max(positions)) if positions else {}
+    found = service.recorder.chain_hashes(positions)
     return {p: found[p].hex() if p in found else None for p in positions}
 
 

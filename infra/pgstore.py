@@ -608,9 +608,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     curs.execute(statement)  # type: ignore[arg-type]
 
     # ---- the hash chain ---------------------------------------------------------------------
-    def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
-        """position -> chain hash of the events at positions first..last (for audit history)."""
-        rows = self._select("SELECT position, hash FROM taizhang_chain WHERE position BETWEEN %s AND %s", (first, last))
+    def chain_hashes(self, positions: Sequence[int]) -> dict[int, bytes]:
+        """position -> chain hash of the events at these positions (audit history: one community's
+        events, which may span the whole log; never the links between them)."""
+        rows = self._select("SELECT position, hash FROM taizhang_chain WHERE position = ANY(%s)", (list(positions),))
         return {int(row["position"]): bytes(row["hash"]) for row in rows}
 
     @contextmanager

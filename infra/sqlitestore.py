@@ -657,10 +657,16 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             c.execute("DROP TABLE IF EXISTS record_claims")
 
     # ---- the hash chain ---------------------------------------------------------------------
-    def chain_hashes(self, first: int, last: int) -> dict[int, bytes]:
-        """position -> chain hash of the events at positions first..last (for audit history)."""
-        rows = self._select("SELECT position, hash FROM taizhang_chain WHERE position BETWEEN ? AND ?", (first, last))
-        return {int(row[0]): bytes(row[1]) for row in rows}
+    def chain_hashes(self, positions: Sequence[int]) -> dict[int, bytes]:
+        """position -> chain hash of the events at these positions (audit history: one community's
+        events, which may span the whole log; never the links between them)."""
+        found: dict[int, bytes] = {}
+        for at in range(0, len(positions), 500):
+            chunk = list(positions[at : at + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self._select(f"SELECT position, hash FROM taizhang_chain WHERE position IN ({marks})", chunk):
+                found[int(row[0])] = bytes(row[1])
+        return found
 
     @contextmanager
     def _reader(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:

@@ -226,13 +226,15 @@ def test_chain_hashes_and_the_documented_encoding(service: LedgerService, db_url
     code = helpers.small_community(service)
     helpers.record(service, code)
     positions = positions_of(db_url, backend)
-    hashes = service.recorder.chain_hashes(positions[0], positions[-1])
+    hashes = service.recorder.chain_hashes(positions)
     assert sorted(hashes) == positions
+    assert sorted(service.recorder.chain_hashes(positions[1::2])) == positions[1::2]  # those, not the ones between
     table, pos = EVENTS[backend]
     oid, version, topic, state = sql(db_url, f"SELECT originator_id, originator_version, topic, state FROM {table} WHERE {pos} = ?", (positions[0],))[0]
     recorded = service.recorder.recorded_times(positions[0], positions[0])[0][2]
     assert hashes[positions[0]] == chain.link(chain.GENESIS, positions[0], chain.id_bytes(oid), version, topic, bytes(state), recorded)
-    assert service.recorder.chain_hashes(positions[-1] + 1, positions[-1] + 10) == {}
+    assert service.recorder.chain_hashes(list(range(positions[-1] + 1, positions[-1] + 10))) == {}
+    assert service.recorder.chain_hashes([]) == {}
 
 
 def test_a_refused_write_leaves_no_chain_entry(service: LedgerService, db_url: str) -> None:
