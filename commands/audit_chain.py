@@ -27,7 +27,6 @@ from infra.checkpoint import (
     SpilledTips,
     b64,
     log_tree,
-    records_tree,
     sign_checkpoint,
 )
 from projections.filters import utc_ms
@@ -308,19 +307,25 @@ def _prove(
     owner_of: Callable[[], str | None],
     missing: Callable[[str], NoReturn],
 ) -> dict[str, Any]:
-    result = walk_log(service, collect=True, records=True, records_upto=cp.log_size)
-    if result.problem is not None:
-        raise VerificationFailed(failure(result.problem))
-    assert result.leaves is not None and result.positions is not None
-    if result.events < cp.log_size:
-        raise VerificationFailed(f"this store holds {result.events} events, fewer than the checkpoint's {cp.log_size}")
-    tree = log_tree(result.leaves, cp.log_size)
-    if tree.root() != cp.log_root:
-        raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
-    tip = result.records.get(key)
-    if tip is None:
-        missing(clock.text(cp.sealed_at, service.tz))
-    order, rtree = records_tree(result.records)
+    # The records' tips wait on disk, as `seal` keeps them: a proof holds one path of the records
+    # tree, not every record of the log.
+    tips = SpilledTips()
+    try:
+        result = walk_log(service, collect=True, records=True, records_upto=cp.log_size, records_spill=tips.add)
+        if result.problem is not None:
+            raise VerificationFailed(failure(result.problem))
+        assert result.leaves is not None and result.positions is not None
+        if result.events < cp.log_size:
+            raise VerificationFailed(f"this store holds {result.events} events, fewer than the checkpoint's {cp.log_size}")
+        tree = log_tree(result.leaves, cp.log_size)
+        if tree.root() != cp.log_root:
+            raise VerificationFailed(f"this store's first {cp.log_size} events are not the ones in the checkpoint")
+        tip = tips.tip(key)
+        if tip is None:
+            missing(clock.text(cp.sealed_at, service.tz))
+        rindex, _size, rproof = tips.proof(key)
+    finally:
+        tips.close()
     owner = owner_of()
     if owner is None:
         raise VerificationFailed(f"record {key} is not claimed by any community")
@@ -347,7 +352,6 @@ def _prove(
             }
         )
     events.sort(key=lambda e: e["position"])
-    rindex = order.index(key)
     return {
         "format": BUNDLE_FORMAT,
         "record_id": key,
@@ -358,6 +362,6 @@ def _prove(
             "count": tip.count,
             "latest_position": tip.position,
             "latest_hash": tip.hash.hex(),
-            "proof": [p.hex() for p in rtree.inclusion_proof(rindex)],
+            "proof": [p.hex() for p in rproof],
         },
     }

@@ -44,6 +44,7 @@ import os
 import re
 import sqlite3
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,14 +256,29 @@ class SpilledTips:
             [(r, tip.count, tip.position, tip.hash) for r, tip in tips.items()],
         )
 
-    def root(self) -> tuple[int, bytes]:
-        """(size, root) of records_tree over every tip added (UTF-8 byte order is code point order)."""
-        builder = merkle.RootBuilder()
+    def leaves(self) -> Iterator[bytes]:
+        """The records tree's leaf hashes, in record-id order (UTF-8 byte order is code point order)."""
         cursor = self.db.execute("SELECT record_id, count, position, hash FROM tips ORDER BY record_id")
         while batch := cursor.fetchmany(5000):
             for record_id, count, position, hash_ in batch:
-                builder.add(merkle.leaf_hash(record_leaf(record_id, count, position, bytes(hash_))))
+                yield merkle.leaf_hash(record_leaf(record_id, count, position, bytes(hash_)))
+
+    def root(self) -> tuple[int, bytes]:
+        """(size, root) of records_tree over every tip added."""
+        builder = merkle.RootBuilder()
+        for leaf in self.leaves():
+            builder.add(leaf)
         return builder.size, builder.root()
+
+    def tip(self, record_id: str) -> chain.RecordTip | None:
+        found = self.db.execute("SELECT count, position, hash FROM tips WHERE record_id = ?", (record_id,)).fetchone()
+        return chain.RecordTip(found[0], found[1], bytes(found[2])) if found else None
+
+    def proof(self, record_id: str) -> tuple[int, int, list[bytes]]:
+        """(index, size, inclusion proof) of a record's leaf in records_tree, its leaves read once."""
+        index = self.db.execute("SELECT count(*) FROM tips WHERE record_id < ?", (record_id,)).fetchone()[0]
+        size = self.db.execute("SELECT count(*) FROM tips").fetchone()[0]
+        return index, size, merkle.streamed_inclusion_proof(self.leaves(), index, size)
 
     def close(self) -> None:
         self.db.close()

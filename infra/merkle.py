@@ -66,20 +66,7 @@ class Tree:
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         """PATH(index, D[0:size]) — RFC 6962 §2.1.1."""
-        if not 0 <= index < self.size:
-            raise ValueError(f"leaf {index} is not in a tree of size {self.size}")
-        proof: list[bytes] = []
-        lo, hi = 0, self.size
-        while hi - lo > 1:
-            k = _split(hi - lo)
-            if index < lo + k:
-                proof.append(self._mth(lo + k, hi))
-                hi = lo + k
-            else:
-                proof.append(self._mth(lo, lo + k))
-                lo = lo + k
-        proof.reverse()
-        return proof
+        return [self._mth(lo, hi) for lo, hi in path_ranges(index, self.size)]
 
     def consistency_proof(self, old_size: int) -> list[bytes]:
         """PROOF(old_size, D[0:size]) — RFC 6962 §2.1.2."""
@@ -128,6 +115,43 @@ class RootBuilder:
         for _height, left in reversed(self._stack[:-1]):
             node = node_hash(left, node)
         return node
+
+
+def path_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [lo, hi) whose tree hashes are PATH(index, D[0:size]) (RFC 6962 §2.1.1), in
+    the proof's order: the sibling next to the leaf first, the root's other half last."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi = 0, size
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if index < lo + k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo = lo + k
+    ranges.reverse()
+    return ranges
+
+
+def streamed_inclusion_proof(leaf_hashes: Iterable[bytes], index: int, size: int) -> list[bytes]:
+    """`Tree(leaf_hashes).inclusion_proof(index)` from the leaves read once, in order, in O(log n)
+    memory: the proof's ranges are disjoint, each one's tree hash built as its leaves go by."""
+    ranges = path_ranges(index, size)
+    builders = {span: RootBuilder() for span in ranges}
+    ahead = sorted(ranges)
+    at = count = 0
+    for count, leaf in enumerate(leaf_hashes, start=1):
+        n = count - 1
+        while at < len(ahead) and n >= ahead[at][1]:
+            at += 1
+        if at < len(ahead) and ahead[at][0] <= n:
+            builders[ahead[at]].add(leaf)
+    if count != size:
+        raise RuntimeError(f"{count} leaves read for a tree of size {size}")  # a programming error
+    return [builders[span].root() for span in ranges]
 
 
 def _split(n: int) -> int:

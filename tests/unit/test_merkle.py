@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,3 +108,20 @@ def test_a_streamed_root_is_the_trees_root(n: int) -> None:
         builder.add(leaf)
     assert builder.size == n
     assert builder.root() == merkle.Tree(leaves).root()
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(min_value=1, max_value=300), data=st.data())
+def test_a_proof_from_leaves_read_once_is_the_proof_of_the_tree_kept_whole(n: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(min_value=0, max_value=n - 1))
+    leaves = [leaf_hash(e) for e in entries_of(n)]
+    streamed = merkle.streamed_inclusion_proof(iter(leaves), index, n)
+    assert streamed == Tree(leaves).inclusion_proof(index)
+    assert verify_inclusion(leaves[index], index, n, streamed, Tree(leaves).root())
+
+
+def test_a_proof_from_leaves_read_once_refuses_a_wrong_count() -> None:
+    leaves = [leaf_hash(e) for e in entries_of(5)]
+    for size in (4, 6):
+        with pytest.raises(RuntimeError, match=f"5 leaves read for a tree of size {size}"):
+            merkle.streamed_inclusion_proof(iter(leaves), 0, size)

@@ -35,3 +35,23 @@ def test_spilled_tips_give_the_records_tree_of_the_tips_kept_whole(records: int)
         assert spilled.root() == (tree.size, tree.root())
     finally:
         spilled.close()
+
+
+@pytest.mark.parametrize("records", [1, 2, 7, 300])
+def test_a_record_s_proof_from_the_spill_is_the_one_of_the_tree_kept_whole(records: int) -> None:
+    """`audit prove` reads a record's path of the records tree from the spill, its leaves once."""
+    rng = random.Random(records)
+    whole = {
+        f"{rng.getrandbits(128):032x}": chain.RecordTip(1, p, rng.getrandbits(256).to_bytes(32, "big"))
+        for p in range(records)
+    }
+    spilled = SpilledTips()
+    try:
+        spilled.add(whole)
+        order, tree = records_tree(whole)
+        for index in sorted({0, records - 1, rng.randrange(records)}):
+            assert spilled.proof(order[index]) == (index, records, tree.inclusion_proof(index))
+            assert spilled.tip(order[index]) == whole[order[index]]
+        assert spilled.tip("not a record") is None
+    finally:
+        spilled.close()
