@@ -1283,10 +1283,12 @@ def import_file(
     progress: Callable[[str], Progress] | None = None,
     options: SheetOptions | None = None,
     log_names: Callable[[list[tuple[str, str]]], None] | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Import one file; raises ImportRefused (writing nothing) when rows have problems.
 
     `log_names` receives the (community, resident code) pairs that names in the sheet revealed.
+    `dry_run`: everything but the commit (the transaction is rolled back; `preview_file`).
     """
     options = options or SheetOptions()
     with _collector_paused():
@@ -1299,6 +1301,7 @@ def import_file(
             progress=progress,
             options=options,
             log_names=log_names,
+            dry_run=dry_run,
         )
 
 
@@ -1385,15 +1388,4 @@ def preview_file(
     clerk confirms, the API's dry run): the import itself with invalid rows skipped, its chunks
     written into the one transaction and then rolled back — the same reading, names, validation
     and rules, in the memory an import takes. Problems are returned, never raised."""
-    with _collector_paused():
-        return _import_file(
-            service,
-            kind,
-            path,
-            actor,
-            skip_invalid=True,
-            progress=None,
-            options=options or SheetOptions(),
-            log_names=log_names,
-            dry_run=True,
-        )
+    return import_file(service, kind, path, actor, skip_invalid=True, options=options, log_names=log_names, dry_run=True)

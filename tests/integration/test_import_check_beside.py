@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +53,31 @@ def _sheet(path: Path, drawn: list[tuple[Any, ...]]) -> Path:
     return path
 
 
-def _outcome(service: LedgerService, path: Path, beside: bool, chunk: int) -> tuple[Any, ...]:
-    """The import's result or refusal, with every problem's words, and the names it logged."""
-    logged: list[list[tuple[str, str]]] = []
+@contextmanager
+def import_settings(chunk: int, beside: bool) -> Iterator[None]:
+    """The chunk size and where the check pass runs, for the imports inside (hypothesis examples
+    share a function's fixtures, so not monkeypatch)."""
     saved, setting = importer.CHUNK, os.environ.get("TAIZHANG_CHECK_PROCESS")
     importer.CHUNK = chunk
     os.environ["TAIZHANG_CHECK_PROCESS"] = "on" if beside else "off"
     try:
-        result = import_file(service, "services", path, "clerk", skip_invalid=True, log_names=logged.append)
-    except ImportRefused as refused:  # not with skip_invalid; kept for a clear failure
-        return ("refused", [str(p) for p in refused.result.problems], logged)
+        yield
     finally:
         importer.CHUNK = saved
         if setting is None:
             os.environ.pop("TAIZHANG_CHECK_PROCESS", None)
         else:
             os.environ["TAIZHANG_CHECK_PROCESS"] = setting
+
+
+def _outcome(service: LedgerService, path: Path, beside: bool, chunk: int) -> tuple[Any, ...]:
+    """The import's result or refusal, with every problem's words, and the names it logged."""
+    logged: list[list[tuple[str, str]]] = []
+    try:
+        with import_settings(chunk, beside):
+            result = import_file(service, "services", path, "clerk", skip_invalid=True, log_names=logged.append)
+    except ImportRefused as refused:  # not with skip_invalid; kept for a clear failure
+        return ("refused", [str(p) for p in refused.result.problems], logged)
     return ("imported", result.counts(), [str(p) for p in result.problems], logged)
 
 

@@ -6,7 +6,6 @@ large upload is checked in the memory an import takes, with its check pass besid
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands import importer
 from commands.app import LedgerService
 from commands.importer import ImportResult, import_file, preview_file
 from infra.store import parse_url
 from tests.conftest import fresh_store_url
-from tests.integration.test_import_check_beside import _sheet, rows
+from tests.integration.test_import_check_beside import _sheet, import_settings, rows
 from tests.integration.test_import_overlap import _write_base
 from tests.integration.test_service import payloads, sql, store_counts
 
@@ -56,10 +54,7 @@ def test_the_preview_is_what_the_import_then_does_and_writes_nothing(
     based: LedgerService, tmp_path: Path, drawn: list[tuple[Any, ...]], chunk: int, beside: bool
 ) -> None:
     path = _sheet(tmp_path / "services.csv", drawn)
-    saved, setting = importer.CHUNK, os.environ.get("TAIZHANG_CHECK_PROCESS")
-    importer.CHUNK = chunk
-    os.environ["TAIZHANG_CHECK_PROCESS"] = "on" if beside else "off"
-    try:
+    with import_settings(chunk, beside):
         before = _trace(based)
         previewed: list[Any] = []
         preview = _seen(preview_file(based, "services", path, "clerk", log_names=previewed.append), previewed)
@@ -67,12 +62,6 @@ def test_the_preview_is_what_the_import_then_does_and_writes_nothing(
         imported: list[Any] = []
         result = import_file(based, "services", path, "clerk", skip_invalid=True, log_names=imported.append)
         assert preview == _seen(result, imported)
-    finally:
-        importer.CHUNK = saved
-        if setting is None:
-            os.environ.pop("TAIZHANG_CHECK_PROCESS", None)
-        else:
-            os.environ["TAIZHANG_CHECK_PROCESS"] = setting
 
 
 def test_a_preview_of_registry_sheets_writes_nothing_either(based: LedgerService, tmp_path: Path) -> None:
