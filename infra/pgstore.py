@@ -362,9 +362,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 )
                 return [(community, version, topic, bytes(state)) for version, topic, state in curs.fetchall()]
 
-            def stored_of(record_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+            def stored_of(record_ids: list[str]) -> dict[str, dict[str, Any]]:
                 curs.execute(f"SELECT {self._STATE_COLUMNS} FROM record_state WHERE record_id = ANY(%s)", (record_ids,))
-                return {values[0]: (values[0], values[1].hex, *values[2:]) for values in curs.fetchall()}
+                rows = (dict(zip(recordstate.COLUMNS, values, strict=True)) for values in curs.fetchall())
+                return {row["record_id"]: _state_row(row) for row in rows}
 
             def people_of(community: str) -> dict[tuple[str, str, str, str], int]:
                 curs.execute(

@@ -164,7 +164,7 @@ def row_from_db(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def disagreement(
-    states: RecordStates, stored: dict[str, tuple[Any, ...]], people: dict[tuple[str, str, str, str], int]
+    states: RecordStates, stored: dict[str, dict[str, Any]], people: dict[tuple[str, str, str, str], int]
 ) -> str | None:
     """What first differs between the state derived from the log and the stored rows (None: nothing)."""
     for record_id in sorted(set(states.rows) | set(stored)):
@@ -172,8 +172,7 @@ def disagreement(
             return f"record {record_id} has no record_state row"
         if record_id not in states.rows:
             return f"record_state holds record {record_id}, which no service event records"
-        want = states.rows[record_id]
-        have = row_from_db(dict(zip(COLUMNS, stored[record_id], strict=True)))
+        want, have = states.rows[record_id], stored[record_id]
         for column in COLUMNS:
             if have[column] != want[column]:
                 return f"record_state of record {record_id} disagrees with the log in {column}"
@@ -192,7 +191,7 @@ Events = Iterable[tuple[str, int, str, bytes]]
 def first_problem(
     communities: Iterable[str],
     events_of: Callable[[str], Events],
-    stored_of: Callable[[list[str]], dict[str, tuple[Any, ...]]],
+    stored_of: Callable[[list[str]], dict[str, dict[str, Any]]],
     people_of: Callable[[str], dict[tuple[str, str, str, str], int]],
     stored_count: int,
     stored_ids: Callable[[], Iterable[str]],
@@ -202,7 +201,7 @@ def first_problem(
 
     `communities`: every community (id, in the store's form) with a service event, and every one
     record_people names; `events_of(c)`: c's service events in version order; `stored_of(ids)`:
-    the record_state rows of those record ids (COLUMNS order, community as hex); `people_of(c)`:
+    the record_state rows of those record ids (as `row_from_db` gives them, community as hex); `people_of(c)`:
     c's record_people rows; `stored_count`: record_state's rows; `stored_ids()`: its record ids in
     order, read only when its rows outnumber the log's records (a row for a record the log never
     recorded). The same snapshot of the store must answer all of them."""
@@ -223,4 +222,6 @@ def first_problem(
     for record_id in stored_ids():
         if record_id not in known:
             return f"record_state holds record {record_id}, which no service event records"
-    return f"record_state holds {stored_count} rows for the log's {derived} records"
+    # Every record of the log has its row and every row its record: the counts cannot differ (a
+    # record id in two communities' events fails the community_id comparison above first).
+    raise RuntimeError(f"record_state holds {stored_count} rows for the log's {derived} records")  # a programming error

@@ -398,7 +398,6 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         """The first record whose stored record_state / record_people rows disagree with the log, or
         None; one community at a time, in one snapshot (recordstate.first_problem)."""
         topics = ",".join("?" * len(recordstate.TOPICS))
-        columns = ", ".join(recordstate.COLUMNS)
         with self._reader() as conn:
 
             def events_of(community: str) -> Iterator[tuple[str, int, str, bytes]]:
@@ -410,14 +409,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 while batch := cursor.fetchmany(2000):
                     yield from batch
 
-            def stored_of(record_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-                found: dict[str, tuple[Any, ...]] = {}
-                for at in range(0, len(record_ids), 500):
-                    chunk = record_ids[at : at + 500]
-                    marks = ",".join("?" * len(chunk))
-                    for values in conn.execute(f"SELECT {columns} FROM record_state WHERE record_id IN ({marks})", chunk):
-                        found[values[0]] = tuple(values)
-                return found
+            def stored_of(record_ids: list[str]) -> dict[str, dict[str, Any]]:
+                return self._record_rows(conn.cursor(), record_ids)
 
             def people_of(community: str) -> dict[tuple[str, str, str, str], int]:
                 rows = conn.execute(
